@@ -1,0 +1,71 @@
+-- V3: certificate tables certificates, certificate_deployments, dns_challenges (design 2.3)
+
+CREATE TABLE certificates (
+  id BIGINT NOT NULL AUTO_INCREMENT,
+  user_id BIGINT NOT NULL,
+  name VARCHAR(100),
+  domains TEXT NOT NULL,
+  main_domain VARCHAR(255) NOT NULL,
+  issuer VARCHAR(100),
+  certificate_type ENUM('single', 'wildcard', 'multi-domain') NOT NULL,
+  encryption_type ENUM('RSA', 'ECC') NOT NULL DEFAULT 'RSA',
+  status ENUM('pending', 'issued', 'expired', 'revoked', 'error') NOT NULL DEFAULT 'pending',
+  certificate_pem TEXT,
+  private_key_encrypted TEXT,
+  chain_pem TEXT,
+  issued_at DATETIME,
+  expires_at DATETIME,
+  auto_renew BOOLEAN NOT NULL DEFAULT TRUE,
+  renew_before_days INT NOT NULL DEFAULT 30,
+  last_renewal_at DATETIME,
+  notes TEXT,
+  created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  updated_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
+  PRIMARY KEY (id),
+  KEY idx_main_domain (main_domain),
+  KEY idx_status (status),
+  KEY idx_expires_at (expires_at),
+  KEY idx_certificate_type (certificate_type),
+  KEY fk_certificates_user (user_id),
+  CONSTRAINT fk_certificates_user FOREIGN KEY (user_id) REFERENCES users (id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE certificate_deployments (
+  id BIGINT NOT NULL AUTO_INCREMENT,
+  certificate_id BIGINT NOT NULL,
+  server_id BIGINT NOT NULL,
+  deploy_path VARCHAR(255) NOT NULL,
+  config_path VARCHAR(255),
+  status ENUM('pending', 'deployed', 'failed') NOT NULL DEFAULT 'pending',
+  auto_deploy BOOLEAN NOT NULL DEFAULT TRUE,
+  last_deploy_at DATETIME,
+  error_message TEXT,
+  created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  updated_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
+  PRIMARY KEY (id),
+  KEY idx_status (status),
+  KEY idx_auto_deploy (auto_deploy),
+  UNIQUE KEY idx_cert_server (certificate_id, server_id),
+  KEY fk_deployments_server (server_id),
+  CONSTRAINT fk_deployments_certificate FOREIGN KEY (certificate_id) REFERENCES certificates (id),
+  CONSTRAINT fk_deployments_server FOREIGN KEY (server_id) REFERENCES servers (id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE dns_challenges (
+  id BIGINT NOT NULL AUTO_INCREMENT,
+  certificate_id BIGINT NOT NULL,
+  domain VARCHAR(255) NOT NULL,
+  challenge_type ENUM('dns-01', 'http-01') NOT NULL DEFAULT 'dns-01',
+  record_name VARCHAR(255) NOT NULL,
+  record_type VARCHAR(10) NOT NULL,
+  record_value TEXT NOT NULL,
+  status ENUM('pending', 'verified', 'failed') NOT NULL DEFAULT 'pending',
+  verified_at DATETIME,
+  created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  updated_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
+  PRIMARY KEY (id),
+  KEY idx_domain (domain),
+  KEY idx_status (status),
+  KEY fk_dns_challenges_certificate (certificate_id),
+  CONSTRAINT fk_dns_challenges_certificate FOREIGN KEY (certificate_id) REFERENCES certificates (id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

@@ -1,0 +1,9 @@
+//! Domain types: one Rust enum per ENUM column of the design, and newtypes that parse and
+//! validate input at the edge (domain names, hostnames, ports, e-mails, URLs, cron expressions).
+
+pub mod certpem;
+pub mod enums;
+pub mod values;
+
+pub use enums::*;
+pub use values::*;

@@ -1,0 +1,130 @@
+//! The one error type of the service boundary, shared by every face.
+
+use thiserror::Error;
+
+/// What went wrong with an operation, in words that tell the operator what to do next.
+#[derive(Debug, Error)]
+pub enum ServiceError {
+    /// The row does not exist, or the actor may not see it (both look the same from outside).
+    #[error("{resource} {id} not found")]
+    NotFound {
+        /// Kind of resource, e.g. `server`.
+        resource: &'static str,
+        /// The id or name that was looked up.
+        id: String,
+    },
+    /// The actor is known but may not do this.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// Input was refused; nothing was changed.
+    #[error("invalid {field}: {reason}")]
+    Validation {
+        /// The field (or flag) that holds the bad value.
+        field: String,
+        /// Why it was refused and what is accepted.
+        reason: String,
+    },
+    /// The change conflicts with existing data (a unique value taken, a row still referenced).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Authentication failed or is needed.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// A remote peer failed (database server, network).
+    #[error("remote error: {0}")]
+    Remote(String),
+    /// A bug or an unexpected state; details are in the log file.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ServiceError {
+    /// A validation error for `field`.
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        ServiceError::Validation {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// A not-found error.
+    pub fn not_found(resource: &'static str, id: impl ToString) -> Self {
+        ServiceError::NotFound {
+            resource,
+            id: id.to_string(),
+        }
+    }
+
+    /// The exit code a CLI should use for this error.
+    pub fn exit_code(&self) -> i32 {
+        1
+    }
+}
+
+/// Field names behind the design's unique indexes, so a violation can name what is taken.
+const UNIQUE_INDEX_FIELDS: &[(&str, &str)] = &[
+    ("idx_username", "username"),
+    ("idx_email", "email"),
+    ("idx_api_key", "api key"),
+    ("idx_setting_key", "setting key"),
+    ("idx_user_setting", "user setting key"),
+    ("idx_server_group", "server group membership"),
+    ("idx_cert_server", "deployment of this certificate to this server"),
+    ("idx_alert_channel", "binding of this alert to this channel"),
+    ("users.username", "username"),
+    ("users.email", "email"),
+    ("api_keys.api_key", "api key"),
+    ("settings.setting_key", "setting key"),
+    ("user_settings.user_id, user_settings.setting_key", "user setting key"),
+    (
+        "server_group_mappings.server_id, server_group_mappings.group_id",
+        "server group membership",
+    ),
+    (
+        "certificate_deployments.certificate_id, certificate_deployments.server_id",
+        "deployment of this certificate to this server",
+    ),
+    (
+        "alert_channel_bindings.alert_id, alert_channel_bindings.channel_id",
+        "binding of this alert to this channel",
+    ),
+];
+
+impl From<sqlx::Error> for ServiceError {
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::RowNotFound => ServiceError::Internal("row vanished during the operation".into()),
+            sqlx::Error::Database(db) => {
+                let msg = db.message().to_string();
+                if db.is_unique_violation() {
+                    let field = UNIQUE_INDEX_FIELDS
+                        .iter()
+                        .find(|(needle, _)| msg.contains(needle))
+                        .map(|(_, f)| *f)
+                        .unwrap_or("value");
+                    return ServiceError::Conflict(format!("that {field} is already taken"));
+                }
+                if db.is_foreign_key_violation() {
+                    return ServiceError::Conflict(
+                        "the row is referenced by other rows (or references a missing one); remove those first".into(),
+                    );
+                }
+                if db.is_check_violation() {
+                    return ServiceError::invalid("value", format!("refused by the database: {msg}"));
+                }
+                tracing::error!(error = %msg, "database error");
+                ServiceError::Internal(format!("database error: {msg}"))
+            }
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_) | sqlx::Error::PoolClosed => {
+                ServiceError::Remote(format!("database unreachable: {err}"))
+            }
+            _ => {
+                tracing::error!(error = %err, "database error");
+                ServiceError::Internal(format!("database error: {err}"))
+            }
+        }
+    }
+}
+
+/// Result of a service call.
+pub type ServiceResult<T> = Result<T, ServiceError>;

@@ -1,0 +1,10 @@
+//! certdeck: the whole life of TLS certificates for a fleet of web servers, from a terminal.
+//!
+//! Layers, top to bottom (see DESIGN.md): faces (`cli`, console, scheduler) call `service`,
+//! the only entry for any operation; `service` uses `store` (SQL), `crypto` and `domain`.
+
+pub mod crypto;
+pub mod domain;
+pub mod errors;
+pub mod service;
+pub mod store;

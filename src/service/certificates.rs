@@ -1,0 +1,379 @@
+//! Certificates: import of PEM material (parsed and checked), export, listing, editing, deletion,
+//! and deployment bindings to servers.
+
+use zeroize::Zeroizing;
+
+use crate::domain::certpem::{self, ParsedBundle};
+use crate::domain::CertificateStatus;
+use crate::errors::{ServiceError, ServiceResult};
+use crate::store::certificates::{
+    self as store, CertFilter, CertificateMaterial, CertificateRow, ChallengeRow, DeploymentRow, NewCertificate,
+};
+use crate::store::{Arg, Page, Sets};
+
+use super::{ensure_owner, ensure_same_owner, opt_text, Actor, Services};
+
+/// The TEXT column limit for the PEM and sealed key columns.
+const TEXT_COLUMN: usize = 65_535;
+
+/// Input of an import.
+#[derive(Clone, Default)]
+pub struct ImportInput {
+    /// Display name.
+    pub name: Option<String>,
+    /// Certificate file contents (leaf first; may carry the chain after it).
+    pub certificate: Vec<u8>,
+    /// Private key file contents.
+    pub private_key: Vec<u8>,
+    /// Optional separate chain file contents.
+    pub chain: Option<Vec<u8>>,
+    /// Notes.
+    pub notes: Option<String>,
+}
+
+impl std::fmt::Debug for ImportInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportInput")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An exported certificate; the key only when asked for.
+#[derive(Clone, serde::Serialize)]
+pub struct Export {
+    /// Leaf PEM.
+    pub certificate_pem: String,
+    /// Chain PEM.
+    pub chain_pem: Option<String>,
+    /// Leaf followed by the chain.
+    pub fullchain_pem: String,
+    /// Private key PEM (only with reveal).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_key_pem: Option<String>,
+}
+
+impl std::fmt::Debug for Export {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Export")
+            .field("has_key", &self.private_key_pem.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Editable fields.
+#[derive(Debug, Clone, Default)]
+pub struct CertChanges {
+    /// Name (`Some("")` clears).
+    pub name: Option<String>,
+    /// Notes (`Some("")` clears).
+    pub notes: Option<String>,
+    /// Auto renew.
+    pub auto_renew: Option<bool>,
+    /// Renew window in days.
+    pub renew_before_days: Option<i64>,
+}
+
+fn status_now(b: &ParsedBundle) -> CertificateStatus {
+    if b.expires_at <= chrono::Utc::now() {
+        CertificateStatus::Expired
+    } else {
+        CertificateStatus::Issued
+    }
+}
+
+impl Services {
+    /// Imports a certificate with its key (and chain). Nothing is stored unless the material
+    /// parses and the key matches. Imported certificates do not auto-renew (no issuance settings).
+    pub async fn cert_import(&self, actor: &Actor, input: &ImportInput) -> ServiceResult<CertificateRow> {
+        let bundle = certpem::parse_bundle(&input.certificate, &input.private_key, input.chain.as_deref())
+            .map_err(|(f, m)| ServiceError::invalid(f, m))?;
+        let name = opt_text("name", input.name.as_deref(), 100)?;
+        let notes = opt_text("notes", input.notes.as_deref(), TEXT_COLUMN)?;
+        let domains = serde_json::to_string(&bundle.domains).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        if domains.len() > TEXT_COLUMN {
+            return Err(ServiceError::invalid("certificate", "names too many domains to store"));
+        }
+        let sealed_key = self
+            .keyring()
+            .seal_for_column(bundle.private_key_pem.as_bytes(), TEXT_COLUMN)
+            .map_err(|e| ServiceError::invalid("private_key", e.to_string()))?;
+        let renew_before_days = self
+            .setting_number("certificate.renew_before_days")
+            .await?
+            .clamp(1, 365) as i32;
+        let new = NewCertificate {
+            user_id: actor.user_id,
+            name,
+            domains,
+            main_domain: bundle.main_domain.clone(),
+            issuer: bundle.issuer.clone(),
+            certificate_type: bundle.certificate_type,
+            encryption_type: bundle.encryption_type,
+            status: status_now(&bundle),
+            material: CertificateMaterial {
+                certificate_pem: Some(bundle.certificate_pem.clone()),
+                private_key_encrypted: Some(sealed_key),
+                chain_pem: bundle.chain_pem.clone(),
+                notes,
+            },
+            issued_at: Some(bundle.issued_at),
+            expires_at: Some(bundle.expires_at),
+            auto_renew: false,
+            renew_before_days,
+        };
+        let audit = self.audit(
+            Some(actor),
+            "certificate.import",
+            "certificate",
+            None,
+            serde_json::json!({
+                "main_domain": new.main_domain, "domains": bundle.domains, "issuer": new.issuer,
+                "expires_at": bundle.expires_at, "certificate_type": new.certificate_type,
+            }),
+        );
+        let id = store::insert(self.db(), &new, &audit).await?;
+        self.cert_get(actor, id).await
+    }
+
+    /// A certificate visible to the actor.
+    pub async fn cert_get(&self, actor: &Actor, id: i64) -> ServiceResult<CertificateRow> {
+        let row = store::get(self.db(), id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("certificate", id))?;
+        ensure_owner(actor, row.user_id, "certificate", id)?;
+        Ok(row)
+    }
+
+    /// A page of certificates (the actor's, all for an admin).
+    pub async fn cert_list(
+        &self,
+        actor: &Actor,
+        filter: &CertFilter,
+        page: Page,
+    ) -> ServiceResult<Vec<CertificateRow>> {
+        let mut f = filter.clone();
+        if !actor.is_admin() {
+            f.user_id = Some(actor.user_id);
+        }
+        Ok(store::list(self.db(), &f, page).await?)
+    }
+
+    /// Certificate counts by status.
+    pub async fn cert_counts(&self, actor: &Actor) -> ServiceResult<Vec<(String, i64)>> {
+        Ok(store::count_by_status(self.db(), actor.scope()).await?)
+    }
+
+    /// The PEM material; the private key only with `reveal` (audited).
+    pub async fn cert_export(&self, actor: &Actor, id: i64, reveal_key: bool) -> ServiceResult<Export> {
+        let row = self.cert_get(actor, id).await?;
+        let m = store::get_material(self.db(), id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("certificate", id))?;
+        let cert = m.certificate_pem.clone().ok_or_else(|| {
+            ServiceError::Conflict(format!(
+                "certificate {id} has no certificate yet (status {})",
+                row.status
+            ))
+        })?;
+        let private_key_pem = if reveal_key {
+            actor.require_not_api("export private keys")?;
+            let sealed = m
+                .private_key_encrypted
+                .as_deref()
+                .ok_or_else(|| ServiceError::Conflict(format!("certificate {id} has no private key")))?;
+            let key: Zeroizing<String> = self
+                .keyring()
+                .open_string(sealed)
+                .map_err(|e| ServiceError::Internal(e.to_string()))?;
+            let audit = self.audit(
+                Some(actor),
+                "certificate.export_key",
+                "certificate",
+                Some(id),
+                serde_json::json!({"main_domain": row.main_domain}),
+            );
+            crate::store::audit::insert(self.db(), &audit).await?;
+            Some(key.to_string())
+        } else {
+            None
+        };
+        let fullchain_pem = format!("{cert}{}", m.chain_pem.clone().unwrap_or_default());
+        Ok(Export {
+            certificate_pem: cert,
+            chain_pem: m.chain_pem,
+            fullchain_pem,
+            private_key_pem,
+        })
+    }
+
+    /// The notes of a certificate.
+    pub async fn cert_notes(&self, actor: &Actor, id: i64) -> ServiceResult<Option<String>> {
+        self.cert_get(actor, id).await?;
+        Ok(store::get_material(self.db(), id).await?.and_then(|m| m.notes))
+    }
+
+    /// Edits name, notes, auto-renew and the renewal window.
+    pub async fn cert_update(&self, actor: &Actor, id: i64, c: &CertChanges) -> ServiceResult<CertificateRow> {
+        let row = self.cert_get(actor, id).await?;
+        let mut sets = Sets::new();
+        if let Some(n) = &c.name {
+            sets.set("name", opt_text("name", Some(n), 100)?.into());
+        }
+        if let Some(n) = &c.notes {
+            sets.set("notes", opt_text("notes", Some(n), TEXT_COLUMN)?.into());
+        }
+        if let Some(d) = c.renew_before_days {
+            if !(1..=365).contains(&d) {
+                return Err(ServiceError::invalid("renew_before_days", "must be 1 to 365 days"));
+            }
+            sets.set("renew_before_days", Arg::I64(d));
+        }
+        if let Some(a) = c.auto_renew {
+            if a && !row.auto_renew {
+                return Err(ServiceError::Conflict(format!(
+                    "certificate {id} has no ACME issuance settings (it was imported), so it cannot renew itself; \
+                     automatic renewal becomes available once ACME issuance is configured for it"
+                )));
+            }
+            sets.set("auto_renew", Arg::Bool(a));
+        }
+        let audit = self.audit(Some(actor), "certificate.update", "certificate", Some(id), serde_json::json!({
+            "name": c.name, "auto_renew": c.auto_renew, "renew_before_days": c.renew_before_days, "notes_changed": c.notes.is_some(),
+        }));
+        crate::store::update_by_id(self.db(), "certificates", id, &sets, &audit).await?;
+        self.cert_get(actor, id).await
+    }
+
+    /// Deletes a certificate with its DNS challenge records; refused while deployments use it.
+    pub async fn cert_delete(&self, actor: &Actor, id: i64) -> ServiceResult<()> {
+        let row = self.cert_get(actor, id).await?;
+        let deployments = store::list_deployments(self.db(), Some(id), None).await?;
+        if !deployments.is_empty() {
+            return Err(ServiceError::Conflict(format!(
+                "certificate {id} is deployed to {} server(s): remove those deployments first (certdeck deployment rm ID)",
+                deployments.len()
+            )));
+        }
+        let audit = self.audit(
+            Some(actor),
+            "certificate.delete",
+            "certificate",
+            Some(id),
+            serde_json::json!({"main_domain": row.main_domain}),
+        );
+        store::delete(self.db(), id, &audit).await?;
+        Ok(())
+    }
+
+    /// The DNS challenges recorded for a certificate.
+    pub async fn cert_challenges(&self, actor: &Actor, id: i64, page: Page) -> ServiceResult<Vec<ChallengeRow>> {
+        self.cert_get(actor, id).await?;
+        Ok(store::list_challenges(self.db(), id, page).await?)
+    }
+
+    // ------------------------------------------------------------ deployments
+
+    /// Binds a certificate to a server at a path (both must belong to the same user).
+    pub async fn deployment_create(
+        &self,
+        actor: &Actor,
+        cert_id: i64,
+        server_id: i64,
+        deploy_path: &str,
+        config_path: Option<&str>,
+        auto_deploy: bool,
+    ) -> ServiceResult<DeploymentRow> {
+        let c = self.cert_get(actor, cert_id).await?;
+        let s = self.server_get(actor, server_id).await?;
+        ensure_same_owner(
+            c.user_id,
+            s.user_id,
+            "a certificate and a server of different users cannot be linked",
+        )?;
+        let path = deploy_path.trim();
+        if !path.starts_with('/') {
+            return Err(ServiceError::invalid(
+                "deploy_path",
+                "must be an absolute path on the server",
+            ));
+        }
+        crate::domain::check_len("deploy_path", path, 255)?;
+        let config_path = opt_text("config_path", config_path, 255)?;
+        if config_path.as_deref().is_some_and(|p| !p.starts_with('/')) {
+            return Err(ServiceError::invalid(
+                "config_path",
+                "must be an absolute path on the server",
+            ));
+        }
+        let audit = self.audit(
+            Some(actor),
+            "deployment.create",
+            "deployment",
+            None,
+            serde_json::json!({"certificate_id": cert_id, "server_id": server_id, "deploy_path": path}),
+        );
+        let id = store::insert_deployment(
+            self.db(),
+            cert_id,
+            server_id,
+            path,
+            config_path.as_deref(),
+            auto_deploy,
+            &audit,
+        )
+        .await
+        .map_err(|e| match ServiceError::from(e) {
+            ServiceError::Conflict(_) => ServiceError::Conflict(format!(
+                "certificate {cert_id} already has a deployment to server {server_id}"
+            )),
+            other => other,
+        })?;
+        self.deployment_get(actor, id).await
+    }
+
+    /// A deployment visible to the actor (through its certificate's owner).
+    pub async fn deployment_get(&self, actor: &Actor, id: i64) -> ServiceResult<DeploymentRow> {
+        let d = store::get_deployment(self.db(), id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("deployment", id))?;
+        let c = store::get(self.db(), d.certificate_id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("deployment", id))?;
+        ensure_owner(actor, c.user_id, "deployment", id)?;
+        Ok(d)
+    }
+
+    /// Deployments of a certificate or a server.
+    pub async fn deployment_list(
+        &self,
+        actor: &Actor,
+        cert_id: Option<i64>,
+        server_id: Option<i64>,
+    ) -> ServiceResult<Vec<DeploymentRow>> {
+        match (cert_id, server_id) {
+            (Some(c), _) => {
+                self.cert_get(actor, c).await?;
+            }
+            (None, Some(s)) => {
+                self.server_get(actor, s).await?;
+            }
+            (None, None) => return Err(ServiceError::invalid("filter", "give a certificate or a server")),
+        }
+        Ok(store::list_deployments(self.db(), cert_id, server_id).await?)
+    }
+
+    /// Removes a deployment binding (the files on the server stay).
+    pub async fn deployment_delete(&self, actor: &Actor, id: i64) -> ServiceResult<()> {
+        let d = self.deployment_get(actor, id).await?;
+        let audit = self.audit(
+            Some(actor),
+            "deployment.delete",
+            "deployment",
+            Some(id),
+            serde_json::json!({"certificate_id": d.certificate_id, "server_id": d.server_id}),
+        );
+        store::delete_deployment(self.db(), id, &audit).await?;
+        Ok(())
+    }
+}

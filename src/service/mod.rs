@@ -1,0 +1,187 @@
+//! The service layer: the only entry for any operation, used alike by the CLI, the console and
+//! the scheduler. It validates input with the domain newtypes, authorizes by role and owner,
+//! writes an `audit_logs` row for every change (in the change's transaction), and opens secrets
+//! only when an operation needs them.
+
+use std::sync::Arc;
+
+use crate::crypto::Keyring;
+use crate::domain::UserRole;
+use crate::errors::{ServiceError, ServiceResult};
+use crate::store::audit::NewAudit;
+use crate::store::Db;
+
+pub mod audit;
+pub mod auth;
+pub mod bootstrap;
+pub mod certificates;
+pub mod monitoring;
+pub mod secrets;
+pub mod servers;
+pub mod settings;
+pub mod users;
+
+/// Who is calling: the client's address and user agent, recorded in audit rows and sessions.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    /// Client IP (from `SSH_CLIENT` on a jump host).
+    pub ip: Option<String>,
+    /// `certdeck/<version> (<TERM>)`.
+    pub user_agent: Option<String>,
+}
+
+impl ClientInfo {
+    /// The client of this process: IP from `SSH_CLIENT`, agent from the version and `TERM`.
+    pub fn from_env() -> Self {
+        let ip = std::env::var("SSH_CLIENT")
+            .ok()
+            .and_then(|v| v.split_whitespace().next().map(str::to_string))
+            .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok());
+        let term = std::env::var("TERM").unwrap_or_else(|_| "unknown".into());
+        ClientInfo {
+            ip,
+            user_agent: Some(format!("certdeck/{} ({term})", env!("CARGO_PKG_VERSION"))),
+        }
+    }
+}
+
+/// An authenticated actor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// User id.
+    pub user_id: i64,
+    /// Username.
+    pub username: String,
+    /// Effective role: a user acting through an API key has the `api` role's limits.
+    pub role: UserRole,
+}
+
+impl Actor {
+    /// Whether the actor is an admin.
+    pub fn is_admin(&self) -> bool {
+        self.role == UserRole::Admin
+    }
+
+    /// The owner scope of lists: all rows for an admin, own rows otherwise.
+    pub fn scope(&self) -> Option<i64> {
+        if self.is_admin() {
+            None
+        } else {
+            Some(self.user_id)
+        }
+    }
+
+    /// Refuses unless the actor is an admin.
+    pub fn require_admin(&self, what: &str) -> ServiceResult<()> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(ServiceError::Forbidden(format!("only an admin may {what}")))
+        }
+    }
+
+    /// Refuses the api role (scripts) for interactive-only operations.
+    pub fn require_not_api(&self, what: &str) -> ServiceResult<()> {
+        if self.role == UserRole::Api {
+            Err(ServiceError::Forbidden(format!(
+                "an API key may not {what}; log in as a user"
+            )))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The shared entry point: a database pool, the keyring and the client.
+#[derive(Clone)]
+pub struct Services {
+    db: Db,
+    keyring: Arc<Keyring>,
+    client: ClientInfo,
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services")
+            .field("backend", &self.db.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Services {
+    /// Services over an open, migrated database with a verified keyring.
+    pub fn new(db: Db, keyring: Keyring, client: ClientInfo) -> Self {
+        Services {
+            db,
+            keyring: Arc::new(keyring),
+            client,
+        }
+    }
+
+    /// The database (for faces that need to close it).
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The keyring.
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    /// An audit entry for an action by `actor` (None = the system).
+    pub(crate) fn audit(
+        &self,
+        actor: Option<&Actor>,
+        action: &str,
+        resource_type: &str,
+        resource_id: Option<i64>,
+        details: serde_json::Value,
+    ) -> NewAudit {
+        NewAudit {
+            user_id: actor.map(|a| a.user_id),
+            action: action.to_string(),
+            resource_type: Some(resource_type.to_string()),
+            resource_id,
+            details: Some(details),
+            ip_address: self.client.ip.clone(),
+            user_agent: self.client.user_agent.clone(),
+        }
+    }
+}
+
+/// Refuses access to a row owned by `owner` unless the actor owns it or is an admin. Rows the
+/// actor may not see are reported as not found, so ids of others' rows leak nothing.
+pub(crate) fn ensure_owner(actor: &Actor, owner: i64, resource: &'static str, id: i64) -> ServiceResult<()> {
+    if actor.is_admin() || actor.user_id == owner {
+        Ok(())
+    } else {
+        Err(ServiceError::not_found(resource, id))
+    }
+}
+
+/// Refuses linking rows of two different owners.
+pub(crate) fn ensure_same_owner(a_owner: i64, b_owner: i64, what: &str) -> ServiceResult<()> {
+    if a_owner == b_owner {
+        Ok(())
+    } else {
+        Err(ServiceError::Forbidden(format!(
+            "{what}: both must belong to the same user"
+        )))
+    }
+}
+
+/// Maps a domain parse error to a validation error of `field`.
+pub(crate) fn field<T>(name: &str, r: Result<T, String>) -> ServiceResult<T> {
+    r.map_err(|reason| ServiceError::invalid(name, reason))
+}
+
+/// Trims an optional text and turns empty into None, checking its length.
+pub(crate) fn opt_text(name: &str, v: Option<&str>, max: usize) -> ServiceResult<Option<String>> {
+    match v.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(s) => {
+            crate::domain::check_len(name, s, max)?;
+            Ok(Some(s.to_string()))
+        }
+        None => Ok(None),
+    }
+}

@@ -1,0 +1,420 @@
+//! Servers, server groups and group membership.
+
+use crate::crypto::SecretError;
+use crate::domain::{AuthType, Hostname, Port, ServerStatus, ServerType};
+use crate::errors::{ServiceError, ServiceResult};
+use crate::store::servers::{self as store, GroupRow, NewServer, ServerConfigRow, ServerFilter, ServerRow};
+use crate::store::{Arg, Page, Sets};
+
+use super::{ensure_owner, ensure_same_owner, field, opt_text, Actor, Services};
+
+/// Input of a new or edited server. Secrets are plaintext here and sealed before storage.
+#[derive(Clone, Default)]
+pub struct ServerInput {
+    /// Display name.
+    pub name: Option<String>,
+    /// Host name or IP.
+    pub hostname: Option<String>,
+    /// SSH port (default 22).
+    pub port: Option<i64>,
+    /// Web server kind (default nginx).
+    pub server_type: Option<ServerType>,
+    /// Auth type (default password).
+    pub auth_type: Option<AuthType>,
+    /// SSH user.
+    pub username: Option<String>,
+    /// SSH password.
+    pub password: Option<String>,
+    /// SSH private key (OpenSSH or PEM text).
+    pub private_key: Option<String>,
+    /// Pull-agent token.
+    pub token: Option<String>,
+    /// Status (edit only).
+    pub status: Option<ServerStatus>,
+}
+
+impl std::fmt::Debug for ServerInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerInput")
+            .field("hostname", &self.hostname)
+            .field("port", &self.port)
+            .field("auth_type", &self.auth_type)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The `servers` secret columns: VARCHAR(255) for password and token, TEXT for the key.
+const SHORT_SECRET_COLUMN: usize = 255;
+const TEXT_COLUMN: usize = 65_535;
+
+fn seal(services: &Services, field_name: &str, value: &str, max: usize) -> ServiceResult<String> {
+    services
+        .keyring()
+        .seal_for_column(value.as_bytes(), max)
+        .map_err(|e| match e {
+            SecretError::TooLong { plain_max, len, .. } => ServiceError::invalid(
+                field_name,
+                format!("is {len} bytes; at most {plain_max} bytes fit once encrypted"),
+            ),
+            other => ServiceError::Internal(other.to_string()),
+        })
+}
+
+fn check_private_key(text: &str) -> ServiceResult<()> {
+    let t = text.trim();
+    if !(t.starts_with("-----BEGIN") && t.contains("PRIVATE KEY-----")) {
+        return Err(ServiceError::invalid(
+            "private_key",
+            "is not a PEM or OpenSSH private key (expected -----BEGIN … PRIVATE KEY-----)",
+        ));
+    }
+    Ok(())
+}
+
+impl Services {
+    /// Adds a server owned by the actor.
+    pub async fn server_create(&self, actor: &Actor, input: &ServerInput) -> ServiceResult<ServerRow> {
+        let hostname = field(
+            "hostname",
+            Hostname::parse(input.hostname.as_deref().unwrap_or_default()),
+        )?;
+        let port = field("port", Port::new(input.port.unwrap_or(22)))?;
+        let auth_type = input.auth_type.unwrap_or(AuthType::Password);
+        let name = opt_text("name", input.name.as_deref(), 100)?;
+        let username = opt_text("username", input.username.as_deref(), 50)?;
+        let secret = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        let (password, private_key, token) = (
+            secret(&input.password),
+            secret(&input.private_key),
+            secret(&input.token),
+        );
+        match auth_type {
+            AuthType::Password if password.is_none() => {
+                return Err(ServiceError::invalid("password", "is required for auth type password"))
+            }
+            AuthType::Key if private_key.is_none() => {
+                return Err(ServiceError::invalid("private_key", "is required for auth type key"))
+            }
+            AuthType::Token if token.is_none() => {
+                return Err(ServiceError::invalid("token", "is required for auth type token"))
+            }
+            _ => {}
+        }
+        if auth_type != AuthType::Token && username.is_none() {
+            return Err(ServiceError::invalid("username", "an SSH user is required"));
+        }
+        if let Some(k) = &private_key {
+            check_private_key(k)?;
+        }
+        let new = NewServer {
+            user_id: actor.user_id,
+            name,
+            hostname: hostname.as_str().to_string(),
+            port: i32::from(port.get()),
+            server_type: input.server_type.unwrap_or(ServerType::Nginx),
+            auth_type,
+            username,
+            status: ServerStatus::Active,
+            password_encrypted: password
+                .map(|p| seal(self, "password", &p, SHORT_SECRET_COLUMN))
+                .transpose()?,
+            private_key_encrypted: private_key
+                .map(|k| seal(self, "private_key", &k, TEXT_COLUMN))
+                .transpose()?,
+            token_encrypted: token
+                .map(|t| seal(self, "token", &t, SHORT_SECRET_COLUMN))
+                .transpose()?,
+        };
+        let audit = self.audit(
+            Some(actor),
+            "server.create",
+            "server",
+            None,
+            serde_json::json!({
+                "hostname": new.hostname, "port": new.port, "server_type": new.server_type, "auth_type": new.auth_type,
+                "username": new.username, "name": new.name,
+            }),
+        );
+        let id = store::insert_server(self.db(), &new, &audit).await?;
+        self.server_get(actor, id).await
+    }
+
+    /// A server visible to the actor.
+    pub async fn server_get(&self, actor: &Actor, id: i64) -> ServiceResult<ServerRow> {
+        let row = store::get_server(self.db(), id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("server", id))?;
+        ensure_owner(actor, row.user_id, "server", id)?;
+        Ok(row)
+    }
+
+    /// A page of the actor's servers (all for an admin).
+    pub async fn server_list(&self, actor: &Actor, filter: &ServerFilter, page: Page) -> ServiceResult<Vec<ServerRow>> {
+        let mut f = filter.clone();
+        if !actor.is_admin() {
+            f.user_id = Some(actor.user_id);
+        }
+        Ok(store::list_servers(self.db(), &f, page).await?)
+    }
+
+    /// Edits a server; given secrets replace the stored ones.
+    pub async fn server_update(&self, actor: &Actor, id: i64, input: &ServerInput) -> ServiceResult<ServerRow> {
+        let row = self.server_get(actor, id).await?;
+        let mut sets = Sets::new();
+        let mut changed = serde_json::Map::new();
+        if let Some(h) = &input.hostname {
+            let h = field("hostname", Hostname::parse(h))?;
+            changed.insert("hostname".into(), h.as_str().into());
+            sets.set("hostname", Arg::Str(h.as_str().into()));
+        }
+        if let Some(p) = input.port {
+            let p = field("port", Port::new(p))?;
+            changed.insert("port".into(), p.get().into());
+            sets.set("port", Arg::I64(p.get().into()));
+        }
+        if let Some(n) = &input.name {
+            let n = opt_text("name", Some(n), 100)?;
+            changed.insert("name".into(), n.clone().into());
+            sets.set("name", n.into());
+        }
+        if let Some(u) = &input.username {
+            let u = opt_text("username", Some(u), 50)?;
+            changed.insert("username".into(), u.clone().into());
+            sets.set("username", u.into());
+        }
+        for (col, v) in [
+            ("server_type", input.server_type.map(|v| v.as_str())),
+            ("auth_type", input.auth_type.map(|v| v.as_str())),
+            ("status", input.status.map(|v| v.as_str())),
+        ] {
+            if let Some(v) = v {
+                changed.insert(col.into(), v.into());
+                sets.set(col, Arg::Str(v.into()));
+            }
+        }
+        if let Some(p) = input.password.as_deref().filter(|s| !s.is_empty()) {
+            changed.insert("password".into(), "(changed)".into());
+            sets.set(
+                "password_encrypted",
+                Arg::Str(seal(self, "password", p, SHORT_SECRET_COLUMN)?),
+            );
+        }
+        if let Some(k) = input.private_key.as_deref().filter(|s| !s.is_empty()) {
+            check_private_key(k)?;
+            changed.insert("private_key".into(), "(changed)".into());
+            sets.set(
+                "private_key_encrypted",
+                Arg::Str(seal(self, "private_key", k, TEXT_COLUMN)?),
+            );
+        }
+        if let Some(t) = input.token.as_deref().filter(|s| !s.is_empty()) {
+            changed.insert("token".into(), "(changed)".into());
+            sets.set(
+                "token_encrypted",
+                Arg::Str(seal(self, "token", t, SHORT_SECRET_COLUMN)?),
+            );
+        }
+        let new_auth = input.auth_type.unwrap_or(row.auth_type);
+        let has = |given: &Option<String>, stored: bool| given.as_deref().is_some_and(|s| !s.is_empty()) || stored;
+        let ok = match new_auth {
+            AuthType::Password => has(&input.password, row.has_password),
+            AuthType::Key => has(&input.private_key, row.has_private_key),
+            AuthType::Token => has(&input.token, row.has_token),
+        };
+        if !ok {
+            return Err(ServiceError::invalid(
+                "auth_type",
+                format!("auth type {new_auth} needs its secret: give it with this change"),
+            ));
+        }
+        let audit = self.audit(
+            Some(actor),
+            "server.update",
+            "server",
+            Some(id),
+            serde_json::Value::Object(changed),
+        );
+        store_update(self, id, &sets, &audit).await?;
+        self.server_get(actor, id).await
+    }
+
+    /// Deletes a server with its configs and memberships; refused while deployments use it.
+    pub async fn server_delete(&self, actor: &Actor, id: i64) -> ServiceResult<()> {
+        let row = self.server_get(actor, id).await?;
+        let n = store::count_server_deployments(self.db(), id).await?;
+        if n > 0 {
+            return Err(ServiceError::Conflict(format!(
+                "server {id} has {n} certificate deployment(s): remove them first"
+            )));
+        }
+        let audit = self.audit(
+            Some(actor),
+            "server.delete",
+            "server",
+            Some(id),
+            serde_json::json!({"hostname": row.hostname}),
+        );
+        store::delete_server(self.db(), id, &audit).await?;
+        Ok(())
+    }
+
+    /// The config files discovered on a server (without content).
+    pub async fn server_configs(&self, actor: &Actor, server_id: i64) -> ServiceResult<Vec<ServerConfigRow>> {
+        self.server_get(actor, server_id).await?;
+        Ok(store::list_server_configs(self.db(), server_id).await?)
+    }
+
+    /// The groups a server belongs to.
+    pub async fn server_groups_of(&self, actor: &Actor, server_id: i64) -> ServiceResult<Vec<GroupRow>> {
+        self.server_get(actor, server_id).await?;
+        Ok(store::groups_of_server(self.db(), server_id).await?)
+    }
+
+    // ------------------------------------------------------------ groups
+
+    /// Creates a group owned by the actor.
+    pub async fn group_create(&self, actor: &Actor, name: &str, description: Option<&str>) -> ServiceResult<GroupRow> {
+        let name = opt_text("name", Some(name), 100)?.ok_or_else(|| ServiceError::invalid("name", "is required"))?;
+        let description = opt_text("description", description, 255)?;
+        let audit = self.audit(
+            Some(actor),
+            "group.create",
+            "server_group",
+            None,
+            serde_json::json!({"name": name}),
+        );
+        let id = store::insert_group(self.db(), actor.user_id, &name, description.as_deref(), &audit).await?;
+        self.group_get(actor, id).await
+    }
+
+    /// A group visible to the actor.
+    pub async fn group_get(&self, actor: &Actor, id: i64) -> ServiceResult<GroupRow> {
+        let row = store::get_group(self.db(), id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("server group", id))?;
+        ensure_owner(actor, row.user_id, "server group", id)?;
+        Ok(row)
+    }
+
+    /// A page of groups.
+    pub async fn group_list(&self, actor: &Actor, page: Page) -> ServiceResult<Vec<GroupRow>> {
+        Ok(store::list_groups(self.db(), actor.scope(), page).await?)
+    }
+
+    /// Renames or re-describes a group.
+    pub async fn group_update(
+        &self,
+        actor: &Actor,
+        id: i64,
+        name: Option<&str>,
+        description: Option<&str>,
+    ) -> ServiceResult<GroupRow> {
+        self.group_get(actor, id).await?;
+        let mut sets = Sets::new();
+        if let Some(n) = name {
+            let n = opt_text("name", Some(n), 100)?.ok_or_else(|| ServiceError::invalid("name", "cannot be empty"))?;
+            sets.set("name", Arg::Str(n));
+        }
+        if let Some(d) = description {
+            sets.set("description", opt_text("description", Some(d), 255)?.into());
+        }
+        let audit = self.audit(
+            Some(actor),
+            "group.update",
+            "server_group",
+            Some(id),
+            serde_json::json!({"name": name, "description": description}),
+        );
+        store_update_table(self, "server_groups", id, &sets, &audit).await?;
+        self.group_get(actor, id).await
+    }
+
+    /// Deletes a group (its servers stay).
+    pub async fn group_delete(&self, actor: &Actor, id: i64) -> ServiceResult<()> {
+        let g = self.group_get(actor, id).await?;
+        let audit = self.audit(
+            Some(actor),
+            "group.delete",
+            "server_group",
+            Some(id),
+            serde_json::json!({"name": g.name}),
+        );
+        store::delete_group(self.db(), id, &audit).await?;
+        Ok(())
+    }
+
+    /// Adds a server to a group; both must have the same owner.
+    pub async fn group_add_server(&self, actor: &Actor, group_id: i64, server_id: i64) -> ServiceResult<()> {
+        let g = self.group_get(actor, group_id).await?;
+        let s = self.server_get(actor, server_id).await?;
+        ensure_same_owner(
+            g.user_id,
+            s.user_id,
+            "a server and a group of different users cannot be linked",
+        )?;
+        let audit = self.audit(
+            Some(actor),
+            "group.add_server",
+            "server_group",
+            Some(group_id),
+            serde_json::json!({"server_id": server_id}),
+        );
+        store::add_mapping(self.db(), server_id, group_id, &audit)
+            .await
+            .map_err(|e| match ServiceError::from(e) {
+                ServiceError::Conflict(_) => {
+                    ServiceError::Conflict(format!("server {server_id} is already in group {}", g.name))
+                }
+                other => other,
+            })?;
+        Ok(())
+    }
+
+    /// Removes a server from a group.
+    pub async fn group_remove_server(&self, actor: &Actor, group_id: i64, server_id: i64) -> ServiceResult<()> {
+        self.group_get(actor, group_id).await?;
+        let audit = self.audit(
+            Some(actor),
+            "group.remove_server",
+            "server_group",
+            Some(group_id),
+            serde_json::json!({"server_id": server_id}),
+        );
+        if store::remove_mapping(self.db(), server_id, group_id, &audit).await? {
+            Ok(())
+        } else {
+            Err(ServiceError::not_found(
+                "group membership",
+                format!("server {server_id} in group {group_id}"),
+            ))
+        }
+    }
+}
+
+async fn store_update(
+    services: &Services,
+    id: i64,
+    sets: &Sets,
+    audit: &crate::store::audit::NewAudit,
+) -> ServiceResult<()> {
+    store_update_table(services, "servers", id, sets, audit).await
+}
+
+async fn store_update_table(
+    services: &Services,
+    table: &str,
+    id: i64,
+    sets: &Sets,
+    audit: &crate::store::audit::NewAudit,
+) -> ServiceResult<()> {
+    if crate::store::update_by_id(services.db(), table, id, sets, audit).await? {
+        Ok(())
+    } else {
+        Err(ServiceError::not_found("row", id))
+    }
+}

@@ -1,0 +1,332 @@
+//! `servers`, `server_configs`, `server_groups` and `server_group_mappings`.
+
+use chrono::{DateTime, Utc};
+use sqlx::{AssertSqlSafe, FromRow};
+
+use super::audit::{insert_in, NewAudit};
+use super::users::LastId;
+use super::{Arg, Db, Page, Where};
+use crate::domain::{AuthType, ConfigType, ServerStatus, ServerType};
+use crate::{bind_args, on_db};
+
+/// Columns of a server list row (no secrets).
+const SERVER_COLS: &str = "id, user_id, name, hostname, port, server_type, os_type, os_version, web_server_version, \
+    auth_type, username, status, last_check_at, created_at, updated_at, \
+    password_encrypted IS NOT NULL AS has_password, private_key_encrypted IS NOT NULL AS has_private_key, \
+    token_encrypted IS NOT NULL AS has_token";
+
+/// A `servers` row without its secret columns (those are read only by [`get_server_secrets`]).
+#[derive(Debug, Clone, FromRow, serde::Serialize)]
+pub struct ServerRow {
+    /// Id.
+    pub id: i64,
+    /// Owner.
+    pub user_id: i64,
+    /// Display name.
+    pub name: Option<String>,
+    /// Host name or IP.
+    pub hostname: String,
+    /// SSH port.
+    pub port: i32,
+    /// Web server kind.
+    #[sqlx(try_from = "String")]
+    pub server_type: ServerType,
+    /// OS name (probe).
+    pub os_type: Option<String>,
+    /// OS version (probe).
+    pub os_version: Option<String>,
+    /// Web server version (probe).
+    pub web_server_version: Option<String>,
+    /// How certdeck authenticates.
+    #[sqlx(try_from = "String")]
+    pub auth_type: AuthType,
+    /// SSH user.
+    pub username: Option<String>,
+    /// Status.
+    #[sqlx(try_from = "String")]
+    pub status: ServerStatus,
+    /// Last probe.
+    pub last_check_at: Option<DateTime<Utc>>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Updated.
+    pub updated_at: DateTime<Utc>,
+    /// A password is stored.
+    pub has_password: bool,
+    /// A private key is stored.
+    pub has_private_key: bool,
+    /// A token is stored.
+    pub has_token: bool,
+}
+
+/// The sealed secret columns of a server.
+#[derive(Clone, FromRow)]
+pub struct ServerSecrets {
+    /// Sealed password.
+    pub password_encrypted: Option<String>,
+    /// Sealed private key.
+    pub private_key_encrypted: Option<String>,
+    /// Sealed token.
+    pub token_encrypted: Option<String>,
+}
+
+impl std::fmt::Debug for ServerSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServerSecrets(…)")
+    }
+}
+
+/// Values of a new server (secrets already sealed).
+#[derive(Debug, Clone)]
+pub struct NewServer {
+    /// Owner.
+    pub user_id: i64,
+    /// Name.
+    pub name: Option<String>,
+    /// Host.
+    pub hostname: String,
+    /// Port.
+    pub port: i32,
+    /// Type.
+    pub server_type: ServerType,
+    /// Auth type.
+    pub auth_type: AuthType,
+    /// SSH user.
+    pub username: Option<String>,
+    /// Status.
+    pub status: ServerStatus,
+    /// Sealed password.
+    pub password_encrypted: Option<String>,
+    /// Sealed key.
+    pub private_key_encrypted: Option<String>,
+    /// Sealed token.
+    pub token_encrypted: Option<String>,
+}
+
+/// Inserts a server with an audit row; returns its id.
+pub async fn insert_server(db: &Db, s: &NewServer, audit: &NewAudit) -> Result<i64, sqlx::Error> {
+    crate::in_tx!(db, tx => {
+        let id = sqlx::query(
+            "INSERT INTO servers (user_id, name, hostname, port, server_type, auth_type, username, status, \
+             password_encrypted, private_key_encrypted, token_encrypted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(s.user_id).bind(&s.name).bind(&s.hostname).bind(s.port).bind(s.server_type.as_str())
+        .bind(s.auth_type.as_str()).bind(&s.username).bind(s.status.as_str())
+        .bind(&s.password_encrypted).bind(&s.private_key_encrypted).bind(&s.token_encrypted)
+        .execute(&mut **tx).await?.last_id();
+        insert_in!(&mut **tx, &audit.clone().with_resource_id(id));
+        Ok::<i64, sqlx::Error>(id)
+    })
+}
+
+/// A server by id.
+pub async fn get_server(db: &Db, id: i64) -> Result<Option<ServerRow>, sqlx::Error> {
+    let sql = format!("SELECT {SERVER_COLS} FROM servers WHERE id = ?");
+    on_db!(db, p => sqlx::query_as::<_, ServerRow>(AssertSqlSafe(sql)).bind(id).fetch_optional(p).await)
+}
+
+/// A server's sealed secrets.
+pub async fn get_server_secrets(db: &Db, id: i64) -> Result<Option<ServerSecrets>, sqlx::Error> {
+    on_db!(db, p => sqlx::query_as::<_, ServerSecrets>(
+        "SELECT password_encrypted, private_key_encrypted, token_encrypted FROM servers WHERE id = ?")
+        .bind(id).fetch_optional(p).await)
+}
+
+/// Filters of the server list.
+#[derive(Debug, Clone, Default)]
+pub struct ServerFilter {
+    /// Owner scope (None = all).
+    pub user_id: Option<i64>,
+    /// Status.
+    pub status: Option<ServerStatus>,
+    /// Server type.
+    pub server_type: Option<ServerType>,
+    /// Exact hostname.
+    pub hostname: Option<String>,
+    /// Member of this group.
+    pub group_id: Option<i64>,
+}
+
+/// A page of servers, newest first.
+pub async fn list_servers(db: &Db, f: &ServerFilter, page: Page) -> Result<Vec<ServerRow>, sqlx::Error> {
+    let mut w = Where::new();
+    w.and("id < ?", [Arg::I64(page.cursor())]);
+    w.and_opt("user_id = ?", f.user_id, Arg::I64);
+    w.and_opt("status = ?", f.status, |v| Arg::Str(v.as_str().into()));
+    w.and_opt("server_type = ?", f.server_type, |v| Arg::Str(v.as_str().into()));
+    w.and_opt("hostname = ?", f.hostname.clone(), Arg::Str);
+    w.and_opt(
+        "id IN (SELECT server_id FROM server_group_mappings WHERE group_id = ?)",
+        f.group_id,
+        Arg::I64,
+    );
+    let sql = format!(
+        "SELECT {SERVER_COLS} FROM servers{} ORDER BY id DESC LIMIT {}",
+        w.sql(),
+        page.size()
+    );
+    on_db!(db, p => bind_args!(sqlx::query_as::<_, ServerRow>(AssertSqlSafe(sql)), w.args.clone()).fetch_all(p).await)
+}
+
+/// Deletes a server with its configs and group memberships (refused by the database while
+/// deployments reference it).
+pub async fn delete_server(db: &Db, id: i64, audit: &NewAudit) -> Result<bool, sqlx::Error> {
+    super::delete_by_id(
+        db,
+        "servers",
+        id,
+        &[
+            "DELETE FROM server_configs WHERE server_id = ?",
+            "DELETE FROM server_group_mappings WHERE server_id = ?",
+        ],
+        audit,
+    )
+    .await
+}
+
+/// Number of deployments that use a server.
+pub async fn count_server_deployments(db: &Db, id: i64) -> Result<i64, sqlx::Error> {
+    on_db!(db, p => sqlx::query_scalar("SELECT COUNT(*) FROM certificate_deployments WHERE server_id = ?").bind(id).fetch_one(p).await)
+}
+
+// ---------------------------------------------------------------- server_configs
+
+/// A `server_configs` row (content omitted in lists).
+#[derive(Debug, Clone, FromRow, serde::Serialize)]
+pub struct ServerConfigRow {
+    /// Id.
+    pub id: i64,
+    /// Server.
+    pub server_id: i64,
+    /// Kind of file.
+    #[sqlx(try_from = "String")]
+    pub config_type: ConfigType,
+    /// Path on the server.
+    pub config_path: String,
+    /// Content (None in lists, or when too large to store).
+    pub config_content: Option<String>,
+    /// Still present at the last discovery.
+    pub is_active: bool,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Updated.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The configs of a server, without content.
+pub async fn list_server_configs(db: &Db, server_id: i64) -> Result<Vec<ServerConfigRow>, sqlx::Error> {
+    on_db!(db, p => sqlx::query_as::<_, ServerConfigRow>(
+        "SELECT id, server_id, config_type, config_path, NULL AS config_content, is_active, created_at, updated_at \
+         FROM server_configs WHERE server_id = ? ORDER BY config_path")
+        .bind(server_id).fetch_all(p).await)
+}
+
+/// One config with content.
+pub async fn get_server_config(db: &Db, id: i64) -> Result<Option<ServerConfigRow>, sqlx::Error> {
+    on_db!(db, p => sqlx::query_as::<_, ServerConfigRow>(
+        "SELECT id, server_id, config_type, config_path, config_content, is_active, created_at, updated_at \
+         FROM server_configs WHERE id = ?")
+        .bind(id).fetch_optional(p).await)
+}
+
+// ---------------------------------------------------------------- server_groups
+
+/// A `server_groups` row with its member count.
+#[derive(Debug, Clone, FromRow, serde::Serialize)]
+pub struct GroupRow {
+    /// Id.
+    pub id: i64,
+    /// Owner.
+    pub user_id: i64,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Updated.
+    pub updated_at: DateTime<Utc>,
+    /// Number of member servers.
+    pub server_count: i64,
+}
+
+const GROUP_COLS: &str = "g.id, g.user_id, g.name, g.description, g.created_at, g.updated_at, \
+    (SELECT COUNT(*) FROM server_group_mappings m WHERE m.group_id = g.id) AS server_count";
+
+/// Inserts a group with an audit row; returns its id.
+pub async fn insert_group(
+    db: &Db,
+    user_id: i64,
+    name: &str,
+    description: Option<&str>,
+    audit: &NewAudit,
+) -> Result<i64, sqlx::Error> {
+    crate::in_tx!(db, tx => {
+        let id = sqlx::query("INSERT INTO server_groups (user_id, name, description) VALUES (?, ?, ?)")
+            .bind(user_id).bind(name).bind(description).execute(&mut **tx).await?.last_id();
+        insert_in!(&mut **tx, &audit.clone().with_resource_id(id));
+        Ok::<i64, sqlx::Error>(id)
+    })
+}
+
+/// A group by id.
+pub async fn get_group(db: &Db, id: i64) -> Result<Option<GroupRow>, sqlx::Error> {
+    let sql = format!("SELECT {GROUP_COLS} FROM server_groups g WHERE g.id = ?");
+    on_db!(db, p => sqlx::query_as::<_, GroupRow>(AssertSqlSafe(sql)).bind(id).fetch_optional(p).await)
+}
+
+/// A page of groups, newest first.
+pub async fn list_groups(db: &Db, user_id: Option<i64>, page: Page) -> Result<Vec<GroupRow>, sqlx::Error> {
+    let mut w = Where::new();
+    w.and("g.id < ?", [Arg::I64(page.cursor())]);
+    w.and_opt("g.user_id = ?", user_id, Arg::I64);
+    let sql = format!(
+        "SELECT {GROUP_COLS} FROM server_groups g{} ORDER BY g.id DESC LIMIT {}",
+        w.sql(),
+        page.size()
+    );
+    on_db!(db, p => bind_args!(sqlx::query_as::<_, GroupRow>(AssertSqlSafe(sql)), w.args.clone()).fetch_all(p).await)
+}
+
+/// Deletes a group and its memberships.
+pub async fn delete_group(db: &Db, id: i64, audit: &NewAudit) -> Result<bool, sqlx::Error> {
+    super::delete_by_id(
+        db,
+        "server_groups",
+        id,
+        &["DELETE FROM server_group_mappings WHERE group_id = ?"],
+        audit,
+    )
+    .await
+}
+
+/// Adds a server to a group (a duplicate is a unique violation on `idx_server_group`).
+pub async fn add_mapping(db: &Db, server_id: i64, group_id: i64, audit: &NewAudit) -> Result<i64, sqlx::Error> {
+    crate::in_tx!(db, tx => {
+        let id = sqlx::query("INSERT INTO server_group_mappings (server_id, group_id) VALUES (?, ?)")
+            .bind(server_id).bind(group_id).execute(&mut **tx).await?.last_id();
+        insert_in!(&mut **tx, audit);
+        Ok::<i64, sqlx::Error>(id)
+    })
+}
+
+/// Removes a server from a group; returns whether it was a member.
+pub async fn remove_mapping(db: &Db, server_id: i64, group_id: i64, audit: &NewAudit) -> Result<bool, sqlx::Error> {
+    crate::in_tx!(db, tx => {
+        let n = sqlx::query("DELETE FROM server_group_mappings WHERE server_id = ? AND group_id = ?")
+            .bind(server_id).bind(group_id).execute(&mut **tx).await?.rows_affected();
+        if n > 0 {
+            insert_in!(&mut **tx, audit);
+        }
+        Ok::<bool, sqlx::Error>(n > 0)
+    })
+}
+
+/// The groups a server belongs to.
+pub async fn groups_of_server(db: &Db, server_id: i64) -> Result<Vec<GroupRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {GROUP_COLS} FROM server_groups g JOIN server_group_mappings sm ON sm.group_id = g.id \
+         WHERE sm.server_id = ? ORDER BY g.name"
+    );
+    on_db!(db, p => sqlx::query_as::<_, GroupRow>(AssertSqlSafe(sql)).bind(server_id).fetch_all(p).await)
+}

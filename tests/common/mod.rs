@@ -1,0 +1,178 @@
+//! Shared test harness: a fresh, migrated database per test on each backend.
+//!
+//! MariaDB comes from `scripts/testbed` (`CERTDECK_TEST_MYSQL_URL`, a user that may create
+//! `certdeck_t…` databases). Each test gets its own database, cloned from a template that is
+//! migrated once per test binary. With `CERTDECK_TEST_REQUIRE_PEERS=1` (set by scripts/test in
+//! CI) a missing MariaDB fails the test instead of skipping it.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Once;
+
+use certdeck::crypto::{Keyring, MasterKey};
+use certdeck::store::{migrate, Db, PoolSettings};
+use tokio::sync::OnceCell;
+
+static PROVIDER: Once = Once::new();
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// Installs the ring provider once per test binary.
+pub fn init() {
+    PROVIDER.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+/// Whether a missing peer must fail the test (CI).
+pub fn peers_required() -> bool {
+    std::env::var("CERTDECK_TEST_REQUIRE_PEERS").is_ok_and(|v| v == "1") || std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// The MariaDB admin URL (no database), or None when the test bed is not up (panics in CI).
+pub fn mysql_url() -> Option<String> {
+    match std::env::var("CERTDECK_TEST_MYSQL_URL") {
+        Ok(u) if !u.is_empty() => Some(u.trim_end_matches('/').to_string()),
+        _ => {
+            assert!(
+                !peers_required(),
+                "CERTDECK_TEST_MYSQL_URL is not set but peers are required: run the suite with scripts/test"
+            );
+            eprintln!("SKIP: CERTDECK_TEST_MYSQL_URL not set (start scripts/testbed up and eval scripts/testbed env)");
+            None
+        }
+    }
+}
+
+/// A unique name for this test's database.
+pub fn unique_name(prefix: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let r: u32 = rand_u32();
+    format!("{prefix}_{}_{n}_{r:08x}", std::process::id())
+}
+
+fn rand_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64);
+    h.finish() as u32
+}
+
+/// A test database that is dropped when the value goes out of scope.
+pub struct TestDb {
+    /// The pool.
+    pub db: Db,
+    /// The URL that reaches it.
+    pub url: String,
+    mysql_name: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    /// The backend name, for assertion messages.
+    pub fn label(&self) -> &'static str {
+        match self.db {
+            Db::MySql(_) => "mariadb",
+            Db::Sqlite(_) => "sqlite",
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let (Some(name), Some(admin)) = (self.mysql_name.take(), mysql_url()) {
+            let db = self.db.clone();
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(async move {
+                    db.close().await;
+                    if let Ok(Db::MySql(p)) = Db::connect(&format!("{admin}/mysql"), &PoolSettings::default()).await {
+                        let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS `{name}`"))).execute(&p).await;
+                        p.close().await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// An empty (unmigrated) MariaDB database, or None when MariaDB is not available.
+pub async fn empty_mysql() -> Option<TestDb> {
+    init();
+    let admin = mysql_url()?;
+    let name = unique_name("certdeck_t");
+    let Db::MySql(p) = Db::connect(&format!("{admin}/mysql"), &PoolSettings::default())
+        .await
+        .expect("connect to the test bed's MariaDB")
+    else {
+        unreachable!()
+    };
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+    )))
+    .execute(&p)
+    .await
+    .expect("create test database");
+    p.close().await;
+    let url = format!("{admin}/{name}");
+    let db = Db::connect(&url, &PoolSettings { max_connections: 5, ..Default::default() })
+        .await
+        .expect("connect to the test database");
+    Some(TestDb { db, url, mysql_name: Some(name), _dir: None })
+}
+
+/// An empty (unmigrated) SQLite database file.
+pub async fn empty_sqlite() -> TestDb {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("certdeck.db").display());
+    let db = Db::connect(&url, &PoolSettings::default()).await.unwrap();
+    TestDb { db, url, mysql_name: None, _dir: Some(dir) }
+}
+
+/// A fresh, fully migrated MariaDB database (None when MariaDB is not available).
+pub async fn mysql() -> Option<TestDb> {
+    let t = empty_mysql().await?;
+    migrate::migrate(&t.db).await.expect("migrate MariaDB");
+    Some(t)
+}
+
+static SQLITE_TEMPLATE: OnceCell<(tempfile::TempDir, std::path::PathBuf)> = OnceCell::const_new();
+
+/// A fresh, fully migrated SQLite database (a copy of a template migrated once per binary).
+pub async fn sqlite() -> TestDb {
+    init();
+    let (_, template) = SQLITE_TEMPLATE
+        .get_or_init(|| async {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("template.db");
+            let db = Db::connect(&format!("sqlite://{}", path.display()), &PoolSettings::default()).await.unwrap();
+            migrate::migrate(&db).await.expect("migrate SQLite template");
+            if let Db::Sqlite(p) = &db {
+                sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(p).await.unwrap();
+            }
+            db.close().await;
+            (dir, path)
+        })
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("certdeck.db");
+    std::fs::copy(template, &path).unwrap();
+    let url = format!("sqlite://{}", path.display());
+    let db = Db::connect(&url, &PoolSettings::default()).await.unwrap();
+    TestDb { db, url, mysql_name: None, _dir: Some(dir) }
+}
+
+/// Both backends: SQLite always, MariaDB when available.
+pub async fn both() -> Vec<TestDb> {
+    let mut v = vec![sqlite().await];
+    if let Some(m) = mysql().await {
+        v.push(m);
+    }
+    v
+}
+
+/// A keyring for tests.
+pub fn keyring() -> Keyring {
+    Keyring::single(MasterKey::generate())
+}
