@@ -3,8 +3,11 @@
 //! Layers, top to bottom (see DESIGN.md): faces (`cli`, console, scheduler) call `service`,
 //! the only entry for any operation; `service` uses `store` (SQL), `crypto` and `domain`.
 
+pub mod cli;
+pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod errors;
+pub mod logging;
 pub mod service;
 pub mod store;

@@ -138,8 +138,10 @@ impl Keyring {
     /// A keyring from base64 keys separated by commas, whitespace or newlines; the first is primary.
     pub fn parse(text: &str) -> Result<Self, SecretError> {
         let keys = text
-            .split(|c: char| c == ',' || c.is_whitespace())
-            .filter(|s| !s.is_empty() && !s.starts_with('#'))
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .flat_map(|l| l.split(|c: char| c == ',' || c.is_whitespace()))
+            .filter(|s| !s.is_empty())
             .map(MasterKey::from_base64)
             .collect::<Result<Vec<_>, _>>()?;
         if keys.is_empty() {

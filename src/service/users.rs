@@ -11,7 +11,7 @@ use crate::store::Page;
 use super::{field, opt_text, Actor, Services};
 
 /// Input of a new user.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct UserInput {
     /// Login name.
     pub username: String,
@@ -27,9 +27,16 @@ pub struct UserInput {
     pub role: UserRole,
 }
 
-impl Default for UserRole {
+impl Default for UserInput {
     fn default() -> Self {
-        UserRole::User
+        UserInput {
+            username: String::new(),
+            email: String::new(),
+            password: None,
+            full_name: None,
+            phone: None,
+            role: UserRole::User,
+        }
     }
 }
 
@@ -233,9 +240,9 @@ impl Services {
         if c.status.is_some_and(|s| s != UserStatus::Active) {
             store::revoke_user_tokens(self.db(), row.id).await?;
         }
-        Ok(store::get_user(self.db(), row.id)
+        store::get_user(self.db(), row.id)
             .await?
-            .ok_or_else(|| ServiceError::not_found("user", who))?)
+            .ok_or_else(|| ServiceError::not_found("user", who))
     }
 
     /// Sets a password: an admin for anyone, a user for itself with its current password.
@@ -322,9 +329,9 @@ impl Services {
             &audit,
         )
         .await?;
-        Ok(store::get_user(self.db(), row.id)
+        store::get_user(self.db(), row.id)
             .await?
-            .ok_or_else(|| ServiceError::not_found("user", username))?)
+            .ok_or_else(|| ServiceError::not_found("user", username))
     }
 
     /// Deletes a user (admin only; not oneself; not the last admin; refused while it owns resources).

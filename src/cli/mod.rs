@@ -1,0 +1,767 @@
+//! The scriptable face: clap subcommands for every service operation, each `list`/`show` with a
+//! readable table and `--json`. Exit codes: 0 ok, 1 error, 2 usage.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+mod commands;
+pub mod output;
+pub mod session;
+
+pub use commands::run;
+
+/// certdeck: TLS certificates for a fleet of web servers, from a terminal.
+#[derive(Debug, Parser)]
+#[command(name = "certdeck", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Config file (default: config.toml in the config dir).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Database URL: sqlite://PATH or mysql://USER:PASS@HOST:PORT/DB[?ssl-mode=VERIFY_IDENTITY&ssl-ca=CA.pem].
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Do not apply pending migrations; refuse to run if any are pending.
+    #[arg(long, global = true)]
+    pub no_migrate: bool,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Run the headless task scheduler daemon.
+    #[arg(long)]
+    pub serve_scheduler: bool,
+    /// The command (none: the console).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Initialise a database: migrate and create the first admin (prints its one-time password).
+    Init {
+        /// E-mail of the admin.
+        #[arg(long, default_value = "admin@localhost")]
+        admin_email: String,
+    },
+    /// Log in and keep the session in the config dir.
+    Login {
+        /// Username (prompted when missing).
+        #[arg(long, short)]
+        username: Option<String>,
+        /// Read the password from standard input instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Revoke and forget the session.
+    Logout,
+    /// Show who is logged in.
+    Whoami,
+    /// A summary of certificates and servers.
+    Status,
+    /// Users (admin).
+    #[command(subcommand)]
+    User(UserCmd),
+    /// API keys for scripts (CERTDECK_API_KEY=<key>:<secret>).
+    #[command(subcommand)]
+    Apikey(ApikeyCmd),
+    /// Servers.
+    #[command(subcommand)]
+    Server(ServerCmd),
+    /// Server groups.
+    #[command(subcommand)]
+    Group(GroupCmd),
+    /// Certificates.
+    #[command(subcommand)]
+    Cert(CertCmd),
+    /// Deployment bindings of certificates to servers.
+    #[command(subcommand)]
+    Deployment(DeploymentCmd),
+    /// TLS monitors.
+    #[command(subcommand)]
+    Monitor(MonitorCmd),
+    /// Alert rules and fired alerts.
+    #[command(subcommand)]
+    Alert(AlertCmd),
+    /// Notification channels.
+    #[command(subcommand)]
+    Channel(ChannelCmd),
+    /// System and personal settings.
+    #[command(subcommand)]
+    Setting(SettingCmd),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+    /// Schema migrations.
+    #[command(subcommand)]
+    Db(DbCmd),
+    /// The master key.
+    #[command(subcommand)]
+    Secrets(SecretsCmd),
+}
+
+/// Paging flags of list commands.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct PageArgs {
+    /// Rows per page.
+    #[arg(long, default_value_t = 50)]
+    pub limit: i64,
+    /// Show rows with an id below this (the next page).
+    #[arg(long)]
+    pub before: Option<i64>,
+}
+
+/// `user …`
+#[derive(Debug, Subcommand)]
+pub enum UserCmd {
+    /// List users.
+    List {
+        /// Only this status.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only this role.
+        #[arg(long)]
+        role: Option<String>,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Show a user.
+    Show {
+        /// Username or id.
+        user: String,
+    },
+    /// Create a user (a password is generated and shown once unless --password-stdin).
+    Create {
+        /// Username.
+        username: String,
+        /// E-mail.
+        #[arg(long)]
+        email: String,
+        /// Role: admin, user or api.
+        #[arg(long, default_value = "user")]
+        role: String,
+        /// Full name.
+        #[arg(long)]
+        full_name: Option<String>,
+        /// Phone (SMS alerts).
+        #[arg(long)]
+        phone: Option<String>,
+        /// Read the password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Change a user's profile, role or status.
+    Update {
+        /// Username or id.
+        user: String,
+        /// E-mail.
+        #[arg(long)]
+        email: Option<String>,
+        /// Full name ("" clears).
+        #[arg(long)]
+        full_name: Option<String>,
+        /// Phone ("" clears).
+        #[arg(long)]
+        phone: Option<String>,
+        /// Role.
+        #[arg(long)]
+        role: Option<String>,
+        /// Status: active, inactive or locked.
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Set a password (prompted, or --password-stdin).
+    Passwd {
+        /// Username.
+        user: String,
+        /// Read the new password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Unlock a user locked by failed logins (works locally for a locked sole admin).
+    Unlock {
+        /// Username.
+        user: String,
+    },
+    /// Delete a user.
+    Rm {
+        /// Username or id.
+        user: String,
+    },
+}
+
+/// `apikey …`
+#[derive(Debug, Subcommand)]
+pub enum ApikeyCmd {
+    /// List API keys.
+    List {
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Create an API key; its secret is shown once.
+    Create {
+        /// Name.
+        name: String,
+        /// Expires after this many days.
+        #[arg(long)]
+        expires_days: Option<i64>,
+        /// For another user (admin).
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Disable a key (can be enabled again).
+    Disable {
+        /// Key id or api key.
+        key: String,
+    },
+    /// Enable a disabled key.
+    Enable {
+        /// Key id or api key.
+        key: String,
+    },
+    /// Revoke a key for good.
+    Revoke {
+        /// Key id or api key.
+        key: String,
+    },
+}
+
+/// Server fields shared by add and update.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ServerArgs {
+    /// Display name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// SSH port.
+    #[arg(long)]
+    pub port: Option<i64>,
+    /// nginx, apache or other.
+    #[arg(long = "type")]
+    pub server_type: Option<String>,
+    /// password, key or token.
+    #[arg(long)]
+    pub auth: Option<String>,
+    /// SSH user.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Read the SSH password from standard input.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// SSH private key file.
+    #[arg(long, value_name = "PATH")]
+    pub key_file: Option<PathBuf>,
+    /// Read the agent token from standard input.
+    #[arg(long)]
+    pub token_stdin: bool,
+}
+
+/// `server …`
+#[derive(Debug, Subcommand)]
+pub enum ServerCmd {
+    /// List servers.
+    List {
+        /// Only this status.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only this type.
+        #[arg(long = "type")]
+        server_type: Option<String>,
+        /// Only this hostname.
+        #[arg(long)]
+        hostname: Option<String>,
+        /// Only members of this group.
+        #[arg(long)]
+        group: Option<i64>,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Show a server with its groups, configs and deployments.
+    Show {
+        /// Server id.
+        id: i64,
+    },
+    /// Add a server.
+    Add {
+        /// Host name or IP.
+        hostname: String,
+        #[command(flatten)]
+        args: ServerArgs,
+    },
+    /// Change a server.
+    Update {
+        /// Server id.
+        id: i64,
+        /// New host name.
+        #[arg(long)]
+        hostname: Option<String>,
+        /// Status: active, inactive or error.
+        #[arg(long)]
+        status: Option<String>,
+        #[command(flatten)]
+        args: ServerArgs,
+    },
+    /// Delete a server.
+    Rm {
+        /// Server id.
+        id: i64,
+    },
+}
+
+/// `group …`
+#[derive(Debug, Subcommand)]
+pub enum GroupCmd {
+    /// List groups.
+    List {
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Show a group with its servers.
+    Show {
+        /// Group id.
+        id: i64,
+    },
+    /// Create a group.
+    Create {
+        /// Name.
+        name: String,
+        /// Description.
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Rename or describe a group.
+    Update {
+        /// Group id.
+        id: i64,
+        /// Name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Description ("" clears).
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Delete a group (its servers stay).
+    Rm {
+        /// Group id.
+        id: i64,
+    },
+    /// Add a server to a group.
+    AddServer {
+        /// Group id.
+        group: i64,
+        /// Server id.
+        server: i64,
+    },
+    /// Remove a server from a group.
+    RemoveServer {
+        /// Group id.
+        group: i64,
+        /// Server id.
+        server: i64,
+    },
+}
+
+/// `cert …`
+#[derive(Debug, Subcommand)]
+pub enum CertCmd {
+    /// List certificates.
+    List {
+        /// Only this status.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only this type.
+        #[arg(long = "type")]
+        certificate_type: Option<String>,
+        /// Only this main domain.
+        #[arg(long)]
+        domain: Option<String>,
+        /// Only those expiring within this many days, soonest first.
+        #[arg(long)]
+        expiring_within: Option<i64>,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Show a certificate.
+    Show {
+        /// Certificate id.
+        id: i64,
+        /// Also print the certificate PEM.
+        #[arg(long)]
+        pem: bool,
+    },
+    /// Import a certificate with its private key.
+    Import {
+        /// Certificate PEM (leaf first; may include the chain).
+        #[arg(long, value_name = "PATH")]
+        cert: PathBuf,
+        /// Private key PEM.
+        #[arg(long, value_name = "PATH")]
+        key: PathBuf,
+        /// Separate chain PEM.
+        #[arg(long, value_name = "PATH")]
+        chain: Option<PathBuf>,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Notes.
+        #[arg(long)]
+        notes: Option<String>,
+    },
+    /// Export a certificate (and, with --reveal-key, its private key).
+    Export {
+        /// Certificate id.
+        id: i64,
+        /// Write files into this directory (cert.pem, chain.pem, fullchain.pem[, privkey.pem]).
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+        /// Include the private key.
+        #[arg(long)]
+        reveal_key: bool,
+    },
+    /// Change name, notes, auto-renew or the renewal window.
+    Update {
+        /// Certificate id.
+        id: i64,
+        /// Name ("" clears).
+        #[arg(long)]
+        name: Option<String>,
+        /// Notes ("" clears).
+        #[arg(long)]
+        notes: Option<String>,
+        /// Renew automatically (true/false).
+        #[arg(long)]
+        auto_renew: Option<bool>,
+        /// Days before expiry to renew.
+        #[arg(long)]
+        renew_before_days: Option<i64>,
+    },
+    /// Delete a certificate.
+    Rm {
+        /// Certificate id.
+        id: i64,
+    },
+}
+
+/// `deployment …`
+#[derive(Debug, Subcommand)]
+pub enum DeploymentCmd {
+    /// List the deployments of a certificate or a server.
+    List {
+        /// Certificate id.
+        #[arg(long)]
+        cert: Option<i64>,
+        /// Server id.
+        #[arg(long)]
+        server: Option<i64>,
+    },
+    /// Bind a certificate to a server path.
+    Add {
+        /// Certificate id.
+        cert: i64,
+        /// Server id.
+        server: i64,
+        /// Where the fullchain goes on the server.
+        #[arg(long)]
+        path: String,
+        /// The web server config that uses it.
+        #[arg(long)]
+        config_path: Option<String>,
+        /// Do not deploy again after each renewal.
+        #[arg(long)]
+        no_auto_deploy: bool,
+    },
+    /// Remove a deployment binding.
+    Rm {
+        /// Deployment id.
+        id: i64,
+    },
+}
+
+/// `monitor …`
+#[derive(Debug, Subcommand)]
+pub enum MonitorCmd {
+    /// List monitors.
+    List {
+        /// Only this status.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only this type.
+        #[arg(long = "type")]
+        monitor_type: Option<String>,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Show a monitor.
+    Show {
+        /// Monitor id.
+        id: i64,
+    },
+    /// Add a monitor.
+    Add {
+        /// Name.
+        name: String,
+        /// certificate, server or domain.
+        #[arg(long = "type")]
+        monitor_type: String,
+        /// Certificate or server id.
+        #[arg(long)]
+        target: Option<i64>,
+        /// Domain (domain monitors).
+        #[arg(long)]
+        domain: Option<String>,
+        /// TLS port.
+        #[arg(long)]
+        port: Option<i64>,
+        /// Seconds between checks.
+        #[arg(long)]
+        interval: Option<i64>,
+    },
+    /// Change a monitor.
+    Update {
+        /// Monitor id.
+        id: i64,
+        /// Name.
+        #[arg(long)]
+        name: Option<String>,
+        /// TLS port.
+        #[arg(long)]
+        port: Option<i64>,
+        /// Seconds between checks.
+        #[arg(long)]
+        interval: Option<i64>,
+        /// Enabled (true/false).
+        #[arg(long)]
+        active: Option<bool>,
+    },
+    /// Delete a monitor.
+    Rm {
+        /// Monitor id.
+        id: i64,
+    },
+}
+
+/// `alert …`
+#[derive(Debug, Subcommand)]
+pub enum AlertCmd {
+    /// List alert rules.
+    List {
+        /// Only this type.
+        #[arg(long = "type")]
+        alert_type: Option<String>,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Show an alert rule with its channels.
+    Show {
+        /// Alert id.
+        id: i64,
+    },
+    /// Add an alert rule.
+    Add {
+        /// Name.
+        name: String,
+        /// certificate_expiry, server_down or certificate_error.
+        #[arg(long = "type")]
+        alert_type: String,
+        /// days_before, status_change or value_threshold.
+        #[arg(long)]
+        condition: String,
+        /// Condition value (days, status, number).
+        #[arg(long)]
+        value: String,
+        /// info, warning, error or critical.
+        #[arg(long, default_value = "warning")]
+        severity: String,
+        /// Only for this monitor.
+        #[arg(long)]
+        monitor: Option<i64>,
+    },
+    /// Change an alert rule.
+    Update {
+        /// Alert id.
+        id: i64,
+        /// Name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Condition type.
+        #[arg(long)]
+        condition: Option<String>,
+        /// Condition value.
+        #[arg(long)]
+        value: Option<String>,
+        /// Severity.
+        #[arg(long)]
+        severity: Option<String>,
+        /// Enabled (true/false).
+        #[arg(long)]
+        active: Option<bool>,
+    },
+    /// Delete an alert rule.
+    Rm {
+        /// Alert id.
+        id: i64,
+    },
+    /// Fired alerts.
+    History {
+        /// Only unresolved.
+        #[arg(long)]
+        open: bool,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Mark a fired alert resolved.
+    Resolve {
+        /// History id.
+        id: i64,
+    },
+    /// Notify a channel when this rule fires.
+    Bind {
+        /// Alert id.
+        alert: i64,
+        /// Channel id.
+        channel: i64,
+    },
+    /// Stop notifying a channel.
+    Unbind {
+        /// Alert id.
+        alert: i64,
+        /// Channel id.
+        channel: i64,
+    },
+}
+
+/// `channel …`
+#[derive(Debug, Subcommand)]
+pub enum ChannelCmd {
+    /// List channels.
+    List {
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Show a channel (secrets only with --reveal).
+    Show {
+        /// Channel id.
+        id: i64,
+        /// Print secret fields.
+        #[arg(long)]
+        reveal: bool,
+    },
+    /// Add a channel; CONFIG is a JSON object (secret fields are encrypted).
+    Add {
+        /// Name.
+        name: String,
+        /// email, sms, webhook, wechat or slack.
+        #[arg(long = "type")]
+        channel_type: String,
+        /// JSON settings, e.g. '{"url":"https://hooks.example/x","secret":"…"}'; "-" reads stdin.
+        #[arg(long)]
+        config: String,
+    },
+    /// Change a channel.
+    Update {
+        /// Channel id.
+        id: i64,
+        /// Name.
+        #[arg(long)]
+        name: Option<String>,
+        /// New JSON settings (replaces all); "-" reads stdin.
+        #[arg(long)]
+        config: Option<String>,
+        /// Enabled (true/false).
+        #[arg(long)]
+        active: Option<bool>,
+    },
+    /// Delete a channel.
+    Rm {
+        /// Channel id.
+        id: i64,
+    },
+}
+
+/// `setting …`
+#[derive(Debug, Subcommand)]
+pub enum SettingCmd {
+    /// List system settings (or, with --mine, your own).
+    List {
+        /// Your personal settings.
+        #[arg(long)]
+        mine: bool,
+    },
+    /// Show one system setting.
+    Get {
+        /// Key.
+        key: String,
+    },
+    /// Set a setting (system: admin for is_system keys; --mine: your own).
+    Set {
+        /// Key.
+        key: String,
+        /// Value.
+        value: String,
+        /// Your personal setting.
+        #[arg(long)]
+        mine: bool,
+        /// Type of a new key: string, number, boolean or json.
+        #[arg(long = "type")]
+        setting_type: Option<String>,
+    },
+    /// Delete a setting (non-system ones; --mine: your own).
+    Rm {
+        /// Key.
+        key: String,
+        /// Your personal setting.
+        #[arg(long)]
+        mine: bool,
+    },
+}
+
+/// `audit …`
+#[derive(Debug, Subcommand)]
+pub enum AuditCmd {
+    /// List audit rows, newest first.
+    List {
+        /// Only this user (name or id).
+        #[arg(long)]
+        user: Option<String>,
+        /// Only this action, e.g. server.create.
+        #[arg(long)]
+        action: Option<String>,
+        /// Only this resource type, e.g. certificate.
+        #[arg(long)]
+        resource: Option<String>,
+        /// Only this resource id.
+        #[arg(long)]
+        resource_id: Option<i64>,
+        /// From this time (RFC 3339 or YYYY-MM-DD).
+        #[arg(long)]
+        since: Option<String>,
+        /// Before this time.
+        #[arg(long)]
+        until: Option<String>,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+}
+
+/// `db …`
+#[derive(Debug, Subcommand)]
+pub enum DbCmd {
+    /// Show every migration and whether it is applied.
+    Status,
+    /// Apply pending migrations.
+    Migrate,
+    /// Undo migrations down to version N (0 = empty database).
+    Rollback {
+        /// Target version.
+        #[arg(long)]
+        to: i64,
+    },
+}
+
+/// `secrets …`
+#[derive(Debug, Subcommand)]
+pub enum SecretsCmd {
+    /// Re-encrypt every secret under a new master key (one transaction).
+    Rotate,
+    /// Show the id of the master key in use (never the key).
+    KeyId,
+}

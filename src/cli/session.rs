@@ -1,0 +1,82 @@
+//! The CLI's session file: the tokens of `certdeck login`, kept in a 0600 file in the config
+//! dir, one entry per database, like `gh auth login`.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use sha2::Digest;
+
+use crate::service::auth::Session;
+
+/// The session file.
+pub struct SessionStore {
+    path: PathBuf,
+}
+
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+struct SessionFile {
+    #[serde(default)]
+    sessions: BTreeMap<String, Session>,
+}
+
+/// The key of a database in the session file (a hash of its URL without password).
+pub fn database_key(url: &str) -> String {
+    let redacted = crate::store::redact_url(url);
+    crate::crypto::token::hex(&sha2::Sha256::digest(redacted.as_bytes())[..12])
+}
+
+impl SessionStore {
+    /// The store in `config_dir`.
+    pub fn new(config_dir: &Path) -> Self {
+        SessionStore {
+            path: config_dir.join("session.json"),
+        }
+    }
+
+    fn read(&self) -> SessionFile {
+        std::fs::read_to_string(&self.path)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default()
+    }
+
+    fn write(&self, f: &SessionFile) -> std::io::Result<()> {
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = self.path.with_extension("tmp");
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut file = opts.open(&tmp)?;
+        file.write_all(serde_json::to_string_pretty(f).unwrap_or_default().as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, &self.path)
+    }
+
+    /// The session for a database.
+    pub fn get(&self, db_key: &str) -> Option<Session> {
+        self.read().sessions.remove(db_key)
+    }
+
+    /// Saves the session for a database.
+    pub fn put(&self, db_key: &str, s: &Session) -> std::io::Result<()> {
+        let mut f = self.read();
+        f.sessions.insert(db_key.to_string(), s.clone());
+        self.write(&f)
+    }
+
+    /// Forgets the session for a database.
+    pub fn remove(&self, db_key: &str) -> std::io::Result<()> {
+        let mut f = self.read();
+        if f.sessions.remove(db_key).is_some() {
+            self.write(&f)?;
+        }
+        Ok(())
+    }
+}
