@@ -5,11 +5,12 @@
 -- DATETIME columns hold UTC text 'YYYY-MM-DD HH:MM:SS'. Index names are global in SQLite, so every
 -- index is named <table>_<design index name>, and foreign-key columns that no design index covers
 -- get an index <table>_<constraint name>. A trigger per table stands in for ON UPDATE CURRENT_TIMESTAMP.
+-- users.username and users.email are COLLATE NOCASE: unique regardless of case, as under utf8mb4_unicode_ci.
 
 CREATE TABLE users (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
-  username TEXT NOT NULL CHECK (length(username) <= 50),
-  email TEXT NOT NULL CHECK (length(email) <= 100),
+  username TEXT NOT NULL COLLATE NOCASE CHECK (length(username) <= 50),
+  email TEXT NOT NULL COLLATE NOCASE CHECK (length(email) <= 100),
   password_hash TEXT NOT NULL CHECK (length(password_hash) <= 255),
   full_name TEXT CHECK (length(full_name) <= 100),
   phone TEXT CHECK (length(phone) <= 20),

@@ -176,8 +176,11 @@ pub fn cert_facts(der: &[u8]) -> Result<CertFacts, String> {
         }
     }
     if domains.is_empty() {
+        // A CN is only a name when it parses as one ("Acme Root CA" is not a domain).
         if let Some(cn) = cert.subject().iter_common_name().next().and_then(|a| a.as_str().ok()) {
-            domains.push(cn.trim().to_ascii_lowercase());
+            if let Ok(d) = super::DomainName::parse(cn.trim()) {
+                domains.push(d.as_str().to_string());
+            }
         }
     }
     let issuer = cert

@@ -175,14 +175,14 @@ impl Services {
     /// Exchanges a valid refresh token for a new session; the old pair is revoked.
     pub async fn refresh_session(&self, old: &Session) -> ServiceResult<(Actor, Session)> {
         let user = self.user_for_token(&old.refresh_token, TokenType::Refresh).await?;
-        store::revoke_tokens(
-            self.db(),
-            &[
-                token::token_hash(&old.access_token),
-                token::token_hash(&old.refresh_token),
-            ],
-        )
-        .await?;
+        // Revoking the refresh token is the claim: of two concurrent refreshes only one wins.
+        let claimed = store::revoke_tokens(self.db(), &[token::token_hash(&old.refresh_token)]).await?;
+        if claimed != 1 {
+            return Err(ServiceError::Unauthenticated(
+                "this session was already refreshed or revoked: run `certdeck login`".into(),
+            ));
+        }
+        store::revoke_tokens(self.db(), &[token::token_hash(&old.access_token)]).await?;
         let actor = Actor {
             user_id: user.id,
             username: user.username,

@@ -157,25 +157,18 @@ impl Services {
                 })?;
                 let c = self.cert_get(actor, id).await?;
                 ensure_same_owner(owner, c.user_id, "a monitor cannot watch another user's certificate")?;
-                Ok(domain.map(str::to_string))
+                domain.map(concrete_domain).transpose()
             }
             MonitorType::Server => {
                 let id =
                     target.ok_or_else(|| ServiceError::invalid("target_id", "a server monitor needs a server id"))?;
                 let s = self.server_get(actor, id).await?;
                 ensure_same_owner(owner, s.user_id, "a monitor cannot watch another user's server")?;
-                Ok(domain.map(str::to_string))
+                domain.map(concrete_domain).transpose()
             }
             MonitorType::Domain => {
                 let d = domain.ok_or_else(|| ServiceError::invalid("domain", "a domain monitor needs a domain"))?;
-                let d = field("domain", DomainName::parse(d))?;
-                if d.is_wildcard() {
-                    return Err(ServiceError::invalid(
-                        "domain",
-                        "a wildcard cannot be connected to; monitor a concrete name",
-                    ));
-                }
-                Ok(Some(d.as_str().to_string()))
+                concrete_domain(d).map(Some)
             }
         }
     }
@@ -690,4 +683,16 @@ impl Services {
         self.alert_get(actor, alert_id).await?;
         Ok(store::bindings_of_alert(self.db(), alert_id).await?)
     }
+}
+
+/// A domain a monitor can connect to: valid (IDN allowed, stored as A-labels) and not a wildcard.
+fn concrete_domain(d: &str) -> ServiceResult<String> {
+    let d = field("domain", DomainName::parse(d))?;
+    if d.is_wildcard() {
+        return Err(ServiceError::invalid(
+            "domain",
+            "a wildcard cannot be connected to; monitor a concrete name",
+        ));
+    }
+    Ok(d.as_str().to_string())
 }

@@ -60,6 +60,11 @@ fn seal(services: &Services, field_name: &str, value: &str, max: usize) -> Servi
         })
 }
 
+/// A secret given in an input: trimmed; blank means "not given" (keep the stored one).
+fn given_secret(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
 fn check_private_key(text: &str) -> ServiceResult<()> {
     let t = text.trim();
     if !(t.starts_with("-----BEGIN") && t.contains("PRIVATE KEY-----")) {
@@ -82,12 +87,7 @@ impl Services {
         let auth_type = input.auth_type.unwrap_or(AuthType::Password);
         let name = opt_text("name", input.name.as_deref(), 100)?;
         let username = opt_text("username", input.username.as_deref(), 50)?;
-        let secret = |v: &Option<String>| {
-            v.as_deref()
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-        };
+        let secret = |v: &Option<String>| given_secret(v).map(str::to_string);
         let (password, private_key, token) = (
             secret(&input.password),
             secret(&input.private_key),
@@ -197,14 +197,14 @@ impl Services {
                 sets.set(col, Arg::Str(v.into()));
             }
         }
-        if let Some(p) = input.password.as_deref().filter(|s| !s.is_empty()) {
+        if let Some(p) = given_secret(&input.password) {
             changed.insert("password".into(), "(changed)".into());
             sets.set(
                 "password_encrypted",
                 Arg::Str(seal(self, "password", p, SHORT_SECRET_COLUMN)?),
             );
         }
-        if let Some(k) = input.private_key.as_deref().filter(|s| !s.is_empty()) {
+        if let Some(k) = given_secret(&input.private_key) {
             check_private_key(k)?;
             changed.insert("private_key".into(), "(changed)".into());
             sets.set(
@@ -212,7 +212,7 @@ impl Services {
                 Arg::Str(seal(self, "private_key", k, TEXT_COLUMN)?),
             );
         }
-        if let Some(t) = input.token.as_deref().filter(|s| !s.is_empty()) {
+        if let Some(t) = given_secret(&input.token) {
             changed.insert("token".into(), "(changed)".into());
             sets.set(
                 "token_encrypted",
@@ -220,7 +220,7 @@ impl Services {
             );
         }
         let new_auth = input.auth_type.unwrap_or(row.auth_type);
-        let has = |given: &Option<String>, stored: bool| given.as_deref().is_some_and(|s| !s.is_empty()) || stored;
+        let has = |given: &Option<String>, stored: bool| given_secret(given).is_some() || stored;
         let ok = match new_auth {
             AuthType::Password => has(&input.password, row.has_password),
             AuthType::Key => has(&input.private_key, row.has_private_key),

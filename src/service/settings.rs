@@ -134,8 +134,9 @@ impl Services {
             .map_err(|_| ServiceError::Internal(format!("setting {key} holds '{text}', not a number")))
     }
 
-    /// Sets a system setting; `is_system` settings only by an admin. A key that does not
-    /// exist yet is created (admin only) when `create_as` gives its type.
+    /// Sets a system-wide setting. Only an admin changes them (users keep their own values in
+    /// user settings; the api role never). A key that does not exist yet is created when
+    /// `create_as` gives its type.
     pub async fn setting_set(
         &self,
         actor: &Actor,
@@ -147,9 +148,7 @@ impl Services {
         let existing = store::get(self.db(), key).await?;
         match existing {
             Some(row) => {
-                if row.is_system || !actor.is_admin() {
-                    actor.require_admin(&format!("change the system setting {key}"))?;
-                }
+                actor.require_admin(&format!("change the system setting {key}"))?;
                 validate_value(key, row.setting_type, value)?;
                 let audit = self.audit(
                     Some(actor),

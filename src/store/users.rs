@@ -215,8 +215,10 @@ pub async fn update_user(
 pub async fn record_failed_login(db: &Db, id: i64, max: i32) -> Result<i32, sqlx::Error> {
     on_db!(db, p => {
         sqlx::query(
-            "UPDATE users SET failed_login_count = failed_login_count + 1, \
-             status = CASE WHEN failed_login_count + 1 >= ? AND status = 'active' THEN 'locked' ELSE status END \
+            // MySQL evaluates SET left to right (later terms see earlier assignments), SQLite uses
+            // the old row: put the status first so both read the count before the increment.
+            "UPDATE users SET status = CASE WHEN failed_login_count + 1 >= ? AND status = 'active' THEN 'locked' ELSE status END, \
+             failed_login_count = failed_login_count + 1 \
              WHERE id = ?",
         )
         .bind(max)

@@ -25,7 +25,8 @@ pub fn init() {
 
 /// Whether a missing peer must fail the test (CI).
 pub fn peers_required() -> bool {
-    std::env::var("CERTDECK_TEST_REQUIRE_PEERS").is_ok_and(|v| v == "1") || std::env::var("CI").is_ok_and(|v| v == "true")
+    std::env::var("CERTDECK_TEST_REQUIRE_PEERS").is_ok_and(|v| v == "1")
+        || std::env::var("CI").is_ok_and(|v| v == "true")
 }
 
 /// The MariaDB admin URL (no database), or None when the test bed is not up (panics in CI).
@@ -53,7 +54,12 @@ pub fn unique_name(prefix: &str) -> String {
 fn rand_u32() -> u32 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64);
+    h.write_u64(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64,
+    );
     h.finish() as u32
 }
 
@@ -80,15 +86,23 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let (Some(name), Some(admin)) = (self.mysql_name.take(), mysql_url()) {
-            let db = self.db.clone();
+            // A fresh connection on a fresh runtime: the test's own runtime may be single-threaded
+            // and is blocked here, so the test's pool cannot be driven (or closed) from this thread.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
                 rt.block_on(async move {
-                    db.close().await;
-                    if let Ok(Db::MySql(p)) = Db::connect(&format!("{admin}/mysql"), &PoolSettings::default()).await {
-                        let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS `{name}`"))).execute(&p).await;
-                        p.close().await;
-                    }
+                    use sqlx::Connection;
+                    let Ok(mut c) = sqlx::MySqlConnection::connect(&admin).await else {
+                        return;
+                    };
+                    let _ = sqlx::query("SET SESSION lock_wait_timeout = 10").execute(&mut c).await;
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS `{name}`")))
+                        .execute(&mut c)
+                        .await;
+                    let _ = c.close().await;
                 });
             })
             .join();
@@ -101,7 +115,7 @@ pub async fn empty_mysql() -> Option<TestDb> {
     init();
     let admin = mysql_url()?;
     let name = unique_name("certdeck_t");
-    let Db::MySql(p) = Db::connect(&format!("{admin}/mysql"), &PoolSettings::default())
+    let Db::MySql(p) = Db::connect(&admin, &PoolSettings::default())
         .await
         .expect("connect to the test bed's MariaDB")
     else {
@@ -115,10 +129,21 @@ pub async fn empty_mysql() -> Option<TestDb> {
     .expect("create test database");
     p.close().await;
     let url = format!("{admin}/{name}");
-    let db = Db::connect(&url, &PoolSettings { max_connections: 5, ..Default::default() })
-        .await
-        .expect("connect to the test database");
-    Some(TestDb { db, url, mysql_name: Some(name), _dir: None })
+    let db = Db::connect(
+        &url,
+        &PoolSettings {
+            max_connections: 5,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("connect to the test database");
+    Some(TestDb {
+        db,
+        url,
+        mysql_name: Some(name),
+        _dir: None,
+    })
 }
 
 /// An empty (unmigrated) SQLite database file.
@@ -127,7 +152,12 @@ pub async fn empty_sqlite() -> TestDb {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("certdeck.db").display());
     let db = Db::connect(&url, &PoolSettings::default()).await.unwrap();
-    TestDb { db, url, mysql_name: None, _dir: Some(dir) }
+    TestDb {
+        db,
+        url,
+        mysql_name: None,
+        _dir: Some(dir),
+    }
 }
 
 /// A fresh, fully migrated MariaDB database (None when MariaDB is not available).
@@ -146,7 +176,9 @@ pub async fn sqlite() -> TestDb {
         .get_or_init(|| async {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("template.db");
-            let db = Db::connect(&format!("sqlite://{}", path.display()), &PoolSettings::default()).await.unwrap();
+            let db = Db::connect(&format!("sqlite://{}", path.display()), &PoolSettings::default())
+                .await
+                .unwrap();
             migrate::migrate(&db).await.expect("migrate SQLite template");
             if let Db::Sqlite(p) = &db {
                 sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(p).await.unwrap();
@@ -160,7 +192,12 @@ pub async fn sqlite() -> TestDb {
     std::fs::copy(template, &path).unwrap();
     let url = format!("sqlite://{}", path.display());
     let db = Db::connect(&url, &PoolSettings::default()).await.unwrap();
-    TestDb { db, url, mysql_name: None, _dir: Some(dir) }
+    TestDb {
+        db,
+        url,
+        mysql_name: None,
+        _dir: Some(dir),
+    }
 }
 
 /// Both backends: SQLite always, MariaDB when available.

@@ -1,0 +1,277 @@
+//! The binary as an operator runs it: first run on SQLite, exit codes, `--json`, bad input,
+//! `init` + `login` on MariaDB, `--no-migrate`, and the daemon's refusal without an admin.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn certdeck(home: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_certdeck"));
+    cmd.args(args)
+        .env("CERTDECK_DATA_DIR", home.join("data"))
+        .env("CERTDECK_CONFIG_DIR", home.join("config"))
+        .env_remove("CERTDECK_DATABASE_URL")
+        .env_remove("CERTDECK_API_KEY")
+        .env_remove("CERTDECK_MASTER_KEY")
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("run certdeck");
+    if let Some(text) = stdin {
+        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn first_run_on_sqlite_just_works_and_prints_the_admin_password_once() {
+    let home = tempfile::tempdir().unwrap();
+    let first = certdeck(home.path(), &["server", "list"], None);
+    let (out, err) = text(&first);
+    assert!(first.status.success(), "{out}{err}");
+    assert!(out.contains("(0 rows)"), "{out}");
+    assert!(
+        err.contains("one-time password"),
+        "first run must show the admin password: {err}"
+    );
+    let password = err
+        .lines()
+        .find_map(|l| l.split("shown only now: ").nth(1))
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(password.len(), 20);
+
+    let second = certdeck(home.path(), &["server", "list"], None);
+    let (_, err2) = text(&second);
+    assert!(second.status.success());
+    assert!(!err2.contains("password"), "the password is shown only once: {err2}");
+
+    // The password is never in the log files.
+    for entry in std::fs::read_dir(home.path().join("data/logs")).unwrap() {
+        let log = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        assert!(!log.contains(&password), "the admin password reached a log file");
+    }
+    // Key file and session file are private.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for f in ["data/master.key", "config/session.json"] {
+            let mode = std::fs::metadata(home.path().join(f)).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{f}");
+        }
+    }
+    // The one-time password works for a login.
+    let login = certdeck(
+        home.path(),
+        &["login", "-u", "admin", "--password-stdin"],
+        Some(&format!("{password}\n")),
+    );
+    assert!(login.status.success(), "{:?}", text(&login));
+}
+
+#[test]
+fn bad_input_exits_1_with_a_specific_message_and_usage_errors_exit_2() {
+    let home = tempfile::tempdir().unwrap();
+    assert!(certdeck(home.path(), &["whoami"], None).status.success());
+
+    let port = certdeck(
+        home.path(),
+        &[
+            "server",
+            "add",
+            "web1.example.com",
+            "--user",
+            "deploy",
+            "--port",
+            "0",
+            "--password-stdin",
+        ],
+        Some("pw\n"),
+    );
+    assert_eq!(port.status.code(), Some(1));
+    assert!(text(&port).1.contains("port 0 is out of range"), "{:?}", text(&port));
+
+    let enum_value = certdeck(home.path(), &["server", "list", "--type", "iis"], None);
+    assert_eq!(enum_value.status.code(), Some(1));
+    assert!(
+        text(&enum_value)
+            .1
+            .contains("unknown server type 'iis' (expected one of: nginx, apache, other)"),
+        "{:?}",
+        text(&enum_value)
+    );
+
+    let host = certdeck(
+        home.path(),
+        &["server", "add", "bad host!", "--user", "x", "--password-stdin"],
+        Some("pw\n"),
+    );
+    assert_eq!(host.status.code(), Some(1));
+    assert!(text(&host).1.contains("invalid hostname"), "{:?}", text(&host));
+
+    let usage = certdeck(home.path(), &["server", "frobnicate"], None);
+    assert_eq!(usage.status.code(), Some(2));
+
+    // None of the refusals created a server.
+    let list = certdeck(home.path(), &["--json", "server", "list"], None);
+    let rows: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn json_output_is_machine_readable_and_matches_what_was_added() {
+    let home = tempfile::tempdir().unwrap();
+    let add = certdeck(
+        home.path(),
+        &[
+            "server",
+            "add",
+            "Web1.Example.com",
+            "--user",
+            "deploy",
+            "--name",
+            "web one",
+            "--password-stdin",
+        ],
+        Some("s3cret-pass\n"),
+    );
+    assert!(add.status.success(), "{:?}", text(&add));
+    let list = certdeck(home.path(), &["--json", "server", "list"], None);
+    let rows: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let row = &rows[0];
+    assert_eq!(row["hostname"], "web1.example.com");
+    assert_eq!(row["name"], "web one");
+    assert_eq!(row["has_password"], true);
+    assert!(
+        !String::from_utf8_lossy(&list.stdout).contains("s3cret-pass"),
+        "a secret reached the output"
+    );
+    let audit = certdeck(home.path(), &["audit", "list", "--action", "server.create"], None);
+    let (out, _) = text(&audit);
+    assert!(out.contains("server.create") && !out.contains("s3cret-pass"), "{out}");
+}
+
+#[test]
+fn db_status_rollback_and_no_migrate() {
+    let home = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", home.path().join("x.db").display());
+    let st = certdeck(home.path(), &["--database-url", &url, "db", "status"], None);
+    assert!(text(&st).0.contains("pending"), "{:?}", text(&st));
+    // --no-migrate refuses a database with pending migrations and names the command.
+    let refused = certdeck(
+        home.path(),
+        &["--database-url", &url, "--no-migrate", "server", "list"],
+        None,
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(text(&refused).1.contains("certdeck db migrate"), "{:?}", text(&refused));
+    let mig = certdeck(home.path(), &["--database-url", &url, "db", "migrate"], None);
+    assert!(text(&mig).0.contains("applied V1"), "{:?}", text(&mig));
+    let rb = certdeck(
+        home.path(),
+        &["--database-url", &url, "db", "rollback", "--to", "5"],
+        None,
+    );
+    assert!(text(&rb).0.contains("rolled back V7, V6"), "{:?}", text(&rb));
+    let st2 = certdeck(home.path(), &["--database-url", &url, "db", "status"], None);
+    let (out, _) = text(&st2);
+    assert!(
+        out.contains("V5") && out.lines().filter(|l| l.contains("pending")).count() == 2,
+        "{out}"
+    );
+}
+
+#[test]
+fn daemon_refuses_a_database_without_admin_and_names_the_command() {
+    let home = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", home.path().join("d.db").display());
+    let d = certdeck(home.path(), &["--database-url", &url, "--serve-scheduler"], None);
+    assert_eq!(d.status.code(), Some(1));
+    assert!(text(&d).1.contains("certdeck init"), "{:?}", text(&d));
+}
+
+#[tokio::test]
+async fn mariadb_needs_init_then_login_and_the_same_binary_works() {
+    let Some(t) = common::empty_mysql().await else { return };
+    let home = tempfile::tempdir().unwrap();
+    let url = t.url.clone();
+    let before = certdeck(home.path(), &["--database-url", &url, "server", "list"], None);
+    assert_eq!(before.status.code(), Some(1));
+    assert!(text(&before).1.contains("certdeck init"), "{:?}", text(&before));
+
+    let init = certdeck(
+        home.path(),
+        &["--database-url", &url, "init", "--admin-email", "ops@example.com"],
+        None,
+    );
+    let (_, err) = text(&init);
+    assert!(init.status.success(), "{err}");
+    let password = err
+        .lines()
+        .find_map(|l| l.split("shown only now: ").nth(1))
+        .unwrap()
+        .trim()
+        .to_string();
+
+    let out = certdeck(home.path(), &["--database-url", &url, "logout"], None);
+    assert!(out.status.success());
+    let denied = certdeck(home.path(), &["--database-url", &url, "server", "list"], None);
+    assert!(text(&denied).1.contains("certdeck login"), "{:?}", text(&denied));
+
+    let wrong = certdeck(
+        home.path(),
+        &["--database-url", &url, "login", "-u", "admin", "--password-stdin"],
+        Some("nope-nope-nope\n"),
+    );
+    assert_eq!(wrong.status.code(), Some(1));
+    let ok = certdeck(
+        home.path(),
+        &["--database-url", &url, "login", "-u", "admin", "--password-stdin"],
+        Some(&format!("{password}\n")),
+    );
+    assert!(ok.status.success(), "{:?}", text(&ok));
+    let list = certdeck(home.path(), &["--database-url", &url, "server", "list"], None);
+    assert!(list.status.success(), "{:?}", text(&list));
+
+    // An API key for scripts.
+    let key = certdeck(
+        home.path(),
+        &["--database-url", &url, "--json", "apikey", "create", "ci"],
+        None,
+    );
+    let v: serde_json::Value = serde_json::from_slice(&key.stdout).unwrap();
+    let cred = v["credential"].as_str().unwrap().to_string();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_certdeck"));
+    let o = cmd
+        .args(["--database-url", &url, "--json", "whoami"])
+        .env("CERTDECK_DATA_DIR", home.path().join("data"))
+        .env("CERTDECK_CONFIG_DIR", home.path().join("other-config"))
+        .env("CERTDECK_API_KEY", &cred)
+        .output()
+        .unwrap();
+    let who: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(who["role"], "api");
+    let o = Command::new(env!("CARGO_BIN_EXE_certdeck"))
+        .args(["--database-url", &url, "user", "list"])
+        .env("CERTDECK_DATA_DIR", home.path().join("data"))
+        .env("CERTDECK_CONFIG_DIR", home.path().join("other-config"))
+        .env("CERTDECK_API_KEY", &cred)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("API key may not"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
