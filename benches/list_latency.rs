@@ -9,7 +9,8 @@
 //! CERTDECK_BENCH_BACKENDS=mysql cargo bench --bench list_latency
 //! ```
 //!
-//! The seeded MariaDB database `certdeck_bench` is kept and reused by the next run when its row
+//! `CERTDECK_BENCH_MYSQL_URL` (a server URL without database) overrides the test bed's URL. The
+//! seeded MariaDB database `certdeck_t_bench` (a name the test bed's user may create) is kept and reused by the next run when its row
 //! counts match (`CERTDECK_BENCH_RESEED=1` rebuilds it). The target is < 20 ms per first page.
 
 use std::time::Instant;
@@ -80,24 +81,24 @@ async fn mysql_db() -> Option<Db> {
     };
     let reseed = std::env::var("CERTDECK_BENCH_RESEED").is_ok_and(|v| v == "1");
     if reseed {
-        sqlx::query("DROP DATABASE IF EXISTS certdeck_bench")
+        sqlx::query("DROP DATABASE IF EXISTS certdeck_t_bench")
             .execute(&p)
             .await
             .expect("drop bench database");
     }
-    sqlx::query("CREATE DATABASE IF NOT EXISTS certdeck_bench CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    sqlx::query("CREATE DATABASE IF NOT EXISTS certdeck_t_bench CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
         .execute(&p)
         .await
-        .expect("create certdeck_bench (the test bed user may create certdeck_t% only: use the root URL)");
+        .expect("create the database certdeck_t_bench");
     p.close().await;
     let settings = PoolSettings {
         max_connections: 4,
         ..Default::default()
     };
     Some(
-        Db::connect(&format!("{admin}/certdeck_bench"), &settings)
+        Db::connect(&format!("{admin}/certdeck_t_bench"), &settings)
             .await
-            .expect("connect to certdeck_bench"),
+            .expect("connect to certdeck_t_bench"),
     )
 }
 
@@ -347,11 +348,20 @@ async fn run(db: &Db, label: &str) -> bool {
     );
     let mut missed = false;
     for (who, actor) in [("admin", &admin), ("user", &user)] {
+        // Lists are held to the target; aggregates (dashboard counts) are only reported.
         macro_rules! case {
-            ($name:expr, $call:expr) => {{
+            ($name:expr, $call:expr) => {
+                case!(list $name, $call)
+            };
+            ($kind:ident $name:expr, $call:expr) => {{
                 let (s, rows) = time(|| async { $call.await.expect($name).len() }).await;
-                let flag = if s.median > TARGET_MS { "  MISSED" } else { "" };
-                missed |= s.median > TARGET_MS;
+                let is_list = stringify!($kind) == "list";
+                let flag = match (is_list, s.median > TARGET_MS) {
+                    (true, true) => "  MISSED",
+                    (false, _) => "  (aggregate, not a list)",
+                    _ => "",
+                };
+                missed |= is_list && s.median > TARGET_MS;
                 println!(
                     "  {:<52} {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>5}{flag}",
                     format!("{who}: {}", $name),
@@ -393,7 +403,7 @@ async fn run(db: &Db, label: &str) -> bool {
             )
             .await
         });
-        case!("certificate counts by status (dashboard)", svc.cert_counts(actor));
+        case!(aggregate "certificate counts by status (dashboard)", svc.cert_counts(actor));
         case!(
             "monitors, newest",
             svc.monitor_list(actor, &MonitorFilter::default(), page)

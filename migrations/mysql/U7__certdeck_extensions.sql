@@ -4,6 +4,7 @@ ALTER TABLE servers
   DROP INDEX idx_user_status;
 
 ALTER TABLE audit_logs
+  DROP INDEX idx_user_action,
   DROP INDEX idx_user_created;
 
 ALTER TABLE certificates

@@ -19,7 +19,8 @@ ALTER TABLE certificates
   ADD INDEX idx_user_expires (user_id, expires_at);
 
 ALTER TABLE audit_logs
-  ADD INDEX idx_user_created (user_id, created_at);
+  ADD INDEX idx_user_created (user_id, created_at),
+  ADD INDEX idx_user_action (user_id, action);
 
 ALTER TABLE servers
   ADD INDEX idx_user_status (user_id, status);

@@ -2,6 +2,7 @@
 
 DROP INDEX IF EXISTS servers_idx_user_status;
 
+DROP INDEX IF EXISTS audit_logs_idx_user_action;
 DROP INDEX IF EXISTS audit_logs_idx_user_created;
 
 DROP INDEX IF EXISTS certificates_idx_user_expires;

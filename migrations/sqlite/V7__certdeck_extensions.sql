@@ -21,5 +21,6 @@ CREATE INDEX certificates_idx_user_status_expires ON certificates (user_id, stat
 CREATE INDEX certificates_idx_user_expires ON certificates (user_id, expires_at);
 
 CREATE INDEX audit_logs_idx_user_created ON audit_logs (user_id, created_at);
+CREATE INDEX audit_logs_idx_user_action ON audit_logs (user_id, action);
 
 CREATE INDEX servers_idx_user_status ON servers (user_id, status);

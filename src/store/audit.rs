@@ -117,7 +117,7 @@ pub struct AuditFilter {
 /// A page of audit rows, newest first.
 pub async fn list(db: &Db, f: &AuditFilter, page: Page) -> Result<Vec<AuditRow>, sqlx::Error> {
     let mut w = Where::new();
-    w.and("id < ?", [Arg::I64(page.cursor())]);
+    w.before("id", &page);
     w.and_opt("user_id = ?", f.user_id, Arg::I64);
     w.and_opt("action = ?", f.action.clone(), Arg::Str);
     w.and_opt("resource_type = ?", f.resource_type.clone(), Arg::Str);

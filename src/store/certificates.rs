@@ -191,7 +191,7 @@ pub async fn list(db: &Db, f: &CertFilter, page: Page) -> Result<Vec<Certificate
     w.and_opt("expires_at < ?", f.expires_to, |t| Arg::Time(ts(t)));
     let order = match f.order {
         CertOrder::Newest => {
-            w.and("id < ?", [Arg::I64(page.cursor())]);
+            w.before("id", &page);
             "id DESC"
         }
         CertOrder::Expiry => {

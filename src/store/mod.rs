@@ -368,6 +368,12 @@ impl Where {
         self
     }
 
+    /// Adds the keyset bound `col < before_id` of a page after the first. The first page has no
+    /// bound at all: a sentinel `id < i64::MAX` makes MariaDB pick a range plan and filesort.
+    pub fn before(&mut self, col: &str, page: &Page) -> &mut Self {
+        self.and_opt(&format!("{col} < ?"), page.before_id, Arg::I64)
+    }
+
     /// The clause text, `WHERE …` or empty.
     pub fn sql(&self) -> String {
         if self.conds.is_empty() {

@@ -108,7 +108,7 @@ pub struct MonitorFilter {
 /// A page of monitors, newest first.
 pub async fn list_monitors(db: &Db, f: &MonitorFilter, page: Page) -> Result<Vec<MonitorRow>, sqlx::Error> {
     let mut w = Where::new();
-    w.and("id < ?", [Arg::I64(page.cursor())]);
+    w.before("id", &page);
     w.and_opt("user_id = ?", f.user_id, Arg::I64);
     w.and_opt("status = ?", f.status, |v| Arg::Str(v.as_str().into()));
     w.and_opt("monitor_type = ?", f.monitor_type, |v| Arg::Str(v.as_str().into()));
@@ -218,7 +218,7 @@ pub async fn list_alerts(
     page: Page,
 ) -> Result<Vec<AlertRow>, sqlx::Error> {
     let mut w = Where::new();
-    w.and("id < ?", [Arg::I64(page.cursor())]);
+    w.before("id", &page);
     w.and_opt("user_id = ?", user_id, Arg::I64);
     w.and_opt("alert_type = ?", alert_type, |v| Arg::Str(v.as_str().into()));
     let sql = format!(
@@ -307,7 +307,7 @@ pub async fn get_channel(db: &Db, id: i64) -> Result<Option<ChannelRow>, sqlx::E
 /// A page of channels, newest first.
 pub async fn list_channels(db: &Db, user_id: Option<i64>, page: Page) -> Result<Vec<ChannelRow>, sqlx::Error> {
     let mut w = Where::new();
-    w.and("id < ?", [Arg::I64(page.cursor())]);
+    w.before("id", &page);
     w.and_opt("user_id = ?", user_id, Arg::I64);
     let sql = format!(
         "SELECT {CHANNEL_COLS} FROM alert_channels{} ORDER BY id DESC LIMIT {}",
@@ -408,7 +408,7 @@ pub async fn list_history(
     page: Page,
 ) -> Result<Vec<HistoryRow>, sqlx::Error> {
     let mut w = Where::new();
-    w.and("h.id < ?", [Arg::I64(page.cursor())]);
+    w.before("h.id", &page);
     w.and_opt(
         "h.alert_id IN (SELECT id FROM alerts WHERE user_id = ?)",
         user_id,

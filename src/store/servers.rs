@@ -150,7 +150,7 @@ pub struct ServerFilter {
 /// A page of servers, newest first.
 pub async fn list_servers(db: &Db, f: &ServerFilter, page: Page) -> Result<Vec<ServerRow>, sqlx::Error> {
     let mut w = Where::new();
-    w.and("id < ?", [Arg::I64(page.cursor())]);
+    w.before("id", &page);
     w.and_opt("user_id = ?", f.user_id, Arg::I64);
     w.and_opt("status = ?", f.status, |v| Arg::Str(v.as_str().into()));
     w.and_opt("server_type = ?", f.server_type, |v| Arg::Str(v.as_str().into()));
@@ -278,7 +278,7 @@ pub async fn get_group(db: &Db, id: i64) -> Result<Option<GroupRow>, sqlx::Error
 /// A page of groups, newest first.
 pub async fn list_groups(db: &Db, user_id: Option<i64>, page: Page) -> Result<Vec<GroupRow>, sqlx::Error> {
     let mut w = Where::new();
-    w.and("g.id < ?", [Arg::I64(page.cursor())]);
+    w.before("g.id", &page);
     w.and_opt("g.user_id = ?", user_id, Arg::I64);
     let sql = format!(
         "SELECT {GROUP_COLS} FROM server_groups g{} ORDER BY g.id DESC LIMIT {}",

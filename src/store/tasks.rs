@@ -65,7 +65,7 @@ pub struct TaskFilter {
 /// A page of tasks, newest first.
 pub async fn list_tasks(db: &Db, f: &TaskFilter, page: Page) -> Result<Vec<TaskRow>, sqlx::Error> {
     let mut w = Where::new();
-    w.and("id < ?", [Arg::I64(page.cursor())]);
+    w.before("id", &page);
     if let Some(uid) = f.visible_to {
         w.and(
             "(created_by = ? \

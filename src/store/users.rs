@@ -151,7 +151,7 @@ pub struct UserFilter {
 /// A page of users, newest first.
 pub async fn list_users(db: &Db, f: &UserFilter, page: Page) -> Result<Vec<UserRow>, sqlx::Error> {
     let mut w = Where::new();
-    w.and("id < ?", [Arg::I64(page.cursor())]);
+    w.before("id", &page);
     w.and_opt("status = ?", f.status, |s| Arg::Str(s.as_str().into()));
     w.and_opt("role = ?", f.role, |s| Arg::Str(s.as_str().into()));
     let sql = format!(
@@ -332,7 +332,7 @@ pub async fn get_api_key(db: &Db, id: i64) -> Result<Option<ApiKeyRow>, sqlx::Er
 /// A page of API keys, optionally of one user.
 pub async fn list_api_keys(db: &Db, user_id: Option<i64>, page: Page) -> Result<Vec<ApiKeyRow>, sqlx::Error> {
     let mut w = Where::new();
-    w.and("id < ?", [Arg::I64(page.cursor())]);
+    w.before("id", &page);
     w.and_opt("user_id = ?", user_id, Arg::I64);
     let sql = format!(
         "SELECT {KEY_COLS} FROM api_keys{} ORDER BY id DESC LIMIT {}",

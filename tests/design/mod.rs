@@ -732,6 +732,7 @@ pub const EXTRA_INDEXES: &[(&str, Index)] = &[
     ),
     ("certificates", idx("idx_user_expires", &["user_id", "expires_at"])),
     ("audit_logs", idx("idx_user_created", &["user_id", "created_at"])),
+    ("audit_logs", idx("idx_user_action", &["user_id", "action"])),
     ("servers", idx("idx_user_status", &["user_id", "status"])),
     // FK-backing indexes, named after the constraint: one for every design foreign key whose
     // column no design index starts with (worked out by hand from the tables above). FKs that ARE
