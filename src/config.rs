@@ -83,12 +83,13 @@ impl Config {
             .map(PathBuf::from)
             .or_else(|| dirs.as_ref().map(|d| d.config_dir().to_path_buf()))
             .ok_or(ConfigError::NoDirs)?;
-        let path = o
+        // A file named by --config or CERTDECK_CONFIG must exist; the default one may not.
+        let explicit = o
             .config_path
             .clone()
-            .or_else(|| env("CERTDECK_CONFIG").map(PathBuf::from))
-            .unwrap_or_else(|| config_dir.join("config.toml"));
-        let file = if path.exists() || o.config_path.is_some() {
+            .or_else(|| env("CERTDECK_CONFIG").map(PathBuf::from));
+        let path = explicit.clone().unwrap_or_else(|| config_dir.join("config.toml"));
+        let file = if path.exists() || explicit.is_some() {
             read_file(&path)?
         } else {
             ConfigFile::default()

@@ -275,3 +275,82 @@ async fn mariadb_needs_init_then_login_and_the_same_binary_works() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[test]
+fn operator_commands_refuse_a_non_admin_session_and_channels_take_settings_json() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    // First run: the local admin is logged in.
+    assert!(certdeck(h, &["server", "list"], None).status.success());
+
+    // Channels: --settings (not the global --config) carries the JSON; a reveal is audited.
+    let add = certdeck(
+        h,
+        &[
+            "channel",
+            "add",
+            "ops-hook",
+            "--type",
+            "webhook",
+            "--settings",
+            r#"{"url":"https://hooks.example.net/certdeck","secret":"s3cret-value"}"#,
+            "--json",
+        ],
+        None,
+    );
+    let (out, err) = text(&add);
+    assert!(add.status.success(), "{out}{err}");
+    assert!(!out.contains("s3cret-value"), "the secret is not printed on add: {out}");
+    let id = serde_json::from_str::<serde_json::Value>(&out).unwrap()["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    let shown = certdeck(h, &["channel", "show", &id, "--reveal"], None);
+    assert!(text(&shown).0.contains("s3cret-value"), "{:?}", text(&shown));
+    let audit = certdeck(h, &["audit", "list", "--json"], None);
+    assert!(text(&audit).0.contains("channel.reveal"), "{:?}", text(&audit));
+
+    // A plain user's session may neither unlock accounts nor rotate the master key.
+    let create = certdeck(
+        h,
+        &[
+            "user",
+            "create",
+            "bob",
+            "--email",
+            "bob@example.com",
+            "--password-stdin",
+        ],
+        Some("bob-password-123\n"),
+    );
+    assert!(create.status.success(), "{:?}", text(&create));
+    let key_before = std::fs::read(h.join("data/master.key")).unwrap();
+    let login = certdeck(
+        h,
+        &["login", "-u", "bob", "--password-stdin"],
+        Some("bob-password-123\n"),
+    );
+    assert!(login.status.success(), "{:?}", text(&login));
+    for args in [&["user", "unlock", "admin"][..], &["secrets", "rotate"][..]] {
+        let o = certdeck(h, args, None);
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{args:?} as bob: {out}{err}");
+        assert!(err.contains("needs an admin session"), "{args:?}: {err}");
+    }
+    assert_eq!(
+        std::fs::read(h.join("data/master.key")).unwrap(),
+        key_before,
+        "the key was not rotated"
+    );
+
+    // With no session at all, the local operator may (the way back in for a locked sole admin).
+    assert!(certdeck(h, &["logout"], None).status.success());
+    let wrong = certdeck(
+        h,
+        &["login", "-u", "bob", "--password-stdin"],
+        Some("not-his-password\n"),
+    );
+    assert_eq!(wrong.status.code(), Some(1), "{:?}", text(&wrong));
+    let o = certdeck(h, &["user", "unlock", "bob"], None);
+    assert!(o.status.success(), "{:?}", text(&o));
+}

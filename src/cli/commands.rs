@@ -90,9 +90,15 @@ impl Ctx {
     }
 
     async fn open(&self) -> R<Services> {
-        if self.config.is_sqlite() {
+        if self.config.is_sqlite() && !self.config.data_dir.exists() {
             std::fs::create_dir_all(&self.config.data_dir)
                 .map_err(|e| format!("cannot create data dir {}: {e}", self.config.data_dir.display()))?;
+            // The database holds sealed secrets and password hashes: keep the directory private.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = std::fs::set_permissions(&self.config.data_dir, std::fs::Permissions::from_mode(0o700));
+            }
         }
         let opts = OpenOptions {
             database_url: self.config.database_url.clone(),
@@ -148,6 +154,27 @@ impl Ctx {
             return Err("this database has no admin yet: run `certdeck init` first".into());
         }
         Err("not logged in: run `certdeck login` (scripts: set CERTDECK_API_KEY=<key>:<secret>)".into())
+    }
+
+    /// Who runs an operator command (unlock, key rotation): a logged-in admin or, with no session
+    /// and no API key, the local operator (`None`), whose authority is access to the database
+    /// and its master key — the way back in for a locked sole admin. Anyone else is refused.
+    async fn operator(&self, s: &Services) -> R<Option<Actor>> {
+        let api_key = std::env::var("CERTDECK_API_KEY").is_ok_and(|v| !v.trim().is_empty());
+        let (store, key) = self.sessions();
+        if !api_key && store.get(&key).is_none() {
+            return Ok(None);
+        }
+        let a = self.actor(s).await?;
+        if a.is_admin() {
+            Ok(Some(a))
+        } else {
+            Err(format!(
+                "{} acts as role {}: this needs an admin session, or the local operator with no session \
+                 (`certdeck logout`) and no CERTDECK_API_KEY",
+                a.username, a.role
+            ))
+        }
     }
 
     /// Creates the first admin, shows its one-time password once on stderr, and logs in as it.
@@ -290,9 +317,8 @@ async fn dispatch(ctx: &Ctx, cli: &Cli) -> R<()> {
         Command::User(c) => {
             let s = ctx.open().await?;
             if let UserCmd::Unlock { user } = c {
-                // The local operator (database + key access) may unlock a locked sole admin.
-                let actor = ctx.actor(&s).await.ok();
-                let row = svc(s.user_unlock(actor.as_ref().filter(|a| a.is_admin()), user).await)?;
+                let actor = ctx.operator(&s).await?;
+                let row = svc(s.user_unlock(actor.as_ref(), user).await)?;
                 println!("unlocked {} (status {})", row.username, row.status);
                 return Ok(());
             }
@@ -465,7 +491,7 @@ async fn secrets(ctx: &Ctx, c: &SecretsCmd) -> R<()> {
             Ok(())
         }
         SecretsCmd::Rotate => {
-            let actor = ctx.actor(&s).await.ok().filter(|a| a.is_admin());
+            let actor = ctx.operator(&s).await?;
             let new_key = MasterKey::generate();
             let next = s.keyring().with_new_primary(new_key.clone());
             match ctx.key_source() {
@@ -493,7 +519,7 @@ async fn secrets(ctx: &Ctx, c: &SecretsCmd) -> R<()> {
                         report.values, report.old_key_id, report.new_key_id
                     );
                     println!(
-                        "the new key is in {} (first line); set CERTDECK_MASTER_KEY to it on every host",
+                        "the new key is in {} (the line after the comment); set CERTDECK_MASTER_KEY to it on every host",
                         path.display()
                     );
                 }
@@ -1070,7 +1096,15 @@ fn write_export(dir: &Path, e: &crate::service::certificates::Export) -> R<()> {
         }
         use std::io::Write;
         o.open(&path)
-            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .and_then(|mut f| {
+                // An existing file keeps its mode on open: tighten it before the key goes in.
+                #[cfg(unix)]
+                if private {
+                    use std::os::unix::fs::PermissionsExt;
+                    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+                }
+                f.write_all(text.as_bytes())
+            })
             .map_err(|err| format!("cannot write {}: {err}", path.display()))
     };
     write("cert.pem", &e.certificate_pem, false)?;
@@ -1429,20 +1463,24 @@ async fn channel(ctx: &Ctx, s: &Services, a: &Actor, c: &ChannelCmd) -> R<()> {
         ChannelCmd::Add {
             name,
             channel_type,
-            config,
+            settings,
         } => {
             let r = svc(s
-                .channel_create(a, name, parse(channel_type)?, &json_arg(config)?)
+                .channel_create(a, name, parse(channel_type)?, &json_arg(settings)?)
                 .await)?;
-            println!("added channel {} (id {})", r.name, r.id);
+            if ctx.json {
+                print_json(&r);
+            } else {
+                println!("added channel {} (id {})", r.name, r.id);
+            }
         }
         ChannelCmd::Update {
             id,
             name,
-            config,
+            settings,
             active,
         } => {
-            let cfg = config.as_deref().map(json_arg).transpose()?;
+            let cfg = settings.as_deref().map(json_arg).transpose()?;
             let r = svc(s.channel_update(a, *id, name.as_deref(), cfg.as_ref(), *active).await)?;
             println!("updated channel {} (id {})", r.name, r.id);
         }

@@ -645,7 +645,7 @@ pub enum ChannelCmd {
         #[arg(long)]
         reveal: bool,
     },
-    /// Add a channel; CONFIG is a JSON object (secret fields are encrypted).
+    /// Add a channel; --settings is a JSON object (secret fields are encrypted).
     Add {
         /// Name.
         name: String,
@@ -653,8 +653,9 @@ pub enum ChannelCmd {
         #[arg(long = "type")]
         channel_type: String,
         /// JSON settings, e.g. '{"url":"https://hooks.example/x","secret":"…"}'; "-" reads stdin.
-        #[arg(long)]
-        config: String,
+        /// (Not `--config`: that is the global config-file flag.)
+        #[arg(long, value_name = "JSON")]
+        settings: String,
     },
     /// Change a channel.
     Update {
@@ -664,8 +665,8 @@ pub enum ChannelCmd {
         #[arg(long)]
         name: Option<String>,
         /// New JSON settings (replaces all); "-" reads stdin.
-        #[arg(long)]
-        config: Option<String>,
+        #[arg(long, value_name = "JSON")]
+        settings: Option<String>,
         /// Enabled (true/false).
         #[arg(long)]
         active: Option<bool>,

@@ -565,7 +565,18 @@ impl Services {
         if reveal {
             actor.require_not_api("reveal channel secrets")?;
         }
-        self.channel_view(row, reveal)
+        let view = self.channel_view(row, reveal)?;
+        if reveal {
+            let audit = self.audit(
+                Some(actor),
+                "channel.reveal",
+                "alert_channel",
+                Some(id),
+                serde_json::json!({"name": view.name}),
+            );
+            crate::store::audit::insert(self.db(), &audit).await?;
+        }
+        Ok(view)
     }
 
     /// A page of channels (secrets not revealed).
