@@ -9,5 +9,6 @@ pub mod crypto;
 pub mod domain;
 pub mod errors;
 pub mod logging;
+pub mod scheduler;
 pub mod service;
 pub mod store;

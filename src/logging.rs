@@ -1,13 +1,26 @@
-//! Logging to a daily-rolling file in the data dir (14 files kept); never to the terminal.
+//! Logging to a daily-rolling file in the data dir (14 files kept); never to the terminal. The
+//! headless scheduler also logs to stderr when stderr is not a terminal (systemd/journald).
 
+use std::io::IsTerminal;
 use std::path::Path;
 
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_appender::rolling::{RollingFileAppender, Rotation};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
-/// Starts file logging; keep the guard alive until exit so buffered lines are written.
-pub fn init(data_dir: &Path, level: &str) -> Result<WorkerGuard, String> {
+/// Where log lines go besides the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sink {
+    /// The file only (console and CLI: the terminal belongs to the user).
+    FileOnly,
+    /// The file, and stderr when stderr is not a terminal (the daemon under systemd).
+    FileAndJournal,
+}
+
+/// Starts logging; keep the guards alive until exit so buffered lines are written.
+pub fn init(data_dir: &Path, level: &str, sink: Sink) -> Result<Vec<WorkerGuard>, String> {
     let dir = data_dir.join("logs");
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create log dir {}: {e}", dir.display()))?;
     let appender = RollingFileAppender::builder()
@@ -18,11 +31,26 @@ pub fn init(data_dir: &Path, level: &str) -> Result<WorkerGuard, String> {
         .build(&dir)
         .map_err(|e| format!("cannot open log file in {}: {e}", dir.display()))?;
     let (writer, guard) = tracing_appender::non_blocking(appender);
-    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let filter = || EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let file = tracing_subscriber::fmt::layer()
         .with_writer(writer)
         .with_ansi(false)
-        .try_init();
-    Ok(guard)
+        .with_filter(filter());
+    let mut guards = vec![guard];
+    let journal = if sink == Sink::FileAndJournal && !std::io::stderr().is_terminal() {
+        let (w, g) = tracing_appender::non_blocking(std::io::stderr());
+        guards.push(g);
+        // journald stamps each line itself: no time, no colours.
+        Some(
+            tracing_subscriber::fmt::layer()
+                .with_writer(w)
+                .with_ansi(false)
+                .without_time()
+                .with_filter(filter()),
+        )
+    } else {
+        None
+    };
+    let _ = tracing_subscriber::registry().with(file).with(journal).try_init();
+    Ok(guards)
 }

@@ -12,100 +12,12 @@ use certdeck::errors::ServiceError;
 use certdeck::service::bootstrap;
 use certdeck::service::servers::ServerInput;
 use certdeck::service::users::UserInput;
-use certdeck::service::{Actor, ClientInfo, Services};
 use certdeck::store::audit::{AuditFilter, AuditRow};
-use certdeck::store::users::{UserChanges, UserFilter, UserRow};
+use certdeck::store::users::{UserChanges, UserFilter};
 use certdeck::store::{Db, Page};
-use common::TestDb;
-use sqlx::AssertSqlSafe;
+use common::{assert_err, audit_all, count, exec_with, make_user, services, strings, vfield, IP, PW, UA};
 
-const IP: &str = "203.0.113.9";
-const UA: &str = "certdeck/test (xterm)";
-/// The password of every user made by [`make_user`].
-const PW: &str = "correct horse battery";
 const WRONG: &str = "wrong horse battery";
-
-/// Asserts that a result is an error of the given variant and returns the error.
-macro_rules! assert_err {
-    ($res:expr, $pat:pat, $($ctx:tt)+) => {
-        match $res {
-            Err(e @ $pat) => e,
-            Err(other) => panic!("{}: expected {}, got error {other:?} ({other})", format!($($ctx)+), stringify!($pat)),
-            Ok(v) => panic!("{}: expected {}, got Ok({v:?})", format!($($ctx)+), stringify!($pat)),
-        }
-    };
-}
-
-/// The field of a validation error.
-fn validation_field(e: &ServiceError) -> &str {
-    match e {
-        ServiceError::Validation { field, .. } => field,
-        other => panic!("expected a validation error, got {other:?}"),
-    }
-}
-
-fn services(t: &TestDb) -> Services {
-    Services::new(
-        t.db.clone(),
-        common::keyring(),
-        ClientInfo {
-            ip: Some(IP.into()),
-            user_agent: Some(UA.into()),
-        },
-    )
-}
-
-fn actor_of(row: &UserRow) -> Actor {
-    Actor {
-        user_id: row.id,
-        username: row.username.clone(),
-        role: row.role,
-    }
-}
-
-/// Creates a user with password [`PW`] (by `by`, or locally when None) and returns its row and actor.
-async fn make_user(s: &Services, t: &TestDb, by: Option<&Actor>, name: &str, role: UserRole) -> (UserRow, Actor) {
-    let (row, generated) = s
-        .user_create(
-            by,
-            &UserInput {
-                username: name.into(),
-                email: format!("{name}@example.com"),
-                password: Some(PW.into()),
-                role,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap_or_else(|e| panic!("[{}] create user {name}: {e}", t.label()));
-    assert!(generated.is_none(), "[{}] a given password is not replaced", t.label());
-    let a = actor_of(&row);
-    (row, a)
-}
-
-async fn count(db: &Db, sql: &str) -> i64 {
-    let r = certdeck::on_db!(db, p => sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql.to_string())).fetch_one(p).await);
-    r.unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
-
-async fn strings(db: &Db, sql: &str) -> Vec<String> {
-    let r =
-        certdeck::on_db!(db, p => sqlx::query_scalar::<_, String>(AssertSqlSafe(sql.to_string())).fetch_all(p).await);
-    r.unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
-
-/// Runs an UPDATE with one text parameter; returns the rows changed.
-async fn exec_with(db: &Db, sql: &str, arg: &str) -> u64 {
-    let r = certdeck::on_db!(db, p => sqlx::query(AssertSqlSafe(sql.to_string())).bind(arg).execute(p).await.map(|r| r.rows_affected()));
-    r.unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
-
-/// Every audit row, newest first (read as the admin).
-async fn audit_all(s: &Services, admin: &Actor) -> Vec<AuditRow> {
-    s.audit_list(admin, &AuditFilter::default(), Page::first(1000))
-        .await
-        .expect("audit list")
-}
 
 /// Row counts of the tables a user creation touches.
 async fn user_counts(db: &Db) -> (i64, i64, i64) {
@@ -679,7 +591,7 @@ async fn changing_a_password_revokes_sessions_and_users_need_their_current_passw
             ServiceError::Validation { .. },
             "[{l}] too short a new password"
         );
-        assert_eq!(validation_field(&e), "password", "[{l}]");
+        assert_eq!(vfield(&e), "password", "[{l}]");
         assert_err!(
             s.user_set_password(&bob, "root", Some(PW), NEW).await,
             ServiceError::NotFound { .. },
@@ -942,13 +854,13 @@ async fn api_keys_authenticate_scripts_with_the_api_roles_limits() {
             ServiceError::Validation { .. },
             "[{l}] empty name"
         );
-        assert_eq!(validation_field(&e), "name", "[{l}]");
+        assert_eq!(vfield(&e), "name", "[{l}]");
         let e = assert_err!(
             s.apikey_create(&bob, "x", Some(0), None).await,
             ServiceError::Validation { .. },
             "[{l}] 0 days"
         );
-        assert_eq!(validation_field(&e), "expires", "[{l}]");
+        assert_eq!(vfield(&e), "expires", "[{l}]");
 
         // A key of a deactivated user stops working.
         let (k2, s2) = s.apikey_create(&bob, "other", None, None).await.unwrap();
@@ -1029,7 +941,7 @@ async fn invalid_user_input_is_refused_with_the_field_and_changes_nothing() {
                 }
                 Some(f) => {
                     let e = assert_err!(r, ServiceError::Validation { .. }, "[{l}] {what}");
-                    assert_eq!(validation_field(&e), f, "[{l}] {what}: {e}");
+                    assert_eq!(vfield(&e), f, "[{l}] {what}: {e}");
                 }
             }
             assert_eq!(

@@ -32,6 +32,15 @@ fn text(o: &Output) -> (String, String) {
     )
 }
 
+/// The one-time admin password that a first run or `init` prints on stderr.
+fn one_time_password(err: &str) -> String {
+    err.lines()
+        .find_map(|l| l.split("shown only now: ").nth(1))
+        .unwrap_or_else(|| panic!("no one-time password in: {err}"))
+        .trim()
+        .to_string()
+}
+
 #[test]
 fn first_run_on_sqlite_just_works_and_prints_the_admin_password_once() {
     let home = tempfile::tempdir().unwrap();
@@ -43,12 +52,7 @@ fn first_run_on_sqlite_just_works_and_prints_the_admin_password_once() {
         err.contains("one-time password"),
         "first run must show the admin password: {err}"
     );
-    let password = err
-        .lines()
-        .find_map(|l| l.split("shown only now: ").nth(1))
-        .unwrap()
-        .trim()
-        .to_string();
+    let password = one_time_password(&err);
     assert_eq!(password.len(), 20);
 
     let second = certdeck(home.path(), &["server", "list"], None);
@@ -182,11 +186,11 @@ fn db_status_rollback_and_no_migrate() {
         &["--database-url", &url, "db", "rollback", "--to", "5"],
         None,
     );
-    assert!(text(&rb).0.contains("rolled back V7, V6"), "{:?}", text(&rb));
+    assert!(text(&rb).0.contains("rolled back V8, V7, V6"), "{:?}", text(&rb));
     let st2 = certdeck(home.path(), &["--database-url", &url, "db", "status"], None);
     let (out, _) = text(&st2);
     assert!(
-        out.contains("V5") && out.lines().filter(|l| l.contains("pending")).count() == 2,
+        out.contains("V5") && out.lines().filter(|l| l.contains("pending")).count() == 3,
         "{out}"
     );
 }
@@ -216,12 +220,7 @@ async fn mariadb_needs_init_then_login_and_the_same_binary_works() {
     );
     let (_, err) = text(&init);
     assert!(init.status.success(), "{err}");
-    let password = err
-        .lines()
-        .find_map(|l| l.split("shown only now: ").nth(1))
-        .unwrap()
-        .trim()
-        .to_string();
+    let password = one_time_password(&err);
 
     let out = certdeck(home.path(), &["--database-url", &url, "logout"], None);
     assert!(out.status.success());
@@ -251,23 +250,20 @@ async fn mariadb_needs_init_then_login_and_the_same_binary_works() {
     );
     let v: serde_json::Value = serde_json::from_slice(&key.stdout).unwrap();
     let cred = v["credential"].as_str().unwrap().to_string();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_certdeck"));
-    let o = cmd
-        .args(["--database-url", &url, "--json", "whoami"])
-        .env("CERTDECK_DATA_DIR", home.path().join("data"))
-        .env("CERTDECK_CONFIG_DIR", home.path().join("other-config"))
-        .env("CERTDECK_API_KEY", &cred)
-        .output()
-        .unwrap();
+    // Run with the key and a config dir of its own (so no saved session).
+    let with_key = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_certdeck"))
+            .args(args)
+            .env("CERTDECK_DATA_DIR", home.path().join("data"))
+            .env("CERTDECK_CONFIG_DIR", home.path().join("other-config"))
+            .env("CERTDECK_API_KEY", &cred)
+            .output()
+            .unwrap()
+    };
+    let o = with_key(&["--database-url", &url, "--json", "whoami"]);
     let who: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(who["role"], "api");
-    let o = Command::new(env!("CARGO_BIN_EXE_certdeck"))
-        .args(["--database-url", &url, "user", "list"])
-        .env("CERTDECK_DATA_DIR", home.path().join("data"))
-        .env("CERTDECK_CONFIG_DIR", home.path().join("other-config"))
-        .env("CERTDECK_API_KEY", &cred)
-        .output()
-        .unwrap();
+    let o = with_key(&["--database-url", &url, "user", "list"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("API key may not"),
@@ -353,4 +349,83 @@ fn operator_commands_refuse_a_non_admin_session_and_channels_take_settings_json(
     assert_eq!(wrong.status.code(), Some(1), "{:?}", text(&wrong));
     let o = certdeck(h, &["user", "unlock", "bob"], None);
     assert!(o.status.success(), "{:?}", text(&o));
+}
+
+#[test]
+fn tasks_schedules_and_health_from_the_command_line() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    // No scheduler has ever run: down, exit 2, and it says what to start.
+    let health = certdeck(h, &["health"], None);
+    let (out, err) = text(&health);
+    assert_eq!(health.status.code(), Some(2), "{out}{err}");
+    assert!(
+        out.contains("status") && out.contains("down") && out.contains("--serve-scheduler"),
+        "{out}"
+    );
+    let json = certdeck(h, &["health", "--json"], None);
+    let v: serde_json::Value = serde_json::from_str(&text(&json).0).unwrap();
+    assert_eq!(v["level"], "down");
+
+    // Bad task input: a specific error, exit 1, nothing queued.
+    for (args, needle) in [
+        (
+            &[
+                "task",
+                "enqueue",
+                "--type",
+                "server_check",
+                "--target",
+                "1",
+                "--priority",
+                "11",
+            ][..],
+            "priority",
+        ),
+        (
+            &["task", "enqueue", "--type", "frobnicate", "--target", "1"][..],
+            "frobnicate",
+        ),
+        (
+            &["task", "enqueue", "--type", "server_check", "--target", "999"][..],
+            "999",
+        ),
+        (
+            &["schedule", "add", "x", "--type", "server_check", "--cron", "61 * * * *"][..],
+            "cron",
+        ),
+    ] {
+        let o = certdeck(h, args, None);
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {out}{err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    let list = certdeck(h, &["task", "list", "--json"], None);
+    assert_eq!(text(&list).0.trim(), "[]", "nothing queued");
+
+    // The seeded system schedules, and a new one of the admin's.
+    let sched = certdeck(h, &["schedule", "list", "--json"], None);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&text(&sched).0).unwrap();
+    let kinds: Vec<&str> = rows.iter().map(|r| r["task_type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["certificate_check", "server_check", "backup", "cleanup"],
+        "{rows:?}"
+    );
+    let add = certdeck(
+        h,
+        &[
+            "schedule",
+            "add",
+            "hourly",
+            "--type",
+            "server_check",
+            "--cron",
+            "0 * * * *",
+        ],
+        None,
+    );
+    let (out, err) = text(&add);
+    assert!(add.status.success(), "{out}{err}");
+    assert!(out.contains("active, next run"), "{out}");
 }

@@ -9,10 +9,9 @@ use std::collections::BTreeSet;
 
 use certdeck::store::migrate::{self, MigrationError, Script};
 use certdeck::store::Db;
-use common::TestDb;
-use sqlx::AssertSqlSafe;
+use common::{count, exec, TestDb};
 
-const LATEST: i64 = 7;
+const LATEST: i64 = 8;
 const HISTORY: &str = "certdeck_schema_history";
 
 /// Empty databases: SQLite, plus MariaDB when available.
@@ -39,16 +38,6 @@ async fn migrated_dbs() -> Vec<TestDb> {
         );
     }
     dbs
-}
-
-async fn exec(db: &Db, sql: &str) {
-    let r = certdeck::on_db!(db, p => sqlx::query(AssertSqlSafe(sql.to_string())).execute(p).await.map(|_| ()));
-    r.unwrap_or_else(|e| panic!("{sql}: {e}"));
-}
-
-async fn count(db: &Db, sql: &str) -> i64 {
-    let r = certdeck::on_db!(db, p => sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql.to_string())).fetch_one(p).await);
-    r.unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
 /// The tables of the database, sorted (SQLite's internal `sqlite_*` tables left out).
@@ -145,13 +134,13 @@ async fn fresh_database_migrates_1_to_7_and_a_second_migrate_applies_nothing() {
         );
 
         let applied = migrate::migrate(&t.db).await.unwrap();
-        assert_eq!(applied, vec![1, 2, 3, 4, 5, 6, 7], "[{l}] first migrate");
+        assert_eq!(applied, vec![1, 2, 3, 4, 5, 6, 7, 8], "[{l}] first migrate");
         assert_at_latest(&t).await;
 
         let status = migrate::status(&t.db).await.unwrap();
         assert_eq!(
             status.iter().map(|s| s.version).collect::<Vec<_>>(),
-            vec![1, 2, 3, 4, 5, 6, 7],
+            vec![1, 2, 3, 4, 5, 6, 7, 8],
             "[{l}]"
         );
         for s in &status {
@@ -195,7 +184,7 @@ async fn rollback_to_zero_drops_every_design_table_and_migrate_restores_them() {
         let reverted = migrate::rollback(&t.db, 0)
             .await
             .unwrap_or_else(|e| panic!("[{l}] rollback 0: {e}"));
-        assert_eq!(reverted, vec![7, 6, 5, 4, 3, 2, 1], "[{l}] rollback to 0");
+        assert_eq!(reverted, vec![8, 7, 6, 5, 4, 3, 2, 1], "[{l}] rollback to 0");
         // Only the (now empty) history table is left.
         assert_eq!(
             tables(&t.db).await,
@@ -223,7 +212,7 @@ async fn rollback_to_zero_drops_every_design_table_and_migrate_restores_them() {
         }
 
         let applied = migrate::migrate(&t.db).await.unwrap();
-        assert_eq!(applied, vec![1, 2, 3, 4, 5, 6, 7], "[{l}] migrate after rollback 0");
+        assert_eq!(applied, vec![1, 2, 3, 4, 5, 6, 7, 8], "[{l}] migrate after rollback 0");
         assert_at_latest(&t).await;
         assert_eq!(
             count(&t.db, "SELECT COUNT(*) FROM settings").await,
@@ -246,7 +235,7 @@ async fn rollback_to_5_undoes_seed_data_and_extensions_and_migrate_reapplies_6_a
         let reverted = migrate::rollback(&t.db, 5)
             .await
             .unwrap_or_else(|e| panic!("[{l}] rollback 5: {e}"));
-        assert_eq!(reverted, vec![7, 6], "[{l}] rollback to 5");
+        assert_eq!(reverted, vec![8, 7, 6], "[{l}] rollback to 5");
         assert_eq!(migrate::current_version(&t.db).await.unwrap(), 5, "[{l}]");
         let mut at5 = design_tables();
         at5.insert(HISTORY.to_string());
@@ -281,7 +270,7 @@ async fn rollback_to_5_undoes_seed_data_and_extensions_and_migrate_reapplies_6_a
         );
 
         let applied = migrate::migrate(&t.db).await.unwrap();
-        assert_eq!(applied, vec![6, 7], "[{l}] migrate after rollback 5");
+        assert_eq!(applied, vec![6, 7, 8], "[{l}] migrate after rollback 5");
         assert_at_latest(&t).await;
         assert_eq!(count(&t.db, "SELECT COUNT(*) FROM settings").await, 20, "[{l}]");
         assert_eq!(count(&t.db, "SELECT COUNT(*) FROM scheduled_tasks").await, 4, "[{l}]");
@@ -348,8 +337,8 @@ async fn rollback_and_remigrate_keep_user_rows_in_tables_the_undo_does_not_drop(
         let all_there = (1, 1, 1, 1, 1, 1);
         assert_eq!(rows(db).await, all_there, "[{l}] rows before rollback");
 
-        // Down to 6 (U7 only): every row stays, the seed data too.
-        assert_eq!(migrate::rollback(db, 6).await.unwrap(), vec![7], "[{l}]");
+        // Down to 6 (U8, U7): every row stays, the seed data too.
+        assert_eq!(migrate::rollback(db, 6).await.unwrap(), vec![8, 7], "[{l}]");
         assert_eq!(rows(db).await, all_there, "[{l}] rows after rollback to 6");
         assert_eq!(
             count(db, "SELECT COUNT(*) FROM settings").await,
@@ -362,7 +351,7 @@ async fn rollback_and_remigrate_keep_user_rows_in_tables_the_undo_does_not_drop(
             1,
             "[{l}] a changed seed setting survives U7"
         );
-        assert_eq!(migrate::migrate(db).await.unwrap(), vec![7], "[{l}]");
+        assert_eq!(migrate::migrate(db).await.unwrap(), vec![7, 8], "[{l}]");
         assert_eq!(rows(db).await, all_there, "[{l}] rows after re-migrating 7");
         // The column came back with its default: its old value (3) is gone, as documented by U7.
         assert_eq!(
@@ -372,7 +361,7 @@ async fn rollback_and_remigrate_keep_user_rows_in_tables_the_undo_does_not_drop(
         );
 
         // Down to 5 (U7, U6): U6 removes exactly the seed rows, not the admin's own.
-        assert_eq!(migrate::rollback(db, 5).await.unwrap(), vec![7, 6], "[{l}]");
+        assert_eq!(migrate::rollback(db, 5).await.unwrap(), vec![8, 7, 6], "[{l}]");
         assert_eq!(rows(db).await, all_there, "[{l}] rows after rollback to 5");
         assert_eq!(
             count(db, "SELECT COUNT(*) FROM settings").await,
@@ -384,7 +373,7 @@ async fn rollback_and_remigrate_keep_user_rows_in_tables_the_undo_does_not_drop(
             1,
             "[{l}] only the own task is left at 5"
         );
-        assert_eq!(migrate::migrate(db).await.unwrap(), vec![6, 7], "[{l}]");
+        assert_eq!(migrate::migrate(db).await.unwrap(), vec![6, 7, 8], "[{l}]");
         assert_eq!(rows(db).await, all_there, "[{l}] rows after re-migrating 6 and 7");
         assert_eq!(count(db, "SELECT COUNT(*) FROM settings").await, 21, "[{l}]");
         assert_eq!(count(db, "SELECT COUNT(*) FROM scheduled_tasks").await, 5, "[{l}]");
@@ -466,7 +455,7 @@ async fn a_database_migrated_by_a_newer_certdeck_is_refused_with_upgrade_advice(
             .await
             .expect_err("check must refuse a newer database");
         assert!(
-            matches!(e, MigrationError::NewerDatabase { db: 99, ours: 7 }),
+            matches!(e, MigrationError::NewerDatabase { db: 99, ours: 8 }),
             "[{l}] check: {e:?}"
         );
         let msg = e.to_string();
@@ -476,17 +465,17 @@ async fn a_database_migrated_by_a_newer_certdeck_is_refused_with_upgrade_advice(
         );
         let e = migrate::check(&t.db, true).await.unwrap_err();
         assert!(
-            matches!(e, MigrationError::NewerDatabase { db: 99, ours: 7 }),
+            matches!(e, MigrationError::NewerDatabase { db: 99, ours: 8 }),
             "[{l}] check(true): {e:?}"
         );
         let e = migrate::migrate(&t.db).await.unwrap_err();
         assert!(
-            matches!(e, MigrationError::NewerDatabase { db: 99, ours: 7 }),
+            matches!(e, MigrationError::NewerDatabase { db: 99, ours: 8 }),
             "[{l}] migrate: {e:?}"
         );
         let e = migrate::rollback(&t.db, 5).await.unwrap_err();
         assert!(
-            matches!(e, MigrationError::NewerDatabase { db: 99, ours: 7 }),
+            matches!(e, MigrationError::NewerDatabase { db: 99, ours: 8 }),
             "[{l}] rollback: {e:?}"
         );
 
@@ -522,13 +511,13 @@ async fn check_requiring_current_reports_pending_on_a_database_at_version_5() {
         let e = migrate::check(&t.db, true)
             .await
             .expect_err("check(true) at 5 must report pending migrations");
-        assert!(matches!(e, MigrationError::Pending { db: 5, ours: 7 }), "[{l}] {e:?}");
+        assert!(matches!(e, MigrationError::Pending { db: 5, ours: 8 }), "[{l}] {e:?}");
         let msg = e.to_string();
         assert!(msg.contains("certdeck db migrate"), "[{l}] message: {msg}");
 
         assert_eq!(
             migrate::migrate(&t.db).await.unwrap(),
-            vec![6, 7],
+            vec![6, 7, 8],
             "[{l}] migrate from 5"
         );
         assert_at_latest(&t).await;
@@ -584,7 +573,7 @@ async fn rollback_refuses_a_target_outside_0_to_the_current_version() {
     common::init();
     for t in migrated_dbs().await {
         let l = t.label();
-        for bad in [-1, 8, 99] {
+        for bad in [-1, 9, 99] {
             let e = migrate::rollback(&t.db, bad).await.expect_err("bad target");
             assert!(
                 matches!(e, MigrationError::BadTarget(v) if v == bad),
@@ -592,7 +581,7 @@ async fn rollback_refuses_a_target_outside_0_to_the_current_version() {
             );
         }
         // Rolling back to the current version is a no-op.
-        assert!(migrate::rollback(&t.db, 7).await.unwrap().is_empty(), "[{l}]");
+        assert!(migrate::rollback(&t.db, 8).await.unwrap().is_empty(), "[{l}]");
         assert_at_latest(&t).await;
     }
 }

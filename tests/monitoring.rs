@@ -6,150 +6,27 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use certdeck::domain::{
-    AlertType, AuthType, ChannelType, ConditionType, MonitorStatus, MonitorType, Severity, UserRole,
-};
+use certdeck::domain::{AlertType, AuthType, ChannelType, ConditionType, MonitorStatus, MonitorType, Severity};
 use certdeck::errors::ServiceError;
-use certdeck::service::bootstrap;
 use certdeck::service::certificates::ImportInput;
 use certdeck::service::monitoring::{AlertInput, ChannelView, MonitorInput};
 use certdeck::service::servers::ServerInput;
-use certdeck::service::users::UserInput;
-use certdeck::service::{Actor, ClientInfo, Services};
+use certdeck::service::Actor;
 use certdeck::store::audit::{AuditFilter, AuditRow};
 use certdeck::store::monitoring::{AlertRow, MonitorFilter, MonitorRow};
-use certdeck::store::{Db, Page};
+use certdeck::store::Page;
 use chrono::{Duration, Utc};
-use common::TestDb;
+use common::{
+    assert_err, audit_all, audit_count, audit_rows, count, count_with, exec_with, ids, sorted, text_with, vfield, World,
+};
 use serde_json::{json, Value};
-use sqlx::AssertSqlSafe;
 
-const USER_PW: &str = "long-enough-pw";
 const SMTP_PW: &str = "smtp-S3cret-pw-4711";
 const SMTP_PW2: &str = "smtp-N3w-secret-0815";
 const HOOK_SECRET: &str = "whsec_9f8e7d6c5b4a39281706";
 const SLACK_URL: &str = "https://hooks.slack.com/services/T0001/B0002/XyZsecretPart123";
 
 // ------------------------------------------------------------------ harness helpers
-
-/// Asserts that a result is an error of the given variant and returns the error.
-macro_rules! assert_err {
-    ($res:expr, $pat:pat, $($ctx:tt)+) => {
-        match $res {
-            Err(e @ $pat) => e,
-            Err(other) => panic!("{}: expected {}, got error {other:?} ({other})", format!($($ctx)+), stringify!($pat)),
-            Ok(v) => panic!("{}: expected {}, got Ok({v:?})", format!($($ctx)+), stringify!($pat)),
-        }
-    };
-}
-
-/// The field of a validation error.
-fn vfield(e: &ServiceError) -> &str {
-    match e {
-        ServiceError::Validation { field, .. } => field,
-        other => panic!("expected a validation error, got {other:?}"),
-    }
-}
-
-/// An admin and two ordinary users on fresh services over one backend.
-struct World {
-    s: Services,
-    label: &'static str,
-    admin: Actor,
-    alice: Actor,
-    bob: Actor,
-}
-
-impl World {
-    async fn new(t: &TestDb) -> World {
-        let label = t.label();
-        let s = Services::new(t.db.clone(), common::keyring(), ClientInfo::default());
-        let pw = bootstrap::create_initial_admin(&s, "admin@example.com")
-            .await
-            .unwrap_or_else(|e| panic!("[{label}] create admin: {e}"))
-            .unwrap_or_else(|| panic!("[{label}] a fresh database must get a first admin"));
-        let (admin, _) = s
-            .login("admin", &pw)
-            .await
-            .unwrap_or_else(|e| panic!("[{label}] admin login: {e}"));
-        let alice = make_user(&s, label, &admin, "alice").await;
-        let bob = make_user(&s, label, &admin, "bob").await;
-        World {
-            s,
-            label,
-            admin,
-            alice,
-            bob,
-        }
-    }
-
-    fn db(&self) -> &Db {
-        self.s.db()
-    }
-}
-
-async fn make_user(s: &Services, label: &str, admin: &Actor, name: &str) -> Actor {
-    s.user_create(
-        Some(admin),
-        &UserInput {
-            username: name.into(),
-            email: format!("{name}@example.com"),
-            password: Some(USER_PW.into()),
-            role: UserRole::User,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap_or_else(|e| panic!("[{label}] create user {name}: {e}"));
-    let (actor, _) = s
-        .login(name, USER_PW)
-        .await
-        .unwrap_or_else(|e| panic!("[{label}] login {name}: {e}"));
-    actor
-}
-
-async fn count(db: &Db, sql: &str) -> i64 {
-    let r = certdeck::on_db!(db, p => sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql.to_string())).fetch_one(p).await);
-    r.unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
-
-async fn count_with(db: &Db, sql: &str, id: i64) -> i64 {
-    let r = certdeck::on_db!(db, p => sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql.to_string())).bind(id).fetch_one(p).await);
-    r.unwrap_or_else(|e| panic!("{sql} [{id}]: {e}"))
-}
-
-async fn text_with(db: &Db, sql: &str, id: i64) -> String {
-    let r = certdeck::on_db!(db, p => sqlx::query_scalar::<_, String>(AssertSqlSafe(sql.to_string())).bind(id).fetch_one(p).await);
-    r.unwrap_or_else(|e| panic!("{sql} [{id}]: {e}"))
-}
-
-async fn exec(db: &Db, sql: &str, a: i64, b: i64) -> u64 {
-    let r = certdeck::on_db!(db, p => sqlx::query(AssertSqlSafe(sql.to_string())).bind(a).bind(b).execute(p).await.map(|r| r.rows_affected()));
-    r.unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
-
-async fn audit_count(db: &Db) -> i64 {
-    count(db, "SELECT COUNT(*) FROM audit_logs").await
-}
-
-async fn audit_all(w: &World) -> Vec<AuditRow> {
-    w.s.audit_list(&w.admin, &AuditFilter::default(), Page::first(1000))
-        .await
-        .unwrap_or_else(|e| panic!("[{}] audit list: {e}", w.label))
-}
-
-async fn audit_rows(w: &World, action: &str) -> Vec<AuditRow> {
-    w.s.audit_list(
-        &w.admin,
-        &AuditFilter {
-            action: Some(action.into()),
-            ..Default::default()
-        },
-        Page::first(1000),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("[{}] audit list: {e}", w.label))
-}
 
 /// Asserts exactly one audit row of `action` about `resource_id` (None: the newest row of that
 /// action), by `user_id`, of `resource_type`; returns it.
@@ -187,19 +64,18 @@ async fn assert_audited(
     r
 }
 
+/// Records a fired alert in the history, the way the alert engine does.
+async fn add_history(w: &World, alert_id: i64, monitor_id: i64, severity: &str, message: &str) {
+    exec_with(
+        w.db(),
+        "INSERT INTO alert_history (alert_id, monitor_id, severity, message) VALUES (?, ?, ?, ?)",
+        ((alert_id, monitor_id), (severity, message)),
+    )
+    .await;
+}
+
 fn details_text(r: &AuditRow) -> String {
     r.details.as_ref().map(|d| d.0.to_string()).unwrap_or_default()
-}
-
-fn ids<T>(rows: &[T], id: impl Fn(&T) -> i64) -> Vec<i64> {
-    let mut v: Vec<i64> = rows.iter().map(id).collect();
-    v.sort();
-    v
-}
-
-fn sorted(mut v: Vec<i64>) -> Vec<i64> {
-    v.sort();
-    v
 }
 
 // ------------------------------------------------------------------ fixtures
@@ -645,15 +521,9 @@ async fn monitors_can_be_retimed_disabled_enabled_and_deleted() {
             )
             .await
             .unwrap();
-        assert_eq!(ids(&inactive, |r| r.id), vec![m.id], "[{l}] listed as inactive");
+        assert_eq!(sorted(ids(&inactive, |r| r.id)), vec![m.id], "[{l}] listed as inactive");
         // Forget the schedule while disabled; enabling must schedule it again.
-        exec(
-            w.db(),
-            "UPDATE monitors SET next_check_at = NULL WHERE id = ? AND id > ?",
-            m.id,
-            0,
-        )
-        .await;
+        exec_with(w.db(), "UPDATE monitors SET next_check_at = NULL WHERE id = ?", m.id).await;
         let before_enable = Utc::now() - Duration::seconds(2);
         let on = upd(MonitorInput {
             is_active: Some(true),
@@ -680,13 +550,7 @@ async fn monitors_can_be_retimed_disabled_enabled_and_deleted() {
             },
         )
         .await;
-        exec(
-            w.db(),
-            "INSERT INTO alert_history (alert_id, monitor_id, severity, message) VALUES (?, ?, 'warning', 'expires soon')",
-            rule.id,
-            m.id,
-        )
-        .await;
+        add_history(&w, rule.id, m.id, "warning", "expires soon").await;
         assert_err!(
             w.s.monitor_delete(&w.bob, m.id).await,
             ServiceError::NotFound { .. },
@@ -743,11 +607,10 @@ async fn monitor_lists_filter_by_status_type_and_owner() {
         .await;
         let b1 = monitor(&w, &w.bob, &domain_monitor("b1", "b1.example.com")).await;
         // A check (the scheduler's job) set d1's status.
-        let n = exec(
+        let n = exec_with(
             w.db(),
             "UPDATE monitors SET status = 'ok' WHERE id = ? AND user_id = ?",
-            d1.id,
-            w.alice.user_id,
+            (d1.id, w.alice.user_id),
         )
         .await;
         assert_eq!(n, 1, "[{l}]");
@@ -755,104 +618,63 @@ async fn monitor_lists_filter_by_status_type_and_owner() {
         let list = |a: &Actor, f: MonitorFilter| {
             let s = w.s.clone();
             let a = a.clone();
-            async move { ids(&s.monitor_list(&a, &f, Page::default()).await.unwrap(), |r| r.id) }
+            async move { sorted(ids(&s.monitor_list(&a, &f, Page::default()).await.unwrap(), |r| r.id)) }
         };
-        assert_eq!(
-            list(&w.alice, MonitorFilter::default()).await,
-            sorted(vec![d1.id, c1.id, d2.id]),
-            "[{l}] own monitors"
-        );
-        assert_eq!(
-            list(&w.admin, MonitorFilter::default()).await,
-            sorted(vec![d1.id, c1.id, d2.id, b1.id]),
-            "[{l}] admin sees all"
-        );
-        assert_eq!(list(&w.bob, MonitorFilter::default()).await, vec![b1.id], "[{l}] bob's");
-        assert_eq!(
-            list(
+        let by_status = |status: MonitorStatus| MonitorFilter {
+            status: Some(status),
+            ..Default::default()
+        };
+        let by_type = |monitor_type: MonitorType| MonitorFilter {
+            monitor_type: Some(monitor_type),
+            ..Default::default()
+        };
+        let all = MonitorFilter::default;
+        let cases = [
+            (&w.alice, all(), vec![d1.id, c1.id, d2.id], "own monitors"),
+            (&w.admin, all(), vec![d1.id, c1.id, d2.id, b1.id], "admin sees all"),
+            (&w.bob, all(), vec![b1.id], "bob's"),
+            (
                 &w.bob,
                 MonitorFilter {
                     user_id: Some(w.alice.user_id),
                     ..Default::default()
-                }
-            )
-            .await,
-            vec![b1.id],
-            "[{l}] bob cannot widen his scope"
-        );
-        assert_eq!(
-            list(
+                },
+                vec![b1.id],
+                "bob cannot widen his scope",
+            ),
+            (&w.alice, by_status(MonitorStatus::Ok), vec![d1.id], "status ok"),
+            (
+                &w.alice,
+                by_status(MonitorStatus::Unknown),
+                vec![c1.id, d2.id],
+                "status unknown",
+            ),
+            (&w.alice, by_status(MonitorStatus::Error), vec![], "status error"),
+            (
+                &w.alice,
+                by_type(MonitorType::Domain),
+                vec![d1.id, d2.id],
+                "type domain",
+            ),
+            (
+                &w.alice,
+                by_type(MonitorType::Certificate),
+                vec![c1.id],
+                "type certificate",
+            ),
+            (
                 &w.alice,
                 MonitorFilter {
-                    status: Some(MonitorStatus::Ok),
-                    ..Default::default()
-                }
-            )
-            .await,
-            vec![d1.id],
-            "[{l}] status ok"
-        );
-        assert_eq!(
-            list(
-                &w.alice,
-                MonitorFilter {
-                    status: Some(MonitorStatus::Unknown),
-                    ..Default::default()
-                }
-            )
-            .await,
-            sorted(vec![c1.id, d2.id]),
-            "[{l}] status unknown"
-        );
-        assert!(
-            list(
-                &w.alice,
-                MonitorFilter {
-                    status: Some(MonitorStatus::Error),
-                    ..Default::default()
-                }
-            )
-            .await
-            .is_empty(),
-            "[{l}]"
-        );
-        assert_eq!(
-            list(
-                &w.alice,
-                MonitorFilter {
-                    monitor_type: Some(MonitorType::Domain),
-                    ..Default::default()
-                }
-            )
-            .await,
-            sorted(vec![d1.id, d2.id]),
-            "[{l}] type domain"
-        );
-        assert_eq!(
-            list(
-                &w.alice,
-                MonitorFilter {
-                    monitor_type: Some(MonitorType::Certificate),
-                    ..Default::default()
-                }
-            )
-            .await,
-            vec![c1.id],
-            "[{l}] type certificate"
-        );
-        assert_eq!(
-            list(
-                &w.alice,
-                MonitorFilter {
-                    monitor_type: Some(MonitorType::Domain),
                     is_active: Some(true),
-                    ..Default::default()
-                }
-            )
-            .await,
-            vec![d1.id],
-            "[{l}] active domain monitors"
-        );
+                    ..by_type(MonitorType::Domain)
+                },
+                vec![d1.id],
+                "active domain monitors",
+            ),
+        ];
+        for (actor, filter, expected, what) in cases {
+            assert_eq!(list(actor, filter).await, sorted(expected), "[{l}] {what}");
+        }
         assert_err!(
             w.s.monitor_get(&w.bob, d1.id).await,
             ServiceError::NotFound { .. },
@@ -1064,13 +886,7 @@ async fn alert_rules_check_their_conditions() {
             1,
             "[{l}]"
         );
-        exec(
-            w.db(),
-            "INSERT INTO alert_history (alert_id, monitor_id, severity, message) VALUES (?, ?, 'error', 'fired')",
-            a.id,
-            am.id,
-        )
-        .await;
+        add_history(&w, a.id, am.id, "error", "fired").await;
         assert_err!(
             w.s.alert_delete(&w.bob, a.id).await,
             ServiceError::NotFound { .. },
@@ -1379,7 +1195,7 @@ async fn channel_secrets_are_sealed_hidden_and_revealed_only_on_request() {
         // The list never reveals.
         let list = w.s.channel_list(&w.alice, Page::default()).await.unwrap();
         assert_eq!(
-            ids(&list, |c| c.id),
+            sorted(ids(&list, |c| c.id)),
             sorted(vec![mail.id, hook.id, slack.id]),
             "[{l}] alice's channels"
         );
@@ -1426,7 +1242,7 @@ async fn channel_secrets_are_sealed_hidden_and_revealed_only_on_request() {
         w.s.channel_delete(&w.alice, hook.id).await.unwrap();
 
         // No audit row mentions a secret value.
-        for r in audit_all(&w).await {
+        for r in audit_all(&w.s, &w.admin).await {
             let d = details_text(&r);
             for s in [SMTP_PW, SMTP_PW2, HOOK_SECRET, SLACK_URL] {
                 assert!(
@@ -1531,7 +1347,7 @@ async fn bindings_connect_rules_and_channels_of_one_owner() {
             .await
             .unwrap_or_else(|e| panic!("[{l}] unbind: {e}"));
         assert_eq!(
-            ids(&w.s.binding_list(&w.alice, a.id).await.unwrap(), |r| r.channel_id),
+            sorted(ids(&w.s.binding_list(&w.alice, a.id).await.unwrap(), |r| r.channel_id)),
             vec![ch2.id],
             "[{l}] after unbind"
         );
@@ -1564,17 +1380,11 @@ async fn fired_alerts_are_listed_for_their_owner_and_resolved_once() {
         let l = w.label;
         let m = monitor(&w, &w.alice, &domain_monitor("shop", "shop.example.com")).await;
         let a = alert(&w, &w.alice, &expiry_alert("soon", "10")).await;
-        exec(
-            w.db(),
-            "INSERT INTO alert_history (alert_id, monitor_id, severity, message) VALUES (?, ?, 'critical', 'shop.example.com expires in 1 day')",
-            a.id,
-            m.id,
-        )
-        .await;
+        add_history(&w, a.id, m.id, "critical", "shop.example.com expires in 1 day").await;
         let h_id = count(w.db(), "SELECT MAX(id) FROM alert_history").await;
 
         let open = w.s.alert_history(&w.alice, true, Page::default()).await.unwrap();
-        assert_eq!(ids(&open, |r| r.id), vec![h_id], "[{l}] alice's open alerts");
+        assert_eq!(sorted(ids(&open, |r| r.id)), vec![h_id], "[{l}] alice's open alerts");
         assert_eq!(open[0].severity, Severity::Critical, "[{l}]");
         assert_eq!(open[0].message, "shop.example.com expires in 1 day", "[{l}]");
         assert!(!open[0].is_resolved && open[0].resolved_at.is_none(), "[{l}]");
@@ -1593,10 +1403,10 @@ async fn fired_alerts_are_listed_for_their_owner_and_resolved_once() {
             "[{l}] bob sees none at all"
         );
         assert_eq!(
-            ids(
+            sorted(ids(
                 &w.s.alert_history(&w.admin, true, Page::default()).await.unwrap(),
                 |r| r.id
-            ),
+            )),
             vec![h_id],
             "[{l}] admin"
         );
@@ -1634,7 +1444,11 @@ async fn fired_alerts_are_listed_for_their_owner_and_resolved_once() {
             "[{l}] no longer open"
         );
         let all = w.s.alert_history(&w.alice, false, Page::default()).await.unwrap();
-        assert_eq!(ids(&all, |r| r.id), vec![h_id], "[{l}] still in the full history");
+        assert_eq!(
+            sorted(ids(&all, |r| r.id)),
+            vec![h_id],
+            "[{l}] still in the full history"
+        );
         assert!(all[0].is_resolved, "[{l}]");
 
         let e = assert_err!(
@@ -1736,7 +1550,7 @@ async fn every_monitoring_change_is_audited_with_its_action_and_resource() {
             json!({"alert_id": a.id, "channel_id": ch.id}).to_string(),
             "[{l}] unbind details"
         );
-        for r in audit_all(&w).await {
+        for r in audit_all(&w.s, &w.admin).await {
             assert!(
                 !details_text(&r).contains(HOOK_SECRET),
                 "[{l}] audit row {} ({}) holds the webhook secret",

@@ -13,6 +13,7 @@ use certdeck::store::{migrate, Db};
 use sqlx::mysql::MySqlPool;
 use sqlx::Row;
 
+use common::report;
 use design::{Column, Index, JSON, ON_UPDATE};
 
 const ENGINE: &str = "InnoDB";
@@ -482,14 +483,6 @@ async fn schema_differences(db: &Db, require_additions: bool) -> Vec<String> {
     compare(&read_live(pool).await, require_additions)
 }
 
-fn report(diffs: &[String]) -> String {
-    format!(
-        "{} difference(s) from the design:\n  {}",
-        diffs.len(),
-        diffs.join("\n  ")
-    )
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn migrated_mariadb_schema_matches_the_design_document() {
     common::init();
@@ -512,8 +505,8 @@ async fn migrated_mariadb_schema_matches_the_design_document() {
 async fn mariadb_schema_still_matches_the_design_after_rollbacks_and_remigration() {
     common::init();
     let Some(t) = common::mysql().await else { return };
-    // At 6 (U7 undone): the design tables unchanged, FK-backing indexes still in place.
-    assert_eq!(migrate::rollback(&t.db, 6).await.unwrap(), vec![7]);
+    // At 6 (U8, U7 undone): the design tables unchanged, FK-backing indexes still in place.
+    assert_eq!(migrate::rollback(&t.db, 6).await.unwrap(), vec![8, 7]);
     let diffs = schema_differences(&t.db, false).await;
     assert!(diffs.is_empty(), "at version 6: {}", report(&diffs));
     let diffs = schema_differences(&t.db, true).await;
@@ -528,11 +521,11 @@ async fn mariadb_schema_still_matches_the_design_after_rollbacks_and_remigration
         report(&diffs)
     );
     // Back to 7, then all the way down and up again: the very same schema.
-    assert_eq!(migrate::migrate(&t.db).await.unwrap(), vec![7]);
+    assert_eq!(migrate::migrate(&t.db).await.unwrap(), vec![7, 8]);
     let diffs = schema_differences(&t.db, true).await;
     assert!(diffs.is_empty(), "after V7 again: {}", report(&diffs));
-    assert_eq!(migrate::rollback(&t.db, 0).await.unwrap(), vec![7, 6, 5, 4, 3, 2, 1]);
-    assert_eq!(migrate::migrate(&t.db).await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(migrate::rollback(&t.db, 0).await.unwrap(), vec![8, 7, 6, 5, 4, 3, 2, 1]);
+    assert_eq!(migrate::migrate(&t.db).await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7, 8]);
     let diffs = schema_differences(&t.db, true).await;
     assert!(diffs.is_empty(), "after rollback to 0 and migrate: {}", report(&diffs));
 }

@@ -12,133 +12,23 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
-use certdeck::domain::{AuthType, CertificateStatus, CertificateType, DeploymentStatus, EncryptionType, UserRole};
+use certdeck::domain::{AuthType, CertificateStatus, CertificateType, DeploymentStatus, EncryptionType};
 use certdeck::errors::ServiceError;
-use certdeck::service::bootstrap;
 use certdeck::service::certificates::{CertChanges, ImportInput};
 use certdeck::service::servers::ServerInput;
-use certdeck::service::users::UserInput;
-use certdeck::service::{Actor, ClientInfo, Services};
+use certdeck::service::Actor;
 use certdeck::store::audit::{AuditFilter, AuditRow};
 use certdeck::store::certificates::{CertFilter, CertOrder, CertificateRow};
 use certdeck::store::servers::{ServerFilter, ServerRow};
 use certdeck::store::{Db, Page};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use common::TestDb;
-use sqlx::AssertSqlSafe;
+use common::{
+    assert_err, audit_count, audit_rows, count, count_with, ids, sorted, squash, text_with, validation, World,
+};
 
-const USER_PW: &str = "long-enough-pw";
 const SSH_PW: &str = "ssh-Pa55word-web1";
 
 // ------------------------------------------------------------------ harness helpers
-
-/// Asserts that a result is an error of the given variant and returns the error.
-macro_rules! assert_err {
-    ($res:expr, $pat:pat, $($ctx:tt)+) => {
-        match $res {
-            Err(e @ $pat) => e,
-            Err(other) => panic!("{}: expected {}, got error {other:?} ({other})", format!($($ctx)+), stringify!($pat)),
-            Ok(v) => panic!("{}: expected {}, got Ok({v:?})", format!($($ctx)+), stringify!($pat)),
-        }
-    };
-}
-
-/// The field and reason of a validation error.
-fn validation(e: &ServiceError) -> (&str, &str) {
-    match e {
-        ServiceError::Validation { field, reason } => (field, reason),
-        other => panic!("expected a validation error, got {other:?}"),
-    }
-}
-
-/// An admin and two ordinary users on fresh services over one backend.
-struct World {
-    s: Services,
-    label: &'static str,
-    admin: Actor,
-    alice: Actor,
-    bob: Actor,
-}
-
-impl World {
-    async fn new(t: &TestDb) -> World {
-        let label = t.label();
-        let s = Services::new(t.db.clone(), common::keyring(), ClientInfo::default());
-        let pw = bootstrap::create_initial_admin(&s, "admin@example.com")
-            .await
-            .unwrap_or_else(|e| panic!("[{label}] create admin: {e}"))
-            .unwrap_or_else(|| panic!("[{label}] a fresh database must get a first admin"));
-        let (admin, _) = s
-            .login("admin", &pw)
-            .await
-            .unwrap_or_else(|e| panic!("[{label}] admin login: {e}"));
-        let alice = make_user(&s, label, &admin, "alice").await;
-        let bob = make_user(&s, label, &admin, "bob").await;
-        World {
-            s,
-            label,
-            admin,
-            alice,
-            bob,
-        }
-    }
-
-    fn db(&self) -> &Db {
-        self.s.db()
-    }
-}
-
-async fn make_user(s: &Services, label: &str, admin: &Actor, name: &str) -> Actor {
-    s.user_create(
-        Some(admin),
-        &UserInput {
-            username: name.into(),
-            email: format!("{name}@example.com"),
-            password: Some(USER_PW.into()),
-            role: UserRole::User,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap_or_else(|e| panic!("[{label}] create user {name}: {e}"));
-    let (actor, _) = s
-        .login(name, USER_PW)
-        .await
-        .unwrap_or_else(|e| panic!("[{label}] login {name}: {e}"));
-    actor
-}
-
-async fn count(db: &Db, sql: &str) -> i64 {
-    let r = certdeck::on_db!(db, p => sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql.to_string())).fetch_one(p).await);
-    r.unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
-
-async fn count_with(db: &Db, sql: &str, id: i64) -> i64 {
-    let r = certdeck::on_db!(db, p => sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql.to_string())).bind(id).fetch_one(p).await);
-    r.unwrap_or_else(|e| panic!("{sql} [{id}]: {e}"))
-}
-
-async fn text_with(db: &Db, sql: &str, id: i64) -> String {
-    let r = certdeck::on_db!(db, p => sqlx::query_scalar::<_, String>(AssertSqlSafe(sql.to_string())).bind(id).fetch_one(p).await);
-    r.unwrap_or_else(|e| panic!("{sql} [{id}]: {e}"))
-}
-
-async fn audit_count(db: &Db) -> i64 {
-    count(db, "SELECT COUNT(*) FROM audit_logs").await
-}
-
-async fn audit_rows(w: &World, action: &str) -> Vec<AuditRow> {
-    w.s.audit_list(
-        &w.admin,
-        &AuditFilter {
-            action: Some(action.into()),
-            ..Default::default()
-        },
-        Page::first(1000),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("[{}] audit list: {e}", w.label))
-}
 
 /// Asserts exactly one audit row of `action` about `resource_id`, by `user_id`.
 async fn assert_audited(w: &World, action: &str, resource_id: i64, user_id: i64) {
@@ -159,11 +49,6 @@ async fn assert_audited(w: &World, action: &str, resource_id: i64, user_id: i64)
         "[{}] '{action}' audit row actor",
         w.label
     );
-}
-
-/// Whitespace-insensitive text (PEM encoders differ in line endings).
-fn squash(s: &str) -> String {
-    s.chars().filter(|c| !c.is_whitespace()).collect()
 }
 
 /// `YYYY-MM-DD HH:MM:SS` exactly.
@@ -440,10 +325,6 @@ async fn server(w: &World, actor: &Actor, host: &str) -> ServerRow {
     w.s.server_create(actor, &password_server(host))
         .await
         .unwrap_or_else(|e| panic!("[{}] create server {host}: {e}", w.label))
-}
-
-fn ids<T>(rows: &[T], id: impl Fn(&T) -> i64) -> Vec<i64> {
-    rows.iter().map(id).collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1786,112 +1667,77 @@ async fn certificate_lists_filter_by_status_type_and_domain() {
         let list = |a: &Actor, f: CertFilter| {
             let s = w.s.clone();
             let a = a.clone();
-            async move {
-                let mut v = ids(&s.cert_list(&a, &f, Page::default()).await.unwrap(), |r| r.id);
-                v.sort();
-                v
-            }
+            async move { sorted(ids(&s.cert_list(&a, &f, Page::default()).await.unwrap(), |r| r.id)) }
         };
-        let sorted = |mut v: Vec<i64>| {
-            v.sort();
-            v
+        let by_status = |status: CertificateStatus| CertFilter {
+            status: Some(status),
+            ..Default::default()
         };
-        assert_eq!(
-            list(
+        let by_type = |certificate_type: CertificateType| CertFilter {
+            certificate_type: Some(certificate_type),
+            ..Default::default()
+        };
+        let by_domain = |main_domain: &str| CertFilter {
+            main_domain: Some(main_domain.into()),
+            ..Default::default()
+        };
+        let by_owner = |user_id: i64| CertFilter {
+            user_id: Some(user_id),
+            ..Default::default()
+        };
+        let cases = [
+            (
                 &w.alice,
-                CertFilter {
-                    status: Some(CertificateStatus::Expired),
-                    ..Default::default()
-                }
-            )
-            .await,
-            vec![old.id],
-            "[{l}] status expired"
-        );
-        assert_eq!(
-            list(
+                by_status(CertificateStatus::Expired),
+                vec![old.id],
+                "status expired",
+            ),
+            (
                 &w.alice,
-                CertFilter {
-                    status: Some(CertificateStatus::Issued),
-                    ..Default::default()
-                }
-            )
-            .await,
-            sorted(vec![single.id, wild.id, multi.id]),
-            "[{l}] status issued (bob's left out)"
-        );
-        assert_eq!(
-            list(
+                by_status(CertificateStatus::Issued),
+                vec![single.id, wild.id, multi.id],
+                "status issued (bob's left out)",
+            ),
+            (
                 &w.alice,
-                CertFilter {
-                    certificate_type: Some(CertificateType::Wildcard),
-                    ..Default::default()
-                }
-            )
-            .await,
-            vec![wild.id],
-            "[{l}] type wildcard"
-        );
-        assert_eq!(
-            list(
+                by_type(CertificateType::Wildcard),
+                vec![wild.id],
+                "type wildcard",
+            ),
+            (
                 &w.alice,
-                CertFilter {
-                    certificate_type: Some(CertificateType::Single),
-                    ..Default::default()
-                }
-            )
-            .await,
-            sorted(vec![single.id, old.id]),
-            "[{l}] type single"
-        );
-        assert_eq!(
-            list(
+                by_type(CertificateType::Single),
+                vec![single.id, old.id],
+                "type single",
+            ),
+            (
                 &w.alice,
-                CertFilter {
-                    certificate_type: Some(CertificateType::MultiDomain),
-                    ..Default::default()
-                }
-            )
-            .await,
-            vec![multi.id],
-            "[{l}] type multi-domain"
-        );
-        assert_eq!(
-            list(
+                by_type(CertificateType::MultiDomain),
+                vec![multi.id],
+                "type multi-domain",
+            ),
+            (
                 &w.alice,
-                CertFilter {
-                    main_domain: Some("a.example.com".into()),
-                    ..Default::default()
-                }
-            )
-            .await,
-            vec![single.id],
-            "[{l}] main domain, own rows only"
-        );
-        assert_eq!(
-            list(
+                by_domain("a.example.com"),
+                vec![single.id],
+                "main domain, own rows only",
+            ),
+            (
                 &w.admin,
-                CertFilter {
-                    main_domain: Some("a.example.com".into()),
-                    ..Default::default()
-                }
-            )
-            .await,
-            sorted(vec![single.id, bobs.id]),
-            "[{l}] main domain, admin sees all"
-        );
-        assert_eq!(
-            list(
+                by_domain("a.example.com"),
+                vec![single.id, bobs.id],
+                "main domain, admin sees all",
+            ),
+            (
                 &w.bob,
-                CertFilter {
-                    user_id: Some(w.alice.user_id),
-                    ..Default::default()
-                }
-            )
-            .await,
-            vec![bobs.id],
-            "[{l}] bob cannot widen his scope with user_id"
-        );
+                by_owner(w.alice.user_id),
+                vec![bobs.id],
+                "bob cannot widen his scope with user_id",
+            ),
+        ];
+        for (actor, filter, expected, what) in cases {
+            assert_eq!(list(actor, filter).await, sorted(expected), "[{l}] {what}");
+        }
         assert_eq!(
             list(&w.admin, CertFilter::default()).await.len(),
             5,

@@ -14,48 +14,17 @@ use certdeck::service::bootstrap::{self, KeySource};
 use certdeck::service::certificates::ImportInput;
 use certdeck::service::servers::ServerInput;
 use certdeck::service::settings::{validate_value, REGISTRY};
-use certdeck::service::users::UserInput;
-use certdeck::service::{Actor, ClientInfo, Services};
+use certdeck::service::{Actor, Services};
 use certdeck::store::audit::{AuditFilter, AuditRow};
 use certdeck::store::{meta, Db, Page};
-use common::TestDb;
+use common::{
+    assert_err, audit_all, audit_count, count, exec_with, make_user, services, services_with, squash, text_with,
+    vfield, TestDb, IP, PW, UA,
+};
 use serde_json::json;
-use sqlx::AssertSqlSafe;
 
-const IP: &str = "203.0.113.9";
-const UA: &str = "certdeck/test (xterm)";
-const PW: &str = "correct horse battery";
 const SERVER_PW: &str = "ssh-Pa55word-for-web1";
 const HOOK_SECRET: &str = "whsec_9f8e7d6c5b4a39281706";
-
-/// Asserts that a result is an error of the given variant and returns the error.
-macro_rules! assert_err {
-    ($res:expr, $pat:pat, $($ctx:tt)+) => {
-        match $res {
-            Err(e @ $pat) => e,
-            Err(other) => panic!("{}: expected {}, got error {other:?} ({other})", format!($($ctx)+), stringify!($pat)),
-            Ok(v) => panic!("{}: expected {}, got Ok({v:?})", format!($($ctx)+), stringify!($pat)),
-        }
-    };
-}
-
-fn validation_field(e: &ServiceError) -> &str {
-    match e {
-        ServiceError::Validation { field, .. } => field,
-        other => panic!("expected a validation error, got {other:?}"),
-    }
-}
-
-fn client() -> ClientInfo {
-    ClientInfo {
-        ip: Some(IP.into()),
-        user_agent: Some(UA.into()),
-    }
-}
-
-fn services_with(t: &TestDb, keyring: Keyring) -> Services {
-    Services::new(t.db.clone(), keyring, client())
-}
 
 fn b64(key: &MasterKey) -> String {
     key.to_base64().to_string()
@@ -69,63 +38,11 @@ async fn keyed_services(t: &TestDb, key: &MasterKey) -> Services {
     services_with(t, ring)
 }
 
-async fn make_user(s: &Services, t: &TestDb, by: Option<&Actor>, name: &str, role: UserRole) -> Actor {
-    let (row, _) = s
-        .user_create(
-            by,
-            &UserInput {
-                username: name.into(),
-                email: format!("{name}@example.com"),
-                password: Some(PW.into()),
-                role,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap_or_else(|e| panic!("[{}] create user {name}: {e}", t.label()));
-    Actor {
-        user_id: row.id,
-        username: row.username,
-        role: row.role,
-    }
-}
-
-async fn count(db: &Db, sql: &str) -> i64 {
-    let r = certdeck::on_db!(db, p => sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql.to_string())).fetch_one(p).await);
-    r.unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
-
-/// One text value of the row with this id.
-async fn text_of(db: &Db, sql: &str, id: i64) -> String {
-    let r = certdeck::on_db!(db, p => sqlx::query_scalar::<_, String>(AssertSqlSafe(sql.to_string())).bind(id).fetch_one(p).await);
-    r.unwrap_or_else(|e| panic!("{sql} [{id}]: {e}"))
-}
-
-async fn exec_with(db: &Db, sql: &str, text: &str, id: i64) -> u64 {
-    let r = certdeck::on_db!(db, p => sqlx::query(AssertSqlSafe(sql.to_string())).bind(text).bind(id).execute(p).await.map(|r| r.rows_affected()));
-    r.unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
-
-async fn audit_all(s: &Services, admin: &Actor) -> Vec<AuditRow> {
-    s.audit_list(admin, &AuditFilter::default(), Page::first(1000))
-        .await
-        .expect("audit list")
-}
-
-async fn audit_count(db: &Db) -> i64 {
-    count(db, "SELECT COUNT(*) FROM audit_logs").await
-}
-
 async fn setting_value(s: &Services, a: &Actor, key: &str) -> Option<String> {
     s.setting_get(a, key)
         .await
         .unwrap_or_else(|e| panic!("get {key}: {e}"))
         .setting_value
-}
-
-/// Whitespace-insensitive text comparison (PEM line endings differ between encoders).
-fn squash(s: &str) -> String {
-    s.chars().filter(|c| !c.is_whitespace()).collect()
 }
 
 // ------------------------------------------------------------------ system settings
@@ -173,8 +90,8 @@ async fn the_settings_registry_and_the_seeded_settings_table_agree_exactly() {
 async fn setting_values_are_validated_by_type_and_every_change_is_audited_with_old_and_new() {
     for t in common::both().await {
         let l = t.label();
-        let s = services_with(&t, common::keyring());
-        let admin = make_user(&s, &t, None, "root", UserRole::Admin).await;
+        let s = services(&t);
+        let (_, admin) = make_user(&s, &t, None, "root", UserRole::Admin).await;
 
         let refused: &[(&str, &str)] = &[
             ("monitor.default_port", "abc"),
@@ -185,7 +102,8 @@ async fn setting_values_are_validated_by_type_and_every_change_is_audited_with_o
             ("auth.max_failed_logins", "2.5"),
             ("auth.access_token_ttl_seconds", "NaN"),
             ("auth.access_token_ttl_seconds", "inf"),
-            ("system.timezone", "Europe/Paris"),
+            ("system.timezone", "Mars/Olympus"),
+            ("system.timezone", "UTC+2"),
             ("certificate.default_key_type", "DSA"),
             ("acme.default_directory_url", "ftp://acme.example.com/dir"),
             ("acme.default_contact_email", "not an email"),
@@ -198,7 +116,7 @@ async fn setting_values_are_validated_by_type_and_every_change_is_audited_with_o
                 ServiceError::Validation { .. },
                 "[{l}] {key} = {value:?}"
             );
-            assert_eq!(validation_field(&e), *key, "[{l}] the error names the key: {e}");
+            assert_eq!(vfield(&e), *key, "[{l}] the error names the key: {e}");
             assert_eq!(
                 setting_value(&s, &admin, key).await,
                 before,
@@ -250,7 +168,7 @@ async fn setting_values_are_validated_by_type_and_every_change_is_audited_with_o
             ServiceError::Validation { .. },
             "[{l}] create a boolean as 'yes'"
         );
-        assert_eq!(validation_field(&e), "custom.flag", "[{l}]");
+        assert_eq!(vfield(&e), "custom.flag", "[{l}]");
         assert_err!(
             s.setting_get(&admin, "custom.flag").await,
             ServiceError::NotFound { .. },
@@ -298,7 +216,7 @@ async fn setting_values_are_validated_by_type_and_every_change_is_audited_with_o
             ServiceError::Validation { .. },
             "[{l}] invalid JSON"
         );
-        assert_eq!(validation_field(&e), "custom.json", "[{l}]");
+        assert_eq!(vfield(&e), "custom.json", "[{l}]");
         assert_err!(
             s.setting_set(&admin, "custom.unknown", "1", None).await,
             ServiceError::NotFound { .. },
@@ -330,9 +248,9 @@ async fn setting_values_are_validated_by_type_and_every_change_is_audited_with_o
 async fn only_admins_change_settings_and_built_in_settings_are_never_deleted() {
     for t in common::both().await {
         let l = t.label();
-        let s = services_with(&t, common::keyring());
-        let admin = make_user(&s, &t, None, "root", UserRole::Admin).await;
-        let bob = make_user(&s, &t, Some(&admin), "bob", UserRole::User).await;
+        let s = services(&t);
+        let (_, admin) = make_user(&s, &t, None, "root", UserRole::Admin).await;
+        let (_, bob) = make_user(&s, &t, Some(&admin), "bob", UserRole::User).await;
 
         // Non-admins may read every setting …
         assert_eq!(
@@ -432,8 +350,8 @@ async fn only_admins_change_settings_and_built_in_settings_are_never_deleted() {
 async fn changed_auth_settings_take_effect() {
     for t in common::both().await {
         let l = t.label();
-        let s = services_with(&t, common::keyring());
-        let admin = make_user(&s, &t, None, "root", UserRole::Admin).await;
+        let s = services(&t);
+        let (_, admin) = make_user(&s, &t, None, "root", UserRole::Admin).await;
         make_user(&s, &t, Some(&admin), "bob", UserRole::User).await;
         s.setting_set(&admin, "auth.max_failed_logins", "2", None)
             .await
@@ -484,10 +402,10 @@ async fn changed_auth_settings_take_effect() {
 async fn user_settings_are_private_and_upserted() {
     for t in common::both().await {
         let l = t.label();
-        let s = services_with(&t, common::keyring());
-        let admin = make_user(&s, &t, None, "root", UserRole::Admin).await;
-        let bob = make_user(&s, &t, Some(&admin), "bob", UserRole::User).await;
-        let alice = make_user(&s, &t, Some(&admin), "alice", UserRole::User).await;
+        let s = services(&t);
+        let (_, admin) = make_user(&s, &t, None, "root", UserRole::Admin).await;
+        let (_, bob) = make_user(&s, &t, Some(&admin), "bob", UserRole::User).await;
+        let (_, alice) = make_user(&s, &t, Some(&admin), "alice", UserRole::User).await;
         let view = |rows: Vec<certdeck::store::settings::UserSettingRow>| {
             rows.into_iter()
                 .map(|r| (r.setting_key, r.setting_value.unwrap_or_default(), r.setting_type))
@@ -516,7 +434,7 @@ async fn user_settings_are_private_and_upserted() {
             ServiceError::Validation { .. },
             "[{l}] number = abc"
         );
-        assert_eq!(validation_field(&e), "ui.page_size", "[{l}]");
+        assert_eq!(vfield(&e), "ui.page_size", "[{l}]");
         assert_err!(
             s.user_setting_set(&bob, "  ", "x", SettingType::String).await,
             ServiceError::Validation { .. },
@@ -608,8 +526,8 @@ async fn server_passwords_are_sealed_and_too_long_ones_are_refused() {
         let l = t.label();
         let key = MasterKey::generate();
         let s = keyed_services(&t, &key).await;
-        let admin = make_user(&s, &t, None, "root", UserRole::Admin).await;
-        let bob = make_user(&s, &t, Some(&admin), "bob", UserRole::User).await;
+        let (_, admin) = make_user(&s, &t, None, "root", UserRole::Admin).await;
+        let (_, bob) = make_user(&s, &t, Some(&admin), "bob", UserRole::User).await;
         let input = |pw: &str| ServerInput {
             hostname: Some("web1.example.com".into()),
             username: Some("deploy".into()),
@@ -626,7 +544,7 @@ async fn server_passwords_are_sealed_and_too_long_ones_are_refused() {
             server.has_password && !server.has_private_key && !server.has_token,
             "[{l}]"
         );
-        let stored = text_of(&t.db, "SELECT password_encrypted FROM servers WHERE id = ?", server.id).await;
+        let stored = text_with(&t.db, "SELECT password_encrypted FROM servers WHERE id = ?", server.id).await;
         assert!(
             stored.starts_with(&format!("v1:{}:", key.key_id())),
             "[{l}] an envelope of our key: {stored}"
@@ -653,7 +571,7 @@ async fn server_passwords_are_sealed_and_too_long_ones_are_refused() {
             .server_create(&bob, &input(&longest))
             .await
             .unwrap_or_else(|e| panic!("[{l}] {max}-byte password: {e}"));
-        let stored = text_of(&t.db, "SELECT password_encrypted FROM servers WHERE id = ?", ok.id).await;
+        let stored = text_with(&t.db, "SELECT password_encrypted FROM servers WHERE id = ?", ok.id).await;
         assert_eq!(stored.len(), sealed_len(max), "[{l}] stored in full");
         assert_eq!(&*s.keyring().open_string(&stored).unwrap(), longest.as_str(), "[{l}]");
 
@@ -665,7 +583,7 @@ async fn server_passwords_are_sealed_and_too_long_ones_are_refused() {
                 ServiceError::Validation { .. },
                 "[{l}] {n}-character password"
             );
-            assert_eq!(validation_field(&e), "password", "[{l}] {e}");
+            assert_eq!(vfield(&e), "password", "[{l}] {e}");
             assert!(
                 e.to_string().contains(&format!("at most {max} bytes")),
                 "[{l}] says what fits: {e}"
@@ -686,9 +604,9 @@ async fn channel_secrets_are_sealed_in_the_config_and_revealed_only_on_request()
         let l = t.label();
         let key = MasterKey::generate();
         let s = keyed_services(&t, &key).await;
-        let admin = make_user(&s, &t, None, "root", UserRole::Admin).await;
-        let bob = make_user(&s, &t, Some(&admin), "bob", UserRole::User).await;
-        let alice = make_user(&s, &t, Some(&admin), "alice", UserRole::User).await;
+        let (_, admin) = make_user(&s, &t, None, "root", UserRole::Admin).await;
+        let (_, bob) = make_user(&s, &t, Some(&admin), "bob", UserRole::User).await;
+        let (_, alice) = make_user(&s, &t, Some(&admin), "alice", UserRole::User).await;
 
         let url = "https://hooks.example.com/certdeck";
         let ch = s
@@ -708,7 +626,7 @@ async fn channel_secrets_are_sealed_in_the_config_and_revealed_only_on_request()
             "[{l}] the secret is not a plain setting"
         );
 
-        let raw = text_of(
+        let raw = text_with(
             &t.db,
             "SELECT CAST(config AS CHAR) FROM alert_channels WHERE id = ?",
             ch.id,
@@ -967,14 +885,14 @@ async fn seal_three(s: &Services, t: &TestDb, owner: &Actor) -> Sealed {
 /// The three stored values: server password envelope, certificate key envelope, channel config.
 async fn stored_three(db: &Db, x: &Sealed) -> [String; 3] {
     [
-        text_of(db, "SELECT password_encrypted FROM servers WHERE id = ?", x.server_id).await,
-        text_of(
+        text_with(db, "SELECT password_encrypted FROM servers WHERE id = ?", x.server_id).await,
+        text_with(
             db,
             "SELECT private_key_encrypted FROM certificates WHERE id = ?",
             x.cert_id,
         )
         .await,
-        text_of(
+        text_with(
             db,
             "SELECT CAST(config AS CHAR) FROM alert_channels WHERE id = ?",
             x.channel_id,
@@ -990,8 +908,8 @@ async fn rotation_reseals_every_secret_under_the_new_key() {
         let old = MasterKey::generate();
         let new = MasterKey::generate();
         let s = keyed_services(&t, &old).await;
-        let admin = make_user(&s, &t, None, "root", UserRole::Admin).await;
-        let bob = make_user(&s, &t, Some(&admin), "bob", UserRole::User).await;
+        let (_, admin) = make_user(&s, &t, None, "root", UserRole::Admin).await;
+        let (_, bob) = make_user(&s, &t, Some(&admin), "bob", UserRole::User).await;
         let x = seal_three(&s, &t, &bob).await;
         let before = stored_three(&t.db, &x).await;
 
@@ -1137,12 +1055,12 @@ async fn a_wrong_key_gets_an_error_never_garbage() {
         let l = t.label();
         let key = MasterKey::generate();
         let s = keyed_services(&t, &key).await;
-        let admin = make_user(&s, &t, None, "root", UserRole::Admin).await;
-        let bob = make_user(&s, &t, Some(&admin), "bob", UserRole::User).await;
+        let (_, admin) = make_user(&s, &t, None, "root", UserRole::Admin).await;
+        let (_, bob) = make_user(&s, &t, Some(&admin), "bob", UserRole::User).await;
         let x = seal_three(&s, &t, &bob).await;
         let [server_env, cert_env, _] = stored_three(&t.db, &x).await;
 
-        let wrong = services_with(&t, common::keyring());
+        let wrong = services(&t);
         assert!(
             wrong.keyring().open(&server_env).is_err(),
             "[{l}] server password with a wrong key"
@@ -1172,45 +1090,29 @@ async fn a_wrong_key_gets_an_error_never_garbage() {
         );
 
         // An altered envelope that still names the right key id fails authentication instead of
-        // decrypting to garbage; a value that is no envelope at all is reported as such.
-        let mut forged = cert_env.clone();
-        let last = forged.pop().unwrap();
-        forged.push(if last == 'A' { 'B' } else { 'A' });
-        exec_with(
-            &t.db,
-            "UPDATE certificates SET private_key_encrypted = ? WHERE id = ?",
-            &forged,
-            x.cert_id,
-        )
-        .await;
-        let e = assert_err!(
-            s.cert_export(&bob, x.cert_id, true).await,
-            ServiceError::Internal(_),
-            "[{l}] tampered envelope"
-        );
-        assert!(e.to_string().contains("failed authentication"), "[{l}] {e}");
-        exec_with(
-            &t.db,
-            "UPDATE certificates SET private_key_encrypted = ? WHERE id = ?",
-            "hunter2",
-            x.cert_id,
-        )
-        .await;
-        let e = assert_err!(
-            s.cert_export(&bob, x.cert_id, true).await,
-            ServiceError::Internal(_),
-            "[{l}] not an envelope"
-        );
-        assert!(e.to_string().contains("not a certdeck envelope"), "[{l}] {e}");
+        // decrypting to garbage; a value that is no envelope at all is reported as such. The
+        // altered character is one in the middle of the base64 body: the last one may carry
+        // padding bits, and changing it could make the body undecodable instead of altered.
+        let mut forged: Vec<char> = cert_env.chars().collect();
+        let mid = forged.len() / 2;
+        forged[mid] = if forged[mid] == 'A' { 'B' } else { 'A' };
+        let forged: String = forged.into_iter().collect();
+        let set_key = "UPDATE certificates SET private_key_encrypted = ? WHERE id = ?";
+        for (stored, what, reason) in [
+            (forged.as_str(), "tampered envelope", "failed authentication"),
+            ("hunter2", "not an envelope", "not a certdeck envelope"),
+        ] {
+            exec_with(&t.db, set_key, (stored, x.cert_id)).await;
+            let e = assert_err!(
+                s.cert_export(&bob, x.cert_id, true).await,
+                ServiceError::Internal(_),
+                "[{l}] {what}"
+            );
+            assert!(e.to_string().contains(reason), "[{l}] {e}");
+        }
 
         // Put it back: the right key still opens it.
-        exec_with(
-            &t.db,
-            "UPDATE certificates SET private_key_encrypted = ? WHERE id = ?",
-            &cert_env,
-            x.cert_id,
-        )
-        .await;
+        exec_with(&t.db, set_key, (&cert_env, x.cert_id)).await;
         let export = s.cert_export(&bob, x.cert_id, true).await.unwrap();
         assert_eq!(
             squash(export.private_key_pem.as_deref().unwrap()),

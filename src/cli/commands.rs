@@ -12,10 +12,13 @@ use crate::config::{Config, Overrides};
 use crate::crypto::{Keyring, MasterKey};
 use crate::domain::*;
 use crate::errors::ServiceError;
+use crate::scheduler::{Scheduler, SchedulerConfig};
 use crate::service::bootstrap::{self, KeySource, OpenOptions};
 use crate::service::certificates::{CertChanges, ImportInput};
 use crate::service::monitoring::{AlertInput, MonitorInput};
+use crate::service::schedules::ScheduleInput;
 use crate::service::servers::ServerInput;
+use crate::service::tasks::TaskInput;
 use crate::service::users::UserInput;
 use crate::service::{Actor, ClientInfo, Services};
 use crate::store::audit::AuditFilter;
@@ -23,6 +26,7 @@ use crate::store::certificates::{CertFilter, CertOrder};
 use crate::store::migrate;
 use crate::store::monitoring::MonitorFilter;
 use crate::store::servers::ServerFilter;
+use crate::store::tasks::TaskFilter;
 use crate::store::users::{UserChanges, UserFilter};
 use crate::store::{Db, Page, PoolSettings};
 
@@ -207,7 +211,12 @@ pub async fn run(cli: Cli) -> i32 {
             return 1;
         }
     };
-    let _guard = match crate::logging::init(&config.data_dir, &config.log_level) {
+    let sink = if cli.serve_scheduler {
+        crate::logging::Sink::FileAndJournal
+    } else {
+        crate::logging::Sink::FileOnly
+    };
+    let _guard = match crate::logging::init(&config.data_dir, &config.log_level, sink) {
         Ok(g) => Some(g),
         Err(e) => {
             eprintln!("warning: {e}; logging is off");
@@ -219,6 +228,15 @@ pub async fn run(cli: Cli) -> i32 {
         no_migrate: cli.no_migrate,
         json: cli.json,
     };
+    if matches!(cli.command, Some(Command::Health)) && !cli.serve_scheduler {
+        return match health(&ctx).await {
+            Ok(code) => code,
+            Err(msg) => {
+                eprintln!("error: {msg}");
+                2
+            }
+        };
+    }
     let result = dispatch(&ctx, &cli).await;
     match result {
         Ok(()) => 0,
@@ -236,7 +254,7 @@ async fn dispatch(ctx: &Ctx, cli: &Cli) -> R<()> {
         if !svc(bootstrap::has_admin(&s).await)? {
             return Err("this database has no admin yet: run `certdeck init` before starting the scheduler".into());
         }
-        return Err("the task scheduler is not available in this version of certdeck yet".into());
+        return serve_scheduler(&s).await;
     }
     let Some(cmd) = &cli.command else {
         let s = ctx.open().await?;
@@ -340,6 +358,8 @@ async fn dispatch(ctx: &Ctx, cli: &Cli) -> R<()> {
                 Command::Channel(c) => channel(ctx, &s, &a, c).await,
                 Command::Setting(c) => setting(ctx, &s, &a, c).await,
                 Command::Audit(c) => audit(ctx, &s, &a, c).await,
+                Command::Task(c) => task(ctx, &s, &a, c).await,
+                Command::Schedule(c) => schedule(ctx, &s, &a, c).await,
                 _ => Err("unhandled command".into()),
             }
         }
@@ -481,6 +501,338 @@ async fn db(ctx: &Ctx, c: &DbCmd) -> R<()> {
     }
     db.close().await;
     Ok(())
+}
+
+async fn task(ctx: &Ctx, s: &Services, a: &Actor, c: &TaskCmd) -> R<()> {
+    match c {
+        TaskCmd::List {
+            status,
+            task_type,
+            page: p,
+        } => {
+            let f = TaskFilter {
+                visible_to: None,
+                status: parse_opt(status)?,
+                task_type: parse_opt(task_type)?,
+            };
+            let rows = svc(s.task_list(a, &f, page(p)).await)?;
+            if ctx.json {
+                print_json(&rows);
+            } else {
+                let mut t = Table::new(&[
+                    "ID",
+                    "TYPE",
+                    "STATUS",
+                    "PRI",
+                    "TARGET",
+                    "PROGRESS",
+                    "SCHEDULED",
+                    "ERROR",
+                ]);
+                for r in &rows {
+                    let target = match (&r.target_type, r.target_id) {
+                        (Some(tt), Some(id)) => format!("{tt} #{id}"),
+                        _ => "-".into(),
+                    };
+                    t.row(vec![
+                        r.id.to_string(),
+                        r.task_type.to_string(),
+                        r.status.to_string(),
+                        r.priority.to_string(),
+                        target,
+                        format!("{}%", r.progress),
+                        when(Some(r.scheduled_at)),
+                        opt(&r.error_message),
+                    ]);
+                }
+                t.print();
+            }
+        }
+        TaskCmd::Show { id } => {
+            let d = svc(s.task_get(a, *id).await)?;
+            if ctx.json {
+                print_json(&d);
+            } else {
+                let r = &d.task;
+                print_fields(&[
+                    ("id", r.id.to_string()),
+                    ("type", r.task_type.to_string()),
+                    ("status", r.status.to_string()),
+                    ("priority", r.priority.to_string()),
+                    (
+                        "target",
+                        format!(
+                            "{} {}",
+                            opt(&r.target_type),
+                            r.target_id.map_or("-".into(), |t| format!("#{t}"))
+                        ),
+                    ),
+                    ("progress", format!("{}%", r.progress)),
+                    ("attempts", format!("{} of {}", d.queue.attempts, d.queue.max_attempts)),
+                    ("scheduled", when(Some(r.scheduled_at))),
+                    ("started", when(r.started_at)),
+                    ("completed", when(r.completed_at)),
+                    ("worker", opt(&d.queue.locked_by)),
+                    ("lease until", when(d.queue.lease_expires_at)),
+                    ("params", r.params.as_ref().map_or("-".into(), |p| p.0.to_string())),
+                    ("result", r.result.as_ref().map_or("-".into(), |p| p.0.to_string())),
+                    ("error", opt(&r.error_message)),
+                ]);
+            }
+        }
+        TaskCmd::Logs { id, follow } => {
+            let mut after = 0;
+            loop {
+                let lines = svc(s.task_logs(a, *id, after, 1000).await)?;
+                for l in &lines {
+                    after = l.id;
+                    if ctx.json {
+                        println!("{}", serde_json::to_string(l).unwrap_or_default());
+                    } else {
+                        let data = l.data.as_ref().map_or(String::new(), |d| format!("  {}", d.0));
+                        println!(
+                            "{}  {:<7}  {}{data}",
+                            l.created_at.format("%Y-%m-%d %H:%M:%S"),
+                            l.log_level,
+                            l.message
+                        );
+                    }
+                }
+                if lines.len() == 1000 {
+                    continue; // more already written
+                }
+                if !*follow {
+                    break;
+                }
+                let status = svc(s.task_get(a, *id).await)?.task.status;
+                if matches!(
+                    status,
+                    TaskStatus::Completed | TaskStatus::Failed | TaskStatus::Cancelled
+                ) {
+                    // Lines written just before the end.
+                    for l in svc(s.task_logs(a, *id, after, 1000).await)? {
+                        println!(
+                            "{}  {:<7}  {}",
+                            l.created_at.format("%Y-%m-%d %H:%M:%S"),
+                            l.log_level,
+                            l.message
+                        );
+                    }
+                    eprintln!("task {id} is {status}");
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+        }
+        TaskCmd::Cancel { id } => {
+            let r = svc(s.task_cancel(a, *id).await)?;
+            println!("task {} is now {}", r.id, r.status);
+        }
+        TaskCmd::Retry { id } => {
+            let r = svc(s.task_retry(a, *id).await)?;
+            println!("task {} is queued again ({})", r.id, r.status);
+        }
+        TaskCmd::Enqueue {
+            task_type,
+            target,
+            priority,
+            params,
+            at,
+            max_attempts,
+        } => {
+            let input = TaskInput {
+                task_type: Some(parse(task_type)?),
+                priority: Some(*priority),
+                target_type: None,
+                target_id: Some(*target),
+                params: params.as_deref().map(json_arg).transpose()?,
+                scheduled_at: at.as_deref().map(parse_time).transpose()?,
+                max_attempts: Some(*max_attempts),
+            };
+            let r = svc(s.task_enqueue(a, &input).await)?;
+            if ctx.json {
+                print_json(&r);
+            } else {
+                println!(
+                    "queued task {} ({} on {} #{})",
+                    r.id,
+                    r.task_type,
+                    opt(&r.target_type),
+                    *target
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn schedule(ctx: &Ctx, s: &Services, a: &Actor, c: &ScheduleCmd) -> R<()> {
+    let row = match c {
+        ScheduleCmd::List => {
+            let rows = svc(s.schedule_list(a).await)?;
+            if ctx.json {
+                print_json(&rows);
+            } else {
+                let tz = svc(s.schedule_timezone().await)?;
+                let mut t = Table::new(&["ID", "NAME", "TYPE", "CRON", "ACTIVE", "OWNER", "LAST RUN", "NEXT RUN"]);
+                for r in &rows {
+                    t.row(vec![
+                        r.id.to_string(),
+                        r.name.clone(),
+                        r.task_type.to_string(),
+                        r.cron_expression.clone(),
+                        r.is_active.to_string(),
+                        r.created_by.map_or("system".into(), |u| format!("user #{u}")),
+                        when(r.last_run_at),
+                        when(r.next_run_at),
+                    ]);
+                }
+                t.print();
+                println!("cron fields are read in {}; times shown in UTC", tz.name());
+            }
+            return Ok(());
+        }
+        ScheduleCmd::Add {
+            name,
+            task_type,
+            cron,
+            params,
+            system,
+        } => {
+            let input = ScheduleInput {
+                name: Some(name.clone()),
+                task_type: Some(parse(task_type)?),
+                cron_expression: Some(cron.clone()),
+                params: params.as_deref().map(json_arg).transpose()?,
+                system: *system,
+            };
+            svc(s.schedule_add(a, &input).await)?
+        }
+        ScheduleCmd::Edit { id, name, cron, params } => {
+            let input = ScheduleInput {
+                name: name.clone(),
+                cron_expression: cron.clone(),
+                params: params.as_deref().map(json_arg).transpose()?,
+                ..Default::default()
+            };
+            svc(s.schedule_edit(a, *id, &input).await)?
+        }
+        ScheduleCmd::Enable { id } => svc(s.schedule_set_active(a, *id, true).await)?,
+        ScheduleCmd::Disable { id } => svc(s.schedule_set_active(a, *id, false).await)?,
+        ScheduleCmd::RunNow { id } => svc(s.schedule_run_now(a, *id).await)?,
+    };
+    if ctx.json {
+        print_json(&row);
+    } else {
+        println!(
+            "schedule {} '{}' ({}, {}): {}, next run {}",
+            row.id,
+            row.name,
+            row.task_type,
+            row.cron_expression,
+            if row.is_active { "active" } else { "disabled" },
+            when(row.next_run_at)
+        );
+    }
+    Ok(())
+}
+
+/// `certdeck health`: prints the verdict and returns its exit code (a database that cannot be
+/// opened is "down").
+async fn health(ctx: &Ctx) -> R<i32> {
+    let s = ctx.open().await?;
+    let h = svc(s.health().await)?;
+    if ctx.json {
+        print_json(&h);
+    } else {
+        let q = &h.queue;
+        print_fields(&[
+            ("status", format!("{:?}", h.level).to_lowercase()),
+            (
+                "schedulers",
+                format!("{} live of {} seen", h.live_schedulers, h.schedulers.len()),
+            ),
+            ("due tasks", q.due.to_string()),
+            ("oldest due", when(q.oldest_due_at)),
+            ("scheduled later", q.scheduled.to_string()),
+            ("running", q.running.to_string()),
+            ("expired leases", q.expired_leases.to_string()),
+            ("failed (24 h)", q.failed_24h.to_string()),
+        ]);
+        for r in &h.reasons {
+            println!("- {r}");
+        }
+        if !h.schedulers.is_empty() {
+            let mut t = Table::new(&["WORKER", "MODE", "SLOTS", "VERSION", "STARTED", "HEARTBEAT", "STOPPED"]);
+            for r in &h.schedulers {
+                t.row(vec![
+                    r.worker_id.clone(),
+                    r.mode.clone(),
+                    r.concurrency.to_string(),
+                    r.version.clone(),
+                    when(Some(r.started_at)),
+                    r.heartbeat_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                    when(r.stopped_at),
+                ]);
+            }
+            t.print();
+        }
+    }
+    Ok(h.level.exit_code())
+}
+
+/// `--serve-scheduler`: the headless scheduler until SIGTERM or SIGINT.
+async fn serve_scheduler(s: &Services) -> R<()> {
+    let mut cfg = SchedulerConfig::new("daemon");
+    let knob = |name: &str, range: std::ops::RangeInclusive<u64>| -> R<Option<u64>> {
+        match std::env::var(name) {
+            Ok(v) if !v.trim().is_empty() => v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| range.contains(n))
+                .map(Some)
+                .ok_or_else(|| format!("{name}={v}: must be a number from {} to {}", range.start(), range.end())),
+            _ => Ok(None),
+        }
+    };
+    match knob("CERTDECK_SCHEDULER_CONCURRENCY", 1..=256)? {
+        Some(n) => cfg.concurrency = n as usize,
+        // The setting (0 = the default, 2 × cores).
+        None => {
+            if let n @ 1..=256 = svc(s.setting_number("task.worker_concurrency").await)? {
+                cfg.concurrency = n as usize;
+            }
+        }
+    }
+    if let Some(secs) = knob("CERTDECK_SCHEDULER_LEASE_SECS", 2..=3600)? {
+        cfg.exec.lease = std::time::Duration::from_secs(secs);
+    }
+    // Reap and beat often enough that a dead worker's task returns within about one lease.
+    cfg.housekeeping = (cfg.exec.lease / 3).clamp(std::time::Duration::from_secs(1), std::time::Duration::from_secs(5));
+    let runners = crate::scheduler::runners_for_this_build();
+    let scheduler = Scheduler::new(s.clone(), runners, cfg);
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!("cannot listen for SIGTERM: {e}");
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+        }
+        let _ = tx.send(true);
+    });
+    eprintln!(
+        "certdeck scheduler {} running with {} worker slot(s); stop with SIGTERM or Ctrl-C",
+        scheduler.config().worker_id,
+        scheduler.config().concurrency
+    );
+    svc(scheduler.run(rx).await)
 }
 
 async fn secrets(ctx: &Ctx, c: &SecretsCmd) -> R<()> {

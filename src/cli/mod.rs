@@ -92,6 +92,14 @@ pub enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Scheduler liveness and queue state; exit 0 ok, 1 degraded, 2 down (for monitoring).
+    Health,
+    /// Tasks: the queue of issue, renew, deploy and check jobs.
+    #[command(subcommand)]
+    Task(TaskCmd),
+    /// Cron schedules (certificate_check, server_check, backup, cleanup).
+    #[command(subcommand)]
+    Schedule(ScheduleCmd),
     /// Schema migrations.
     #[command(subcommand)]
     Db(DbCmd),
@@ -109,6 +117,119 @@ pub struct PageArgs {
     /// Show rows with an id below this (the next page).
     #[arg(long)]
     pub before: Option<i64>,
+}
+
+/// `schedule …`
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCmd {
+    /// List schedules with their next run (times in UTC; cron fields read in system.timezone).
+    List,
+    /// Add a schedule.
+    Add {
+        /// Name.
+        name: String,
+        /// certificate_check, server_check, backup or cleanup.
+        #[arg(long = "type")]
+        task_type: String,
+        /// Cron expression, 5 fields (min hour dom month dow) or 6 (with seconds first).
+        #[arg(long)]
+        cron: String,
+        /// Parameters, a JSON object.
+        #[arg(long, value_name = "JSON")]
+        params: Option<String>,
+        /// A system schedule over every user's rows (admin); backup and cleanup must be.
+        #[arg(long)]
+        system: bool,
+    },
+    /// Change a schedule.
+    Edit {
+        /// Schedule id.
+        id: i64,
+        /// New name.
+        #[arg(long)]
+        name: Option<String>,
+        /// New cron expression (replans the next run).
+        #[arg(long)]
+        cron: Option<String>,
+        /// New parameters, a JSON object.
+        #[arg(long, value_name = "JSON")]
+        params: Option<String>,
+    },
+    /// Enable a schedule (plans its next run).
+    Enable {
+        /// Schedule id.
+        id: i64,
+    },
+    /// Disable a schedule.
+    Disable {
+        /// Schedule id.
+        id: i64,
+    },
+    /// Make a schedule due now: the next scheduler tick runs it once.
+    RunNow {
+        /// Schedule id.
+        id: i64,
+    },
+}
+
+/// `task …`
+#[derive(Debug, Subcommand)]
+pub enum TaskCmd {
+    /// List tasks, newest first.
+    List {
+        /// Only this status: pending, running, completed, failed or cancelled.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only this type.
+        #[arg(long = "type")]
+        task_type: Option<String>,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Show a task with its attempts and lease.
+    Show {
+        /// Task id.
+        id: i64,
+    },
+    /// Print a task's log; -f follows it until the task ends.
+    Logs {
+        /// Task id.
+        id: i64,
+        /// Follow: keep printing new lines until the task is completed, failed or cancelled.
+        #[arg(short, long)]
+        follow: bool,
+    },
+    /// Cancel a pending task, or stop a running one at its next step.
+    Cancel {
+        /// Task id.
+        id: i64,
+    },
+    /// Queue a failed or cancelled task again.
+    Retry {
+        /// Task id.
+        id: i64,
+    },
+    /// Queue a task.
+    Enqueue {
+        /// certificate_issue, certificate_renew, certificate_deploy, server_check or monitor_check.
+        #[arg(long = "type")]
+        task_type: String,
+        /// The id of its target (certificate, deployment, server or monitor, by type).
+        #[arg(long)]
+        target: i64,
+        /// 1 (lowest) to 10 (highest).
+        #[arg(long, default_value_t = 5)]
+        priority: i32,
+        /// Parameters, a JSON object.
+        #[arg(long, value_name = "JSON")]
+        params: Option<String>,
+        /// Not before (RFC 3339 or YYYY-MM-DD HH:MM, UTC).
+        #[arg(long)]
+        at: Option<String>,
+        /// Runs allowed for transient failures (1-20).
+        #[arg(long, default_value_t = 5)]
+        max_attempts: i32,
+    },
 }
 
 /// `user …`

@@ -206,6 +206,31 @@ impl HttpUrl {
 #[serde(transparent)]
 pub struct CronExpr(String);
 
+/// An IANA timezone name, e.g. `Europe/Berlin` (the `system.timezone` setting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeZoneName(chrono_tz::Tz);
+
+impl TimeZoneName {
+    /// Parses an IANA name (`UTC`, `Europe/Berlin`, `America/New_York`).
+    pub fn parse(input: &str) -> Result<Self, ParseError> {
+        input
+            .trim()
+            .parse::<chrono_tz::Tz>()
+            .map(TimeZoneName)
+            .map_err(|_| format!("'{input}' is not an IANA timezone name (e.g. UTC, Europe/Berlin)"))
+    }
+
+    /// UTC.
+    pub fn utc() -> Self {
+        TimeZoneName(chrono_tz::UTC)
+    }
+
+    /// The name.
+    pub fn name(&self) -> &'static str {
+        self.0.name()
+    }
+}
+
 impl CronExpr {
     /// Parses a 5- or 6-field cron expression.
     pub fn parse(input: &str) -> Result<Self, ParseError> {
@@ -228,12 +253,24 @@ impl CronExpr {
             .parse(text)
     }
 
-    /// The next time this expression fires strictly after `after`, in timezone `tz` (UTC here).
+    /// The next time this expression fires strictly after `after`, read in UTC.
     pub fn next_after(&self, after: chrono::DateTime<chrono::Utc>) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.next_after_in(after, &TimeZoneName::utc())
+    }
+
+    /// The next time this expression fires strictly after `after`, with its fields read as wall
+    /// clock time in `tz` (so `0 3 * * *` is 03:00 local, across DST changes; a time skipped
+    /// by a spring-forward gap fires at the next valid time).
+    pub fn next_after_in(
+        &self,
+        after: chrono::DateTime<chrono::Utc>,
+        tz: &TimeZoneName,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
         Self::schedule_of(&self.0)
             .ok()?
-            .find_next_occurrence(&after, false)
+            .find_next_occurrence(&after.with_timezone(&tz.0), false)
             .ok()
+            .map(|t| t.with_timezone(&chrono::Utc))
     }
 
     /// The expression text.
@@ -340,5 +377,35 @@ mod tests {
             let d = DomainName::parse(&s).unwrap();
             prop_assert_eq!(DomainName::parse(d.as_str()).unwrap(), d);
         }
+    }
+
+    #[test]
+    fn cron_fields_are_wall_clock_time_in_the_timezone_across_dst() {
+        use chrono::TimeZone;
+        let berlin = TimeZoneName::parse("Europe/Berlin").unwrap();
+        assert!(TimeZoneName::parse("Mars/Olympus").is_err());
+        let at3 = CronExpr::parse("0 3 * * *").unwrap();
+        let utc = |y, m, d, h, min| chrono::Utc.with_ymd_and_hms(y, m, d, h, min, 0).unwrap();
+        // Winter (UTC+1): 03:00 local is 02:00 UTC. Summer (UTC+2, from 29 March 2026): 01:00 UTC.
+        assert_eq!(
+            at3.next_after_in(utc(2026, 3, 27, 12, 0), &berlin),
+            Some(utc(2026, 3, 28, 2, 0))
+        );
+        assert_eq!(
+            at3.next_after_in(utc(2026, 3, 28, 12, 0), &berlin),
+            Some(utc(2026, 3, 29, 1, 0))
+        );
+        // Back to winter on 25 October 2026.
+        assert_eq!(
+            at3.next_after_in(utc(2026, 10, 24, 12, 0), &berlin),
+            Some(utc(2026, 10, 25, 2, 0))
+        );
+        // 02:30 does not exist on 29 March (02:00 jumps to 03:00): it does not fire twice or at a
+        // wrong day's time; the next run is after the gap, on that day.
+        let at230 = CronExpr::parse("30 2 * * *").unwrap();
+        let next = at230.next_after_in(utc(2026, 3, 28, 12, 0), &berlin).unwrap();
+        assert!(next > utc(2026, 3, 29, 0, 0) && next < utc(2026, 3, 30, 0, 0), "{next}");
+        // UTC reads the fields as UTC.
+        assert_eq!(at3.next_after(utc(2026, 3, 28, 12, 0)), Some(utc(2026, 3, 29, 3, 0)));
     }
 }

@@ -16,9 +16,11 @@ pub mod auth;
 pub mod bootstrap;
 pub mod certificates;
 pub mod monitoring;
+pub mod schedules;
 pub mod secrets;
 pub mod servers;
 pub mod settings;
+pub mod tasks;
 pub mod users;
 
 /// Who is calling: the client's address and user agent, recorded in audit rows and sessions.

@@ -88,9 +88,7 @@ pub fn validate_value(key: &str, ty: SettingType, value: &str) -> ServiceResult<
             key,
             crate::domain::Port::new(value.parse::<i64>().unwrap_or(0)).map(|_| ()),
         )?,
-        "system.timezone" if value != "UTC" => {
-            return bad("only UTC is supported for now".into());
-        }
+        "system.timezone" => super::field(key, crate::domain::TimeZoneName::parse(value).map(|_| ()))?,
         k if ty == SettingType::Number
             && (k.ends_with("_days")
                 || k.ends_with("_seconds")

@@ -18,6 +18,9 @@ pub mod certificates;
 pub mod meta;
 pub mod migrate;
 pub mod monitoring;
+pub mod queue;
+pub mod schedulers;
+pub mod schedules;
 pub mod secrets;
 pub mod servers;
 

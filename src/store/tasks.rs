@@ -1,11 +1,11 @@
-//! `tasks`, `task_logs` and `scheduled_tasks` (read side; the task engine adds the queue).
+//! `tasks` and `task_logs`, the read side (the queue itself is in `queue`).
 
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, FromRow};
 
 use super::{Arg, Db, Page, Where};
-use crate::domain::{LogLevel, ScheduleType, TaskStatus, TaskType};
+use crate::domain::{LogLevel, TaskStatus, TaskType};
 use crate::{bind_args, on_db};
 
 /// A `tasks` row.
@@ -51,6 +51,23 @@ const TASK_COLS: &str =
     "id, task_type, status, priority, target_type, target_id, params, result, error_message, progress, \
     scheduled_at, started_at, completed_at, created_by, created_at, updated_at";
 
+/// A task is visible to user ? when it created it or the task targets one of its rows (five
+/// binds of the user id).
+const VISIBLE_TO: &str = "(created_by = ? \
+    OR (target_type = 'certificate' AND target_id IN (SELECT id FROM certificates WHERE user_id = ?)) \
+    OR (target_type = 'server' AND target_id IN (SELECT id FROM servers WHERE user_id = ?)) \
+    OR (target_type = 'monitor' AND target_id IN (SELECT id FROM monitors WHERE user_id = ?)) \
+    OR (target_type = 'deployment' AND target_id IN (SELECT d.id FROM certificate_deployments d \
+        JOIN certificates c ON c.id = d.certificate_id WHERE c.user_id = ?)))";
+
+/// Whether user `uid` may see task `id` (see the task list's rule).
+pub async fn task_visible_to(db: &Db, id: i64, uid: i64) -> Result<bool, sqlx::Error> {
+    let sql = format!("SELECT COUNT(*) FROM tasks WHERE id = ? AND {VISIBLE_TO}");
+    let n: i64 = on_db!(db, p => sqlx::query_scalar(AssertSqlSafe(sql))
+        .bind(id).bind(uid).bind(uid).bind(uid).bind(uid).bind(uid).fetch_one(p).await)?;
+    Ok(n == 1)
+}
+
 /// Filters of the task list.
 #[derive(Debug, Clone, Default)]
 pub struct TaskFilter {
@@ -67,14 +84,7 @@ pub async fn list_tasks(db: &Db, f: &TaskFilter, page: Page) -> Result<Vec<TaskR
     let mut w = Where::new();
     w.before("id", &page);
     if let Some(uid) = f.visible_to {
-        w.and(
-            "(created_by = ? \
-              OR (target_type = 'certificate' AND target_id IN (SELECT id FROM certificates WHERE user_id = ?)) \
-              OR (target_type = 'server' AND target_id IN (SELECT id FROM servers WHERE user_id = ?)) \
-              OR (target_type = 'monitor' AND target_id IN (SELECT id FROM monitors WHERE user_id = ?)) \
-              OR (target_type = 'deployment' AND target_id IN (SELECT d.id FROM certificate_deployments d JOIN certificates c ON c.id = d.certificate_id WHERE c.user_id = ?)))",
-            [Arg::I64(uid), Arg::I64(uid), Arg::I64(uid), Arg::I64(uid), Arg::I64(uid)],
-        );
+        w.and(VISIBLE_TO, std::iter::repeat_n(uid, 5).map(Arg::I64));
     }
     w.and_opt("status = ?", f.status, |v| Arg::Str(v.as_str().into()));
     w.and_opt("task_type = ?", f.task_type, |v| Arg::Str(v.as_str().into()));
@@ -117,44 +127,4 @@ pub async fn task_logs(db: &Db, task_id: i64, after_id: i64, limit: i64) -> Resu
         limit.clamp(1, 10_000)
     );
     on_db!(db, p => sqlx::query_as::<_, TaskLogRow>(AssertSqlSafe(sql)).bind(task_id).bind(after_id).fetch_all(p).await)
-}
-
-/// A `scheduled_tasks` row.
-#[derive(Debug, Clone, FromRow, serde::Serialize)]
-pub struct ScheduleRow {
-    /// Id.
-    pub id: i64,
-    /// Name.
-    pub name: String,
-    /// Kind.
-    #[sqlx(try_from = "String")]
-    pub task_type: ScheduleType,
-    /// Cron expression.
-    pub cron_expression: String,
-    /// Parameters.
-    pub params: Option<Json<serde_json::Value>>,
-    /// Enabled.
-    pub is_active: bool,
-    /// Last run.
-    pub last_run_at: Option<DateTime<Utc>>,
-    /// Next run.
-    pub next_run_at: Option<DateTime<Utc>>,
-    /// Creator (None = system).
-    pub created_by: Option<i64>,
-    /// Created.
-    pub created_at: DateTime<Utc>,
-    /// Updated.
-    pub updated_at: DateTime<Utc>,
-}
-
-/// Scheduled tasks visible to a user (its own) or all (None).
-pub async fn list_schedules(db: &Db, created_by: Option<i64>) -> Result<Vec<ScheduleRow>, sqlx::Error> {
-    let mut w = Where::new();
-    w.and_opt("created_by = ?", created_by, Arg::I64);
-    let sql = format!(
-        "SELECT id, name, task_type, cron_expression, params, is_active, last_run_at, next_run_at, created_by, created_at, updated_at \
-         FROM scheduled_tasks{} ORDER BY id",
-        w.sql()
-    );
-    on_db!(db, p => bind_args!(sqlx::query_as::<_, ScheduleRow>(AssertSqlSafe(sql)), w.args.clone()).fetch_all(p).await)
 }

@@ -6,12 +6,32 @@
 //! CI) a missing MariaDB fails the test instead of skipping it.
 #![allow(dead_code)]
 
+/// Asserts that a result is an error of the given variant and returns the error.
+#[allow(unused_macros)]
+macro_rules! assert_err {
+    ($res:expr, $pat:pat, $($ctx:tt)+) => {
+        match $res {
+            Err(e @ $pat) => e,
+            Err(other) => panic!("{}: expected {}, got error {other:?} ({other})", format!($($ctx)+), stringify!($pat)),
+            Ok(v) => panic!("{}: expected {}, got Ok({v:?})", format!($($ctx)+), stringify!($pat)),
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use assert_err;
+
+mod world;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Once;
 
 use certdeck::crypto::{Keyring, MasterKey};
 use certdeck::store::{migrate, Db, PoolSettings};
+use sqlx::{AssertSqlSafe, MySql, Sqlite};
 use tokio::sync::OnceCell;
+
+#[allow(unused_imports)]
+pub use world::*;
 
 static PROVIDER: Once = Once::new();
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -149,7 +169,11 @@ pub async fn empty_mysql() -> Option<TestDb> {
 /// An empty (unmigrated) SQLite database file.
 pub async fn empty_sqlite() -> TestDb {
     init();
-    let dir = tempfile::tempdir().unwrap();
+    sqlite_in(tempfile::tempdir().unwrap()).await
+}
+
+/// The SQLite database `certdeck.db` in `dir` (created when missing).
+async fn sqlite_in(dir: tempfile::TempDir) -> TestDb {
     let url = format!("sqlite://{}", dir.path().join("certdeck.db").display());
     let db = Db::connect(&url, &PoolSettings::default()).await.unwrap();
     TestDb {
@@ -188,16 +212,8 @@ pub async fn sqlite() -> TestDb {
         })
         .await;
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("certdeck.db");
-    std::fs::copy(template, &path).unwrap();
-    let url = format!("sqlite://{}", path.display());
-    let db = Db::connect(&url, &PoolSettings::default()).await.unwrap();
-    TestDb {
-        db,
-        url,
-        mysql_name: None,
-        _dir: Some(dir),
-    }
+    std::fs::copy(template, dir.path().join("certdeck.db")).unwrap();
+    sqlite_in(dir).await
 }
 
 /// Both backends: SQLite always, MariaDB when available.
@@ -212,4 +228,163 @@ pub async fn both() -> Vec<TestDb> {
 /// A keyring for tests.
 pub fn keyring() -> Keyring {
     Keyring::single(MasterKey::generate())
+}
+
+// ------------------------------------------------------------------ raw SQL
+
+/// A value bound to a `?` placeholder of a test query.
+#[derive(Debug, Clone)]
+pub enum Arg {
+    Int(i64),
+    Text(String),
+}
+
+/// The placeholder values of a test query: none (`()`), one value, or a pair.
+pub trait Args {
+    fn args(self) -> Vec<Arg>;
+}
+
+impl Args for () {
+    fn args(self) -> Vec<Arg> {
+        Vec::new()
+    }
+}
+
+impl Args for i64 {
+    fn args(self) -> Vec<Arg> {
+        vec![Arg::Int(self)]
+    }
+}
+
+impl Args for &str {
+    fn args(self) -> Vec<Arg> {
+        vec![Arg::Text(self.to_string())]
+    }
+}
+
+impl Args for &String {
+    fn args(self) -> Vec<Arg> {
+        self.as_str().args()
+    }
+}
+
+impl<A: Args, B: Args> Args for (A, B) {
+    fn args(self) -> Vec<Arg> {
+        let mut v = self.0.args();
+        v.extend(self.1.args());
+        v
+    }
+}
+
+/// Binds `$args` (a `&[Arg]`) in order to the sqlx query `$q`.
+macro_rules! bind_all {
+    ($q:expr, $args:expr) => {{
+        let mut q = $q;
+        for a in $args {
+            q = match a {
+                Arg::Int(i) => q.bind(*i),
+                Arg::Text(s) => q.bind(s.clone()),
+            };
+        }
+        q
+    }};
+}
+
+/// A value both backends can decode from a query result.
+pub trait Scalar:
+    Send
+    + Unpin
+    + sqlx::Type<MySql>
+    + for<'r> sqlx::Decode<'r, MySql>
+    + sqlx::Type<Sqlite>
+    + for<'r> sqlx::Decode<'r, Sqlite>
+{
+}
+
+impl<T> Scalar for T where
+    T: Send
+        + Unpin
+        + sqlx::Type<MySql>
+        + for<'r> sqlx::Decode<'r, MySql>
+        + sqlx::Type<Sqlite>
+        + for<'r> sqlx::Decode<'r, Sqlite>
+{
+}
+
+/// The one value of the one row `sql` returns with `args` bound.
+pub async fn scalar<T: Scalar>(db: &Db, sql: &str, args: impl Args) -> T {
+    let args = args.args();
+    let r = certdeck::on_db!(db, p => bind_all!(sqlx::query_scalar::<_, T>(AssertSqlSafe(sql.to_string())), &args).fetch_one(p).await);
+    r.unwrap_or_else(|e| panic!("{sql} {args:?}: {e}"))
+}
+
+/// The first column of every row `sql` returns with `args` bound.
+pub async fn scalars<T: Scalar>(db: &Db, sql: &str, args: impl Args) -> Vec<T> {
+    let args = args.args();
+    let r = certdeck::on_db!(db, p => bind_all!(sqlx::query_scalar::<_, T>(AssertSqlSafe(sql.to_string())), &args).fetch_all(p).await);
+    r.unwrap_or_else(|e| panic!("{sql} {args:?}: {e}"))
+}
+
+/// Runs a statement with `args` bound; returns the rows changed.
+pub async fn exec_with(db: &Db, sql: &str, args: impl Args) -> u64 {
+    let args = args.args();
+    let r = certdeck::on_db!(db, p => bind_all!(sqlx::query(AssertSqlSafe(sql.to_string())), &args).execute(p).await.map(|r| r.rows_affected()));
+    r.unwrap_or_else(|e| panic!("{sql} {args:?}: {e}"))
+}
+
+/// Runs a statement without parameters; returns the rows changed.
+pub async fn exec(db: &Db, sql: &str) -> u64 {
+    exec_with(db, sql, ()).await
+}
+
+/// A `SELECT COUNT(*) …` without parameters.
+pub async fn count(db: &Db, sql: &str) -> i64 {
+    scalar(db, sql, ()).await
+}
+
+/// A `SELECT COUNT(*) … WHERE … = ?` about one id.
+pub async fn count_with(db: &Db, sql: &str, id: i64) -> i64 {
+    scalar(db, sql, id).await
+}
+
+/// One text value of the row with this id.
+pub async fn text_with(db: &Db, sql: &str, id: i64) -> String {
+    scalar(db, sql, id).await
+}
+
+/// Every text value `sql` returns.
+pub async fn strings(db: &Db, sql: &str) -> Vec<String> {
+    scalars(db, sql, ()).await
+}
+
+/// Row count of the audit log.
+pub async fn audit_count(db: &Db) -> i64 {
+    count(db, "SELECT COUNT(*) FROM audit_logs").await
+}
+
+// ------------------------------------------------------------------ small helpers
+
+/// Whitespace-insensitive text (PEM encoders differ in line endings).
+pub fn squash(s: &str) -> String {
+    s.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+/// The ids of `rows`, in their order.
+pub fn ids<T>(rows: &[T], id: impl Fn(&T) -> i64) -> Vec<i64> {
+    rows.iter().map(id).collect()
+}
+
+/// `v`, sorted.
+pub fn sorted(mut v: Vec<i64>) -> Vec<i64> {
+    v.sort();
+    v
+}
+
+/// Schema differences from the design document, one a line, for an assertion message.
+pub fn report(diffs: &[String]) -> String {
+    format!(
+        "{} difference(s) from the design:\n  {}",
+        diffs.len(),
+        diffs.join("\n  ")
+    )
 }

@@ -716,10 +716,25 @@ pub const TABLES: &[Table] = &[
 // ======================= Allowed additions (certdeck's own) =======================
 
 /// Tables certdeck adds; their contents are not held to the design.
-pub const EXTRA_TABLES: &[&str] = &["certdeck_meta", "certdeck_schema_history"];
+pub const EXTRA_TABLES: &[&str] = &[
+    "certdeck_meta",
+    "certdeck_schema_history",
+    // V8: the task queue's target locks and scheduler heartbeats.
+    "task_target_locks",
+    "certdeck_schedulers",
+];
 
 /// Columns certdeck adds to design tables (V7), with their expected definition.
-pub const EXTRA_COLUMNS: &[(&str, Column)] = &[("users", nn_d("failed_login_count", INT, "0"))];
+pub const EXTRA_COLUMNS: &[(&str, Column)] = &[
+    ("users", nn_d("failed_login_count", INT, "0")),
+    // V8: the task queue.
+    ("tasks", nn_d("attempts", INT, "0")),
+    ("tasks", nn_d("max_attempts", INT, "5")),
+    ("tasks", opt("locked_by", "varchar(100)")),
+    ("tasks", nn_d("lease_generation", BIGINT, "0")),
+    ("tasks", opt("lease_expires_at", DATETIME)),
+    ("tasks", opt("last_heartbeat_at", DATETIME)),
+];
 
 /// Indexes certdeck adds to design tables, with their expected definition.
 pub const EXTRA_INDEXES: &[(&str, Index)] = &[
@@ -734,6 +749,9 @@ pub const EXTRA_INDEXES: &[(&str, Index)] = &[
     ("audit_logs", idx("idx_user_created", &["user_id", "created_at"])),
     ("audit_logs", idx("idx_user_action", &["user_id", "action"])),
     ("servers", idx("idx_user_status", &["user_id", "status"])),
+    // V8: claim order and lease expiry.
+    ("tasks", idx("idx_claim", &["status", "priority", "scheduled_at"])),
+    ("tasks", idx("idx_lease", &["status", "lease_expires_at"])),
     // FK-backing indexes, named after the constraint: one for every design foreign key whose
     // column no design index starts with (worked out by hand from the tables above). FKs that ARE
     // covered get none: fk_mappings_server (idx_server_group), fk_deployments_certificate

@@ -1,0 +1,672 @@
+//! Tasks: enqueueing with validation and ownership, the visible list, logs, cancel and retry;
+//! and the execution side the scheduler drives — claim, run a [`TaskRunner`] under a renewed,
+//! fenced lease, and record the outcome with retries for transient failures only.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::{Actor, Services};
+use crate::domain::{LogLevel, TaskStatus, TaskType};
+use crate::errors::{ServiceError, ServiceResult};
+use crate::store::queue::{self, Claimed, Lease, NewTask, Outcome, QueueState};
+use crate::store::schedulers::{self, SchedulerInfo, SchedulerRow};
+use crate::store::tasks::{self as store, TaskFilter, TaskLogRow, TaskRow};
+use crate::store::Page;
+
+/// What can be enqueued.
+#[derive(Debug, Clone, Default)]
+pub struct TaskInput {
+    /// Type.
+    pub task_type: Option<TaskType>,
+    /// 1 (lowest) to 10 (highest); default 5.
+    pub priority: Option<i32>,
+    /// certificate, server, deployment or monitor.
+    pub target_type: Option<String>,
+    /// Target id.
+    pub target_id: Option<i64>,
+    /// Parameters (a JSON object).
+    pub params: Option<Value>,
+    /// Not before (default now).
+    pub scheduled_at: Option<DateTime<Utc>>,
+    /// Runs allowed for transient failures (1–20, default 5).
+    pub max_attempts: Option<i32>,
+}
+
+/// A task with its queue state, for `task show`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TaskDetail {
+    /// The row.
+    #[serde(flatten)]
+    pub task: TaskRow,
+    /// Attempts and lease.
+    #[serde(flatten)]
+    pub queue: QueueState,
+}
+
+/// The target kind each task type works on.
+fn target_kind(t: TaskType) -> &'static str {
+    match t {
+        TaskType::CertificateIssue | TaskType::CertificateRenew => "certificate",
+        TaskType::CertificateDeploy => "deployment",
+        TaskType::ServerCheck => "server",
+        TaskType::MonitorCheck => "monitor",
+    }
+}
+
+impl Services {
+    /// Enqueues a task after checking its input and that the actor owns its target.
+    pub async fn task_enqueue(&self, actor: &Actor, input: &TaskInput) -> ServiceResult<TaskRow> {
+        let task_type = input
+            .task_type
+            .ok_or_else(|| ServiceError::invalid("task_type", "is required"))?;
+        let priority = input.priority.unwrap_or(5);
+        if !(1..=10).contains(&priority) {
+            return Err(ServiceError::invalid("priority", "must be 1 (lowest) to 10 (highest)"));
+        }
+        let max_attempts = input.max_attempts.unwrap_or(5);
+        if !(1..=20).contains(&max_attempts) {
+            return Err(ServiceError::invalid("max_attempts", "must be 1 to 20"));
+        }
+        if let Some(p) = &input.params {
+            if !p.is_object() {
+                return Err(ServiceError::invalid("params", "must be a JSON object"));
+            }
+        }
+        let kind = target_kind(task_type);
+        if let Some(tt) = input.target_type.as_deref() {
+            if tt != kind {
+                return Err(ServiceError::invalid(
+                    "target_type",
+                    format!("a {task_type} task works on a {kind}, not a {tt}"),
+                ));
+            }
+        }
+        let target_id = input.target_id.ok_or_else(|| {
+            ServiceError::invalid("target_id", format!("a {task_type} task needs the id of its {kind}"))
+        })?;
+        match task_type {
+            TaskType::CertificateIssue | TaskType::CertificateRenew => {
+                self.cert_get(actor, target_id).await?;
+            }
+            TaskType::CertificateDeploy => {
+                self.deployment_get(actor, target_id).await?;
+            }
+            TaskType::ServerCheck => {
+                self.server_get(actor, target_id).await?;
+            }
+            TaskType::MonitorCheck => {
+                self.monitor_get(actor, target_id).await?;
+            }
+        }
+        let new = NewTask {
+            task_type,
+            priority,
+            target_type: Some(kind.to_string()),
+            target_id: Some(target_id),
+            params: input.params.clone(),
+            scheduled_at: input.scheduled_at.unwrap_or_else(Utc::now),
+            created_by: Some(actor.user_id),
+            max_attempts,
+        };
+        let audit = self.audit(
+            Some(actor),
+            "task.enqueue",
+            "task",
+            None,
+            serde_json::json!({"type": task_type, "priority": priority, "target_type": kind, "target_id": target_id}),
+        );
+        let id = queue::enqueue(self.db(), &new, Some(&audit)).await?;
+        store::get_task(self.db(), id)
+            .await?
+            .ok_or_else(|| ServiceError::Internal(format!("task {id} vanished after enqueue")))
+    }
+
+    /// A task the actor may see (it created it or owns its target; admins all).
+    pub async fn task_get(&self, actor: &Actor, id: i64) -> ServiceResult<TaskDetail> {
+        let task = store::get_task(self.db(), id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("task", id))?;
+        if !actor.is_admin() && !store::task_visible_to(self.db(), id, actor.user_id).await? {
+            return Err(ServiceError::not_found("task", id));
+        }
+        let queue = queue::queue_state(self.db(), id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("task", id))?;
+        Ok(TaskDetail { task, queue })
+    }
+
+    /// A page of the tasks the actor may see, newest first.
+    pub async fn task_list(&self, actor: &Actor, filter: &TaskFilter, page: Page) -> ServiceResult<Vec<TaskRow>> {
+        let mut f = filter.clone();
+        if !actor.is_admin() {
+            f.visible_to = Some(actor.user_id);
+        }
+        Ok(store::list_tasks(self.db(), &f, page).await?)
+    }
+
+    /// The log lines of a task after `after_id`, oldest first.
+    pub async fn task_logs(&self, actor: &Actor, id: i64, after_id: i64, limit: i64) -> ServiceResult<Vec<TaskLogRow>> {
+        self.task_get(actor, id).await?;
+        Ok(store::task_logs(self.db(), id, after_id, limit).await?)
+    }
+
+    /// Cancels a pending task, or asks a running one to stop at its next step.
+    pub async fn task_cancel(&self, actor: &Actor, id: i64) -> ServiceResult<TaskRow> {
+        let before = self.task_get(actor, id).await?.task;
+        let audit = self.audit(
+            Some(actor),
+            "task.cancel",
+            "task",
+            Some(id),
+            serde_json::json!({"type": before.task_type, "status_before": before.status}),
+        );
+        if !queue::cancel(self.db(), id, &audit).await? {
+            return Err(ServiceError::Conflict(format!(
+                "task {id} is {}: only pending or running tasks can be cancelled",
+                before.status
+            )));
+        }
+        if before.status == TaskStatus::Running {
+            queue::system_log(
+                self.db(),
+                id,
+                LogLevel::Warning,
+                &format!("cancelled by {}", actor.username),
+            )
+            .await?;
+        }
+        Ok(self.task_get(actor, id).await?.task)
+    }
+
+    /// Puts a failed or cancelled task back in the queue with fresh attempts.
+    pub async fn task_retry(&self, actor: &Actor, id: i64) -> ServiceResult<TaskRow> {
+        let before = self.task_get(actor, id).await?.task;
+        let audit = self.audit(
+            Some(actor),
+            "task.retry",
+            "task",
+            Some(id),
+            serde_json::json!({"type": before.task_type, "status_before": before.status}),
+        );
+        if !queue::retry(self.db(), id, &audit).await? {
+            return Err(ServiceError::Conflict(format!(
+                "task {id} is {}: only failed or cancelled tasks can be retried",
+                before.status
+            )));
+        }
+        Ok(self.task_get(actor, id).await?.task)
+    }
+}
+
+/// A scheduler is alive when its heartbeat is at most this old.
+pub const HEARTBEAT_STALE_SECS: i64 = 60;
+/// The queue is lagging when a due task waited longer than this.
+pub const DUE_LAG_SECS: i64 = 300;
+
+/// The verdict of `certdeck health` (also its exit code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthLevel {
+    /// Exit 0.
+    Ok,
+    /// Exit 1: working, but something needs a look.
+    Degraded,
+    /// Exit 2: no live scheduler.
+    Down,
+}
+
+impl HealthLevel {
+    /// The exit code for monitoring systems.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            HealthLevel::Ok => 0,
+            HealthLevel::Degraded => 1,
+            HealthLevel::Down => 2,
+        }
+    }
+}
+
+/// Scheduler liveness and queue state.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Health {
+    /// Verdict.
+    pub level: HealthLevel,
+    /// Why, when not ok.
+    pub reasons: Vec<String>,
+    /// Schedulers with a fresh heartbeat.
+    pub live_schedulers: usize,
+    /// Every scheduler seen.
+    pub schedulers: Vec<SchedulerRow>,
+    /// Queue counts.
+    pub queue: queue::QueueStats,
+}
+
+// ------------------------------------------------------------------ execution
+
+/// Why a run did not complete.
+#[derive(Debug, Clone)]
+pub enum TaskFailure {
+    /// Worth another attempt (network, timeout, 5xx, rate limit), after at least `retry_after`.
+    Transient {
+        /// What went wrong.
+        message: String,
+        /// The peer's Retry-After, if it gave one.
+        retry_after: Option<Duration>,
+    },
+    /// Will fail again (authentication refused, CA rejection, invalid input): fail at once.
+    Permanent(String),
+    /// The task was cancelled or its lease was lost: stop without writing.
+    Stopped,
+}
+
+impl TaskFailure {
+    /// A transient failure without Retry-After.
+    pub fn transient(message: impl Into<String>) -> Self {
+        TaskFailure::Transient {
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// A permanent failure.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        TaskFailure::Permanent(message.into())
+    }
+}
+
+impl From<sqlx::Error> for TaskFailure {
+    fn from(e: sqlx::Error) -> Self {
+        TaskFailure::transient(format!("database error: {e}"))
+    }
+}
+
+impl From<ServiceError> for TaskFailure {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Remote(m) => TaskFailure::transient(m),
+            other => TaskFailure::permanent(other.to_string()),
+        }
+    }
+}
+
+/// A boxed future of a runner.
+pub type RunFuture<'a> = Pin<Box<dyn Future<Output = Result<Value, TaskFailure>> + Send + 'a>>;
+
+/// The work of one task type. Runners report through the [`TaskContext`] and call
+/// [`TaskContext::checkpoint`] between steps; every step must be safe to repeat (a run may be
+/// retried after a crash).
+pub trait TaskRunner: Send + Sync {
+    /// Runs the task; `Ok(result)` completes it.
+    fn run<'a>(&'a self, ctx: &'a TaskContext) -> RunFuture<'a>;
+}
+
+/// The runners of this build, by task type. A type without a runner fails with a clear
+/// "not available in this build" — never a fake success.
+#[derive(Clone, Default)]
+pub struct Runners {
+    map: HashMap<TaskType, Arc<dyn TaskRunner>>,
+}
+
+impl Runners {
+    /// The runners this build has (the engines arrive in later releases).
+    pub fn builtin() -> Self {
+        Runners::default()
+    }
+
+    /// Sets the runner of a task type.
+    pub fn with(mut self, t: TaskType, r: Arc<dyn TaskRunner>) -> Self {
+        self.map.insert(t, r);
+        self
+    }
+
+    fn get(&self, t: TaskType) -> Option<Arc<dyn TaskRunner>> {
+        self.map.get(&t).cloned()
+    }
+}
+
+/// The engine each task type needs, for the "not available" message.
+fn engine_of(t: TaskType) -> &'static str {
+    match t {
+        TaskType::CertificateIssue | TaskType::CertificateRenew => "the ACME engine",
+        TaskType::CertificateDeploy => "the SSH deploy engine",
+        TaskType::ServerCheck => "the SSH server check",
+        TaskType::MonitorCheck => "the TLS probe",
+    }
+}
+
+/// Timing of execution: lease length and retry backoff.
+#[derive(Debug, Clone)]
+pub struct ExecSettings {
+    /// Lease length; renewed every third of it.
+    pub lease: Duration,
+    /// First retry delay; doubles per attempt, with ±20 % jitter.
+    pub retry_base: Duration,
+    /// Longest retry delay.
+    pub retry_max: Duration,
+}
+
+impl Default for ExecSettings {
+    fn default() -> Self {
+        ExecSettings {
+            lease: Duration::from_secs(60),
+            retry_base: Duration::from_secs(10),
+            retry_max: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl ExecSettings {
+    /// The delay before attempt `attempt + 1`: base × 2^(attempt−1), capped, ±20 % jitter, and
+    /// never less than the peer's Retry-After.
+    pub fn backoff(&self, attempt: i32, retry_after: Option<Duration>) -> Duration {
+        let exp = self
+            .retry_base
+            .saturating_mul(1u32 << (attempt.clamp(1, 20) - 1) as u32);
+        let capped = exp.min(self.retry_max);
+        let jitter = 0.8 + rand::random::<f64>() * 0.4;
+        let d = capped.mul_f64(jitter);
+        retry_after.map_or(d, |r| d.max(r))
+    }
+}
+
+/// What a runner sees: the task, and fenced ways to report. Every report fails with
+/// [`TaskFailure::Stopped`] once the task was cancelled or the lease lost.
+pub struct TaskContext {
+    svc: Services,
+    claimed: Claimed,
+    lost: Arc<AtomicBool>,
+}
+
+impl TaskContext {
+    /// The task as claimed.
+    pub fn task(&self) -> &TaskRow {
+        &self.claimed.task
+    }
+
+    /// This run's number, from 1.
+    pub fn attempt(&self) -> i32 {
+        self.claimed.attempt
+    }
+
+    /// The services, for the runner's own work.
+    pub fn services(&self) -> &Services {
+        &self.svc
+    }
+
+    fn lease(&self) -> &Lease {
+        &self.claimed.lease
+    }
+
+    fn stopped(&self) -> bool {
+        self.lost.load(Ordering::SeqCst)
+    }
+
+    /// Between steps: stops the run when the task was cancelled or the lease lost.
+    pub async fn checkpoint(&self) -> Result<(), TaskFailure> {
+        if self.stopped() || !queue::holds(self.svc.db(), self.lease()).await? {
+            self.lost.store(true, Ordering::SeqCst);
+            return Err(TaskFailure::Stopped);
+        }
+        Ok(())
+    }
+
+    /// Sets the progress (0–100).
+    pub async fn progress(&self, pct: i32) -> Result<(), TaskFailure> {
+        if self.stopped() || !queue::set_progress(self.svc.db(), self.lease(), pct).await? {
+            self.lost.store(true, Ordering::SeqCst);
+            return Err(TaskFailure::Stopped);
+        }
+        Ok(())
+    }
+
+    /// Appends a log line (never put secrets in `message` or `data`).
+    pub async fn log(&self, level: LogLevel, message: &str, data: Option<Value>) -> Result<(), TaskFailure> {
+        if self.stopped() || !queue::append_log(self.svc.db(), self.lease(), level, message, data.as_ref()).await? {
+            self.lost.store(true, Ordering::SeqCst);
+            return Err(TaskFailure::Stopped);
+        }
+        Ok(())
+    }
+}
+
+/// How a claimed task's run ended, for the scheduler's log and counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunReport {
+    /// Completed.
+    Completed,
+    /// Failed for good.
+    Failed(String),
+    /// Back in the queue after a transient failure.
+    Retrying(String),
+    /// Cancelled or lease lost: nothing recorded by this worker.
+    Stopped,
+}
+
+impl Services {
+    /// Claims the next due task for `worker`, if any.
+    pub async fn task_claim(&self, worker: &str, exec: &ExecSettings) -> ServiceResult<Option<Claimed>> {
+        Ok(queue::claim(self.db(), worker, exec.lease.as_secs().max(1) as i64).await?)
+    }
+
+    /// Claims up to `max` due tasks for `worker` in one transaction.
+    pub async fn task_claim_batch(&self, worker: &str, exec: &ExecSettings, max: usize) -> ServiceResult<Vec<Claimed>> {
+        Ok(queue::claim_batch(self.db(), worker, exec.lease.as_secs().max(1) as i64, max).await?)
+    }
+
+    /// Runs a claimed task to its end: renews the lease while the runner works, and records the
+    /// outcome (retrying transient failures with backoff while attempts remain).
+    pub async fn task_execute(
+        &self,
+        claimed: Claimed,
+        runners: &Runners,
+        exec: &ExecSettings,
+    ) -> ServiceResult<RunReport> {
+        let lease = claimed.lease.clone();
+        let task_type = claimed.task.task_type;
+        let (attempt, max) = (claimed.attempt, claimed.max_attempts);
+        let lost = Arc::new(AtomicBool::new(false));
+        let heartbeat = {
+            let (db, lease, lost) = (self.db().clone(), lease.clone(), lost.clone());
+            let secs = exec.lease.as_secs().max(1) as i64;
+            let every = (exec.lease / 3).max(Duration::from_millis(200));
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    match queue::renew_lease(&db, &lease, secs).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            lost.store(true, Ordering::SeqCst);
+                            break;
+                        }
+                        // A blip: the next beat tries again; the lease outlives two missed beats.
+                        Err(e) => tracing::warn!(task = lease.task_id, "lease renewal failed: {e}"),
+                    }
+                }
+            })
+        };
+        let ctx = TaskContext {
+            svc: self.clone(),
+            claimed,
+            lost: lost.clone(),
+        };
+        let result = match runners.get(task_type) {
+            Some(r) => r.run(&ctx).await,
+            None => Err(TaskFailure::permanent(format!(
+                "{task_type} is not available in this build: {} is not part of it yet",
+                engine_of(task_type)
+            ))),
+        };
+        heartbeat.abort();
+        let (outcome, report) = match result {
+            Ok(v) => (Some(Outcome::Completed(v)), RunReport::Completed),
+            Err(TaskFailure::Stopped) => (None, RunReport::Stopped),
+            Err(TaskFailure::Permanent(m)) => (Some(Outcome::Failed(m.clone())), RunReport::Failed(m)),
+            Err(TaskFailure::Transient { message, retry_after }) if attempt < max => {
+                let delay = exec.backoff(attempt, retry_after);
+                let retry_at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1));
+                let _ = queue::append_log(
+                    self.db(),
+                    &lease,
+                    LogLevel::Warning,
+                    &format!(
+                        "attempt {attempt} of {max} failed: {message}; next attempt in {}s",
+                        delay.as_secs()
+                    ),
+                    None,
+                )
+                .await;
+                (
+                    Some(Outcome::Retry {
+                        error: message.clone(),
+                        retry_at,
+                    }),
+                    RunReport::Retrying(message),
+                )
+            }
+            Err(TaskFailure::Transient { message, .. }) => {
+                let m = format!("{message} (after {attempt} of {max} attempts)");
+                (Some(Outcome::Failed(m.clone())), RunReport::Failed(m))
+            }
+        };
+        match outcome {
+            Some(o) => {
+                if let Outcome::Failed(m) = &o {
+                    let _ = queue::append_log(self.db(), &lease, LogLevel::Error, m, None).await;
+                }
+                if !queue::finish(self.db(), &lease, &o).await? {
+                    return Ok(RunReport::Stopped);
+                }
+            }
+            None => {
+                // Free our target lock; the row is someone else's now (or cancelled).
+                queue::finish(self.db(), &lease, &Outcome::Failed(String::new())).await?;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Gives a running task back to the queue at once (graceful shutdown).
+    pub async fn task_release(&self, lease: &Lease) -> ServiceResult<bool> {
+        Ok(queue::release(self.db(), lease).await?)
+    }
+
+    /// Records a scheduler's heartbeat.
+    pub async fn scheduler_beat(&self, info: &SchedulerInfo) -> ServiceResult<()> {
+        Ok(schedulers::beat(self.db(), info).await?)
+    }
+
+    /// Records a scheduler's clean stop.
+    pub async fn scheduler_stopped(&self, worker_id: &str) -> ServiceResult<()> {
+        Ok(schedulers::stopped(self.db(), worker_id).await?)
+    }
+
+    /// The schedulers seen on this database.
+    pub async fn scheduler_list(&self, _actor: &Actor) -> ServiceResult<Vec<SchedulerRow>> {
+        Ok(schedulers::list(self.db()).await?)
+    }
+
+    /// Scheduler liveness and queue state, with a verdict for monitoring systems. Needs no
+    /// actor: it reveals counts only, to whoever can open the database.
+    pub async fn health(&self) -> ServiceResult<Health> {
+        let schedulers = schedulers::list(self.db()).await?;
+        let queue = queue::stats(self.db()).await?;
+        let now = Utc::now();
+        let live = schedulers
+            .iter()
+            .filter(|s| {
+                s.stopped_at.is_none() && now - s.heartbeat_at <= chrono::Duration::seconds(HEARTBEAT_STALE_SECS)
+            })
+            .count();
+        let mut reasons = Vec::new();
+        let mut level = HealthLevel::Ok;
+        if live == 0 {
+            level = HealthLevel::Down;
+            reasons.push(format!(
+                "no scheduler has sent a heartbeat in the last {HEARTBEAT_STALE_SECS}s: start `certdeck --serve-scheduler`"
+            ));
+        }
+        let mut degraded = |r: String| {
+            if level == HealthLevel::Ok {
+                level = HealthLevel::Degraded;
+            }
+            reasons.push(r);
+        };
+        if let Some(t) = queue.oldest_due_at {
+            let age = (now - t).num_seconds();
+            if age > DUE_LAG_SECS {
+                degraded(format!(
+                    "the oldest due task has waited {age}s (more than {DUE_LAG_SECS}s)"
+                ));
+            }
+        }
+        if queue.expired_leases > 0 {
+            degraded(format!(
+                "{} running task(s) have an expired lease (a worker died)",
+                queue.expired_leases
+            ));
+        }
+        if queue.failed_24h > 0 {
+            degraded(format!(
+                "{} task(s) failed in the last 24 hours: `certdeck task list --status failed`",
+                queue.failed_24h
+            ));
+        }
+        Ok(Health {
+            level,
+            reasons,
+            live_schedulers: live,
+            schedulers,
+            queue,
+        })
+    }
+
+    /// Returns expired leases to the queue (see [`queue::reap_expired`]).
+    pub async fn task_reap(&self) -> ServiceResult<Vec<queue::Reaped>> {
+        Ok(queue::reap_expired(self.db(), 100).await?)
+    }
+}
+
+/// Runs one due task with `runners`, if there is one: the test entry point of the engine.
+pub async fn step(
+    svc: &Services,
+    worker: &str,
+    runners: &Runners,
+    exec: &ExecSettings,
+) -> ServiceResult<Option<(i64, RunReport)>> {
+    let Some(c) = svc.task_claim(worker, exec).await? else {
+        return Ok(None);
+    };
+    let id = c.task.id;
+    let report = svc.task_execute(c, runners, exec).await?;
+    Ok(Some((id, report)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_caps_and_respects_retry_after() {
+        let e = ExecSettings {
+            lease: Duration::from_secs(30),
+            retry_base: Duration::from_secs(10),
+            retry_max: Duration::from_secs(100),
+        };
+        for _ in 0..50 {
+            let d1 = e.backoff(1, None).as_secs_f64();
+            assert!((8.0..=12.0).contains(&d1), "{d1}");
+            let d3 = e.backoff(3, None).as_secs_f64();
+            assert!((32.0..=48.0).contains(&d3), "{d3}");
+            let d9 = e.backoff(9, None).as_secs_f64();
+            assert!((80.0..=120.0).contains(&d9), "capped: {d9}");
+            assert!(e.backoff(1, Some(Duration::from_secs(300))) >= Duration::from_secs(300));
+        }
+    }
+}

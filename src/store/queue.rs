@@ -1,0 +1,617 @@
+//! The task queue on `tasks` (V8 columns): enqueue, atomic claim with a lease, fenced progress /
+//! log / completion writes, lease renewal, expiry reaping, cancel and retry.
+//!
+//! A claim bumps `lease_generation`; every later write of the worker names the task, its
+//! `locked_by` and that generation, and changes nothing once another claim, a reap or a cancel
+//! took the task away (the write reports `false`: the worker has lost the task and must stop).
+//! `task_target_locks` (primary key target_type + target_id) keeps two tasks off one target at
+//! once, across processes.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::{AssertSqlSafe, Connection};
+
+use super::audit::{insert_in, NewAudit};
+use super::tasks::TaskRow;
+use super::users::LastId;
+use super::{now, ts, Db};
+use crate::domain::{LogLevel, TaskType};
+use crate::on_db;
+
+/// A task to enqueue (validated by the service).
+#[derive(Debug, Clone)]
+pub struct NewTask {
+    /// Type.
+    pub task_type: TaskType,
+    /// 1 (lowest) to 10 (highest).
+    pub priority: i32,
+    /// certificate, server, deployment or monitor.
+    pub target_type: Option<String>,
+    /// The target's id.
+    pub target_id: Option<i64>,
+    /// Parameters.
+    pub params: Option<Value>,
+    /// Not before.
+    pub scheduled_at: DateTime<Utc>,
+    /// Who asked (None: the system).
+    pub created_by: Option<i64>,
+    /// Runs allowed for transient failures, at least 1.
+    pub max_attempts: i32,
+}
+
+/// Enqueues a task (with its audit row when given, in one transaction); returns its id.
+pub async fn enqueue(db: &Db, t: &NewTask, audit: Option<&NewAudit>) -> Result<i64, sqlx::Error> {
+    crate::in_tx!(db, tx => {
+        let id = sqlx::query(
+            "INSERT INTO tasks (task_type, status, priority, target_type, target_id, params, scheduled_at, created_by, \
+             max_attempts, created_at, updated_at) VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(t.task_type.as_str())
+        .bind(t.priority)
+        .bind(&t.target_type)
+        .bind(t.target_id)
+        .bind(t.params.as_ref().map(|v| v.to_string()))
+        .bind(ts(t.scheduled_at))
+        .bind(t.created_by)
+        .bind(t.max_attempts)
+        .bind(now())
+        .bind(now())
+        .execute(&mut **tx)
+        .await?
+        .last_id();
+        if let Some(a) = audit {
+            let mut a = a.clone();
+            a.resource_id = Some(id);
+            insert_in!(&mut **tx, &a);
+        }
+        Ok::<i64, sqlx::Error>(id)
+    })
+}
+
+/// The right to write a claimed task: who holds it and under which generation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// Task id.
+    pub task_id: i64,
+    /// The worker's id.
+    pub worker: String,
+    /// The claim's generation.
+    pub generation: i64,
+    /// Whether the claim took a target lock (released when the run ends).
+    pub target_lock: bool,
+}
+
+/// A claimed task.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    /// The row as claimed (status running).
+    pub task: TaskRow,
+    /// This run's number, from 1.
+    pub attempt: i32,
+    /// Runs allowed.
+    pub max_attempts: i32,
+    /// The lease to write under.
+    pub lease: Lease,
+}
+
+/// A claimable row: the task and its queue columns as they were before the claim.
+#[derive(sqlx::FromRow)]
+struct ClaimRow {
+    #[sqlx(flatten)]
+    task: TaskRow,
+    attempts: i32,
+    max_attempts: i32,
+    lease_generation: i64,
+}
+
+impl ClaimRow {
+    /// The row as the claim's UPDATE left it (computed here to spare a round trip).
+    fn claimed(mut self, worker: &str, at: chrono::NaiveDateTime) -> Claimed {
+        let at = at.and_utc();
+        self.task.status = crate::domain::TaskStatus::Running;
+        self.task.started_at = self.task.started_at.or(Some(at));
+        self.task.error_message = None;
+        self.task.updated_at = at;
+        Claimed {
+            attempt: self.attempts + 1,
+            max_attempts: self.max_attempts,
+            lease: Lease {
+                task_id: self.task.id,
+                worker: worker.to_string(),
+                generation: self.lease_generation + 1,
+                target_lock: self.task.target_id.is_some(),
+            },
+            task: self.task,
+        }
+    }
+}
+
+const CLAIM_COLS: &str = "id, task_type, status, priority, target_type, target_id, params, result, error_message, \
+    progress, scheduled_at, started_at, completed_at, created_by, created_at, updated_at, attempts, max_attempts, \
+    lease_generation";
+
+const DUE: &str = "status = 'pending' AND scheduled_at <= ? \
+    AND (target_id IS NULL OR NOT EXISTS (SELECT 1 FROM task_target_locks l \
+         WHERE l.target_type = t.target_type AND l.target_id = t.target_id))";
+
+const CLAIM_SET: &str = "status = 'running', locked_by = ?, lease_generation = lease_generation + 1, \
+    lease_expires_at = ?, last_heartbeat_at = ?, attempts = attempts + 1, started_at = COALESCE(started_at, ?), \
+    error_message = NULL, updated_at = ?";
+
+/// Ids per claim UPDATE statement.
+const CLAIM_CHUNK: usize = 8;
+
+/// Claims the due task with the highest priority (oldest `scheduled_at`, then id, first) whose
+/// target is free, for `lease_secs`. `None` when nothing is due.
+pub async fn claim(db: &Db, worker: &str, lease_secs: i64) -> Result<Option<Claimed>, sqlx::Error> {
+    Ok(claim_batch(db, worker, lease_secs, 1).await?.pop())
+}
+
+/// Claims up to `max` due tasks in claim order (see [`claim`]), at most one per target, in
+/// one transaction.
+pub async fn claim_batch(db: &Db, worker: &str, lease_secs: i64, max: usize) -> Result<Vec<Claimed>, sqlx::Error> {
+    let n = now();
+    let expires = n + chrono::Duration::seconds(lease_secs);
+    let max = max.clamp(1, 100);
+    match db {
+        Db::MySql(pool) => {
+            // The locking read walks idx_claim in index order, one priority at a time (MariaDB 10.6
+            // has no descending index), so SKIP LOCKED locks the rows it returns, not every due
+            // row as a filesort would. READ COMMITTED: no gap locks that would stall enqueues.
+            let priorities: Vec<i32> = sqlx::query_scalar(
+                "SELECT DISTINCT priority FROM tasks WHERE status = 'pending' AND scheduled_at <= ? ORDER BY priority DESC",
+            )
+            .bind(n)
+            .fetch_all(pool)
+            .await?;
+            if priorities.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut conn = pool.acquire().await?;
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                .execute(&mut *conn)
+                .await?;
+            let mut tx = conn.begin().await?;
+            let mut picked: Vec<ClaimRow> = Vec::new();
+            for p in priorities {
+                if picked.len() >= max {
+                    break;
+                }
+                // One statement text for every call (LIMIT and ids bound, not formatted): sqlx
+                // caches prepared statements per connection, and a new text per claim churns
+                // that cache.
+                let sql = format!(
+                    "SELECT {CLAIM_COLS} FROM tasks t FORCE INDEX (idx_claim) WHERE priority = ? AND {DUE} \
+                     ORDER BY scheduled_at, id LIMIT ? FOR UPDATE SKIP LOCKED"
+                );
+                let rows: Vec<ClaimRow> = sqlx::query_as(AssertSqlSafe(sql))
+                    .bind(p)
+                    .bind(n)
+                    .bind((max - picked.len()) as i64)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                for row in rows {
+                    if let (Some(tt), Some(tid)) = (&row.task.target_type, row.task.target_id) {
+                        // 0 rows: another worker (or an earlier row of this batch) has the target.
+                        let locked = sqlx::query(
+                            "INSERT IGNORE INTO task_target_locks (target_type, target_id, task_id, locked_by, created_at) \
+                             VALUES (?, ?, ?, ?, ?)",
+                        )
+                        .bind(tt)
+                        .bind(tid)
+                        .bind(row.task.id)
+                        .bind(worker)
+                        .bind(n)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                        if locked == 0 {
+                            continue;
+                        }
+                    }
+                    picked.push(row);
+                }
+            }
+            if picked.is_empty() {
+                tx.rollback().await?;
+                return Ok(Vec::new());
+            }
+            for chunk in picked.chunks(CLAIM_CHUNK) {
+                // Always CLAIM_CHUNK placeholders (the last id repeated): one statement text.
+                let marks = ["?"; CLAIM_CHUNK].join(", ");
+                let sql = format!("UPDATE tasks SET {CLAIM_SET} WHERE id IN ({marks})");
+                let mut q = sqlx::query(AssertSqlSafe(sql))
+                    .bind(worker)
+                    .bind(expires)
+                    .bind(n)
+                    .bind(n)
+                    .bind(n);
+                for i in 0..CLAIM_CHUNK {
+                    q = q.bind(chunk[i.min(chunk.len() - 1)].task.id);
+                }
+                q.execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(picked.into_iter().map(|r| r.claimed(worker, n)).collect())
+        }
+        Db::Sqlite(pool) => {
+            // SQLite has one writer at a time: each UPDATE … RETURNING is a claim, and the
+            // target lock goes in with it (so a batch never holds two tasks of one target).
+            let mut tx = pool.begin().await?;
+            let mut out = Vec::new();
+            for _ in 0..max {
+                let sql = format!(
+                    "UPDATE tasks SET {CLAIM_SET} WHERE id = (SELECT id FROM tasks t WHERE {DUE} \
+                     ORDER BY priority DESC, scheduled_at, id LIMIT 1) RETURNING {CLAIM_COLS}"
+                );
+                let row: Option<ClaimRow> = sqlx::query_as(AssertSqlSafe(sql))
+                    .bind(worker)
+                    .bind(expires)
+                    .bind(n)
+                    .bind(n)
+                    .bind(n)
+                    .bind(n)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(mut row) = row else { break };
+                if let (Some(tt), Some(tid)) = (&row.task.target_type, row.task.target_id) {
+                    sqlx::query(
+                        "INSERT INTO task_target_locks (target_type, target_id, task_id, locked_by, created_at) \
+                         VALUES (?, ?, ?, ?, ?)",
+                    )
+                    .bind(tt)
+                    .bind(tid)
+                    .bind(row.task.id)
+                    .bind(worker)
+                    .bind(n)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                // RETURNING gives the new values: step back to "before the claim" for claimed().
+                row.attempts -= 1;
+                row.lease_generation -= 1;
+                out.push(row.claimed(worker, n));
+            }
+            tx.commit().await?;
+            Ok(out)
+        }
+    }
+}
+
+const FENCE: &str = "id = ? AND status = 'running' AND locked_by = ? AND lease_generation = ?";
+
+/// Extends a lease; `false` when the worker no longer holds the task (reaped, cancelled).
+pub async fn renew_lease(db: &Db, l: &Lease, lease_secs: i64) -> Result<bool, sqlx::Error> {
+    let n = now();
+    let sql = format!("UPDATE tasks SET lease_expires_at = ?, last_heartbeat_at = ? WHERE {FENCE}");
+    let r = on_db!(db, p => sqlx::query(AssertSqlSafe(sql))
+        .bind(n + chrono::Duration::seconds(lease_secs)).bind(n)
+        .bind(l.task_id).bind(&l.worker).bind(l.generation)
+        .execute(p).await.map(|r| r.rows_affected()))?;
+    Ok(r == 1)
+}
+
+/// Whether the worker still holds the task (not cancelled, not reaped).
+pub async fn holds(db: &Db, l: &Lease) -> Result<bool, sqlx::Error> {
+    let sql = format!("SELECT COUNT(*) FROM tasks WHERE {FENCE}");
+    let n: i64 = on_db!(db, p => sqlx::query_scalar(AssertSqlSafe(sql))
+        .bind(l.task_id).bind(&l.worker).bind(l.generation).fetch_one(p).await)?;
+    Ok(n == 1)
+}
+
+/// Sets `progress` (0–100); `false` when the lease is lost.
+pub async fn set_progress(db: &Db, l: &Lease, progress: i32) -> Result<bool, sqlx::Error> {
+    let sql = format!("UPDATE tasks SET progress = ?, updated_at = ? WHERE {FENCE}");
+    let r = on_db!(db, p => sqlx::query(AssertSqlSafe(sql))
+        .bind(progress.clamp(0, 100)).bind(now())
+        .bind(l.task_id).bind(&l.worker).bind(l.generation)
+        .execute(p).await.map(|r| r.rows_affected()))?;
+    Ok(r == 1)
+}
+
+/// Appends a `task_logs` line; `false` (and nothing written) when the lease is lost.
+pub async fn append_log(
+    db: &Db,
+    l: &Lease,
+    level: LogLevel,
+    message: &str,
+    data: Option<&Value>,
+) -> Result<bool, sqlx::Error> {
+    let sql = format!(
+        "INSERT INTO task_logs (task_id, log_level, message, data, created_at) \
+         SELECT id, ?, ?, ?, ? FROM tasks WHERE {FENCE}"
+    );
+    let r = on_db!(db, p => sqlx::query(AssertSqlSafe(sql))
+        .bind(level.as_str()).bind(message).bind(data.map(Value::to_string)).bind(now())
+        .bind(l.task_id).bind(&l.worker).bind(l.generation)
+        .execute(p).await.map(|r| r.rows_affected()))?;
+    Ok(r == 1)
+}
+
+/// A log line written by the queue itself (reaper, cancel), outside any lease.
+pub async fn system_log(db: &Db, task_id: i64, level: LogLevel, message: &str) -> Result<(), sqlx::Error> {
+    on_db!(db, p => sqlx::query("INSERT INTO task_logs (task_id, log_level, message, created_at) VALUES (?, ?, ?, ?)")
+        .bind(task_id).bind(level.as_str()).bind(message).bind(now()).execute(p).await.map(|_| ()))?;
+    Ok(())
+}
+
+/// How a run ended, as the worker reports it.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Done, with its result.
+    Completed(Value),
+    /// Failed for good.
+    Failed(String),
+    /// Failed transiently: run again at `retry_at` (the caller already checked attempts).
+    Retry {
+        /// The error of this run.
+        error: String,
+        /// When to run again.
+        retry_at: DateTime<Utc>,
+    },
+}
+
+/// Records the end of a run and frees the task's target; `false` when the lease was lost (then
+/// nothing is written, but the worker's own target lock is still released).
+pub async fn finish(db: &Db, l: &Lease, outcome: &Outcome) -> Result<bool, sqlx::Error> {
+    let n = now();
+    let (set, text, at) = match outcome {
+        Outcome::Completed(result) => (
+            "status = 'completed', result = ?, progress = 100, completed_at = ?",
+            result.to_string(),
+            n,
+        ),
+        Outcome::Failed(error) => (
+            "status = 'failed', error_message = ?, completed_at = ?",
+            error.clone(),
+            n,
+        ),
+        Outcome::Retry { error, retry_at } => (
+            "status = 'pending', error_message = ?, scheduled_at = ?",
+            error.clone(),
+            ts(*retry_at),
+        ),
+    };
+    let sql = format!("UPDATE tasks SET {set}, lease_expires_at = NULL, updated_at = ? WHERE {FENCE}");
+    let won = on_db!(db, p => sqlx::query(AssertSqlSafe(sql))
+        .bind(text).bind(at).bind(n).bind(l.task_id).bind(&l.worker).bind(l.generation)
+        .execute(p).await.map(|r| r.rows_affected()))?
+        == 1;
+    // No transaction needed: a lock left by a crash right here belongs to a task that no longer
+    // runs, and the reaper drops those.
+    release_target_lock(db, l).await?;
+    Ok(won)
+}
+
+async fn release_target_lock(db: &Db, l: &Lease) -> Result<(), sqlx::Error> {
+    if l.target_lock {
+        on_db!(db, p => sqlx::query("DELETE FROM task_target_locks WHERE task_id = ? AND locked_by = ?")
+            .bind(l.task_id).bind(&l.worker).execute(p).await.map(|_| ()))?;
+    }
+    Ok(())
+}
+
+/// A task whose lease ran out, as the reaper handled it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reaped {
+    /// Task id.
+    pub task_id: i64,
+    /// The worker that stopped answering.
+    pub worker: Option<String>,
+    /// Back to pending (else failed: no attempts left).
+    pub requeued: bool,
+}
+
+/// Puts running tasks whose lease expired back to pending (or failed when their attempts are
+/// spent), frees their targets and logs why. Also drops target locks of tasks that no longer run.
+pub async fn reap_expired(db: &Db, limit: i64) -> Result<Vec<Reaped>, sqlx::Error> {
+    let n = now();
+    let sql = format!(
+        "SELECT id, locked_by, attempts, max_attempts FROM tasks WHERE status = 'running' AND lease_expires_at < ? \
+         ORDER BY lease_expires_at LIMIT {}",
+        limit.clamp(1, 1000)
+    );
+    let rows: Vec<(i64, Option<String>, i32, i32)> =
+        on_db!(db, p => sqlx::query_as(AssertSqlSafe(sql)).bind(n).fetch_all(p).await)?;
+    let mut out = Vec::new();
+    for (id, worker, attempts, max) in rows {
+        let requeued = attempts < max;
+        let who = worker.clone().unwrap_or_else(|| "?".into());
+        let msg = if requeued {
+            format!("the lease of worker {who} expired (it stopped or lost the database): the task runs again")
+        } else {
+            format!("the lease of worker {who} expired after {attempts} of {max} attempts: the task failed")
+        };
+        let done = crate::in_tx!(db, tx => {
+            let r = sqlx::query(
+                "UPDATE tasks SET status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'pending' END, \
+                 completed_at = CASE WHEN attempts >= max_attempts THEN ? ELSE NULL END, \
+                 error_message = ?, scheduled_at = ?, lease_expires_at = NULL, updated_at = ? \
+                 WHERE id = ? AND status = 'running' AND lease_expires_at < ?",
+            )
+            .bind(n)
+            .bind(&msg)
+            .bind(n)
+            .bind(n)
+            .bind(id)
+            .bind(n)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+            if r == 1 {
+                sqlx::query("DELETE FROM task_target_locks WHERE task_id = ?").bind(id).execute(&mut **tx).await?;
+                sqlx::query("INSERT INTO task_logs (task_id, log_level, message, created_at) VALUES (?, 'warning', ?, ?)")
+                    .bind(id)
+                    .bind(&msg)
+                    .bind(n)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Ok::<bool, sqlx::Error>(r == 1)
+        })?;
+        if done {
+            out.push(Reaped {
+                task_id: id,
+                worker,
+                requeued,
+            });
+        }
+    }
+    // Locks left by a cancelled task whose worker never came back.
+    on_db!(db, p => sqlx::query(
+        "DELETE FROM task_target_locks WHERE task_id IN \
+         (SELECT id FROM tasks WHERE status <> 'running' AND (lease_expires_at IS NULL OR lease_expires_at < ?))",
+    ).bind(n).execute(p).await.map(|_| ()))?;
+    Ok(out)
+}
+
+/// Cancels a pending or running task (a running one stops at its next step); returns whether
+/// it changed.
+pub async fn cancel(db: &Db, id: i64, audit: &NewAudit) -> Result<bool, sqlx::Error> {
+    let n = now();
+    crate::in_tx!(db, tx => {
+        let r = sqlx::query(
+            "UPDATE tasks SET status = 'cancelled', completed_at = ?, updated_at = ? \
+             WHERE id = ? AND status IN ('pending', 'running')",
+        )
+        .bind(n)
+        .bind(n)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if r == 1 {
+            insert_in!(&mut **tx, audit);
+        }
+        Ok::<bool, sqlx::Error>(r == 1)
+    })
+}
+
+/// Puts a failed or cancelled task back in the queue with fresh attempts; returns whether it
+/// changed.
+pub async fn retry(db: &Db, id: i64, audit: &NewAudit) -> Result<bool, sqlx::Error> {
+    let n = now();
+    crate::in_tx!(db, tx => {
+        let r = sqlx::query(
+            "UPDATE tasks SET status = 'pending', attempts = 0, progress = 0, result = NULL, scheduled_at = ?, \
+             started_at = NULL, completed_at = NULL, lease_expires_at = NULL, updated_at = ? \
+             WHERE id = ? AND status IN ('failed', 'cancelled')",
+        )
+        .bind(n)
+        .bind(n)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if r == 1 {
+            insert_in!(&mut **tx, audit);
+        }
+        Ok::<bool, sqlx::Error>(r == 1)
+    })
+}
+
+/// The queue fields of a task (attempts, lease) for `task show`.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct QueueState {
+    /// Runs so far.
+    pub attempts: i32,
+    /// Runs allowed.
+    pub max_attempts: i32,
+    /// The worker holding (or that last held) it.
+    pub locked_by: Option<String>,
+    /// Lease end while running.
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    /// The worker's last sign of life.
+    pub last_heartbeat_at: Option<DateTime<Utc>>,
+}
+
+/// The queue fields of a task.
+pub async fn queue_state(db: &Db, id: i64) -> Result<Option<QueueState>, sqlx::Error> {
+    on_db!(db, p => sqlx::query_as::<_, QueueState>(
+        "SELECT attempts, max_attempts, locked_by, lease_expires_at, last_heartbeat_at FROM tasks WHERE id = ?",
+    ).bind(id).fetch_optional(p).await)
+}
+
+/// Gives a running task back to the queue at once (graceful shutdown): this attempt does not
+/// count. `false` when the lease was already lost.
+pub async fn release(db: &Db, l: &Lease) -> Result<bool, sqlx::Error> {
+    let n = now();
+    let sql = format!(
+        "UPDATE tasks SET status = 'pending', attempts = attempts - 1, lease_expires_at = NULL, scheduled_at = ?, \
+         updated_at = ? WHERE {FENCE}"
+    );
+    let won = on_db!(db, p => sqlx::query(AssertSqlSafe(sql))
+        .bind(n).bind(n).bind(l.task_id).bind(&l.worker).bind(l.generation)
+        .execute(p).await.map(|r| r.rows_affected()))?
+        == 1;
+    release_target_lock(db, l).await?;
+    if won {
+        system_log(
+            db,
+            l.task_id,
+            LogLevel::Warning,
+            &format!(
+                "worker {} shut down mid-task: the task goes back to the queue",
+                l.worker
+            ),
+        )
+        .await?;
+    }
+    Ok(won)
+}
+
+/// The queue's state for `certdeck health`.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct QueueStats {
+    /// Pending and due now.
+    pub due: i64,
+    /// Pending, due later.
+    pub scheduled: i64,
+    /// Running.
+    pub running: i64,
+    /// Running with an expired lease (a worker died; the reaper will return them).
+    pub expired_leases: i64,
+    /// Failed in the last 24 hours.
+    pub failed_24h: i64,
+    /// When the oldest due task became due.
+    pub oldest_due_at: Option<DateTime<Utc>>,
+}
+
+/// Counts of the queue, each from an index.
+pub async fn stats(db: &Db) -> Result<QueueStats, sqlx::Error> {
+    let n = now();
+    let day_ago = n - chrono::Duration::hours(24);
+    let one = |sql: &'static str, t: chrono::NaiveDateTime| async move {
+        on_db!(db, p => sqlx::query_scalar::<_, i64>(sql).bind(t).fetch_one(p).await)
+    };
+    Ok(QueueStats {
+        due: one(
+            "SELECT COUNT(*) FROM tasks WHERE status = 'pending' AND scheduled_at <= ?",
+            n,
+        )
+        .await?,
+        scheduled: one(
+            "SELECT COUNT(*) FROM tasks WHERE status = 'pending' AND scheduled_at > ?",
+            n,
+        )
+        .await?,
+        running: one(
+            "SELECT COUNT(*) FROM tasks WHERE status = 'running' AND ? IS NOT NULL",
+            n,
+        )
+        .await?,
+        expired_leases: one(
+            "SELECT COUNT(*) FROM tasks WHERE status = 'running' AND lease_expires_at < ?",
+            n,
+        )
+        .await?,
+        failed_24h: one(
+            "SELECT COUNT(*) FROM tasks WHERE status = 'failed' AND completed_at >= ?",
+            day_ago,
+        )
+        .await?,
+        oldest_due_at: on_db!(db, p => sqlx::query_scalar::<_, Option<DateTime<Utc>>>(
+            "SELECT MIN(scheduled_at) FROM tasks WHERE status = 'pending' AND scheduled_at <= ?",
+        ).bind(n).fetch_one(p).await)?,
+    })
+}
