@@ -1,6 +1,6 @@
 //! Cron schedules on both backends: validation, next runs in `system.timezone`, a due schedule
 //! fires once however many schedulers tick at the same moment, and what each kind of run does
-//! (certificate_check, server_check, cleanup; backup says it did not run).
+//! (certificate_check, server_check, cleanup, backup).
 
 mod common;
 
@@ -284,7 +284,7 @@ async fn certificate_check_expires_renews_and_redeploys_what_is_due() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn cleanup_keeps_what_retention_allows_and_backup_says_it_did_not_run() {
+async fn cleanup_keeps_what_retention_allows_and_a_backup_without_a_directory_fails_on_record() {
     for t in common::both().await {
         let w = World::new(&t).await;
         let l = w.label;
@@ -316,9 +316,12 @@ async fn cleanup_keeps_what_retention_allows_and_backup_says_it_did_not_run() {
             "[{l}]"
         );
         let b = fired.iter().find(|f| f.schedule_id == backup).unwrap();
-        assert!(!b.ok, "[{l}] never a fake success: {b:?}");
         assert!(
-            b.details["error"].as_str().unwrap().contains("not available"),
+            !b.ok,
+            "[{l}] no data dir, no backup.directory: never a fake success: {b:?}"
+        );
+        assert!(
+            b.details["error"].as_str().unwrap().contains("backup.directory"),
             "[{l}] {b:?}"
         );
         let audited = count(
@@ -327,5 +330,54 @@ async fn cleanup_keeps_what_retention_allows_and_backup_says_it_did_not_run() {
         )
         .await;
         assert_eq!(audited, 1, "[{l}] the failed run is on record");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn due_monitors_are_queued_in_batches_once_across_schedulers() {
+    for t in common::both().await {
+        let w = World::new(&t).await;
+        let l = w.label;
+        let uid = w.alice.user_id;
+        let values: Vec<String> = (0..250)
+            .map(|i| format!("({uid}, 'm{i}', 'domain', 'm{i}.example.com', 443, 3600, 1)"))
+            .collect();
+        exec(
+            &t.db,
+            &format!(
+                "INSERT INTO monitors (user_id, name, monitor_type, domain, port, check_interval, is_active) VALUES {}",
+                values.join(", ")
+            ),
+        )
+        .await;
+        // One disabled monitor is never queued.
+        exec(&t.db, "UPDATE monitors SET is_active = 0 WHERE name = 'm0'").await;
+        let (a, b, c) = tokio::join!(
+            w.s.monitors_tick(100, 20),
+            w.s.monitors_tick(100, 20),
+            w.s.monitors_tick(100, 20)
+        );
+        let tasks: Vec<i64> = [a.unwrap(), b.unwrap(), c.unwrap()].concat();
+        assert_eq!(tasks.len(), 3, "[{l}] 249 monitors in tasks of at most 100: {tasks:?}");
+        let mut seen = std::collections::HashSet::new();
+        for id in &tasks {
+            let task = certdeck::store::tasks::get_task(&t.db, *id).await.unwrap().unwrap();
+            let ids = task.params.unwrap().0["monitor_ids"].as_array().unwrap().clone();
+            assert!(ids.len() <= 100, "[{l}]");
+            for m in ids {
+                assert!(seen.insert(m.as_i64().unwrap()), "[{l}] monitor {m} queued twice");
+            }
+        }
+        assert_eq!(seen.len(), 249, "[{l}]");
+        assert!(
+            w.s.monitors_tick(100, 20).await.unwrap().is_empty(),
+            "[{l}] not due again for an hour"
+        );
+        let later = count(
+            &t.db,
+            "SELECT COUNT(*) FROM monitors WHERE is_active = 1 AND next_check_at IS NOT NULL",
+        )
+        .await;
+        assert_eq!(later, 249, "[{l}] each got its next check time");
     }
 }

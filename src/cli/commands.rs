@@ -114,7 +114,10 @@ impl Ctx {
             },
             client: ClientInfo::from_env(),
         };
-        bootstrap::open(&opts).await.map_err(|e| e.to_string())
+        bootstrap::open(&opts)
+            .await
+            .map(|s| s.with_data_dir(self.config.data_dir.clone()))
+            .map_err(|e| e.to_string())
     }
 
     fn sessions(&self) -> (SessionStore, String) {
@@ -262,6 +265,46 @@ async fn dispatch(ctx: &Ctx, cli: &Cli) -> R<()> {
         return status(ctx, &s, &a).await;
     };
     match cmd {
+        Command::Db(DbCmd::Backup { out, dir, keep }) => {
+            let s = ctx.open().await?;
+            ctx.operator(&s).await?;
+            let r = match (out, dir) {
+                (Some(file), _) => svc(s.backup_to_file(file).await)?,
+                (None, Some(d)) => svc(s.backup_to_dir(d, *keep).await)?,
+                (None, None) => svc(s.backup_to_dir(&ctx.config.data_dir.join("backups"), *keep).await)?,
+            };
+            if ctx.json {
+                print_json(&r);
+            } else {
+                let rows: u64 = r.rows.values().sum();
+                println!(
+                    "backup written: {} ({} bytes, {rows} rows in {} tables)",
+                    r.path.display(),
+                    r.bytes,
+                    r.rows.len()
+                );
+                for p in &r.pruned {
+                    println!("removed old backup {}", p.display());
+                }
+            }
+            Ok(())
+        }
+        Command::Db(DbCmd::Restore { file }) => {
+            let s = ctx.open().await?;
+            let actor = ctx.operator(&s).await?;
+            let rows = svc(s.restore_from_file(actor.as_ref(), file).await)?;
+            if ctx.json {
+                print_json(&rows);
+            } else {
+                let total: u64 = rows.values().sum();
+                println!(
+                    "restored {total} rows into {} tables from {}",
+                    rows.len(),
+                    file.display()
+                );
+            }
+            Ok(())
+        }
         Command::Db(c) => db(ctx, c).await,
         Command::Init { admin_email } => {
             let s = ctx.open().await?;
@@ -486,6 +529,9 @@ async fn db(ctx: &Ctx, c: &DbCmd) -> R<()> {
                     applied.iter().map(|v| format!("V{v}")).collect::<Vec<_>>().join(", ")
                 );
             }
+        }
+        DbCmd::Backup { .. } | DbCmd::Restore { .. } => {
+            return Err("internal: backup and restore run through the service layer".into());
         }
         DbCmd::Rollback { to } => {
             let undone = migrate::rollback(&db, *to).await.map_err(|e| e.to_string())?;

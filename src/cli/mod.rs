@@ -877,6 +877,25 @@ pub enum DbCmd {
         #[arg(long)]
         to: i64,
     },
+    /// Write a backup now: every table from one snapshot, gzip JSON lines, mode 0600 (secrets
+    /// stay encrypted: keep the master key to restore it).
+    Backup {
+        /// This file (must not exist).
+        #[arg(long, conflicts_with = "dir")]
+        out: Option<PathBuf>,
+        /// A timestamped file in this directory (default: <data dir>/backups).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Backups to keep in the directory (older ones are removed).
+        #[arg(long, default_value_t = 7)]
+        keep: usize,
+    },
+    /// Load a backup into an empty database (same schema version and master key; on either
+    /// backend). All or nothing.
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+    },
 }
 
 /// `secrets …`

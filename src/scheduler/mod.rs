@@ -15,6 +15,9 @@ use crate::service::Services;
 use crate::store::queue::Lease;
 use crate::store::schedulers::SchedulerInfo;
 
+/// Monitors one `monitor_check` task covers.
+pub const MONITORS_PER_TASK: usize = 100;
+
 /// Most tasks one claim transaction takes.
 const CLAIM_BATCH: usize = 8;
 
@@ -150,10 +153,13 @@ impl Scheduler {
                 self.cfg.schedules,
                 shutdown.clone(),
             );
+            // Monitors are queued only by a scheduler that can check them: without the TLS
+            // probe every check would just fail "not available in this build".
+            let monitors = schedules && self.runners.has(crate::domain::TaskType::MonitorCheck);
             let info = info.clone();
             tokio::spawn(async move {
                 loop {
-                    housekeeping(&svc, &info, schedules).await;
+                    housekeeping(&svc, &info, schedules, monitors).await;
                     tokio::select! {
                         _ = tokio::time::sleep(every) => {}
                         _ = stop.changed() => if *stop.borrow() { break },
@@ -264,7 +270,7 @@ impl Scheduler {
 }
 
 /// One round of housekeeping: heartbeat, expired leases, due cron schedules.
-async fn housekeeping(svc: &Services, info: &SchedulerInfo, schedules: bool) {
+async fn housekeeping(svc: &Services, info: &SchedulerInfo, schedules: bool, monitors: bool) {
     if let Err(e) = svc.scheduler_beat(info).await {
         tracing::warn!("scheduler heartbeat failed: {e}");
     }
@@ -279,6 +285,13 @@ async fn housekeeping(svc: &Services, info: &SchedulerInfo, schedules: bool) {
     if schedules {
         if let Err(e) = svc.schedules_tick().await {
             tracing::warn!("firing due schedules failed: {e}");
+        }
+    }
+    if monitors {
+        match svc.monitors_tick(MONITORS_PER_TASK, 20).await {
+            Ok(t) if !t.is_empty() => tracing::info!(tasks = t.len(), "queued due monitors"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("queueing due monitors failed: {e}"),
         }
     }
 }

@@ -13,6 +13,7 @@ use crate::store::Db;
 
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod bootstrap;
 pub mod certificates;
 pub mod monitoring;
@@ -100,6 +101,7 @@ pub struct Services {
     db: Db,
     keyring: Arc<Keyring>,
     client: ClientInfo,
+    data_dir: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Services {
@@ -117,7 +119,19 @@ impl Services {
             db,
             keyring: Arc::new(keyring),
             client,
+            data_dir: None,
         }
+    }
+
+    /// The same services, knowing this host's data dir (default place for backups).
+    pub fn with_data_dir(mut self, dir: std::path::PathBuf) -> Self {
+        self.data_dir = Some(dir);
+        self
+    }
+
+    /// This host's data dir, when the face gave it.
+    pub fn data_dir(&self) -> Option<&std::path::Path> {
+        self.data_dir.as_deref()
     }
 
     /// The database (for faces that need to close it).

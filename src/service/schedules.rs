@@ -231,15 +231,19 @@ impl Services {
         Ok(reports)
     }
 
+    /// Queues due monitors as `monitor_check` tasks of up to `per_task` monitors each, at most
+    /// `max_tasks` tasks per call (the rest on the next tick). Returns the task ids.
+    pub async fn monitors_tick(&self, per_task: usize, max_tasks: usize) -> ServiceResult<Vec<i64>> {
+        Ok(store::enqueue_due_monitors(self.db(), per_task, max_tasks).await?)
+    }
+
     async fn run_schedule(&self, row: &ScheduleRow) -> FiringReport {
         let started = std::time::Instant::now();
         let result = match row.task_type {
             ScheduleType::CertificateCheck => self.certificate_check(row.created_by).await,
             ScheduleType::ServerCheck => self.server_check_all(row.created_by).await,
             ScheduleType::Cleanup => self.cleanup().await,
-            ScheduleType::Backup => Err(ServiceError::Internal(
-                "backup is not available in this build yet: nothing was backed up".into(),
-            )),
+            ScheduleType::Backup => self.backup_scheduled(row.params.as_ref().map(|p| &p.0)).await,
         };
         let (ok, mut details) = match result {
             Ok(d) => (true, d),

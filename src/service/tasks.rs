@@ -326,6 +326,11 @@ impl Runners {
         self
     }
 
+    /// Whether this build can run tasks of type `t`.
+    pub fn has(&self, t: TaskType) -> bool {
+        self.map.contains_key(&t)
+    }
+
     fn get(&self, t: TaskType) -> Option<Arc<dyn TaskRunner>> {
         self.map.get(&t).cloned()
     }

@@ -13,6 +13,7 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 pub mod audit;
+pub mod backup;
 pub mod certificates;
 
 pub mod meta;
@@ -59,7 +60,9 @@ macro_rules! in_tx {
                 out
             }
             $crate::store::Db::Sqlite(pool) => {
-                let mut tx = pool.begin().await?;
+                // IMMEDIATE takes the write lock up front: a deferred transaction that reads and
+                // then writes fails with "database is locked" when another writer got in between.
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
                 let $tx = &mut tx;
                 let out = $body;
                 if out.is_ok() {

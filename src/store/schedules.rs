@@ -296,3 +296,49 @@ pub async fn cleanup(
         .await?,
     })
 }
+
+/// Takes up to `per_task × max_tasks` monitors that are due (`next_check_at` passed or never
+/// set, active), moves their `next_check_at` one `check_interval` ahead, and queues them as
+/// `monitor_check` tasks of at most `per_task` monitors each (`params.monitor_ids`), all in one
+/// transaction. Several schedulers never queue one monitor twice (MySQL: SKIP LOCKED; SQLite:
+/// one writer). Returns the queued task ids.
+pub async fn enqueue_due_monitors(db: &Db, per_task: usize, max_tasks: usize) -> Result<Vec<i64>, sqlx::Error> {
+    let n = now();
+    let limit = (per_task.clamp(1, 1000) * max_tasks.clamp(1, 100)) as i64;
+    let advance = match db {
+        Db::MySql(_) => "DATE_ADD(?, INTERVAL check_interval SECOND)",
+        Db::Sqlite(_) => "datetime(?, '+' || check_interval || ' seconds')",
+    };
+    let lock = match db {
+        Db::MySql(_) => " FOR UPDATE SKIP LOCKED",
+        Db::Sqlite(_) => "",
+    };
+    let select = format!(
+        "SELECT id FROM monitors WHERE is_active = TRUE AND (next_check_at IS NULL OR next_check_at <= ?) \
+         ORDER BY next_check_at, id LIMIT ?{lock}"
+    );
+    let advance_sql = format!("UPDATE monitors SET next_check_at = {advance} WHERE id = ?");
+    crate::in_tx!(db, tx => {
+        let ids: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(select)).bind(n).bind(limit).fetch_all(&mut **tx).await?;
+        for id in &ids {
+            sqlx::query(AssertSqlSafe(advance_sql.clone())).bind(n).bind(id).execute(&mut **tx).await?;
+        }
+        let mut tasks = Vec::new();
+        for chunk in ids.chunks(per_task.max(1)) {
+            let params = serde_json::json!({ "monitor_ids": chunk });
+            let id = sqlx::query(
+                "INSERT INTO tasks (task_type, status, priority, params, scheduled_at, max_attempts, created_at, updated_at) \
+                 VALUES ('monitor_check', 'pending', 4, ?, ?, 3, ?, ?)",
+            )
+            .bind(params.to_string())
+            .bind(n)
+            .bind(n)
+            .bind(n)
+            .execute(&mut **tx)
+            .await?
+            .last_id();
+            tasks.push(id);
+        }
+        Ok::<Vec<i64>, sqlx::Error>(tasks)
+    })
+}
