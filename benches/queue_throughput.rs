@@ -22,7 +22,6 @@ use certdeck::service::tasks::{RunFuture, Runners, TaskContext, TaskRunner};
 use certdeck::service::{ClientInfo, Services};
 use certdeck::store::queue::{self, NewTask};
 use certdeck::store::{migrate, Db, PoolSettings};
-use chrono::Utc;
 use sqlx::AssertSqlSafe;
 
 struct NoOp {
@@ -62,16 +61,7 @@ async fn scalar(db: &Db, sql: &str) -> i64 {
 
 async fn enqueue(db: &Db, n: usize) {
     for i in 0..n {
-        let t = NewTask {
-            task_type: TaskType::MonitorCheck,
-            priority: (i % 10) as i32 + 1,
-            target_type: None,
-            target_id: None,
-            params: None,
-            scheduled_at: Utc::now(),
-            created_by: None,
-            max_attempts: 3,
-        };
+        let t = NewTask::system(TaskType::MonitorCheck, (i % 10) as i32 + 1, None);
         queue::enqueue(db, &t, None).await.unwrap();
     }
 }

@@ -429,3 +429,81 @@ fn tasks_schedules_and_health_from_the_command_line() {
     assert!(add.status.success(), "{out}{err}");
     assert!(out.contains("active, next run"), "{out}");
 }
+
+#[test]
+fn the_daemon_runs_a_queued_task_and_task_logs_follows_it_to_the_end() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    assert!(certdeck(h, &["server", "list"], None).status.success()); // first run: admin
+    let add = certdeck(
+        h,
+        &[
+            "server",
+            "add",
+            "web1.example.com",
+            "--user",
+            "deploy",
+            "--password-stdin",
+            "--json",
+        ],
+        Some("ssh-password\n"),
+    );
+    let (out, err) = text(&add);
+    assert!(add.status.success(), "{out}{err}");
+    let server = serde_json::from_str::<serde_json::Value>(&out).unwrap()["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    let q = certdeck(
+        h,
+        &[
+            "task",
+            "enqueue",
+            "--type",
+            "server_check",
+            "--target",
+            &server,
+            "--json",
+        ],
+        None,
+    );
+    let (out, err) = text(&q);
+    assert!(q.status.success(), "{out}{err}");
+    let id = serde_json::from_str::<serde_json::Value>(&out).unwrap()["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+
+    // The daemon picks it up; without the SSH engine in this build the check fails, clearly.
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_certdeck"))
+        .arg("--serve-scheduler")
+        .env("CERTDECK_DATA_DIR", h.join("data"))
+        .env("CERTDECK_CONFIG_DIR", h.join("config"))
+        .env_remove("CERTDECK_DATABASE_URL")
+        .env_remove("CERTDECK_TESTKIT_COUNT_FILE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let follow = certdeck(h, &["task", "logs", &id, "-f"], None);
+    let _ = Command::new("kill").arg("-TERM").arg(daemon.id().to_string()).status();
+    let _ = daemon.wait();
+    let (out, err) = text(&follow);
+    assert!(follow.status.success(), "{out}{err}");
+    assert!(
+        out.contains("not available in this build"),
+        "the failure is in the log: {out}"
+    );
+    assert!(
+        err.contains(&format!("task {id} is failed")),
+        "-f stops when the task ends: {err}"
+    );
+    let show = certdeck(h, &["task", "show", &id, "--json"], None);
+    let v: serde_json::Value = serde_json::from_str(&text(&show).0).unwrap();
+    assert_eq!(
+        (v["status"].as_str(), v["attempts"].as_i64()),
+        (Some("failed"), Some(1)),
+        "{v}"
+    );
+}

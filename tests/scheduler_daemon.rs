@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use certdeck::domain::TaskType;
 use certdeck::store::queue::{self, NewTask};
 use certdeck::store::Db;
-use chrono::Utc;
 use sqlx::AssertSqlSafe;
 
 struct Home {
@@ -86,16 +85,7 @@ async fn setup() -> Option<(common::TestDb, Home)> {
 async fn enqueue(db: &Db, n: usize) -> Vec<i64> {
     let mut ids = Vec::with_capacity(n);
     for i in 0..n {
-        let t = NewTask {
-            task_type: TaskType::MonitorCheck,
-            priority: (i % 10) as i32 + 1,
-            target_type: None,
-            target_id: None,
-            params: None,
-            scheduled_at: Utc::now(),
-            created_by: None,
-            max_attempts: 3,
-        };
+        let t = NewTask::system(TaskType::MonitorCheck, (i % 10) as i32 + 1, None);
         ids.push(queue::enqueue(db, &t, None).await.unwrap());
     }
     ids

@@ -489,16 +489,7 @@ async fn three_schedulers_run_every_task_exactly_once() {
         for i in 0..N {
             queue::enqueue(
                 &t.db,
-                &queue::NewTask {
-                    task_type: TaskType::MonitorCheck,
-                    priority: (i % 10) as i32 + 1,
-                    target_type: None,
-                    target_id: None,
-                    params: None,
-                    scheduled_at: Utc::now(),
-                    created_by: None,
-                    max_attempts: 3,
-                },
+                &queue::NewTask::system(TaskType::MonitorCheck, (i % 10) as i32 + 1, None),
                 None,
             )
             .await

@@ -1228,7 +1228,11 @@ async fn server(ctx: &Ctx, s: &Services, a: &Actor, c: &ServerCmd) -> R<()> {
             let mut input = server_input(args)?;
             input.hostname = Some(hostname.clone());
             let r = svc(s.server_create(a, &input).await)?;
-            println!("added server {} ({}:{}, id {})", opt(&r.name), r.hostname, r.port, r.id);
+            if ctx.json {
+                print_json(&r);
+            } else {
+                println!("added server {} ({}:{}, id {})", opt(&r.name), r.hostname, r.port, r.id);
+            }
         }
         ServerCmd::Update {
             id,

@@ -277,17 +277,7 @@ impl Services {
     }
 
     async fn enqueue_system(&self, t: TaskType, kind: &str, id: i64, priority: i32) -> ServiceResult<i64> {
-        let new = NewTask {
-            task_type: t,
-            priority,
-            target_type: Some(kind.into()),
-            target_id: Some(id),
-            params: None,
-            scheduled_at: Utc::now(),
-            created_by: None,
-            max_attempts: 5,
-        };
-        Ok(queue::enqueue(self.db(), &new, None).await?)
+        Ok(queue::enqueue(self.db(), &NewTask::system(t, priority, Some((kind, id))), None).await?)
     }
 
     /// `certificate_check`: expire what expired, queue due renewals and stale deployments.

@@ -39,6 +39,22 @@ pub struct NewTask {
     pub max_attempts: i32,
 }
 
+impl NewTask {
+    /// A system task due now: no owner, no parameters, 5 attempts.
+    pub fn system(task_type: TaskType, priority: i32, target: Option<(&str, i64)>) -> Self {
+        NewTask {
+            task_type,
+            priority,
+            target_type: target.map(|t| t.0.to_string()),
+            target_id: target.map(|t| t.1),
+            params: None,
+            scheduled_at: Utc::now(),
+            created_by: None,
+            max_attempts: 5,
+        }
+    }
+}
+
 /// Enqueues a task (with its audit row when given, in one transaction); returns its id.
 pub async fn enqueue(db: &Db, t: &NewTask, audit: Option<&NewAudit>) -> Result<i64, sqlx::Error> {
     crate::in_tx!(db, tx => {
@@ -468,41 +484,43 @@ pub async fn reap_expired(db: &Db, limit: i64) -> Result<Vec<Reaped>, sqlx::Erro
 /// Cancels a pending or running task (a running one stops at its next step); returns whether
 /// it changed.
 pub async fn cancel(db: &Db, id: i64, audit: &NewAudit) -> Result<bool, sqlx::Error> {
-    let n = now();
-    crate::in_tx!(db, tx => {
-        let r = sqlx::query(
-            "UPDATE tasks SET status = 'cancelled', completed_at = ?, updated_at = ? \
-             WHERE id = ? AND status IN ('pending', 'running')",
-        )
-        .bind(n)
-        .bind(n)
-        .bind(id)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-        if r == 1 {
-            insert_in!(&mut **tx, audit);
-        }
-        Ok::<bool, sqlx::Error>(r == 1)
-    })
+    transition(
+        db,
+        id,
+        "status = 'cancelled', completed_at = ?, updated_at = ?",
+        "status IN ('pending', 'running')",
+        audit,
+    )
+    .await
 }
 
 /// Puts a failed or cancelled task back in the queue with fresh attempts; returns whether it
 /// changed.
 pub async fn retry(db: &Db, id: i64, audit: &NewAudit) -> Result<bool, sqlx::Error> {
+    transition(
+        db,
+        id,
+        "status = 'pending', attempts = 0, progress = 0, result = NULL, scheduled_at = ?, started_at = NULL, \
+         completed_at = NULL, lease_expires_at = NULL, updated_at = ?",
+        "status IN ('failed', 'cancelled')",
+        audit,
+    )
+    .await
+}
+
+/// A status change by hand: `set` (with two `?` for now) applies only when `from` holds, and
+/// the audit row goes in with it.
+async fn transition(db: &Db, id: i64, set: &str, from: &str, audit: &NewAudit) -> Result<bool, sqlx::Error> {
     let n = now();
+    let sql = format!("UPDATE tasks SET {set} WHERE id = ? AND {from}");
     crate::in_tx!(db, tx => {
-        let r = sqlx::query(
-            "UPDATE tasks SET status = 'pending', attempts = 0, progress = 0, result = NULL, scheduled_at = ?, \
-             started_at = NULL, completed_at = NULL, lease_expires_at = NULL, updated_at = ? \
-             WHERE id = ? AND status IN ('failed', 'cancelled')",
-        )
-        .bind(n)
-        .bind(n)
-        .bind(id)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
+        let r = sqlx::query(AssertSqlSafe(sql))
+            .bind(n)
+            .bind(n)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
         if r == 1 {
             insert_in!(&mut **tx, audit);
         }
