@@ -164,8 +164,7 @@ impl Services {
                 header.schema_version, header.schema_version
             )));
         }
-        let users: i64 =
-            crate::on_db!(self.db(), p => sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(p).await)?;
+        let users = crate::store::users::count_users(self.db()).await?;
         if users > 0 {
             return Err(ServiceError::Conflict(format!(
                 "restore needs an empty database: this one has {users} user(s); create a new database and point \

@@ -167,6 +167,11 @@ pub async fn count_active_admins(db: &Db) -> Result<i64, sqlx::Error> {
     on_db!(db, p => sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin' AND status = 'active'").fetch_one(p).await)
 }
 
+/// Number of users in any role and status.
+pub async fn count_users(db: &Db) -> Result<i64, sqlx::Error> {
+    on_db!(db, p => sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(p).await)
+}
+
 /// Number of admins in any status.
 pub async fn count_admins(db: &Db) -> Result<i64, sqlx::Error> {
     on_db!(db, p => sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin'").fetch_one(p).await)
