@@ -24,6 +24,11 @@ pub struct Config {
     pub config_dir: PathBuf,
     /// Database pool size.
     pub max_connections: u32,
+    /// Console language (`en`, `zh-CN`); None: the user's setting, else `LANG`.
+    pub language: Option<String>,
+    /// Where the console's tasks run: `embedded` (in the console) or `external` (a
+    /// `--serve-scheduler` daemon). Default: embedded for SQLite, external for MySQL.
+    pub scheduler: String,
 }
 
 /// The file form of the configuration; every field optional.
@@ -42,6 +47,10 @@ pub struct ConfigFile {
     pub master_key_path: Option<PathBuf>,
     /// Pool size.
     pub max_connections: Option<u32>,
+    /// Console language.
+    pub language: Option<String>,
+    /// `embedded` or `external`.
+    pub scheduler: Option<String>,
 }
 
 /// Values given on the command line.
@@ -95,13 +104,15 @@ impl Config {
             ConfigFile::default()
         };
         let default_db = format!("sqlite://{}", data_dir.join("certdeck.db").display());
+        let database_url = o
+            .database_url
+            .clone()
+            .or_else(|| env("CERTDECK_DATABASE_URL"))
+            .or(file.database_url)
+            .unwrap_or(default_db);
+        let default_sqlite = database_url.starts_with("sqlite:");
         Ok(Config {
-            database_url: o
-                .database_url
-                .clone()
-                .or_else(|| env("CERTDECK_DATABASE_URL"))
-                .or(file.database_url)
-                .unwrap_or(default_db),
+            database_url,
             theme: env("CERTDECK_THEME").or(file.theme).unwrap_or_else(|| "default".into()),
             keymap: env("CERTDECK_KEYMAP")
                 .or(file.keymap)
@@ -114,6 +125,14 @@ impl Config {
                 .or(file.master_key_path)
                 .unwrap_or_else(|| data_dir.join("master.key")),
             max_connections: file.max_connections.unwrap_or(10).clamp(1, 200),
+            language: env("CERTDECK_LANG").or(file.language),
+            scheduler: env("CERTDECK_SCHEDULER").or(file.scheduler).unwrap_or_else(|| {
+                if default_sqlite {
+                    "embedded".into()
+                } else {
+                    "external".into()
+                }
+            }),
             data_dir,
             config_dir,
         })

@@ -12,3 +12,4 @@ pub mod logging;
 pub mod scheduler;
 pub mod service;
 pub mod store;
+pub mod tui;

@@ -260,9 +260,14 @@ async fn dispatch(ctx: &Ctx, cli: &Cli) -> R<()> {
         return serve_scheduler(&s).await;
     }
     let Some(cmd) = &cli.command else {
+        use std::io::IsTerminal;
         let s = ctx.open().await?;
-        let a = ctx.actor(&s).await?;
-        return status(ctx, &s, &a).await;
+        if !(std::io::stdout().is_terminal() && std::io::stdin().is_terminal()) || ctx.json {
+            // Not a terminal (a script, a pipe): the summary instead of the console.
+            let a = ctx.actor(&s).await?;
+            return status(ctx, &s, &a).await;
+        }
+        return console(ctx, cli, s).await;
     };
     match cmd {
         Command::Db(DbCmd::Backup { out, dir, keep }) => {
@@ -409,6 +414,37 @@ async fn dispatch(ctx: &Ctx, cli: &Cli) -> R<()> {
     }
 }
 
+/// Opens the console on this database.
+async fn console(ctx: &Ctx, cli: &Cli, s: Services) -> R<()> {
+    if !svc(bootstrap::has_admin(&s).await)? {
+        if ctx.config.is_sqlite() {
+            // First run: create the admin and log in, then open the console.
+            ctx.first_run(&s, "admin@localhost").await?;
+        } else {
+            return Err("this database has no admin yet: run `certdeck init` first".into());
+        }
+    }
+    let lang = match cli.lang.as_deref().or(ctx.config.language.as_deref()) {
+        Some(l) => Some(
+            crate::tui::i18n::Lang::parse(l).ok_or_else(|| format!("--lang {l}: use en or zh-CN"))?,
+        ),
+        None => None,
+    };
+    let scheduler = crate::tui::SchedulerMode::parse(&ctx.config.scheduler)?;
+    let (_, db_key) = ctx.sessions();
+    let opts = crate::tui::ConsoleOptions {
+        theme: cli.theme.clone().unwrap_or_else(|| ctx.config.theme.clone()),
+        keymap: cli.keymap.clone().unwrap_or_else(|| ctx.config.keymap.clone()),
+        lang,
+        user: cli.user.clone(),
+        read_only: cli.read_only,
+        scheduler,
+        config_dir: ctx.config.config_dir.clone(),
+        db_key,
+    };
+    crate::tui::run(s, opts).await
+}
+
 async fn migrate_version(s: &Services) -> R<i64> {
     migrate::current_version(s.db()).await.map_err(|e| e.to_string())
 }
@@ -435,7 +471,7 @@ async fn status(ctx: &Ctx, s: &Services, a: &Actor) -> R<()> {
         a.username,
         a.role
     );
-    println!("(the interactive console is not part of this build yet; this is the summary)\n");
+    println!();
     let total: i64 = counts.iter().map(|(_, n)| n).sum();
     let by = counts
         .iter()

@@ -30,6 +30,21 @@ pub struct Cli {
     /// Run the headless task scheduler daemon.
     #[arg(long)]
     pub serve_scheduler: bool,
+    /// Console theme: default, light, high-contrast, or a file in <config dir>/themes.
+    #[arg(long, value_name = "NAME")]
+    pub theme: Option<String>,
+    /// Console keymap: default (arrows + vim keys), emacs, or a file in <config dir>/keymaps.
+    #[arg(long, value_name = "NAME")]
+    pub keymap: Option<String>,
+    /// Console language: en or zh-CN (default: the user's setting, else LANG).
+    #[arg(long, value_name = "LANG")]
+    pub lang: Option<String>,
+    /// Username to prefill on the console's login screen.
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// Console without any action that changes data.
+    #[arg(long)]
+    pub read_only: bool,
     /// The command (none: the console).
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -16,6 +16,7 @@ pub mod auth;
 pub mod backup;
 pub mod bootstrap;
 pub mod certificates;
+pub mod dashboard;
 pub mod monitoring;
 pub mod schedules;
 pub mod secrets;
@@ -95,6 +96,15 @@ impl Actor {
     }
 }
 
+/// What background work in this process reports as it happens, for live views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerEvent {
+    /// A task was queued, progressed, logged or finished.
+    Task(i64),
+    /// Something else changed (schedules ran, monitors were queued).
+    Changed,
+}
+
 /// The shared entry point: a database pool, the keyring and the client.
 #[derive(Clone)]
 pub struct Services {
@@ -102,6 +112,7 @@ pub struct Services {
     keyring: Arc<Keyring>,
     client: ClientInfo,
     data_dir: Option<std::path::PathBuf>,
+    events: tokio::sync::broadcast::Sender<WorkerEvent>,
 }
 
 impl std::fmt::Debug for Services {
@@ -120,7 +131,18 @@ impl Services {
             keyring: Arc::new(keyring),
             client,
             data_dir: None,
+            events: tokio::sync::broadcast::channel(256).0,
         }
+    }
+
+    /// Live events of background work in this process (the console's in-process bus).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<WorkerEvent> {
+        self.events.subscribe()
+    }
+
+    /// Publishes an event; nobody listening is fine.
+    pub(crate) fn publish(&self, ev: WorkerEvent) {
+        let _ = self.events.send(ev);
     }
 
     /// The same services, knowing this host's data dir (default place for backups).

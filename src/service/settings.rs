@@ -88,7 +88,8 @@ pub fn validate_value(key: &str, ty: SettingType, value: &str) -> ServiceResult<
             key,
             crate::domain::Port::new(value.parse::<i64>().unwrap_or(0)).map(|_| ()),
         )?,
-        "system.timezone" => super::field(key, crate::domain::TimeZoneName::parse(value).map(|_| ()))?,
+        "system.timezone" | "timezone" => super::field(key, crate::domain::TimeZoneName::parse(value).map(|_| ()))?,
+        "language" if !matches!(value, "en" | "zh-CN") => return bad("must be en or zh-CN".into()),
         k if ty == SettingType::Number
             && (k.ends_with("_days")
                 || k.ends_with("_seconds")

@@ -123,6 +123,7 @@ impl Services {
             serde_json::json!({"type": task_type, "priority": priority, "target_type": kind, "target_id": target_id}),
         );
         let id = queue::enqueue(self.db(), &new, Some(&audit)).await?;
+        self.publish(super::WorkerEvent::Task(id));
         store::get_task(self.db(), id)
             .await?
             .ok_or_else(|| ServiceError::Internal(format!("task {id} vanished after enqueue")))
@@ -428,6 +429,7 @@ impl TaskContext {
             self.lost.store(true, Ordering::SeqCst);
             return Err(TaskFailure::Stopped);
         }
+        self.svc.publish(super::WorkerEvent::Task(self.lease().task_id));
         Ok(())
     }
 
@@ -437,6 +439,7 @@ impl TaskContext {
             self.lost.store(true, Ordering::SeqCst);
             return Err(TaskFailure::Stopped);
         }
+        self.svc.publish(super::WorkerEvent::Task(self.lease().task_id));
         Ok(())
     }
 }
@@ -554,6 +557,7 @@ impl Services {
                 queue::finish(self.db(), &lease, &Outcome::Failed(String::new())).await?;
             }
         }
+        self.publish(super::WorkerEvent::Task(lease.task_id));
         Ok(report)
     }
 

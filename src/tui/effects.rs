@@ -1,0 +1,217 @@
+//! Effects: the work `update` asks for (service calls), and the replies that come back.
+//! `update` only describes them; `exec` runs them on tokio tasks.
+
+use super::form::{Form, FormKind};
+use super::resources::{Cursor, Kind, Order, Row};
+use super::state::{Detail, LogLine};
+use crate::service::dashboard::Dashboard;
+use crate::service::Actor;
+
+/// A parsed `/` filter: `key:value` terms for SQL, the rest matched as a substring.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Query {
+    /// The order.
+    pub order: Order,
+    /// `key:value` terms (pushed to SQL).
+    pub terms: Vec<(String, String)>,
+    /// A lower-case substring to keep (or, when inverted, to drop).
+    pub text: Option<(String, bool)>,
+}
+
+impl Query {
+    /// Parses a filter line for `kind`: `status:issued type:wildcard example` or `!example`.
+    pub fn parse(kind: Kind, order: Order, line: &str) -> Result<Query, String> {
+        let mut q = Query {
+            order,
+            ..Default::default()
+        };
+        let mut words = Vec::new();
+        for w in line.split_whitespace() {
+            match w.split_once(':') {
+                Some((k, v)) if !k.is_empty() && !k.starts_with('!') => {
+                    let k = k.to_ascii_lowercase();
+                    if !kind.sql_filters().contains(&k.as_str()) {
+                        return Err(k);
+                    }
+                    q.terms.push((k, v.to_string()));
+                }
+                _ => words.push(w),
+            }
+        }
+        let text = words.join(" ");
+        if let Some(rest) = text.strip_prefix('!') {
+            if !rest.is_empty() {
+                q.text = Some((rest.to_lowercase(), true));
+            }
+        } else if !text.is_empty() {
+            q.text = Some((text.to_lowercase(), false));
+        }
+        Ok(q)
+    }
+
+    /// The term `key`, if given.
+    pub fn term(&self, key: &str) -> Option<&str> {
+        self.terms.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// Whether a row passes the substring part.
+    pub fn keeps(&self, row: &Row) -> bool {
+        match &self.text {
+            None => true,
+            Some((needle, invert)) => row.matches(needle) != *invert,
+        }
+    }
+}
+
+/// Work for the effect runner.
+#[derive(Debug, Clone)]
+pub enum Effect {
+    /// Resume the saved session, if it is still valid.
+    Resume {
+        /// Request id.
+        req: u64,
+    },
+    /// Log in and save the session.
+    Login {
+        /// Request id.
+        req: u64,
+        /// Username.
+        username: String,
+        /// Password.
+        password: String,
+    },
+    /// Revoke and forget the session.
+    Logout {
+        /// Request id.
+        req: u64,
+    },
+    /// Read the user's `language` and `timezone` settings.
+    LoadPreferences {
+        /// Request id.
+        req: u64,
+    },
+    /// Fetch one page of a table.
+    LoadPage {
+        /// Request id.
+        req: u64,
+        /// What.
+        kind: Kind,
+        /// Filters and order.
+        query: Query,
+        /// Page number.
+        page: usize,
+        /// Its start cursor.
+        start: Option<Cursor>,
+    },
+    /// Fetch a row's detail.
+    LoadDetail {
+        /// Request id.
+        req: u64,
+        /// What.
+        kind: Kind,
+        /// Which.
+        id: i64,
+    },
+    /// Fetch a task's log lines after `after`.
+    LoadLogs {
+        /// Request id.
+        req: u64,
+        /// Task.
+        task: i64,
+        /// Last line seen.
+        after: i64,
+    },
+    /// Read the dashboard.
+    LoadDashboard {
+        /// Request id.
+        req: u64,
+    },
+    /// Build an edit form from the current row.
+    OpenEdit {
+        /// Request id.
+        req: u64,
+        /// What.
+        kind: Kind,
+        /// Which.
+        id: i64,
+    },
+    /// Submit a form.
+    Submit {
+        /// Request id.
+        req: u64,
+        /// What it does.
+        form: FormKind,
+        /// Field values by name.
+        values: Vec<(&'static str, String)>,
+    },
+    /// Run an action on a row (delete, toggle, run now, retry, cancel, resolve, show PEM).
+    RowAction {
+        /// Request id.
+        req: u64,
+        /// The action.
+        action: super::action::Action,
+        /// On what.
+        kind: Kind,
+        /// Which.
+        id: i64,
+    },
+}
+
+/// What comes back from an effect.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// A session is open.
+    LoggedIn(Actor),
+    /// No valid saved session: ask.
+    NeedLogin(Option<String>),
+    /// Login refused (the service's message: wrong password, locked…).
+    LoginFailed(String),
+    /// Logged out.
+    LoggedOut,
+    /// The user's language and timezone settings.
+    Preferences(Option<String>, Option<String>),
+    /// A page of rows.
+    Page {
+        /// Page number.
+        page: usize,
+        /// Rows that passed the filter.
+        rows: Vec<Row>,
+        /// Rows the store returned.
+        fetched: usize,
+        /// Cursor after the last returned row.
+        end: Option<Cursor>,
+    },
+    /// A detail.
+    Detail(Box<Detail>),
+    /// Task log lines.
+    Logs(Vec<LogLine>),
+    /// Dashboard figures.
+    Dashboard(Box<Dashboard>),
+    /// A form to open.
+    FormReady(Box<Form>),
+    /// An action or form succeeded.
+    Done(Note),
+    /// A secret to show once: its title's catalog key, what was done, the secret.
+    Secret(&'static str, Note, String),
+    /// A failure: the field it is about (forms), and the message.
+    Failed(Option<String>, String),
+}
+
+/// A result for the flash line, in catalog terms: `key` formats `{what}` (a catalog noun) and
+/// `{name}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Note {
+    /// Catalog key of the sentence (`done.created`…).
+    pub key: &'static str,
+    /// Catalog key of the noun (`noun.server`…).
+    pub what: &'static str,
+    /// The row's name or id.
+    pub name: String,
+}
+
+impl Note {
+    /// The sentence in the catalog's language.
+    pub fn render(&self, cat: &super::i18n::Catalog) -> String {
+        cat.fmt(self.key, &[("what", cat.get(self.what)), ("name", &self.name)])
+    }
+}

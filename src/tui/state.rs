@@ -1,0 +1,332 @@
+//! The console's state: one owner (the loop), changed only by `update`, read by `ui`.
+
+use chrono::{DateTime, Utc};
+use tui_input::Input;
+
+use super::action::Action;
+use super::form::Form;
+use super::i18n::Catalog;
+use super::keymap::Keymap;
+use super::paged::Paged;
+use super::resources::{Cell, Kind, Order};
+use super::theme::Tone;
+use crate::service::dashboard::Dashboard;
+use crate::service::Actor;
+
+/// Rows of chrome around a table: header bar, breadcrumbs, borders, column header, flash, hints.
+pub const TABLE_CHROME: u16 = 7;
+/// The smallest usable terminal.
+pub const MIN_SIZE: (u16, u16) = (80, 24);
+
+/// The login screen.
+#[derive(Debug, Clone, Default)]
+pub struct Login {
+    /// Username.
+    pub username: Input,
+    /// Password (masked when drawn).
+    pub password: Input,
+    /// 0 = username, 1 = password.
+    pub focus: usize,
+    /// Why the last attempt failed (wrong password, locked account…).
+    pub error: Option<String>,
+    /// The attempt in flight.
+    pub pending: Option<u64>,
+}
+
+/// Which screen is up.
+#[derive(Debug, Clone)]
+pub enum Screen {
+    /// Waiting for a session check at start.
+    Starting,
+    /// Asking for credentials.
+    Login(Login),
+    /// The console.
+    Main,
+}
+
+/// A table pane.
+#[derive(Debug, Clone)]
+pub struct TableView {
+    /// What it lists.
+    pub kind: Kind,
+    /// The order.
+    pub order: Order,
+    /// The filter as typed after `/`.
+    pub filter: String,
+    /// The rows.
+    pub paged: Paged,
+    /// Page fetches in flight: (page, request id).
+    pub pending: Vec<(usize, u64)>,
+    /// The last load error.
+    pub error: Option<String>,
+}
+
+impl TableView {
+    /// A fresh table of `kind`.
+    pub fn new(kind: Kind) -> TableView {
+        TableView {
+            kind,
+            order: Order::default(),
+            filter: String::new(),
+            paged: Paged::new(),
+            pending: Vec::new(),
+            error: None,
+        }
+    }
+}
+
+/// One section of a detail view.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    /// Label/value pairs (labels are catalog keys).
+    Fields(Vec<(String, Cell)>),
+    /// A small table: catalog keys of the columns, then rows.
+    Table(Vec<&'static str>, Vec<Vec<Cell>>),
+    /// Text (PEM, config, JSON).
+    Text(String),
+}
+
+/// A tab of a detail view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tab {
+    /// Catalog key of the tab's name.
+    pub key: &'static str,
+    /// Its content.
+    pub body: Body,
+}
+
+/// The loaded detail of one row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detail {
+    /// Heading (a name or domain).
+    pub title: String,
+    /// Whether the row is active (decides whether toggle disables, which asks first).
+    pub active: bool,
+    /// Tabs.
+    pub tabs: Vec<Tab>,
+}
+
+/// A task log line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogLine {
+    /// Log row id.
+    pub id: i64,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Level.
+    pub level: String,
+    /// Message.
+    pub message: String,
+}
+
+/// The detail pane of one row.
+#[derive(Debug, Clone)]
+pub struct DetailView {
+    /// Kind of the row.
+    pub kind: Kind,
+    /// Its id.
+    pub id: i64,
+    /// The detail once loaded.
+    pub data: Option<Detail>,
+    /// The open tab.
+    pub tab: usize,
+    /// Scroll of the tab's content.
+    pub scroll: u16,
+    /// The load in flight.
+    pub pending: Option<u64>,
+    /// Task logs (tasks only), tailed live.
+    pub logs: Vec<LogLine>,
+    /// The log fetch in flight.
+    pub logs_pending: Option<u64>,
+    /// The last load error.
+    pub error: Option<String>,
+}
+
+/// A view on the navigation stack.
+#[derive(Debug, Clone)]
+pub enum View {
+    /// The dashboard.
+    Dashboard,
+    /// A table.
+    Table(TableView),
+    /// A row's detail.
+    Detail(DetailView),
+}
+
+/// A dangerous action waiting for `confirm`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Confirm {
+    /// The action.
+    pub action: Action,
+    /// On what.
+    pub kind: Kind,
+    /// Which row.
+    pub id: i64,
+    /// The row's label, shown in the question.
+    pub label: String,
+}
+
+/// What takes the keys besides the view.
+#[derive(Debug, Clone)]
+pub enum Mode {
+    /// Keys go to the view.
+    Normal,
+    /// `:` command line; the selected completion.
+    Command(Input, usize),
+    /// `/` filter line.
+    Filter(Input),
+    /// The help overlay, scrolled.
+    Help(u16),
+    /// A form.
+    Form(Form),
+    /// A question before a dangerous action.
+    Confirm(Confirm),
+    /// A secret shown once (a new API key, a first password), with its title key.
+    Reveal(&'static str, String),
+}
+
+/// The flash line: the result of the last action.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flash {
+    /// Text.
+    pub text: String,
+    /// Colour.
+    pub tone: Tone,
+    /// Ticks left before it fades.
+    pub ttl: u8,
+}
+
+/// The dashboard's data.
+#[derive(Debug, Clone, Default)]
+pub struct DashboardState {
+    /// The figures once loaded.
+    pub data: Option<Dashboard>,
+    /// The load in flight.
+    pub pending: Option<u64>,
+}
+
+/// The whole state.
+#[derive(Debug, Clone)]
+pub struct State {
+    /// Messages.
+    pub cat: Catalog,
+    /// Keys.
+    pub keymap: Keymap,
+    /// The user's timezone.
+    pub tz: chrono_tz::Tz,
+    /// The clock (advanced by ticks, so drawing stays pure).
+    pub now: DateTime<Utc>,
+    /// `--read-only`: no action that changes data.
+    pub read_only: bool,
+    /// Which screen.
+    pub screen: Screen,
+    /// Who is logged in.
+    pub actor: Option<Actor>,
+    /// The navigation stack (never empty; the bottom is the dashboard).
+    pub stack: Vec<View>,
+    /// Overlay mode.
+    pub mode: Mode,
+    /// The flash line.
+    pub flash: Option<Flash>,
+    /// Dashboard data.
+    pub dashboard: DashboardState,
+    /// Terminal size.
+    pub size: (u16, u16),
+    /// Ticks since start (drives polling).
+    pub ticks: u64,
+    /// Set when the console should exit.
+    pub quit: bool,
+    /// A row action (or logout) in flight: its request id and action.
+    pub action_pending: Option<(u64, Option<Action>)>,
+    /// An edit form being loaded.
+    pub edit_pending: Option<u64>,
+    /// The user's preferences being read.
+    pub prefs_pending: Option<u64>,
+    /// Username to prefill on the login screen (`--user`).
+    pub login_user: Option<String>,
+    /// `--lang` was given: the user's `language` setting does not override it.
+    pub lang_forced: bool,
+    next_request: u64,
+}
+
+impl State {
+    /// A state before the session check.
+    pub fn new(cat: Catalog, keymap: Keymap, tz: chrono_tz::Tz, read_only: bool, now: DateTime<Utc>) -> State {
+        State {
+            cat,
+            keymap,
+            tz,
+            now,
+            read_only,
+            screen: Screen::Starting,
+            actor: None,
+            stack: vec![View::Dashboard],
+            mode: Mode::Normal,
+            flash: None,
+            dashboard: DashboardState::default(),
+            size: (120, 40),
+            ticks: 0,
+            quit: false,
+            action_pending: None,
+            edit_pending: None,
+            prefs_pending: None,
+            login_user: None,
+            lang_forced: false,
+            next_request: 0,
+        }
+    }
+
+    /// A fresh request id.
+    pub fn request(&mut self) -> u64 {
+        self.next_request += 1;
+        self.next_request
+    }
+
+    /// The top view.
+    pub fn view(&self) -> &View {
+        self.stack.last().unwrap_or(&View::Dashboard)
+    }
+
+    /// The top view, mutable.
+    pub fn view_mut(&mut self) -> &mut View {
+        if self.stack.is_empty() {
+            self.stack.push(View::Dashboard);
+        }
+        let n = self.stack.len() - 1;
+        &mut self.stack[n]
+    }
+
+    /// Rows of a table that fit on screen.
+    pub fn table_height(&self) -> usize {
+        self.size.1.saturating_sub(TABLE_CHROME).max(1) as usize
+    }
+
+    /// Shows a message on the flash line.
+    pub fn flash(&mut self, text: impl Into<String>, tone: Tone) {
+        self.flash = Some(Flash {
+            text: text.into(),
+            tone,
+            ttl: 8,
+        });
+    }
+
+    /// Whether an action may run here (read-only mode hides those that change data).
+    pub fn allowed(&self, a: Action) -> bool {
+        !(self.read_only && a.mutates())
+    }
+
+    /// Breadcrumbs of the stack, as catalog-resolved titles.
+    pub fn breadcrumbs(&self) -> Vec<String> {
+        self.stack
+            .iter()
+            .map(|v| match v {
+                View::Dashboard => self.cat.get("pane.dashboard").to_string(),
+                View::Table(t) => self.cat.get(t.kind.title_key()).to_string(),
+                View::Detail(d) => match &d.data {
+                    Some(data) => data.title.clone(),
+                    None => format!("#{}", d.id),
+                },
+            })
+            .collect()
+    }
+}

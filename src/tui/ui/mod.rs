@@ -1,0 +1,266 @@
+//! Drawing: reads the state, never changes it. Layout: a header line, breadcrumbs with the row
+//! count, the view, the flash line (or the `:`/`/` line) and a hint bar made from the keymap.
+
+mod dashboard;
+mod overlay;
+mod table;
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::action::Action;
+use super::resources::Cell;
+use super::state::{Mode, Screen, State, View, MIN_SIZE};
+use super::text;
+use super::theme::{Theme, Tone};
+
+/// Draws the whole console.
+pub fn draw(f: &mut Frame, s: &State, theme: &Theme) {
+    let area = f.area();
+    f.render_widget(Block::default().style(theme.base()), area);
+    if area.width < MIN_SIZE.0 || area.height < MIN_SIZE.1 {
+        too_small(f, s, theme, area);
+        return;
+    }
+    match &s.screen {
+        Screen::Starting => {
+            let p = Paragraph::new(s.cat.get("app.starting")).style(theme.muted());
+            f.render_widget(p, center(area, 40, 1));
+        }
+        Screen::Login(_) => overlay::login(f, s, theme, area),
+        Screen::Main => main(f, s, theme, area),
+    }
+}
+
+fn too_small(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
+    let w = area.width.to_string();
+    let h = area.height.to_string();
+    let need_w = MIN_SIZE.0.to_string();
+    let need_h = MIN_SIZE.1.to_string();
+    let msg = s.cat.fmt(
+        "app.too_small",
+        &[("w", &w), ("h", &h), ("need_w", &need_w), ("need_h", &need_h)],
+    );
+    let p = Paragraph::new(msg).style(theme.tone(Tone::Warn)).wrap(Wrap { trim: true });
+    f.render_widget(p, area);
+}
+
+/// A rectangle of `w`×`h` centered in `area` (clipped to it).
+pub fn center(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+fn main(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
+    let [header, crumbs, body, flash, hints] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Min(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    header_line(f, s, theme, header);
+    crumbs_line(f, s, theme, crumbs);
+    match s.view() {
+        View::Dashboard => dashboard::draw(f, s, theme, body),
+        View::Table(t) => table::draw_table(f, s, theme, t, body),
+        View::Detail(d) => table::draw_detail(f, s, theme, d, body),
+    }
+    bottom_line(f, s, theme, flash);
+    hint_line(f, s, theme, hints);
+    overlay::draw(f, s, theme, area);
+}
+
+fn header_line(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
+    let who = s
+        .actor
+        .as_ref()
+        .map(|a| format!("{}@{}", a.username, a.role))
+        .unwrap_or_default();
+    let mut spans = vec![
+        Span::styled(" certdeck ", theme.selected()),
+        Span::raw(" "),
+        Span::styled(who, theme.accent()),
+    ];
+    if s.read_only {
+        spans.push(Span::raw("  "));
+        spans.push(Span::styled(s.cat.get("app.read_only"), theme.tone(Tone::Warn)));
+    }
+    let clock = text::local_time(s.now, s.tz);
+    let used: usize = spans.iter().map(|sp| text::width(&sp.content)).sum();
+    let pad = (area.width as usize).saturating_sub(used + text::width(&clock) + 1);
+    spans.push(Span::raw(" ".repeat(pad)));
+    spans.push(Span::styled(clock, theme.muted()));
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn crumbs_line(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
+    let crumbs = s.breadcrumbs().join(" › ");
+    let right = match s.view() {
+        View::Table(t) => {
+            let n = t.paged.known_len();
+            let pos = if n == 0 { 0 } else { t.paged.cursor + 1 };
+            let total = if t.paged.is_complete() {
+                n.to_string()
+            } else {
+                format!("{n}+")
+            };
+            let mut r = s.cat.fmt("table.rows", &[("pos", &pos.to_string()), ("total", &total)]);
+            if !t.filter.is_empty() {
+                r = format!("/{}  {r}", t.filter);
+            }
+            r
+        }
+        _ => String::new(),
+    };
+    let left_w = (area.width as usize).saturating_sub(text::width(&right) + 2);
+    let line = Line::from(vec![
+        Span::styled(format!(" {}", text::fit(&crumbs, left_w)), theme.accent()),
+        Span::styled(format!("{right} "), theme.muted()),
+    ]);
+    f.render_widget(Paragraph::new(line), area);
+}
+
+fn bottom_line(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
+    match &s.mode {
+        Mode::Command(input, _) => input_line(f, theme, area, ":", input, false),
+        Mode::Filter(input) => input_line(f, theme, area, "/", input, false),
+        _ => {
+            if let Some(fl) = &s.flash {
+                let p = Paragraph::new(format!(" {}", fl.text)).style(theme.tone(fl.tone));
+                f.render_widget(p, area);
+            }
+        }
+    }
+}
+
+/// A one-line text input with its cursor.
+pub fn input_line(f: &mut Frame, theme: &Theme, area: Rect, prompt: &str, input: &tui_input::Input, mask: bool) {
+    let width = area.width.saturating_sub(text::width(prompt) as u16 + 1) as usize;
+    let scroll = input.visual_scroll(width);
+    let shown: String = if mask {
+        "•".repeat(input.value().chars().count())
+    } else {
+        input.value().to_string()
+    };
+    let visible: String = shown.chars().skip(scroll).collect();
+    let line = Line::from(vec![
+        Span::styled(prompt.to_string(), theme.accent()),
+        Span::styled(text::truncate(&visible, width), theme.base()),
+    ]);
+    f.render_widget(Paragraph::new(line), area);
+    let x = area.x + text::width(prompt) as u16 + (input.visual_cursor().saturating_sub(scroll)) as u16;
+    f.set_cursor_position((x.min(area.x + area.width.saturating_sub(1)), area.y));
+}
+
+/// The actions the hint bar and help list for the current view.
+pub fn context_actions(s: &State) -> Vec<Action> {
+    let mut v = vec![Action::Help, Action::Command];
+    match s.view() {
+        View::Dashboard => v.extend([Action::Refresh, Action::Logout, Action::Quit]),
+        View::Table(t) => {
+            v.extend([Action::Open, Action::Filter]);
+            if t.kind.orders().len() > 1 {
+                v.push(Action::Sort);
+            }
+            if t.kind.can_create() {
+                v.push(Action::Create);
+            }
+            v.extend(t.kind.row_actions().iter().copied());
+            v.extend([Action::Back, Action::Refresh]);
+        }
+        View::Detail(d) => {
+            v.extend([Action::NextTab, Action::PrevTab]);
+            if matches!(d.kind, super::resources::Kind::Certificates | super::resources::Kind::Alerts) {
+                v.push(Action::Create);
+            }
+            v.extend(d.kind.row_actions().iter().copied());
+            v.extend([Action::Back, Action::Refresh]);
+        }
+    }
+    v.retain(|a| s.allowed(*a));
+    v
+}
+
+fn hint_line(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
+    let mut spans = Vec::new();
+    let mut used = 0usize;
+    for a in context_actions(s) {
+        let key = s.keymap.hint(a);
+        if key.is_empty() {
+            continue;
+        }
+        let label = s.cat.get(&format!("hint.{}", a.name())).to_string();
+        let w = text::width(&key) + text::width(&label) + 4;
+        if used + w > area.width as usize {
+            break;
+        }
+        used += w;
+        spans.push(Span::styled(format!(" <{key}>"), theme.accent()));
+        spans.push(Span::styled(format!(" {label}"), theme.muted()));
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// Renders a cell as text in `width` columns.
+pub fn cell_text(s: &State, c: &Cell, width: usize) -> String {
+    let t = match c {
+        Cell::Text(t) | Cell::Status(t, _) => t.clone(),
+        Cell::Time(Some(t)) => text::local_time(*t, s.tz),
+        Cell::Rel(Some(t), _) => text::relative(*t, s.now, &s.cat),
+        Cell::Time(None) | Cell::Rel(None, _) => "-".into(),
+        Cell::Bool(b) => s.cat.get(if *b { "value.yes" } else { "value.no" }).to_string(),
+        Cell::Progress(p) => {
+            let p = (*p).clamp(0, 100) as usize;
+            let bar = width.saturating_sub(5).min(10);
+            let filled = p * bar / 100;
+            format!("{}{} {p:>3}%", "█".repeat(filled), "░".repeat(bar - filled))
+        }
+    };
+    text::fit(&t, width)
+}
+
+/// The style of a cell.
+pub fn cell_style(s: &State, theme: &Theme, c: &Cell) -> Style {
+    match c {
+        Cell::Status(_, t) => theme.tone(*t),
+        Cell::Rel(Some(t), true) => {
+            let days = (*t - s.now).num_days();
+            theme.tone(if days < 0 {
+                Tone::Error
+            } else if days < 7 {
+                Tone::Error
+            } else if days < 30 {
+                Tone::Warn
+            } else {
+                Tone::Ok
+            })
+        }
+        Cell::Progress(_) => theme.tone(Tone::Info),
+        Cell::Time(_) | Cell::Rel(..) => theme.muted(),
+        _ => theme.base(),
+    }
+}
+
+/// A bordered block with a title.
+pub fn block<'a>(theme: &Theme, title: String) -> Block<'a> {
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.muted())
+        .title(Span::styled(format!(" {title} "), theme.accent()))
+}
+
+/// Clears an area for a popup.
+pub fn clear(f: &mut Frame, area: Rect) {
+    f.render_widget(Clear, area);
+}

@@ -1,0 +1,205 @@
+//! The generic table pane and the detail pane.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Row as TRow, Table, Tabs};
+use ratatui::Frame;
+
+use super::{block, cell_style, cell_text};
+use crate::tui::resources::Column;
+use crate::tui::state::{Body, DetailView, State, TableView};
+use crate::tui::text;
+use crate::tui::theme::{Theme, Tone};
+
+/// Column widths for `avail` columns: minimums first (dropping trailing columns that do not
+/// fit), then the spare width shared by `grow`.
+pub fn widths(cols: &[Column], avail: u16) -> Vec<u16> {
+    let mut n = cols.len();
+    while n > 1 && cols[..n].iter().map(|c| c.min + 1).sum::<u16>() > avail {
+        n -= 1;
+    }
+    let mins: u16 = cols[..n].iter().map(|c| c.min + 1).sum();
+    let spare = avail.saturating_sub(mins);
+    let grow: u16 = cols[..n].iter().map(|c| c.grow).sum();
+    cols[..n]
+        .iter()
+        .map(|c| c.min + if grow == 0 { 0 } else { spare * c.grow / grow })
+        .collect()
+}
+
+/// Draws a table pane: only the visible rows are built.
+pub fn draw_table(f: &mut Frame, s: &State, theme: &Theme, t: &TableView, area: Rect) {
+    let mut title = s.cat.get(t.kind.title_key()).to_string();
+    if t.kind.orders().len() > 1 {
+        title = format!("{title} ({})", s.cat.get(t.order.key()));
+    }
+    let b = block(theme, title);
+    let inner = b.inner(area);
+    f.render_widget(b, area);
+    let cols = t.kind.columns();
+    let w = widths(cols, inner.width);
+    let header = TRow::new(
+        cols.iter()
+            .zip(&w)
+            .map(|(c, w)| text::fit(s.cat.get(&format!("col.{}", c.key)), *w as usize)),
+    )
+    .style(theme.header());
+    let height = inner.height.saturating_sub(1) as usize;
+    let mut rows = Vec::with_capacity(height);
+    for abs in t.paged.offset..t.paged.offset + height {
+        let selected = abs == t.paged.cursor;
+        let row = match t.paged.row(abs) {
+            Some(r) => TRow::new(r.cells.iter().zip(&w).map(|(c, w)| {
+                let style = if selected {
+                    theme.selected()
+                } else {
+                    cell_style(s, theme, c)
+                };
+                ratatui::widgets::Cell::from(Span::styled(cell_text(s, c, *w as usize), style))
+            })),
+            None if abs < t.paged.known_len() || (!t.paged.is_complete() && abs == t.paged.known_len()) => {
+                TRow::new([Span::styled(s.cat.get("table.loading").to_string(), theme.muted())])
+            }
+            None => break,
+        };
+        rows.push(if selected { row.style(theme.selected()) } else { row });
+    }
+    let empty = rows.is_empty();
+    let table = Table::new(rows, w.iter().map(|x| Constraint::Length(*x))).header(header).column_spacing(1);
+    f.render_widget(table, inner);
+    if empty && t.paged.is_complete() {
+        let msg = match &t.error {
+            Some(e) => Span::styled(e.clone(), theme.tone(Tone::Error)),
+            None if !t.filter.is_empty() => Span::styled(s.cat.get("table.no_match").to_string(), theme.muted()),
+            None => Span::styled(s.cat.get("table.empty").to_string(), theme.muted()),
+        };
+        let area = Rect {
+            y: inner.y + 2,
+            height: 1,
+            ..inner
+        };
+        f.render_widget(Paragraph::new(msg), area);
+    } else if let (Some(e), true) = (&t.error, empty) {
+        let area = Rect {
+            y: inner.y + 2,
+            height: 1,
+            ..inner
+        };
+        f.render_widget(Paragraph::new(Span::styled(e.clone(), theme.tone(Tone::Error))), area);
+    }
+}
+
+/// Draws a detail pane with its tabs.
+pub fn draw_detail(f: &mut Frame, s: &State, theme: &Theme, d: &DetailView, area: Rect) {
+    let title = d
+        .data
+        .as_ref()
+        .map(|x| x.title.clone())
+        .unwrap_or_else(|| format!("#{}", d.id));
+    let b = block(theme, format!("{} › {title}", s.cat.get(d.kind.title_key())));
+    let inner = b.inner(area);
+    f.render_widget(b, area);
+    let Some(data) = &d.data else {
+        let msg = match &d.error {
+            Some(e) => Span::styled(e.clone(), theme.tone(Tone::Error)),
+            None => Span::styled(s.cat.get("table.loading").to_string(), theme.muted()),
+        };
+        f.render_widget(Paragraph::new(msg), inner);
+        return;
+    };
+    let [tabs_area, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(inner);
+    let tabs = Tabs::new(data.tabs.iter().map(|t| s.cat.get(t.key).to_string()))
+        .select(d.tab)
+        .style(theme.muted())
+        .highlight_style(theme.selected());
+    f.render_widget(tabs, tabs_area);
+    let Some(tab) = data.tabs.get(d.tab) else {
+        return;
+    };
+    if tab.key == "tab.logs" {
+        let lines: Vec<Line> = d
+            .logs
+            .iter()
+            .map(|l| {
+                let tone = crate::tui::resources::status_tone(match l.level.as_str() {
+                    "error" => "error",
+                    "warning" => "warning",
+                    _ => "",
+                });
+                Line::from(vec![
+                    Span::styled(format!("{} ", text::local_time(l.at, s.tz)), theme.muted()),
+                    Span::styled(format!("{:<7} ", l.level), theme.tone(tone)),
+                    Span::raw(l.message.clone()),
+                ])
+            })
+            .collect();
+        if lines.is_empty() {
+            f.render_widget(Paragraph::new(s.cat.get("detail.no_logs")).style(theme.muted()), body);
+            return;
+        }
+        // Follow the tail unless scrolled.
+        let h = body.height as usize;
+        let start = lines.len().saturating_sub(h + d.scroll as usize);
+        let shown: Vec<Line> = lines.into_iter().skip(start).take(h).collect();
+        f.render_widget(Paragraph::new(shown), body);
+        return;
+    }
+    match &tab.body {
+        Body::Fields(fields) => {
+            let label_w = fields
+                .iter()
+                .map(|(k, _)| text::width(s.cat.get(k)))
+                .max()
+                .unwrap_or(8)
+                .min(28);
+            let value_w = (body.width as usize).saturating_sub(label_w + 3);
+            let lines: Vec<Line> = fields
+                .iter()
+                .skip(d.scroll as usize)
+                .map(|(k, c)| {
+                    Line::from(vec![
+                        Span::styled(format!(" {} ", text::fit(s.cat.get(k), label_w)), theme.muted()),
+                        Span::styled(cell_text(s, c, value_w).trim_end().to_string(), cell_style(s, theme, c)),
+                    ])
+                })
+                .collect();
+            f.render_widget(Paragraph::new(lines), body);
+        }
+        Body::Table(cols, rows) => {
+            if rows.is_empty() {
+                f.render_widget(Paragraph::new(s.cat.get("table.empty")).style(theme.muted()), body);
+                return;
+            }
+            let columns: Vec<Column> = cols
+                .iter()
+                .map(|k| Column {
+                    key: k,
+                    min: 6,
+                    grow: 1,
+                })
+                .collect();
+            let w = widths(&columns, body.width);
+            let header = TRow::new(
+                cols.iter()
+                    .zip(&w)
+                    .map(|(c, w)| text::fit(s.cat.get(&format!("col.{c}")), *w as usize)),
+            )
+            .style(theme.header());
+            let trows: Vec<TRow> = rows
+                .iter()
+                .skip(d.scroll as usize)
+                .map(|r| {
+                    TRow::new(r.iter().zip(&w).map(|(c, w)| {
+                        ratatui::widgets::Cell::from(Span::styled(cell_text(s, c, *w as usize), cell_style(s, theme, c)))
+                    }))
+                })
+                .collect();
+            let table = Table::new(trows, w.iter().map(|x| Constraint::Length(*x))).header(header).column_spacing(1);
+            f.render_widget(table, body);
+        }
+        Body::Text(t) => {
+            let p = Paragraph::new(t.as_str()).scroll((d.scroll, 0)).style(theme.base());
+            f.render_widget(p, body);
+        }
+    }
+}
