@@ -147,3 +147,113 @@ impl Catalog {
         Ok(k)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tui::action::Action;
+    use crate::tui::resources::{Kind, Order};
+
+    #[test]
+    fn both_catalogs_have_the_same_keys_and_placeholders() {
+        let en = parse(EN).unwrap();
+        let zh = parse(ZH_CN).unwrap();
+        let mut missing: Vec<_> = en.keys().filter(|k| !zh.contains_key(*k)).collect();
+        let mut extra: Vec<_> = zh.keys().filter(|k| !en.contains_key(*k)).collect();
+        missing.sort();
+        extra.sort();
+        assert!(missing.is_empty(), "zh-CN lacks {missing:?}");
+        assert!(extra.is_empty(), "zh-CN has keys English lacks: {extra:?}");
+        let holes = |s: &str| {
+            let mut v: Vec<String> = s
+                .split('{')
+                .skip(1)
+                .filter_map(|p| p.split_once('}').map(|(n, _)| n.to_string()))
+                .collect();
+            v.sort();
+            v
+        };
+        for (k, v) in &en {
+            assert_eq!(holes(v), holes(&zh[k]), "placeholders of {k} differ");
+        }
+    }
+
+    /// Every key the code asks for, literally or by rule, exists in the English catalog (and so,
+    /// by the test above, in Chinese).
+    #[test]
+    fn every_key_the_console_uses_exists() {
+        let en = parse(EN).unwrap();
+        let mut wanted: Vec<String> = Vec::new();
+        for a in Action::ALL {
+            wanted.push(a.desc_key());
+            wanted.push(format!("hint.{}", a.name()));
+        }
+        for k in Kind::ALL {
+            wanted.push(k.title_key().to_string());
+            wanted.extend(k.columns().iter().map(|c| format!("col.{}", c.key)));
+            if let Some(f) = crate::tui::forms::create(*k, None) {
+                wanted.push(f.kind.title_key().to_string());
+                wanted.extend(f.fields.iter().map(|x| x.label.clone()));
+            }
+            if let Some(f) = crate::tui::forms::create(*k, Some(1)) {
+                wanted.push(f.kind.title_key().to_string());
+                wanted.extend(f.fields.iter().map(|x| x.label.clone()));
+            }
+        }
+        wanted.extend([Order::Newest.key(), Order::Expiry.key()].map(String::from));
+        // Literal keys in the console's sources: "prefix.name" strings of the catalog's tables.
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/tui");
+        let prefixes: std::collections::BTreeSet<&str> = en.keys().filter_map(|k| k.split('.').next()).collect();
+        let mut files = vec![];
+        let mut stack = vec![dir];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "rs") {
+                    files.push(p);
+                }
+            }
+        }
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap();
+            for lit in text.split('"').skip(1).step_by(2) {
+                if let Some((p, rest)) = lit.split_once('.') {
+                    let ident = !rest.is_empty()
+                        && rest.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+                    if prefixes.contains(p) && ident {
+                        wanted.push(lit.to_string());
+                    }
+                }
+            }
+            // Detail labels: f("name", …) is field.name; detail table columns are col.*.
+            if f.ends_with("details.rs") {
+                for part in text.split("f(\"").skip(1) {
+                    if let Some((name, _)) = part.split_once('"') {
+                        wanted.push(format!("field.{name}"));
+                    }
+                }
+                for part in text.split("vec![\"").skip(1) {
+                    if let Some((list, _)) = part.split_once(']') {
+                        for c in list.split(',') {
+                            let c = c.trim().trim_matches('"');
+                            if !c.is_empty() {
+                                wanted.push(format!("col.{c}"));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // Literals that look like keys but are data (audit actions of other layers, JSON paths).
+        let not_keys = ["config.", "server.create"];
+        let mut missing: Vec<_> = wanted
+            .into_iter()
+            .filter(|k| !en.contains_key(k) && !not_keys.iter().any(|n| k.starts_with(n)))
+            .collect();
+        missing.sort();
+        missing.dedup();
+        assert!(missing.is_empty(), "keys missing from assets/i18n/en.toml: {missing:?}");
+    }
+}

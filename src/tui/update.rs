@@ -10,6 +10,7 @@ use super::effects::{Effect, Query, Reply};
 use super::forms;
 use super::keymap::Key;
 use super::resources::{danger, Kind};
+use super::form::FormKind;
 use super::state::{Confirm, DetailView, Login, Mode, Screen, State, TableView, View};
 use super::theme::Tone;
 use crate::service::WorkerEvent;
@@ -960,3 +961,7 @@ fn on_reply(s: &mut State, req: u64, r: Reply) -> Vec<Effect> {
     }
     vec![]
 }
+
+#[cfg(test)]
+#[path = "update_tests.rs"]
+mod tests;

@@ -3,6 +3,7 @@
 
 mod dashboard;
 mod overlay;
+pub use overlay::help_lines;
 mod table;
 
 use ratatui::layout::{Constraint, Layout, Rect};
