@@ -425,9 +425,7 @@ async fn console(ctx: &Ctx, cli: &Cli, s: Services) -> R<()> {
         }
     }
     let lang = match cli.lang.as_deref().or(ctx.config.language.as_deref()) {
-        Some(l) => Some(
-            crate::tui::i18n::Lang::parse(l).ok_or_else(|| format!("--lang {l}: use en or zh-CN"))?,
-        ),
+        Some(l) => Some(crate::tui::i18n::Lang::parse(l).ok_or_else(|| format!("--lang {l}: use en or zh-CN"))?),
         None => None,
     };
     let scheduler = crate::tui::SchedulerMode::parse(&ctx.config.scheduler)?;

@@ -50,7 +50,10 @@ pub async fn expiries(db: &Db, user_id: Option<i64>, now: DateTime<Utc>) -> Resu
 pub async fn monitors_by_status(db: &Db, user_id: Option<i64>) -> Result<Vec<(String, i64)>, sqlx::Error> {
     let mut w = Where::new();
     w.and_opt("user_id = ?", user_id, Arg::I64);
-    let sql = format!("SELECT status, COUNT(*) FROM monitors{} GROUP BY status ORDER BY status", w.sql());
+    let sql = format!(
+        "SELECT status, COUNT(*) FROM monitors{} GROUP BY status ORDER BY status",
+        w.sql()
+    );
     on_db!(db, p => bind_args!(sqlx::query_as::<_, (String, i64)>(AssertSqlSafe(sql)), w.args.clone()).fetch_all(p).await)
 }
 
@@ -72,9 +75,16 @@ pub async fn tasks_by_status(db: &Db, created_by: Option<i64>) -> Result<Vec<(St
     let mut w = Where::new();
     w.and(
         "status IN (?, ?, ?)",
-        [Arg::Str("pending".into()), Arg::Str("running".into()), Arg::Str("failed".into())],
+        [
+            Arg::Str("pending".into()),
+            Arg::Str("running".into()),
+            Arg::Str("failed".into()),
+        ],
     );
     w.and_opt("created_by = ?", created_by, Arg::I64);
-    let sql = format!("SELECT status, COUNT(*) FROM tasks{} GROUP BY status ORDER BY status", w.sql());
+    let sql = format!(
+        "SELECT status, COUNT(*) FROM tasks{} GROUP BY status ORDER BY status",
+        w.sql()
+    );
     on_db!(db, p => bind_args!(sqlx::query_as::<_, (String, i64)>(AssertSqlSafe(sql)), w.args.clone()).fetch_all(p).await)
 }

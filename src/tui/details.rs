@@ -154,11 +154,14 @@ pub async fn load(svc: &Services, a: &Actor, kind: Kind, id: i64) -> ServiceResu
                             .join(", ")),
                         ),
                         f("status", st(s.status.as_str())),
-                        f("os", t(format!(
-                            "{} {}",
-                            s.os_type.clone().unwrap_or_default(),
-                            s.os_version.clone().unwrap_or_default()
-                        ))),
+                        f(
+                            "os",
+                            t(format!(
+                                "{} {}",
+                                s.os_type.clone().unwrap_or_default(),
+                                s.os_version.clone().unwrap_or_default()
+                            )),
+                        ),
                         f("web_server", o(&s.web_server_version)),
                         f("checked", Cell::Rel(s.last_check_at, false)),
                     ]),
@@ -238,7 +241,14 @@ pub async fn load(svc: &Services, a: &Actor, kind: Kind, id: i64) -> ServiceResu
                             vec!["id", "name", "hostname", "status"],
                             members
                                 .iter()
-                                .map(|s| vec![t(s.id.to_string()), o(&s.name), t(s.hostname.clone()), st(s.status.as_str())])
+                                .map(|s| {
+                                    vec![
+                                        t(s.id.to_string()),
+                                        o(&s.name),
+                                        t(s.hostname.clone()),
+                                        st(s.status.as_str()),
+                                    ]
+                                })
                                 .collect(),
                         ),
                     },
@@ -254,7 +264,10 @@ pub async fn load(svc: &Services, a: &Actor, kind: Kind, id: i64) -> ServiceResu
                     f("id", t(m.id.to_string())),
                     f("type", t(m.monitor_type.as_str())),
                     f("domain", o(&m.domain)),
-                    f("target", t(m.target_id.map(|x| format!("#{x}")).unwrap_or_else(|| "-".into()))),
+                    f(
+                        "target",
+                        t(m.target_id.map(|x| format!("#{x}")).unwrap_or_else(|| "-".into())),
+                    ),
                     f("port", t(m.port.map(|p| p.to_string()).unwrap_or_else(|| "-".into()))),
                     f("check_interval", t(format!("{} s", m.check_interval))),
                     f("status", st(m.status.as_str())),
@@ -275,8 +288,14 @@ pub async fn load(svc: &Services, a: &Actor, kind: Kind, id: i64) -> ServiceResu
                     overview(vec![
                         f("id", t(r.id.to_string())),
                         f("type", t(r.alert_type.as_str())),
-                        f("condition", t(format!("{} {}", r.condition_type.as_str(), r.condition_value))),
-                        f("monitor", t(r.monitor_id.map(|x| format!("#{x}")).unwrap_or_else(|| "*".into()))),
+                        f(
+                            "condition",
+                            t(format!("{} {}", r.condition_type.as_str(), r.condition_value)),
+                        ),
+                        f(
+                            "monitor",
+                            t(r.monitor_id.map(|x| format!("#{x}")).unwrap_or_else(|| "*".into())),
+                        ),
                         f("severity", st(r.severity.as_str())),
                         f("active", Cell::Bool(r.is_active)),
                     ]),
@@ -286,7 +305,13 @@ pub async fn load(svc: &Services, a: &Actor, kind: Kind, id: i64) -> ServiceResu
                             vec!["id", "channel", "created"],
                             bindings
                                 .iter()
-                                .map(|b| vec![t(b.id.to_string()), t(format!("#{}", b.channel_id)), Cell::Time(Some(b.created_at))])
+                                .map(|b| {
+                                    vec![
+                                        t(b.id.to_string()),
+                                        t(format!("#{}", b.channel_id)),
+                                        Cell::Time(Some(b.created_at)),
+                                    ]
+                                })
                                 .collect(),
                         ),
                     },
@@ -294,7 +319,12 @@ pub async fn load(svc: &Services, a: &Actor, kind: Kind, id: i64) -> ServiceResu
             }
         }
         Kind::History => {
-            let h = exact(svc.alert_history(a, false, one(id)).await?, id, |h| h.id, "alert history")?;
+            let h = exact(
+                svc.alert_history(a, false, one(id)).await?,
+                id,
+                |h| h.id,
+                "alert history",
+            )?;
             Detail {
                 title: h.message.clone(),
                 active: !h.is_resolved,
@@ -352,12 +382,18 @@ pub async fn load(svc: &Services, a: &Actor, kind: Kind, id: i64) -> ServiceResu
                         f("type", t(tk.task_type.as_str())),
                         f("status", st(tk.status.as_str())),
                         f("progress", Cell::Progress(tk.progress)),
-                        f("target", t(match (&tk.target_type, tk.target_id) {
-                            (Some(k), Some(i)) => format!("{k} #{i}"),
-                            _ => "-".into(),
-                        })),
+                        f(
+                            "target",
+                            t(match (&tk.target_type, tk.target_id) {
+                                (Some(k), Some(i)) => format!("{k} #{i}"),
+                                _ => "-".into(),
+                            }),
+                        ),
                         f("priority", t(tk.priority.to_string())),
-                        f("attempts", t(format!("{} / {}", d.queue.attempts, d.queue.max_attempts))),
+                        f(
+                            "attempts",
+                            t(format!("{} / {}", d.queue.attempts, d.queue.max_attempts)),
+                        ),
                         f("worker", o(&d.queue.locked_by)),
                         f("scheduled", Cell::Time(Some(tk.scheduled_at))),
                         f("started", Cell::Time(tk.started_at)),
@@ -475,13 +511,19 @@ pub async fn load(svc: &Services, a: &Actor, kind: Kind, id: i64) -> ServiceResu
                 tabs: vec![
                     overview(vec![
                         f("time", Cell::Time(Some(e.created_at))),
-                        f("user", t(e.user_id.map(|u| format!("#{u}")).unwrap_or_else(|| "system".into()))),
+                        f(
+                            "user",
+                            t(e.user_id.map(|u| format!("#{u}")).unwrap_or_else(|| "system".into())),
+                        ),
                         f("action", t(e.action.clone())),
-                        f("resource", t(format!(
-                            "{} {}",
-                            e.resource_type.clone().unwrap_or_default(),
-                            e.resource_id.map(|i| format!("#{i}")).unwrap_or_default()
-                        ))),
+                        f(
+                            "resource",
+                            t(format!(
+                                "{} {}",
+                                e.resource_type.clone().unwrap_or_default(),
+                                e.resource_id.map(|i| format!("#{i}")).unwrap_or_default()
+                            )),
+                        ),
                         f("ip", o(&e.ip_address)),
                         f("user_agent", o(&e.user_agent)),
                     ]),

@@ -106,7 +106,12 @@ fn shellexpand_home(p: &str) -> PathBuf {
 
 impl Runner {
     /// A runner that sends replies on `tx`.
-    pub fn new(svc: Services, session: SessionPlace, login_user: Option<String>, tx: mpsc::Sender<(u64, Reply)>) -> Self {
+    pub fn new(
+        svc: Services,
+        session: SessionPlace,
+        login_user: Option<String>,
+        tx: mpsc::Sender<(u64, Reply)>,
+    ) -> Self {
         Runner {
             svc,
             session,
@@ -128,7 +133,11 @@ impl Runner {
     pub async fn run(&self, effect: Effect, actor: Option<Actor>) -> (u64, Reply) {
         match effect {
             Effect::Resume { req } => (req, self.resume().await),
-            Effect::Login { req, username, password } => (req, self.login(&username, &password).await),
+            Effect::Login {
+                req,
+                username,
+                password,
+            } => (req, self.login(&username, &password).await),
             Effect::Logout { req } => (req, self.logout().await),
             other => {
                 let req = request_of(&other);
@@ -301,19 +310,25 @@ impl Runner {
                         ),
                         None => None,
                     },
+                    token: opt_s(v, "token"),
                     status: parse_enum(v, "status")?,
-                    ..Default::default()
                 };
                 if let FormKind::ServerEdit(id) = form {
                     let r = s.server_update(a, id, &input).await?;
                     done(note("done.updated", "noun.server", &r.hostname))
                 } else {
                     let r = s.server_create(a, &input).await?;
-                    done(note("done.created", "noun.server", &format!("{} (#{})", r.hostname, r.id)))
+                    done(note(
+                        "done.created",
+                        "noun.server",
+                        &format!("{} (#{})", r.hostname, r.id),
+                    ))
                 }
             }
             FormKind::GroupCreate => {
-                let g = s.group_create(a, get(v, "name"), opt_s(v, "description").as_deref()).await?;
+                let g = s
+                    .group_create(a, get(v, "name"), opt_s(v, "description").as_deref())
+                    .await?;
                 done(note("done.created", "noun.group", &format!("{} (#{})", g.name, g.id)))
             }
             FormKind::GroupEdit(id) => {
@@ -334,7 +349,11 @@ impl Runner {
                     notes: opt_s(v, "notes"),
                 };
                 let c = s.cert_import(a, &input).await?;
-                done(note("done.imported", "noun.certificate", &format!("{} (#{})", c.main_domain, c.id)))
+                done(note(
+                    "done.imported",
+                    "noun.certificate",
+                    &format!("{} (#{})", c.main_domain, c.id),
+                ))
             }
             FormKind::CertEdit(id) => {
                 let c = CertChanges {
@@ -463,17 +482,29 @@ impl Runner {
                     done(note("done.updated", "noun.schedule", &r.name))
                 } else {
                     let r = s.schedule_add(a, &input).await?;
-                    done(note("done.created", "noun.schedule", &format!("{} (#{})", r.name, r.id)))
+                    done(note(
+                        "done.created",
+                        "noun.schedule",
+                        &format!("{} (#{})", r.name, r.id),
+                    ))
                 }
             }
             FormKind::SettingEdit(key) => {
                 let r = s.setting_set(a, &key, get(v, "value"), None).await?;
-                done(note("done.set", "noun.setting", &format!("{} = {}", r.setting_key, r.setting_value.unwrap_or_default())))
+                done(note(
+                    "done.set",
+                    "noun.setting",
+                    &format!("{} = {}", r.setting_key, r.setting_value.unwrap_or_default()),
+                ))
             }
             FormKind::PreferenceSet => {
                 let ty = parse_enum::<SettingType>(v, "setting_type")?.unwrap_or(SettingType::String);
                 s.user_setting_set(a, get(v, "key"), get(v, "value"), ty).await?;
-                done(note("done.set", "noun.setting", &format!("{} = {}", get(v, "key"), get(v, "value"))))
+                done(note(
+                    "done.set",
+                    "noun.setting",
+                    &format!("{} = {}", get(v, "key"), get(v, "value")),
+                ))
             }
             FormKind::UserCreate => {
                 let input = UserInput {
@@ -491,7 +522,11 @@ impl Runner {
                         note("done.created", "noun.user", &format!("{} (#{})", u.username, u.id)),
                         pw,
                     )),
-                    None => done(note("done.created", "noun.user", &format!("{} (#{})", u.username, u.id))),
+                    None => done(note(
+                        "done.created",
+                        "noun.user",
+                        &format!("{} (#{})", u.username, u.id),
+                    )),
                 }
             }
             FormKind::UserEdit(id) => {
@@ -509,7 +544,9 @@ impl Runner {
                 done(note("done.updated", "noun.user", &u.username))
             }
             FormKind::ApiKeyCreate => {
-                let (k, secret) = s.apikey_create(a, get(v, "name"), num(v, "expires_in_days")?, None).await?;
+                let (k, secret) = s
+                    .apikey_create(a, get(v, "name"), num(v, "expires_in_days")?, None)
+                    .await?;
                 Ok(Reply::Secret(
                     "reveal.apikey",
                     note("done.created", "noun.apikey", &format!("{} (#{})", k.key_name, k.id)),
@@ -628,7 +665,11 @@ impl Runner {
                     ApiKeyStatus::Active
                 };
                 let k = s.apikey_set_status(a, &id.to_string(), to).await?;
-                done(note(on_off(k.status == ApiKeyStatus::Active), "noun.apikey", &k.key_name))
+                done(note(
+                    on_off(k.status == ApiKeyStatus::Active),
+                    "noun.apikey",
+                    &k.key_name,
+                ))
             }
             (Action::RunNow, Kind::Schedules) => {
                 let r = s.schedule_run_now(a, id).await?;
@@ -648,7 +689,11 @@ impl Runner {
             }
             (Action::ShowPem, Kind::Certificates) => {
                 let e = s.cert_export(a, id, false).await?;
-                Ok(Reply::Secret("reveal.pem", note("done.shown", "noun.certificate", &format!("#{id}")), e.fullchain_pem))
+                Ok(Reply::Secret(
+                    "reveal.pem",
+                    note("done.shown", "noun.certificate", &format!("#{id}")),
+                    e.fullchain_pem,
+                ))
             }
             (action, kind) => Err(ServiceError::Conflict(format!(
                 "{} does not apply to {kind:?}",

@@ -4,8 +4,8 @@
 use super::form::{Field, Form, FormKind};
 use super::resources::Kind;
 use crate::domain::{
-    AlertType, AuthType, ChannelType, ConditionType, MonitorType, ScheduleType, ServerStatus, ServerType,
-    SettingType, Severity, UserRole, UserStatus,
+    AlertType, AuthType, ChannelType, ConditionType, MonitorType, ScheduleType, ServerStatus, ServerType, SettingType,
+    Severity, UserRole, UserStatus,
 };
 use crate::service::monitoring::ChannelView;
 use crate::store::certificates::CertificateRow;
@@ -59,10 +59,11 @@ pub fn create(kind: Kind, parent: Option<i64>) -> Option<Form> {
                 Field::text("hostname", "").required(),
                 Field::number("port", "22"),
                 Field::picker("server_type", &names(ServerType::ALL, ServerType::as_str), "nginx"),
-                Field::picker("auth_type", &names(AuthType::ALL, AuthType::as_str), "key"),
+                Field::picker("auth_type", &names(AuthType::ALL, AuthType::as_str), "password"),
                 Field::text("username", "root"),
                 Field::secret("password"),
                 Field::text("private_key", ""),
+                Field::secret("token"),
             ],
         ),
         (Kind::Groups, _) => Form::new(
@@ -112,7 +113,11 @@ pub fn create(kind: Kind, parent: Option<i64>) -> Option<Form> {
             FormKind::ScheduleCreate,
             vec![
                 Field::text("name", "").required(),
-                Field::picker("type", &names(ScheduleType::ALL, ScheduleType::as_str), "certificate_check"),
+                Field::picker(
+                    "type",
+                    &names(ScheduleType::ALL, ScheduleType::as_str),
+                    "certificate_check",
+                ),
                 Field::text("cron", "0 3 * * *").required(),
                 Field::text("params", ""),
             ],
@@ -155,12 +160,25 @@ pub fn server_edit(r: &ServerRow) -> Form {
             Field::text("name", r.name.as_deref().unwrap_or("")),
             Field::text("hostname", &r.hostname).required(),
             Field::number("port", &r.port.to_string()),
-            Field::picker("server_type", &names(ServerType::ALL, ServerType::as_str), r.server_type.as_str()),
-            Field::picker("auth_type", &names(AuthType::ALL, AuthType::as_str), r.auth_type.as_str()),
+            Field::picker(
+                "server_type",
+                &names(ServerType::ALL, ServerType::as_str),
+                r.server_type.as_str(),
+            ),
+            Field::picker(
+                "auth_type",
+                &names(AuthType::ALL, AuthType::as_str),
+                r.auth_type.as_str(),
+            ),
             Field::text("username", r.username.as_deref().unwrap_or("")),
             Field::secret("password"),
             Field::text("private_key", ""),
-            Field::picker("status", &names(ServerStatus::ALL, ServerStatus::as_str), r.status.as_str()),
+            Field::secret("token"),
+            Field::picker(
+                "status",
+                &names(ServerStatus::ALL, ServerStatus::as_str),
+                r.status.as_str(),
+            ),
         ],
     )
 }
@@ -229,7 +247,12 @@ pub fn channel_edit(c: &ChannelView) -> Form {
         .map(|m| {
             m.iter()
                 .filter(|(k, _)| !c.secret_fields.contains(k))
-                .map(|(k, v)| format!("{k}={}", v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+                .map(|(k, v)| {
+                    format!(
+                        "{k}={}",
+                        v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join("; ")
         })
@@ -252,7 +275,10 @@ pub fn schedule_edit(r: &ScheduleRow) -> Form {
         vec![
             Field::text("name", &r.name).required(),
             Field::text("cron", &r.cron_expression).required(),
-            Field::text("params", &r.params.as_ref().map(|p| p.0.to_string()).unwrap_or_default()),
+            Field::text(
+                "params",
+                &r.params.as_ref().map(|p| p.0.to_string()).unwrap_or_default(),
+            ),
         ],
     )
 }

@@ -221,7 +221,9 @@ mod tests {
             for lit in text.split('"').skip(1).step_by(2) {
                 if let Some((p, rest)) = lit.split_once('.') {
                     let ident = !rest.is_empty()
-                        && rest.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+                        && rest
+                            .chars()
+                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
                     if prefixes.contains(p) && ident {
                         wanted.push(lit.to_string());
                     }

@@ -75,7 +75,11 @@ impl Key {
             }
             c if c.chars().count() == 1 => {
                 let ch = c.chars().next().unwrap_or(' ');
-                KeyCode::Char(if mods.contains(KeyModifiers::CONTROL) { ch.to_ascii_lowercase() } else { ch })
+                KeyCode::Char(if mods.contains(KeyModifiers::CONTROL) {
+                    ch.to_ascii_lowercase()
+                } else {
+                    ch
+                })
             }
             other => return Err(format!("unknown key '{other}' in '{s}'")),
         };
@@ -173,7 +177,10 @@ impl Keymap {
             bindings.entry(*a).or_insert_with(|| keys.clone());
         }
         if let (Some(path), true) = (user_path, user_exists) {
-            match std::fs::read_to_string(&path).map_err(|e| e.to_string()).and_then(|t| parse(&t)) {
+            match std::fs::read_to_string(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|t| parse(&t))
+            {
                 Ok(patch) => bindings.extend(patch),
                 Err(e) => warnings.push(format!(
                     "keymap file {}: {e}; using the built-in keymap",
@@ -231,7 +238,11 @@ mod tests {
     fn a_bad_user_file_is_reported_and_defaults_stay() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("keymaps")).unwrap();
-        std::fs::write(dir.path().join("keymaps/default.toml"), "[keys]\nquit = [\"ctrl-nonsense\"]\n").unwrap();
+        std::fs::write(
+            dir.path().join("keymaps/default.toml"),
+            "[keys]\nquit = [\"ctrl-nonsense\"]\n",
+        )
+        .unwrap();
         let (km, warnings) = Keymap::load("default", Some(dir.path()));
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(warnings[0].contains("nonsense"), "{warnings:?}");

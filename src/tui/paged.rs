@@ -232,7 +232,9 @@ mod tests {
     use crate::tui::resources::Cell;
 
     fn rows(ids: std::ops::Range<i64>) -> Vec<Row> {
-        ids.rev().map(|i| Row::new(i, vec![Cell::Text(format!("r{i}"))])).collect()
+        ids.rev()
+            .map(|i| Row::new(i, vec![Cell::Text(format!("r{i}"))]))
+            .collect()
     }
 
     /// Simulates a store of ids 1..=n, newest first, with pages of PAGE_SIZE.
@@ -274,7 +276,11 @@ mod tests {
             p.evict();
         }
         assert_eq!(p.selected().map(|r| r.id), Some(n - 40_000));
-        assert!(p.resident_rows() <= (2 * KEEP_AROUND + 1) * PAGE_SIZE as usize, "{}", p.resident_rows());
+        assert!(
+            p.resident_rows() <= (2 * KEEP_AROUND + 1) * PAGE_SIZE as usize,
+            "{}",
+            p.resident_rows()
+        );
         // Back to the top: evicted pages are fetched again by their cursors.
         p.top();
         settle(&mut p, n, 20);

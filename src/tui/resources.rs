@@ -224,145 +224,160 @@ impl Kind {
         match self {
             Kind::Certificates => {
                 const C: &[Column] = &[
-                col("id", 6, 0),
-                col("domain", 18, 4),
-                col("name", 10, 2),
-                col("status", 8, 0),
-                col("type", 12, 0),
-                col("expires", 16, 0),
-                col("left", 10, 0),
-                col("auto_renew", 6, 0),
-            ];
+                    col("id", 6, 0),
+                    col("domain", 18, 4),
+                    col("name", 10, 2),
+                    col("status", 8, 0),
+                    col("type", 12, 0),
+                    col("expires", 16, 0),
+                    col("left", 10, 0),
+                    col("auto_renew", 6, 0),
+                ];
                 C
             }
             Kind::Servers => {
                 const C: &[Column] = &[
-                col("id", 6, 0),
-                col("name", 12, 2),
-                col("hostname", 16, 3),
-                col("port", 5, 0),
-                col("type", 7, 0),
-                col("auth", 8, 0),
-                col("status", 8, 0),
-                col("checked", 10, 0),
-            ];
+                    col("id", 6, 0),
+                    col("name", 12, 2),
+                    col("hostname", 16, 3),
+                    col("port", 5, 0),
+                    col("type", 7, 0),
+                    col("auth", 8, 0),
+                    col("status", 8, 0),
+                    col("checked", 10, 0),
+                ];
                 C
             }
             Kind::Groups => {
-                const C: &[Column] = &[col("id", 6, 0), col("name", 16, 2), col("description", 20, 4), col("servers", 8, 0)];
+                const C: &[Column] = &[
+                    col("id", 6, 0),
+                    col("name", 16, 2),
+                    col("description", 20, 4),
+                    col("servers", 8, 0),
+                ];
                 C
             }
             Kind::Monitors => {
                 const C: &[Column] = &[
-                col("id", 6, 0),
-                col("name", 14, 2),
-                col("type", 11, 0),
-                col("target", 16, 3),
-                col("status", 8, 0),
-                col("active", 6, 0),
-                col("checked", 10, 0),
-                col("message", 12, 3),
-            ];
+                    col("id", 6, 0),
+                    col("name", 14, 2),
+                    col("type", 11, 0),
+                    col("target", 16, 3),
+                    col("status", 8, 0),
+                    col("active", 6, 0),
+                    col("checked", 10, 0),
+                    col("message", 12, 3),
+                ];
                 C
             }
             Kind::Alerts => {
                 const C: &[Column] = &[
-                col("id", 6, 0),
-                col("name", 14, 3),
-                col("type", 17, 0),
-                col("condition", 14, 1),
-                col("monitor", 7, 0),
-                col("severity", 8, 0),
-                col("active", 6, 0),
-            ];
+                    col("id", 6, 0),
+                    col("name", 14, 3),
+                    col("type", 17, 0),
+                    col("condition", 14, 1),
+                    col("monitor", 7, 0),
+                    col("severity", 8, 0),
+                    col("active", 6, 0),
+                ];
                 C
             }
             Kind::History => {
                 const C: &[Column] = &[
-                col("id", 6, 0),
-                col("rule", 6, 0),
-                col("monitor", 7, 0),
-                col("severity", 8, 0),
-                col("message", 20, 5),
-                col("state", 9, 0),
-                col("fired", 10, 0),
-            ];
+                    col("id", 6, 0),
+                    col("rule", 6, 0),
+                    col("monitor", 7, 0),
+                    col("severity", 8, 0),
+                    col("message", 20, 5),
+                    col("state", 9, 0),
+                    col("fired", 10, 0),
+                ];
                 C
             }
             Kind::Channels => {
                 const C: &[Column] = &[
-                col("id", 6, 0),
-                col("name", 16, 3),
-                col("type", 8, 0),
-                col("active", 6, 0),
-                col("created", 16, 0),
-            ];
+                    col("id", 6, 0),
+                    col("name", 16, 3),
+                    col("type", 8, 0),
+                    col("active", 6, 0),
+                    col("created", 16, 0),
+                ];
                 C
             }
             Kind::Tasks => {
                 const C: &[Column] = &[
-                col("id", 6, 0),
-                col("type", 18, 1),
-                col("status", 9, 0),
-                col("progress", 12, 1),
-                col("target", 12, 1),
-                col("scheduled", 10, 0),
-                col("error", 12, 4),
-            ];
+                    col("id", 6, 0),
+                    col("type", 18, 1),
+                    col("status", 9, 0),
+                    col("progress", 12, 1),
+                    col("target", 12, 1),
+                    col("scheduled", 10, 0),
+                    col("error", 12, 4),
+                ];
                 C
             }
             Kind::Schedules => {
                 const C: &[Column] = &[
-                col("id", 6, 0),
-                col("name", 16, 3),
-                col("type", 17, 0),
-                col("cron", 14, 1),
-                col("active", 6, 0),
-                col("next_run", 10, 0),
-                col("last_run", 10, 0),
-            ];
+                    col("id", 6, 0),
+                    col("name", 16, 3),
+                    col("type", 17, 0),
+                    col("cron", 14, 1),
+                    col("active", 6, 0),
+                    col("next_run", 10, 0),
+                    col("last_run", 10, 0),
+                ];
                 C
             }
             Kind::Settings => {
-                const C: &[Column] = &[col("key", 26, 2), col("value", 16, 3), col("type", 7, 0), col("description", 20, 4)];
+                const C: &[Column] = &[
+                    col("key", 26, 2),
+                    col("value", 16, 3),
+                    col("type", 7, 0),
+                    col("description", 20, 4),
+                ];
                 C
             }
             Kind::Preferences => {
-                const C: &[Column] = &[col("key", 20, 2), col("value", 20, 3), col("type", 7, 0), col("updated", 10, 0)];
+                const C: &[Column] = &[
+                    col("key", 20, 2),
+                    col("value", 20, 3),
+                    col("type", 7, 0),
+                    col("updated", 10, 0),
+                ];
                 C
             }
             Kind::Users => {
                 const C: &[Column] = &[
-                col("id", 6, 0),
-                col("username", 12, 2),
-                col("email", 18, 3),
-                col("role", 6, 0),
-                col("status", 8, 0),
-                col("last_login", 10, 0),
-            ];
+                    col("id", 6, 0),
+                    col("username", 12, 2),
+                    col("email", 18, 3),
+                    col("role", 6, 0),
+                    col("status", 8, 0),
+                    col("last_login", 10, 0),
+                ];
                 C
             }
             Kind::ApiKeys => {
                 const C: &[Column] = &[
-                col("id", 6, 0),
-                col("name", 14, 2),
-                col("key", 20, 2),
-                col("owner", 6, 0),
-                col("status", 8, 0),
-                col("expires", 10, 0),
-                col("last_used", 10, 0),
-            ];
+                    col("id", 6, 0),
+                    col("name", 14, 2),
+                    col("key", 20, 2),
+                    col("owner", 6, 0),
+                    col("status", 8, 0),
+                    col("expires", 10, 0),
+                    col("last_used", 10, 0),
+                ];
                 C
             }
             Kind::Audit => {
                 const C: &[Column] = &[
-                col("time", 16, 0),
-                col("user", 6, 0),
-                col("action", 18, 2),
-                col("resource", 14, 1),
-                col("ip", 12, 0),
-                col("details", 16, 4),
-            ];
+                    col("time", 16, 0),
+                    col("user", 6, 0),
+                    col("action", 18, 2),
+                    col("resource", 14, 1),
+                    col("ip", 12, 0),
+                    col("details", 16, 4),
+                ];
                 C
             }
         }

@@ -85,7 +85,13 @@ fn finish(rows: Vec<Row>, q: &Query, paged: bool) -> Fetched {
 }
 
 /// Fetches one page of `kind`.
-pub async fn load(svc: &Services, actor: &Actor, kind: Kind, q: &Query, start: Option<Cursor>) -> ServiceResult<Fetched> {
+pub async fn load(
+    svc: &Services,
+    actor: &Actor,
+    kind: Kind,
+    q: &Query,
+    start: Option<Cursor>,
+) -> ServiceResult<Fetched> {
     let page = id_page(start);
     let now = Utc::now();
     Ok(match kind {

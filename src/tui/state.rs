@@ -39,7 +39,7 @@ pub enum Screen {
     /// Waiting for a session check at start.
     Starting,
     /// Asking for credentials.
-    Login(Login),
+    Login(Box<Login>),
     /// The console.
     Main,
 }

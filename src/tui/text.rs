@@ -83,7 +83,14 @@ mod tests {
     fn relative_times_read_naturally() {
         let cat = Catalog::load(super::super::i18n::Lang::En);
         let now = Utc::now();
-        assert_eq!(relative(now + chrono::Duration::days(12) + chrono::Duration::minutes(1), now, &cat), "in 12 d");
+        assert_eq!(
+            relative(
+                now + chrono::Duration::days(12) + chrono::Duration::minutes(1),
+                now,
+                &cat
+            ),
+            "in 12 d"
+        );
         assert_eq!(relative(now - chrono::Duration::hours(3), now, &cat), "3 h ago");
         assert_eq!(relative(now, now, &cat), "now");
     }

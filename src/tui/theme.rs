@@ -191,7 +191,10 @@ impl Theme {
                 });
             match patched {
                 Ok(p) => palette = p,
-                Err(e) => warnings.push(format!("theme file {}: {e}; using the built-in colours", path.display())),
+                Err(e) => warnings.push(format!(
+                    "theme file {}: {e}; using the built-in colours",
+                    path.display()
+                )),
             }
         }
         let colors = if no_color {
@@ -293,7 +296,11 @@ mod tests {
     fn a_bad_user_theme_is_reported_and_the_preset_stays() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("themes")).unwrap();
-        std::fs::write(dir.path().join("themes/light.toml"), "[colors]\nfg = \"not-a-colour\"\n").unwrap();
+        std::fs::write(
+            dir.path().join("themes/light.toml"),
+            "[colors]\nfg = \"not-a-colour\"\n",
+        )
+        .unwrap();
         let (t, w) = Theme::load("light", Some(dir.path()), false);
         assert_eq!(w.len(), 1);
         assert!(w[0].contains("not-a-colour"), "{w:?}");

@@ -10,7 +10,6 @@ use super::effects::{Effect, Query, Reply};
 use super::forms;
 use super::keymap::Key;
 use super::resources::{danger, Kind};
-use super::form::FormKind;
 use super::state::{Confirm, DetailView, Login, Mode, Screen, State, TableView, View};
 use super::theme::Tone;
 use crate::service::WorkerEvent;
@@ -78,10 +77,12 @@ fn text_action(s: &State, key: &Key) -> Option<Action> {
 
 /// The action of a key outside text fields.
 fn normal_action(s: &State, key: &Key) -> Option<Action> {
-    s.keymap
-        .actions_for(key)
-        .into_iter()
-        .find(|a| !matches!(a, Action::Submit | Action::NextField | Action::PrevField | Action::Confirm))
+    s.keymap.actions_for(key).into_iter().find(|a| {
+        !matches!(
+            a,
+            Action::Submit | Action::NextField | Action::PrevField | Action::Confirm
+        )
+    })
 }
 
 fn input_request(k: &KeyEvent) -> Option<tui_input::InputRequest> {
@@ -253,7 +254,11 @@ fn login_key(s: &mut State, key: &Key, k: &KeyEvent) -> Vec<Effect> {
                 l.pending = Some(req);
                 l.error = None;
             }
-            vec![Effect::Login { req, username, password }]
+            vec![Effect::Login {
+                req,
+                username,
+                password,
+            }]
         }
         _ => {
             if let Some(r) = input_request(k) {
@@ -381,7 +386,10 @@ fn set_filter(s: &mut State, filter: String) -> Vec<Effect> {
         let allowed = t.kind.sql_filters().join(", ");
         let msg = s.cat.fmt(
             "flash.bad_filter",
-            &[("key", &bad), ("allowed", if allowed.is_empty() { "-" } else { &allowed })],
+            &[
+                ("key", &bad),
+                ("allowed", if allowed.is_empty() { "-" } else { &allowed }),
+            ],
         );
         s.flash(msg, Tone::Error);
         s.mode = Mode::Filter(Input::new(filter));
@@ -472,7 +480,11 @@ pub fn load_view(s: &mut State) -> Vec<Effect> {
             let mut log_req = None;
             if let (Kind::Tasks, Some(after)) = (kind, tail) {
                 let r = s.request();
-                out.push(Effect::LoadLogs { req: r, task: id, after });
+                out.push(Effect::LoadLogs {
+                    req: r,
+                    task: id,
+                    after,
+                });
                 log_req = Some(r);
             }
             if let View::Detail(d) = s.view_mut() {
@@ -485,7 +497,6 @@ pub fn load_view(s: &mut State) -> Vec<Effect> {
         }
     }
 }
-
 
 /// Re-reads what the top view shows (polling and `refresh`): the loaded pages of a table, a
 /// detail, the dashboard. Skipped while a read of the same view is in flight.
@@ -541,7 +552,10 @@ fn selected(s: &State) -> Option<(Kind, i64, String, Option<bool>)> {
         View::Detail(d) => Some((
             d.kind,
             d.id,
-            d.data.as_ref().map(|x| x.title.clone()).unwrap_or_else(|| format!("#{}", d.id)),
+            d.data
+                .as_ref()
+                .map(|x| x.title.clone())
+                .unwrap_or_else(|| format!("#{}", d.id)),
             d.data.as_ref().map(|x| x.active),
         )),
         View::Dashboard => None,
@@ -714,7 +728,12 @@ fn normal_key(s: &mut State, key: &Key) -> Vec<Effect> {
                 return vec![];
             }
             if danger(action, active.unwrap_or(true)) == Danger::Dangerous {
-                s.mode = Mode::Confirm(Confirm { action, kind, id, label });
+                s.mode = Mode::Confirm(Confirm {
+                    action,
+                    kind,
+                    id,
+                    label,
+                });
                 return vec![];
             }
             run_row_action(s, action, kind, id)
@@ -746,9 +765,9 @@ fn on_tick(s: &mut State, now: DateTime<Utc>) -> Vec<Effect> {
     }
     match s.view() {
         // Another process may do the work: poll what is on screen.
-        View::Table(_) if s.ticks % 2 == 0 => refresh(s),
-        View::Dashboard if s.ticks % 5 == 0 => load_view(s),
-        View::Detail(d) if d.kind == Kind::Tasks || s.ticks % 3 == 0 => load_view(s),
+        View::Table(_) if s.ticks.is_multiple_of(2) => refresh(s),
+        View::Dashboard if s.ticks.is_multiple_of(5) => load_view(s),
+        View::Detail(d) if d.kind == Kind::Tasks || s.ticks.is_multiple_of(3) => load_view(s),
         _ => vec![],
     }
 }
@@ -794,7 +813,7 @@ fn on_reply(s: &mut State, req: u64, r: Reply) -> Vec<Effect> {
                 l.username = Input::new(u);
                 l.focus = 1;
             }
-            s.screen = Screen::Login(l);
+            s.screen = Screen::Login(Box::new(l));
             return vec![];
         }
         Reply::LoginFailed(msg) if login_req == Some(req) => {
@@ -811,7 +830,7 @@ fn on_reply(s: &mut State, req: u64, r: Reply) -> Vec<Effect> {
             s.actor = None;
             s.stack = vec![View::Dashboard];
             s.mode = Mode::Normal;
-            s.screen = Screen::Login(Login::default());
+            s.screen = Screen::Login(Box::default());
             return vec![];
         }
         _ => {}

@@ -8,6 +8,7 @@ use super::*;
 use crate::domain::UserRole;
 use crate::service::Actor;
 use crate::tui::effects::Note;
+use crate::tui::form::FormKind;
 use crate::tui::i18n::{Catalog, Lang};
 use crate::tui::keymap::Keymap;
 use crate::tui::resources::{Cell, Cursor, Row};
@@ -32,7 +33,9 @@ fn admin() -> Actor {
 fn main_state() -> State {
     let mut s = state();
     let fx = start(&mut s);
-    let Effect::Resume { req } = fx[0] else { panic!("{fx:?}") };
+    let Effect::Resume { req } = fx[0] else {
+        panic!("{fx:?}")
+    };
     update(&mut s, Msg::Reply(req, Reply::LoggedIn(admin())));
     s
 }
@@ -59,7 +62,13 @@ fn typed(s: &mut State, text: &str) -> Vec<Effect> {
 
 fn rows(ids: std::ops::RangeInclusive<i64>) -> Vec<Row> {
     ids.rev()
-        .map(|i| Row::new(i, vec![Cell::Text(i.to_string()), Cell::Text(format!("host{i}.example.com"))]).active(true))
+        .map(|i| {
+            Row::new(
+                i,
+                vec![Cell::Text(i.to_string()), Cell::Text(format!("host{i}.example.com"))],
+            )
+            .active(true)
+        })
         .collect()
 }
 
@@ -77,7 +86,18 @@ fn answer_pages(s: &mut State, fx: Vec<Effect>, n: i64) {
             let r = if top >= 1 { rows(lo..=top) } else { vec![] };
             let fetched = r.len();
             let end = r.last().map(|r| r.cursor);
-            queue.extend(update(s, Msg::Reply(req, Reply::Page { page, rows: r, fetched, end })));
+            queue.extend(update(
+                s,
+                Msg::Reply(
+                    req,
+                    Reply::Page {
+                        page,
+                        rows: r,
+                        fetched,
+                        end,
+                    },
+                ),
+            ));
         }
     }
 }
@@ -96,7 +116,9 @@ fn start_resumes_the_session_or_asks_to_log_in_with_the_prefilled_user() {
     let fx = start(&mut s);
     let Effect::Resume { req } = fx[0] else { panic!() };
     update(&mut s, Msg::Reply(req, Reply::NeedLogin(None)));
-    let Screen::Login(l) = &s.screen else { panic!("{:?}", s.screen) };
+    let Screen::Login(l) = &s.screen else {
+        panic!("{:?}", s.screen)
+    };
     assert_eq!(l.username.value(), "alice");
     assert_eq!(l.focus, 1, "focus goes to the password when the user is prefilled");
 }
@@ -111,10 +133,24 @@ fn login_sends_credentials_and_shows_the_refusal() {
     update(&mut s, code(KeyCode::Tab));
     typed(&mut s, "hunter2 q");
     let fx = update(&mut s, code(KeyCode::Enter));
-    let [Effect::Login { req, username, password }] = &fx[..] else { panic!("{fx:?}") };
-    assert_eq!((username.as_str(), password.as_str()), ("bob", "hunter2 q"), "q is text in a field, not quit");
+    let [Effect::Login {
+        req,
+        username,
+        password,
+    }] = &fx[..]
+    else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(
+        (username.as_str(), password.as_str()),
+        ("bob", "hunter2 q"),
+        "q is text in a field, not quit"
+    );
     assert!(!s.quit);
-    update(&mut s, Msg::Reply(*req, Reply::LoginFailed("account locked until 12:30".into())));
+    update(
+        &mut s,
+        Msg::Reply(*req, Reply::LoginFailed("account locked until 12:30".into())),
+    );
     let Screen::Login(l) = &s.screen else { panic!() };
     assert_eq!(l.error.as_deref(), Some("account locked until 12:30"));
     assert_eq!(l.password.value(), "", "the password is cleared after a refusal");
@@ -131,7 +167,17 @@ fn command_mode_completes_aliases_and_opens_panes() {
     assert_eq!(input.value(), "cert");
     let fx = update(&mut s, code(KeyCode::Enter));
     assert_eq!(table(&s).kind, Kind::Certificates);
-    assert!(matches!(fx[..], [Effect::LoadPage { page: 0, start: None, .. }]), "{fx:?}");
+    assert!(
+        matches!(
+            fx[..],
+            [Effect::LoadPage {
+                page: 0,
+                start: None,
+                ..
+            }]
+        ),
+        "{fx:?}"
+    );
     assert_eq!(s.breadcrumbs(), vec!["Dashboard", "Certificates"]);
     // An unknown command says so and changes nothing.
     update(&mut s, key(':'));
@@ -172,7 +218,17 @@ fn scrolling_loads_pages_on_demand_and_back_pops_the_stack() {
     assert_eq!(table(&s).paged.selected().map(|r| r.id), Some(995 - 10 * 33));
     // Open the row, then go back.
     let fx = update(&mut s, code(KeyCode::Enter));
-    assert!(matches!(fx[..], [Effect::LoadDetail { kind: Kind::Servers, id: 665, .. }]), "{fx:?}");
+    assert!(
+        matches!(
+            fx[..],
+            [Effect::LoadDetail {
+                kind: Kind::Servers,
+                id: 665,
+                ..
+            }]
+        ),
+        "{fx:?}"
+    );
     update(&mut s, code(KeyCode::Esc));
     assert_eq!(table(&s).kind, Kind::Servers);
 }
@@ -185,7 +241,9 @@ fn filter_pushes_indexed_terms_to_sql_and_refuses_unknown_keys() {
     update(&mut s, key('/'));
     typed(&mut s, "status:issued !example");
     let fx = update(&mut s, code(KeyCode::Enter));
-    let [Effect::LoadPage { query, .. }] = &fx[..] else { panic!("{fx:?}") };
+    let [Effect::LoadPage { query, .. }] = &fx[..] else {
+        panic!("{fx:?}")
+    };
     assert_eq!(query.term("status"), Some("issued"));
     assert_eq!(query.text, Some(("example".into(), true)));
     assert_eq!(table(&s).filter, "status:issued !example");
@@ -213,7 +271,14 @@ fn substring_filter_keeps_reading_pages_until_the_screen_fills() {
     // The test's pages carry every row; keep only matching ones as the runner does.
     let mut queue = fx;
     let mut pages = 0;
-    while let Some(Effect::LoadPage { req, page, start, query, .. }) = queue.pop() {
+    while let Some(Effect::LoadPage {
+        req,
+        page,
+        start,
+        query,
+        ..
+    }) = queue.pop()
+    {
         pages += 1;
         let top = match start {
             None => 300,
@@ -224,7 +289,18 @@ fn substring_filter_keeps_reading_pages_until_the_screen_fills() {
         let fetched = all.len();
         let end = all.last().map(|r| r.cursor);
         let kept: Vec<Row> = all.into_iter().filter(|r| query.keeps(r)).collect();
-        queue.extend(update(&mut s, Msg::Reply(req, Reply::Page { page, rows: kept, fetched, end })));
+        queue.extend(update(
+            &mut s,
+            Msg::Reply(
+                req,
+                Reply::Page {
+                    page,
+                    rows: kept,
+                    fetched,
+                    end,
+                },
+            ),
+        ));
     }
     // Three full pages, then an empty fourth that ends the list.
     assert_eq!(pages, 4, "pages are read until the screen is full or the list ends");
@@ -239,16 +315,34 @@ fn substring_filter_keeps_reading_pages_until_the_screen_fills() {
 fn stale_replies_are_dropped() {
     let mut s = main_state();
     let fx = run_command(&mut s, "srv");
-    let [Effect::LoadPage { req: old, .. }] = fx[..] else { panic!() };
+    let [Effect::LoadPage { req: old, .. }] = fx[..] else {
+        panic!()
+    };
     // The user changes the filter before the first page arrives.
     update(&mut s, key('/'));
     typed(&mut s, "x");
     let fx = update(&mut s, code(KeyCode::Enter));
-    let [Effect::LoadPage { req: new, .. }] = fx[..] else { panic!("{fx:?}") };
+    let [Effect::LoadPage { req: new, .. }] = fx[..] else {
+        panic!("{fx:?}")
+    };
     assert_ne!(old, new);
     let r = rows(1..=3);
-    update(&mut s, Msg::Reply(old, Reply::Page { page: 0, rows: r, fetched: 3, end: None }));
-    assert!(!table(&s).paged.has_data(), "the old page must not land in the filtered table");
+    update(
+        &mut s,
+        Msg::Reply(
+            old,
+            Reply::Page {
+                page: 0,
+                rows: r,
+                fetched: 3,
+                end: None,
+            },
+        ),
+    );
+    assert!(
+        !table(&s).paged.has_data(),
+        "the old page must not land in the filtered table"
+    );
 }
 
 #[test]
@@ -258,7 +352,9 @@ fn dangerous_actions_ask_first_and_read_only_hides_them() {
     answer_pages(&mut s, fx, 3);
     let fx = update(&mut s, ctrl('d'));
     assert!(fx.is_empty());
-    let Mode::Confirm(c) = &s.mode else { panic!("{:?}", s.mode) };
+    let Mode::Confirm(c) = &s.mode else {
+        panic!("{:?}", s.mode)
+    };
     assert_eq!((c.action, c.kind, c.id), (Action::Delete, Kind::Servers, 3));
     // Anything but confirm cancels.
     let fx = update(&mut s, key('n'));
@@ -266,10 +362,25 @@ fn dangerous_actions_ask_first_and_read_only_hides_them() {
     assert!(matches!(s.mode, Mode::Normal));
     update(&mut s, ctrl('d'));
     let fx = update(&mut s, key('y'));
-    let [Effect::RowAction { req, action: Action::Delete, kind: Kind::Servers, id: 3 }] = fx[..] else { panic!("{fx:?}") };
+    let [Effect::RowAction {
+        req,
+        action: Action::Delete,
+        kind: Kind::Servers,
+        id: 3,
+    }] = fx[..]
+    else {
+        panic!("{fx:?}")
+    };
     let fx = update(
         &mut s,
-        Msg::Reply(req, Reply::Done(Note { key: "done.deleted", what: "noun.server", name: "#3".into() })),
+        Msg::Reply(
+            req,
+            Reply::Done(Note {
+                key: "done.deleted",
+                what: "noun.server",
+                name: "#3".into(),
+            }),
+        ),
     );
     assert_eq!(s.flash.as_ref().unwrap().text, "Server #3 deleted.");
     assert!(!fx.is_empty(), "the list reloads after a change");
@@ -290,10 +401,25 @@ fn enabling_is_safe_disabling_asks() {
     let fx = run_command(&mut s, "mon");
     answer_pages(&mut s, fx, 2);
     if let View::Table(t) = s.view_mut() {
-        t.paged.apply(0, vec![Row::new(2, vec![]).active(false), Row::new(1, vec![]).active(true)], 2, None);
+        t.paged.apply(
+            0,
+            vec![Row::new(2, vec![]).active(false), Row::new(1, vec![]).active(true)],
+            2,
+            None,
+        );
     }
     let fx = update(&mut s, key('t'));
-    assert!(matches!(fx[..], [Effect::RowAction { action: Action::Toggle, id: 2, .. }]), "{fx:?}");
+    assert!(
+        matches!(
+            fx[..],
+            [Effect::RowAction {
+                action: Action::Toggle,
+                id: 2,
+                ..
+            }]
+        ),
+        "{fx:?}"
+    );
     update(&mut s, key('j'));
     assert!(update(&mut s, key('t')).is_empty());
     assert!(matches!(s.mode, Mode::Confirm(_)));
@@ -319,16 +445,23 @@ fn forms_move_between_fields_cycle_pickers_and_show_service_errors_inline() {
     }
     update(&mut s, code(KeyCode::Right));
     let fx = update(&mut s, code(KeyCode::Enter));
-    let [Effect::Submit { req, values, .. }] = &fx[..] else { panic!("{fx:?}") };
+    let [Effect::Submit { req, values, .. }] = &fx[..] else {
+        panic!("{fx:?}")
+    };
     let v = |n: &str| values.iter().find(|(k, _)| *k == n).unwrap().1.clone();
     assert_eq!(v("hostname"), "bad_host!");
     assert_eq!(v("server_type"), "apache");
     assert_eq!(v("port"), "22");
     update(
         &mut s,
-        Msg::Reply(*req, Reply::Failed(Some("hostname".into()), "hostname: not a host name".into())),
+        Msg::Reply(
+            *req,
+            Reply::Failed(Some("hostname".into()), "hostname: not a host name".into()),
+        ),
     );
-    let Mode::Form(f) = &s.mode else { panic!("the form stays open on an error") };
+    let Mode::Form(f) = &s.mode else {
+        panic!("the form stays open on an error")
+    };
     assert_eq!(f.fields[f.focus].name, "hostname");
     assert_eq!(f.fields[f.focus].error.as_deref(), Some("hostname: not a host name"));
     // Esc discards the form.
@@ -376,10 +509,23 @@ fn polling_refreshes_the_visible_page_so_deletions_show() {
     let now = s.now;
     let mut fx = update(&mut s, Msg::Tick(now));
     fx.extend(update(&mut s, Msg::Tick(now)));
-    let [Effect::LoadPage { req, page: 0, .. }] = fx[..] else { panic!("{fx:?}") };
+    let [Effect::LoadPage { req, page: 0, .. }] = fx[..] else {
+        panic!("{fx:?}")
+    };
     // Row 2 was deleted by another process.
     let r: Vec<Row> = rows(1..=3).into_iter().filter(|r| r.id != 2).collect();
-    update(&mut s, Msg::Reply(req, Reply::Page { page: 0, rows: r, fetched: 2, end: None }));
+    update(
+        &mut s,
+        Msg::Reply(
+            req,
+            Reply::Page {
+                page: 0,
+                rows: r,
+                fetched: 2,
+                end: None,
+            },
+        ),
+    );
     assert_eq!(table(&s).paged.known_len(), 2);
     assert_eq!(table(&s).paged.row(1).map(|r| r.id), Some(1));
 }
@@ -402,7 +548,9 @@ fn help_lists_every_action_with_its_keys() {
 fn logout_returns_to_the_login_screen() {
     let mut s = main_state();
     let fx = update(&mut s, ctrl('o'));
-    let [Effect::Logout { req }] = fx[..] else { panic!("{fx:?}") };
+    let [Effect::Logout { req }] = fx[..] else {
+        panic!("{fx:?}")
+    };
     update(&mut s, Msg::Reply(req, Reply::LoggedOut));
     assert!(matches!(s.screen, Screen::Login(_)));
     assert!(s.actor.is_none());

@@ -14,14 +14,17 @@ use crate::tui::theme::{Theme, Tone};
 
 fn counts<'a>(s: &State, theme: &Theme, rows: &[(String, i64)], width: u16) -> Vec<Line<'a>> {
     if rows.is_empty() {
-        return vec![Line::from(Span::styled(s.cat.get("dash.none").to_string(), theme.muted()))];
+        return vec![Line::from(Span::styled(
+            format!(" {}", s.cat.get("dash.none")),
+            theme.muted(),
+        ))];
     }
-    let w = (width as usize).saturating_sub(10).max(6);
+    let w = (width as usize).saturating_sub(8).max(6);
     rows.iter()
         .map(|(k, n)| {
             Line::from(vec![
                 Span::styled(format!(" {}", text::fit(k, w)), theme.tone(status_tone(k))),
-                Span::styled(format!("{n:>8}"), theme.base()),
+                Span::styled(format!("{n:>6}"), theme.base()),
             ])
         })
         .collect()
@@ -36,12 +39,8 @@ pub fn draw(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
         );
         return;
     };
-    let [top, chart, bottom] = Layout::vertical([
-        Constraint::Length(7),
-        Constraint::Min(6),
-        Constraint::Length(6),
-    ])
-    .areas(area);
+    let [top, chart, bottom] =
+        Layout::vertical([Constraint::Length(7), Constraint::Min(6), Constraint::Length(6)]).areas(area);
     let [c1, c2, c3, c4] = Layout::horizontal([Constraint::Ratio(1, 4); 4]).areas(top);
 
     let b = block(theme, s.cat.get("dash.certificates").to_string());
@@ -59,10 +58,10 @@ pub fn draw(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
         .zip(d.expiries.within)
         .zip(tones)
         .map(|((l, n), t)| {
-            let w = (inner.width as usize).saturating_sub(10).max(6);
+            let w = (inner.width as usize).saturating_sub(8).max(6);
             Line::from(vec![
                 Span::styled(format!(" {}", text::fit(s.cat.get(l), w)), theme.muted()),
-                Span::styled(format!("{n:>8}"), if n > 0 { theme.tone(t) } else { theme.base() }),
+                Span::styled(format!("{n:>6}"), if n > 0 { theme.tone(t) } else { theme.base() }),
             ])
         })
         .collect();

@@ -45,7 +45,9 @@ fn too_small(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
         "app.too_small",
         &[("w", &w), ("h", &h), ("need_w", &need_w), ("need_h", &need_h)],
     );
-    let p = Paragraph::new(msg).style(theme.tone(Tone::Warn)).wrap(Wrap { trim: true });
+    let p = Paragraph::new(msg)
+        .style(theme.tone(Tone::Warn))
+        .wrap(Wrap { trim: true });
     f.render_widget(p, area);
 }
 
@@ -182,7 +184,10 @@ pub fn context_actions(s: &State) -> Vec<Action> {
         }
         View::Detail(d) => {
             v.extend([Action::NextTab, Action::PrevTab]);
-            if matches!(d.kind, super::resources::Kind::Certificates | super::resources::Kind::Alerts) {
+            if matches!(
+                d.kind,
+                super::resources::Kind::Certificates | super::resources::Kind::Alerts
+            ) {
                 v.push(Action::Create);
             }
             v.extend(d.kind.row_actions().iter().copied());
@@ -237,9 +242,7 @@ pub fn cell_style(s: &State, theme: &Theme, c: &Cell) -> Style {
         Cell::Status(_, t) => theme.tone(*t),
         Cell::Rel(Some(t), true) => {
             let days = (*t - s.now).num_days();
-            theme.tone(if days < 0 {
-                Tone::Error
-            } else if days < 7 {
+            theme.tone(if days < 7 {
                 Tone::Error
             } else if days < 30 {
                 Tone::Warn

@@ -28,7 +28,10 @@ pub fn draw(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
             );
             let keys = s.cat.fmt(
                 "confirm.keys",
-                &[("yes", &s.keymap.hint(Action::Confirm)), ("no", &s.keymap.hint(Action::Back))],
+                &[
+                    ("yes", &s.keymap.hint(Action::Confirm)),
+                    ("no", &s.keymap.hint(Action::Back)),
+                ],
             );
             let w = (text::width(&q).max(text::width(&keys)) as u16 + 4).clamp(30, area.width);
             let r = center(area, w, 6);
@@ -53,9 +56,16 @@ pub fn draw(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
             let b = block(theme, s.cat.get(title).to_string());
             let inner = b.inner(r);
             f.render_widget(b, r);
-            let mut out = vec![Line::from(Span::styled(s.cat.get("reveal.once").to_string(), theme.tone(Tone::Warn)))];
+            let mut out = vec![Line::from(Span::styled(
+                s.cat.get("reveal.once").to_string(),
+                theme.tone(Tone::Warn),
+            ))];
             out.push(Line::default());
-            out.extend(lines.iter().map(|l| Line::from(Span::styled(l.to_string(), theme.accent()))));
+            out.extend(
+                lines
+                    .iter()
+                    .map(|l| Line::from(Span::styled(l.to_string(), theme.accent()))),
+            );
             f.render_widget(Paragraph::new(out), inner);
         }
     }
@@ -114,7 +124,11 @@ pub fn help_lines(s: &State) -> Vec<(String, String)> {
 }
 
 fn help(f: &mut Frame, s: &State, theme: &Theme, area: Rect, scroll: u16) {
-    let r = center(area, area.width.saturating_sub(8).min(100), area.height.saturating_sub(4));
+    let r = center(
+        area,
+        area.width.saturating_sub(8).min(100),
+        area.height.saturating_sub(4),
+    );
     clear(f, r);
     let b = block(theme, s.cat.fmt("help.title", &[("keymap", &s.keymap.name)]));
     let inner = b.inner(r);
@@ -130,15 +144,24 @@ fn help(f: &mut Frame, s: &State, theme: &Theme, area: Rect, scroll: u16) {
         })
         .collect();
     lines.push(Line::default());
-    lines.push(Line::from(Span::styled(s.cat.get("help.commands").to_string(), theme.accent())));
+    lines.push(Line::from(Span::styled(
+        s.cat.get("help.commands").to_string(),
+        theme.accent(),
+    )));
     for k in crate::tui::resources::Kind::ALL {
         lines.push(Line::from(vec![
-            Span::styled(format!(" :{}", text::fit(&k.commands().join(" :"), key_w + 20)), theme.accent()),
+            Span::styled(
+                format!(" :{}", text::fit(&k.commands().join(" :"), key_w + 20)),
+                theme.accent(),
+            ),
             Span::styled(s.cat.get(k.title_key()).to_string(), theme.base()),
         ]));
     }
     lines.push(Line::default());
-    lines.push(Line::from(Span::styled(s.cat.get("help.filter").to_string(), theme.muted())));
+    lines.push(Line::from(Span::styled(
+        s.cat.get("help.filter").to_string(),
+        theme.muted(),
+    )));
     if let crate::tui::state::View::Table(t) = s.view() {
         let keys = t.kind.sql_filters().join(", ");
         if !keys.is_empty() {
@@ -215,7 +238,10 @@ fn form_popup(f: &mut Frame, s: &State, theme: &Theme, area: Rect, form: &Form) 
             if y < inner.y + inner.height {
                 let err_area = Rect { y, ..value_area };
                 f.render_widget(
-                    Paragraph::new(Span::styled(text::truncate(e, value_w as usize), theme.tone(Tone::Error))),
+                    Paragraph::new(Span::styled(
+                        text::truncate(e, value_w as usize),
+                        theme.tone(Tone::Error),
+                    )),
                     err_area,
                 );
                 y += 1;
@@ -308,7 +334,10 @@ pub fn login(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
         (None, None) => Span::styled(
             s.cat.fmt(
                 "login.keys",
-                &[("submit", &s.keymap.hint(Action::Submit)), ("quit", &s.keymap.hint(Action::Back))],
+                &[
+                    ("submit", &s.keymap.hint(Action::Submit)),
+                    ("quit", &s.keymap.hint(Action::Back)),
+                ],
             ),
             theme.muted(),
         ),

@@ -23,7 +23,7 @@ pub fn widths(cols: &[Column], avail: u16) -> Vec<u16> {
     let grow: u16 = cols[..n].iter().map(|c| c.grow).sum();
     cols[..n]
         .iter()
-        .map(|c| c.min + if grow == 0 { 0 } else { spare * c.grow / grow })
+        .map(|c| c.min + (spare * c.grow).checked_div(grow).unwrap_or(0))
         .collect()
 }
 
@@ -65,7 +65,9 @@ pub fn draw_table(f: &mut Frame, s: &State, theme: &Theme, t: &TableView, area: 
         rows.push(if selected { row.style(theme.selected()) } else { row });
     }
     let empty = rows.is_empty();
-    let table = Table::new(rows, w.iter().map(|x| Constraint::Length(*x))).header(header).column_spacing(1);
+    let table = Table::new(rows, w.iter().map(|x| Constraint::Length(*x)))
+        .header(header)
+        .column_spacing(1);
     f.render_widget(table, inner);
     if empty && t.paged.is_complete() {
         let msg = match &t.error {
@@ -190,11 +192,16 @@ pub fn draw_detail(f: &mut Frame, s: &State, theme: &Theme, d: &DetailView, area
                 .skip(d.scroll as usize)
                 .map(|r| {
                     TRow::new(r.iter().zip(&w).map(|(c, w)| {
-                        ratatui::widgets::Cell::from(Span::styled(cell_text(s, c, *w as usize), cell_style(s, theme, c)))
+                        ratatui::widgets::Cell::from(Span::styled(
+                            cell_text(s, c, *w as usize),
+                            cell_style(s, theme, c),
+                        ))
                     }))
                 })
                 .collect();
-            let table = Table::new(trows, w.iter().map(|x| Constraint::Length(*x))).header(header).column_spacing(1);
+            let table = Table::new(trows, w.iter().map(|x| Constraint::Length(*x)))
+                .header(header)
+                .column_spacing(1);
             f.render_widget(table, body);
         }
         Body::Text(t) => {
