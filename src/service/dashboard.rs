@@ -42,3 +42,16 @@ impl Services {
         })
     }
 }
+
+impl Services {
+    /// A summary of rows of `w` changed at or after `since`, for live views that poll (another
+    /// process may do the work). Non-admins see only their own rows counted.
+    pub async fn changes_since(
+        &self,
+        actor: &Actor,
+        w: crate::store::changes::Watched,
+        since: DateTime<Utc>,
+    ) -> ServiceResult<crate::store::changes::ChangeMark> {
+        Ok(crate::store::changes::changed_since(self.db(), w, actor.scope(), since).await?)
+    }
+}

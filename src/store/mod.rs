@@ -15,6 +15,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 pub mod audit;
 pub mod backup;
 pub mod certificates;
+pub mod changes;
 pub mod dashboard;
 
 pub mod meta;

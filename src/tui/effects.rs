@@ -103,6 +103,15 @@ pub enum Effect {
         /// Its start cursor.
         start: Option<Cursor>,
     },
+    /// Ask whether rows of a table changed since a time (polling).
+    Poll {
+        /// Request id.
+        req: u64,
+        /// Which table.
+        kind: Kind,
+        /// Changes at or after this time.
+        since: chrono::DateTime<chrono::Utc>,
+    },
     /// Fetch a row's detail.
     LoadDetail {
         /// Request id.
@@ -181,6 +190,8 @@ pub enum Reply {
         /// Cursor after the last returned row.
         end: Option<Cursor>,
     },
+    /// What a poll saw.
+    Changes(crate::store::changes::ChangeMark),
     /// A detail.
     Detail(Box<Detail>),
     /// Task log lines.

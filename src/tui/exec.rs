@@ -218,6 +218,7 @@ impl Runner {
                     end,
                 }
             }
+            Effect::Poll { kind, since, .. } => Reply::Changes(s.changes_since(a, kind.watched(), since).await?),
             Effect::LoadDetail { kind, id, .. } => Reply::Detail(Box::new(details::load(s, a, kind, id).await?)),
             Effect::LoadLogs { task, after, .. } => Reply::Logs(
                 s.task_logs(a, task, after, 500)
@@ -726,6 +727,7 @@ fn request_of(e: &Effect) -> u64 {
         | Effect::Logout { req }
         | Effect::LoadPage { req, .. }
         | Effect::LoadDetail { req, .. }
+        | Effect::Poll { req, .. }
         | Effect::LoadLogs { req, .. }
         | Effect::LoadDashboard { req }
         | Effect::LoadPreferences { req }

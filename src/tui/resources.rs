@@ -431,6 +431,27 @@ impl Kind {
         !matches!(self, Kind::History | Kind::Tasks | Kind::Audit)
     }
 
+    /// The table polled for changes made by other processes.
+    pub fn watched(self) -> crate::store::changes::Watched {
+        use crate::store::changes::Watched as W;
+        match self {
+            Kind::Certificates => W::Certificates,
+            Kind::Servers => W::Servers,
+            Kind::Groups => W::Groups,
+            Kind::Monitors => W::Monitors,
+            Kind::Alerts => W::Alerts,
+            Kind::History => W::AlertHistory,
+            Kind::Channels => W::Channels,
+            Kind::Tasks => W::Tasks,
+            Kind::Schedules => W::Schedules,
+            Kind::Settings => W::Settings,
+            Kind::Preferences => W::UserSettings,
+            Kind::Users => W::Users,
+            Kind::ApiKeys => W::ApiKeys,
+            Kind::Audit => W::Audit,
+        }
+    }
+
     /// Whether the list comes whole (small tables the store does not page).
     pub fn unpaged(self) -> bool {
         matches!(self, Kind::Schedules | Kind::Settings | Kind::Preferences)

@@ -59,6 +59,10 @@ pub struct TableView {
     pub pending: Vec<(usize, u64)>,
     /// The last load error.
     pub error: Option<String>,
+    /// The last change summary seen by polling, and the time polled from.
+    pub mark: Option<(chrono::DateTime<Utc>, crate::store::changes::ChangeMark)>,
+    /// The change poll in flight.
+    pub poll_pending: Option<u64>,
 }
 
 impl TableView {
@@ -71,6 +75,8 @@ impl TableView {
             paged: Paged::new(),
             pending: Vec::new(),
             error: None,
+            mark: None,
+            poll_pending: None,
         }
     }
 }

@@ -751,6 +751,11 @@ fn run_row_action(s: &mut State, action: Action, kind: Kind, id: i64) -> Vec<Eff
     vec![Effect::RowAction { req, action, kind, id }]
 }
 
+/// Seconds between change polls of a table.
+const POLL_TICKS: u64 = 2;
+/// Seconds between full re-reads of the visible pages.
+const FULL_REFRESH_TICKS: u64 = 15;
+
 fn on_tick(s: &mut State, now: DateTime<Utc>) -> Vec<Effect> {
     s.now = now;
     s.ticks += 1;
@@ -764,8 +769,21 @@ fn on_tick(s: &mut State, now: DateTime<Utc>) -> Vec<Effect> {
         return vec![];
     }
     match s.view() {
-        // Another process may do the work: poll what is on screen.
-        View::Table(_) if s.ticks.is_multiple_of(2) => refresh(s),
+        // Another process may do the work. Every 15 s the visible pages are read again (so
+        // deletions show); in between, a cheap poll asks whether the table changed.
+        View::Table(_) if s.ticks.is_multiple_of(FULL_REFRESH_TICKS) => refresh(s),
+        View::Table(t) if s.ticks.is_multiple_of(POLL_TICKS) && t.poll_pending.is_none() && t.pending.is_empty() => {
+            let kind = t.kind;
+            let since = t
+                .mark
+                .map(|(since, m)| m.latest.unwrap_or(since))
+                .unwrap_or(now - chrono::Duration::seconds(2));
+            let req = s.request();
+            if let View::Table(t) = s.view_mut() {
+                t.poll_pending = Some(req);
+            }
+            vec![Effect::Poll { req, kind, since }]
+        }
         View::Dashboard if s.ticks.is_multiple_of(5) => load_view(s),
         View::Detail(d) if d.kind == Kind::Tasks || s.ticks.is_multiple_of(3) => load_view(s),
         _ => vec![],
@@ -911,10 +929,26 @@ fn on_reply(s: &mut State, req: u64, r: Reply) -> Vec<Effect> {
     // Tables and details anywhere on the stack (a reply may come after the user moved on).
     let h = s.table_height();
     let mut more = false;
+    let mut poll_changed = false;
     let mut error = None;
     for v in s.stack.iter_mut() {
         match v {
             View::Table(t) => {
+                if t.poll_pending == Some(req) {
+                    t.poll_pending = None;
+                    if let Reply::Changes(m) = r {
+                        let changed = match t.mark {
+                            None => m.rows > 0,
+                            Some((_, old)) => old != m,
+                        };
+                        let since = t.mark.map(|(since, _)| since).unwrap_or(s.now);
+                        t.mark = Some((m.latest.unwrap_or(since), m));
+                        if changed {
+                            poll_changed = true;
+                        }
+                    }
+                    break;
+                }
                 let Some(pos) = t.pending.iter().position(|(_, r)| *r == req) else {
                     continue;
                 };
@@ -973,6 +1007,9 @@ fn on_reply(s: &mut State, req: u64, r: Reply) -> Vec<Effect> {
     }
     if let Some(msg) = error {
         s.flash(msg, Tone::Error);
+    }
+    if poll_changed {
+        return refresh(s);
     }
     if more {
         // Filtered pages may hold few rows: keep reading until the screen is full.

@@ -502,13 +502,71 @@ fn worker_events_refresh_the_tasks_pane_without_a_key() {
 }
 
 #[test]
-fn polling_refreshes_the_visible_page_so_deletions_show() {
+fn polling_asks_for_changes_and_rereads_the_page_only_when_something_changed() {
+    use crate::store::changes::ChangeMark;
     let mut s = main_state();
     let fx = run_command(&mut s, "srv");
     answer_pages(&mut s, fx, 3);
     let now = s.now;
-    let mut fx = update(&mut s, Msg::Tick(now));
-    fx.extend(update(&mut s, Msg::Tick(now)));
+    let poll = |s: &mut State, mark: ChangeMark| {
+        let mut fx = update(s, Msg::Tick(now));
+        if fx.is_empty() {
+            fx = update(s, Msg::Tick(now));
+        }
+        let [Effect::Poll {
+            req,
+            kind: Kind::Servers,
+            since,
+        }] = fx[..]
+        else {
+            panic!("{fx:?}")
+        };
+        (since, update(s, Msg::Reply(req, Reply::Changes(mark))))
+    };
+    let t1 = now - chrono::Duration::seconds(1);
+    let seen = ChangeMark {
+        latest: Some(t1),
+        rows: 1,
+        max_id: Some(3),
+    };
+    let (_, fx) = poll(&mut s, seen);
+    assert!(
+        matches!(fx[..], [Effect::LoadPage { page: 0, .. }]),
+        "a change since loading rereads: {fx:?}"
+    );
+    let [Effect::LoadPage { req, .. }] = fx[..] else {
+        unreachable!()
+    };
+    let r = rows(1..=3);
+    update(
+        &mut s,
+        Msg::Reply(
+            req,
+            Reply::Page {
+                page: 0,
+                rows: r,
+                fetched: 3,
+                end: None,
+            },
+        ),
+    );
+    // The same mark again: nothing to read; the next poll starts from the change's second.
+    let (since, fx) = poll(&mut s, seen);
+    assert_eq!(since, t1);
+    assert!(fx.is_empty(), "{fx:?}");
+    // Another row changed in that same second: the count tells.
+    let (_, fx) = poll(&mut s, ChangeMark { rows: 2, ..seen });
+    assert!(matches!(fx[..], [Effect::LoadPage { .. }]), "{fx:?}");
+}
+
+#[test]
+fn every_fifteen_seconds_the_visible_page_is_read_again_so_deletions_show() {
+    let mut s = main_state();
+    let fx = run_command(&mut s, "srv");
+    answer_pages(&mut s, fx, 3);
+    s.ticks = 14;
+    let now = s.now;
+    let fx = update(&mut s, Msg::Tick(now));
     let [Effect::LoadPage { req, page: 0, .. }] = fx[..] else {
         panic!("{fx:?}")
     };

@@ -752,6 +752,12 @@ pub const EXTRA_INDEXES: &[(&str, Index)] = &[
     // V8: claim order and lease expiry.
     ("tasks", idx("idx_claim", &["status", "priority", "scheduled_at"])),
     ("tasks", idx("idx_lease", &["status", "lease_expires_at"])),
+    // V9: the console's change polling.
+    ("certificates", idx("idx_updated_at", &["updated_at"])),
+    ("servers", idx("idx_updated_at", &["updated_at"])),
+    ("monitors", idx("idx_updated_at", &["updated_at"])),
+    ("tasks", idx("idx_updated_at", &["updated_at"])),
+    ("alert_history", idx("idx_updated_at", &["updated_at"])),
     // FK-backing indexes, named after the constraint: one for every design foreign key whose
     // column no design index starts with (worked out by hand from the tables above). FKs that ARE
     // covered get none: fk_mappings_server (idx_server_group), fk_deployments_certificate
