@@ -2,7 +2,7 @@
 //! certificate's deployments and DNS challenges; an alert rule's channel bindings…).
 
 use super::resources::{status_tone, Cell, Kind};
-use super::state::{Body, Detail, Tab};
+use super::state::{Body, Detail, Link, Tab};
 use crate::errors::{ServiceError, ServiceResult};
 use crate::service::{Actor, Services};
 use crate::store::certificates::CertFilter;
@@ -33,6 +33,7 @@ fn json(v: &Option<sqlx::types::Json<serde_json::Value>>) -> String {
 
 fn overview(fields: Vec<(String, Cell)>) -> Tab {
     Tab {
+        links: None,
         key: "tab.overview",
         body: Body::Fields(fields),
     }
@@ -82,6 +83,7 @@ pub async fn load(svc: &Services, a: &Actor, kind: Kind, id: i64) -> ServiceResu
                         f("owner", t(format!("#{}", c.user_id))),
                     ]),
                     Tab {
+                        links: Some((Link::Deployment, deps.iter().map(|d| d.id).collect())),
                         key: "tab.deployments",
                         body: Body::Table(
                             vec!["id", "server", "deploy_path", "status", "auto_deploy", "deployed"],
@@ -100,6 +102,7 @@ pub async fn load(svc: &Services, a: &Actor, kind: Kind, id: i64) -> ServiceResu
                         ),
                     },
                     Tab {
+                        links: None,
                         key: "tab.challenges",
                         body: Body::Table(
                             vec!["id", "domain", "type", "record", "status", "verified"],
@@ -118,6 +121,7 @@ pub async fn load(svc: &Services, a: &Actor, kind: Kind, id: i64) -> ServiceResu
                         ),
                     },
                     Tab {
+                        links: None,
                         key: "tab.notes",
                         body: Body::Text(notes),
                     },
@@ -166,6 +170,7 @@ pub async fn load(svc: &Services, a: &Actor, kind: Kind, id: i64) -> ServiceResu
                         f("checked", Cell::Rel(s.last_check_at, false)),
                     ]),
                     Tab {
+                        links: Some((Link::ServerGroup, groups.iter().map(|g| g.id).collect())),
                         key: "tab.groups",
                         body: Body::Table(
                             vec!["id", "name", "description"],
@@ -176,6 +181,7 @@ pub async fn load(svc: &Services, a: &Actor, kind: Kind, id: i64) -> ServiceResu
                         ),
                     },
                     Tab {
+                        links: None,
                         key: "tab.configs",
                         body: Body::Table(
                             vec!["id", "type", "path", "active", "updated"],
@@ -194,6 +200,7 @@ pub async fn load(svc: &Services, a: &Actor, kind: Kind, id: i64) -> ServiceResu
                         ),
                     },
                     Tab {
+                        links: None,
                         key: "tab.deployments",
                         body: Body::Table(
                             vec!["id", "certificate", "deploy_path", "status", "deployed"],
@@ -236,6 +243,7 @@ pub async fn load(svc: &Services, a: &Actor, kind: Kind, id: i64) -> ServiceResu
                         f("servers", t(g.server_count.to_string())),
                     ]),
                     Tab {
+                        links: Some((Link::GroupMember, members.iter().map(|m| m.id).collect())),
                         key: "tab.servers",
                         body: Body::Table(
                             vec!["id", "name", "hostname", "status"],
@@ -300,6 +308,7 @@ pub async fn load(svc: &Services, a: &Actor, kind: Kind, id: i64) -> ServiceResu
                         f("active", Cell::Bool(r.is_active)),
                     ]),
                     Tab {
+                        links: Some((Link::Binding, bindings.iter().map(|b| b.channel_id).collect())),
                         key: "tab.bindings",
                         body: Body::Table(
                             vec!["id", "channel", "created"],
@@ -340,6 +349,7 @@ pub async fn load(svc: &Services, a: &Actor, kind: Kind, id: i64) -> ServiceResu
                         f("resolved", Cell::Time(h.resolved_at)),
                     ]),
                     Tab {
+                        links: None,
                         key: "tab.data",
                         body: Body::Text(json(&h.data)),
                     },
@@ -401,10 +411,12 @@ pub async fn load(svc: &Services, a: &Actor, kind: Kind, id: i64) -> ServiceResu
                         f("error", o(&tk.error_message)),
                     ]),
                     Tab {
+                        links: None,
                         key: "tab.logs",
                         body: Body::Text(String::new()),
                     },
                     Tab {
+                        links: None,
                         key: "tab.params",
                         body: Body::Text(format!("{}\n{}", json(&tk.params), json(&tk.result))),
                     },
@@ -528,6 +540,7 @@ pub async fn load(svc: &Services, a: &Actor, kind: Kind, id: i64) -> ServiceResu
                         f("user_agent", o(&e.user_agent)),
                     ]),
                     Tab {
+                        links: None,
                         key: "tab.data",
                         body: Body::Text(json(&e.details)),
                     },

@@ -163,6 +163,8 @@ pub enum Effect {
         kind: Kind,
         /// Which.
         id: i64,
+        /// A linked row of `id` to unlink instead (delete in a detail's table tab).
+        link: Option<(super::state::Link, i64)>,
     },
 }
 

@@ -12,7 +12,7 @@ use super::form::{Form, FormKind};
 use super::forms;
 use super::resources::Kind;
 use super::rows;
-use super::state::LogLine;
+use super::state::{Link, LogLine};
 use crate::cli::session::SessionStore;
 use crate::domain::{ApiKeyStatus, SettingType};
 use crate::errors::ServiceError;
@@ -245,6 +245,11 @@ impl Runner {
             Effect::LoadDashboard { .. } => Reply::Dashboard(Box::new(s.dashboard(a).await?)),
             Effect::OpenEdit { kind, id, .. } => Reply::FormReady(Box::new(self.edit_form(a, kind, id).await?)),
             Effect::Submit { form, values, .. } => self.submit(a, form, &values).await?,
+            Effect::RowAction {
+                link: Some((link, other)),
+                id,
+                ..
+            } => self.unlink(a, link, id, other).await?,
             Effect::RowAction { action, kind, id, .. } => self.row_action(a, action, kind, id).await?,
             Effect::Resume { .. } | Effect::Login { .. } | Effect::Logout { .. } => Reply::Failed(None, String::new()),
         })
@@ -337,6 +342,16 @@ impl Runner {
                     .group_update(a, id, Some(get(v, "name")), Some(get(v, "description")))
                     .await?;
                 done(note("done.updated", "noun.group", &g.name))
+            }
+            FormKind::GroupMemberAdd(group) => {
+                let server = req_num(v, "server")?;
+                s.group_add_server(a, group, server).await?;
+                done(note("done.joined_group", "noun.server", &format!("#{server}")))
+            }
+            FormKind::ServerJoinGroup(server) => {
+                let group = req_num(v, "group")?;
+                s.group_add_server(a, group, server).await?;
+                done(note("done.joined_group", "noun.server", &format!("#{server}")))
             }
             FormKind::CertImport => {
                 let input = ImportInput {
@@ -553,6 +568,36 @@ impl Runner {
                     note("done.created", "noun.apikey", &format!("{} (#{})", k.key_name, k.id)),
                     format!("{}:{}", k.api_key, secret),
                 ))
+            }
+        }
+    }
+
+    async fn unlink(&self, a: &Actor, link: Link, id: i64, other: i64) -> Result<Reply, ServiceError> {
+        let s = &self.svc;
+        match link {
+            Link::Deployment => {
+                s.deployment_delete(a, other).await?;
+                Ok(Reply::Done(note(
+                    "done.deleted",
+                    "noun.deployment",
+                    &format!("#{other}"),
+                )))
+            }
+            Link::Binding => {
+                s.binding_delete(a, id, other).await?;
+                Ok(Reply::Done(note("done.unbound", "noun.channel", &format!("#{other}"))))
+            }
+            Link::GroupMember => {
+                s.group_remove_server(a, id, other).await?;
+                Ok(Reply::Done(note(
+                    "done.left_group",
+                    "noun.server",
+                    &format!("#{other}"),
+                )))
+            }
+            Link::ServerGroup => {
+                s.group_remove_server(a, other, id).await?;
+                Ok(Reply::Done(note("done.left_group", "noun.server", &format!("#{id}"))))
             }
         }
     }

@@ -153,6 +153,10 @@ pub enum FormKind {
     CertEdit(i64),
     /// Bind a certificate to a server.
     DeploymentCreate(i64),
+    /// Add a server to a group.
+    GroupMemberAdd(i64),
+    /// Put a server into a group.
+    ServerJoinGroup(i64),
     /// New monitor.
     MonitorCreate,
     /// Edit monitor.
@@ -194,6 +198,8 @@ impl FormKind {
             FormKind::CertImport => "form.cert_import",
             FormKind::CertEdit(_) => "form.cert_edit",
             FormKind::DeploymentCreate(_) => "form.deployment_create",
+            FormKind::GroupMemberAdd(_) => "form.group_member_add",
+            FormKind::ServerJoinGroup(_) => "form.server_join_group",
             FormKind::MonitorCreate => "form.monitor_create",
             FormKind::MonitorEdit(_) => "form.monitor_edit",
             FormKind::AlertCreate => "form.alert_create",

@@ -52,6 +52,14 @@ pub fn create(kind: Kind, parent: Option<i64>) -> Option<Form> {
                 Field::text("notes", ""),
             ],
         ),
+        (Kind::Servers, Some(server)) => Form::new(
+            FormKind::ServerJoinGroup(server),
+            vec![Field::number("group", "").required()],
+        ),
+        (Kind::Groups, Some(group)) => Form::new(
+            FormKind::GroupMemberAdd(group),
+            vec![Field::number("server", "").required()],
+        ),
         (Kind::Servers, _) => Form::new(
             FormKind::ServerCreate,
             vec![

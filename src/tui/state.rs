@@ -92,9 +92,24 @@ pub enum Body {
     Text(String),
 }
 
+/// Rows linked to the detail's row, listed in one of its tabs, that the detail can unlink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// A certificate's deployment (id = deployment).
+    Deployment,
+    /// An alert rule's channel binding (id = channel).
+    Binding,
+    /// A group's member server (id = server).
+    GroupMember,
+    /// A server's group (id = group).
+    ServerGroup,
+}
+
 /// A tab of a detail view.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tab {
+    /// The linked rows of a table tab, in row order, and what they are.
+    pub links: Option<(Link, Vec<i64>)>,
     /// Catalog key of the tab's name.
     pub key: &'static str,
     /// Its content.
@@ -136,7 +151,7 @@ pub struct DetailView {
     pub data: Option<Detail>,
     /// The open tab.
     pub tab: usize,
-    /// Scroll of the tab's content.
+    /// Scroll of the tab's content (the selected row of a table tab).
     pub scroll: u16,
     /// The load in flight.
     pub pending: Option<u64>,
@@ -162,6 +177,8 @@ pub enum View {
 /// A dangerous action waiting for `confirm`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Confirm {
+    /// A linked row of the detail (unlink) instead of the row itself: what, and its id.
+    pub link: Option<(Link, i64)>,
     /// The action.
     pub action: Action,
     /// On what.

@@ -10,7 +10,7 @@ use super::effects::{Effect, Query, Reply};
 use super::forms;
 use super::keymap::Key;
 use super::resources::{danger, Kind};
-use super::state::{Confirm, DetailView, Login, Mode, Screen, State, TableView, View};
+use super::state::{Confirm, DetailView, Link, Login, Mode, Screen, State, TableView, View};
 use super::theme::Tone;
 use crate::service::WorkerEvent;
 
@@ -149,7 +149,7 @@ fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
         }
         Mode::Confirm(c) => {
             if s.keymap.actions_for(&key).contains(&Action::Confirm) {
-                run_row_action(s, c.action, c.kind, c.id)
+                run_row_action(s, c.action, c.kind, c.id, c.link)
             } else {
                 s.flash(s.cat.get("flash.cancelled").to_string(), Tone::Muted);
                 vec![]
@@ -624,10 +624,15 @@ fn normal_key(s: &mut State, key: &Key) -> Vec<Effect> {
                     load_view(s)
                 }
                 View::Detail(d) => {
+                    // Table tabs select a row (clamped); other tabs scroll.
+                    let max = match d.data.as_ref().and_then(|x| x.tabs.get(d.tab)).map(|t| &t.body) {
+                        Some(super::state::Body::Table(_, rows)) => rows.len().saturating_sub(1) as i64,
+                        _ => u16::MAX as i64 / 2,
+                    };
                     d.scroll = match action {
                         Action::Top => 0,
-                        Action::Bottom => u16::MAX / 2,
-                        _ => (d.scroll as i64 + delta).clamp(0, u16::MAX as i64 / 2) as u16,
+                        Action::Bottom => max as u16,
+                        _ => (d.scroll as i64 + delta).clamp(0, max) as u16,
                     };
                     vec![]
                 }
@@ -720,6 +725,22 @@ fn normal_key(s: &mut State, key: &Key) -> Vec<Effect> {
         | Action::CancelTask
         | Action::Resolve
         | Action::ShowPem => {
+            if action == Action::Delete {
+                if let Some((link, link_id, label)) = selected_link(s) {
+                    let (kind, id) = match s.view() {
+                        View::Detail(d) => (d.kind, d.id),
+                        _ => return vec![],
+                    };
+                    s.mode = Mode::Confirm(Confirm {
+                        action,
+                        kind,
+                        id,
+                        label,
+                        link: Some((link, link_id)),
+                    });
+                    return vec![];
+                }
+            }
             let Some((kind, id, label, active)) = selected(s) else {
                 return vec![];
             };
@@ -733,22 +754,58 @@ fn normal_key(s: &mut State, key: &Key) -> Vec<Effect> {
                     kind,
                     id,
                     label,
+                    link: None,
                 });
                 return vec![];
             }
-            run_row_action(s, action, kind, id)
+            run_row_action(s, action, kind, id, None)
         }
         Action::Submit | Action::NextField | Action::PrevField | Action::Confirm => vec![],
     }
 }
 
-fn run_row_action(s: &mut State, action: Action, kind: Kind, id: i64) -> Vec<Effect> {
+fn run_row_action(s: &mut State, action: Action, kind: Kind, id: i64, link: Option<(Link, i64)>) -> Vec<Effect> {
     if !s.allowed(action) {
         return vec![];
     }
     let req = s.request();
-    s.action_pending = Some((req, Some(action)));
-    vec![Effect::RowAction { req, action, kind, id }]
+    // Unlinking keeps the detail open; deleting the row itself closes it.
+    let pending = if link.is_some() { None } else { Some(action) };
+    s.action_pending = Some((req, pending));
+    vec![Effect::RowAction {
+        req,
+        action,
+        kind,
+        id,
+        link,
+    }]
+}
+
+/// The linked row selected in the detail's current table tab, if that tab lists links.
+fn selected_link(s: &State) -> Option<(Link, i64, String)> {
+    let View::Detail(d) = s.view() else {
+        return None;
+    };
+    let tab = d.data.as_ref()?.tabs.get(d.tab)?;
+    let (link, ids) = tab.links.as_ref()?;
+    let i = d.scroll as usize;
+    let label = match &tab.body {
+        super::state::Body::Table(_, rows) => rows
+            .get(i)
+            .map(|r| {
+                r.iter()
+                    .filter_map(|c| match c {
+                        super::resources::Cell::Text(t) => Some(t.clone()),
+                        _ => None,
+                    })
+                    .take(3)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
+    ids.get(i).map(|id| (*link, *id, label))
 }
 
 /// Seconds between change polls of a table.

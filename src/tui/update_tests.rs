@@ -367,6 +367,7 @@ fn dangerous_actions_ask_first_and_read_only_hides_them() {
         action: Action::Delete,
         kind: Kind::Servers,
         id: 3,
+        link: None,
     }] = fx[..]
     else {
         panic!("{fx:?}")
@@ -612,4 +613,76 @@ fn logout_returns_to_the_login_screen() {
     update(&mut s, Msg::Reply(req, Reply::LoggedOut));
     assert!(matches!(s.screen, Screen::Login(_)));
     assert!(s.actor.is_none());
+}
+
+#[test]
+fn delete_in_a_detail_table_tab_unlinks_the_selected_row_and_keeps_the_detail() {
+    use crate::tui::state::{Body, Detail, Link, Tab};
+    let mut s = main_state();
+    let fx = run_command(&mut s, "certs");
+    answer_pages(&mut s, fx, 1);
+    let fx = update(&mut s, code(KeyCode::Enter));
+    let [Effect::LoadDetail { req, .. }] = fx[..] else {
+        panic!("{fx:?}")
+    };
+    let detail = Detail {
+        title: "shop.example.com".into(),
+        active: true,
+        tabs: vec![
+            Tab {
+                links: None,
+                key: "tab.overview",
+                body: Body::Fields(vec![]),
+            },
+            Tab {
+                links: Some((Link::Deployment, vec![7, 9])),
+                key: "tab.deployments",
+                body: Body::Table(
+                    vec!["id", "deploy_path"],
+                    vec![
+                        vec![Cell::Text("7".into()), Cell::Text("/a.pem".into())],
+                        vec![Cell::Text("9".into()), Cell::Text("/b.pem".into())],
+                    ],
+                ),
+            },
+        ],
+    };
+    update(&mut s, Msg::Reply(req, Reply::Detail(Box::new(detail))));
+    update(&mut s, code(KeyCode::Tab));
+    update(&mut s, key('j'));
+    update(&mut s, key('j'));
+    update(&mut s, ctrl('d'));
+    let Mode::Confirm(c) = &s.mode else {
+        panic!("{:?}", s.mode)
+    };
+    assert_eq!(
+        c.link,
+        Some((Link::Deployment, 9)),
+        "the second deployment, clamped at the last row"
+    );
+    let fx = update(&mut s, key('y'));
+    let [Effect::RowAction {
+        req,
+        link: Some((Link::Deployment, 9)),
+        id: 1,
+        ..
+    }] = fx[..]
+    else {
+        panic!("{fx:?}")
+    };
+    update(
+        &mut s,
+        Msg::Reply(
+            req,
+            Reply::Done(Note {
+                key: "done.deleted",
+                what: "noun.deployment",
+                name: "#9".into(),
+            }),
+        ),
+    );
+    assert!(
+        matches!(s.view(), View::Detail(_)),
+        "unlinking keeps the certificate open"
+    );
 }

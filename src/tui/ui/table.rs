@@ -187,16 +187,28 @@ pub fn draw_detail(f: &mut Frame, s: &State, theme: &Theme, d: &DetailView, area
                     .map(|(c, w)| text::fit(s.cat.get(&format!("col.{c}")), *w as usize)),
             )
             .style(theme.header());
+            // The selected row (d.scroll) stays in view.
+            let sel = d.scroll as usize;
+            let visible = body.height.saturating_sub(1).max(1) as usize;
+            let first = sel.saturating_sub(visible - 1);
             let trows: Vec<TRow> = rows
                 .iter()
-                .skip(d.scroll as usize)
-                .map(|r| {
-                    TRow::new(r.iter().zip(&w).map(|(c, w)| {
-                        ratatui::widgets::Cell::from(Span::styled(
-                            cell_text(s, c, *w as usize),
-                            cell_style(s, theme, c),
-                        ))
-                    }))
+                .enumerate()
+                .skip(first)
+                .map(|(i, r)| {
+                    let row = TRow::new(r.iter().zip(&w).map(|(c, w)| {
+                        let style = if i == sel {
+                            theme.selected()
+                        } else {
+                            cell_style(s, theme, c)
+                        };
+                        ratatui::widgets::Cell::from(Span::styled(cell_text(s, c, *w as usize), style))
+                    }));
+                    if i == sel {
+                        row.style(theme.selected())
+                    } else {
+                        row
+                    }
                 })
                 .collect();
             let table = Table::new(trows, w.iter().map(|x| Constraint::Length(*x)))
