@@ -240,7 +240,7 @@ fn check(name: &str, screen: &str) {
         (r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", "[time]"),
         (r"(in )?\d+ (min|h|d)( ago)?", "[rel]"),
         (r"\d+ (分钟|小时|天)(后|前)", "[rel]"),
-        (r"ck_[A-Za-z0-9_]+(:[A-Za-z0-9_\-]+)?", "[key]"),
+        (r"cdk_[A-Za-z0-9_…]+(:[A-Za-z0-9_\-]+)?", "[key]"),
     ] {
         settings.add_filter(re, with);
     }
