@@ -418,8 +418,12 @@ async fn dispatch(ctx: &Ctx, cli: &Cli) -> R<()> {
 async fn console(ctx: &Ctx, cli: &Cli, s: Services) -> R<()> {
     if !svc(bootstrap::has_admin(&s).await)? {
         if ctx.config.is_sqlite() {
-            // First run: create the admin and log in, then open the console.
+            // First run: create the admin and log in, then open the console once the operator
+            // has had time to copy the one-time password (the console clears the screen).
             ctx.first_run(&s, "admin@localhost").await?;
+            eprintln!("Press Enter to open the console.");
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).map_err(|e| e.to_string())?;
         } else {
             return Err("this database has no admin yet: run `certdeck init` first".into());
         }
