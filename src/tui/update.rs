@@ -591,6 +591,12 @@ fn normal_key(s: &mut State, key: &Key) -> Vec<Effect> {
             vec![]
         }
         Action::Back => {
+            // Esc first clears a table's filter (k9s), then goes back.
+            if let View::Table(t) = s.view() {
+                if !t.filter.is_empty() {
+                    return set_filter(s, String::new());
+                }
+            }
             if s.stack.len() > 1 {
                 s.stack.pop();
                 return refresh(s);

@@ -686,3 +686,21 @@ fn delete_in_a_detail_table_tab_unlinks_the_selected_row_and_keeps_the_detail() 
         "unlinking keeps the certificate open"
     );
 }
+
+#[test]
+fn esc_clears_an_active_filter_before_going_back() {
+    let mut s = main_state();
+    let fx = run_command(&mut s, "srv");
+    answer_pages(&mut s, fx, 3);
+    update(&mut s, key('/'));
+    typed(&mut s, "host1");
+    let fx = update(&mut s, code(KeyCode::Enter));
+    answer_pages(&mut s, fx, 3);
+    assert_eq!(table(&s).filter, "host1");
+    let fx = update(&mut s, code(KeyCode::Esc));
+    assert!(!fx.is_empty());
+    assert_eq!(table(&s).filter, "", "first esc clears the filter");
+    answer_pages(&mut s, fx, 3);
+    update(&mut s, code(KeyCode::Esc));
+    assert!(matches!(s.view(), View::Dashboard), "second esc goes back");
+}
