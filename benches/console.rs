@@ -12,12 +12,12 @@
 //! cargo bench --bench console
 //! ```
 
-use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Condvar, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+#[path = "../tests/pty/mod.rs"]
+mod pty;
 
 use certdeck::crypto::{Keyring, MasterKey};
 use certdeck::domain::UserRole;
@@ -32,15 +32,13 @@ use certdeck::tui::update::{self, Msg};
 use certdeck::tui::{initial_state, ConsoleOptions, SchedulerMode};
 use chrono::{Duration as Days, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use portable_pty::{Child, CommandBuilder, MasterPty, PtySize};
+use pty::Console;
 use sqlx::AssertSqlSafe;
 
 const CERTS: i64 = 100_000;
 const FRAMES: usize = 3_000;
 const STARTS: usize = 5;
 const PGDN: usize = 300;
-const PTY: (u16, u16) = (120, 40);
-const WAIT: Duration = Duration::from_secs(30);
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -79,34 +77,12 @@ async fn main() {
 
 fn certdeck(home: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_certdeck"));
-    cmd.envs(env(home)).stdin(Stdio::null());
-    for k in CLEARED_ENV {
+    cmd.envs(pty::certdeck_env(home)).stdin(Stdio::null());
+    for k in pty::CLEARED_ENV {
         cmd.env_remove(k);
     }
     cmd
 }
-
-fn env(home: &Path) -> Vec<(&'static str, String)> {
-    vec![
-        ("CERTDECK_DATA_DIR", home.join("data").display().to_string()),
-        ("CERTDECK_CONFIG_DIR", home.join("config").display().to_string()),
-        ("TERM", "xterm-256color".into()),
-        ("LANG", "C.UTF-8".into()),
-    ]
-}
-
-const CLEARED_ENV: &[&str] = &[
-    "CERTDECK_DATABASE_URL",
-    "CERTDECK_API_KEY",
-    "CERTDECK_MASTER_KEY",
-    "CERTDECK_MASTER_KEY_FILE",
-    "CERTDECK_CONFIG",
-    "CERTDECK_LANG",
-    "CERTDECK_THEME",
-    "CERTDECK_KEYMAP",
-    "CERTDECK_SCHEDULER",
-    "NO_COLOR",
-];
 
 // ---------------------------------------------------------------------------------------------
 // Seeding (the approach of benches/list_latency.rs: multi-row INSERTs straight into the table).
@@ -277,116 +253,6 @@ async fn frame_times(svc: &Services, admin: &Actor, home: &Path) {
 // ---------------------------------------------------------------------------------------------
 // The console in a pseudo-terminal.
 
-struct PtyScreen {
-    parser: Mutex<vt100::Parser>,
-    changed: Condvar,
-}
-
-struct Console {
-    child: Box<dyn Child + Send + Sync>,
-    writer: Box<dyn Write + Send>,
-    screen: Arc<PtyScreen>,
-    reader: Option<JoinHandle<()>>,
-    _master: Box<dyn MasterPty + Send>,
-}
-
-impl Console {
-    fn spawn(home: &Path) -> Console {
-        let pair = portable_pty::native_pty_system()
-            .openpty(PtySize {
-                rows: PTY.1,
-                cols: PTY.0,
-                pixel_width: 0,
-                pixel_height: 0,
-            })
-            .expect("open a pty");
-        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_certdeck"));
-        cmd.args(["--lang", "en"]);
-        cmd.cwd(home);
-        for k in CLEARED_ENV {
-            cmd.env_remove(k);
-        }
-        for (k, v) in env(home) {
-            cmd.env(k, v);
-        }
-        let child = pair.slave.spawn_command(cmd).expect("spawn certdeck in the pty");
-        drop(pair.slave);
-        let screen = Arc::new(PtyScreen {
-            parser: Mutex::new(vt100::Parser::new(PTY.1, PTY.0, 0)),
-            changed: Condvar::new(),
-        });
-        let mut from_pty = pair.master.try_clone_reader().expect("pty reader");
-        let feed = Arc::clone(&screen);
-        let reader = std::thread::spawn(move || {
-            let mut buf = [0u8; 16384];
-            while let Ok(n @ 1..) = from_pty.read(&mut buf) {
-                feed.parser.lock().unwrap().process(&buf[..n]);
-                feed.changed.notify_all();
-            }
-        });
-        let writer = pair.master.take_writer().expect("pty writer");
-        Console {
-            child,
-            writer,
-            screen,
-            reader: Some(reader),
-            _master: pair.master,
-        }
-    }
-
-    fn send(&mut self, keys: &str) {
-        self.writer.write_all(keys.as_bytes()).expect("write to the pty");
-        self.writer.flush().expect("flush the pty");
-    }
-
-    /// Waits up to `within` for the screen to satisfy `ok`; the screen when it did.
-    fn try_wait_for(&self, within: Duration, ok: impl Fn(&str) -> bool) -> Option<String> {
-        let deadline = Instant::now() + within;
-        let mut parser = self.screen.parser.lock().unwrap();
-        loop {
-            let text = parser.screen().contents();
-            if ok(&text) {
-                return Some(text);
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return None;
-            }
-            parser = self.screen.changed.wait_timeout(parser, left).unwrap().0;
-        }
-    }
-
-    fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
-        self.try_wait_for(WAIT, ok).unwrap_or_else(|| {
-            panic!(
-                "timed out waiting for {what}; the screen shows:\n{}",
-                self.screen.parser.lock().unwrap().screen().contents()
-            )
-        })
-    }
-
-    fn quit(mut self) {
-        self.send("q");
-        let deadline = Instant::now() + WAIT;
-        while self.child.try_wait().expect("poll the console").is_none() {
-            assert!(Instant::now() < deadline, "the console did not exit after q");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        if let Some(r) = self.reader.take() {
-            let _ = r.join();
-        }
-    }
-}
-
-impl Drop for Console {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // (b) Start-up to the first dashboard.
 
@@ -394,7 +260,7 @@ fn startup(home: &Path, drawn: &dyn Fn(&str) -> bool) {
     let mut ms = Vec::new();
     for _ in 0..STARTS {
         let t0 = Instant::now();
-        let c = Console::spawn(home);
+        let c = Console::spawn(home, &["--lang", "en"]);
         c.wait_for("the dashboard with the certificate counts", drawn);
         ms.push(t0.elapsed().as_secs_f64() * 1000.0);
         c.quit();
@@ -404,7 +270,8 @@ fn startup(home: &Path, drawn: &dyn Fn(&str) -> bool) {
     let median = ms[ms.len() / 2];
     println!(
         "\n(b) start-up to the drawn dashboard ({CERTS} certificates, SQLite, {}x{} pty), {STARTS} runs: {runs} ms",
-        PTY.0, PTY.1
+        pty::COLS,
+        pty::ROWS
     );
     println!(
         "    median {median:.0} ms   (target < 300 ms{})",
@@ -436,15 +303,15 @@ fn status_kb(pid: u32, field: &str) -> u64 {
 }
 
 fn memory(home: &Path, drawn: &dyn Fn(&str) -> bool) {
-    let mut c = Console::spawn(home);
-    let pid = c.child.process_id().expect("console pid");
+    let mut c = Console::spawn(home, &["--lang", "en"]);
+    let pid = c.pid();
     c.wait_for("the dashboard", drawn);
     let rss_dashboard = status_kb(pid, "VmRSS:");
     c.send(":certs\r");
     c.wait_for("the certificates pane", |s| {
         s.contains("Dashboard › Certificates") && position(s) == 1 && s.contains("www")
     });
-    let page = (PTY.1 - certdeck::tui::state::TABLE_CHROME) as usize;
+    let page = (pty::ROWS - certdeck::tui::state::TABLE_CHROME) as usize;
     let mut pos = 1;
     let mut short = 0;
     for _ in 0..PGDN {
@@ -454,7 +321,7 @@ fn memory(home: &Path, drawn: &dyn Fn(&str) -> bool) {
             Some(s) => pos = position(&s),
             None => {
                 short += 1;
-                pos = position(&c.screen.parser.lock().unwrap().screen().contents());
+                pos = position(&c.contents());
             }
         }
     }
@@ -472,7 +339,8 @@ fn memory(home: &Path, drawn: &dyn Fn(&str) -> bool) {
     c.quit();
     println!(
         "\n(c) resident memory, console in a {}x{} pty on {CERTS} certificates:",
-        PTY.0, PTY.1
+        pty::COLS,
+        pty::ROWS
     );
     println!("    on the dashboard: VmRSS {:.1} MB", rss_dashboard as f64 / 1024.0);
     println!(

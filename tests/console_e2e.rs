@@ -3,193 +3,12 @@
 //! through the form, filters the table, quits, and checks through the CLI that the row and its
 //! audit entry exist and that the terminal was restored.
 
-use std::io::{Read, Write};
+mod pty;
+
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Condvar, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use portable_pty::{Child, CommandBuilder, MasterPty, PtySize};
-
-const ROWS: u16 = 40;
-const COLS: u16 = 120;
-const WAIT: Duration = Duration::from_secs(20);
-
-/// Environment for every certdeck process of a test: its own data and config dirs, nothing
-/// inherited that could change which database or identity it uses.
-fn certdeck_env(home: &Path) -> Vec<(&'static str, String)> {
-    vec![
-        ("CERTDECK_DATA_DIR", home.join("data").display().to_string()),
-        ("CERTDECK_CONFIG_DIR", home.join("config").display().to_string()),
-        ("TERM", "xterm-256color".into()),
-        ("LANG", "C.UTF-8".into()),
-    ]
-}
-
-const CLEARED_ENV: &[&str] = &[
-    "CERTDECK_DATABASE_URL",
-    "CERTDECK_API_KEY",
-    "CERTDECK_MASTER_KEY",
-    "CERTDECK_MASTER_KEY_FILE",
-    "CERTDECK_CONFIG",
-    "CERTDECK_LANG",
-    "CERTDECK_THEME",
-    "CERTDECK_KEYMAP",
-    "CERTDECK_SCHEDULER",
-    "NO_COLOR",
-];
-
-/// Runs a CLI command (no terminal); returns (success, stdout, stderr).
-fn cli(home: &Path, args: &[&str]) -> (bool, String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_certdeck"));
-    cmd.args(args)
-        .envs(certdeck_env(home))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for k in CLEARED_ENV {
-        cmd.env_remove(k);
-    }
-    let out = cmd.output().expect("run certdeck");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// The screen as the terminal shows it, updated by a reader thread; `changed` wakes waiters.
-struct Screen {
-    parser: Mutex<vt100::Parser>,
-    changed: Condvar,
-}
-
-/// The console running in a pseudo-terminal.
-struct Console {
-    child: Box<dyn Child + Send + Sync>,
-    writer: Box<dyn Write + Send>,
-    screen: Arc<Screen>,
-    reader: Option<JoinHandle<()>>,
-    _master: Box<dyn MasterPty + Send>,
-}
-
-impl Console {
-    fn spawn(home: &Path, args: &[&str]) -> Console {
-        let pair = portable_pty::native_pty_system()
-            .openpty(PtySize {
-                rows: ROWS,
-                cols: COLS,
-                pixel_width: 0,
-                pixel_height: 0,
-            })
-            .expect("open a pty");
-        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_certdeck"));
-        cmd.args(args);
-        cmd.cwd(home);
-        for k in CLEARED_ENV {
-            cmd.env_remove(k);
-        }
-        for (k, v) in certdeck_env(home) {
-            cmd.env(k, v);
-        }
-        let child = pair.slave.spawn_command(cmd).expect("spawn certdeck in the pty");
-        drop(pair.slave);
-        let screen = Arc::new(Screen {
-            parser: Mutex::new(vt100::Parser::new(ROWS, COLS, 0)),
-            changed: Condvar::new(),
-        });
-        let mut from_pty = pair.master.try_clone_reader().expect("pty reader");
-        let feed = Arc::clone(&screen);
-        let reader = std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            // Ends at EOF (or EIO on Linux) once the child closed the terminal.
-            while let Ok(n @ 1..) = from_pty.read(&mut buf) {
-                feed.parser.lock().unwrap().process(&buf[..n]);
-                feed.changed.notify_all();
-            }
-        });
-        let writer = pair.master.take_writer().expect("pty writer");
-        Console {
-            child,
-            writer,
-            screen,
-            reader: Some(reader),
-            _master: pair.master,
-        }
-    }
-
-    /// Types raw bytes ("\r" enter, "\t" tab, "\x1b" esc).
-    fn send(&mut self, keys: &str) {
-        self.writer.write_all(keys.as_bytes()).expect("write to the pty");
-        self.writer.flush().expect("flush the pty");
-    }
-
-    fn contents(&self) -> String {
-        self.screen.parser.lock().unwrap().screen().contents()
-    }
-
-    /// Waits until the screen satisfies `ok`; fails with the screen after WAIT.
-    fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + WAIT;
-        let mut parser = self.screen.parser.lock().unwrap();
-        loop {
-            let text = parser.screen().contents();
-            if ok(&text) {
-                return text;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(
-                !left.is_zero(),
-                "timed out after {WAIT:?} waiting for {what}; the screen shows:\n{}",
-                frame(&text)
-            );
-            parser = self.screen.changed.wait_timeout(parser, left).unwrap().0;
-        }
-    }
-
-    /// Waits until the screen shows every one of `texts`.
-    fn wait_text(&self, texts: &[&str]) -> String {
-        self.wait_for(&format!("{texts:?}"), |s| texts.iter().all(|t| s.contains(t)))
-    }
-
-    /// Waits for the process to end and for the reader to drain the terminal; its exit code.
-    fn wait_exit(&mut self, within: Duration) -> u32 {
-        let deadline = Instant::now() + within;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("poll the console") {
-                break status;
-            }
-            if Instant::now() >= deadline {
-                let _ = self.child.kill();
-                panic!(
-                    "the console did not exit within {within:?}; the screen shows:\n{}",
-                    frame(&self.contents())
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        if let Some(r) = self.reader.take() {
-            r.join().expect("pty reader thread");
-        }
-        status.exit_code()
-    }
-}
-
-impl Drop for Console {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// The screen with a border, for failure messages.
-fn frame(text: &str) -> String {
-    let rule = "-".repeat(COLS as usize);
-    format!("{rule}\n{text}\n{rule}")
-}
+use pty::{cli, frame, Console, ROWS};
 
 /// The number in "Server web1.example.com (#12) created."
 fn created_id(screen: &str, host: &str) -> i64 {
@@ -280,10 +99,7 @@ fn log_in_create_a_server_filter_and_quit_in_a_real_terminal() {
     c.send("q");
     let code = c.wait_exit(Duration::from_secs(10));
     assert_eq!(code, 0, "the console's exit code; screen:\n{}", frame(&c.contents()));
-    assert!(
-        !c.screen.parser.lock().unwrap().screen().alternate_screen(),
-        "the console left the alternate screen on"
-    );
+    assert!(!c.alternate_screen(), "the console left the alternate screen on");
 
     // What the console did, seen through the CLI (the console saved the session on login).
     let servers = json(home, &["server", "list"]);

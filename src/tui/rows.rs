@@ -29,6 +29,14 @@ where
     v.parse::<T>().map_err(|e| ServiceError::invalid(key, e.to_string()))
 }
 
+/// The term `key` of the filter, parsed (None when absent).
+fn term<T: std::str::FromStr>(q: &Query, key: &str) -> ServiceResult<Option<T>>
+where
+    T::Err: std::fmt::Display,
+{
+    q.term(key).map(|v| parse(key, v)).transpose()
+}
+
 fn yes(key: &str, v: &str) -> ServiceResult<bool> {
     match v.to_ascii_lowercase().as_str() {
         "yes" | "true" | "1" | "on" => Ok(true),
@@ -96,13 +104,11 @@ pub async fn load(
     let now = Utc::now();
     Ok(match kind {
         Kind::Certificates => {
-            let mut f = CertFilter::default();
-            if let Some(v) = q.term("status") {
-                f.status = Some(parse("status", v)?);
-            }
-            if let Some(v) = q.term("type") {
-                f.certificate_type = Some(parse("type", v)?);
-            }
+            let mut f = CertFilter {
+                status: term(q, "status")?,
+                certificate_type: term(q, "type")?,
+                ..Default::default()
+            };
             if let Some(v) = q.term("domain") {
                 f.main_domain = Some(v.to_ascii_lowercase());
             }
@@ -144,19 +150,15 @@ pub async fn load(
             finish(rows, q, true)
         }
         Kind::Servers => {
-            let mut f = ServerFilter::default();
-            if let Some(v) = q.term("status") {
-                f.status = Some(parse("status", v)?);
-            }
-            if let Some(v) = q.term("type") {
-                f.server_type = Some(parse("type", v)?);
-            }
+            let mut f = ServerFilter {
+                status: term(q, "status")?,
+                server_type: term(q, "type")?,
+                ..Default::default()
+            };
             if let Some(v) = q.term("hostname") {
                 f.hostname = Some(v.to_ascii_lowercase());
             }
-            if let Some(v) = q.term("group") {
-                f.group_id = Some(parse("group", v)?);
-            }
+            f.group_id = term(q, "group")?;
             let rows = svc
                 .server_list(actor, &f, page)
                 .await?
@@ -199,13 +201,11 @@ pub async fn load(
             finish(rows, q, true)
         }
         Kind::Monitors => {
-            let mut f = MonitorFilter::default();
-            if let Some(v) = q.term("status") {
-                f.status = Some(parse("status", v)?);
-            }
-            if let Some(v) = q.term("type") {
-                f.monitor_type = Some(parse("type", v)?);
-            }
+            let mut f = MonitorFilter {
+                status: term(q, "status")?,
+                monitor_type: term(q, "type")?,
+                ..Default::default()
+            };
             if let Some(v) = q.term("active") {
                 f.is_active = Some(yes("active", v)?);
             }
@@ -238,7 +238,7 @@ pub async fn load(
             finish(rows, q, true)
         }
         Kind::Alerts => {
-            let t = q.term("type").map(|v| parse("type", v)).transpose()?;
+            let t = term(q, "type")?;
             let rows = svc
                 .alert_list(actor, t, page)
                 .await?
@@ -308,13 +308,11 @@ pub async fn load(
             finish(rows, q, true)
         }
         Kind::Tasks => {
-            let mut f = TaskFilter::default();
-            if let Some(v) = q.term("status") {
-                f.status = Some(parse("status", v)?);
-            }
-            if let Some(v) = q.term("type") {
-                f.task_type = Some(parse("type", v)?);
-            }
+            let f = TaskFilter {
+                status: term(q, "status")?,
+                task_type: term(q, "type")?,
+                ..Default::default()
+            };
             let rows = svc
                 .task_list(actor, &f, page)
                 .await?
@@ -398,13 +396,10 @@ pub async fn load(
             finish(rows, q, false)
         }
         Kind::Users => {
-            let mut f = UserFilter::default();
-            if let Some(v) = q.term("status") {
-                f.status = Some(parse("status", v)?);
-            }
-            if let Some(v) = q.term("role") {
-                f.role = Some(parse("role", v)?);
-            }
+            let f = UserFilter {
+                status: term(q, "status")?,
+                role: term(q, "role")?,
+            };
             let rows = svc
                 .user_list(actor, &f, page)
                 .await?
@@ -459,9 +454,7 @@ pub async fn load(
             }
             f.action = q.term("action").map(str::to_string);
             f.resource_type = q.term("resource").map(str::to_string);
-            if let Some(v) = q.term("id") {
-                f.resource_id = Some(parse("id", v)?);
-            }
+            f.resource_id = term(q, "id")?;
             if let Some(v) = q.term("since") {
                 f.since = Some(when("since", v)?);
             }

@@ -453,21 +453,7 @@ pub fn load_view(s: &mut State) -> Vec<Effect> {
                 .into_iter()
                 .filter(|n| !t.pending.iter().any(|(p, _)| *p == n.page))
                 .collect();
-            let mut out = Vec::new();
-            for n in needs {
-                let req = s.request();
-                if let View::Table(t) = s.view_mut() {
-                    t.pending.push((n.page, req));
-                }
-                out.push(Effect::LoadPage {
-                    req,
-                    kind,
-                    query: query.clone(),
-                    page: n.page,
-                    start: n.start,
-                });
-            }
-            out
+            fetch_pages(s, kind, &query, needs)
         }
         View::Detail(d) => {
             if d.pending.is_some() {
@@ -498,6 +484,25 @@ pub fn load_view(s: &mut State) -> Vec<Effect> {
     }
 }
 
+/// Fetches pages of the top table, each marked in flight under its request id.
+fn fetch_pages(s: &mut State, kind: Kind, query: &Query, needs: Vec<super::paged::Need>) -> Vec<Effect> {
+    let mut out = Vec::new();
+    for n in needs {
+        let req = s.request();
+        if let View::Table(t) = s.view_mut() {
+            t.pending.push((n.page, req));
+        }
+        out.push(Effect::LoadPage {
+            req,
+            kind,
+            query: query.clone(),
+            page: n.page,
+            start: n.start,
+        });
+    }
+    out
+}
+
 /// Re-reads what the top view shows (polling and `refresh`): the loaded pages of a table, a
 /// detail, the dashboard. Skipped while a read of the same view is in flight.
 pub fn refresh(s: &mut State) -> Vec<Effect> {
@@ -515,21 +520,7 @@ pub fn refresh(s: &mut State) -> Vec<Effect> {
                 return load_view(s);
             }
             loaded.sort_by_key(|n| n.page);
-            let mut out = Vec::new();
-            for n in loaded {
-                let req = s.request();
-                if let View::Table(t) = s.view_mut() {
-                    t.pending.push((n.page, req));
-                }
-                out.push(Effect::LoadPage {
-                    req,
-                    kind,
-                    query: query.clone(),
-                    page: n.page,
-                    start: n.start,
-                });
-            }
-            out
+            fetch_pages(s, kind, &query, loaded)
         }
         _ => load_view(s),
     }
