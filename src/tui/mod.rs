@@ -78,14 +78,13 @@ pub struct ConsoleOptions {
     pub db_key: String,
 }
 
-/// Builds the initial state: keymap, catalog, timezone; returns it with the load warnings.
+/// Builds the initial state: keymap, catalog, timezone; returns it with the keymap's load
+/// warnings.
 pub fn initial_state(opts: &ConsoleOptions, lang: Lang, tz: chrono_tz::Tz) -> (State, Vec<String>) {
-    let (km, mut warnings) = Keymap::load(&opts.keymap, Some(&opts.config_dir));
+    let (km, warnings) = Keymap::load(&opts.keymap, Some(&opts.config_dir));
     let mut s = State::new(Catalog::load(lang), km, tz, opts.read_only, chrono::Utc::now());
     s.login_user = opts.user.clone();
     s.lang_forced = opts.lang.is_some();
-    let (_, tw) = Theme::load(&opts.theme, Some(&opts.config_dir), false);
-    warnings.extend(tw);
     (s, warnings)
 }
 
@@ -105,12 +104,20 @@ pub async fn run(svc: Services, opts: ConsoleOptions) -> Result<(), String> {
     let (_, system_tz) = user_preferences(&svc).await;
     let lang = opts.lang.unwrap_or_else(Lang::from_env);
     let tz = system_tz.unwrap_or(chrono_tz::UTC);
-    let (mut state, warnings) = initial_state(&opts, lang, tz);
+    let (mut state, mut warnings) = initial_state(&opts, lang, tz);
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    let (theme, _) = Theme::load(&opts.theme, Some(&opts.config_dir), no_color);
-    if let Some(w) = warnings.first() {
+    let (theme, theme_warnings) = Theme::load(&opts.theme, Some(&opts.config_dir), no_color);
+    warnings.extend(theme_warnings);
+    for w in &warnings {
         tracing::warn!(warning = %w, "console configuration");
-        state.flash(w.clone(), theme::Tone::Warn);
+    }
+    if let Some(first) = warnings.first() {
+        let more = match warnings.len() {
+            1 => String::new(),
+            n => format!(" (+{} more in the log)", n - 1),
+        };
+        let msg = state.cat.fmt("flash.config", &[("problem", &format!("{first}{more}"))]);
+        state.flash(msg, theme::Tone::Warn);
     }
 
     let (tx, mut rx) = mpsc::channel(1024);
