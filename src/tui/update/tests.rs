@@ -7,11 +7,14 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use super::*;
 use crate::domain::UserRole;
 use crate::service::Actor;
+use crate::tui::action::Action;
 use crate::tui::effects::Note;
 use crate::tui::form::FormKind;
 use crate::tui::i18n::{Catalog, Lang};
 use crate::tui::keymap::Keymap;
 use crate::tui::resources::{Cell, Cursor, Row};
+use crate::tui::state::{Mode, TableView};
+use crate::tui::theme::Tone;
 
 fn state() -> State {
     let (km, _) = Keymap::load("default", None);

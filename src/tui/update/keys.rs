@@ -1,68 +1,20 @@
-//! `update(&mut State, Msg) -> Vec<Effect>`: every key, tick, reply and worker event goes through
-//! here. Pure: no I/O, no clock, no terminal — so it is unit-tested key by key.
+//! Keys: the login screen, the overlays (command line, filter, help, forms, confirmation) and
+//! the views' own actions.
 
-use chrono::{DateTime, Utc};
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use tui_input::Input;
 
-use super::action::{Action, Danger};
-use super::effects::{Effect, Query, Reply};
-use super::forms;
-use super::keymap::Key;
-use super::resources::{danger, Kind};
-use super::state::{Confirm, DetailView, Link, Login, Mode, Screen, State, TableView, View};
-use super::theme::Tone;
-use crate::service::WorkerEvent;
-
-/// An input to `update`.
-#[derive(Debug, Clone)]
-pub enum Msg {
-    /// A key press.
-    Key(KeyEvent),
-    /// Pasted text (goes to the focused text field).
-    Paste(String),
-    /// The terminal was resized.
-    Resize(u16, u16),
-    /// A second passed.
-    Tick(DateTime<Utc>),
-    /// An effect finished.
-    Reply(u64, Reply),
-    /// Background work in this process reported.
-    Worker(WorkerEvent),
-}
+use super::{load_view, refresh};
+use crate::tui::action::{Action, Danger};
+use crate::tui::effects::{Effect, Query};
+use crate::tui::forms;
+use crate::tui::keymap::Key;
+use crate::tui::resources::{danger, Kind};
+use crate::tui::state::{Confirm, DetailView, Link, Mode, Screen, State, TableView, View};
+use crate::tui::theme::Tone;
 
 /// Commands besides the panes, for `:` and its completion.
 const COMMANDS: &[&str] = &["dashboard", "help", "logout", "quit"];
-
-/// The first effects: check the saved session.
-pub fn start(s: &mut State) -> Vec<Effect> {
-    let req = s.request();
-    s.screen = Screen::Starting;
-    vec![Effect::Resume { req }]
-}
-
-/// Applies one message.
-pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
-    match msg {
-        Msg::Key(k) => on_key(s, k),
-        Msg::Paste(text) => {
-            paste(s, &text);
-            vec![]
-        }
-        Msg::Resize(w, h) => {
-            s.size = (w, h);
-            let hgt = s.table_height();
-            if let View::Table(t) = s.view_mut() {
-                t.paged.scroll_into_view(hgt);
-            }
-            load_view(s)
-        }
-        Msg::Tick(now) => on_tick(s, now),
-        Msg::Reply(req, r) => on_reply(s, req, r),
-        Msg::Worker(ev) => on_worker(s, ev),
-    }
-}
-
 /// The actions of a key in a text field: keys that type text stay text.
 fn text_action(s: &State, key: &Key) -> Option<Action> {
     if key.is_text() {
@@ -89,7 +41,7 @@ fn input_request(k: &KeyEvent) -> Option<tui_input::InputRequest> {
     tui_input::backend::crossterm::to_input_request(&Event::Key(*k))
 }
 
-fn paste(s: &mut State, text: &str) {
+pub(super) fn paste(s: &mut State, text: &str) {
     let insert = |i: &mut Input| {
         for c in text.chars().filter(|c| !c.is_control()) {
             i.handle(tui_input::InputRequest::InsertChar(c));
@@ -109,7 +61,7 @@ fn paste(s: &mut State, text: &str) {
     }
 }
 
-fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
+pub(super) fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
     if k.kind == crossterm::event::KeyEventKind::Release {
         return vec![];
     }
@@ -162,7 +114,7 @@ fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
             let picker = form
                 .fields
                 .get(form.focus)
-                .is_some_and(|f| matches!(f.kind, super::form::FieldKind::Picker(_)));
+                .is_some_and(|f| matches!(f.kind, crate::tui::form::FieldKind::Picker(_)));
             let action = text_action(s, &key).or_else(|| {
                 if picker {
                     s.keymap
@@ -430,102 +382,6 @@ fn logout(s: &mut State) -> Vec<Effect> {
     vec![Effect::Logout { req }]
 }
 
-/// Fetches what the top view is missing.
-pub fn load_view(s: &mut State) -> Vec<Effect> {
-    let h = s.table_height();
-    match s.view() {
-        View::Dashboard => {
-            if s.dashboard.pending.is_none() {
-                let req = s.request();
-                s.dashboard.pending = Some(req);
-                return vec![Effect::LoadDashboard { req }];
-            }
-            vec![]
-        }
-        View::Table(t) => {
-            let Ok(query) = Query::parse(t.kind, t.order, &t.filter) else {
-                return vec![];
-            };
-            let kind = t.kind;
-            let needs: Vec<_> = t
-                .paged
-                .needed(h)
-                .into_iter()
-                .filter(|n| !t.pending.iter().any(|(p, _)| *p == n.page))
-                .collect();
-            fetch_pages(s, kind, &query, needs)
-        }
-        View::Detail(d) => {
-            if d.pending.is_some() {
-                return vec![];
-            }
-            let (kind, id) = (d.kind, d.id);
-            let tail = (d.logs_pending.is_none()).then(|| d.logs.last().map(|l| l.id).unwrap_or(0));
-            let req = s.request();
-            let mut out = vec![Effect::LoadDetail { req, kind, id }];
-            let mut log_req = None;
-            if let (Kind::Tasks, Some(after)) = (kind, tail) {
-                let r = s.request();
-                out.push(Effect::LoadLogs {
-                    req: r,
-                    task: id,
-                    after,
-                });
-                log_req = Some(r);
-            }
-            if let View::Detail(d) = s.view_mut() {
-                d.pending = Some(req);
-                if log_req.is_some() {
-                    d.logs_pending = log_req;
-                }
-            }
-            out
-        }
-    }
-}
-
-/// Fetches pages of the top table, each marked in flight under its request id.
-fn fetch_pages(s: &mut State, kind: Kind, query: &Query, needs: Vec<super::paged::Need>) -> Vec<Effect> {
-    let mut out = Vec::new();
-    for n in needs {
-        let req = s.request();
-        if let View::Table(t) = s.view_mut() {
-            t.pending.push((n.page, req));
-        }
-        out.push(Effect::LoadPage {
-            req,
-            kind,
-            query: query.clone(),
-            page: n.page,
-            start: n.start,
-        });
-    }
-    out
-}
-
-/// Re-reads what the top view shows (polling and `refresh`): the loaded pages of a table, a
-/// detail, the dashboard. Skipped while a read of the same view is in flight.
-pub fn refresh(s: &mut State) -> Vec<Effect> {
-    match s.view() {
-        View::Table(t) => {
-            if !t.pending.is_empty() {
-                return vec![];
-            }
-            let Ok(query) = Query::parse(t.kind, t.order, &t.filter) else {
-                return vec![];
-            };
-            let kind = t.kind;
-            let mut loaded = t.paged.loaded();
-            if loaded.is_empty() {
-                return load_view(s);
-            }
-            loaded.sort_by_key(|n| n.page);
-            fetch_pages(s, kind, &query, loaded)
-        }
-        _ => load_view(s),
-    }
-}
-
 fn selected(s: &State) -> Option<(Kind, i64, String, Option<bool>)> {
     match s.view() {
         View::Table(t) => t.paged.selected().map(|r| {
@@ -534,7 +390,7 @@ fn selected(s: &State) -> Option<(Kind, i64, String, Option<bool>)> {
                 .iter()
                 .skip(1)
                 .find_map(|c| match c {
-                    super::resources::Cell::Text(t) if !t.is_empty() => Some(t.clone()),
+                    crate::tui::resources::Cell::Text(t) if !t.is_empty() => Some(t.clone()),
                     _ => None,
                 })
                 .unwrap_or_else(|| format!("#{}", r.id));
@@ -623,7 +479,7 @@ fn normal_key(s: &mut State, key: &Key) -> Vec<Effect> {
                 View::Detail(d) => {
                     // Table tabs select a row (clamped); other tabs scroll.
                     let max = match d.data.as_ref().and_then(|x| x.tabs.get(d.tab)).map(|t| &t.body) {
-                        Some(super::state::Body::Table(_, rows)) => rows.len().saturating_sub(1) as i64,
+                        Some(crate::tui::state::Body::Table(_, rows)) => rows.len().saturating_sub(1) as i64,
                         _ => u16::MAX as i64 / 2,
                     };
                     d.scroll = match action {
@@ -787,12 +643,12 @@ fn selected_link(s: &State) -> Option<(Link, i64, String)> {
     let (link, ids) = tab.links.as_ref()?;
     let i = d.scroll as usize;
     let label = match &tab.body {
-        super::state::Body::Table(_, rows) => rows
+        crate::tui::state::Body::Table(_, rows) => rows
             .get(i)
             .map(|r| {
                 r.iter()
                     .filter_map(|c| match c {
-                        super::resources::Cell::Text(t) => Some(t.clone()),
+                        crate::tui::resources::Cell::Text(t) => Some(t.clone()),
                         _ => None,
                     })
                     .take(3)
@@ -804,274 +660,3 @@ fn selected_link(s: &State) -> Option<(Link, i64, String)> {
     };
     ids.get(i).map(|id| (*link, *id, label))
 }
-
-/// Seconds between change polls of a table.
-const POLL_TICKS: u64 = 2;
-/// Seconds between full re-reads of the visible pages.
-const FULL_REFRESH_TICKS: u64 = 15;
-
-fn on_tick(s: &mut State, now: DateTime<Utc>) -> Vec<Effect> {
-    s.now = now;
-    s.ticks += 1;
-    if let Some(f) = &mut s.flash {
-        f.ttl = f.ttl.saturating_sub(1);
-        if f.ttl == 0 {
-            s.flash = None;
-        }
-    }
-    if !matches!(s.screen, Screen::Main) {
-        return vec![];
-    }
-    match s.view() {
-        // Another process may do the work. Every 15 s the visible pages are read again (so
-        // deletions show); in between, a cheap poll asks whether the table changed.
-        View::Table(_) if s.ticks.is_multiple_of(FULL_REFRESH_TICKS) => refresh(s),
-        View::Table(t) if s.ticks.is_multiple_of(POLL_TICKS) && t.poll_pending.is_none() && t.pending.is_empty() => {
-            let kind = t.kind;
-            let since = t
-                .mark
-                .map(|(since, m)| m.latest.unwrap_or(since))
-                .unwrap_or(now - chrono::Duration::seconds(2));
-            let req = s.request();
-            if let View::Table(t) = s.view_mut() {
-                t.poll_pending = Some(req);
-            }
-            vec![Effect::Poll { req, kind, since }]
-        }
-        View::Dashboard if s.ticks.is_multiple_of(5) => load_view(s),
-        View::Detail(d) if d.kind == Kind::Tasks || s.ticks.is_multiple_of(3) => load_view(s),
-        _ => vec![],
-    }
-}
-
-fn on_worker(s: &mut State, ev: WorkerEvent) -> Vec<Effect> {
-    if !matches!(s.screen, Screen::Main) {
-        return vec![];
-    }
-    let relevant = match (s.view(), ev) {
-        (View::Dashboard, _) => true,
-        (View::Table(t), WorkerEvent::Task(_)) => t.kind == Kind::Tasks,
-        (View::Detail(d), WorkerEvent::Task(id)) => d.kind == Kind::Tasks && d.id == id,
-        (_, WorkerEvent::Changed) => true,
-    };
-    if relevant {
-        refresh(s)
-    } else {
-        vec![]
-    }
-}
-
-fn on_reply(s: &mut State, req: u64, r: Reply) -> Vec<Effect> {
-    // Session replies.
-    let login_req = match &s.screen {
-        Screen::Login(l) => l.pending,
-        _ => None,
-    };
-    match r {
-        Reply::LoggedIn(actor) if matches!(s.screen, Screen::Starting) || login_req == Some(req) => {
-            s.actor = Some(actor);
-            s.screen = Screen::Main;
-            s.stack = vec![View::Dashboard];
-            s.dashboard = Default::default();
-            let req = s.request();
-            s.prefs_pending = Some(req);
-            let mut out = vec![Effect::LoadPreferences { req }];
-            out.extend(load_view(s));
-            return out;
-        }
-        Reply::NeedLogin(prefill) if matches!(s.screen, Screen::Starting) => {
-            let mut l = Login::default();
-            if let Some(u) = prefill.or_else(|| s.login_user.clone()) {
-                l.username = Input::new(u);
-                l.focus = 1;
-            }
-            s.screen = Screen::Login(Box::new(l));
-            return vec![];
-        }
-        Reply::LoginFailed(msg) if login_req == Some(req) => {
-            if let Screen::Login(l) = &mut s.screen {
-                l.pending = None;
-                l.error = Some(msg);
-                l.password = Input::default();
-                l.focus = 1;
-            }
-            return vec![];
-        }
-        Reply::LoggedOut if s.action_pending.is_some_and(|(r, _)| r == req) => {
-            s.action_pending = None;
-            s.actor = None;
-            s.stack = vec![View::Dashboard];
-            s.mode = Mode::Normal;
-            s.screen = Screen::Login(Box::default());
-            return vec![];
-        }
-        _ => {}
-    }
-    if s.prefs_pending == Some(req) {
-        s.prefs_pending = None;
-        if let Reply::Preferences(lang, tz) = r {
-            if let Some(l) = lang.as_deref().and_then(super::i18n::Lang::parse) {
-                if !s.lang_forced {
-                    s.cat = super::i18n::Catalog::load(l);
-                }
-            }
-            if let Some(tz) = tz.and_then(|z| z.parse::<chrono_tz::Tz>().ok()) {
-                s.tz = tz;
-            }
-        }
-        return vec![];
-    }
-    // Forms.
-    if let Mode::Form(f) = &mut s.mode {
-        if f.pending == Some(req) {
-            f.pending = None;
-            match r {
-                Reply::Done(note) => {
-                    s.mode = Mode::Normal;
-                    s.flash(note.render(&s.cat), Tone::Ok);
-                    return refresh(s);
-                }
-                Reply::Secret(title, note, secret) => {
-                    s.mode = Mode::Reveal(title, secret);
-                    s.flash(note.render(&s.cat), Tone::Ok);
-                    return refresh(s);
-                }
-                Reply::Failed(field, msg) => f.set_error(field.as_deref(), msg),
-                _ => {}
-            }
-            return vec![];
-        }
-    }
-    if s.edit_pending == Some(req) {
-        s.edit_pending = None;
-        match r {
-            Reply::FormReady(f) => s.mode = Mode::Form(*f),
-            Reply::Failed(_, msg) => s.flash(msg, Tone::Error),
-            _ => {}
-        }
-        return vec![];
-    }
-    if let Some((_, action)) = s.action_pending.filter(|(r0, _)| *r0 == req) {
-        s.action_pending = None;
-        match r {
-            Reply::Done(note) => {
-                s.flash(note.render(&s.cat), Tone::Ok);
-                // A deleted row's detail has nothing left to show.
-                if action == Some(Action::Delete) && matches!(s.view(), View::Detail(_)) {
-                    s.stack.pop();
-                }
-                return refresh(s);
-            }
-            Reply::Secret(title, note, text) => {
-                s.flash(note.render(&s.cat), Tone::Info);
-                s.mode = Mode::Reveal(title, text);
-            }
-            Reply::Failed(_, msg) => s.flash(msg, Tone::Error),
-            _ => {}
-        }
-        return vec![];
-    }
-    if s.dashboard.pending == Some(req) {
-        s.dashboard.pending = None;
-        match r {
-            Reply::Dashboard(d) => s.dashboard.data = Some(*d),
-            Reply::Failed(_, msg) => s.flash(msg, Tone::Error),
-            _ => {}
-        }
-        return vec![];
-    }
-    // Tables and details anywhere on the stack (a reply may come after the user moved on).
-    let h = s.table_height();
-    let mut more = false;
-    let mut poll_changed = false;
-    let mut error = None;
-    for v in s.stack.iter_mut() {
-        match v {
-            View::Table(t) => {
-                if t.poll_pending == Some(req) {
-                    t.poll_pending = None;
-                    if let Reply::Changes(m) = r {
-                        let changed = match t.mark {
-                            None => m.rows > 0,
-                            Some((_, old)) => old != m,
-                        };
-                        let since = t.mark.map(|(since, _)| since).unwrap_or(s.now);
-                        t.mark = Some((m.latest.unwrap_or(since), m));
-                        if changed {
-                            poll_changed = true;
-                        }
-                    }
-                    break;
-                }
-                let Some(pos) = t.pending.iter().position(|(_, r)| *r == req) else {
-                    continue;
-                };
-                let (page, _) = t.pending.remove(pos);
-                match r {
-                    Reply::Page {
-                        page: p,
-                        rows,
-                        fetched,
-                        end,
-                    } if p == page => {
-                        t.error = None;
-                        t.paged.apply(page, rows, fetched, end);
-                        t.paged.scroll_into_view(h);
-                        more = true;
-                    }
-                    Reply::Failed(_, msg) => {
-                        t.error = Some(msg.clone());
-                        error = Some(msg);
-                    }
-                    _ => {}
-                }
-                break;
-            }
-            View::Detail(d) => {
-                if d.pending == Some(req) {
-                    d.pending = None;
-                    match r {
-                        Reply::Detail(x) => {
-                            d.error = None;
-                            if d.tab >= x.tabs.len() {
-                                d.tab = 0;
-                            }
-                            d.data = Some(*x);
-                        }
-                        Reply::Failed(_, msg) => d.error = Some(msg),
-                        _ => {}
-                    }
-                    break;
-                }
-                if d.logs_pending == Some(req) {
-                    d.logs_pending = None;
-                    if let Reply::Logs(lines) = r {
-                        d.logs.extend(lines);
-                        // Keep the tail only.
-                        let n = d.logs.len();
-                        if n > 2000 {
-                            d.logs.drain(..n - 2000);
-                        }
-                    }
-                    break;
-                }
-            }
-            View::Dashboard => {}
-        }
-    }
-    if let Some(msg) = error {
-        s.flash(msg, Tone::Error);
-    }
-    if poll_changed {
-        return refresh(s);
-    }
-    if more {
-        // Filtered pages may hold few rows: keep reading until the screen is full.
-        return load_view(s);
-    }
-    vec![]
-}
-
-#[cfg(test)]
-#[path = "update_tests.rs"]
-mod tests;

@@ -1,0 +1,197 @@
+//! Row actions (delete, enable/disable, run now, retry, cancel, resolve, show PEM) and unlinking
+//! rows listed in a detail.
+
+use super::{note, on_off, Runner};
+use crate::domain::ApiKeyStatus;
+use crate::errors::ServiceError;
+use crate::service::monitoring::{AlertInput, MonitorInput};
+use crate::service::Actor;
+use crate::store::users::UserChanges;
+use crate::tui::action::Action;
+use crate::tui::effects::{Note, Reply};
+use crate::tui::resources::Kind;
+use crate::tui::state::Link;
+
+impl Runner {
+    pub(super) async fn unlink(&self, a: &Actor, link: Link, id: i64, other: i64) -> Result<Reply, ServiceError> {
+        let s = &self.svc;
+        match link {
+            Link::Deployment => {
+                s.deployment_delete(a, other).await?;
+                Ok(Reply::Done(note(
+                    "done.deleted",
+                    "noun.deployment",
+                    &format!("#{other}"),
+                )))
+            }
+            Link::Binding => {
+                s.binding_delete(a, id, other).await?;
+                Ok(Reply::Done(note("done.unbound", "noun.channel", &format!("#{other}"))))
+            }
+            Link::GroupMember => {
+                s.group_remove_server(a, id, other).await?;
+                Ok(Reply::Done(note(
+                    "done.left_group",
+                    "noun.server",
+                    &format!("#{other}"),
+                )))
+            }
+            Link::ServerGroup => {
+                s.group_remove_server(a, other, id).await?;
+                Ok(Reply::Done(note("done.left_group", "noun.server", &format!("#{id}"))))
+            }
+        }
+    }
+
+    pub(super) async fn row_action(
+        &self,
+        a: &Actor,
+        action: Action,
+        kind: Kind,
+        id: i64,
+    ) -> Result<Reply, ServiceError> {
+        let s = &self.svc;
+        let done = |n: Note| Ok(Reply::Done(n));
+        match (action, kind) {
+            (Action::Delete, Kind::Certificates) => {
+                s.cert_delete(a, id).await?;
+                done(note("done.deleted", "noun.certificate", &format!("#{id}")))
+            }
+            (Action::Delete, Kind::Servers) => {
+                s.server_delete(a, id).await?;
+                done(note("done.deleted", "noun.server", &format!("#{id}")))
+            }
+            (Action::Delete, Kind::Groups) => {
+                s.group_delete(a, id).await?;
+                done(note("done.deleted", "noun.group", &format!("#{id}")))
+            }
+            (Action::Delete, Kind::Monitors) => {
+                s.monitor_delete(a, id).await?;
+                done(note("done.deleted", "noun.monitor", &format!("#{id}")))
+            }
+            (Action::Delete, Kind::Alerts) => {
+                s.alert_delete(a, id).await?;
+                done(note("done.deleted", "noun.alert", &format!("#{id}")))
+            }
+            (Action::Delete, Kind::Channels) => {
+                s.channel_delete(a, id).await?;
+                done(note("done.deleted", "noun.channel", &format!("#{id}")))
+            }
+            (Action::Delete, Kind::Users) => {
+                s.user_delete(a, &id.to_string()).await?;
+                done(note("done.deleted", "noun.user", &format!("#{id}")))
+            }
+            (Action::Delete, Kind::ApiKeys) => {
+                s.apikey_set_status(a, &id.to_string(), ApiKeyStatus::Revoked).await?;
+                done(note("done.revoked", "noun.apikey", &format!("#{id}")))
+            }
+            (Action::Delete, Kind::Preferences) => {
+                let key = s
+                    .user_settings_list(a)
+                    .await?
+                    .into_iter()
+                    .find(|r| r.id == id)
+                    .map(|r| r.setting_key)
+                    .ok_or_else(|| ServiceError::not_found("setting", id))?;
+                s.user_setting_delete(a, &key).await?;
+                done(note("done.removed", "noun.setting", &key))
+            }
+            (Action::Toggle, Kind::Monitors) => {
+                let m = s.monitor_get(a, id).await?;
+                let input = MonitorInput {
+                    is_active: Some(!m.is_active),
+                    ..Default::default()
+                };
+                let m = s.monitor_update(a, id, &input).await?;
+                done(note(on_off(m.is_active), "noun.monitor", &m.name))
+            }
+            (Action::Toggle, Kind::Alerts) => {
+                let r = s.alert_get(a, id).await?;
+                let input = AlertInput {
+                    is_active: Some(!r.is_active),
+                    ..Default::default()
+                };
+                let r = s.alert_update(a, id, &input).await?;
+                done(note(on_off(r.is_active), "noun.alert", &r.name))
+            }
+            (Action::Toggle, Kind::Channels) => {
+                let c = s.channel_get(a, id, false).await?;
+                let c = s.channel_update(a, id, None, None, Some(!c.is_active)).await?;
+                done(note(on_off(c.is_active), "noun.channel", &c.name))
+            }
+            (Action::Toggle, Kind::Schedules) => {
+                let r = s.schedule_get(a, id).await?;
+                let r = s.schedule_set_active(a, id, !r.is_active).await?;
+                done(note(on_off(r.is_active), "noun.schedule", &r.name))
+            }
+            (Action::Toggle, Kind::Users) => {
+                let u = s.user_get(a, &id.to_string()).await?;
+                let status = if u.status.as_str() == "active" {
+                    crate::domain::UserStatus::Inactive
+                } else {
+                    crate::domain::UserStatus::Active
+                };
+                let changes = UserChanges {
+                    status: Some(status),
+                    reset_failed_logins: status == crate::domain::UserStatus::Active,
+                    ..Default::default()
+                };
+                let u = s.user_update(a, &id.to_string(), &changes).await?;
+                done(note(on_off(u.status.as_str() == "active"), "noun.user", &u.username))
+            }
+            (Action::Toggle, Kind::ApiKeys) => {
+                let k = s
+                    .apikey_list(
+                        a,
+                        crate::store::Page {
+                            before_id: Some(id + 1),
+                            limit: 1,
+                        },
+                    )
+                    .await?
+                    .into_iter()
+                    .find(|k| k.id == id)
+                    .ok_or_else(|| ServiceError::not_found("api key", id))?;
+                let to = if k.status == ApiKeyStatus::Active {
+                    ApiKeyStatus::Inactive
+                } else {
+                    ApiKeyStatus::Active
+                };
+                let k = s.apikey_set_status(a, &id.to_string(), to).await?;
+                done(note(
+                    on_off(k.status == ApiKeyStatus::Active),
+                    "noun.apikey",
+                    &k.key_name,
+                ))
+            }
+            (Action::RunNow, Kind::Schedules) => {
+                let r = s.schedule_run_now(a, id).await?;
+                done(note("done.queued", "noun.schedule", &r.name))
+            }
+            (Action::Retry, Kind::Tasks) => {
+                s.task_retry(a, id).await?;
+                done(note("done.queued", "noun.task", &format!("#{id}")))
+            }
+            (Action::CancelTask, Kind::Tasks) => {
+                s.task_cancel(a, id).await?;
+                done(note("done.cancelled", "noun.task", &format!("#{id}")))
+            }
+            (Action::Resolve, Kind::History) => {
+                s.alert_resolve(a, id).await?;
+                done(note("done.resolved", "noun.history", &format!("#{id}")))
+            }
+            (Action::ShowPem, Kind::Certificates) => {
+                let e = s.cert_export(a, id, false).await?;
+                Ok(Reply::Secret(
+                    "reveal.pem",
+                    note("done.shown", "noun.certificate", &format!("#{id}")),
+                    e.fullchain_pem,
+                ))
+            }
+            (action, kind) => Err(ServiceError::Conflict(format!(
+                "{} does not apply to {kind:?}",
+                action.name()
+            ))),
+        }
+    }
+}

@@ -1,0 +1,346 @@
+//! Submitted forms: the values of a form become the service call of its kind.
+
+use std::path::PathBuf;
+
+use super::{invalid_field as invalid, note, Runner};
+use crate::domain::SettingType;
+use crate::errors::ServiceError;
+use crate::service::certificates::{CertChanges, ImportInput};
+use crate::service::monitoring::{AlertInput, MonitorInput};
+use crate::service::schedules::ScheduleInput;
+use crate::service::servers::ServerInput;
+use crate::service::users::UserInput;
+use crate::service::Actor;
+use crate::store::users::UserChanges;
+use crate::tui::effects::{Note, Reply};
+use crate::tui::form::FormKind;
+use crate::tui::forms;
+
+type Values = Vec<(&'static str, String)>;
+
+fn get<'a>(v: &'a Values, name: &str) -> &'a str {
+    v.iter().find(|(k, _)| *k == name).map(|(_, v)| v.trim()).unwrap_or("")
+}
+
+fn opt_s(v: &Values, name: &str) -> Option<String> {
+    Some(get(v, name).to_string()).filter(|s| !s.is_empty())
+}
+
+fn num(v: &Values, name: &str) -> Result<Option<i64>, ServiceError> {
+    let s = get(v, name);
+    if s.is_empty() {
+        return Ok(None);
+    }
+    s.parse::<i64>()
+        .map(Some)
+        .map_err(|_| invalid(name, format!("'{s}' is not a whole number")))
+}
+
+fn req_num(v: &Values, name: &str) -> Result<i64, ServiceError> {
+    num(v, name)?.ok_or_else(|| invalid(name, "is required"))
+}
+
+fn parse_enum<T: std::str::FromStr>(v: &Values, name: &str) -> Result<Option<T>, ServiceError>
+where
+    T::Err: std::fmt::Display,
+{
+    let s = get(v, name);
+    if s.is_empty() {
+        return Ok(None);
+    }
+    s.parse::<T>().map(Some).map_err(|e| invalid(name, e.to_string()))
+}
+
+fn yes(v: &Values, name: &str) -> bool {
+    get(v, name) == "yes"
+}
+
+fn read_file(field: &str, path: &str) -> Result<Vec<u8>, ServiceError> {
+    let p = shellexpand_home(path);
+    std::fs::read(&p).map_err(|e| invalid(field, format!("cannot read {}: {e}", p.display())))
+}
+
+fn shellexpand_home(p: &str) -> PathBuf {
+    match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(p),
+    }
+}
+
+impl Runner {
+    pub(super) async fn submit(&self, a: &Actor, form: FormKind, v: &Values) -> Result<Reply, ServiceError> {
+        let s = &self.svc;
+        let done = |n: Note| Ok(Reply::Done(n));
+        match form {
+            FormKind::ServerCreate | FormKind::ServerEdit(_) => {
+                let input = ServerInput {
+                    name: opt_s(v, "name"),
+                    hostname: opt_s(v, "hostname"),
+                    port: num(v, "port")?,
+                    server_type: parse_enum(v, "server_type")?,
+                    auth_type: parse_enum(v, "auth_type")?,
+                    username: opt_s(v, "username"),
+                    password: opt_s(v, "password"),
+                    private_key: match opt_s(v, "private_key") {
+                        Some(p) => Some(
+                            String::from_utf8(read_file("private_key", &p)?)
+                                .map_err(|_| invalid("private_key", "is not a text key file"))?,
+                        ),
+                        None => None,
+                    },
+                    token: opt_s(v, "token"),
+                    status: parse_enum(v, "status")?,
+                };
+                if let FormKind::ServerEdit(id) = form {
+                    let r = s.server_update(a, id, &input).await?;
+                    done(note("done.updated", "noun.server", &r.hostname))
+                } else {
+                    let r = s.server_create(a, &input).await?;
+                    done(note(
+                        "done.created",
+                        "noun.server",
+                        &format!("{} (#{})", r.hostname, r.id),
+                    ))
+                }
+            }
+            FormKind::GroupCreate => {
+                let g = s
+                    .group_create(a, get(v, "name"), opt_s(v, "description").as_deref())
+                    .await?;
+                done(note("done.created", "noun.group", &format!("{} (#{})", g.name, g.id)))
+            }
+            FormKind::GroupEdit(id) => {
+                let g = s
+                    .group_update(a, id, Some(get(v, "name")), Some(get(v, "description")))
+                    .await?;
+                done(note("done.updated", "noun.group", &g.name))
+            }
+            FormKind::GroupMemberAdd(group) => {
+                let server = req_num(v, "server")?;
+                s.group_add_server(a, group, server).await?;
+                done(note("done.joined_group", "noun.server", &format!("#{server}")))
+            }
+            FormKind::ServerJoinGroup(server) => {
+                let group = req_num(v, "group")?;
+                s.group_add_server(a, group, server).await?;
+                done(note("done.joined_group", "noun.server", &format!("#{server}")))
+            }
+            FormKind::CertImport => {
+                let input = ImportInput {
+                    name: opt_s(v, "name"),
+                    certificate: read_file("certificate", get(v, "certificate"))?,
+                    private_key: read_file("private_key", get(v, "private_key"))?,
+                    chain: match opt_s(v, "chain") {
+                        Some(p) => Some(read_file("chain", &p)?),
+                        None => None,
+                    },
+                    notes: opt_s(v, "notes"),
+                };
+                let c = s.cert_import(a, &input).await?;
+                done(note(
+                    "done.imported",
+                    "noun.certificate",
+                    &format!("{} (#{})", c.main_domain, c.id),
+                ))
+            }
+            FormKind::CertEdit(id) => {
+                let c = CertChanges {
+                    name: Some(get(v, "name").to_string()),
+                    notes: Some(get(v, "notes").to_string()),
+                    auto_renew: Some(yes(v, "auto_renew")),
+                    renew_before_days: num(v, "renew_before_days")?,
+                };
+                let r = s.cert_update(a, id, &c).await?;
+                done(note("done.updated", "noun.certificate", &r.main_domain))
+            }
+            FormKind::DeploymentCreate(cert) => {
+                let d = s
+                    .deployment_create(
+                        a,
+                        cert,
+                        req_num(v, "server")?,
+                        get(v, "deploy_path"),
+                        opt_s(v, "config_path").as_deref(),
+                        yes(v, "auto_deploy"),
+                    )
+                    .await?;
+                done(note("done.created", "noun.deployment", &format!("#{}", d.id)))
+            }
+            FormKind::MonitorCreate => {
+                let input = MonitorInput {
+                    name: opt_s(v, "name"),
+                    monitor_type: parse_enum(v, "type")?,
+                    target_id: num(v, "target")?,
+                    domain: opt_s(v, "domain"),
+                    port: num(v, "port")?,
+                    check_interval: num(v, "check_interval")?,
+                    is_active: Some(true),
+                };
+                let m = s.monitor_create(a, &input).await?;
+                done(note("done.created", "noun.monitor", &format!("{} (#{})", m.name, m.id)))
+            }
+            FormKind::MonitorEdit(id) => {
+                let input = MonitorInput {
+                    name: opt_s(v, "name"),
+                    port: num(v, "port")?,
+                    check_interval: num(v, "check_interval")?,
+                    is_active: Some(yes(v, "active")),
+                    ..Default::default()
+                };
+                let m = s.monitor_update(a, id, &input).await?;
+                done(note("done.updated", "noun.monitor", &m.name))
+            }
+            FormKind::AlertCreate | FormKind::AlertEdit(_) => {
+                let input = AlertInput {
+                    name: opt_s(v, "name"),
+                    alert_type: parse_enum(v, "type")?,
+                    monitor_id: num(v, "monitor")?,
+                    condition_type: parse_enum(v, "condition")?,
+                    condition_value: opt_s(v, "value"),
+                    severity: parse_enum(v, "severity")?,
+                    is_active: if let FormKind::AlertEdit(_) = form {
+                        Some(yes(v, "active"))
+                    } else {
+                        Some(true)
+                    },
+                };
+                if let FormKind::AlertEdit(id) = form {
+                    let r = s.alert_update(a, id, &input).await?;
+                    done(note("done.updated", "noun.alert", &r.name))
+                } else {
+                    let r = s.alert_create(a, &input).await?;
+                    done(note("done.created", "noun.alert", &format!("{} (#{})", r.name, r.id)))
+                }
+            }
+            FormKind::BindingCreate(rule) => {
+                s.binding_create(a, rule, req_num(v, "channel")?).await?;
+                done(note("done.bound", "noun.alert", &format!("#{rule}")))
+            }
+            FormKind::ChannelCreate | FormKind::ChannelEdit(_) => {
+                let mut fields = forms::parse_pairs("config", get(v, "config")).map_err(|(f, m)| invalid(&f, m))?;
+                let secrets =
+                    forms::parse_pairs("config_secret", get(v, "config_secret")).map_err(|(f, m)| invalid(&f, m))?;
+                let has_secrets = !secrets.is_empty();
+                fields.extend(secrets);
+                if let FormKind::ChannelEdit(id) = form {
+                    // Keep stored secrets unless new ones were typed.
+                    let current = s.channel_get(a, id, true).await?;
+                    if !has_secrets {
+                        if let Some(serde_json::Value::Object(old)) = current.secrets {
+                            for (k, val) in old {
+                                fields.entry(k).or_insert(val);
+                            }
+                        }
+                    }
+                    let c = s
+                        .channel_update(
+                            a,
+                            id,
+                            Some(get(v, "name")),
+                            Some(&serde_json::Value::Object(fields)),
+                            Some(yes(v, "active")),
+                        )
+                        .await?;
+                    done(note("done.updated", "noun.channel", &c.name))
+                } else {
+                    let t = parse_enum(v, "type")?.ok_or_else(|| invalid("type", "is required"))?;
+                    let c = s
+                        .channel_create(a, get(v, "name"), t, &serde_json::Value::Object(fields))
+                        .await?;
+                    done(note("done.created", "noun.channel", &format!("{} (#{})", c.name, c.id)))
+                }
+            }
+            FormKind::ScheduleCreate | FormKind::ScheduleEdit(_) => {
+                let params = match opt_s(v, "params") {
+                    Some(p) => Some(
+                        serde_json::from_str::<serde_json::Value>(&p)
+                            .map_err(|e| invalid("params", format!("is not JSON: {e}")))?,
+                    ),
+                    None => None,
+                };
+                let input = ScheduleInput {
+                    name: opt_s(v, "name"),
+                    task_type: parse_enum(v, "type")?,
+                    cron_expression: opt_s(v, "cron"),
+                    params,
+                    system: false,
+                };
+                if let FormKind::ScheduleEdit(id) = form {
+                    let r = s.schedule_edit(a, id, &input).await?;
+                    done(note("done.updated", "noun.schedule", &r.name))
+                } else {
+                    let r = s.schedule_add(a, &input).await?;
+                    done(note(
+                        "done.created",
+                        "noun.schedule",
+                        &format!("{} (#{})", r.name, r.id),
+                    ))
+                }
+            }
+            FormKind::SettingEdit(key) => {
+                let r = s.setting_set(a, &key, get(v, "value"), None).await?;
+                done(note(
+                    "done.set",
+                    "noun.setting",
+                    &format!("{} = {}", r.setting_key, r.setting_value.unwrap_or_default()),
+                ))
+            }
+            FormKind::PreferenceSet => {
+                let ty = parse_enum::<SettingType>(v, "setting_type")?.unwrap_or(SettingType::String);
+                s.user_setting_set(a, get(v, "key"), get(v, "value"), ty).await?;
+                done(note(
+                    "done.set",
+                    "noun.setting",
+                    &format!("{} = {}", get(v, "key"), get(v, "value")),
+                ))
+            }
+            FormKind::UserCreate => {
+                let input = UserInput {
+                    username: get(v, "username").to_string(),
+                    email: get(v, "email").to_string(),
+                    password: opt_s(v, "password"),
+                    full_name: opt_s(v, "full_name"),
+                    phone: None,
+                    role: parse_enum(v, "role")?.unwrap_or(crate::domain::UserRole::User),
+                };
+                let (u, generated) = s.user_create(Some(a), &input).await?;
+                match generated {
+                    Some(pw) => Ok(Reply::Secret(
+                        "reveal.password",
+                        note("done.created", "noun.user", &format!("{} (#{})", u.username, u.id)),
+                        pw,
+                    )),
+                    None => done(note(
+                        "done.created",
+                        "noun.user",
+                        &format!("{} (#{})", u.username, u.id),
+                    )),
+                }
+            }
+            FormKind::UserEdit(id) => {
+                let changes = UserChanges {
+                    email: opt_s(v, "email"),
+                    full_name: Some(opt_s(v, "full_name")),
+                    role: parse_enum(v, "role")?,
+                    status: parse_enum(v, "status")?,
+                    ..Default::default()
+                };
+                let u = s.user_update(a, &id.to_string(), &changes).await?;
+                if let Some(pw) = opt_s(v, "password") {
+                    s.user_set_password(a, &id.to_string(), None, &pw).await?;
+                }
+                done(note("done.updated", "noun.user", &u.username))
+            }
+            FormKind::ApiKeyCreate => {
+                let (k, secret) = s
+                    .apikey_create(a, get(v, "name"), num(v, "expires_in_days")?, None)
+                    .await?;
+                Ok(Reply::Secret(
+                    "reveal.apikey",
+                    note("done.created", "noun.apikey", &format!("{} (#{})", k.key_name, k.id)),
+                    format!("{}:{}", k.api_key, secret),
+                ))
+            }
+        }
+    }
+}

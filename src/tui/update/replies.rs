@@ -1,0 +1,221 @@
+//! Replies of effects: each lands where its request id is waited for; others are stale and
+//! dropped.
+
+use tui_input::Input;
+
+use super::{load_view, refresh};
+use crate::tui::action::Action;
+use crate::tui::effects::{Effect, Reply};
+use crate::tui::state::{Login, Mode, Screen, State, View};
+use crate::tui::theme::Tone;
+
+pub(super) fn on_reply(s: &mut State, req: u64, r: Reply) -> Vec<Effect> {
+    // Session replies.
+    let login_req = match &s.screen {
+        Screen::Login(l) => l.pending,
+        _ => None,
+    };
+    match r {
+        Reply::LoggedIn(actor) if matches!(s.screen, Screen::Starting) || login_req == Some(req) => {
+            s.actor = Some(actor);
+            s.screen = Screen::Main;
+            s.stack = vec![View::Dashboard];
+            s.dashboard = Default::default();
+            let req = s.request();
+            s.prefs_pending = Some(req);
+            let mut out = vec![Effect::LoadPreferences { req }];
+            out.extend(load_view(s));
+            return out;
+        }
+        Reply::NeedLogin(prefill) if matches!(s.screen, Screen::Starting) => {
+            let mut l = Login::default();
+            if let Some(u) = prefill.or_else(|| s.login_user.clone()) {
+                l.username = Input::new(u);
+                l.focus = 1;
+            }
+            s.screen = Screen::Login(Box::new(l));
+            return vec![];
+        }
+        Reply::LoginFailed(msg) if login_req == Some(req) => {
+            if let Screen::Login(l) = &mut s.screen {
+                l.pending = None;
+                l.error = Some(msg);
+                l.password = Input::default();
+                l.focus = 1;
+            }
+            return vec![];
+        }
+        Reply::LoggedOut if s.action_pending.is_some_and(|(r, _)| r == req) => {
+            s.action_pending = None;
+            s.actor = None;
+            s.stack = vec![View::Dashboard];
+            s.mode = Mode::Normal;
+            s.screen = Screen::Login(Box::default());
+            return vec![];
+        }
+        _ => {}
+    }
+    if s.prefs_pending == Some(req) {
+        s.prefs_pending = None;
+        if let Reply::Preferences(lang, tz) = r {
+            if let Some(l) = lang.as_deref().and_then(crate::tui::i18n::Lang::parse) {
+                if !s.lang_forced {
+                    s.cat = crate::tui::i18n::Catalog::load(l);
+                }
+            }
+            if let Some(tz) = tz.and_then(|z| z.parse::<chrono_tz::Tz>().ok()) {
+                s.tz = tz;
+            }
+        }
+        return vec![];
+    }
+    // Forms.
+    if let Mode::Form(f) = &mut s.mode {
+        if f.pending == Some(req) {
+            f.pending = None;
+            match r {
+                Reply::Done(note) => {
+                    s.mode = Mode::Normal;
+                    s.flash(note.render(&s.cat), Tone::Ok);
+                    return refresh(s);
+                }
+                Reply::Secret(title, note, secret) => {
+                    s.mode = Mode::Reveal(title, secret);
+                    s.flash(note.render(&s.cat), Tone::Ok);
+                    return refresh(s);
+                }
+                Reply::Failed(field, msg) => f.set_error(field.as_deref(), msg),
+                _ => {}
+            }
+            return vec![];
+        }
+    }
+    if s.edit_pending == Some(req) {
+        s.edit_pending = None;
+        match r {
+            Reply::FormReady(f) => s.mode = Mode::Form(*f),
+            Reply::Failed(_, msg) => s.flash(msg, Tone::Error),
+            _ => {}
+        }
+        return vec![];
+    }
+    if let Some((_, action)) = s.action_pending.filter(|(r0, _)| *r0 == req) {
+        s.action_pending = None;
+        match r {
+            Reply::Done(note) => {
+                s.flash(note.render(&s.cat), Tone::Ok);
+                // A deleted row's detail has nothing left to show.
+                if action == Some(Action::Delete) && matches!(s.view(), View::Detail(_)) {
+                    s.stack.pop();
+                }
+                return refresh(s);
+            }
+            Reply::Secret(title, note, text) => {
+                s.flash(note.render(&s.cat), Tone::Info);
+                s.mode = Mode::Reveal(title, text);
+            }
+            Reply::Failed(_, msg) => s.flash(msg, Tone::Error),
+            _ => {}
+        }
+        return vec![];
+    }
+    if s.dashboard.pending == Some(req) {
+        s.dashboard.pending = None;
+        match r {
+            Reply::Dashboard(d) => s.dashboard.data = Some(*d),
+            Reply::Failed(_, msg) => s.flash(msg, Tone::Error),
+            _ => {}
+        }
+        return vec![];
+    }
+    // Tables and details anywhere on the stack (a reply may come after the user moved on).
+    let h = s.table_height();
+    let mut more = false;
+    let mut poll_changed = false;
+    let mut error = None;
+    for v in s.stack.iter_mut() {
+        match v {
+            View::Table(t) => {
+                if t.poll_pending == Some(req) {
+                    t.poll_pending = None;
+                    if let Reply::Changes(m) = r {
+                        let changed = match t.mark {
+                            None => m.rows > 0,
+                            Some((_, old)) => old != m,
+                        };
+                        let since = t.mark.map(|(since, _)| since).unwrap_or(s.now);
+                        t.mark = Some((m.latest.unwrap_or(since), m));
+                        if changed {
+                            poll_changed = true;
+                        }
+                    }
+                    break;
+                }
+                let Some(pos) = t.pending.iter().position(|(_, r)| *r == req) else {
+                    continue;
+                };
+                let (page, _) = t.pending.remove(pos);
+                match r {
+                    Reply::Page {
+                        page: p,
+                        rows,
+                        fetched,
+                        end,
+                    } if p == page => {
+                        t.error = None;
+                        t.paged.apply(page, rows, fetched, end);
+                        t.paged.scroll_into_view(h);
+                        more = true;
+                    }
+                    Reply::Failed(_, msg) => {
+                        t.error = Some(msg.clone());
+                        error = Some(msg);
+                    }
+                    _ => {}
+                }
+                break;
+            }
+            View::Detail(d) => {
+                if d.pending == Some(req) {
+                    d.pending = None;
+                    match r {
+                        Reply::Detail(x) => {
+                            d.error = None;
+                            if d.tab >= x.tabs.len() {
+                                d.tab = 0;
+                            }
+                            d.data = Some(*x);
+                        }
+                        Reply::Failed(_, msg) => d.error = Some(msg),
+                        _ => {}
+                    }
+                    break;
+                }
+                if d.logs_pending == Some(req) {
+                    d.logs_pending = None;
+                    if let Reply::Logs(lines) = r {
+                        d.logs.extend(lines);
+                        // Keep the tail only.
+                        let n = d.logs.len();
+                        if n > 2000 {
+                            d.logs.drain(..n - 2000);
+                        }
+                    }
+                    break;
+                }
+            }
+            View::Dashboard => {}
+        }
+    }
+    if let Some(msg) = error {
+        s.flash(msg, Tone::Error);
+    }
+    if poll_changed {
+        return refresh(s);
+    }
+    if more {
+        // Filtered pages may hold few rows: keep reading until the screen is full.
+        return load_view(s);
+    }
+    vec![]
+}
