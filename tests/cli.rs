@@ -186,11 +186,11 @@ fn db_status_rollback_and_no_migrate() {
         &["--database-url", &url, "db", "rollback", "--to", "5"],
         None,
     );
-    assert!(text(&rb).0.contains("rolled back V8, V7, V6"), "{:?}", text(&rb));
+    assert!(text(&rb).0.contains("rolled back V9, V8, V7, V6"), "{:?}", text(&rb));
     let st2 = certdeck(home.path(), &["--database-url", &url, "db", "status"], None);
     let (out, _) = text(&st2);
     assert!(
-        out.contains("V5") && out.lines().filter(|l| l.contains("pending")).count() == 3,
+        out.contains("V5") && out.lines().filter(|l| l.contains("pending")).count() == 4,
         "{out}"
     );
 }
