@@ -73,7 +73,7 @@ pub async fn load(svc: &Services, a: &Actor, kind: Kind, id: i64) -> ServiceResu
                         f("issuer", o(&c.issuer)),
                         f("status", st(c.status.as_str())),
                         f("type", t(c.certificate_type.as_str())),
-                        f("key", t(c.encryption_type.as_str())),
+                        f("key_type", t(c.encryption_type.as_str())),
                         f("issued", Cell::Time(c.issued_at)),
                         f("expires", Cell::Time(c.expires_at)),
                         f("left", Cell::Rel(c.expires_at, true)),
