@@ -44,6 +44,22 @@ pub enum Screen {
     Main,
 }
 
+/// Rows under the tasks table for the live log tail of the selected task.
+pub const TAIL_ROWS: u16 = 10;
+/// The smallest terminal height that shows the log tail under the tasks table.
+pub const TAIL_MIN_HEIGHT: u16 = 30;
+
+/// The live log tail of the task selected in the tasks pane.
+#[derive(Debug, Clone, Default)]
+pub struct LogTail {
+    /// The task.
+    pub task: i64,
+    /// Its newest lines (at most a screenful is kept).
+    pub lines: Vec<LogLine>,
+    /// The fetch in flight.
+    pub pending: Option<u64>,
+}
+
 /// A table pane.
 #[derive(Debug, Clone)]
 pub struct TableView {
@@ -63,6 +79,8 @@ pub struct TableView {
     pub mark: Option<(chrono::DateTime<Utc>, crate::store::changes::ChangeMark)>,
     /// The change poll in flight.
     pub poll_pending: Option<u64>,
+    /// The selected task's log (tasks pane on a tall enough terminal).
+    pub tail: Option<LogTail>,
 }
 
 impl TableView {
@@ -77,6 +95,7 @@ impl TableView {
             error: None,
             mark: None,
             poll_pending: None,
+            tail: None,
         }
     }
 }
@@ -321,7 +340,14 @@ impl State {
 
     /// Rows of a table that fit on screen.
     pub fn table_height(&self) -> usize {
-        self.size.1.saturating_sub(TABLE_CHROME).max(1) as usize
+        let tail = if self.shows_tail() { TAIL_ROWS } else { 0 };
+        self.size.1.saturating_sub(TABLE_CHROME + tail).max(1) as usize
+    }
+
+    /// Whether the tasks pane is up with room for the selected task's log under it.
+    pub fn shows_tail(&self) -> bool {
+        matches!(self.view(), View::Table(t) if t.kind == super::resources::Kind::Tasks)
+            && self.size.1 >= TAIL_MIN_HEIGHT
     }
 
     /// Shows a message on the flash line.

@@ -7,7 +7,7 @@ use ratatui::Frame;
 
 use super::{block, cell_style, cell_text};
 use crate::tui::resources::Column;
-use crate::tui::state::{Body, DetailView, State, TableView};
+use crate::tui::state::{Body, DetailView, LogLine, State, TableView};
 use crate::tui::text;
 use crate::tui::theme::{Theme, Tone};
 
@@ -29,6 +29,14 @@ pub fn widths(cols: &[Column], avail: u16) -> Vec<u16> {
 
 /// Draws a table pane: only the visible rows are built.
 pub fn draw_table(f: &mut Frame, s: &State, theme: &Theme, t: &TableView, area: Rect) {
+    let area = if s.shows_tail() {
+        let [table, tail] =
+            Layout::vertical([Constraint::Min(3), Constraint::Length(crate::tui::state::TAIL_ROWS)]).areas(area);
+        draw_tail(f, s, theme, t, tail);
+        table
+    } else {
+        area
+    };
     let mut title = s.cat.get(t.kind.title_key()).to_string();
     if t.kind.orders().len() > 1 {
         title = format!("{title} ({})", s.cat.get(t.order.key()));
@@ -91,6 +99,48 @@ pub fn draw_table(f: &mut Frame, s: &State, theme: &Theme, t: &TableView, area: 
     }
 }
 
+/// The newest log lines of the selected task, under the tasks table.
+fn draw_tail(f: &mut Frame, s: &State, theme: &Theme, t: &TableView, area: Rect) {
+    let title = match &t.tail {
+        Some(tail) => s.cat.fmt("tasks.tail", &[("id", &tail.task.to_string())]),
+        None => s.cat.get("tasks.tail_none").to_string(),
+    };
+    let b = block(theme, title);
+    let inner = b.inner(area);
+    f.render_widget(b, area);
+    let lines = t.tail.as_ref().map(|x| x.lines.as_slice()).unwrap_or(&[]);
+    if lines.is_empty() {
+        f.render_widget(Paragraph::new(s.cat.get("detail.no_logs")).style(theme.muted()), inner);
+        return;
+    }
+    f.render_widget(
+        Paragraph::new(log_lines(s, theme, lines, inner.height as usize, 0)),
+        inner,
+    );
+}
+
+/// The last `height` log lines (skipping the newest `scroll`), as styled lines.
+fn log_lines<'a>(s: &State, theme: &Theme, lines: &'a [LogLine], height: usize, scroll: usize) -> Vec<Line<'a>> {
+    let start = lines.len().saturating_sub(height + scroll);
+    lines
+        .iter()
+        .skip(start)
+        .take(height)
+        .map(|l| {
+            let tone = crate::tui::resources::status_tone(match l.level.as_str() {
+                "error" => "error",
+                "warning" => "warning",
+                _ => "",
+            });
+            Line::from(vec![
+                Span::styled(format!("{} ", text::local_time(l.at, s.tz)), theme.muted()),
+                Span::styled(format!("{:<7} ", l.level), theme.tone(tone)),
+                Span::raw(l.message.as_str()),
+            ])
+        })
+        .collect()
+}
+
 /// Draws a detail pane with its tabs.
 pub fn draw_detail(f: &mut Frame, s: &State, theme: &Theme, d: &DetailView, area: Rect) {
     let title = d
@@ -119,30 +169,12 @@ pub fn draw_detail(f: &mut Frame, s: &State, theme: &Theme, d: &DetailView, area
         return;
     };
     if tab.key == "tab.logs" {
-        let lines: Vec<Line> = d
-            .logs
-            .iter()
-            .map(|l| {
-                let tone = crate::tui::resources::status_tone(match l.level.as_str() {
-                    "error" => "error",
-                    "warning" => "warning",
-                    _ => "",
-                });
-                Line::from(vec![
-                    Span::styled(format!("{} ", text::local_time(l.at, s.tz)), theme.muted()),
-                    Span::styled(format!("{:<7} ", l.level), theme.tone(tone)),
-                    Span::raw(l.message.clone()),
-                ])
-            })
-            .collect();
-        if lines.is_empty() {
+        if d.logs.is_empty() {
             f.render_widget(Paragraph::new(s.cat.get("detail.no_logs")).style(theme.muted()), body);
             return;
         }
         // Follow the tail unless scrolled.
-        let h = body.height as usize;
-        let start = lines.len().saturating_sub(h + d.scroll as usize);
-        let shown: Vec<Line> = lines.into_iter().skip(start).take(h).collect();
+        let shown = log_lines(s, theme, &d.logs, body.height as usize, d.scroll as usize);
         f.render_widget(Paragraph::new(shown), body);
         return;
     }

@@ -83,7 +83,9 @@ pub fn load_view(s: &mut State) -> Vec<Effect> {
                 .into_iter()
                 .filter(|n| !t.pending.iter().any(|(p, _)| *p == n.page))
                 .collect();
-            fetch_pages(s, kind, &query, needs)
+            let mut out = fetch_pages(s, kind, &query, needs);
+            out.extend(follow_tail(s));
+            out
         }
         View::Detail(d) => {
             if d.pending.is_some() {
@@ -112,6 +114,43 @@ pub fn load_view(s: &mut State) -> Vec<Effect> {
             out
         }
     }
+}
+
+/// Follows the log of the task selected in the tasks pane: a new selection starts a new tail;
+/// otherwise the lines after the last one seen are fetched (one fetch at a time).
+pub fn follow_tail(s: &mut State) -> Vec<Effect> {
+    if !s.shows_tail() {
+        return vec![];
+    }
+    let View::Table(t) = s.view() else {
+        return vec![];
+    };
+    let Some(task) = t.paged.selected().map(|r| r.id) else {
+        return vec![];
+    };
+    let after = match &t.tail {
+        Some(tail) if tail.task == task => {
+            if tail.pending.is_some() {
+                return vec![];
+            }
+            tail.lines.last().map(|l| l.id).unwrap_or(0)
+        }
+        _ => 0,
+    };
+    let req = s.request();
+    if let View::Table(t) = s.view_mut() {
+        match &mut t.tail {
+            Some(tail) if tail.task == task => tail.pending = Some(req),
+            _ => {
+                t.tail = Some(crate::tui::state::LogTail {
+                    task,
+                    lines: Vec::new(),
+                    pending: Some(req),
+                })
+            }
+        }
+    }
+    vec![Effect::LoadLogs { req, task, after }]
 }
 
 /// Fetches pages of the top table, each marked in flight under its request id.
@@ -173,7 +212,8 @@ fn on_tick(s: &mut State, now: DateTime<Utc>) -> Vec<Effect> {
     if !matches!(s.screen, Screen::Main) {
         return vec![];
     }
-    match s.view() {
+    let mut out = follow_tail(s);
+    out.extend(match s.view() {
         // Another process may do the work. Every 15 s the visible pages are read again (so
         // deletions show); in between, a cheap poll asks whether the table changed.
         View::Table(_) if s.ticks.is_multiple_of(FULL_REFRESH_TICKS) => refresh(s),
@@ -192,7 +232,8 @@ fn on_tick(s: &mut State, now: DateTime<Utc>) -> Vec<Effect> {
         View::Dashboard if s.ticks.is_multiple_of(5) => load_view(s),
         View::Detail(d) if d.kind == Kind::Tasks || s.ticks.is_multiple_of(3) => load_view(s),
         _ => vec![],
-    }
+    });
+    out
 }
 
 fn on_worker(s: &mut State, ev: WorkerEvent) -> Vec<Effect> {

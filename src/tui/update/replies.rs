@@ -9,6 +9,9 @@ use crate::tui::effects::{Effect, Reply};
 use crate::tui::state::{Login, Mode, Screen, State, View};
 use crate::tui::theme::Tone;
 
+/// Log lines kept under the tasks table.
+const TAIL_KEEP: usize = 200;
+
 pub(super) fn on_reply(s: &mut State, req: u64, r: Reply) -> Vec<Effect> {
     // Session replies.
     let login_req = match &s.screen {
@@ -147,6 +150,17 @@ pub(super) fn on_reply(s: &mut State, req: u64, r: Reply) -> Vec<Effect> {
                         t.mark = Some((m.latest.unwrap_or(since), m));
                         if changed {
                             poll_changed = true;
+                        }
+                    }
+                    break;
+                }
+                if let Some(tail) = t.tail.as_mut().filter(|x| x.pending == Some(req)) {
+                    tail.pending = None;
+                    if let Reply::Logs(lines) = r {
+                        tail.lines.extend(lines);
+                        let n = tail.lines.len();
+                        if n > TAIL_KEEP {
+                            tail.lines.drain(..n - TAIL_KEEP);
                         }
                     }
                     break;

@@ -707,3 +707,71 @@ fn esc_clears_an_active_filter_before_going_back() {
     update(&mut s, code(KeyCode::Esc));
     assert!(matches!(s.view(), View::Dashboard), "second esc goes back");
 }
+
+#[test]
+fn the_tasks_pane_tails_the_selected_tasks_log_and_follows_the_selection() {
+    use crate::tui::state::LogLine;
+    let mut s = main_state();
+    let fx = run_command(&mut s, "tasks");
+    let [Effect::LoadPage { req, page, .. }] = fx[..] else {
+        panic!("{fx:?}")
+    };
+    let r = rows(1..=3);
+    let fx = update(
+        &mut s,
+        Msg::Reply(
+            req,
+            Reply::Page {
+                page,
+                rows: r,
+                fetched: 3,
+                end: None,
+            },
+        ),
+    );
+    let [Effect::LoadLogs {
+        req: first,
+        task: 3,
+        after: 0,
+    }] = fx[..]
+    else {
+        panic!("{fx:?}")
+    };
+    let line = |id: i64, msg: &str| LogLine {
+        id,
+        at: s.now,
+        level: "info".into(),
+        message: msg.into(),
+    };
+    let lines = vec![line(10, "claimed"), line(11, "step 1 of 3")];
+    // The selection moves on before the lines arrive: they belong to a tail no longer shown.
+    let fx = update(&mut s, key('j'));
+    let [Effect::LoadLogs {
+        req: second,
+        task: 2,
+        after: 0,
+    }] = fx[..]
+    else {
+        panic!("{fx:?}")
+    };
+    update(&mut s, Msg::Reply(first, Reply::Logs(lines.clone())));
+    assert!(
+        table(&s).tail.as_ref().unwrap().lines.is_empty(),
+        "task 3's lines are stale"
+    );
+    update(&mut s, Msg::Reply(second, Reply::Logs(lines)));
+    assert_eq!(table(&s).tail.as_ref().unwrap().lines.len(), 2);
+    // Each second the tail asks for what came after the last line.
+    let now = s.now;
+    let fx = update(&mut s, Msg::Tick(now));
+    assert!(
+        fx.iter()
+            .any(|e| matches!(e, Effect::LoadLogs { task: 2, after: 11, .. })),
+        "{fx:?}"
+    );
+    // On a short terminal there is no room for the tail: none is fetched.
+    s.size = (80, 24);
+    assert!(!update(&mut s, key('j'))
+        .iter()
+        .any(|e| matches!(e, Effect::LoadLogs { .. })));
+}
