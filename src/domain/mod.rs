@@ -3,6 +3,7 @@
 
 pub mod certpem;
 pub mod enums;
+pub mod ssh_config;
 pub mod values;
 
 pub use enums::*;
