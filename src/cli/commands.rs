@@ -6,7 +6,7 @@ use std::path::Path;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use super::output::{countdown, opt, print_fields, print_json, when, Table};
-use super::session::{database_key, SessionStore};
+use super::session::{database_key, Resumed, SessionStore};
 use super::*;
 use crate::config::{Config, Overrides};
 use crate::crypto::{Keyring, MasterKey};
@@ -135,24 +135,14 @@ impl Ctx {
             }
         }
         let (store, key) = self.sessions();
-        if let Some(session) = store.get(&key) {
-            if session.access_expires_at > Utc::now() {
-                if let Ok(a) = s.authenticate(&session.access_token).await {
-                    return Ok(a);
-                }
-            }
-            match s.refresh_session(&session).await {
-                Ok((a, new)) => {
-                    store
-                        .put(&key, &new)
-                        .map_err(|e| format!("cannot save the session: {e}"))?;
-                    return Ok(a);
-                }
-                Err(e) => {
-                    let _ = store.remove(&key);
-                    return Err(format!("{e}"));
-                }
-            }
+        match store
+            .resume(s, &key)
+            .await
+            .map_err(|e| format!("cannot save the session: {e}"))?
+        {
+            Resumed::Actor(a) => return Ok(a),
+            Resumed::Expired { reason, .. } => return Err(reason),
+            Resumed::None => {}
         }
         if !svc(bootstrap::has_admin(s).await)? {
             if self.config.is_sqlite() {

@@ -1,5 +1,5 @@
-//! The CLI's session file: the tokens of `certdeck login`, kept in a 0600 file in the config
-//! dir, one entry per database, like `gh auth login`.
+//! The session file of the CLI and the console: the tokens of `certdeck login`, kept in a 0600
+//! file in the config dir, one entry per database, like `gh auth login`.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -8,6 +8,23 @@ use std::path::{Path, PathBuf};
 use sha2::Digest;
 
 use crate::service::auth::Session;
+use crate::service::{Actor, Services};
+
+/// What a saved session gave.
+#[derive(Debug)]
+pub enum Resumed {
+    /// A valid session (refreshed and saved again when the access token had expired).
+    Actor(Actor),
+    /// No session saved for this database.
+    None,
+    /// The saved session no longer works (it was removed): whose it was, and why.
+    Expired {
+        /// The session's user.
+        username: String,
+        /// The service's reason.
+        reason: String,
+    },
+}
 
 /// The session file.
 pub struct SessionStore {
@@ -78,5 +95,31 @@ impl SessionStore {
             self.write(&f)?;
         }
         Ok(())
+    }
+
+    /// Resumes the saved session of a database: its access token while valid, else a refresh
+    /// (saved); a session that works no more is forgotten.
+    pub async fn resume(&self, svc: &Services, db_key: &str) -> std::io::Result<Resumed> {
+        let Some(session) = self.get(db_key) else {
+            return Ok(Resumed::None);
+        };
+        if session.access_expires_at > chrono::Utc::now() {
+            if let Ok(a) = svc.authenticate(&session.access_token).await {
+                return Ok(Resumed::Actor(a));
+            }
+        }
+        match svc.refresh_session(&session).await {
+            Ok((a, fresh)) => {
+                self.put(db_key, &fresh)?;
+                Ok(Resumed::Actor(a))
+            }
+            Err(e) => {
+                let _ = self.remove(db_key);
+                Ok(Resumed::Expired {
+                    username: session.username,
+                    reason: e.to_string(),
+                })
+            }
+        }
     }
 }

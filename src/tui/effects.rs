@@ -63,6 +63,16 @@ impl Query {
     }
 }
 
+/// A value that `Debug` output never shows (passwords, form values, secrets shown once).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Redacted<T>(pub T);
+
+impl<T> std::fmt::Debug for Redacted<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 /// Work for the effect runner.
 #[derive(Debug, Clone)]
 pub enum Effect {
@@ -78,7 +88,7 @@ pub enum Effect {
         /// Username.
         username: String,
         /// Password.
-        password: String,
+        password: Redacted<String>,
     },
     /// Revoke and forget the session.
     Logout {
@@ -150,8 +160,8 @@ pub enum Effect {
         req: u64,
         /// What it does.
         form: FormKind,
-        /// Field values by name.
-        values: Vec<(&'static str, String)>,
+        /// Field values by name (secrets among them).
+        values: Redacted<Vec<(&'static str, String)>>,
     },
     /// Run an action on a row (delete, toggle, run now, retry, cancel, resolve, show PEM).
     RowAction {
@@ -205,7 +215,7 @@ pub enum Reply {
     /// An action or form succeeded.
     Done(Note),
     /// A secret to show once: its title's catalog key, what was done, the secret.
-    Secret(&'static str, Note, String),
+    Secret(&'static str, Note, Redacted<String>),
     /// A failure: the field it is about (forms), and the message.
     Failed(Option<String>, String),
 }

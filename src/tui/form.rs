@@ -17,8 +17,8 @@ pub enum FieldKind {
     Picker(Vec<String>),
 }
 
-/// One field of a form.
-#[derive(Debug, Clone)]
+/// One field of a form (`Debug` hides what a secret field holds).
+#[derive(Clone)]
 pub struct Field {
     /// The name the service layer reports errors under (`hostname`, `port`…).
     pub name: &'static str,
@@ -36,6 +36,21 @@ pub struct Field {
     pub required: bool,
     /// Read-only (shown for context, e.g. the key of a setting).
     pub locked: bool,
+}
+
+impl std::fmt::Debug for Field {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let value = match self.kind {
+            FieldKind::Secret => "<redacted>".to_string(),
+            _ => self.value(),
+        };
+        f.debug_struct("Field")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("value", &value)
+            .field("error", &self.error)
+            .finish()
+    }
 }
 
 impl Field {

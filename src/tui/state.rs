@@ -19,7 +19,7 @@ pub const TABLE_CHROME: u16 = 7;
 pub const MIN_SIZE: (u16, u16) = (80, 24);
 
 /// The login screen.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Login {
     /// Username.
     pub username: Input,
@@ -31,6 +31,18 @@ pub struct Login {
     pub error: Option<String>,
     /// The attempt in flight.
     pub pending: Option<u64>,
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Login")
+            .field("username", &self.username.value())
+            .field("password", &"<redacted>")
+            .field("focus", &self.focus)
+            .field("error", &self.error)
+            .field("pending", &self.pending)
+            .finish()
+    }
 }
 
 /// Which screen is up.
@@ -224,7 +236,7 @@ pub enum Mode {
     /// A question before a dangerous action.
     Confirm(Confirm),
     /// A secret shown once (a new API key, a first password), with its title key.
-    Reveal(&'static str, String),
+    Reveal(&'static str, super::effects::Redacted<String>),
 }
 
 /// The flash line: the result of the last action.

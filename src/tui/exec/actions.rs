@@ -8,7 +8,7 @@ use crate::service::monitoring::{AlertInput, MonitorInput};
 use crate::service::Actor;
 use crate::store::users::UserChanges;
 use crate::tui::action::Action;
-use crate::tui::effects::{Note, Reply};
+use crate::tui::effects::{Note, Redacted, Reply};
 use crate::tui::resources::Kind;
 use crate::tui::state::Link;
 
@@ -185,7 +185,7 @@ impl Runner {
                 Ok(Reply::Secret(
                     "reveal.pem",
                     note("done.shown", "noun.certificate", &format!("#{id}")),
-                    e.fullchain_pem,
+                    Redacted(e.fullchain_pem),
                 ))
             }
             (action, kind) => Err(ServiceError::Conflict(format!(

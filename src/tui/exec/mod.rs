@@ -15,7 +15,7 @@ use super::forms;
 use super::resources::Kind;
 use super::rows;
 use super::state::LogLine;
-use crate::cli::session::SessionStore;
+use crate::cli::session::{Resumed, SessionStore};
 use crate::errors::ServiceError;
 use crate::service::{Actor, Services};
 
@@ -81,7 +81,7 @@ impl Runner {
                 req,
                 username,
                 password,
-            } => (req, self.login(&username, &password).await),
+            } => (req, self.login(&username, &password.0).await),
             Effect::Logout { req } => (req, self.logout().await),
             other => {
                 let req = request_of(&other);
@@ -102,21 +102,14 @@ impl Runner {
     }
 
     async fn resume(&self) -> Reply {
-        let store = self.store();
-        let Some(session) = store.get(&self.session.db_key) else {
-            return Reply::NeedLogin(self.login_user.clone());
-        };
-        if let Ok(actor) = self.svc.authenticate(&session.access_token).await {
-            return Reply::LoggedIn(actor);
-        }
-        match self.svc.refresh_session(&session).await {
-            Ok((actor, fresh)) => {
-                let _ = store.put(&self.session.db_key, &fresh);
-                Reply::LoggedIn(actor)
-            }
-            Err(_) => {
-                let _ = store.remove(&self.session.db_key);
-                Reply::NeedLogin(self.login_user.clone().or(Some(session.username)))
+        match self.store().resume(&self.svc, &self.session.db_key).await {
+            Ok(Resumed::Actor(actor)) => Reply::LoggedIn(actor),
+            Ok(Resumed::Expired { username, .. }) => Reply::NeedLogin(self.login_user.clone().or(Some(username))),
+            Ok(Resumed::None) => Reply::NeedLogin(self.login_user.clone()),
+            Err(e) => {
+                // The refreshed session could not be saved: log in again.
+                tracing::warn!(error = %e, "cannot save the refreshed session");
+                Reply::NeedLogin(self.login_user.clone())
             }
         }
     }
@@ -125,7 +118,11 @@ impl Runner {
         match self.svc.login(username, password).await {
             Ok((actor, session)) => match self.store().put(&self.session.db_key, &session) {
                 Ok(()) => Reply::LoggedIn(actor),
-                Err(e) => Reply::LoginFailed(format!("cannot save the session: {e}")),
+                Err(e) => {
+                    // The refreshed session could not be saved: log in again.
+                    tracing::warn!(error = %e, "cannot save the refreshed session");
+                    Reply::NeedLogin(self.login_user.clone())
+                }
             },
             Err(e) => Reply::LoginFailed(e.to_string()),
         }
@@ -188,7 +185,7 @@ impl Runner {
             }
             Effect::LoadDashboard { .. } => Reply::Dashboard(Box::new(s.dashboard(a).await?)),
             Effect::OpenEdit { kind, id, .. } => Reply::FormReady(Box::new(self.edit_form(a, kind, id).await?)),
-            Effect::Submit { form, values, .. } => self.submit(a, form, &values).await?,
+            Effect::Submit { form, values, .. } => self.submit(a, form, &values.0).await?,
             Effect::RowAction {
                 link: Some((link, other)),
                 id,

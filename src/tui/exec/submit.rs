@@ -12,7 +12,7 @@ use crate::service::servers::ServerInput;
 use crate::service::users::UserInput;
 use crate::service::Actor;
 use crate::store::users::UserChanges;
-use crate::tui::effects::{Note, Reply};
+use crate::tui::effects::{Note, Redacted, Reply};
 use crate::tui::form::FormKind;
 use crate::tui::forms;
 
@@ -308,7 +308,7 @@ impl Runner {
                     Some(pw) => Ok(Reply::Secret(
                         "reveal.password",
                         note("done.created", "noun.user", &format!("{} (#{})", u.username, u.id)),
-                        pw,
+                        Redacted(pw),
                     )),
                     None => done(note(
                         "done.created",
@@ -338,7 +338,7 @@ impl Runner {
                 Ok(Reply::Secret(
                     "reveal.apikey",
                     note("done.created", "noun.apikey", &format!("{} (#{})", k.key_name, k.id)),
-                    format!("{}:{}", k.api_key, secret),
+                    Redacted(format!("{}:{}", k.api_key, secret)),
                 ))
             }
         }

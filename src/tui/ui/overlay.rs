@@ -48,7 +48,7 @@ pub fn draw(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
             f.render_widget(p, inner);
         }
         Mode::Reveal(title, secret) => {
-            let lines: Vec<&str> = secret.lines().collect();
+            let lines: Vec<&str> = secret.0.lines().collect();
             let w = (lines.iter().map(|l| text::width(l)).max().unwrap_or(20) as u16 + 4).clamp(40, area.width);
             let h = (lines.len() as u16 + 5).min(area.height);
             let r = center(area, w, h);

@@ -6,7 +6,7 @@ use tui_input::Input;
 
 use super::{load_view, refresh};
 use crate::tui::action::{Action, Danger};
-use crate::tui::effects::{Effect, Query};
+use crate::tui::effects::{Effect, Query, Redacted};
 use crate::tui::forms;
 use crate::tui::keymap::Key;
 use crate::tui::resources::{danger, Kind};
@@ -151,7 +151,7 @@ pub(super) fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
                         effects.push(Effect::Submit {
                             req,
                             form: form.kind.clone(),
-                            values: form.values(),
+                            values: Redacted(form.values()),
                         });
                     }
                 }
@@ -209,7 +209,7 @@ fn login_key(s: &mut State, key: &Key, k: &KeyEvent) -> Vec<Effect> {
             vec![Effect::Login {
                 req,
                 username,
-                password,
+                password: Redacted(password),
             }]
         }
         _ => {

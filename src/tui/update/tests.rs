@@ -145,7 +145,7 @@ fn login_sends_credentials_and_shows_the_refusal() {
         panic!("{fx:?}")
     };
     assert_eq!(
-        (username.as_str(), password.as_str()),
+        (username.as_str(), password.0.as_str()),
         ("bob", "hunter2 q"),
         "q is text in a field, not quit"
     );
@@ -452,7 +452,7 @@ fn forms_move_between_fields_cycle_pickers_and_show_service_errors_inline() {
     let [Effect::Submit { req, values, .. }] = &fx[..] else {
         panic!("{fx:?}")
     };
-    let v = |n: &str| values.iter().find(|(k, _)| *k == n).unwrap().1.clone();
+    let v = |n: &str| values.0.iter().find(|(k, _)| *k == n).unwrap().1.clone();
     assert_eq!(v("hostname"), "bad_host!");
     assert_eq!(v("server_type"), "apache");
     assert_eq!(v("port"), "22");
@@ -774,4 +774,31 @@ fn the_tasks_pane_tails_the_selected_tasks_log_and_follows_the_selection() {
     assert!(!update(&mut s, key('j'))
         .iter()
         .any(|e| matches!(e, Effect::LoadLogs { .. })));
+}
+
+#[test]
+fn debug_output_never_shows_a_password_or_form_secret() {
+    let mut s = state();
+    let fx = start(&mut s);
+    let Effect::Resume { req } = fx[0] else { panic!() };
+    update(&mut s, Msg::Reply(req, Reply::NeedLogin(Some("bob".into()))));
+    typed(&mut s, "hunter2-secret");
+    let before = format!("{s:?}");
+    let fx = update(&mut s, code(KeyCode::Enter));
+    let dbg = format!("{before} {s:?} {fx:?}");
+    assert!(dbg.contains("Login"), "{dbg}");
+    assert!(!dbg.contains("hunter2-secret"), "{dbg}");
+
+    let mut s = main_state();
+    let fx = run_command(&mut s, "srv");
+    answer_pages(&mut s, fx, 1);
+    update(&mut s, key('n'));
+    for _ in 0..6 {
+        update(&mut s, code(KeyCode::Tab));
+    }
+    typed(&mut s, "ssh-pass-123");
+    let fx = update(&mut s, code(KeyCode::Enter));
+    let dbg = format!("{:?} {:?}", s, fx);
+    assert!(dbg.contains("Submit"), "{dbg}");
+    assert!(!dbg.contains("ssh-pass-123"), "{dbg}");
 }
