@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod domain;
+pub mod engine;
 pub mod errors;
 pub mod logging;
 pub mod scheduler;

@@ -154,7 +154,7 @@ async fn seed(w: &World) {
     )
     .await
     .unwrap();
-    // A second task runs once, without an engine in this build: it fails, with its log.
+    // A second task runs once on a worker without that engine: it fails, with its log.
     s.task_enqueue(
         a,
         &TaskInput {
@@ -170,7 +170,7 @@ async fn seed(w: &World) {
     let ran = certdeck::service::tasks::step(
         s,
         "snapshot-worker",
-        &certdeck::service::tasks::Runners::builtin(),
+        &certdeck::service::tasks::Runners::default(),
         &certdeck::service::tasks::ExecSettings::default(),
     )
     .await

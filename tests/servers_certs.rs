@@ -465,14 +465,15 @@ async fn servers_are_visible_to_their_owner_and_admins_only_and_can_be_edited() 
                 srv.id,
                 &ServerInput {
                     auth_type: Some(AuthType::Key),
+                    jump_server_id: Some(srv.id),
                     ..Default::default()
                 }
             )
             .await,
             ServiceError::Validation { .. },
-            "[{l}] switch to key auth without a key"
+            "[{l}] a server as its own jump server"
         );
-        assert_eq!(validation(&e).0, "auth_type", "[{l}]");
+        assert_eq!(validation(&e).0, "jump_server_id", "[{l}]");
         let still = w.s.server_get(&w.alice, srv.id).await.unwrap();
         assert_eq!(
             (still.port, still.auth_type),
@@ -548,13 +549,12 @@ async fn refused_server_input_names_the_field_and_changes_nothing() {
                 "private_key",
             ),
             (
-                "key auth without a key",
+                "a key passphrase with password auth",
                 ServerInput {
-                    auth_type: Some(AuthType::Key),
-                    password: None,
+                    key_passphrase: Some("secret".into()),
                     ..ok.clone()
                 },
-                "private_key",
+                "key_passphrase",
             ),
         ];
         for (what, input, field) in cases {

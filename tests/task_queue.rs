@@ -411,7 +411,7 @@ async fn a_task_without_an_engine_in_this_build_fails_clearly() {
         let w = world(&t).await;
         let l = w.label;
         let task = w.s.task_enqueue(&w.alice, &check(w.servers[0], 5)).await.unwrap();
-        let (_, report) = step(&w.s, "w1", &Runners::builtin(), &exec()).await.unwrap().unwrap();
+        let (_, report) = step(&w.s, "w1", &Runners::default(), &exec()).await.unwrap().unwrap();
         let RunReport::Failed(m) = report else {
             panic!("[{l}] {report:?}")
         };

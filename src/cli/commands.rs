@@ -391,6 +391,22 @@ async fn dispatch(ctx: &Ctx, cli: &Cli) -> R<()> {
                 Command::Group(c) => group(ctx, &s, &a, c).await,
                 Command::Cert(c) => cert(ctx, &s, &a, c).await,
                 Command::Deployment(c) => deployment(ctx, &s, &a, c).await,
+                Command::Deploy {
+                    cert,
+                    server,
+                    group,
+                    all,
+                    plan,
+                    no_wait,
+                } => {
+                    let target = match (server, group, all) {
+                        (Some(id), _, _) => crate::service::deploy::DeployTarget::Server(*id),
+                        (_, Some(id), _) => crate::service::deploy::DeployTarget::Group(*id),
+                        (_, _, true) => crate::service::deploy::DeployTarget::All,
+                        _ => return Err("say where: --server ID, --group ID or --all".into()),
+                    };
+                    super::remote::deploy(ctx.json, &s, &a, *cert, target, *plan, *no_wait).await
+                }
                 Command::Monitor(c) => monitor(ctx, &s, &a, c).await,
                 Command::Alert(c) => alert(ctx, &s, &a, c).await,
                 Command::Channel(c) => channel(ctx, &s, &a, c).await,
@@ -1157,6 +1173,17 @@ fn server_input(args: &ServerArgs) -> R<ServerInput> {
         private_key,
         token,
         status: None,
+        key_passphrase: if args.key_passphrase_stdin {
+            Some(read_stdin_secret("key passphrase")?)
+        } else {
+            None
+        },
+        jump_server_id: args.jump,
+        privilege_mode: parse_opt(&args.privilege)?,
+        test_command: args.test_command.clone(),
+        reload_command: args.reload_command.clone(),
+        verify_port: args.verify_port,
+        config_root: args.config_root.clone(),
     })
 }
 
@@ -1278,6 +1305,7 @@ async fn server(ctx: &Ctx, s: &Services, a: &Actor, c: &ServerCmd) -> R<()> {
             svc(s.server_delete(a, *id).await)?;
             println!("deleted server {id}");
         }
+        other => return super::remote::server(ctx.json, s, a, other).await,
     }
     Ok(())
 }
@@ -1576,10 +1604,25 @@ async fn deployment(ctx: &Ctx, s: &Services, a: &Actor, c: &DeploymentCmd) -> R<
             path,
             config_path,
             no_auto_deploy,
+            key_path,
+            verify_host,
+            sni,
+            verify_port,
         } => {
-            let d = svc(s
-                .deployment_create(a, *cert, *server, path, config_path.as_deref(), !no_auto_deploy)
-                .await)?;
+            let input = crate::service::certificates::DeploymentInput {
+                deploy_path: path.clone(),
+                config_path: config_path.clone(),
+                key_path: key_path.clone(),
+                verify_host: verify_host.clone(),
+                verify_sni: sni.clone(),
+                verify_port: *verify_port,
+                auto_deploy: !no_auto_deploy,
+            };
+            let d = svc(s.deployment_create_with(a, *cert, *server, &input).await)?;
+            if ctx.json {
+                print_json(&d);
+                return Ok(());
+            }
             println!(
                 "certificate {} bound to server {} at {} (deployment {})",
                 d.certificate_id, d.server_id, d.deploy_path, d.id

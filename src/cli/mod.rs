@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 mod commands;
 pub mod output;
+mod remote;
 pub mod session;
 
 pub use commands::run;
@@ -92,6 +93,26 @@ pub enum Command {
     /// Deployment bindings of certificates to servers.
     #[command(subcommand)]
     Deployment(DeploymentCmd),
+    /// Deploy a certificate to its servers over SSH (test, reload, verify; rolled back on failure).
+    Deploy {
+        /// Certificate id.
+        cert: i64,
+        /// Only the deployment on this server.
+        #[arg(long, conflicts_with_all = ["group", "all"])]
+        server: Option<i64>,
+        /// The deployments on this group's servers.
+        #[arg(long, conflicts_with = "all")]
+        group: Option<i64>,
+        /// Every deployment of the certificate.
+        #[arg(long)]
+        all: bool,
+        /// Show the files, servers and commands it would touch, and change nothing.
+        #[arg(long)]
+        plan: bool,
+        /// Queue the deploy for the scheduler and return at once.
+        #[arg(long)]
+        no_wait: bool,
+    },
     /// TLS monitors.
     #[command(subcommand)]
     Monitor(MonitorCmd),
@@ -389,6 +410,27 @@ pub struct ServerArgs {
     /// Read the agent token from standard input.
     #[arg(long)]
     pub token_stdin: bool,
+    /// Read the private key's passphrase from standard input.
+    #[arg(long)]
+    pub key_passphrase_stdin: bool,
+    /// Reach the server through this server entry (ProxyJump); 0 clears it.
+    #[arg(long, value_name = "SERVER_ID")]
+    pub jump: Option<i64>,
+    /// none or sudo: run the test and reload commands with `sudo -n`.
+    #[arg(long)]
+    pub privilege: Option<String>,
+    /// Config test command (default by type: `nginx -t`, `apachectl -t`); empty clears it.
+    #[arg(long, value_name = "COMMAND")]
+    pub test_command: Option<String>,
+    /// Reload command (default by type: `nginx -s reload`, `apachectl -k graceful`); empty clears it.
+    #[arg(long, value_name = "COMMAND")]
+    pub reload_command: Option<String>,
+    /// TLS port that deploy verification connects to (default 443); 0 clears it.
+    #[arg(long, value_name = "PORT")]
+    pub verify_port: Option<i64>,
+    /// Main web server config file (default /etc/nginx/nginx.conf, /etc/apache2/apache2.conf…); empty clears it.
+    #[arg(long, value_name = "PATH")]
+    pub config_root: Option<String>,
 }
 
 /// `server …`
@@ -441,6 +483,65 @@ pub enum ServerCmd {
         /// Server id.
         id: i64,
     },
+    /// Probe a server over SSH and discover its web server's sites (a server_check task).
+    Check {
+        /// Server id.
+        id: i64,
+        /// Queue the check for the scheduler and return at once.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Show the SSH host key a server presents and trust it (first use, or after a change).
+    TrustHostkey {
+        /// Server id.
+        id: i64,
+        /// The fingerprint you checked out of band (SHA256:…): trusted only if it is the one presented.
+        #[arg(long)]
+        fingerprint: Option<String>,
+        /// Trust the presented key without asking.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// The sites found by the last check, with the certificate each serves.
+    Sites {
+        /// Server id.
+        id: i64,
+    },
+    /// Print a config file stored by the last check.
+    Config {
+        /// Config id (see `server show`).
+        config_id: i64,
+    },
+    /// Add servers from an OpenSSH client config (Host, HostName, Port, User, IdentityFile, ProxyJump).
+    ImportSshConfig {
+        /// The config file (default ~/.ssh/config).
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        opts: ImportArgs,
+    },
+    /// Add servers from a CSV file with a header row (hostname, name, port, username, auth_type,
+    /// key_file, server_type, privilege_mode, jump, verify_port, test_command, reload_command, config_root).
+    ImportCsv {
+        /// The CSV file.
+        file: PathBuf,
+        #[command(flatten)]
+        opts: ImportArgs,
+    },
+}
+
+/// Options of the server imports.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Web server type for the imported servers (nginx, apache, other).
+    #[arg(long = "type")]
+    pub server_type: Option<String>,
+    /// Privilege mode for the imported servers (none, sudo).
+    #[arg(long)]
+    pub privilege: Option<String>,
+    /// Report what would be added without adding.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `group …`
@@ -604,6 +705,18 @@ pub enum DeploymentCmd {
         /// Do not deploy again after each renewal.
         #[arg(long)]
         no_auto_deploy: bool,
+        /// Where the private key goes (default: the path with `.key` for its extension).
+        #[arg(long)]
+        key_path: Option<String>,
+        /// Host to verify the deploy against (default: the server's hostname).
+        #[arg(long)]
+        verify_host: Option<String>,
+        /// SNI name of the verification (default: the certificate's main domain).
+        #[arg(long)]
+        sni: Option<String>,
+        /// TLS port of the verification (default: the server's verify port, else 443).
+        #[arg(long)]
+        verify_port: Option<i64>,
     },
     /// Remove a deployment binding.
     Rm {

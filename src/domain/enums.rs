@@ -97,6 +97,9 @@ db_enum!(
     /// `servers.auth_type`.
     AuthType, "auth type", { Password => "password", Key => "key", Token => "token" });
 db_enum!(
+    /// `servers.privilege_mode` (V10): how test and reload commands are run.
+    PrivilegeMode, "privilege mode", { None => "none", Sudo => "sudo" });
+db_enum!(
     /// `servers.status`.
     ServerStatus, "server status", { Active => "active", Inactive => "inactive", Error => "error" });
 db_enum!(

@@ -5,6 +5,7 @@ pub mod certpem;
 pub mod enums;
 pub mod ssh_config;
 pub mod values;
+pub mod webconf;
 
 pub use enums::*;
 pub use values::*;

@@ -39,6 +39,25 @@ impl std::fmt::Debug for ImportInput {
     }
 }
 
+/// Settings of a new deployment binding.
+#[derive(Debug, Clone, Default)]
+pub struct DeploymentInput {
+    /// Absolute path of the fullchain file on the server.
+    pub deploy_path: String,
+    /// The web server config that references it.
+    pub config_path: Option<String>,
+    /// Absolute path of the key file (default: the certificate path with its extension replaced by `.key`).
+    pub key_path: Option<String>,
+    /// Host to verify against (default: the server's hostname).
+    pub verify_host: Option<String>,
+    /// SNI name to verify with (default: the certificate's main domain).
+    pub verify_sni: Option<String>,
+    /// Port to verify (default: the server's verify port, else 443).
+    pub verify_port: Option<i64>,
+    /// Deploy again after every renewal.
+    pub auto_deploy: bool,
+}
+
 /// An exported certificate; the key only when asked for.
 #[derive(Clone, serde::Serialize)]
 pub struct Export {
@@ -284,6 +303,23 @@ impl Services {
         config_path: Option<&str>,
         auto_deploy: bool,
     ) -> ServiceResult<DeploymentRow> {
+        let input = DeploymentInput {
+            deploy_path: deploy_path.to_string(),
+            config_path: config_path.map(str::to_string),
+            auto_deploy,
+            ..Default::default()
+        };
+        self.deployment_create_with(actor, cert_id, server_id, &input).await
+    }
+
+    /// Binds a certificate to a server with every deploy setting.
+    pub async fn deployment_create_with(
+        &self,
+        actor: &Actor,
+        cert_id: i64,
+        server_id: i64,
+        input: &DeploymentInput,
+    ) -> ServiceResult<DeploymentRow> {
         let c = self.cert_get(actor, cert_id).await?;
         let s = self.server_get(actor, server_id).await?;
         ensure_same_owner(
@@ -291,44 +327,59 @@ impl Services {
             s.user_id,
             "a certificate and a server of different users cannot be linked",
         )?;
-        let path = deploy_path.trim();
-        if !path.starts_with('/') {
+        let abs = |field: &str, v: Option<&str>| -> ServiceResult<Option<String>> {
+            let v = opt_text(field, v, 255)?;
+            if v.as_deref().is_some_and(|p| !p.starts_with('/')) {
+                return Err(ServiceError::invalid(field, "must be an absolute path on the server"));
+            }
+            Ok(v)
+        };
+        let path = abs("deploy_path", Some(input.deploy_path.trim()))?
+            .ok_or_else(|| ServiceError::invalid("deploy_path", "must be an absolute path on the server"))?;
+        let config_path = abs("config_path", input.config_path.as_deref())?;
+        let key_path = abs("key_path", input.key_path.as_deref())?;
+        if key_path.as_deref() == Some(path.as_str()) {
             return Err(ServiceError::invalid(
-                "deploy_path",
-                "must be an absolute path on the server",
+                "key_path",
+                "must differ from the certificate path (the key would overwrite the certificate)",
             ));
         }
-        crate::domain::check_len("deploy_path", path, 255)?;
-        let config_path = opt_text("config_path", config_path, 255)?;
-        if config_path.as_deref().is_some_and(|p| !p.starts_with('/')) {
-            return Err(ServiceError::invalid(
-                "config_path",
-                "must be an absolute path on the server",
-            ));
-        }
+        let verify_host = opt_text("verify_host", input.verify_host.as_deref(), 255)?;
+        let verify_sni = opt_text("verify_sni", input.verify_sni.as_deref(), 255)?;
+        let verify_port = match input.verify_port {
+            Some(p) => Some(i32::from(
+                crate::domain::Port::new(p)
+                    .map_err(|e| ServiceError::invalid("verify_port", e.to_string()))?
+                    .get(),
+            )),
+            None => None,
+        };
         let audit = self.audit(
             Some(actor),
             "deployment.create",
             "deployment",
             None,
-            serde_json::json!({"certificate_id": cert_id, "server_id": server_id, "deploy_path": path}),
+            serde_json::json!({"certificate_id": cert_id, "server_id": server_id, "deploy_path": path, "key_path": key_path}),
         );
-        let id = store::insert_deployment(
-            self.db(),
-            cert_id,
+        let new = store::NewDeployment {
+            certificate_id: cert_id,
             server_id,
-            path,
-            config_path.as_deref(),
-            auto_deploy,
-            &audit,
-        )
-        .await
-        .map_err(|e| match ServiceError::from(e) {
-            ServiceError::Conflict(_) => ServiceError::Conflict(format!(
-                "certificate {cert_id} already has a deployment to server {server_id}"
-            )),
-            other => other,
-        })?;
+            deploy_path: path,
+            config_path,
+            key_path,
+            verify_host,
+            verify_sni,
+            verify_port,
+            auto_deploy: input.auto_deploy,
+        };
+        let id = store::insert_deployment(self.db(), &new, &audit)
+            .await
+            .map_err(|e| match ServiceError::from(e) {
+                ServiceError::Conflict(_) => ServiceError::Conflict(format!(
+                    "certificate {cert_id} already has a deployment to server {server_id}"
+                )),
+                other => other,
+            })?;
         self.deployment_get(actor, id).await
     }
 

@@ -1,7 +1,7 @@
 //! Servers, server groups and group membership.
 
 use crate::crypto::SecretError;
-use crate::domain::{AuthType, Hostname, Port, ServerStatus, ServerType};
+use crate::domain::{AuthType, Hostname, Port, PrivilegeMode, ServerStatus, ServerType};
 use crate::errors::{ServiceError, ServiceResult};
 use crate::store::servers::{self as store, GroupRow, NewServer, ServerConfigRow, ServerFilter, ServerRow};
 use crate::store::{Arg, Page, Sets};
@@ -31,6 +31,20 @@ pub struct ServerInput {
     pub token: Option<String>,
     /// Status (edit only).
     pub status: Option<ServerStatus>,
+    /// Passphrase of an encrypted private key.
+    pub key_passphrase: Option<String>,
+    /// Reach the server through this server entry (ProxyJump); `Some(0)` clears it on edit.
+    pub jump_server_id: Option<i64>,
+    /// Run test and reload commands with `sudo -n`.
+    pub privilege_mode: Option<PrivilegeMode>,
+    /// Custom config test command (empty clears it on edit).
+    pub test_command: Option<String>,
+    /// Custom reload command (empty clears it on edit).
+    pub reload_command: Option<String>,
+    /// TLS port used to verify deploys (0 clears it on edit).
+    pub verify_port: Option<i64>,
+    /// Main web server config file (empty clears it on edit).
+    pub config_root: Option<String>,
 }
 
 impl std::fmt::Debug for ServerInput {
@@ -65,6 +79,27 @@ fn given_secret(v: &Option<String>) -> Option<&str> {
     v.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
+/// A command line setting: trimmed, at most 500 characters, one line; blank is none.
+fn command_text(field_name: &str, v: Option<&str>) -> ServiceResult<Option<String>> {
+    let v = opt_text(field_name, v, 500)?;
+    if v.as_deref().is_some_and(|c| c.contains('\n') || c.contains('\r')) {
+        return Err(ServiceError::invalid(field_name, "must be one line"));
+    }
+    Ok(v)
+}
+
+/// An absolute path setting; blank is none.
+fn abs_path(field_name: &str, v: Option<&str>) -> ServiceResult<Option<String>> {
+    let v = opt_text(field_name, v, 255)?;
+    if v.as_deref().is_some_and(|p| !p.starts_with('/')) {
+        return Err(ServiceError::invalid(
+            field_name,
+            "must be an absolute path on the server",
+        ));
+    }
+    Ok(v)
+}
+
 fn check_private_key(text: &str) -> ServiceResult<()> {
     let t = text.trim();
     if !(t.starts_with("-----BEGIN") && t.contains("PRIVATE KEY-----")) {
@@ -97,9 +132,6 @@ impl Services {
             AuthType::Password if password.is_none() => {
                 return Err(ServiceError::invalid("password", "is required for auth type password"))
             }
-            AuthType::Key if private_key.is_none() => {
-                return Err(ServiceError::invalid("private_key", "is required for auth type key"))
-            }
             AuthType::Token if token.is_none() => {
                 return Err(ServiceError::invalid("token", "is required for auth type token"))
             }
@@ -111,6 +143,14 @@ impl Services {
         if let Some(k) = &private_key {
             check_private_key(k)?;
         }
+        let passphrase = secret(&input.key_passphrase);
+        if passphrase.is_some() && auth_type != AuthType::Key {
+            return Err(ServiceError::invalid("key_passphrase", "only applies to auth type key"));
+        }
+        let jump_server_id = match input.jump_server_id.filter(|j| *j != 0) {
+            Some(j) => Some(self.check_jump(actor, actor.user_id, None, j).await?),
+            None => None,
+        };
         let new = NewServer {
             user_id: actor.user_id,
             name,
@@ -129,6 +169,18 @@ impl Services {
             token_encrypted: token
                 .map(|t| seal(self, "token", &t, SHORT_SECRET_COLUMN))
                 .transpose()?,
+            key_passphrase_encrypted: passphrase
+                .map(|t| seal(self, "key_passphrase", &t, SHORT_SECRET_COLUMN))
+                .transpose()?,
+            jump_server_id,
+            privilege_mode: input.privilege_mode.unwrap_or(PrivilegeMode::None),
+            test_command: command_text("test_command", input.test_command.as_deref())?,
+            reload_command: command_text("reload_command", input.reload_command.as_deref())?,
+            verify_port: match input.verify_port.filter(|p| *p != 0) {
+                Some(p) => Some(i32::from(field("verify_port", Port::new(p))?.get())),
+                None => None,
+            },
+            config_root: abs_path("config_root", input.config_root.as_deref())?,
         };
         let audit = self.audit(
             Some(actor),
@@ -142,6 +194,36 @@ impl Services {
         );
         let id = store::insert_server(self.db(), &new, &audit).await?;
         self.server_get(actor, id).await
+    }
+
+    /// Checks a jump server: visible, same owner, not the server itself, no loop, at most 4 hops.
+    async fn check_jump(&self, actor: &Actor, owner: i64, this: Option<i64>, jump: i64) -> ServiceResult<i64> {
+        let j = self.server_get(actor, jump).await.map_err(|_| {
+            ServiceError::invalid(
+                "jump_server_id",
+                format!("server {jump} does not exist or is not yours"),
+            )
+        })?;
+        ensure_same_owner(owner, j.user_id, "a jump server must belong to the same user")?;
+        let mut next = Some(j);
+        let mut hops = 0;
+        while let Some(s) = next {
+            if Some(s.id) == this {
+                return Err(ServiceError::invalid(
+                    "jump_server_id",
+                    "would make a loop of jump servers",
+                ));
+            }
+            hops += 1;
+            if hops > 4 {
+                return Err(ServiceError::invalid("jump_server_id", "more than 4 jump hops"));
+            }
+            next = match s.jump_server_id {
+                Some(n) => store::get_server(self.db(), n).await?,
+                None => None,
+            };
+        }
+        Ok(jump)
     }
 
     /// A server visible to the actor.
@@ -219,11 +301,56 @@ impl Services {
                 Arg::Str(seal(self, "token", t, SHORT_SECRET_COLUMN)?),
             );
         }
+        if let Some(p) = given_secret(&input.key_passphrase) {
+            changed.insert("key_passphrase".into(), "(changed)".into());
+            sets.set(
+                "key_passphrase_encrypted",
+                Arg::Str(seal(self, "key_passphrase", p, SHORT_SECRET_COLUMN)?),
+            );
+        }
+        if let Some(j) = input.jump_server_id {
+            let j = if j == 0 {
+                None
+            } else {
+                Some(self.check_jump(actor, row.user_id, Some(id), j).await?)
+            };
+            changed.insert("jump_server_id".into(), j.into());
+            sets.set("jump_server_id", j.map(Arg::I64).unwrap_or(Arg::Null));
+        }
+        if let Some(m) = input.privilege_mode {
+            changed.insert("privilege_mode".into(), m.as_str().into());
+            sets.set("privilege_mode", Arg::Str(m.as_str().into()));
+        }
+        for (col, v) in [
+            ("test_command", &input.test_command),
+            ("reload_command", &input.reload_command),
+        ] {
+            if let Some(v) = v {
+                let v = command_text(col, Some(v))?;
+                changed.insert(col.into(), v.clone().into());
+                sets.set(col, v.into());
+            }
+        }
+        if let Some(p) = input.verify_port {
+            let v = if p == 0 {
+                None
+            } else {
+                Some(field("verify_port", Port::new(p))?.get())
+            };
+            changed.insert("verify_port".into(), v.into());
+            sets.set("verify_port", v.map(|p| Arg::I64(p.into())).unwrap_or(Arg::Null));
+        }
+        if let Some(v) = &input.config_root {
+            let v = abs_path("config_root", Some(v))?;
+            changed.insert("config_root".into(), v.clone().into());
+            sets.set("config_root", v.into());
+        }
         let new_auth = input.auth_type.unwrap_or(row.auth_type);
         let has = |given: &Option<String>, stored: bool| given_secret(given).is_some() || stored;
         let ok = match new_auth {
             AuthType::Password => has(&input.password, row.has_password),
-            AuthType::Key => has(&input.private_key, row.has_private_key),
+            // A key server without a stored key authenticates with the operator's ssh-agent.
+            AuthType::Key => true,
             AuthType::Token => has(&input.token, row.has_token),
         };
         if !ok {

@@ -79,7 +79,11 @@ impl Services {
                 return Err(ServiceError::invalid("params", "must be a JSON object"));
             }
         }
-        let kind = target_kind(task_type);
+        let kind = match (task_type, input.target_type.as_deref()) {
+            // A deploy runs on one deployment, or on several of one certificate (params.deployments).
+            (TaskType::CertificateDeploy, Some("certificate")) => "certificate",
+            _ => target_kind(task_type),
+        };
         if let Some(tt) = input.target_type.as_deref() {
             if tt != kind {
                 return Err(ServiceError::invalid(
@@ -93,6 +97,9 @@ impl Services {
         })?;
         match task_type {
             TaskType::CertificateIssue | TaskType::CertificateRenew => {
+                self.cert_get(actor, target_id).await?;
+            }
+            TaskType::CertificateDeploy if kind == "certificate" => {
                 self.cert_get(actor, target_id).await?;
             }
             TaskType::CertificateDeploy => {
@@ -319,6 +326,8 @@ impl Runners {
     /// The runners this build has (the engines arrive in later releases).
     pub fn builtin() -> Self {
         Runners::default()
+            .with(TaskType::ServerCheck, Arc::new(super::discovery::ServerCheckRunner))
+            .with(TaskType::CertificateDeploy, Arc::new(super::deploy::DeployRunner))
     }
 
     /// Sets the runner of a task type.
@@ -466,6 +475,18 @@ impl Services {
     /// Claims up to `max` due tasks for `worker` in one transaction.
     pub async fn task_claim_batch(&self, worker: &str, exec: &ExecSettings, max: usize) -> ServiceResult<Vec<Claimed>> {
         Ok(queue::claim_batch(self.db(), worker, exec.lease.as_secs().max(1) as i64, max).await?)
+    }
+
+    /// Runs the given task in this process now, if it is due and no worker has it (a face that
+    /// enqueued it and wants the result at once). `None`: another worker has it, or it is not due.
+    pub async fn task_run_here(&self, actor: &Actor, id: i64, runners: &Runners) -> ServiceResult<Option<RunReport>> {
+        self.task_get(actor, id).await?;
+        let exec = ExecSettings::default();
+        let worker = format!("here:{}:{:08x}", std::process::id(), rand::random::<u32>());
+        let Some(c) = queue::claim_task(self.db(), id, &worker, exec.lease.as_secs().max(1) as i64).await? else {
+            return Ok(None);
+        };
+        Ok(Some(self.task_execute(c, runners, &exec).await?))
     }
 
     /// Runs a claimed task to its end: renews the lease while the runner works, and records the

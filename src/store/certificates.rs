@@ -264,25 +264,52 @@ pub struct DeploymentRow {
     pub created_at: DateTime<Utc>,
     /// Updated.
     pub updated_at: DateTime<Utc>,
+    /// Where the private key goes (default: the certificate path with `.key`).
+    pub key_path: Option<String>,
+    /// Host the deploy verification connects to (default: the server's hostname).
+    pub verify_host: Option<String>,
+    /// SNI name of the verification handshake (default: the certificate's main domain).
+    pub verify_sni: Option<String>,
+    /// Port of the verification handshake (default: the server's verify port, else 443).
+    pub verify_port: Option<i32>,
+    /// Serial (hex) of the certificate last deployed here.
+    pub deployed_serial: Option<String>,
 }
 
 const DEPLOY_COLS: &str =
     "id, certificate_id, server_id, deploy_path, config_path, status, auto_deploy, last_deploy_at, \
-    error_message, created_at, updated_at";
+    error_message, created_at, updated_at, key_path, verify_host, verify_sni, verify_port, deployed_serial";
+
+/// Values of a new deployment binding.
+#[derive(Debug, Clone, Default)]
+pub struct NewDeployment {
+    /// Certificate.
+    pub certificate_id: i64,
+    /// Server.
+    pub server_id: i64,
+    /// Fullchain path.
+    pub deploy_path: String,
+    /// Config that references it.
+    pub config_path: Option<String>,
+    /// Key path.
+    pub key_path: Option<String>,
+    /// Verify host.
+    pub verify_host: Option<String>,
+    /// Verify SNI.
+    pub verify_sni: Option<String>,
+    /// Verify port.
+    pub verify_port: Option<i32>,
+    /// Deploy after renewals.
+    pub auto_deploy: bool,
+}
 
 /// Inserts a deployment binding; returns its id.
-pub async fn insert_deployment(
-    db: &Db,
-    certificate_id: i64,
-    server_id: i64,
-    deploy_path: &str,
-    config_path: Option<&str>,
-    auto_deploy: bool,
-    audit: &NewAudit,
-) -> Result<i64, sqlx::Error> {
+pub async fn insert_deployment(db: &Db, d: &NewDeployment, audit: &NewAudit) -> Result<i64, sqlx::Error> {
     crate::in_tx!(db, tx => {
-        let id = sqlx::query("INSERT INTO certificate_deployments (certificate_id, server_id, deploy_path, config_path, auto_deploy) VALUES (?, ?, ?, ?, ?)")
-            .bind(certificate_id).bind(server_id).bind(deploy_path).bind(config_path).bind(auto_deploy)
+        let id = sqlx::query("INSERT INTO certificate_deployments (certificate_id, server_id, deploy_path, config_path, \
+            auto_deploy, key_path, verify_host, verify_sni, verify_port) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            .bind(d.certificate_id).bind(d.server_id).bind(&d.deploy_path).bind(&d.config_path).bind(d.auto_deploy)
+            .bind(&d.key_path).bind(&d.verify_host).bind(&d.verify_sni).bind(d.verify_port)
             .execute(&mut **tx).await?.last_id();
         insert_in!(&mut **tx, &audit.clone().with_resource_id(id));
         Ok::<i64, sqlx::Error>(id)
@@ -309,6 +336,25 @@ pub async fn list_deployments(
         w.sql()
     );
     on_db!(db, p => bind_args!(sqlx::query_as::<_, DeploymentRow>(AssertSqlSafe(sql)), w.args.clone()).fetch_all(p).await)
+}
+
+/// Records the outcome of a deploy run: `deployed` (with the serial now served and the time) or
+/// `failed` with the error.
+pub async fn set_deployment_outcome(
+    db: &Db,
+    id: i64,
+    status: DeploymentStatus,
+    error: Option<&str>,
+    serial: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    let now = super::now();
+    let deployed = status == DeploymentStatus::Deployed;
+    on_db!(db, p => sqlx::query(
+        "UPDATE certificate_deployments SET status = ?, error_message = ?, \
+         deployed_serial = CASE WHEN ? THEN ? ELSE deployed_serial END, \
+         last_deploy_at = CASE WHEN ? THEN ? ELSE last_deploy_at END WHERE id = ?")
+        .bind(status.as_str()).bind(error).bind(deployed).bind(serial).bind(deployed).bind(now).bind(id)
+        .execute(p).await.map(|_| ()))
 }
 
 /// Deletes a deployment binding.

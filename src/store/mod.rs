@@ -17,6 +17,7 @@ pub mod backup;
 pub mod certificates;
 pub mod changes;
 pub mod dashboard;
+pub mod discovery;
 
 pub mod meta;
 pub mod migrate;

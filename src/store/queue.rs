@@ -294,6 +294,40 @@ pub async fn claim_batch(db: &Db, worker: &str, lease_secs: i64, max: usize) -> 
     }
 }
 
+/// Claims one given task if it is due and its target free (for a face that runs the task it
+/// just enqueued in its own process); `None` when it is not claimable (another worker has it).
+pub async fn claim_task(db: &Db, id: i64, worker: &str, lease_secs: i64) -> Result<Option<Claimed>, sqlx::Error> {
+    let n = now();
+    let expires = n + chrono::Duration::seconds(lease_secs);
+    crate::in_tx!(db, tx => {
+        let sql = format!("SELECT {CLAIM_COLS} FROM tasks t WHERE t.id = ? AND {DUE}");
+        let row: Option<ClaimRow> = sqlx::query_as(AssertSqlSafe(sql)).bind(id).bind(n).fetch_optional(&mut **tx).await?;
+        let Some(row) = row else { return Ok(None) };
+        if let (Some(tt), Some(tid)) = (&row.task.target_type, row.task.target_id) {
+            let ignore = match db { Db::MySql(_) => "INSERT IGNORE", Db::Sqlite(_) => "INSERT OR IGNORE" };
+            let sql = format!("{ignore} INTO task_target_locks (target_type, target_id, task_id, locked_by, created_at) VALUES (?, ?, ?, ?, ?)");
+            let locked = sqlx::query(AssertSqlSafe(sql))
+                .bind(tt).bind(tid).bind(row.task.id).bind(worker).bind(n)
+                .execute(&mut **tx).await?.rows_affected();
+            if locked == 0 {
+                return Ok(None);
+            }
+        }
+        let sql = format!("UPDATE tasks SET {CLAIM_SET} WHERE id = ? AND status = 'pending' AND lease_generation = ?");
+        let done = sqlx::query(AssertSqlSafe(sql))
+            .bind(worker).bind(expires).bind(n).bind(n).bind(n).bind(id).bind(row.lease_generation)
+            .execute(&mut **tx).await?.rows_affected();
+        if done == 0 {
+            return Err(sqlx::Error::RowNotFound);
+        }
+        Ok::<Option<Claimed>, sqlx::Error>(Some(row.claimed(worker, n)))
+    })
+    .or_else(|e| match e {
+        sqlx::Error::RowNotFound => Ok(None),
+        e => Err(e),
+    })
+}
+
 const FENCE: &str = "id = ? AND status = 'running' AND locked_by = ? AND lease_generation = ?";
 
 /// Extends a lease; `false` when the worker no longer holds the task (reaped, cancelled).

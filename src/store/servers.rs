@@ -6,14 +6,15 @@ use sqlx::{AssertSqlSafe, FromRow};
 use super::audit::{insert_in, NewAudit};
 use super::users::LastId;
 use super::{Arg, Db, Page, Where};
-use crate::domain::{AuthType, ConfigType, ServerStatus, ServerType};
+use crate::domain::{AuthType, ConfigType, PrivilegeMode, ServerStatus, ServerType};
 use crate::{bind_args, on_db};
 
 /// Columns of a server list row (no secrets).
 const SERVER_COLS: &str = "id, user_id, name, hostname, port, server_type, os_type, os_version, web_server_version, \
     auth_type, username, status, last_check_at, created_at, updated_at, \
     password_encrypted IS NOT NULL AS has_password, private_key_encrypted IS NOT NULL AS has_private_key, \
-    token_encrypted IS NOT NULL AS has_token";
+    token_encrypted IS NOT NULL AS has_token, key_passphrase_encrypted IS NOT NULL AS has_key_passphrase, \
+    host_key_fingerprint, jump_server_id, privilege_mode, test_command, reload_command, verify_port, config_root";
 
 /// A `servers` row without its secret columns (those are read only by [`get_server_secrets`]).
 #[derive(Debug, Clone, FromRow, serde::Serialize)]
@@ -57,6 +58,23 @@ pub struct ServerRow {
     pub has_private_key: bool,
     /// A token is stored.
     pub has_token: bool,
+    /// A private key passphrase is stored.
+    pub has_key_passphrase: bool,
+    /// The trusted SSH host key (`SHA256:…`), once accepted.
+    pub host_key_fingerprint: Option<String>,
+    /// Reach this server through that server (ProxyJump).
+    pub jump_server_id: Option<i64>,
+    /// `none` or `sudo` (test and reload run as `sudo -n …`).
+    #[sqlx(try_from = "String")]
+    pub privilege_mode: PrivilegeMode,
+    /// Config test command (default by server type).
+    pub test_command: Option<String>,
+    /// Reload command (default by server type).
+    pub reload_command: Option<String>,
+    /// TLS port that deploy verification connects to (default 443).
+    pub verify_port: Option<i32>,
+    /// Main web server config file (default by server type).
+    pub config_root: Option<String>,
 }
 
 /// The sealed secret columns of a server.
@@ -68,6 +86,8 @@ pub struct ServerSecrets {
     pub private_key_encrypted: Option<String>,
     /// Sealed token.
     pub token_encrypted: Option<String>,
+    /// Sealed private key passphrase.
+    pub key_passphrase_encrypted: Option<String>,
 }
 
 impl std::fmt::Debug for ServerSecrets {
@@ -101,6 +121,20 @@ pub struct NewServer {
     pub private_key_encrypted: Option<String>,
     /// Sealed token.
     pub token_encrypted: Option<String>,
+    /// Sealed key passphrase.
+    pub key_passphrase_encrypted: Option<String>,
+    /// Jump server.
+    pub jump_server_id: Option<i64>,
+    /// Privilege mode.
+    pub privilege_mode: PrivilegeMode,
+    /// Custom config test command.
+    pub test_command: Option<String>,
+    /// Custom reload command.
+    pub reload_command: Option<String>,
+    /// Verify port.
+    pub verify_port: Option<i32>,
+    /// Main config path.
+    pub config_root: Option<String>,
 }
 
 /// Inserts a server with an audit row; returns its id.
@@ -108,11 +142,15 @@ pub async fn insert_server(db: &Db, s: &NewServer, audit: &NewAudit) -> Result<i
     crate::in_tx!(db, tx => {
         let id = sqlx::query(
             "INSERT INTO servers (user_id, name, hostname, port, server_type, auth_type, username, status, \
-             password_encrypted, private_key_encrypted, token_encrypted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             password_encrypted, private_key_encrypted, token_encrypted, key_passphrase_encrypted, jump_server_id, \
+             privilege_mode, test_command, reload_command, verify_port, config_root) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(s.user_id).bind(&s.name).bind(&s.hostname).bind(s.port).bind(s.server_type.as_str())
         .bind(s.auth_type.as_str()).bind(&s.username).bind(s.status.as_str())
         .bind(&s.password_encrypted).bind(&s.private_key_encrypted).bind(&s.token_encrypted)
+        .bind(&s.key_passphrase_encrypted).bind(s.jump_server_id).bind(s.privilege_mode.as_str())
+        .bind(&s.test_command).bind(&s.reload_command).bind(s.verify_port).bind(&s.config_root)
         .execute(&mut **tx).await?.last_id();
         insert_in!(&mut **tx, &audit.clone().with_resource_id(id));
         Ok::<i64, sqlx::Error>(id)
@@ -128,7 +166,7 @@ pub async fn get_server(db: &Db, id: i64) -> Result<Option<ServerRow>, sqlx::Err
 /// A server's sealed secrets.
 pub async fn get_server_secrets(db: &Db, id: i64) -> Result<Option<ServerSecrets>, sqlx::Error> {
     on_db!(db, p => sqlx::query_as::<_, ServerSecrets>(
-        "SELECT password_encrypted, private_key_encrypted, token_encrypted FROM servers WHERE id = ?")
+        "SELECT password_encrypted, private_key_encrypted, token_encrypted, key_passphrase_encrypted FROM servers WHERE id = ?")
         .bind(id).fetch_optional(p).await)
 }
 
@@ -176,7 +214,9 @@ pub async fn delete_server(db: &Db, id: i64, audit: &NewAudit) -> Result<bool, s
         "servers",
         id,
         &[
+            "DELETE FROM server_sites WHERE server_id = ?",
             "DELETE FROM server_configs WHERE server_id = ?",
+            "UPDATE servers SET jump_server_id = NULL WHERE jump_server_id = ?",
             "DELETE FROM server_group_mappings WHERE server_id = ?",
         ],
         audit,

@@ -722,6 +722,8 @@ pub const EXTRA_TABLES: &[&str] = &[
     // V8: the task queue's target locks and scheduler heartbeats.
     "task_target_locks",
     "certdeck_schedulers",
+    // V10: sites discovered in the web server configs.
+    "server_sites",
 ];
 
 /// Columns certdeck adds to design tables (V7), with their expected definition.
@@ -734,6 +736,21 @@ pub const EXTRA_COLUMNS: &[(&str, Column)] = &[
     ("tasks", nn_d("lease_generation", BIGINT, "0")),
     ("tasks", opt("lease_expires_at", DATETIME)),
     ("tasks", opt("last_heartbeat_at", DATETIME)),
+    // V10: SSH deploy.
+    ("servers", opt("key_passphrase_encrypted", "varchar(255)")),
+    ("servers", opt("host_key_fingerprint", "varchar(100)")),
+    ("servers", opt("jump_server_id", BIGINT)),
+    ("servers", nn_d("privilege_mode", "enum('none','sudo')", "'none'")),
+    ("servers", opt("test_command", "varchar(500)")),
+    ("servers", opt("reload_command", "varchar(500)")),
+    ("servers", opt("verify_port", INT)),
+    ("servers", opt("config_root", "varchar(255)")),
+    ("certificate_deployments", opt("key_path", "varchar(255)")),
+    ("certificate_deployments", opt("verify_host", "varchar(255)")),
+    ("certificate_deployments", opt("verify_sni", "varchar(255)")),
+    ("certificate_deployments", opt("verify_port", INT)),
+    ("certificate_deployments", opt("deployed_serial", "varchar(100)")),
+    ("server_configs", opt("note", "varchar(255)")),
 ];
 
 /// Indexes certdeck adds to design tables, with their expected definition.
@@ -758,6 +775,8 @@ pub const EXTRA_INDEXES: &[(&str, Index)] = &[
     ("monitors", idx("idx_updated_at", &["updated_at"])),
     ("tasks", idx("idx_updated_at", &["updated_at"])),
     ("alert_history", idx("idx_updated_at", &["updated_at"])),
+    // V10: one server_configs row per file.
+    ("server_configs", uniq("idx_server_path", &["server_id", "config_path"])),
     // FK-backing indexes, named after the constraint: one for every design foreign key whose
     // column no design index starts with (worked out by hand from the tables above). FKs that ARE
     // covered get none: fk_mappings_server (idx_server_group), fk_deployments_certificate

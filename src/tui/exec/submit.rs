@@ -26,6 +26,11 @@ fn opt_s(v: &Values, name: &str) -> Option<String> {
     Some(get(v, name).to_string()).filter(|s| !s.is_empty())
 }
 
+/// The field's value when the form has the field (empty included: it clears a setting).
+fn present(v: &Values, name: &str) -> Option<String> {
+    v.iter().find(|(k, _)| *k == name).map(|(_, v)| v.trim().to_string())
+}
+
 fn num(v: &Values, name: &str) -> Result<Option<i64>, ServiceError> {
     let s = get(v, name);
     if s.is_empty() {
@@ -90,6 +95,13 @@ impl Runner {
                     },
                     token: opt_s(v, "token"),
                     status: parse_enum(v, "status")?,
+                    key_passphrase: opt_s(v, "key_passphrase"),
+                    jump_server_id: num(v, "jump_server_id")?,
+                    privilege_mode: parse_enum(v, "privilege_mode")?,
+                    test_command: present(v, "test_command"),
+                    reload_command: present(v, "reload_command"),
+                    verify_port: num(v, "verify_port")?,
+                    config_root: present(v, "config_root"),
                 };
                 if let FormKind::ServerEdit(id) = form {
                     let r = s.server_update(a, id, &input).await?;

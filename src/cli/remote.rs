@@ -1,0 +1,294 @@
+//! CLI faces of the SSH work: `server check | trust-hostkey | sites | config | import-*` and
+//! `deploy`. Checks and deploys are tasks: the CLI queues one and, unless `--no-wait`, runs it in
+//! this process at once (or follows it when a scheduler got it first), printing its log.
+
+use std::io::IsTerminal;
+
+use super::output::{opt, print_fields, print_json, when, Table};
+use super::ServerCmd;
+use crate::domain::{TaskStatus, TaskType};
+use crate::errors::ServiceError;
+use crate::service::deploy::DeployTarget;
+use crate::service::onboarding::{ImportDefaults, ImportLine};
+use crate::service::tasks::{RunReport, TaskInput};
+use crate::service::{Actor, Services};
+
+type R<T> = Result<T, String>;
+
+fn svc<T>(r: Result<T, ServiceError>) -> R<T> {
+    r.map_err(|e| e.to_string())
+}
+
+/// Runs a queued task here (or follows it), prints its log, and fails unless it completed.
+async fn run_task(json: bool, s: &Services, a: &Actor, id: i64) -> R<()> {
+    let runners = crate::scheduler::runners_for_this_build();
+    let report = svc(s.task_run_here(a, id, &runners).await)?;
+    if report.is_none() {
+        // A scheduler claimed it first: follow it to its end.
+        loop {
+            let st = svc(s.task_get(a, id).await)?.task.status;
+            if matches!(st, TaskStatus::Completed | TaskStatus::Failed | TaskStatus::Cancelled) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+    }
+    let detail = svc(s.task_get(a, id).await)?;
+    let logs = svc(s.task_logs(a, id, 0, 1000).await)?;
+    if json {
+        print_json(&serde_json::json!({"task": detail, "logs": logs}));
+    } else {
+        for l in &logs {
+            eprintln!("{}  {:<7}  {}", l.created_at.format("%H:%M:%S"), l.log_level, l.message);
+        }
+    }
+    match (report, detail.task.status) {
+        (_, TaskStatus::Completed) => Ok(()),
+        (Some(RunReport::Retrying(m)), _) => Err(format!(
+            "task {id} failed and will be retried by the scheduler (attempt {} of {}): {m}",
+            detail.queue.attempts, detail.queue.max_attempts
+        )),
+        (_, st) => Err(format!(
+            "task {id} is {st}: {}",
+            detail.task.error_message.as_deref().unwrap_or("no message")
+        )),
+    }
+}
+
+fn print_import(json: bool, lines: &[ImportLine]) -> R<()> {
+    if json {
+        print_json(lines);
+        return Ok(());
+    }
+    for l in lines {
+        match (&l.added, &l.skipped) {
+            (Some(id), _) => println!("line {:>4}  {:<24}  added (server {id})", l.line, l.name),
+            (None, Some(why)) => println!("line {:>4}  {:<24}  not added: {why}", l.line, l.name),
+            (None, None) => println!("line {:>4}  {:<24}  would be added", l.line, l.name),
+        }
+    }
+    let added = lines.iter().filter(|l| l.added.is_some()).count();
+    let skipped = lines.iter().filter(|l| l.skipped.is_some()).count();
+    eprintln!("{added} added, {skipped} not added");
+    Ok(())
+}
+
+fn import_defaults(o: &super::ImportArgs) -> R<ImportDefaults> {
+    Ok(ImportDefaults {
+        server_type: o
+            .server_type
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|e| format!("{e}"))?,
+        privilege_mode: o
+            .privilege
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|e| format!("{e}"))?,
+        dry_run: o.dry_run,
+    })
+}
+
+/// `server check | trust-hostkey | sites | config | import-ssh-config | import-csv`.
+pub(super) async fn server(json: bool, s: &Services, a: &Actor, c: &ServerCmd) -> R<()> {
+    match c {
+        ServerCmd::Check { id, no_wait } => {
+            let input = TaskInput {
+                task_type: Some(TaskType::ServerCheck),
+                priority: Some(8),
+                target_type: Some("server".into()),
+                target_id: Some(*id),
+                // Interactive: report a failure now rather than retry in the background.
+                max_attempts: Some(if *no_wait { 3 } else { 1 }),
+                ..Default::default()
+            };
+            let t = svc(s.task_enqueue(a, &input).await)?;
+            if *no_wait {
+                println!("queued server_check task {}", t.id);
+                return Ok(());
+            }
+            run_task(json, s, a, t.id).await?;
+            if !json {
+                let r = svc(s.server_get(a, *id).await)?;
+                print_fields(&[
+                    ("server", format!("{} ({}:{})", r.id, r.hostname, r.port)),
+                    ("status", r.status.to_string()),
+                    ("os", format!("{} {}", opt(&r.os_type), opt(&r.os_version))),
+                    ("type", r.server_type.to_string()),
+                    ("web server", opt(&r.web_server_version)),
+                    ("checked", when(r.last_check_at)),
+                ]);
+                print_sites(&svc(s.server_sites(a, *id).await)?);
+            }
+        }
+        ServerCmd::TrustHostkey { id, fingerprint, yes } => {
+            let check = svc(s.server_host_key(a, *id).await)?;
+            if check.matches() && fingerprint.is_none() {
+                println!(
+                    "server {id} ({}) already presents its trusted key {}",
+                    check.address, check.presented
+                );
+                return Ok(());
+            }
+            match &check.stored {
+                Some(old) if *old != check.presented => eprintln!(
+                    "WARNING: the host key of {} CHANGED.\n  trusted:   {old}\n  presented: {}\nThis is expected after a reinstall or key rotation; otherwise someone may be intercepting the connection.",
+                    check.address, check.presented
+                ),
+                _ => eprintln!("{} presents host key {}", check.address, check.presented),
+            }
+            if fingerprint.is_none() && !yes {
+                if !std::io::stdin().is_terminal() {
+                    return Err("not trusted: give --fingerprint SHA256:… (checked out of band) or --yes".into());
+                }
+                eprint!("Trust this key? Compare it with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the server. [y/N] ");
+                let mut answer = String::new();
+                std::io::stdin().read_line(&mut answer).map_err(|e| e.to_string())?;
+                if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                    return Err("not trusted".into());
+                }
+            }
+            let r = svc(s.server_trust_host_key(a, *id, fingerprint.as_deref()).await)?;
+            if json {
+                print_json(&r);
+            } else {
+                println!("trusted {} for server {id}", r.presented);
+            }
+        }
+        ServerCmd::Sites { id } => {
+            let sites = svc(s.server_sites(a, *id).await)?;
+            if json {
+                print_json(&sites);
+            } else {
+                print_sites(&sites);
+            }
+        }
+        ServerCmd::Config { config_id } => {
+            let c = svc(s.server_config_get(a, *config_id).await)?;
+            if json {
+                print_json(&c);
+            } else {
+                match &c.config_content {
+                    Some(text) => print!("{text}"),
+                    None => eprintln!(
+                        "{}: stored without content (larger than the 64 KB column)",
+                        c.config_path
+                    ),
+                }
+            }
+        }
+        ServerCmd::ImportSshConfig { file, opts } => {
+            let path = match file {
+                Some(p) => p.clone(),
+                None => directories::BaseDirs::new()
+                    .map(|b| b.home_dir().join(".ssh/config"))
+                    .ok_or("no home directory: give --file")?,
+            };
+            let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let lines = svc(s.servers_import_ssh_config(a, &text, &import_defaults(opts)?).await)?;
+            print_import(json, &lines)?;
+        }
+        ServerCmd::ImportCsv { file, opts } => {
+            let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let lines = svc(s.servers_import_csv(a, &text, &import_defaults(opts)?).await)?;
+            print_import(json, &lines)?;
+        }
+        _ => unreachable!("handled in commands::server"),
+    }
+    Ok(())
+}
+
+fn print_sites(sites: &[crate::store::discovery::SiteRow]) {
+    if sites.is_empty() {
+        println!("no sites found");
+        return;
+    }
+    let mut t = Table::new(&[
+        "ID",
+        "NAMES",
+        "LISTEN",
+        "TLS",
+        "CERTIFICATE FILE",
+        "SERVES",
+        "EXPIRES",
+        "MANAGED",
+    ]);
+    for x in sites {
+        t.row(vec![
+            x.id.to_string(),
+            x.names().join(" "),
+            opt(&x.listen),
+            if x.tls { "yes".into() } else { "no".into() },
+            opt(&x.cert_path),
+            match (&x.cert_subject, &x.cert_error) {
+                (Some(subj), _) => format!("{subj} (serial {})", opt(&x.cert_serial)),
+                (None, Some(e)) => format!("({e})"),
+                _ => String::new(),
+            },
+            when(x.cert_not_after),
+            x.certificate_id.map(|c| format!("cert #{c}")).unwrap_or_default(),
+        ]);
+    }
+    t.print();
+}
+
+/// `deploy CERT --server|--group|--all [--plan] [--no-wait]`.
+pub(super) async fn deploy(
+    json: bool,
+    s: &Services,
+    a: &Actor,
+    cert: i64,
+    target: DeployTarget,
+    plan: bool,
+    no_wait: bool,
+) -> R<()> {
+    if plan {
+        let p = svc(s.deploy_plan(a, cert, target).await)?;
+        if json {
+            print_json(&p);
+            return Ok(());
+        }
+        if p.is_empty() {
+            return Err(format!("certificate {cert} has no deployment there"));
+        }
+        for h in &p {
+            println!("deployment {} → {}", h.deployment_id, h.server);
+            for (f, mode) in &h.files {
+                println!("  write  {f} ({mode}; previous file backed up)");
+            }
+            for c in &h.commands {
+                println!("  run    {c}");
+            }
+            println!("  verify {}", h.verify);
+            if let Some(b) = &h.blocked {
+                println!("  BLOCKED: {b}");
+            }
+        }
+        return Ok(());
+    }
+    let t = svc(s.deploy_enqueue(a, cert, target).await)?;
+    if no_wait {
+        println!("queued certificate_deploy task {}", t.id);
+        return Ok(());
+    }
+    let r = run_task(json, s, a, t.id).await;
+    if !json {
+        if let Ok(d) = s.task_get(a, t.id).await {
+            if let Some(res) = d.task.result.as_ref().and_then(|v| v.0.get("hosts").cloned()) {
+                if let Some(hosts) = res.as_array() {
+                    for h in hosts {
+                        println!(
+                            "{:<10} {} ({} ms)",
+                            h["status"].as_str().unwrap_or(""),
+                            h["server"].as_str().unwrap_or(""),
+                            h["ms"]
+                        );
+                    }
+                }
+            }
+        }
+    }
+    r
+}

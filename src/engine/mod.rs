@@ -1,0 +1,5 @@
+//! Engines: talk to the outside world (SSH servers, TLS endpoints). They never touch the
+//! database or the screen; the service layer feeds them decrypted settings and stores results.
+
+pub mod ssh;
+pub mod tls_peek;

@@ -1,0 +1,631 @@
+//! The `server_check` task: probe a server over SSH (OS, web server and version) and discover its
+//! web server configuration — every config file reached from the main one through includes, the
+//! sites they define and the certificate each TLS site serves from disk.
+
+use std::collections::BTreeSet;
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::remote::{server_label, RemoteError};
+use super::tasks::{RunFuture, TaskContext, TaskFailure, TaskRunner};
+use super::{Actor, Services};
+use crate::domain::webconf::{self, Flavor};
+use crate::domain::{ConfigType, LogLevel, ServerStatus, ServerType};
+use crate::engine::ssh::{shell_quote, Sftp, SshSession};
+use crate::errors::{ServiceError, ServiceResult};
+use crate::store::discovery::{self as store, FoundConfig, ProbeFacts, SiteRow};
+use crate::store::servers::ServerRow;
+
+/// The `server_configs.config_content` TEXT column holds at most this many bytes.
+pub const CONFIG_CONTENT_MAX: usize = 65_535;
+/// Config files read per discovery, at most.
+const MAX_FILES: usize = 400;
+/// A config file larger than this is not read at all.
+const MAX_READ: u64 = 4 * 1024 * 1024;
+/// A certificate file larger than this is not a certificate.
+const MAX_CERT: u64 = 1024 * 1024;
+/// Sudoers drop-ins are checked for the reload rule when privilege mode is sudo.
+const SUDOERS_DIR: &str = "/etc/sudoers.d";
+
+/// Runs `server_check` tasks.
+pub struct ServerCheckRunner;
+
+impl TaskRunner for ServerCheckRunner {
+    fn run<'a>(&'a self, ctx: &'a TaskContext) -> RunFuture<'a> {
+        Box::pin(async move { ctx.services().server_check_run(ctx).await })
+    }
+}
+
+/// PATH for probe commands: a non-root login shell often lacks the sbin directories.
+const PATH_PREFIX: &str = "PATH=\"$PATH:/usr/sbin:/sbin:/usr/local/sbin:/usr/local/nginx/sbin\"; export PATH; ";
+
+fn clip(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+/// `/etc/os-release` → (name, version).
+pub fn parse_os_release(text: &str) -> (Option<String>, Option<String>) {
+    let mut name = None;
+    let mut id = None;
+    let mut version = None;
+    for line in text.lines() {
+        let Some((k, v)) = line.split_once('=') else { continue };
+        let v = v.trim().trim_matches('"').trim_matches('\'').to_string();
+        match k.trim() {
+            "NAME" => name = Some(v),
+            "ID" => id = Some(v),
+            "VERSION_ID" => version = Some(v),
+            _ => {}
+        }
+    }
+    (name.or(id).map(|s| clip(&s, 50)), version.map(|s| clip(&s, 50)))
+}
+
+/// The version token of `nginx -v` / `apache2 -v` output (`nginx/1.22.1`, `Apache/2.4.62 (Debian)`).
+pub fn parse_web_version(text: &str) -> Option<String> {
+    for line in text.lines() {
+        let l = line.trim();
+        if let Some(rest) = l.strip_prefix("nginx version:") {
+            return Some(clip(rest.trim(), 50));
+        }
+        if let Some(rest) = l.strip_prefix("Server version:") {
+            return Some(clip(rest.trim(), 50));
+        }
+    }
+    None
+}
+
+impl Services {
+    async fn server_check_run(&self, ctx: &TaskContext) -> Result<Value, TaskFailure> {
+        let id = ctx
+            .task()
+            .target_id
+            .ok_or_else(|| TaskFailure::permanent("server_check needs a server id"))?;
+        let server = crate::store::servers::get_server(self.db(), id)
+            .await?
+            .ok_or_else(|| TaskFailure::permanent(format!("server {id} no longer exists")))?;
+        let label = server_label(&server);
+        ctx.log(
+            LogLevel::Info,
+            &format!(
+                "connecting to {label} as {}",
+                server.username.as_deref().unwrap_or("root")
+            ),
+            None,
+        )
+        .await?;
+        let session = match self.ssh_connect(&server).await {
+            Ok(s) => s,
+            Err(e) => {
+                store::record_check(self.db(), id, ServerStatus::Error, None).await?;
+                return Err(e.into());
+            }
+        };
+        ctx.log(
+            LogLevel::Info,
+            &format!("connected; host key {}", session.host_key_fingerprint()),
+            None,
+        )
+        .await?;
+        ctx.progress(20).await?;
+        let out = self.check_with(ctx, &server, &session).await;
+        session.close().await;
+        match out {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                if !matches!(e, TaskFailure::Stopped) {
+                    store::record_check(self.db(), id, ServerStatus::Error, None).await?;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn check_with(
+        &self,
+        ctx: &TaskContext,
+        server: &ServerRow,
+        session: &SshSession,
+    ) -> Result<Value, TaskFailure> {
+        let os = session
+            .exec("cat /etc/os-release 2>/dev/null")
+            .await
+            .map_err(RemoteError::from)?;
+        let (os_type, os_version) = parse_os_release(&os.stdout);
+        let nginx = session
+            .exec(&format!("{PATH_PREFIX}nginx -v 2>&1"))
+            .await
+            .map_err(RemoteError::from)?;
+        let apache = session
+            .exec(&format!(
+                "{PATH_PREFIX}(apache2 -v || apachectl -v || httpd -v || apache2ctl -v) 2>/dev/null"
+            ))
+            .await
+            .map_err(RemoteError::from)?;
+        let nginx_v = (nginx.code == 0).then(|| parse_web_version(&nginx.stdout)).flatten();
+        let apache_v = (apache.code == 0).then(|| parse_web_version(&apache.stdout)).flatten();
+        let detected = match (&nginx_v, &apache_v, server.server_type) {
+            (Some(_), Some(_), t) if t != ServerType::Other => Some(t),
+            (Some(_), None, _) => Some(ServerType::Nginx),
+            (None, Some(_), _) => Some(ServerType::Apache),
+            _ => None,
+        };
+        let kind = detected.unwrap_or(server.server_type);
+        let web_version = match kind {
+            ServerType::Nginx => nginx_v.clone(),
+            ServerType::Apache => apache_v.clone(),
+            ServerType::Other => nginx_v.clone().or(apache_v.clone()),
+        };
+        ctx.log(
+            LogLevel::Info,
+            &format!(
+                "{} {}; web server: {}",
+                os_type.as_deref().unwrap_or("unknown OS"),
+                os_version.as_deref().unwrap_or(""),
+                match (&detected, &web_version) {
+                    (Some(t), Some(v)) => format!("{t} ({v})"),
+                    _ => "none found (nginx -v / apache2 -v / httpd -v)".into(),
+                }
+            ),
+            None,
+        )
+        .await?;
+        let facts = ProbeFacts {
+            os_type,
+            os_version,
+            web_server_version: web_version.clone(),
+            server_type: detected,
+        };
+        ctx.progress(40).await?;
+        ctx.checkpoint().await?;
+
+        let flavor = match kind {
+            ServerType::Nginx => Some(Flavor::Nginx),
+            ServerType::Apache => Some(Flavor::Apache),
+            ServerType::Other => None,
+        };
+        let sftp = session.sftp().await.map_err(RemoteError::from)?;
+        let mut configs = Vec::new();
+        let mut sites = Vec::new();
+        if let Some(flavor) = flavor {
+            let (c, s) = self.discover(ctx, server, &sftp, flavor).await?;
+            configs = c;
+            sites = s;
+        }
+        ctx.progress(80).await?;
+        if server.privilege_mode == crate::domain::PrivilegeMode::Sudo {
+            configs.extend(self.check_sudo(ctx, server, session, &sftp).await?);
+        }
+        store::save_discovery(self.db(), server.id, &configs, &sites).await?;
+        store::record_check(self.db(), server.id, ServerStatus::Active, Some(&facts)).await?;
+        let tls = sites.iter().filter(|s| s.tls).count();
+        ctx.log(
+            LogLevel::Info,
+            &format!(
+                "found {} config files, {} sites ({tls} with TLS)",
+                configs.len(),
+                sites.len()
+            ),
+            None,
+        )
+        .await?;
+        ctx.progress(100).await?;
+        Ok(json!({
+            "os_type": facts.os_type, "os_version": facts.os_version, "web_server_version": web_version,
+            "server_type": kind, "configs": configs.len(), "sites": sites.len(), "tls_sites": tls,
+            "host_key": session.host_key_fingerprint(),
+        }))
+    }
+
+    /// Reads the main config and everything it includes; parses sites; reads their certificates.
+    async fn discover(
+        &self,
+        ctx: &TaskContext,
+        server: &ServerRow,
+        sftp: &Sftp<'_>,
+        flavor: Flavor,
+    ) -> Result<(Vec<FoundConfig>, Vec<SiteRow>), TaskFailure> {
+        let candidates: Vec<String> = match &server.config_root {
+            Some(p) => vec![p.clone()],
+            None => webconf::default_main_configs(flavor)
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        };
+        let mut main = None;
+        for c in &candidates {
+            if sftp
+                .stat(c)
+                .await
+                .map_err(RemoteError::from)?
+                .is_some_and(|s| !s.is_dir)
+            {
+                main = Some(c.clone());
+                break;
+            }
+        }
+        let Some(main) = main else {
+            ctx.log(
+                LogLevel::Warning,
+                &format!(
+                    "no {flavor:?} main config found (tried {}); set the server's config root",
+                    candidates.join(", ")
+                ),
+                None,
+            )
+            .await?;
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let mut root = parent_dir(&main);
+        let config_type = match flavor {
+            Flavor::Nginx => ConfigType::Nginx,
+            Flavor::Apache => ConfigType::Apache,
+        };
+        let mut queue = vec![main.clone()];
+        let mut seen = BTreeSet::new();
+        let mut configs = Vec::new();
+        let mut parsed = Vec::new();
+        while let Some(path) = queue.pop() {
+            if !seen.insert(path.clone()) {
+                continue;
+            }
+            if configs.len() >= MAX_FILES {
+                ctx.log(
+                    LogLevel::Warning,
+                    &format!("stopped after {MAX_FILES} config files"),
+                    None,
+                )
+                .await?;
+                break;
+            }
+            let data = match sftp.read(&path, MAX_READ).await {
+                Ok(Some(d)) => d,
+                Ok(None) => {
+                    ctx.log(
+                        LogLevel::Warning,
+                        &format!("{path}: larger than {} MB, not read", MAX_READ >> 20),
+                        None,
+                    )
+                    .await?;
+                    continue;
+                }
+                Err(e) => {
+                    ctx.log(LogLevel::Warning, &format!("{path}: not readable: {e}"), None)
+                        .await?;
+                    continue;
+                }
+            };
+            let text = String::from_utf8_lossy(&data).into_owned();
+            if flavor == Flavor::Apache {
+                if let Some(r) = webconf::apache_server_root(&text) {
+                    root = r;
+                }
+            }
+            let (content, note) = if text.len() > CONFIG_CONTENT_MAX {
+                (
+                    None,
+                    Some(format!(
+                        "{} bytes: larger than the 64 KB column, stored without content (sites were still parsed)",
+                        text.len()
+                    )),
+                )
+            } else {
+                (Some(text.clone()), None)
+            };
+            if path.len() <= 255 {
+                configs.push(FoundConfig {
+                    config_type,
+                    path: path.clone(),
+                    content,
+                    note,
+                });
+            }
+            let mut incs = Vec::new();
+            for pattern in webconf::includes(flavor, &path, &text, &root) {
+                incs.extend(self.expand_glob(sftp, &pattern).await);
+            }
+            // Depth-first in file order: the stack pops the last pushed first.
+            for i in incs.into_iter().rev() {
+                queue.push(i);
+            }
+            parsed.push((path, text));
+        }
+        // Parse from the main file, reading includes where they stand (from the files fetched
+        // above), so values inherited across files (http-level certificates) apply.
+        let mut sites = Vec::new();
+        if parsed.is_empty() {
+            return Ok((configs, sites));
+        }
+        let main_root = parent_dir(&main);
+        let found = webconf::parse_sites_following(flavor, &parsed[0].0, &parsed[0].1, &main_root, &mut |pattern| {
+            included_files(&parsed, pattern)
+        });
+        for site in found {
+            sites.push(self.site_row(server, sftp, site).await);
+        }
+        Ok((configs, sites))
+    }
+
+    /// Files matching an include pattern (glob in the last component only, as both servers use).
+    async fn expand_glob(&self, sftp: &Sftp<'_>, pattern: &str) -> Vec<String> {
+        let (dir, name) = match pattern.rsplit_once('/') {
+            Some((d, n)) => (if d.is_empty() { "/" } else { d }, n),
+            None => return Vec::new(),
+        };
+        if !name.contains(['*', '?', '[']) {
+            return match sftp.stat(pattern).await {
+                Ok(Some(s)) if s.is_dir => self.dir_files(sftp, pattern, "*").await,
+                Ok(Some(_)) => vec![pattern.to_string()],
+                _ => Vec::new(),
+            };
+        }
+        if dir.contains(['*', '?', '[']) {
+            return Vec::new();
+        }
+        self.dir_files(sftp, dir, name).await
+    }
+
+    async fn dir_files(&self, sftp: &Sftp<'_>, dir: &str, name_glob: &str) -> Vec<String> {
+        let Ok(names) = sftp.list(dir).await else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for n in names.into_iter().filter(|n| webconf::glob_match(name_glob, n)) {
+            let p = format!("{}/{n}", dir.trim_end_matches('/'));
+            if let Ok(Some(s)) = sftp.stat(&p).await {
+                if !s.is_dir {
+                    out.push(p);
+                }
+            }
+        }
+        out
+    }
+
+    async fn site_row(&self, server: &ServerRow, sftp: &Sftp<'_>, site: webconf::Site) -> SiteRow {
+        let mut row = SiteRow {
+            server_id: server.id,
+            config_path: clip(&site.file, 255),
+            line: i32::try_from(site.line).unwrap_or(i32::MAX),
+            server_names: serde_json::to_string(&site.names).unwrap_or_else(|_| "[]".into()),
+            listen: Some(clip(&site.listen.join(" "), 255)).filter(|s| !s.is_empty()),
+            port: site.port.map(i32::from),
+            tls: site.tls,
+            cert_path: site.cert_path.as_deref().map(|s| clip(s, 255)),
+            key_path: site.key_path.as_deref().map(|s| clip(s, 255)),
+            chain_path: site.chain_path.as_deref().map(|s| clip(s, 255)),
+            discovered_at: chrono::Utc::now(),
+            ..Default::default()
+        };
+        let Some(cert_path) = site.cert_path.filter(|p| !p.contains('$')) else {
+            return row;
+        };
+        let data = match sftp.read(&cert_path, MAX_CERT).await {
+            Ok(Some(d)) => d,
+            Ok(None) => {
+                row.cert_error = Some("file too large for a certificate".into());
+                return row;
+            }
+            Err(e) => {
+                row.cert_error = Some(clip(&format!("not readable: {e}"), 255));
+                return row;
+            }
+        };
+        match crate::domain::certpem::certificates_der(&data) {
+            Ok(ders) if !ders.is_empty() => {
+                let der = &ders[0];
+                match leaf_summary(der) {
+                    Ok(sum) => {
+                        row.cert_subject = Some(clip(&sum.subject, 255));
+                        row.cert_sans = serde_json::to_string(&sum.sans).ok();
+                        row.cert_issuer = Some(clip(&sum.issuer, 255));
+                        row.cert_serial = Some(clip(&sum.serial, 100));
+                        row.cert_not_after = Some(sum.not_after);
+                        row.cert_sha256 = Some(sum.sha256.clone());
+                        row.certificate_id = self.managed_match(server.user_id, &sum).await;
+                    }
+                    Err(e) => row.cert_error = Some(clip(&e, 255)),
+                }
+            }
+            Ok(_) => row.cert_error = Some("no certificate in the file".into()),
+            Err(e) => row.cert_error = Some(clip(&e, 255)),
+        }
+        row
+    }
+
+    async fn managed_match(&self, user_id: i64, sum: &LeafSummary) -> Option<i64> {
+        let mut names = sum.sans.clone();
+        names.truncate(20);
+        let rows = store::certs_for_names(self.db(), user_id, &names).await.ok()?;
+        rows.into_iter().find_map(|(id, pem)| {
+            let der = crate::domain::certpem::certificates_der(pem?.as_bytes())
+                .ok()?
+                .into_iter()
+                .next()?;
+            (hex_sha256(&der) == sum.sha256).then_some(id)
+        })
+    }
+
+    /// With privilege mode sudo: records readable sudoers drop-ins and checks, with `sudo -n -l`,
+    /// that the test and reload commands may run without a password.
+    async fn check_sudo(
+        &self,
+        ctx: &TaskContext,
+        server: &ServerRow,
+        session: &SshSession,
+        sftp: &Sftp<'_>,
+    ) -> Result<Vec<FoundConfig>, TaskFailure> {
+        let mut out = Vec::new();
+        for name in sftp.list(SUDOERS_DIR).await.unwrap_or_default() {
+            let path = format!("{SUDOERS_DIR}/{name}");
+            if let Ok(Some(d)) = sftp.read(&path, CONFIG_CONTENT_MAX as u64).await {
+                out.push(FoundConfig {
+                    config_type: ConfigType::System,
+                    path,
+                    content: Some(String::from_utf8_lossy(&d).into_owned()),
+                    note: None,
+                });
+            }
+        }
+        let cmds = super::deploy::server_commands(server);
+        for (what, cmd) in [("test", &cmds.test), ("reload", &cmds.reload)] {
+            let Some(cmd) = cmd else { continue };
+            let r = session
+                .exec(&format!("{PATH_PREFIX}sudo -n -l {cmd}"))
+                .await
+                .map_err(RemoteError::from)?;
+            let (level, msg) = if r.code == 0 {
+                (
+                    LogLevel::Info,
+                    format!("sudo allows the {what} command without a password: {cmd}"),
+                )
+            } else {
+                (
+                    LogLevel::Warning,
+                    format!(
+                        "sudo does NOT allow the {what} command without a password ({}): add a NOPASSWD rule for `{cmd}`",
+                        r.excerpt(200)
+                    ),
+                )
+            };
+            ctx.log(level, &msg, None).await?;
+        }
+        Ok(out)
+    }
+
+    /// The sites found on a server by its last check.
+    pub async fn server_sites(&self, actor: &Actor, server_id: i64) -> ServiceResult<Vec<SiteRow>> {
+        self.server_get(actor, server_id).await?;
+        Ok(store::list_sites(self.db(), server_id).await?)
+    }
+
+    /// One config file with its content.
+    pub async fn server_config_get(
+        &self,
+        actor: &Actor,
+        config_id: i64,
+    ) -> ServiceResult<crate::store::servers::ServerConfigRow> {
+        let c = crate::store::servers::get_server_config(self.db(), config_id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("server config", config_id))?;
+        self.server_get(actor, c.server_id).await?;
+        Ok(c)
+    }
+}
+
+/// The fetched files an include pattern names, in path order (how both servers read globs).
+fn included_files(files: &[(String, String)], pattern: &str) -> Vec<(String, String)> {
+    let (dir, name) = pattern.rsplit_once('/').unwrap_or(("", pattern));
+    let mut out: Vec<(String, String)> = files
+        .iter()
+        .filter(|(p, _)| {
+            p == pattern
+                || match p.rsplit_once('/') {
+                    Some((d, n)) => (d == dir && webconf::glob_match(name, n)) || d == pattern.trim_end_matches('/'),
+                    None => false,
+                }
+        })
+        .cloned()
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+fn parent_dir(path: &str) -> String {
+    match path.rsplit_once('/') {
+        Some(("", _)) => "/".into(),
+        Some((d, _)) => d.to_string(),
+        None => "/".into(),
+    }
+}
+
+/// What the discovery shows of a certificate in use.
+#[derive(Debug, Clone)]
+pub struct LeafSummary {
+    /// Subject (CN or the whole DN).
+    pub subject: String,
+    /// DNS SANs.
+    pub sans: Vec<String>,
+    /// Issuer CN (or DN).
+    pub issuer: String,
+    /// Serial, lowercase hex.
+    pub serial: String,
+    /// Not after.
+    pub not_after: chrono::DateTime<chrono::Utc>,
+    /// SHA-256 of the DER, lowercase hex.
+    pub sha256: String,
+}
+
+/// Lowercase hex SHA-256.
+pub fn hex_sha256(der: &[u8]) -> String {
+    Sha256::digest(der).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Reads the summary of a DER certificate.
+pub fn leaf_summary(der: &[u8]) -> Result<LeafSummary, String> {
+    use x509_parser::prelude::*;
+    let (_, cert) = parse_x509_certificate(der).map_err(|e| format!("not a valid X.509 certificate: {e}"))?;
+    let cn = |n: &X509Name<'_>| {
+        n.iter_common_name()
+            .next()
+            .and_then(|a| a.as_str().ok())
+            .map(str::to_string)
+            .unwrap_or_else(|| n.to_string())
+    };
+    let mut sans = Vec::new();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for g in &san.value.general_names {
+            if let GeneralName::DNSName(d) = g {
+                sans.push(d.to_ascii_lowercase());
+            }
+        }
+    }
+    Ok(LeafSummary {
+        subject: cn(cert.subject()),
+        sans,
+        issuer: cn(cert.issuer()),
+        serial: serial_hex(der).unwrap_or_default(),
+        not_after: chrono::DateTime::from_timestamp(cert.validity().not_after.timestamp(), 0).unwrap_or_default(),
+        sha256: hex_sha256(der),
+    })
+}
+
+/// The serial number of a DER certificate, lowercase hex without leading zeros.
+pub fn serial_hex(der: &[u8]) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let bytes = cert.raw_serial();
+    let i = bytes
+        .iter()
+        .position(|b| *b != 0)
+        .unwrap_or(bytes.len().saturating_sub(1));
+    Some(bytes[i..].iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Quotes a path for the remote shell (re-exported for the deploy module).
+pub(crate) fn q(p: &str) -> String {
+    shell_quote(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn os_release_and_versions() {
+        let (n, v) = parse_os_release(
+            "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nID=debian\n",
+        );
+        assert_eq!((n.as_deref(), v.as_deref()), (Some("Debian GNU/Linux"), Some("12")));
+        assert_eq!(
+            parse_web_version("nginx version: nginx/1.22.1\n").as_deref(),
+            Some("nginx/1.22.1")
+        );
+        assert_eq!(
+            parse_web_version("Server version: Apache/2.4.62 (Debian)\nServer built:   2024-07-01\n").as_deref(),
+            Some("Apache/2.4.62 (Debian)")
+        );
+        assert_eq!(parse_web_version("bash: nginx: command not found"), None);
+        assert_eq!(parent_dir("/etc/nginx/nginx.conf"), "/etc/nginx");
+        assert_eq!(parent_dir("/nginx.conf"), "/");
+    }
+}
