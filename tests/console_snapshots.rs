@@ -9,11 +9,13 @@ use certdeck::service::certificates::{CertChanges, ImportInput};
 use certdeck::service::monitoring::{AlertInput, MonitorInput};
 use certdeck::service::servers::ServerInput;
 use certdeck::service::tasks::TaskInput;
+use certdeck::tui::action::Action;
 use certdeck::tui::effects::{Effect, Reply};
 use certdeck::tui::exec::{Runner, SessionPlace};
 use certdeck::tui::i18n::{Catalog, Lang};
 use certdeck::tui::keymap::Keymap;
-use certdeck::tui::state::State;
+use certdeck::tui::resources::Kind;
+use certdeck::tui::state::{Confirm, Mode, State};
 use certdeck::tui::theme::Theme;
 use certdeck::tui::update::{start, update, Msg};
 use chrono::{Duration, Utc};
@@ -98,13 +100,63 @@ async fn seed(w: &World) {
         .await
         .unwrap();
     s.group_add_server(a, g.id, web.id).await.unwrap();
-    s.deployment_create(
-        a,
-        api.id,
+    let dep = s
+        .deployment_create(
+            a,
+            api.id,
+            web.id,
+            "/etc/nginx/ssl/api.pem",
+            Some("/etc/nginx/conf.d/api.conf"),
+            true,
+        )
+        .await
+        .unwrap();
+    // What a check and a failed deploy leave behind (no SSH here: written as the engines would).
+    common::exec_with(
+        s.db(),
+        "UPDATE servers SET host_key_fingerprint = ?, privilege_mode = 'sudo' WHERE id = ?",
+        ("SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU", web.id),
+    )
+    .await;
+    certdeck::store::certificates::set_deployment_outcome(
+        s.db(),
+        dep.id,
+        certdeck::domain::DeploymentStatus::Failed,
+        Some("config test failed: nginx: [emerg] cannot load certificate key — rolled back"),
+        None,
+    )
+    .await
+    .unwrap();
+    let site =
+        |names: &str, tls: bool, cert: Option<&str>, subject: Option<&str>| certdeck::store::discovery::SiteRow {
+            server_id: web.id,
+            config_path: "/etc/nginx/sites-enabled/default".into(),
+            line: 1,
+            server_names: serde_json::to_string(&names.split(' ').collect::<Vec<_>>()).unwrap(),
+            listen: Some(if tls { "443 ssl" } else { "80" }.into()),
+            port: Some(if tls { 443 } else { 80 }),
+            tls,
+            cert_path: cert.map(str::to_string),
+            cert_subject: subject.map(str::to_string),
+            cert_serial: subject.map(|_| "3f9a11".to_string()),
+            cert_not_after: subject.map(|_| Utc::now() + Duration::days(40)),
+            certificate_id: subject.map(|_| api.id),
+            discovered_at: Utc::now(),
+            ..Default::default()
+        };
+    certdeck::store::discovery::save_discovery(
+        s.db(),
         web.id,
-        "/etc/nginx/ssl/api.pem",
-        Some("/etc/nginx/conf.d/api.conf"),
-        true,
+        &[],
+        &[
+            site(
+                "api.example.net www.api.example.net",
+                true,
+                Some("/etc/nginx/ssl/api.pem"),
+                Some("api.example.net"),
+            ),
+            site("static.example.net", false, None, None),
+        ],
     )
     .await
     .unwrap();
@@ -331,6 +383,30 @@ async fn every_screen(lang: Lang) {
     c.key(KeyCode::Char('j')).await;
     c.key(KeyCode::Enter).await;
     both_sizes(&mut c, "detail_server", lang);
+    c.key(KeyCode::Tab).await;
+    both_sizes(&mut c, "detail_server_sites", lang);
+    // The host key to trust (shown before anything is stored; the fetch itself needs SSH).
+    c.s.mode = Mode::Confirm(Confirm {
+        action: Action::TrustHostKey,
+        kind: Kind::Servers,
+        id: 1,
+        label: "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU — CHANGED, was SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8".into(),
+        link: None,
+        arg: Some("SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU".into()),
+    });
+    both_sizes(&mut c, "confirm_hostkey", lang);
+    c.key(KeyCode::Esc).await;
+    c.s.flash = None;
+    // The import report.
+    c.s.mode = Mode::Reveal(
+        "report.import",
+        certdeck::tui::effects::Redacted(
+            "   1  bastion              + server #3\n   7  web9                 - ProxyJump nowhere: no server entry of that name".into(),
+        ),
+    );
+    both_sizes(&mut c, "report_import", lang);
+    c.key(KeyCode::Esc).await;
+    c.s.flash = None;
     c.command("tasks").await;
     c.key(KeyCode::Enter).await;
     c.key(KeyCode::Tab).await;

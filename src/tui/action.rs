@@ -62,6 +62,10 @@ actions! {
     CancelTask = "cancel_task",
     Resolve = "resolve",
     ShowPem = "show_pem",
+    Check = "check",
+    TrustHostKey = "trust_hostkey",
+    Deploy = "deploy",
+    ImportSsh = "import_ssh",
     Logout = "logout",
     Submit = "submit",
     NextField = "next_field",
@@ -87,6 +91,10 @@ impl Action {
                 | Action::Retry
                 | Action::CancelTask
                 | Action::Resolve
+                | Action::Check
+                | Action::TrustHostKey
+                | Action::Deploy
+                | Action::ImportSsh
         )
     }
 

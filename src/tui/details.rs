@@ -86,7 +86,15 @@ pub async fn load(svc: &Services, a: &Actor, kind: Kind, id: i64) -> ServiceResu
                         links: Some((Link::Deployment, deps.iter().map(|d| d.id).collect())),
                         key: "tab.deployments",
                         body: Body::Table(
-                            vec!["id", "server", "deploy_path", "status", "auto_deploy", "deployed"],
+                            vec![
+                                "id",
+                                "server",
+                                "deploy_path",
+                                "status",
+                                "auto_deploy",
+                                "deployed",
+                                "error",
+                            ],
                             deps.iter()
                                 .map(|d| {
                                     vec![
@@ -96,6 +104,7 @@ pub async fn load(svc: &Services, a: &Actor, kind: Kind, id: i64) -> ServiceResu
                                         st(d.status.as_str()),
                                         Cell::Bool(d.auto_deploy),
                                         Cell::Rel(d.last_deploy_at, false),
+                                        o(&d.error_message),
                                     ]
                                 })
                                 .collect(),
@@ -133,6 +142,7 @@ pub async fn load(svc: &Services, a: &Actor, kind: Kind, id: i64) -> ServiceResu
             let groups = svc.server_groups_of(a, id).await?;
             let configs = svc.server_configs(a, id).await?;
             let deps = svc.deployment_list(a, None, Some(id)).await?;
+            let sites = svc.server_sites(a, id).await?;
             Detail {
                 title: s.name.clone().unwrap_or_else(|| s.hostname.clone()),
                 active: s.status.as_str() == "active",
@@ -168,7 +178,47 @@ pub async fn load(svc: &Services, a: &Actor, kind: Kind, id: i64) -> ServiceResu
                         ),
                         f("web_server", o(&s.web_server_version)),
                         f("checked", Cell::Rel(s.last_check_at, false)),
+                        f("host_key", o(&s.host_key_fingerprint)),
+                        f(
+                            "jump_server_id",
+                            t(s.jump_server_id.map(|j| format!("#{j}")).unwrap_or_default()),
+                        ),
+                        f("privilege_mode", t(s.privilege_mode.as_str())),
+                        f("test_command", o(&s.test_command)),
+                        f("reload_command", o(&s.reload_command)),
+                        f(
+                            "verify_port",
+                            t(s.verify_port.map(|p| p.to_string()).unwrap_or_default()),
+                        ),
+                        f("config_root", o(&s.config_root)),
                     ]),
+                    Tab {
+                        links: None,
+                        key: "tab.sites",
+                        body: Body::Table(
+                            vec!["names", "listen", "tls", "cert_file", "serving", "expires", "managed"],
+                            sites
+                                .iter()
+                                .map(|x| {
+                                    vec![
+                                        t(x.names().join(" ")),
+                                        o(&x.listen),
+                                        Cell::Bool(x.tls),
+                                        o(&x.cert_path),
+                                        t(match (&x.cert_subject, &x.cert_error) {
+                                            (Some(subj), _) => {
+                                                format!("{subj} #{}", x.cert_serial.clone().unwrap_or_default())
+                                            }
+                                            (None, Some(e)) => format!("({e})"),
+                                            _ => String::new(),
+                                        }),
+                                        Cell::Rel(x.cert_not_after, true),
+                                        t(x.certificate_id.map(|c| format!("#{c}")).unwrap_or_default()),
+                                    ]
+                                })
+                                .collect(),
+                        ),
+                    },
                     Tab {
                         links: Some((Link::ServerGroup, groups.iter().map(|g| g.id).collect())),
                         key: "tab.groups",
@@ -203,7 +253,7 @@ pub async fn load(svc: &Services, a: &Actor, kind: Kind, id: i64) -> ServiceResu
                         links: None,
                         key: "tab.deployments",
                         body: Body::Table(
-                            vec!["id", "certificate", "deploy_path", "status", "deployed"],
+                            vec!["id", "certificate", "deploy_path", "status", "deployed", "error"],
                             deps.iter()
                                 .map(|d| {
                                     vec![
@@ -212,6 +262,7 @@ pub async fn load(svc: &Services, a: &Actor, kind: Kind, id: i64) -> ServiceResu
                                         t(d.deploy_path.clone()),
                                         st(d.status.as_str()),
                                         Cell::Rel(d.last_deploy_at, false),
+                                        o(&d.error_message),
                                     ]
                                 })
                                 .collect(),

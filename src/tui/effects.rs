@@ -175,6 +175,13 @@ pub enum Effect {
         id: i64,
         /// A linked row of `id` to unlink instead (delete in a detail's table tab).
         link: Option<(super::state::Link, i64)>,
+        /// The confirmed value, for actions that show one before asking (a host key).
+        arg: Option<String>,
+    },
+    /// Import servers from the operator's `~/.ssh/config`.
+    ImportSsh {
+        /// Request id.
+        req: u64,
     },
 }
 
@@ -216,6 +223,17 @@ pub enum Reply {
     Done(Note),
     /// A secret to show once: its title's catalog key, what was done, the secret.
     Secret(&'static str, Note, Redacted<String>),
+    /// A value to confirm before the action runs with it: the host key a server presents.
+    AskHostKey {
+        /// Server id.
+        id: i64,
+        /// What the question shows.
+        label: String,
+        /// The fingerprint that will be trusted.
+        presented: String,
+    },
+    /// A report to read (title catalog key, what was done, the text).
+    Report(&'static str, Note, String),
     /// A failure: the field it is about (forms), and the message.
     Failed(Option<String>, String),
 }

@@ -4,8 +4,8 @@
 use super::form::{Field, Form, FormKind};
 use super::resources::Kind;
 use crate::domain::{
-    AlertType, AuthType, ChannelType, ConditionType, MonitorType, ScheduleType, ServerStatus, ServerType, SettingType,
-    Severity, UserRole, UserStatus,
+    AlertType, AuthType, ChannelType, ConditionType, MonitorType, PrivilegeMode, ScheduleType, ServerStatus,
+    ServerType, SettingType, Severity, UserRole, UserStatus,
 };
 use crate::service::monitoring::ChannelView;
 use crate::store::certificates::CertificateRow;
@@ -38,7 +38,10 @@ pub fn create(kind: Kind, parent: Option<i64>) -> Option<Form> {
             vec![
                 Field::number("server", "").required(),
                 Field::text("deploy_path", "").required(),
+                Field::text("key_path", ""),
                 Field::text("config_path", ""),
+                Field::text("verify_sni", ""),
+                Field::number("verify_port", ""),
                 Field::picker("auto_deploy", YES_NO, "yes"),
             ],
         ),
@@ -71,7 +74,18 @@ pub fn create(kind: Kind, parent: Option<i64>) -> Option<Form> {
                 Field::text("username", "root"),
                 Field::secret("password"),
                 Field::text("private_key", ""),
+                Field::secret("key_passphrase"),
                 Field::secret("token"),
+                Field::number("jump_server_id", ""),
+                Field::picker(
+                    "privilege_mode",
+                    &names(PrivilegeMode::ALL, PrivilegeMode::as_str),
+                    "none",
+                ),
+                Field::text("test_command", ""),
+                Field::text("reload_command", ""),
+                Field::number("verify_port", ""),
+                Field::text("config_root", ""),
             ],
         ),
         (Kind::Groups, _) => Form::new(
@@ -181,12 +195,26 @@ pub fn server_edit(r: &ServerRow) -> Form {
             Field::text("username", r.username.as_deref().unwrap_or("")),
             Field::secret("password"),
             Field::text("private_key", ""),
+            Field::secret("key_passphrase"),
             Field::secret("token"),
             Field::picker(
                 "status",
                 &names(ServerStatus::ALL, ServerStatus::as_str),
                 r.status.as_str(),
             ),
+            Field::number(
+                "jump_server_id",
+                &r.jump_server_id.map(|j| j.to_string()).unwrap_or_default(),
+            ),
+            Field::picker(
+                "privilege_mode",
+                &names(PrivilegeMode::ALL, PrivilegeMode::as_str),
+                r.privilege_mode.as_str(),
+            ),
+            Field::text("test_command", r.test_command.as_deref().unwrap_or("")),
+            Field::text("reload_command", r.reload_command.as_deref().unwrap_or("")),
+            Field::number("verify_port", &r.verify_port.map(|p| p.to_string()).unwrap_or_default()),
+            Field::text("config_root", r.config_root.as_deref().unwrap_or("")),
         ],
     )
 }

@@ -409,8 +409,14 @@ impl Kind {
     /// The actions on a row of this kind, beyond open / create / edit.
     pub fn row_actions(self) -> &'static [Action] {
         match self {
-            Kind::Certificates => &[Action::Edit, Action::Delete, Action::ShowPem],
-            Kind::Servers => &[Action::Edit, Action::Delete],
+            Kind::Certificates => &[Action::Edit, Action::Delete, Action::ShowPem, Action::Deploy],
+            Kind::Servers => &[
+                Action::Edit,
+                Action::Delete,
+                Action::Check,
+                Action::TrustHostKey,
+                Action::Deploy,
+            ],
             Kind::Groups => &[Action::Edit, Action::Delete],
             Kind::Monitors => &[Action::Edit, Action::Toggle, Action::Delete],
             Kind::Alerts => &[Action::Edit, Action::Toggle, Action::Delete],
@@ -461,7 +467,8 @@ impl Kind {
 /// The danger of an action on a row: delete, disable and cancel ask to confirm.
 pub fn danger(action: Action, row_is_active: bool) -> Danger {
     match action {
-        Action::Delete | Action::CancelTask => Danger::Dangerous,
+        // A deploy changes what production servers serve: ask first.
+        Action::Delete | Action::CancelTask | Action::Deploy => Danger::Dangerous,
         Action::Toggle if row_is_active => Danger::Dangerous,
         _ => Danger::Safe,
     }

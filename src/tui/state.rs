@@ -218,6 +218,8 @@ pub struct Confirm {
     pub id: i64,
     /// The row's label, shown in the question.
     pub label: String,
+    /// A value the action needs once confirmed (the host key fingerprint that was shown).
+    pub arg: Option<String>,
 }
 
 /// What takes the keys besides the view.

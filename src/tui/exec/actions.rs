@@ -3,8 +3,12 @@
 
 use super::{note, on_off, Runner};
 use crate::domain::ApiKeyStatus;
+use crate::domain::TaskType;
 use crate::errors::ServiceError;
+use crate::service::deploy::DeployTarget;
 use crate::service::monitoring::{AlertInput, MonitorInput};
+use crate::service::onboarding::ImportDefaults;
+use crate::service::tasks::TaskInput;
 use crate::service::Actor;
 use crate::store::users::UserChanges;
 use crate::tui::action::Action;
@@ -13,6 +17,38 @@ use crate::tui::resources::Kind;
 use crate::tui::state::Link;
 
 impl Runner {
+    /// Imports servers from `~/.ssh/config` and shows the per-line report.
+    pub(super) async fn import_ssh(&self, a: &Actor) -> Result<Reply, ServiceError> {
+        let path = directories::BaseDirs::new()
+            .map(|b| b.home_dir().join(".ssh/config"))
+            .ok_or_else(|| ServiceError::invalid("file", "no home directory"))?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| ServiceError::invalid("file", format!("cannot read {}: {e}", path.display())))?;
+        let lines = self
+            .svc
+            .servers_import_ssh_config(a, &text, &ImportDefaults::default())
+            .await?;
+        let added = lines.iter().filter(|l| l.added.is_some()).count();
+        let report = lines
+            .iter()
+            .map(|l| match (&l.added, &l.skipped) {
+                (Some(id), _) => format!("{:>4}  {:<20} + server #{id}", l.line, l.name),
+                (None, Some(why)) => format!("{:>4}  {:<20} - {why}", l.line, l.name),
+                (None, None) => format!("{:>4}  {}", l.line, l.name),
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        Ok(Reply::Report(
+            "report.import",
+            note("done.imported", "noun.servers", &format!("{added}/{}", lines.len())),
+            if report.is_empty() {
+                path.display().to_string()
+            } else {
+                report
+            },
+        ))
+    }
+
     pub(super) async fn unlink(&self, a: &Actor, link: Link, id: i64, other: i64) -> Result<Reply, ServiceError> {
         let s = &self.svc;
         match link {
@@ -49,6 +85,7 @@ impl Runner {
         action: Action,
         kind: Kind,
         id: i64,
+        arg: Option<String>,
     ) -> Result<Reply, ServiceError> {
         let s = &self.svc;
         let done = |n: Note| Ok(Reply::Done(n));
@@ -187,6 +224,70 @@ impl Runner {
                     note("done.shown", "noun.certificate", &format!("#{id}")),
                     Redacted(e.fullchain_pem),
                 ))
+            }
+            (Action::Check, Kind::Servers) => {
+                let t = s
+                    .task_enqueue(
+                        a,
+                        &TaskInput {
+                            task_type: Some(TaskType::ServerCheck),
+                            priority: Some(8),
+                            target_type: Some("server".into()),
+                            target_id: Some(id),
+                            max_attempts: Some(3),
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
+                done(note("done.queued", "noun.server_check", &format!("#{}", t.id)))
+            }
+            (Action::TrustHostKey, Kind::Servers) => match arg {
+                // Second step: the operator saw this fingerprint and confirmed it.
+                Some(fp) => {
+                    s.server_trust_host_key(a, id, Some(&fp)).await?;
+                    done(note("done.trusted", "noun.server", &fp))
+                }
+                None => {
+                    let c = s.server_host_key(a, id).await?;
+                    let label = match &c.stored {
+                        Some(old) if *old == c.presented => format!("{} (already trusted)", c.presented),
+                        Some(old) => format!("{} — CHANGED, was {old}", c.presented),
+                        None => c.presented.clone(),
+                    };
+                    Ok(Reply::AskHostKey {
+                        id,
+                        label,
+                        presented: c.presented,
+                    })
+                }
+            },
+            (Action::Deploy, Kind::Certificates) => {
+                let t = s.deploy_enqueue(a, id, DeployTarget::All).await?;
+                done(note("done.queued", "noun.deploy", &format!("#{}", t.id)))
+            }
+            (Action::Deploy, Kind::Servers) => {
+                let mut certs: Vec<i64> = s
+                    .deployment_list(a, None, Some(id))
+                    .await?
+                    .into_iter()
+                    .map(|d| d.certificate_id)
+                    .collect();
+                certs.sort_unstable();
+                certs.dedup();
+                if certs.is_empty() {
+                    return Err(ServiceError::invalid(
+                        "server",
+                        "no certificate is bound to this server: bind one from the certificate's deployments tab",
+                    ));
+                }
+                let mut ids = Vec::new();
+                for c in certs {
+                    ids.push(format!(
+                        "#{}",
+                        s.deploy_enqueue(a, c, DeployTarget::Server(id)).await?.id
+                    ));
+                }
+                done(note("done.queued", "noun.deploy", &ids.join(", ")))
             }
             (action, kind) => Err(ServiceError::Conflict(format!(
                 "{} does not apply to {kind:?}",

@@ -191,7 +191,10 @@ impl Runner {
                 id,
                 ..
             } => self.unlink(a, link, id, other).await?,
-            Effect::RowAction { action, kind, id, .. } => self.row_action(a, action, kind, id).await?,
+            Effect::RowAction {
+                action, kind, id, arg, ..
+            } => self.row_action(a, action, kind, id, arg).await?,
+            Effect::ImportSsh { .. } => self.import_ssh(a).await?,
             Effect::Resume { .. } | Effect::Login { .. } | Effect::Logout { .. } => Reply::Failed(None, String::new()),
         })
     }
@@ -267,6 +270,7 @@ fn request_of(e: &Effect) -> u64 {
         | Effect::LoadPreferences { req }
         | Effect::OpenEdit { req, .. }
         | Effect::Submit { req, .. }
-        | Effect::RowAction { req, .. } => *req,
+        | Effect::RowAction { req, .. }
+        | Effect::ImportSsh { req } => *req,
     }
 }

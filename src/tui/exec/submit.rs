@@ -166,16 +166,16 @@ impl Runner {
                 done(note("done.updated", "noun.certificate", &r.main_domain))
             }
             FormKind::DeploymentCreate(cert) => {
-                let d = s
-                    .deployment_create(
-                        a,
-                        cert,
-                        req_num(v, "server")?,
-                        get(v, "deploy_path"),
-                        opt_s(v, "config_path").as_deref(),
-                        yes(v, "auto_deploy"),
-                    )
-                    .await?;
+                let input = crate::service::certificates::DeploymentInput {
+                    deploy_path: get(v, "deploy_path").to_string(),
+                    config_path: opt_s(v, "config_path"),
+                    key_path: opt_s(v, "key_path"),
+                    verify_sni: opt_s(v, "verify_sni"),
+                    verify_port: num(v, "verify_port")?,
+                    auto_deploy: yes(v, "auto_deploy"),
+                    ..Default::default()
+                };
+                let d = s.deployment_create_with(a, cert, req_num(v, "server")?, &input).await?;
                 done(note("done.created", "noun.deployment", &format!("#{}", d.id)))
             }
             FormKind::MonitorCreate => {

@@ -34,7 +34,10 @@ pub fn draw(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
                 ],
             );
             let w = (text::width(&q).max(text::width(&keys)) as u16 + 4).clamp(30, area.width);
-            let r = center(area, w, 6);
+            // A long question (a host key fingerprint) wraps: grow the box so the keys stay visible.
+            let inner_w = usize::from(w.saturating_sub(2)).max(1);
+            let q_lines = text::width(&q).div_ceil(inner_w).max(1) as u16 + 1;
+            let r = center(area, w, (q_lines + 4).min(area.height));
             clear(f, r);
             let b = block(theme, s.cat.get("confirm.title").to_string()).border_style(theme.tone(Tone::Error));
             let inner = b.inner(r);
@@ -56,11 +59,15 @@ pub fn draw(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
             let b = block(theme, s.cat.get(title).to_string());
             let inner = b.inner(r);
             f.render_widget(b, r);
-            let mut out = vec![Line::from(Span::styled(
-                s.cat.get("reveal.once").to_string(),
-                theme.tone(Tone::Warn),
-            ))];
-            out.push(Line::default());
+            // Secrets (`reveal.*`) are shown once; reports (`report.*`) are just text to read.
+            let mut out = Vec::new();
+            if title.starts_with("reveal.") {
+                out.push(Line::from(Span::styled(
+                    s.cat.get("reveal.once").to_string(),
+                    theme.tone(Tone::Warn),
+                )));
+                out.push(Line::default());
+            }
             out.extend(
                 lines
                     .iter()
@@ -192,7 +199,10 @@ fn form_popup(f: &mut Frame, s: &State, theme: &Theme, area: Rect, form: &Form) 
     f.render_widget(b, r);
     let mut y = inner.y;
     let value_w = inner.width.saturating_sub(label_w + 3);
-    for (i, field) in form.fields.iter().enumerate() {
+    // Taller than the screen: scroll so the focused field stays visible.
+    let visible = usize::from(inner.height).max(1);
+    let skip = (form.focus + 1).saturating_sub(visible);
+    for (i, field) in form.fields.iter().enumerate().skip(skip) {
         if y >= inner.y + inner.height {
             break;
         }

@@ -101,7 +101,7 @@ pub(super) fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
         }
         Mode::Confirm(c) => {
             if s.keymap.actions_for(&key).contains(&Action::Confirm) {
-                run_row_action(s, c.action, c.kind, c.id, c.link)
+                run_row_action(s, c.action, c.kind, c.id, c.link, c.arg)
             } else {
                 s.flash(s.cat.get("flash.cancelled").to_string(), Tone::Muted);
                 vec![]
@@ -559,6 +559,18 @@ fn normal_key(s: &mut State, key: &Key) -> Vec<Effect> {
             }
             vec![]
         }
+        Action::ImportSsh => {
+            if !matches!(s.view(), View::Table(t) if t.kind == Kind::Servers) {
+                s.flash(s.cat.get("flash.not_here").to_string(), Tone::Muted);
+                return vec![];
+            }
+            if !s.allowed(action) {
+                return vec![];
+            }
+            let req = s.request();
+            s.action_pending = Some((req, None));
+            vec![Effect::ImportSsh { req }]
+        }
         Action::Edit => {
             let Some((kind, id, _, _)) = selected(s) else {
                 return vec![];
@@ -577,7 +589,10 @@ fn normal_key(s: &mut State, key: &Key) -> Vec<Effect> {
         | Action::Retry
         | Action::CancelTask
         | Action::Resolve
-        | Action::ShowPem => {
+        | Action::ShowPem
+        | Action::Check
+        | Action::TrustHostKey
+        | Action::Deploy => {
             if action == Action::Delete {
                 if let Some((link, link_id, label)) = selected_link(s) {
                     let (kind, id) = match s.view() {
@@ -590,6 +605,7 @@ fn normal_key(s: &mut State, key: &Key) -> Vec<Effect> {
                         id,
                         label,
                         link: Some((link, link_id)),
+                        arg: None,
                     });
                     return vec![];
                 }
@@ -608,16 +624,24 @@ fn normal_key(s: &mut State, key: &Key) -> Vec<Effect> {
                     id,
                     label,
                     link: None,
+                    arg: None,
                 });
                 return vec![];
             }
-            run_row_action(s, action, kind, id, None)
+            run_row_action(s, action, kind, id, None, None)
         }
         Action::Submit | Action::NextField | Action::PrevField | Action::Confirm => vec![],
     }
 }
 
-fn run_row_action(s: &mut State, action: Action, kind: Kind, id: i64, link: Option<(Link, i64)>) -> Vec<Effect> {
+fn run_row_action(
+    s: &mut State,
+    action: Action,
+    kind: Kind,
+    id: i64,
+    link: Option<(Link, i64)>,
+    arg: Option<String>,
+) -> Vec<Effect> {
     if !s.allowed(action) {
         return vec![];
     }
@@ -631,6 +655,7 @@ fn run_row_action(s: &mut State, action: Action, kind: Kind, id: i64, link: Opti
         kind,
         id,
         link,
+        arg,
     }]
 }
 

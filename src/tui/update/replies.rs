@@ -117,6 +117,21 @@ pub(super) fn on_reply(s: &mut State, req: u64, r: Reply) -> Vec<Effect> {
                 s.flash(note.render(&s.cat), Tone::Info);
                 s.mode = Mode::Reveal(title, text);
             }
+            Reply::Report(title, note, text) => {
+                s.flash(note.render(&s.cat), Tone::Ok);
+                s.mode = Mode::Reveal(title, crate::tui::effects::Redacted(text));
+                return refresh(s);
+            }
+            Reply::AskHostKey { id, label, presented } => {
+                s.mode = Mode::Confirm(crate::tui::state::Confirm {
+                    action: Action::TrustHostKey,
+                    kind: crate::tui::resources::Kind::Servers,
+                    id,
+                    label,
+                    link: None,
+                    arg: Some(presented),
+                });
+            }
             Reply::Failed(_, msg) => s.flash(msg, Tone::Error),
             _ => {}
         }

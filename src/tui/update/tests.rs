@@ -371,6 +371,7 @@ fn dangerous_actions_ask_first_and_read_only_hides_them() {
         kind: Kind::Servers,
         id: 3,
         link: None,
+        arg: None,
     }] = fx[..]
     else {
         panic!("{fx:?}")
@@ -801,4 +802,114 @@ fn debug_output_never_shows_a_password_or_form_secret() {
     let dbg = format!("{:?} {:?}", s, fx);
     assert!(dbg.contains("Submit"), "{dbg}");
     assert!(!dbg.contains("ssh-pass-123"), "{dbg}");
+}
+
+#[test]
+fn trusting_a_host_key_shows_the_fingerprint_first_and_trusts_exactly_that_one() {
+    let mut s = main_state();
+    let fx = run_command(&mut s, "srv");
+    answer_pages(&mut s, fx, 3);
+    // `K` fetches the presented key: no trust yet.
+    let fx = update(&mut s, key('K'));
+    let [Effect::RowAction {
+        req,
+        action: Action::TrustHostKey,
+        kind: Kind::Servers,
+        id: 3,
+        arg: None,
+        ..
+    }] = fx[..]
+    else {
+        panic!("{fx:?}")
+    };
+    let fp = "SHA256:abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+    update(
+        &mut s,
+        Msg::Reply(
+            req,
+            Reply::AskHostKey {
+                id: 3,
+                label: format!("{fp} — CHANGED, was SHA256:old"),
+                presented: fp.into(),
+            },
+        ),
+    );
+    let Mode::Confirm(c) = &s.mode else {
+        panic!("{:?}", s.mode)
+    };
+    assert!(c.label.contains("CHANGED"), "{c:?}");
+    // Anything but confirm leaves the key untrusted.
+    assert!(update(&mut s, key('n')).is_empty());
+    assert!(matches!(s.mode, Mode::Normal));
+    let fx = update(&mut s, key('K'));
+    let [Effect::RowAction { req, .. }] = fx[..] else {
+        panic!("{fx:?}")
+    };
+    update(
+        &mut s,
+        Msg::Reply(
+            req,
+            Reply::AskHostKey {
+                id: 3,
+                label: fp.into(),
+                presented: fp.into(),
+            },
+        ),
+    );
+    let fx = update(&mut s, key('y'));
+    assert!(
+        matches!(&fx[..], [Effect::RowAction { action: Action::TrustHostKey, id: 3, arg: Some(a), .. }] if a == fp),
+        "{fx:?}"
+    );
+}
+
+#[test]
+fn deploy_asks_first_and_check_runs_at_once_and_read_only_refuses_both() {
+    let mut s = main_state();
+    let fx = run_command(&mut s, "certs");
+    answer_pages(&mut s, fx, 2);
+    assert!(update(&mut s, key('D')).is_empty());
+    let Mode::Confirm(c) = &s.mode else {
+        panic!("{:?}", s.mode)
+    };
+    assert_eq!((c.action, c.kind), (Action::Deploy, Kind::Certificates));
+    let fx = update(&mut s, key('y'));
+    assert!(
+        matches!(
+            fx[..],
+            [Effect::RowAction {
+                action: Action::Deploy,
+                ..
+            }]
+        ),
+        "{fx:?}"
+    );
+    // `c` (check) does not apply to certificates.
+    assert!(update(&mut s, key('c')).is_empty());
+
+    let fx = run_command(&mut s, "srv");
+    answer_pages(&mut s, fx, 2);
+    let fx = update(&mut s, key('c'));
+    assert!(
+        matches!(
+            fx[..],
+            [Effect::RowAction {
+                action: Action::Check,
+                kind: Kind::Servers,
+                ..
+            }]
+        ),
+        "{fx:?}"
+    );
+    let fx = update(&mut s, key('I'));
+    assert!(matches!(fx[..], [Effect::ImportSsh { .. }]), "{fx:?}");
+
+    let mut ro = main_state();
+    ro.read_only = true;
+    let fx = run_command(&mut ro, "srv");
+    answer_pages(&mut ro, fx, 2);
+    for k in ['c', 'K', 'D', 'I'] {
+        assert!(update(&mut ro, key(k)).is_empty(), "{k} in read-only mode");
+        assert!(matches!(ro.mode, Mode::Normal));
+    }
 }
