@@ -726,7 +726,9 @@ async fn a_deploy_to_nginx_and_to_apache_serves_the_new_serial() {
         assert_eq!(
             served_serial(web.port, &name).await,
             pem_serial(&new_c),
-            "{kind}: the new certificate is served"
+            "{kind}: the new certificate is served (old serial {}); log:\n{}",
+            pem_serial(&old_c),
+            task_log(&w, t.id).await
         );
         let row = w.s.deployment_get(&w.a, dep).await.unwrap();
         assert_eq!(row.status, DeploymentStatus::Deployed, "{kind}");
@@ -1012,4 +1014,86 @@ async fn servers_are_imported_from_an_ssh_config_and_a_csv_file_with_a_report_pe
             .err()
             .unwrap();
     assert!(e.to_string().contains("unknown column 'host'"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_discovered_site_is_imported_or_bound_in_one_step() {
+    let Some(w) = world().await else { return };
+    let _g = BED_LOCK.lock().await;
+    let srv = add_server(&w, "ed25519", ServerType::Nginx, true).await;
+    let d = check(&w, srv.id).await;
+    assert_eq!(d.task.status, TaskStatus::Completed);
+    let sites = w.s.server_sites(&w.a, srv.id).await.unwrap();
+    let disc = sites.iter().find(|s| s.names().contains(&"discover.nginx.test".to_string())).unwrap();
+    // Import what the site serves: the certificate, and a deployment where it was found.
+    let (cert, dep) = w.s.site_import(&w.a, disc.id).await.unwrap();
+    assert_eq!(cert.main_domain, "discover.nginx.test");
+    assert_eq!(Some(dep.deploy_path.clone()), disc.cert_path);
+    assert_eq!(dep.key_path, disc.key_path);
+    assert_eq!(dep.verify_sni.as_deref(), Some("discover.nginx.test"));
+    assert_eq!(dep.verify_port, Some(i32::from(w.bed.nginx.port)));
+    // The next check recognises the site's certificate as the managed one.
+    check(&w, srv.id).await;
+    let sites = w.s.server_sites(&w.a, srv.id).await.unwrap();
+    let disc = sites.iter().find(|s| s.names().contains(&"discover.nginx.test".to_string())).unwrap();
+    assert_eq!(disc.certificate_id, Some(cert.id));
+    // Bind another managed certificate to the default site in one step.
+    let local = sites.iter().find(|s| s.names() == vec!["localhost"]).expect("default site");
+    let (c, k) = make_cert("localhost");
+    let other = import(&w, &c, &k).await;
+    let dep = w.s.site_bind(&w.a, local.id, other).await.unwrap();
+    assert_eq!(Some(dep.deploy_path), local.cert_path);
+    // A plain site has no certificate to bind to.
+    let plain = sites.iter().find(|s| !s.tls).unwrap();
+    let e = w.s.site_bind(&w.a, plain.id, other).await.unwrap_err();
+    assert!(e.to_string().contains("no certificate file"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_operators_ssh_agent_authenticates_key_servers_without_a_stored_key() {
+    let Some(w) = world().await else { return };
+    let _g = BED_LOCK.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("agent.sock");
+    let mut agent = Command::new("ssh-agent")
+        .args(["-D", "-a"])
+        .arg(&sock)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("ssh-agent");
+    for _ in 0..50 {
+        if sock.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let added = Command::new("ssh-add").arg(&w.bed.key).env("SSH_AUTH_SOCK", &sock).status().unwrap();
+    assert!(added.success());
+    // Only this test in the binary reads SSH_AUTH_SOCK.
+    std::env::set_var("SSH_AUTH_SOCK", &sock);
+    let srv = w
+        .s
+        .server_create(
+            &w.a,
+            &ServerInput {
+                hostname: Some(w.bed.host.clone()),
+                port: Some(i64::from(w.bed.port)),
+                auth_type: Some(AuthType::Key),
+                username: Some(w.bed.user.clone()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!srv.has_private_key);
+    w.s.server_trust_host_key(&w.a, srv.id, Some(&w.bed.host_fp)).await.unwrap();
+    let srv = w.s.server_get(&w.a, srv.id).await.unwrap();
+    let s = w.s.ssh_connect(&srv).await.expect("agent auth");
+    assert_eq!(s.run("id -un").await.unwrap().stdout.trim(), w.bed.user);
+    s.close().await;
+    std::env::remove_var("SSH_AUTH_SOCK");
+    let e = w.s.ssh_connect(&srv).await.err().expect("no agent");
+    assert!(e.to_string().contains("ssh-agent"), "{e}");
+    let _ = agent.kill();
+    let _ = agent.wait();
 }

@@ -507,6 +507,19 @@ pub enum ServerCmd {
         /// Server id.
         id: i64,
     },
+    /// Import the certificate a discovered site serves (read over SFTP) and bind it to the site.
+    SiteImport {
+        /// Site id (see `server sites`).
+        site_id: i64,
+    },
+    /// Bind a managed certificate to a discovered site (its certificate and key paths).
+    SiteBind {
+        /// Site id (see `server sites`).
+        site_id: i64,
+        /// Certificate id.
+        #[arg(long)]
+        cert: i64,
+    },
     /// Print a config file stored by the last check.
     Config {
         /// Config id (see `server show`).

@@ -165,6 +165,33 @@ pub(super) async fn server(json: bool, s: &Services, a: &Actor, c: &ServerCmd) -
                 print_sites(&sites);
             }
         }
+        ServerCmd::SiteImport { site_id } => {
+            let (c, d) = svc(s.site_import(a, *site_id).await)?;
+            if json {
+                print_json(&serde_json::json!({"certificate": c, "deployment": d}));
+            } else {
+                println!(
+                    "imported certificate {} ({}, expires {}) and bound it to server {} at {} (deployment {})",
+                    c.id,
+                    c.main_domain,
+                    when(c.expires_at),
+                    d.server_id,
+                    d.deploy_path,
+                    d.id
+                );
+            }
+        }
+        ServerCmd::SiteBind { site_id, cert } => {
+            let d = svc(s.site_bind(a, *site_id, *cert).await)?;
+            if json {
+                print_json(&d);
+            } else {
+                println!(
+                    "certificate {} bound to server {} at {} (deployment {}); deploy it with `certdeck deploy {} --server {}`",
+                    d.certificate_id, d.server_id, d.deploy_path, d.id, d.certificate_id, d.server_id
+                );
+            }
+        }
         ServerCmd::Config { config_id } => {
             let c = svc(s.server_config_get(a, *config_id).await)?;
             if json {

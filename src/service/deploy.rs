@@ -805,22 +805,40 @@ fn is_transient(e: &SshError) -> bool {
         )
 }
 
-/// Polls the endpoint until it serves `serial` or `timeout` passes.
+/// Handshakes in a row that must serve the expected serial, over at least [`VERIFY_WINDOW`]:
+/// after a reload the old workers may still accept connections while they shut down.
+const VERIFY_STREAK: u32 = 3;
+/// See [`VERIFY_STREAK`].
+const VERIFY_WINDOW: Duration = Duration::from_millis(300);
+
+/// Polls the endpoint until it serves `serial` on every handshake for [`VERIFY_WINDOW`] (and at
+/// least [`VERIFY_STREAK`] handshakes), or `timeout` passes.
 async fn wait_for_serial(host: &str, port: u16, sni: &str, serial: &str, timeout: Duration) -> Result<(), String> {
     let deadline = Instant::now() + timeout;
     let mut last;
     let mut pause = Duration::from_millis(25);
+    let mut streak = 0;
+    let mut since = Instant::now();
     loop {
         last = match tls_peek::served_leaf(host, port, sni, Duration::from_secs(5)).await {
             Ok(der) => {
                 let got = serial_hex(&der).unwrap_or_default();
                 if got == serial {
-                    return Ok(());
+                    if streak == 0 {
+                        since = Instant::now();
+                    }
+                    streak += 1;
+                    if streak >= VERIFY_STREAK && since.elapsed() >= VERIFY_WINDOW {
+                        return Ok(());
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
                 }
                 format!("{host}:{port} (SNI {sni}) still serves serial {got}, expected {serial}")
             }
             Err(e) => e,
         };
+        streak = 0;
         if Instant::now() >= deadline {
             return Err(format!("{last} after {} s", timeout.as_secs()));
         }
