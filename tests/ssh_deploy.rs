@@ -1024,7 +1024,10 @@ async fn a_discovered_site_is_imported_or_bound_in_one_step() {
     let d = check(&w, srv.id).await;
     assert_eq!(d.task.status, TaskStatus::Completed);
     let sites = w.s.server_sites(&w.a, srv.id).await.unwrap();
-    let disc = sites.iter().find(|s| s.names().contains(&"discover.nginx.test".to_string())).unwrap();
+    let disc = sites
+        .iter()
+        .find(|s| s.names().contains(&"discover.nginx.test".to_string()))
+        .unwrap();
     // Import what the site serves: the certificate, and a deployment where it was found.
     let (cert, dep) = w.s.site_import(&w.a, disc.id).await.unwrap();
     assert_eq!(cert.main_domain, "discover.nginx.test");
@@ -1035,10 +1038,16 @@ async fn a_discovered_site_is_imported_or_bound_in_one_step() {
     // The next check recognises the site's certificate as the managed one.
     check(&w, srv.id).await;
     let sites = w.s.server_sites(&w.a, srv.id).await.unwrap();
-    let disc = sites.iter().find(|s| s.names().contains(&"discover.nginx.test".to_string())).unwrap();
+    let disc = sites
+        .iter()
+        .find(|s| s.names().contains(&"discover.nginx.test".to_string()))
+        .unwrap();
     assert_eq!(disc.certificate_id, Some(cert.id));
     // Bind another managed certificate to the default site in one step.
-    let local = sites.iter().find(|s| s.names() == vec!["localhost"]).expect("default site");
+    let local = sites
+        .iter()
+        .find(|s| s.names() == vec!["localhost"])
+        .expect("default site");
     let (c, k) = make_cert("localhost");
     let other = import(&w, &c, &k).await;
     let dep = w.s.site_bind(&w.a, local.id, other).await.unwrap();
@@ -1067,13 +1076,16 @@ async fn the_operators_ssh_agent_authenticates_key_servers_without_a_stored_key(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let added = Command::new("ssh-add").arg(&w.bed.key).env("SSH_AUTH_SOCK", &sock).status().unwrap();
+    let added = Command::new("ssh-add")
+        .arg(&w.bed.key)
+        .env("SSH_AUTH_SOCK", &sock)
+        .status()
+        .unwrap();
     assert!(added.success());
     // Only this test in the binary reads SSH_AUTH_SOCK.
     std::env::set_var("SSH_AUTH_SOCK", &sock);
-    let srv = w
-        .s
-        .server_create(
+    let srv =
+        w.s.server_create(
             &w.a,
             &ServerInput {
                 hostname: Some(w.bed.host.clone()),
@@ -1086,7 +1098,9 @@ async fn the_operators_ssh_agent_authenticates_key_servers_without_a_stored_key(
         .await
         .unwrap();
     assert!(!srv.has_private_key);
-    w.s.server_trust_host_key(&w.a, srv.id, Some(&w.bed.host_fp)).await.unwrap();
+    w.s.server_trust_host_key(&w.a, srv.id, Some(&w.bed.host_fp))
+        .await
+        .unwrap();
     let srv = w.s.server_get(&w.a, srv.id).await.unwrap();
     let s = w.s.ssh_connect(&srv).await.expect("agent auth");
     assert_eq!(s.run("id -un").await.unwrap().stdout.trim(), w.bed.user);

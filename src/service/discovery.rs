@@ -510,13 +510,19 @@ impl Services {
 
     fn site_deployment(site: &SiteRow) -> ServiceResult<super::certificates::DeploymentInput> {
         let cert_path = site.cert_path.clone().filter(|p| p.starts_with('/')).ok_or_else(|| {
-            ServiceError::invalid("site", "this site has no certificate file (not a TLS site, or a path with variables)")
+            ServiceError::invalid(
+                "site",
+                "this site has no certificate file (not a TLS site, or a path with variables)",
+            )
         })?;
         Ok(super::certificates::DeploymentInput {
             deploy_path: cert_path,
             config_path: Some(site.config_path.clone()),
             key_path: site.key_path.clone().filter(|p| p.starts_with('/')),
-            verify_sni: site.names().into_iter().find(|n| !n.starts_with('*') && !n.starts_with('~')),
+            verify_sni: site
+                .names()
+                .into_iter()
+                .find(|n| !n.starts_with('*') && !n.starts_with('~')),
             verify_port: site.port.map(i64::from),
             auto_deploy: true,
             ..Default::default()
@@ -525,15 +531,28 @@ impl Services {
 
     /// Binds a managed certificate to a discovered site in one step: a deployment at the site's
     /// certificate and key paths, verified on its port with its first name.
-    pub async fn site_bind(&self, actor: &Actor, site_id: i64, cert_id: i64) -> ServiceResult<crate::store::certificates::DeploymentRow> {
+    pub async fn site_bind(
+        &self,
+        actor: &Actor,
+        site_id: i64,
+        cert_id: i64,
+    ) -> ServiceResult<crate::store::certificates::DeploymentRow> {
         let site = self.server_site_get(actor, site_id).await?;
         let input = Self::site_deployment(&site)?;
-        self.deployment_create_with(actor, cert_id, site.server_id, &input).await
+        self.deployment_create_with(actor, cert_id, site.server_id, &input)
+            .await
     }
 
     /// Imports the certificate a site serves from disk (certificate, chain and key read over
     /// SFTP) and binds it to the site, so the next renewal is deployed where it was found.
-    pub async fn site_import(&self, actor: &Actor, site_id: i64) -> ServiceResult<(crate::store::certificates::CertificateRow, crate::store::certificates::DeploymentRow)> {
+    pub async fn site_import(
+        &self,
+        actor: &Actor,
+        site_id: i64,
+    ) -> ServiceResult<(
+        crate::store::certificates::CertificateRow,
+        crate::store::certificates::DeploymentRow,
+    )> {
         let site = self.server_site_get(actor, site_id).await?;
         let input = Self::site_deployment(&site)?;
         let key_path = site
@@ -572,11 +591,17 @@ impl Services {
                     certificate,
                     private_key: private_key.to_vec(),
                     chain,
-                    notes: Some(format!("imported from {} on {}", site.config_path, server_label(&server))),
+                    notes: Some(format!(
+                        "imported from {} on {}",
+                        site.config_path,
+                        server_label(&server)
+                    )),
                 },
             )
             .await?;
-        let dep = self.deployment_create_with(actor, imported.id, site.server_id, &input).await?;
+        let dep = self
+            .deployment_create_with(actor, imported.id, site.server_id, &input)
+            .await?;
         Ok((imported, dep))
     }
 
