@@ -574,13 +574,32 @@ async fn the_check_fills_versions_and_discovers_nginx_and_apache_sites() {
         assert!(configs.iter().any(|c| c.config_path == site_conf), "[{l}]");
 
         // Rediscovery: a new file gets a row; once gone, its row stays, inactive (no duplicates).
+        // It is over the 64 KB column: stored without content, with a note, its site still found.
         let extra = bed.nginx.sites.join(format!("zz-extra-{}.conf", rand_suffix()));
+        let padding = "# padding padding padding padding padding padding padding padding\n".repeat(1100);
         std::fs::write(
             &extra,
-            "server {\n  listen 127.0.0.1:18081;\n  server_name extra.nginx.test;\n}\n",
+            format!("{padding}server {{\n  listen 127.0.0.1:18081;\n  server_name extra.nginx.test;\n}}\n"),
         )
         .unwrap();
         check(&w, ngx.id).await;
+        let big =
+            w.s.server_configs(&w.a, ngx.id)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|c| c.config_path == extra.display().to_string())
+                .expect("the large file has a row");
+        let big = w.s.server_config_get(&w.a, big.id).await.unwrap();
+        assert!(big.config_content.is_none(), "[{l}]");
+        assert!(big.note.as_deref().unwrap_or("").contains("64 KB"), "[{l}] {big:?}");
+        assert!(w
+            .s
+            .server_sites(&w.a, ngx.id)
+            .await
+            .unwrap()
+            .iter()
+            .any(|s| s.names() == vec!["extra.nginx.test"]));
         std::fs::remove_file(&extra).unwrap();
         let d = check(&w, ngx.id).await;
         assert_eq!(d.task.status, TaskStatus::Completed, "[{l}]");

@@ -200,8 +200,9 @@ pub(super) async fn server(json: bool, s: &Services, a: &Actor, c: &ServerCmd) -
                 match &c.config_content {
                     Some(text) => print!("{text}"),
                     None => eprintln!(
-                        "{}: stored without content (larger than the 64 KB column)",
-                        c.config_path
+                        "{}: stored without content: {}",
+                        c.config_path,
+                        c.note.as_deref().unwrap_or("no content")
                     ),
                 }
             }

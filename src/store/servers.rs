@@ -247,6 +247,8 @@ pub struct ServerConfigRow {
     pub config_content: Option<String>,
     /// Still present at the last discovery.
     pub is_active: bool,
+    /// Why there is no content (a file over the 64 KB column), if so.
+    pub note: Option<String>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Updated.
@@ -256,7 +258,7 @@ pub struct ServerConfigRow {
 /// The configs of a server, without content.
 pub async fn list_server_configs(db: &Db, server_id: i64) -> Result<Vec<ServerConfigRow>, sqlx::Error> {
     on_db!(db, p => sqlx::query_as::<_, ServerConfigRow>(
-        "SELECT id, server_id, config_type, config_path, NULL AS config_content, is_active, created_at, updated_at \
+        "SELECT id, server_id, config_type, config_path, NULL AS config_content, is_active, note, created_at, updated_at \
          FROM server_configs WHERE server_id = ? ORDER BY config_path")
         .bind(server_id).fetch_all(p).await)
 }
@@ -264,7 +266,7 @@ pub async fn list_server_configs(db: &Db, server_id: i64) -> Result<Vec<ServerCo
 /// One config with content.
 pub async fn get_server_config(db: &Db, id: i64) -> Result<Option<ServerConfigRow>, sqlx::Error> {
     on_db!(db, p => sqlx::query_as::<_, ServerConfigRow>(
-        "SELECT id, server_id, config_type, config_path, config_content, is_active, created_at, updated_at \
+        "SELECT id, server_id, config_type, config_path, config_content, is_active, note, created_at, updated_at \
          FROM server_configs WHERE id = ?")
         .bind(id).fetch_optional(p).await)
 }
