@@ -308,9 +308,10 @@ pub(super) async fn deploy(
                 if let Some(hosts) = res.as_array() {
                     for h in hosts {
                         println!(
-                            "{:<10} {} ({} ms)",
+                            "{:<10} {}  (own step {} ms, host done after {} ms)",
                             h["status"].as_str().unwrap_or(""),
                             h["server"].as_str().unwrap_or(""),
+                            h["step_ms"],
                             h["ms"]
                         );
                     }

@@ -165,6 +165,7 @@ struct Job {
     error: Option<String>,
     transient: bool,
     started: Instant,
+    step_ms: u64,
 }
 
 /// Result of one deployment, for the task result and the CLI.
@@ -180,8 +181,11 @@ pub struct HostResult {
     pub status: DeploymentStatus,
     /// Error, when failed.
     pub error: Option<String>,
-    /// Milliseconds spent on this entry.
+    /// Milliseconds from this entry's start to the end of its host's transaction (entries of
+    /// one host wait for each other and share the test, reload and verification).
     pub ms: u64,
+    /// Milliseconds of this entry's own step: connect, upload, backup and swap.
+    pub step_ms: u64,
 }
 
 impl Services {
@@ -339,6 +343,7 @@ impl Services {
                 error: None,
                 transient: false,
                 started: Instant::now(),
+                step_ms: 0,
                 server,
             };
             hosts
@@ -378,6 +383,7 @@ impl Services {
                     },
                     error: j.error.clone(),
                     ms: j.started.elapsed().as_millis() as u64,
+                    step_ms: j.step_ms,
                 });
             }
         }
@@ -487,7 +493,9 @@ impl Services {
                 }
             }
             let s = &sessions[&j.server.id];
-            if let Err(e) = self.stage_and_swap(ctx, s, j, m).await {
+            let swap = self.stage_and_swap(ctx, s, j, m).await;
+            j.step_ms = j.started.elapsed().as_millis() as u64;
+            if let Err(e) = swap {
                 j.transient = is_transient(&e);
                 j.error = Some(e.to_string());
                 if j.swapped || j.backup.is_some() {
@@ -843,6 +851,7 @@ async fn wait_for_serial(host: &str, port: u16, sni: &str, serial: &str, timeout
             return Err(format!("{last} after {} s", timeout.as_secs()));
         }
         tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(500));
+        // Short pauses: an nginx reload overlaps old and new workers for about 0.1 s.
+        pause = (pause * 2).min(Duration::from_millis(100));
     }
 }
