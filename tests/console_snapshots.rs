@@ -385,6 +385,13 @@ async fn every_screen(lang: Lang) {
     both_sizes(&mut c, "detail_server", lang);
     c.key(KeyCode::Tab).await;
     both_sizes(&mut c, "detail_server_sites", lang);
+    // Bind a managed certificate to the selected site: a one-field form.
+    c.key(KeyCode::Char('b')).await;
+    both_sizes(&mut c, "form_site_bind", lang);
+    c.typed("1").await;
+    c.key(KeyCode::Enter).await;
+    both_sizes(&mut c, "site_bound", lang);
+    c.s.flash = None;
     // The host key to trust (shown before anything is stored; the fetch itself needs SSH).
     c.s.mode = Mode::Confirm(Confirm {
         action: Action::TrustHostKey,

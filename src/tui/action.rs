@@ -66,6 +66,8 @@ actions! {
     TrustHostKey = "trust_hostkey",
     Deploy = "deploy",
     ImportSsh = "import_ssh",
+    ImportSite = "import_site",
+    BindSite = "bind_site",
     Logout = "logout",
     Submit = "submit",
     NextField = "next_field",
@@ -95,6 +97,8 @@ impl Action {
                 | Action::TrustHostKey
                 | Action::Deploy
                 | Action::ImportSsh
+                | Action::ImportSite
+                | Action::BindSite
         )
     }
 

@@ -193,7 +193,7 @@ pub async fn load(svc: &Services, a: &Actor, kind: Kind, id: i64) -> ServiceResu
                         f("config_root", o(&s.config_root)),
                     ]),
                     Tab {
-                        links: None,
+                        links: Some((Link::Site, sites.iter().map(|x| x.id).collect())),
                         key: "tab.sites",
                         body: Body::Table(
                             vec!["names", "listen", "tls", "cert_file", "serving", "expires", "managed"],

@@ -172,6 +172,8 @@ pub enum FormKind {
     GroupMemberAdd(i64),
     /// Put a server into a group.
     ServerJoinGroup(i64),
+    /// Bind a managed certificate to a discovered site.
+    SiteBind(i64),
     /// New monitor.
     MonitorCreate,
     /// Edit monitor.
@@ -215,6 +217,7 @@ impl FormKind {
             FormKind::DeploymentCreate(_) => "form.deployment_create",
             FormKind::GroupMemberAdd(_) => "form.group_member_add",
             FormKind::ServerJoinGroup(_) => "form.server_join_group",
+            FormKind::SiteBind(_) => "form.site_bind",
             FormKind::MonitorCreate => "form.monitor_create",
             FormKind::MonitorEdit(_) => "form.monitor_edit",
             FormKind::AlertCreate => "form.alert_create",

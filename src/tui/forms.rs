@@ -174,6 +174,14 @@ pub fn create(kind: Kind, parent: Option<i64>) -> Option<Form> {
     Some(f)
 }
 
+/// Binds a managed certificate to a discovered site.
+pub fn site_bind(site: i64) -> Form {
+    Form::new(
+        FormKind::SiteBind(site),
+        vec![Field::number("certificate_id", "").required()],
+    )
+}
+
 /// Edit form of a server (secrets left empty keep the stored ones).
 pub fn server_edit(r: &ServerRow) -> Form {
     Form::new(

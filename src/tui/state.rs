@@ -134,6 +134,8 @@ pub enum Link {
     GroupMember,
     /// A server's group (id = group).
     ServerGroup,
+    /// A site discovered on a server (id = site).
+    Site,
 }
 
 /// A tab of a detail view.

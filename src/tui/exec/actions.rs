@@ -17,6 +17,16 @@ use crate::tui::resources::Kind;
 use crate::tui::state::Link;
 
 impl Runner {
+    /// Imports the certificate a discovered site serves, bound to the site.
+    pub(super) async fn import_site(&self, a: &Actor, site: i64) -> Result<Reply, ServiceError> {
+        let (c, _) = self.svc.site_import(a, site).await?;
+        Ok(Reply::Done(note(
+            "done.imported",
+            "noun.certificate",
+            &format!("{} (#{})", c.main_domain, c.id),
+        )))
+    }
+
     /// Imports servers from `~/.ssh/config` and shows the per-line report.
     pub(super) async fn import_ssh(&self, a: &Actor) -> Result<Reply, ServiceError> {
         let path = directories::BaseDirs::new()
@@ -72,6 +82,9 @@ impl Runner {
                     &format!("#{other}"),
                 )))
             }
+            Link::Site => Err(ServiceError::Conflict(
+                "a discovered site is not removed here: the next check finds the config files again".into(),
+            )),
             Link::ServerGroup => {
                 s.group_remove_server(a, other, id).await?;
                 Ok(Reply::Done(note("done.left_group", "noun.server", &format!("#{id}"))))

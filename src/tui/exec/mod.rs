@@ -8,13 +8,14 @@ use std::path::PathBuf;
 
 use tokio::sync::mpsc;
 
+use super::action::Action;
 use super::details;
 use super::effects::{Effect, Note, Reply};
 use super::form::Form;
 use super::forms;
 use super::resources::Kind;
 use super::rows;
-use super::state::LogLine;
+use super::state::{Link, LogLine};
 use crate::cli::session::{Resumed, SessionStore};
 use crate::errors::ServiceError;
 use crate::service::{Actor, Services};
@@ -186,6 +187,11 @@ impl Runner {
             Effect::LoadDashboard { .. } => Reply::Dashboard(Box::new(s.dashboard(a).await?)),
             Effect::OpenEdit { kind, id, .. } => Reply::FormReady(Box::new(self.edit_form(a, kind, id).await?)),
             Effect::Submit { form, values, .. } => self.submit(a, form, &values.0).await?,
+            Effect::RowAction {
+                action: Action::ImportSite,
+                link: Some((Link::Site, site)),
+                ..
+            } => self.import_site(a, site).await?,
             Effect::RowAction {
                 link: Some((link, other)),
                 id,

@@ -165,6 +165,10 @@ impl Runner {
                 let r = s.cert_update(a, id, &c).await?;
                 done(note("done.updated", "noun.certificate", &r.main_domain))
             }
+            FormKind::SiteBind(site) => {
+                let d = s.site_bind(a, site, req_num(v, "certificate_id")?).await?;
+                done(note("done.site_bound", "noun.deployment", &format!("#{}", d.id)))
+            }
             FormKind::DeploymentCreate(cert) => {
                 let input = crate::service::certificates::DeploymentInput {
                     deploy_path: get(v, "deploy_path").to_string(),

@@ -559,6 +559,22 @@ fn normal_key(s: &mut State, key: &Key) -> Vec<Effect> {
             }
             vec![]
         }
+        Action::ImportSite | Action::BindSite => {
+            let site = selected_link(s).filter(|(link, _, _)| *link == Link::Site);
+            let (Some((_, site, _)), View::Detail(d)) = (site, s.view()) else {
+                s.flash(s.cat.get("flash.not_here").to_string(), Tone::Muted);
+                return vec![];
+            };
+            let server = d.id;
+            if !s.allowed(action) {
+                return vec![];
+            }
+            if action == Action::BindSite {
+                s.mode = Mode::Form(forms::site_bind(site));
+                return vec![];
+            }
+            run_row_action(s, action, Kind::Servers, server, Some((Link::Site, site)), None)
+        }
         Action::ImportSsh => {
             if !matches!(s.view(), View::Table(t) if t.kind == Kind::Servers) {
                 s.flash(s.cat.get("flash.not_here").to_string(), Tone::Muted);
