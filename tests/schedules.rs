@@ -142,6 +142,18 @@ async fn a_due_schedule_fires_once_across_schedulers_and_queues_each_check_once(
             )
             .await;
         }
+        // A token server is left to the pull agent: never checked over SSH.
+        w.s.server_create(
+            &w.alice,
+            &ServerInput {
+                hostname: Some("agent.example.com".into()),
+                auth_type: Some(certdeck::domain::AuthType::Token),
+                token: Some("agent-token".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
         // bob's server is outside alice's schedule.
         w.s.server_create(
             &w.bob,
@@ -168,7 +180,7 @@ async fn a_due_schedule_fires_once_across_schedulers_and_queues_each_check_once(
         assert_eq!(
             mine[0].details["checks_queued"],
             json!(2),
-            "[{l}] active + error, not inactive, not bob's"
+            "[{l}] active + error, not inactive, not token, not bob's"
         );
         let queued = "SELECT COUNT(*) FROM tasks WHERE task_type = 'server_check' AND status = 'pending'";
         assert_eq!(count(&t.db, queued).await, 2, "[{l}]");

@@ -462,7 +462,13 @@ impl Services {
     /// verify each; rolls back the swapped ones on failure.
     async fn deploy_host(&self, ctx: &TaskContext, mut jobs: Vec<Job>, m: &Material) -> Result<Vec<Job>, TaskFailure> {
         let mut sessions: BTreeMap<i64, SshSession> = BTreeMap::new();
+        let mut any_swapped = false;
         for j in jobs.iter_mut() {
+            // Stop for a cancel only before this host's files change: once one entry is swapped,
+            // the transaction (test, reload, verify or roll back) runs to its end.
+            if !any_swapped {
+                ctx.checkpoint().await?;
+            }
             j.started = Instant::now();
             if ctx.attempt() > 1
                 && j.d.status == DeploymentStatus::Deployed
@@ -502,7 +508,7 @@ impl Services {
                     self.restore_files(ctx, s, j).await;
                 }
             }
-            ctx.checkpoint().await?;
+            any_swapped |= j.swapped;
         }
         let swapped: Vec<usize> = (0..jobs.len())
             .filter(|i| jobs[*i].swapped && jobs[*i].error.is_none())

@@ -97,6 +97,10 @@ impl Services {
         .await?;
         let session = match self.ssh_connect(&server).await {
             Ok(s) => s,
+            // A token server is not broken, just not ours to reach: leave its status alone.
+            Err(e @ RemoteError::NotSsh(_)) if server.auth_type == crate::domain::AuthType::Token => {
+                return Err(e.into());
+            }
             Err(e) => {
                 store::record_check(self.db(), id, ServerStatus::Error, None).await?;
                 return Err(e.into());

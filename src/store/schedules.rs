@@ -242,7 +242,8 @@ pub async fn stale_deployments(db: &Db, owner: Option<i64>, limit: i64) -> Resul
 /// Servers the operator has not disabled (status other than inactive) with no open check task.
 pub async fn servers_to_check(db: &Db, owner: Option<i64>, limit: i64) -> Result<Vec<i64>, sqlx::Error> {
     let mut w = Where::new();
-    w.and("s.status <> 'inactive'", []);
+    // Token servers are reached by the pull agent, never over SSH.
+    w.and("s.status <> 'inactive' AND s.auth_type <> 'token'", []);
     w.and(
         &NO_OPEN_TASK.replace("{id}", "s.id"),
         [Arg::Str("server".into()), Arg::Str("server_check".into())],
