@@ -61,6 +61,37 @@ pub struct SshTarget {
     pub jump: Option<Box<SshTarget>>,
 }
 
+impl SshTarget {
+    /// What makes two targets the same connection: address, user, credentials (hashed), host
+    /// key expectation and jump chain. Entries with equal identities may share one session.
+    pub fn identity(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        let mut add = |part: &[u8]| {
+            h.update((part.len() as u64).to_be_bytes());
+            h.update(part);
+        };
+        add(self.host.to_ascii_lowercase().as_bytes());
+        add(&self.port.to_be_bytes());
+        add(self.user.as_bytes());
+        match &self.auth {
+            SshAuth::Password(p) => {
+                add(b"password");
+                add(p.as_bytes());
+            }
+            SshAuth::Key { pem, passphrase } => {
+                add(b"key");
+                add(pem.as_bytes());
+                add(passphrase.as_ref().map_or(&b""[..], |p| p.as_bytes()));
+            }
+            SshAuth::Agent => add(b"agent"),
+        }
+        add(format!("{:?}", self.host_key).as_bytes());
+        add(self.jump.as_ref().map(|j| j.identity()).unwrap_or_default().as_bytes());
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
 /// Timeouts of each stage.
 #[derive(Debug, Clone, Copy)]
 pub struct SshTimeouts {
@@ -771,6 +802,29 @@ mod tests {
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
         assert_eq!(shell_quote(""), "''");
         assert_eq!(shell_quote("$(rm -rf /)"), "'$(rm -rf /)'");
+    }
+
+    #[test]
+    fn targets_share_a_connection_only_when_everything_that_reaches_the_host_is_equal() {
+        let t = |host: &str, pw: &str| SshTarget {
+            label: format!("{host}-{pw}"),
+            host: host.into(),
+            port: 22,
+            user: "deploy".into(),
+            auth: SshAuth::Password(Zeroizing::new(pw.into())),
+            host_key: HostKeyPolicy::Pinned("SHA256:x".into()),
+            jump: None,
+        };
+        assert_eq!(
+            t("Web1", "a").identity(),
+            t("web1", "a").identity(),
+            "labels and case do not matter"
+        );
+        assert_ne!(t("web1", "a").identity(), t("web1", "b").identity());
+        assert_ne!(t("web1", "a").identity(), t("web2", "a").identity());
+        let mut via = t("web1", "a");
+        via.jump = Some(Box::new(t("bastion", "a")));
+        assert_ne!(via.identity(), t("web1", "a").identity());
     }
 
     #[test]

@@ -461,7 +461,7 @@ impl Services {
     /// Deploys every job of one physical host: swap each, then one test and one reload, then
     /// verify each; rolls back the swapped ones on failure.
     async fn deploy_host(&self, ctx: &TaskContext, mut jobs: Vec<Job>, m: &Material) -> Result<Vec<Job>, TaskFailure> {
-        let mut sessions: BTreeMap<i64, SshSession> = BTreeMap::new();
+        let mut sessions = Conns::default();
         let mut any_swapped = false;
         for j in jobs.iter_mut() {
             // Stop for a cancel only before this host's files change: once one entry is swapped,
@@ -486,19 +486,12 @@ impl Services {
                 .await?;
                 continue;
             }
-            if let std::collections::btree_map::Entry::Vacant(slot) = sessions.entry(j.server.id) {
-                match self.ssh_connect(&j.server).await {
-                    Ok(s) => {
-                        slot.insert(s);
-                    }
-                    Err(e) => {
-                        j.transient = remote_transient(&e);
-                        j.error = Some(e.to_string());
-                        continue;
-                    }
-                }
+            if let Err(e) = self.connect_shared(&mut sessions, &j.server).await {
+                j.transient = remote_transient(&e);
+                j.error = Some(e.to_string());
+                continue;
             }
-            let s = &sessions[&j.server.id];
+            let s = sessions.of(j.server.id);
             let swap = self.stage_and_swap(ctx, s, j, m).await;
             j.step_ms = j.started.elapsed().as_millis() as u64;
             if let Err(e) = swap {
@@ -517,7 +510,7 @@ impl Services {
             return self.finish_jobs(ctx, jobs, sessions, m).await;
         }
         let lead = jobs[swapped[0]].server.clone();
-        let session = &sessions[&lead.id];
+        let session = sessions.of(lead.id);
         let cmds = server_commands(&lead);
         let label = server_label(&lead);
         // Test, then reload, once for the host.
@@ -569,7 +562,7 @@ impl Services {
                     j.error = Some(why.clone());
                 }
                 j.transient = transient;
-                let s = &sessions[&j.server.id];
+                let s = sessions.of(j.server.id);
                 self.restore_files(ctx, s, j).await;
             }
             // Reload what was restored, then check the old certificate is back.
@@ -605,14 +598,14 @@ impl Services {
         &self,
         ctx: &TaskContext,
         jobs: Vec<Job>,
-        sessions: BTreeMap<i64, SshSession>,
+        sessions: Conns,
         m: &Material,
     ) -> Result<Vec<Job>, TaskFailure> {
         for j in &jobs {
             let label = server_label(&j.server);
             match &j.error {
                 None => {
-                    if let Some(s) = sessions.get(&j.server.id) {
+                    if let Some(s) = sessions.get(j.server.id) {
                         self.prune_backups(s, j).await;
                     }
                     certs::set_deployment_outcome(self.db(), j.d.id, DeploymentStatus::Deployed, None, Some(&m.serial))
@@ -634,10 +627,31 @@ impl Services {
                 }
             }
         }
-        for (_, s) in sessions {
+        for s in sessions.list {
             s.close().await;
         }
         Ok(jobs)
+    }
+
+    /// Connects for a server entry, reusing an open connection with the same target (host,
+    /// port, user, credentials, host key, jump chain): entries of one machine share one.
+    async fn connect_shared(&self, conns: &mut Conns, server: &ServerRow) -> Result<(), RemoteError> {
+        if conns.by_server.contains_key(&server.id) {
+            return Ok(());
+        }
+        let target = self.ssh_target(server, None).await?;
+        let identity = target.identity();
+        let idx = match conns.by_identity.get(&identity) {
+            Some(i) => *i,
+            None => {
+                let s = SshSession::connect(&target, super::remote::ssh_timeouts()).await?;
+                conns.list.push(s);
+                conns.by_identity.insert(identity, conns.list.len() - 1);
+                conns.list.len() - 1
+            }
+        };
+        conns.by_server.insert(server.id, idx);
+        Ok(())
     }
 
     /// Steps 1–3 for one job: upload to temporary names, back up, swap.
@@ -800,6 +814,25 @@ impl Services {
             cmd.push_str("*) rm -f \"$f\";; esac; done; ");
         }
         let _ = s.exec(&cmd).await;
+    }
+}
+
+/// The open connections of one host's transaction, shared by entries with the same target.
+#[derive(Default)]
+struct Conns {
+    list: Vec<SshSession>,
+    by_identity: std::collections::HashMap<String, usize>,
+    by_server: BTreeMap<i64, usize>,
+}
+
+impl Conns {
+    fn get(&self, server: i64) -> Option<&SshSession> {
+        self.by_server.get(&server).map(|i| &self.list[*i])
+    }
+
+    /// The connection of an entry that connected (the caller checked).
+    fn of(&self, server: i64) -> &SshSession {
+        &self.list[self.by_server[&server]]
     }
 }
 
