@@ -1130,3 +1130,83 @@ async fn the_operators_ssh_agent_authenticates_key_servers_without_a_stored_key(
     let _ = agent.kill();
     let _ = agent.wait();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_other_type_server_uses_its_own_commands_and_rolls_back_when_its_test_fails() {
+    let Some(w) = world().await else { return };
+    let _g = BED_LOCK.lock().await;
+    let web = w.bed.nginx.clone();
+    let name = format!("o{}.nginx.test", rand_suffix());
+    let (old_c, old_k) = make_cert(&name);
+    let site = make_site(&web, false, &name, &old_c, &old_k, None);
+    wait_served(web.port, &name, &pem_serial(&old_c)).await;
+    // No defaults for `other`: the operator's own commands, with sudo written out.
+    let srv =
+        w.s.server_create(
+            &w.a,
+            &ServerInput {
+                hostname: Some(w.bed.host.clone()),
+                port: Some(i64::from(w.bed.port)),
+                server_type: Some(ServerType::Other),
+                auth_type: Some(AuthType::Key),
+                username: Some(w.bed.user.clone()),
+                private_key: Some(read(&w.bed.key)),
+                test_command: Some(format!("test -s {}", site.cert.display())),
+                reload_command: Some(format!("sudo -n {}", web.reload_cmd)),
+                verify_port: Some(i64::from(web.port)),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    w.s.server_trust_host_key(&w.a, srv.id, Some(&w.bed.host_fp))
+        .await
+        .unwrap();
+    let srv = w.s.server_get(&w.a, srv.id).await.unwrap();
+    let plan = w.s.deploy_plan(&w.a, 0, DeployTarget::All).await;
+    assert!(plan.is_err(), "no certificate 0");
+    let (c1, k1) = make_cert(&name);
+    let cert1 = import(&w, &c1, &k1).await;
+    deployment_for(&w, cert1, &srv, &site, &name, &web).await;
+    let t =
+        w.s.deploy_enqueue(&w.a, cert1, DeployTarget::Server(srv.id))
+            .await
+            .unwrap();
+    let d = run_task(&w, t.id).await;
+    assert_eq!(d.task.status, TaskStatus::Completed, "{}", task_log(&w, t.id).await);
+    assert_eq!(served_serial(web.port, &name).await, pem_serial(&c1));
+    let log = task_log(&w, t.id).await;
+    assert!(log.contains("config test ok: test -s"), "{log}");
+
+    // The operator's test now fails: the next deploy is rolled back to what it replaced.
+    w.s.server_update(
+        &w.a,
+        srv.id,
+        &ServerInput {
+            test_command: Some("echo 'site check failed' >&2; exit 4".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let (c2, k2) = make_cert(&name);
+    let cert2 = import(&w, &c2, &k2).await;
+    let dep2 = deployment_for(&w, cert2, &srv, &site, &name, &web).await;
+    let t =
+        w.s.deploy_enqueue(&w.a, cert2, DeployTarget::Server(srv.id))
+            .await
+            .unwrap();
+    let d = run_task(&w, t.id).await;
+    assert_eq!(d.task.status, TaskStatus::Failed);
+    let row = w.s.deployment_get(&w.a, dep2).await.unwrap();
+    let msg = row.error_message.unwrap_or_default();
+    assert!(msg.contains("exited with 4: site check failed"), "{msg}");
+    assert!(msg.contains("rolled back"), "{msg}");
+    assert_eq!(
+        std::fs::read_to_string(&site.cert).unwrap(),
+        c1,
+        "the certificate it replaced is back"
+    );
+    assert!(pair_matches(&site.cert, &site.key));
+    assert_eq!(served_serial(web.port, &name).await, pem_serial(&c1));
+}
