@@ -1,5 +1,7 @@
 //! Engines: talk to the outside world (SSH servers, TLS endpoints). They never touch the
 //! database or the screen; the service layer feeds them decrypted settings and stores results.
 
+pub mod acme;
+pub mod http01;
 pub mod ssh;
 pub mod tls_peek;

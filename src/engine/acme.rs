@@ -1,0 +1,489 @@
+//! ACME (RFC 8555) with instant-acme: accounts (with External Account Binding), certificate
+//! keys (ECDSA P-256/P-384 by rcgen, RSA 2048/3072/4096 by the RustCrypto `rsa` crate, which
+//! rcgen cannot generate with ring), and an order run through a challenge [`Solver`].
+//!
+//! The engine knows no database: the service layer stores the account credentials (sealed),
+//! the key and the certificate, and chooses the solver (DNS provider, webroot over SSH, …).
+//! Every step is reported through a callback so a task can log it.
+
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::time::Duration;
+
+use instant_acme::{
+    Account, AuthorizationStatus, ChallengeType, ExternalAccountKey, Identifier, NewAccount, NewOrder, OrderStatus,
+    RetryPolicy,
+};
+use zeroize::Zeroizing;
+
+/// A boxed future, for the object-safe [`Solver`] trait.
+pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Why an ACME operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AcmeError {
+    /// The CA answered with a problem document.
+    #[error("the CA refused: {detail} ({kind}){subs}")]
+    Problem {
+        /// The problem type URN.
+        kind: String,
+        /// The CA's explanation.
+        detail: String,
+        /// Per-identifier subproblems, already formatted (`; name: detail`).
+        subs: String,
+    },
+    /// A challenge could not be put in place or removed.
+    #[error("challenge for {domain}: {reason}")]
+    Solver {
+        /// The identifier.
+        domain: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// An authorization or the order ended invalid.
+    #[error("{0}")]
+    Invalid(String),
+    /// Network, timeout, key or encoding trouble.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl AcmeError {
+    /// Worth retrying later (network, timeouts, rate limits).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            AcmeError::Problem { kind, .. } => kind.ends_with(":rateLimited") || kind.ends_with(":serverInternal"),
+            AcmeError::Other(_) => true,
+            _ => false,
+        }
+    }
+}
+
+impl From<instant_acme::Error> for AcmeError {
+    fn from(e: instant_acme::Error) -> Self {
+        match e {
+            instant_acme::Error::Api(p) => AcmeError::Problem {
+                kind: p
+                    .r#type
+                    .clone()
+                    .unwrap_or_else(|| "urn:ietf:params:acme:error:unknown".into()),
+                detail: p.detail.clone().unwrap_or_default(),
+                subs: p
+                    .subproblems
+                    .iter()
+                    .map(|s| {
+                        let who = match &s.identifier {
+                            Some(Identifier::Dns(d)) => d.clone(),
+                            Some(other) => format!("{other:?}"),
+                            None => "?".into(),
+                        };
+                        format!("; {who}: {}", s.detail.as_deref().unwrap_or(""))
+                    })
+                    .collect(),
+            },
+            other => AcmeError::Other(other.to_string()),
+        }
+    }
+}
+
+/// A certificate key type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySpec {
+    /// ECDSA P-256.
+    EcP256,
+    /// ECDSA P-384.
+    EcP384,
+    /// RSA with this many bits (2048, 3072 or 4096).
+    Rsa(u16),
+}
+
+impl KeySpec {
+    /// Parses `ec256`, `ec384`, `rsa2048`, `rsa3072`, `rsa4096`.
+    pub fn parse(s: &str) -> Result<KeySpec, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "ec256" | "p256" | "ecdsa-p256" => Ok(KeySpec::EcP256),
+            "ec384" | "p384" | "ecdsa-p384" => Ok(KeySpec::EcP384),
+            "rsa2048" => Ok(KeySpec::Rsa(2048)),
+            "rsa3072" => Ok(KeySpec::Rsa(3072)),
+            "rsa4096" => Ok(KeySpec::Rsa(4096)),
+            other => Err(format!(
+                "unknown key type '{other}': use ec256, ec384, rsa2048, rsa3072 or rsa4096"
+            )),
+        }
+    }
+
+    /// The name [`KeySpec::parse`] reads.
+    pub fn name(self) -> String {
+        match self {
+            KeySpec::EcP256 => "ec256".into(),
+            KeySpec::EcP384 => "ec384".into(),
+            KeySpec::Rsa(b) => format!("rsa{b}"),
+        }
+    }
+
+    fn algorithm(self) -> &'static rcgen::SignatureAlgorithm {
+        match self {
+            KeySpec::EcP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
+            KeySpec::EcP384 => &rcgen::PKCS_ECDSA_P384_SHA384,
+            KeySpec::Rsa(_) => &rcgen::PKCS_RSA_SHA256,
+        }
+    }
+}
+
+/// A certificate's private key (PKCS#8).
+pub struct CertKey {
+    /// The key type.
+    pub spec: KeySpec,
+    /// PKCS#8 DER.
+    pub pkcs8_der: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for CertKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CertKey({})", self.spec.name())
+    }
+}
+
+impl CertKey {
+    /// Generates a new key.
+    pub fn generate(spec: KeySpec) -> Result<CertKey, AcmeError> {
+        let der = match spec {
+            KeySpec::EcP256 | KeySpec::EcP384 => {
+                let kp = rcgen::KeyPair::generate_for(spec.algorithm()).map_err(|e| AcmeError::Other(e.to_string()))?;
+                Zeroizing::new(kp.serialize_der())
+            }
+            KeySpec::Rsa(bits) => {
+                if ![2048, 3072, 4096].contains(&bits) {
+                    return Err(AcmeError::Other(format!(
+                        "RSA keys are 2048, 3072 or 4096 bits, not {bits}"
+                    )));
+                }
+                use rsa::pkcs8::EncodePrivateKey;
+                let key = rsa::RsaPrivateKey::new(&mut rand::rng(), usize::from(bits))
+                    .map_err(|e| AcmeError::Other(format!("RSA key generation: {e}")))?;
+                let doc = key
+                    .to_pkcs8_der()
+                    .map_err(|e| AcmeError::Other(format!("RSA key encoding: {e}")))?;
+                Zeroizing::new(doc.as_bytes().to_vec())
+            }
+        };
+        Ok(CertKey { spec, pkcs8_der: der })
+    }
+
+    /// The key as PEM (`PRIVATE KEY`).
+    pub fn pem(&self) -> Zeroizing<String> {
+        Zeroizing::new(crate::domain::certpem::pem_encode("PRIVATE KEY", &self.pkcs8_der))
+    }
+
+    fn key_pair(&self) -> Result<rcgen::KeyPair, AcmeError> {
+        let der = rustls::pki_types::PrivatePkcs8KeyDer::from(self.pkcs8_der.as_slice());
+        rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&der, self.spec.algorithm())
+            .map_err(|e| AcmeError::Other(format!("the certificate key cannot sign: {e}")))
+    }
+}
+
+/// The challenge types certdeck solves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChallengeKind {
+    /// A TXT record at `_acme-challenge.<domain>`.
+    Dns01,
+    /// A file at `http://<domain>/.well-known/acme-challenge/<token>`.
+    Http01,
+}
+
+/// One challenge to put in place.
+#[derive(Debug, Clone)]
+pub struct Challenge {
+    /// The identifier (no `*.`; see `wildcard`).
+    pub domain: String,
+    /// Whether it is the authorization of `*.domain`.
+    pub wildcard: bool,
+    /// The token.
+    pub token: String,
+    /// The key authorization (http-01 body).
+    pub key_authorization: String,
+    /// The TXT value (dns-01).
+    pub dns_value: String,
+}
+
+impl Challenge {
+    /// `_acme-challenge.<domain>` (dns-01).
+    pub fn record_name(&self) -> String {
+        format!("_acme-challenge.{}", self.domain)
+    }
+
+    /// `/.well-known/acme-challenge/<token>` (http-01).
+    pub fn http_path(&self) -> String {
+        format!("/.well-known/acme-challenge/{}", self.token)
+    }
+}
+
+/// Puts challenge responses in place and removes them.
+pub trait Solver: Send + Sync {
+    /// The challenge type this solver answers.
+    fn kind(&self) -> ChallengeKind;
+    /// Publishes every challenge of the order (called once, before any is validated), and
+    /// waits until they are visible (DNS propagation).
+    fn present<'a>(&'a self, challenges: &'a [Challenge]) -> BoxFut<'a, Result<(), String>>;
+    /// Removes them again (called after validation, also on failure).
+    fn cleanup<'a>(&'a self, challenges: &'a [Challenge]) -> BoxFut<'a, Result<(), String>>;
+}
+
+/// An ACME account at one CA.
+pub struct AcmeAccount {
+    account: Account,
+}
+
+fn builder(trust_root: Option<&Path>) -> Result<instant_acme::AccountBuilder, AcmeError> {
+    Ok(match trust_root {
+        Some(p) => Account::builder_with_root(p)?,
+        None => Account::builder()?,
+    })
+}
+
+impl AcmeAccount {
+    /// Creates an account (or finds the existing one of this key) at `directory`, agreeing to
+    /// the terms of service. Returns the account and its credentials (JSON with the private key:
+    /// seal it before storing).
+    pub async fn create(
+        directory: &str,
+        contacts: &[String],
+        eab: Option<(&str, &[u8])>,
+        trust_root: Option<&Path>,
+    ) -> Result<(AcmeAccount, Zeroizing<String>), AcmeError> {
+        let contact: Vec<String> = contacts.iter().map(|c| format!("mailto:{c}")).collect();
+        let contact_refs: Vec<&str> = contact.iter().map(String::as_str).collect();
+        let key = eab.map(|(kid, hmac)| ExternalAccountKey::new(kid.to_string(), hmac));
+        let (account, creds) = builder(trust_root)?
+            .create(
+                &NewAccount {
+                    contact: &contact_refs,
+                    terms_of_service_agreed: true,
+                    only_return_existing: false,
+                },
+                directory.to_string(),
+                key.as_ref(),
+            )
+            .await?;
+        let json = serde_json::to_string(&creds).map_err(|e| AcmeError::Other(e.to_string()))?;
+        Ok((AcmeAccount { account }, Zeroizing::new(json)))
+    }
+
+    /// Restores an account from stored credentials.
+    pub async fn restore(credentials_json: &str, trust_root: Option<&Path>) -> Result<AcmeAccount, AcmeError> {
+        let creds: instant_acme::AccountCredentials = serde_json::from_str(credentials_json)
+            .map_err(|e| AcmeError::Other(format!("bad account credentials: {e}")))?;
+        Ok(AcmeAccount {
+            account: builder(trust_root)?.from_credentials(creds).await?,
+        })
+    }
+
+    /// The account URL at the CA.
+    pub fn id(&self) -> &str {
+        self.account.id()
+    }
+
+    /// Orders a certificate for `domains` (first = subject), solves the challenges with
+    /// `solver`, and returns the certificate. `step` receives a line per ACME step.
+    pub async fn issue(
+        &self,
+        domains: &[String],
+        key: &CertKey,
+        solver: &dyn Solver,
+        step: &(dyn Fn(String) + Send + Sync),
+    ) -> Result<Issued, AcmeError> {
+        let identifiers: Vec<Identifier> = domains.iter().map(|d| Identifier::Dns(d.clone())).collect();
+        let mut order = self.account.new_order(&NewOrder::new(&identifiers)).await?;
+        step(format!("order created at the CA for {}", domains.join(", ")));
+        let kind = solver.kind();
+        let wanted = match kind {
+            ChallengeKind::Dns01 => ChallengeType::Dns01,
+            ChallengeKind::Http01 => ChallengeType::Http01,
+        };
+        // Collect the challenges of the pending authorizations.
+        let mut pending = Vec::new();
+        {
+            let mut authzs = order.authorizations();
+            while let Some(a) = authzs.next().await {
+                let mut a = a?;
+                match a.status {
+                    AuthorizationStatus::Valid => continue,
+                    AuthorizationStatus::Pending => {}
+                    other => return Err(AcmeError::Invalid(format!("authorization is {other:?}"))),
+                }
+                let ident = a.identifier();
+                let (domain, wildcard) = match ident.identifier {
+                    Identifier::Dns(d) => (d.clone(), ident.wildcard),
+                    other => return Err(AcmeError::Invalid(format!("unsupported identifier {other:?}"))),
+                };
+                let url = a.url().to_string();
+                let ch = a.challenge(wanted.clone()).ok_or_else(|| AcmeError::Solver {
+                    domain: domain.clone(),
+                    reason: format!("the CA offers no {wanted:?} challenge (wildcards need dns-01)"),
+                })?;
+                let ka = ch.key_authorization();
+                pending.push((
+                    url,
+                    Challenge {
+                        domain,
+                        wildcard,
+                        token: ch.token.clone(),
+                        key_authorization: ka.as_str().to_string(),
+                        dns_value: ka.dns_value(),
+                    },
+                ));
+            }
+        }
+        let challenges: Vec<Challenge> = pending.iter().map(|(_, c)| c.clone()).collect();
+        let result = self
+            .validate(&mut order, &pending, &challenges, wanted, solver, step)
+            .await;
+        if !challenges.is_empty() {
+            match solver.cleanup(&challenges).await {
+                Ok(()) => step(format!("removed {} challenge response(s)", challenges.len())),
+                Err(e) => step(format!("could not remove the challenge responses: {e}")),
+            }
+        }
+        result?;
+        let csr = {
+            let params =
+                rcgen::CertificateParams::new(domains.to_vec()).map_err(|e| AcmeError::Other(e.to_string()))?;
+            params
+                .serialize_request(&key.key_pair()?)
+                .map_err(|e| AcmeError::Other(format!("CSR: {e}")))?
+        };
+        order.finalize_csr(csr.der()).await?;
+        step("finalized with the CSR".into());
+        let pem = order
+            .poll_certificate(
+                &RetryPolicy::new()
+                    .initial_delay(Duration::from_millis(50))
+                    .timeout(Duration::from_secs(90)),
+            )
+            .await?;
+        step("certificate downloaded".into());
+        let blocks = crate::domain::certpem::pem_blocks(pem.as_bytes()).map_err(AcmeError::Other)?;
+        let mut certs = blocks.iter().filter(|b| b.label == "CERTIFICATE");
+        let leaf = certs
+            .next()
+            .ok_or_else(|| AcmeError::Other("the CA sent no certificate".into()))?;
+        let chain: String = certs
+            .map(|b| crate::domain::certpem::pem_encode(&b.label, &b.der))
+            .collect();
+        Ok(Issued {
+            cert_pem: crate::domain::certpem::pem_encode("CERTIFICATE", &leaf.der),
+            chain_pem: chain,
+        })
+    }
+
+    async fn validate(
+        &self,
+        order: &mut instant_acme::Order,
+        pending: &[(String, Challenge)],
+        challenges: &[Challenge],
+        wanted: ChallengeType,
+        solver: &dyn Solver,
+        step: &(dyn Fn(String) + Send + Sync),
+    ) -> Result<(), AcmeError> {
+        if !challenges.is_empty() {
+            solver.present(challenges).await.map_err(|reason| AcmeError::Solver {
+                domain: challenges
+                    .iter()
+                    .map(|c| c.domain.clone())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                reason,
+            })?;
+            step(format!("{} challenge response(s) in place", challenges.len()));
+            let mut authzs = order.authorizations();
+            while let Some(a) = authzs.next().await {
+                let mut a = a?;
+                if !pending.iter().any(|(u, _)| u == a.url()) {
+                    continue;
+                }
+                if let Some(mut ch) = a.challenge(wanted.clone()) {
+                    ch.set_ready().await?;
+                }
+            }
+            step("told the CA to validate".into());
+        }
+        let status = order
+            .poll_ready(
+                &RetryPolicy::new()
+                    .initial_delay(Duration::from_millis(50))
+                    .timeout(Duration::from_secs(120)),
+            )
+            .await?;
+        if status != OrderStatus::Ready {
+            let mut why = Vec::new();
+            let mut authzs = order.authorizations();
+            while let Some(Ok(a)) = authzs.next().await {
+                for c in &a.challenges {
+                    if let Some(e) = &c.error {
+                        why.push(format!(
+                            "{}: {} ({})",
+                            a.identifier(),
+                            e.detail.as_deref().unwrap_or(""),
+                            e.r#type.as_deref().unwrap_or("")
+                        ));
+                    }
+                }
+            }
+            return Err(AcmeError::Invalid(format!(
+                "the order is {status:?}: {}",
+                if why.is_empty() {
+                    "no reason given".into()
+                } else {
+                    why.join("; ")
+                }
+            )));
+        }
+        step("all authorizations valid; the order is ready".into());
+        Ok(())
+    }
+}
+
+/// What an order produced.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    /// The leaf certificate (PEM).
+    pub cert_pem: String,
+    /// The intermediates (PEM, may be empty).
+    pub chain_pem: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_specs_parse_and_generate_keys_rcgen_can_sign_with() {
+        for (name, spec) in [
+            ("ec256", KeySpec::EcP256),
+            ("EC384", KeySpec::EcP384),
+            ("rsa2048", KeySpec::Rsa(2048)),
+        ] {
+            let s = KeySpec::parse(name).unwrap();
+            assert_eq!(s, spec);
+            let k = CertKey::generate(s).unwrap();
+            k.key_pair().expect("signs");
+            assert!(k.pem().starts_with("-----BEGIN PRIVATE KEY-----"));
+            assert_eq!(KeySpec::parse(&s.name()).unwrap(), s);
+        }
+        assert!(KeySpec::parse("rsa1024").unwrap_err().contains("rsa3072"));
+        assert!(CertKey::generate(KeySpec::Rsa(1024)).is_err());
+    }
+
+    #[test]
+    fn rate_limits_and_network_trouble_are_transient_a_rejection_is_not() {
+        let p = |k: &str| AcmeError::Problem {
+            kind: k.into(),
+            detail: String::new(),
+            subs: String::new(),
+        };
+        assert!(p("urn:ietf:params:acme:error:rateLimited").is_transient());
+        assert!(!p("urn:ietf:params:acme:error:rejectedIdentifier").is_transient());
+        assert!(AcmeError::Other("connection reset".into()).is_transient());
+    }
+}

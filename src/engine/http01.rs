@@ -1,0 +1,111 @@
+//! A standalone http-01 responder: listens on an address of this host and answers
+//! `GET /.well-known/acme-challenge/<token>` with the key authorization, for names that point
+//! here. Anything else gets 404. It runs only while an order is being validated.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use super::acme::{BoxFut, Challenge, ChallengeKind, Solver};
+
+/// The responder: bound on [`StandaloneHttp01::bind`], stopped on drop.
+pub struct StandaloneHttp01 {
+    addr: SocketAddr,
+    tokens: Arc<Mutex<HashMap<String, String>>>,
+    task: JoinHandle<()>,
+}
+
+impl StandaloneHttp01 {
+    /// Binds `addr` (e.g. `0.0.0.0:80`, or a high port behind a redirect) and starts answering.
+    pub async fn bind(addr: SocketAddr) -> Result<StandaloneHttp01, String> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("cannot listen on {addr} for http-01: {e}"))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let tokens: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+        let map = tokens.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    continue;
+                };
+                let map = map.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let mut n = 0;
+                    // Read the request head (the request line is all we need).
+                    while n < buf.len() {
+                        match tokio::time::timeout(std::time::Duration::from_secs(5), sock.read(&mut buf[n..])).await {
+                            Ok(Ok(0)) | Err(_) | Ok(Err(_)) => break,
+                            Ok(Ok(k)) => {
+                                n += k;
+                                if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&buf[..n]);
+                    let path = head.lines().next().and_then(|l| {
+                        let mut p = l.split_whitespace();
+                        (p.next() == Some("GET")).then(|| p.next()).flatten()
+                    });
+                    let body = path
+                        .and_then(|p| p.strip_prefix("/.well-known/acme-challenge/"))
+                        .and_then(|t| map.lock().ok().and_then(|m| m.get(t).cloned()));
+                    let resp = match body {
+                        Some(b) => format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{b}",
+                            b.len()
+                        ),
+                        None => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string(),
+                    };
+                    let _ = sock.write_all(resp.as_bytes()).await;
+                    let _ = sock.shutdown().await;
+                });
+            }
+        });
+        Ok(StandaloneHttp01 { addr, tokens, task })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for StandaloneHttp01 {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Solver for StandaloneHttp01 {
+    fn kind(&self) -> ChallengeKind {
+        ChallengeKind::Http01
+    }
+
+    fn present<'a>(&'a self, challenges: &'a [Challenge]) -> BoxFut<'a, Result<(), String>> {
+        Box::pin(async move {
+            let mut m = self.tokens.lock().map_err(|_| "poisoned".to_string())?;
+            for c in challenges {
+                m.insert(c.token.clone(), c.key_authorization.clone());
+            }
+            Ok(())
+        })
+    }
+
+    fn cleanup<'a>(&'a self, challenges: &'a [Challenge]) -> BoxFut<'a, Result<(), String>> {
+        Box::pin(async move {
+            let mut m = self.tokens.lock().map_err(|_| "poisoned".to_string())?;
+            for c in challenges {
+                m.remove(&c.token);
+            }
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,274 @@
+//! The ACME engine against the test bed's real Pebble: dns-01 answered through Pebble's mock
+//! DNS (challtestsrv) and http-01 answered by the standalone responder; ECDSA and RSA keys;
+//! wildcard + apex and multi-domain orders; the chain verified against Pebble's root; a name
+//! the CA refuses becomes its problem document.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use certdeck::engine::acme::{AcmeAccount, AcmeError, BoxFut, CertKey, Challenge, ChallengeKind, KeySpec, Solver};
+use certdeck::engine::http01::StandaloneHttp01;
+use rustls::client::danger::ServerCertVerifier;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+struct Pebble {
+    directory: String,
+    mgmt: String,
+    ca: String,
+    challtestsrv: String,
+}
+
+fn pebble() -> Option<Pebble> {
+    common::init();
+    let get = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+    let p = (|| {
+        Some(Pebble {
+            directory: get("CERTDECK_TEST_PEBBLE_DIRECTORY")?,
+            mgmt: get("CERTDECK_TEST_PEBBLE_MGMT")?,
+            ca: get("CERTDECK_TEST_PEBBLE_CA")?,
+            challtestsrv: get("CERTDECK_TEST_CHALLTESTSRV_MGMT")?,
+        })
+    })();
+    if p.is_none() {
+        assert!(
+            !common::peers_required(),
+            "Pebble is not up but peers are required: run the suite with scripts/test"
+        );
+        eprintln!("SKIP: Pebble not up (scripts/testbed up; eval \"$(scripts/testbed env)\")");
+    }
+    p
+}
+
+fn fresh(prefix: &str) -> String {
+    format!("{prefix}{:08x}.test", rand::random::<u32>())
+}
+
+/// A plain-HTTP POST (challtestsrv's management API).
+async fn post(base: &str, path: &str, body: &str) {
+    let hostport = base.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = tokio::net::TcpStream::connect(hostport).await.expect("challtestsrv");
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {hostport}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    assert!(out.starts_with("HTTP/1.1 200"), "{path}: {out}");
+}
+
+/// An HTTPS GET verified against `ca_pem` (Pebble's management API).
+async fn https_get(url: &str, ca_pem: &str) -> String {
+    let rest = url.trim_start_matches("https://");
+    let (hostport, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+    let mut roots = rustls::RootCertStore::empty();
+    for der in certdeck::domain::certpem::certificates_der(std::fs::read(ca_pem).unwrap().as_slice()).unwrap() {
+        roots.add(CertificateDer::from(der)).unwrap();
+    }
+    let cfg = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let host = hostport.rsplit_once(':').map_or(hostport, |(h, _)| h).to_string();
+    let tcp = tokio::net::TcpStream::connect(hostport).await.unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+        .connect(ServerName::try_from(host).unwrap(), tcp)
+        .await
+        .unwrap();
+    tls.write_all(format!("GET {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = tls.read_to_end(&mut out).await;
+    let text = String::from_utf8_lossy(&out).to_string();
+    text.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default()
+}
+
+/// dns-01 through Pebble's mock DNS server (a stand-in for a DNS provider in this test).
+struct MockDns {
+    mgmt: String,
+    seen: Mutex<Vec<String>>,
+}
+
+impl Solver for MockDns {
+    fn kind(&self) -> ChallengeKind {
+        ChallengeKind::Dns01
+    }
+
+    fn present<'a>(&'a self, cs: &'a [Challenge]) -> BoxFut<'a, Result<(), String>> {
+        Box::pin(async move {
+            for c in cs {
+                let body = format!(r#"{{"host":"{}.","value":"{}"}}"#, c.record_name(), c.dns_value);
+                post(&self.mgmt, "/set-txt", &body).await;
+                self.seen.lock().unwrap().push(format!("set {}", c.record_name()));
+            }
+            Ok(())
+        })
+    }
+
+    fn cleanup<'a>(&'a self, cs: &'a [Challenge]) -> BoxFut<'a, Result<(), String>> {
+        Box::pin(async move {
+            for c in cs {
+                post(
+                    &self.mgmt,
+                    "/clear-txt",
+                    &format!(r#"{{"host":"{}."}}"#, c.record_name()),
+                )
+                .await;
+                self.seen.lock().unwrap().push(format!("clear {}", c.record_name()));
+            }
+            Ok(())
+        })
+    }
+}
+
+/// The leaf and chain verify against Pebble's current root for `name`.
+async fn verify_chain(p: &Pebble, cert_pem: &str, chain_pem: &str, name: &str) {
+    let root_pem = https_get(&format!("{}/roots/0", p.mgmt), &p.ca).await;
+    let mut roots = rustls::RootCertStore::empty();
+    for der in certdeck::domain::certpem::certificates_der(root_pem.as_bytes()).unwrap() {
+        roots.add(CertificateDer::from(der)).unwrap();
+    }
+    let verifier = rustls::client::WebPkiServerVerifier::builder(Arc::new(roots))
+        .build()
+        .unwrap();
+    let leaf = CertificateDer::from(
+        certdeck::domain::certpem::certificates_der(cert_pem.as_bytes())
+            .unwrap()
+            .remove(0),
+    );
+    let chain: Vec<CertificateDer> = certdeck::domain::certpem::certificates_der(chain_pem.as_bytes())
+        .unwrap()
+        .into_iter()
+        .map(CertificateDer::from)
+        .collect();
+    verifier
+        .verify_server_cert(
+            &leaf,
+            &chain,
+            &ServerName::try_from(name.to_string()).unwrap(),
+            &[],
+            UnixTime::now(),
+        )
+        .unwrap_or_else(|e| panic!("the chain does not verify for {name}: {e}"));
+}
+
+async fn account(p: &Pebble) -> AcmeAccount {
+    let (a, creds) = AcmeAccount::create(&p.directory, &["ops@example.test".into()], None, Some(p.ca.as_ref()))
+        .await
+        .expect("account");
+    assert!(creds.contains("key_pkcs8"), "credentials hold the account key");
+    // Restoring from the stored credentials gives the same account.
+    let again = AcmeAccount::restore(&creds, Some(p.ca.as_ref())).await.unwrap();
+    assert_eq!(again.id(), a.id());
+    a
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dns01_issues_a_wildcard_and_apex_certificate_with_an_ecdsa_p384_key() {
+    let Some(p) = pebble() else { return };
+    let a = account(&p).await;
+    let apex = fresh("w");
+    let domains = vec![format!("*.{apex}"), apex.clone()];
+    let key = CertKey::generate(KeySpec::EcP384).unwrap();
+    let dns = MockDns {
+        mgmt: p.challtestsrv.clone(),
+        seen: Mutex::default(),
+    };
+    let steps = Mutex::new(Vec::new());
+    let issued = a
+        .issue(&domains, &key, &dns, &|s| steps.lock().unwrap().push(s))
+        .await
+        .expect("issued");
+    verify_chain(&p, &issued.cert_pem, &issued.chain_pem, &apex).await;
+    verify_chain(&p, &issued.cert_pem, &issued.chain_pem, &format!("x.{apex}")).await;
+    let facts = certdeck::domain::certpem::cert_facts(
+        &certdeck::domain::certpem::certificates_der(issued.cert_pem.as_bytes()).unwrap()[0],
+    )
+    .unwrap();
+    assert_eq!(facts.encryption_type, certdeck::domain::EncryptionType::Ecc);
+    let blocks = certdeck::domain::certpem::pem_blocks(key.pem().as_bytes()).unwrap();
+    assert_eq!(
+        certdeck::domain::certpem::key_public_part(&blocks[0].label, &blocks[0].der).unwrap(),
+        facts.public_key,
+        "the certificate is for our key"
+    );
+    // Both authorizations use one record name (wildcard and apex); both were set and removed.
+    let seen = dns.seen.lock().unwrap().clone();
+    assert_eq!(seen.iter().filter(|s| s.starts_with("set ")).count(), 2, "{seen:?}");
+    assert_eq!(seen.iter().filter(|s| s.starts_with("clear ")).count(), 2, "{seen:?}");
+    let steps = steps.lock().unwrap().join("\n");
+    for s in [
+        "order created",
+        "in place",
+        "validate",
+        "ready",
+        "finalized",
+        "downloaded",
+        "removed",
+    ] {
+        assert!(steps.contains(s), "step '{s}' reported:\n{steps}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http01_issues_a_multi_domain_certificate_with_an_rsa_3072_key_through_the_standalone_responder() {
+    let Some(p) = pebble() else { return };
+    let a = account(&p).await;
+    // Pebble validates http-01 on port 5002 of what the name resolves to (challtestsrv: 127.0.0.1).
+    let responder = match StandaloneHttp01::bind("127.0.0.1:5002".parse().unwrap()).await {
+        Ok(r) => r,
+        Err(e) => panic!("{e} (another http-01 test holds the port?)"),
+    };
+    let base = fresh("m");
+    let domains = vec![format!("a.{base}"), format!("b.{base}")];
+    let key = CertKey::generate(KeySpec::Rsa(3072)).unwrap();
+    let issued = a.issue(&domains, &key, &responder, &|_| {}).await.expect("issued");
+    verify_chain(&p, &issued.cert_pem, &issued.chain_pem, &domains[1]).await;
+    let facts = certdeck::domain::certpem::cert_facts(
+        &certdeck::domain::certpem::certificates_der(issued.cert_pem.as_bytes()).unwrap()[0],
+    )
+    .unwrap();
+    assert_eq!(facts.encryption_type, certdeck::domain::EncryptionType::Rsa);
+    assert_eq!(facts.domains, domains);
+    drop(responder);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_name_the_ca_refuses_comes_back_as_its_problem_document() {
+    let Some(p) = pebble() else { return };
+    let a = account(&p).await;
+    let dns = MockDns {
+        mgmt: p.challtestsrv.clone(),
+        seen: Mutex::default(),
+    };
+    // Pebble refuses an IP address given as a DNS name.
+    let e = a
+        .issue(
+            &["127.0.0.1".into()],
+            &CertKey::generate(KeySpec::EcP256).unwrap(),
+            &dns,
+            &|_| {},
+        )
+        .await
+        .expect_err("refused");
+    match &e {
+        AcmeError::Problem { kind, detail, .. } => {
+            assert!(kind.starts_with("urn:ietf:params:acme:error:"), "{e}");
+            assert!(detail.contains("IP address"), "the CA's own words: {e}");
+        }
+        other => panic!("expected the CA's problem document, got {other:?}"),
+    }
+    assert!(!e.is_transient());
+    assert!(
+        dns.seen.lock().unwrap().is_empty(),
+        "nothing was published for a refused order"
+    );
+}
