@@ -272,3 +272,91 @@ async fn a_name_the_ca_refuses_comes_back_as_its_problem_document() {
         "nothing was published for a refused order"
     );
 }
+
+struct Bind {
+    directory: String,
+    mgmt: String,
+    ca: String,
+    rfc: certdeck::engine::rfc2136::Rfc2136,
+}
+
+fn bind() -> Option<Bind> {
+    common::init();
+    let get = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+    let b = (|| {
+        Some(Bind {
+            directory: get("CERTDECK_TEST_PEBBLE_BIND_DIRECTORY")?,
+            mgmt: get("CERTDECK_TEST_PEBBLE_BIND_MGMT")?,
+            ca: get("CERTDECK_TEST_PEBBLE_CA")?,
+            rfc: certdeck::engine::rfc2136::Rfc2136 {
+                server: get("CERTDECK_TEST_BIND_ADDR")?.parse().ok()?,
+                zone: get("CERTDECK_TEST_BIND_ZONE")?,
+                key_name: get("CERTDECK_TEST_TSIG_NAME")?,
+                algorithm: get("CERTDECK_TEST_TSIG_ALGORITHM")?,
+                secret_b64: zeroize::Zeroizing::new(get("CERTDECK_TEST_TSIG_SECRET")?),
+                ttl: 60,
+                propagation_timeout: Duration::from_secs(10),
+            },
+        })
+    })();
+    if b.is_none() {
+        assert!(
+            !common::peers_required(),
+            "BIND and its Pebble are not up but peers are required: run the suite with scripts/test"
+        );
+        eprintln!("SKIP: BIND / pebble-bind not up");
+    }
+    b
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dns01_through_rfc2136_to_bind_issues_a_wildcard_and_apex_certificate_and_removes_the_records() {
+    let Some(b) = bind() else { return };
+    let (a, _) = AcmeAccount::create(&b.directory, &["ops@example.test".into()], None, Some(b.ca.as_ref()))
+        .await
+        .expect("account at the BIND-backed Pebble");
+    let apex = format!("r{:08x}.{}", rand::random::<u32>(), b.rfc.zone);
+    let domains = vec![format!("*.{apex}"), apex.clone()];
+    let key = CertKey::generate(KeySpec::EcP256).unwrap();
+    let issued = a
+        .issue(&domains, &key, &b.rfc, &|_| {})
+        .await
+        .expect("issued through BIND");
+    let p = Pebble {
+        directory: b.directory.clone(),
+        mgmt: b.mgmt.clone(),
+        ca: b.ca.clone(),
+        challtestsrv: String::new(),
+    };
+    verify_chain(&p, &issued.cert_pem, &issued.chain_pem, &format!("www.{apex}")).await;
+    // Both values were removed from the zone after validation.
+    assert!(
+        b.rfc
+            .txt_values(&format!("_acme-challenge.{apex}"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "the challenge records are gone"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bind_refuses_an_update_signed_with_the_wrong_key_and_the_error_says_so() {
+    let Some(b) = bind() else { return };
+    let wrong = certdeck::engine::rfc2136::Rfc2136 {
+        secret_b64: zeroize::Zeroizing::new("d3Jvbmcgc2VjcmV0IHdyb25nIHNlY3JldCB3cm9uZw==".into()),
+        ..b.rfc
+    };
+    let name = format!("_acme-challenge.x{:08x}.{}", rand::random::<u32>(), wrong.zone);
+    let e = wrong.add_txt(&name, "v").await.expect_err("refused");
+    assert!(
+        e.contains("did not accept the TSIG signature of key acme-key") || e.contains("refused the update"),
+        "{e}"
+    );
+    assert!(wrong.txt_values(&name).await.unwrap().is_empty(), "nothing was written");
+    let outside = wrong
+        .add_txt("_acme-challenge.example.org", "v")
+        .await
+        .expect_err("outside the zone");
+    assert!(outside.contains("not in the zone"), "{outside}");
+}

@@ -278,16 +278,24 @@ async fn served_serial(port: u16, sni: &str) -> String {
     serial_hex(&der).unwrap()
 }
 
+/// Waits until `serial` is served on every handshake for 0.3 s: after a reload (nginx) or a
+/// graceful restart (Apache) the old workers may still answer for a moment.
 async fn wait_served(port: u16, sni: &str, serial: &str) {
-    for _ in 0..100 {
-        if let Ok(der) = tls_peek::served_leaf("127.0.0.1", port, sni, Duration::from_secs(5)).await {
-            if serial_hex(&der).as_deref() == Some(serial) {
-                return;
-            }
+    let mut since: Option<std::time::Instant> = None;
+    for _ in 0..200 {
+        let ok = match tls_peek::served_leaf("127.0.0.1", port, sni, Duration::from_secs(5)).await {
+            Ok(der) => serial_hex(&der).as_deref() == Some(serial),
+            Err(_) => false,
+        };
+        match (ok, since) {
+            (true, Some(t)) if t.elapsed() >= Duration::from_millis(300) => return,
+            (true, None) => since = Some(std::time::Instant::now()),
+            (true, Some(_)) => {}
+            (false, _) => since = None,
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(30)).await;
     }
-    panic!("{sni} on {port} never served {serial}");
+    panic!("{sni} on {port} never served {serial} steadily");
 }
 
 async fn import(w: &W, cert: &str, key: &str) -> i64 {

@@ -3,5 +3,6 @@
 
 pub mod acme;
 pub mod http01;
+pub mod rfc2136;
 pub mod ssh;
 pub mod tls_peek;

@@ -1,0 +1,205 @@
+//! dns-01 through RFC 2136 dynamic updates signed with TSIG (hmac-sha256/384/512), sent to the
+//! zone's primary server (BIND, Knot, PowerDNS…). Records are added next to any others at the
+//! name and removed by exact value afterwards; before the CA is told to validate, the server
+//! itself is asked until every value is visible.
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use hickory_net::client::{Client, ClientHandle};
+use hickory_net::proto::op::ResponseCode;
+use hickory_net::proto::rr::rdata::tsig::TsigAlgorithm;
+use hickory_net::proto::rr::rdata::TXT;
+use hickory_net::proto::rr::{DNSClass, Name, RData, Record, RecordSet, RecordType, TSigner};
+use hickory_net::runtime::TokioRuntimeProvider;
+use hickory_net::udp::UdpClientStream;
+use zeroize::Zeroizing;
+
+use super::acme::{BoxFut, Challenge, ChallengeKind, Solver};
+
+/// Settings of an RFC 2136 server.
+pub struct Rfc2136 {
+    /// The primary server, `host:port`.
+    pub server: SocketAddr,
+    /// The zone updated (its apex, e.g. `example.com`).
+    pub zone: String,
+    /// TSIG key name.
+    pub key_name: String,
+    /// `hmac-sha256`, `hmac-sha384` or `hmac-sha512`.
+    pub algorithm: String,
+    /// The TSIG secret, base64.
+    pub secret_b64: Zeroizing<String>,
+    /// TTL of the TXT records.
+    pub ttl: u32,
+    /// How long to wait for the records to be visible.
+    pub propagation_timeout: Duration,
+}
+
+fn fqdn(s: &str) -> Result<Name, String> {
+    let mut n = Name::from_str(s.trim_end_matches('.')).map_err(|e| format!("bad DNS name {s}: {e}"))?;
+    n.set_fqdn(true);
+    Ok(n)
+}
+
+impl Rfc2136 {
+    fn signer(&self) -> Result<TSigner, String> {
+        use base64::Engine;
+        let alg = match self.algorithm.to_ascii_lowercase().as_str() {
+            "hmac-sha256" => TsigAlgorithm::HmacSha256,
+            "hmac-sha384" => TsigAlgorithm::HmacSha384,
+            "hmac-sha512" => TsigAlgorithm::HmacSha512,
+            other => {
+                return Err(format!(
+                    "TSIG algorithm {other} is not supported: use hmac-sha256, hmac-sha384 or hmac-sha512"
+                ))
+            }
+        };
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(self.secret_b64.trim())
+            .map_err(|_| "the TSIG secret is not base64".to_string())?;
+        TSigner::new(key, alg, fqdn(&self.key_name)?, 300).map_err(|e| format!("TSIG key: {e}"))
+    }
+
+    async fn client(&self, signed: bool) -> Result<Client<TokioRuntimeProvider>, String> {
+        let signer = if signed { Some(self.signer()?) } else { None };
+        let stream = UdpClientStream::builder(self.server, TokioRuntimeProvider::default())
+            .with_timeout(Some(Duration::from_secs(5)))
+            .with_signer(signer)
+            .build();
+        let (client, bg) = Client::<TokioRuntimeProvider>::from_sender(stream);
+        tokio::spawn(bg);
+        Ok(client)
+    }
+
+    fn zone_of(&self, record: &str) -> Result<Name, String> {
+        let zone = fqdn(&self.zone)?;
+        let name = fqdn(record)?;
+        if !zone.zone_of(&name) {
+            return Err(format!("{record} is not in the zone {} this server updates", self.zone));
+        }
+        Ok(zone)
+    }
+
+    /// A transport error of a signed update, in words: a server that rejects the signature
+    /// answers with a short (unsigned or truncated) TSIG that the client cannot check.
+    fn update_error(&self, e: impl std::fmt::Display) -> String {
+        let raw = e.to_string();
+        if raw.contains("TSIG") || raw.contains("HMAC") || raw.contains("BADSIG") || raw.contains("BADKEY") {
+            format!(
+                "{} did not accept the TSIG signature of key {} ({}): check the key name, secret and algorithm [{raw}]",
+                self.server, self.key_name, self.algorithm
+            )
+        } else {
+            format!("update to {}: {raw}", self.server)
+        }
+    }
+
+    fn rrset(name: &Name, value: &str, ttl: u32) -> RecordSet {
+        let mut r = Record::from_rdata(name.clone(), ttl, RData::TXT(TXT::new(vec![value.to_string()])));
+        r.dns_class = DNSClass::IN;
+        RecordSet::from(r)
+    }
+
+    /// Adds a TXT value at `name` (other values there are kept).
+    pub async fn add_txt(&self, name: &str, value: &str) -> Result<(), String> {
+        let zone = self.zone_of(name)?;
+        let mut c = self.client(true).await?;
+        let r = c
+            .append(Self::rrset(&fqdn(name)?, value, self.ttl), zone, false)
+            .await
+            .map_err(|e| self.update_error(e))?;
+        match r.metadata.response_code {
+            ResponseCode::NoError => Ok(()),
+            ResponseCode::Refused | ResponseCode::NotAuth => Err(format!(
+                "{} refused the update of {name} ({}): is key {} allowed to update the zone {}?",
+                self.server, r.metadata.response_code, self.key_name, self.zone
+            )),
+            code => Err(format!("{} refused the update of {name}: {code}", self.server)),
+        }
+    }
+
+    /// Removes the TXT value `value` at `name`.
+    pub async fn delete_txt(&self, name: &str, value: &str) -> Result<(), String> {
+        let zone = self.zone_of(name)?;
+        let mut c = self.client(true).await?;
+        let r = c
+            .delete_by_rdata(Self::rrset(&fqdn(name)?, value, 0), zone)
+            .await
+            .map_err(|e| self.update_error(e))?;
+        match r.metadata.response_code {
+            ResponseCode::NoError => Ok(()),
+            code => Err(format!("{} refused removing {name}: {code}", self.server)),
+        }
+    }
+
+    /// The TXT values at `name`, asked of the server itself.
+    pub async fn txt_values(&self, name: &str) -> Result<Vec<String>, String> {
+        let mut c = self.client(false).await?;
+        let r = c
+            .query(fqdn(name)?, DNSClass::IN, RecordType::TXT)
+            .await
+            .map_err(|e| format!("query {name} at {}: {e}", self.server))?;
+        Ok(r.answers
+            .iter()
+            .filter_map(|a| match &a.data {
+                RData::TXT(t) => Some(
+                    t.txt_data
+                        .iter()
+                        .map(|p| String::from_utf8_lossy(p).into_owned())
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .collect())
+    }
+}
+
+impl Solver for Rfc2136 {
+    fn kind(&self) -> ChallengeKind {
+        ChallengeKind::Dns01
+    }
+
+    fn present<'a>(&'a self, challenges: &'a [Challenge]) -> BoxFut<'a, Result<(), String>> {
+        Box::pin(async move {
+            for c in challenges {
+                self.add_txt(&c.record_name(), &c.dns_value).await?;
+            }
+            let deadline = Instant::now() + self.propagation_timeout;
+            for c in challenges {
+                loop {
+                    let values = self.txt_values(&c.record_name()).await?;
+                    if values.contains(&c.dns_value) {
+                        break;
+                    }
+                    if Instant::now() >= deadline {
+                        return Err(format!(
+                            "{} does not show the TXT record at {} after {} s",
+                            self.server,
+                            c.record_name(),
+                            self.propagation_timeout.as_secs()
+                        ));
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn cleanup<'a>(&'a self, challenges: &'a [Challenge]) -> BoxFut<'a, Result<(), String>> {
+        Box::pin(async move {
+            let mut errors = Vec::new();
+            for c in challenges {
+                if let Err(e) = self.delete_txt(&c.record_name(), &c.dns_value).await {
+                    errors.push(e);
+                }
+            }
+            if errors.is_empty() {
+                Ok(())
+            } else {
+                Err(errors.join("; "))
+            }
+        })
+    }
+}
