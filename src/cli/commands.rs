@@ -389,7 +389,32 @@ async fn dispatch(ctx: &Ctx, cli: &Cli) -> R<()> {
                 Command::Apikey(c) => apikey(ctx, &s, &a, c).await,
                 Command::Server(c) => server(ctx, &s, &a, c).await,
                 Command::Group(c) => group(ctx, &s, &a, c).await,
+                Command::Cert(CertCmd::Request {
+                    domains,
+                    ca,
+                    email,
+                    key,
+                    challenge,
+                    dns_provider,
+                    http_listen,
+                    name,
+                    no_wait,
+                }) => {
+                    let input = crate::service::acme::RequestInput {
+                        domains: domains.clone(),
+                        ca: ca.clone(),
+                        email: email.clone(),
+                        key: Some(key.clone()),
+                        challenge: challenge.clone(),
+                        dns_provider_id: *dns_provider,
+                        http_listen: Some(http_listen.clone()),
+                        name: name.clone(),
+                    };
+                    super::remote::cert_request(ctx.json, &s, &a, &input, *no_wait).await
+                }
                 Command::Cert(c) => cert(ctx, &s, &a, c).await,
+                Command::Ca(c) => super::remote::ca(ctx.json, &s, &a, c).await,
+                Command::DnsProvider(c) => super::remote::dns_provider(ctx.json, &s, &a, c).await,
                 Command::Deployment(c) => deployment(ctx, &s, &a, c).await,
                 Command::Deploy {
                     cert,
@@ -1377,6 +1402,7 @@ async fn group(ctx: &Ctx, s: &Services, a: &Actor, c: &GroupCmd) -> R<()> {
 
 async fn cert(ctx: &Ctx, s: &Services, a: &Actor, c: &CertCmd) -> R<()> {
     match c {
+        CertCmd::Request { .. } => unreachable!("handled before: runs the order here"),
         CertCmd::List {
             status,
             certificate_type,

@@ -113,6 +113,12 @@ pub enum Command {
         #[arg(long)]
         no_wait: bool,
     },
+    /// ACME certificate authorities.
+    #[command(subcommand)]
+    Ca(CaCmd),
+    /// DNS providers for dns-01 challenges.
+    #[command(subcommand)]
+    DnsProvider(DnsProviderCmd),
     /// TLS monitors.
     #[command(subcommand)]
     Monitor(MonitorCmd),
@@ -543,6 +549,59 @@ pub enum ServerCmd {
     },
 }
 
+/// `ca …`
+#[derive(Debug, Subcommand)]
+pub enum CaCmd {
+    /// The built-in CAs and yours.
+    List,
+    /// Add a CA by its ACME directory URL (private CA, step-ca, Pebble).
+    Add {
+        /// Name (used as `--ca`).
+        name: String,
+        /// ACME directory URL (https).
+        #[arg(long)]
+        directory: String,
+        /// PEM file of a root that signs the directory's TLS certificate.
+        #[arg(long, value_name = "FILE")]
+        trust_root: Option<PathBuf>,
+        /// The CA requires External Account Binding.
+        #[arg(long)]
+        eab: bool,
+    },
+}
+
+/// `dns-provider …`
+#[derive(Debug, Subcommand)]
+pub enum DnsProviderCmd {
+    /// Your DNS providers.
+    List,
+    /// Add a DNS provider (RFC 2136 with TSIG; the secret is read from standard input).
+    Add {
+        /// Name.
+        name: String,
+        /// Provider type: rfc2136.
+        #[arg(long = "type", default_value = "rfc2136")]
+        provider_type: String,
+        /// Primary server, IP:port.
+        #[arg(long)]
+        server: String,
+        /// Zone apex.
+        #[arg(long)]
+        zone: String,
+        /// TSIG key name.
+        #[arg(long)]
+        key_name: String,
+        /// hmac-sha256, hmac-sha384 or hmac-sha512.
+        #[arg(long, default_value = "hmac-sha256")]
+        algorithm: String,
+    },
+    /// Write, read back and remove a test TXT record.
+    Test {
+        /// Provider id.
+        id: i64,
+    },
+}
+
 /// Options of the server imports.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
@@ -613,6 +672,36 @@ pub enum GroupCmd {
 /// `cert …`
 #[derive(Debug, Subcommand)]
 pub enum CertCmd {
+    /// Request a certificate from an ACME CA (a certificate_issue task; runs now unless --no-wait).
+    Request {
+        /// A name for the certificate (repeat: the first is the subject; `*.` needs dns-01).
+        #[arg(long = "domain", required = true)]
+        domains: Vec<String>,
+        /// CA: a preset (see `ca list`) or a CA added with `ca add`.
+        #[arg(long, default_value = "letsencrypt")]
+        ca: String,
+        /// Account contact (default: your user's e-mail).
+        #[arg(long)]
+        email: Option<String>,
+        /// ec256, ec384, rsa2048, rsa3072 or rsa4096.
+        #[arg(long, default_value = "ec256")]
+        key: String,
+        /// dns-01 or http-01.
+        #[arg(long, default_value = "dns-01")]
+        challenge: String,
+        /// DNS provider id for dns-01 (see `dns-provider list`).
+        #[arg(long)]
+        dns_provider: Option<i64>,
+        /// http-01: address of the standalone responder on this host.
+        #[arg(long, default_value = "0.0.0.0:80")]
+        http_listen: String,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Queue the request for the scheduler and return at once.
+        #[arg(long)]
+        no_wait: bool,
+    },
     /// List certificates.
     List {
         /// Only this status.

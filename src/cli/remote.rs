@@ -321,3 +321,133 @@ pub(super) async fn deploy(
     }
     r
 }
+
+/// `cert request …`: queue the order and (unless `--no-wait`) run it here.
+pub(super) async fn cert_request(
+    json: bool,
+    s: &Services,
+    a: &Actor,
+    input: &crate::service::acme::RequestInput,
+    no_wait: bool,
+) -> R<()> {
+    let (c, t) = svc(s.cert_request(a, input).await)?;
+    if no_wait {
+        println!("certificate {} requested; certificate_issue task {} queued", c.id, t.id);
+        return Ok(());
+    }
+    run_task(json, s, a, t.id).await?;
+    if !json {
+        let c = svc(s.cert_get(a, c.id).await)?;
+        println!(
+            "certificate {} ({}) is {}: issued by {}, expires {}",
+            c.id,
+            c.main_domain,
+            c.status,
+            opt(&c.issuer),
+            when(c.expires_at)
+        );
+    }
+    Ok(())
+}
+
+/// `ca list | add`.
+pub(super) async fn ca(json: bool, s: &Services, a: &Actor, c: &super::CaCmd) -> R<()> {
+    match c {
+        super::CaCmd::List => {
+            let rows = svc(s.ca_list(a).await)?;
+            if json {
+                print_json(&rows);
+                return Ok(());
+            }
+            let mut t = Table::new(&["CA", "NAME", "DIRECTORY", "EAB", "OWN"]);
+            for r in rows {
+                t.row(vec![
+                    r.key,
+                    r.name,
+                    r.directory_url,
+                    if r.eab_required {
+                        "required".into()
+                    } else {
+                        String::new()
+                    },
+                    if r.custom { "yes".into() } else { String::new() },
+                ]);
+            }
+            t.print();
+        }
+        super::CaCmd::Add {
+            name,
+            directory,
+            trust_root,
+            eab,
+        } => {
+            let pem = match trust_root {
+                Some(p) => Some(std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?),
+                None => None,
+            };
+            let r = svc(s.ca_add(a, name, directory, pem.as_deref(), *eab).await)?;
+            if json {
+                print_json(&r);
+            } else {
+                println!("added CA {} ({})", r.name, r.directory_url);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `dns-provider list | add | test`.
+pub(super) async fn dns_provider(json: bool, s: &Services, a: &Actor, c: &super::DnsProviderCmd) -> R<()> {
+    match c {
+        super::DnsProviderCmd::List => {
+            let rows = svc(s.dns_provider_list(a).await)?;
+            if json {
+                print_json(&rows);
+                return Ok(());
+            }
+            let mut t = Table::new(&["ID", "NAME", "TYPE", "SETTINGS"]);
+            for r in rows {
+                t.row(vec![
+                    r.id.to_string(),
+                    r.name.clone(),
+                    r.provider_type.clone(),
+                    r.settings.as_ref().map(|j| j.0.to_string()).unwrap_or_default(),
+                ]);
+            }
+            t.print();
+        }
+        super::DnsProviderCmd::Add {
+            name,
+            provider_type,
+            server,
+            zone,
+            key_name,
+            algorithm,
+        } => {
+            if provider_type != "rfc2136" {
+                return Err(format!(
+                    "DNS provider type '{provider_type}' is not available in this build: use rfc2136"
+                ));
+            }
+            let mut secret = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut secret)
+                .map_err(|e| format!("cannot read the TSIG secret from standard input: {e}"))?;
+            let settings = crate::service::acme::Rfc2136Settings {
+                server: server.clone(),
+                zone: zone.clone(),
+                key_name: key_name.clone(),
+                algorithm: algorithm.clone(),
+            };
+            let r = svc(s.dns_provider_add_rfc2136(a, name, &settings, secret.trim()).await)?;
+            if json {
+                print_json(&r);
+            } else {
+                println!("added DNS provider {} (id {})", r.name, r.id);
+            }
+        }
+        super::DnsProviderCmd::Test { id } => {
+            println!("{}", svc(s.dns_provider_test(a, *id).await)?);
+        }
+    }
+    Ok(())
+}

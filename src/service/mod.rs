@@ -11,6 +11,7 @@ use crate::errors::{ServiceError, ServiceResult};
 use crate::store::audit::NewAudit;
 use crate::store::Db;
 
+pub mod acme;
 pub mod audit;
 pub mod auth;
 pub mod backup;

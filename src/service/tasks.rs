@@ -328,6 +328,7 @@ impl Runners {
         Runners::default()
             .with(TaskType::ServerCheck, Arc::new(super::discovery::ServerCheckRunner))
             .with(TaskType::CertificateDeploy, Arc::new(super::deploy::DeployRunner))
+            .with(TaskType::CertificateIssue, Arc::new(super::acme::IssueRunner))
     }
 
     /// Sets the runner of a task type.

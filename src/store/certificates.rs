@@ -224,13 +224,39 @@ pub async fn count_by_status(db: &Db, user_id: Option<i64>) -> Result<Vec<(Strin
     on_db!(db, p => bind_args!(sqlx::query_as::<_, (String, i64)>(AssertSqlSafe(sql)), w.args.clone()).fetch_all(p).await)
 }
 
+/// Stores what an order produced: material, issuer, validity and status `issued`.
+pub async fn set_issued(
+    db: &Db,
+    id: i64,
+    material: &CertificateMaterial,
+    issuer: Option<&str>,
+    issued_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    on_db!(db, p => sqlx::query(
+        "UPDATE certificates SET certificate_pem = ?, chain_pem = ?, private_key_encrypted = ?, issuer = ?, issued_at = ?, \
+         expires_at = ?, status = 'issued', updated_at = ? WHERE id = ?")
+        .bind(&material.certificate_pem).bind(&material.chain_pem).bind(&material.private_key_encrypted).bind(issuer)
+        .bind(ts(issued_at)).bind(ts(expires_at)).bind(super::now()).bind(id)
+        .execute(p).await.map(|_| ()))
+}
+
+/// Sets a certificate's status (e.g. `error` after a failed order).
+pub async fn set_status(db: &Db, id: i64, status: CertificateStatus) -> Result<(), sqlx::Error> {
+    on_db!(db, p => sqlx::query("UPDATE certificates SET status = ?, updated_at = ? WHERE id = ?")
+        .bind(status.as_str()).bind(super::now()).bind(id).execute(p).await.map(|_| ()))
+}
+
 /// Deletes a certificate with its DNS challenges (refused while deployments reference it).
 pub async fn delete(db: &Db, id: i64, audit: &NewAudit) -> Result<bool, sqlx::Error> {
     super::delete_by_id(
         db,
         "certificates",
         id,
-        &["DELETE FROM dns_challenges WHERE certificate_id = ?"],
+        &[
+            "DELETE FROM dns_challenges WHERE certificate_id = ?",
+            "DELETE FROM certificate_issuance WHERE certificate_id = ?",
+        ],
         audit,
     )
     .await

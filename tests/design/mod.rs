@@ -724,6 +724,11 @@ pub const EXTRA_TABLES: &[&str] = &[
     "certdeck_schedulers",
     // V10: sites discovered in the web server configs.
     "server_sites",
+    // V11: ACME.
+    "acme_cas",
+    "acme_accounts",
+    "dns_providers",
+    "certificate_issuance",
 ];
 
 /// Columns certdeck adds to design tables (V7), with their expected definition.

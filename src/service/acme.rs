@@ -1,0 +1,763 @@
+//! Certificates from ACME: CA presets and custom CAs, accounts (one per CA and contact, sealed),
+//! DNS providers (RFC 2136 for now; secrets sealed), certificate requests, and the
+//! `certificate_issue` task that runs an order through the engine and stores the result.
+
+use std::path::PathBuf;
+
+use serde_json::{json, Value};
+use zeroize::Zeroizing;
+
+use super::tasks::{RunFuture, TaskContext, TaskFailure, TaskInput, TaskRunner};
+use super::{opt_text, Actor, Services};
+use crate::domain::{CertificateStatus, CertificateType, DomainName, Email, EncryptionType, LogLevel, TaskType};
+use crate::engine::acme::{AcmeAccount, AcmeError, BoxFut, CertKey, Challenge, ChallengeKind, KeySpec, Solver};
+use crate::engine::http01::StandaloneHttp01;
+use crate::engine::rfc2136::Rfc2136;
+use crate::errors::{ServiceError, ServiceResult};
+use crate::store::acme::{self as store, AccountRow, CaRow, DnsProviderRow, IssuanceRow};
+use crate::store::certificates::{self as certs, CertificateMaterial, CertificateRow, NewCertificate};
+use crate::store::tasks::TaskRow;
+
+/// A well-known CA.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CaPreset {
+    /// Key used on the command line (`--ca`).
+    pub key: &'static str,
+    /// Display name.
+    pub name: &'static str,
+    /// ACME directory.
+    pub directory_url: &'static str,
+    /// Needs External Account Binding (kid + HMAC key from the CA's console).
+    pub eab_required: bool,
+}
+
+/// The built-in CAs.
+pub const CA_PRESETS: &[CaPreset] = &[
+    CaPreset {
+        key: "letsencrypt",
+        name: "Let's Encrypt",
+        directory_url: "https://acme-v02.api.letsencrypt.org/directory",
+        eab_required: false,
+    },
+    CaPreset {
+        key: "letsencrypt-staging",
+        name: "Let's Encrypt (staging)",
+        directory_url: "https://acme-staging-v02.api.letsencrypt.org/directory",
+        eab_required: false,
+    },
+    CaPreset {
+        key: "zerossl",
+        name: "ZeroSSL",
+        directory_url: "https://acme.zerossl.com/v2/DV90",
+        eab_required: true,
+    },
+    CaPreset {
+        key: "google",
+        name: "Google Trust Services",
+        directory_url: "https://dv.acme-v02.api.pki.goog/directory",
+        eab_required: true,
+    },
+    CaPreset {
+        key: "buypass",
+        name: "Buypass Go SSL",
+        directory_url: "https://api.buypass.com/acme/directory",
+        eab_required: false,
+    },
+    CaPreset {
+        key: "sslcom",
+        name: "SSL.com",
+        directory_url: "https://acme.ssl.com/sslcom-dv-ecc",
+        eab_required: true,
+    },
+];
+
+/// A CA as the list shows it: a preset or one of the user's own.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CaView {
+    /// `--ca` value.
+    pub key: String,
+    /// Display name.
+    pub name: String,
+    /// Directory URL.
+    pub directory_url: String,
+    /// Needs EAB.
+    pub eab_required: bool,
+    /// Built in, or added by the user.
+    pub custom: bool,
+    /// Carries its own TLS trust root.
+    pub has_trust_root: bool,
+}
+
+/// A certificate request.
+#[derive(Debug, Clone, Default)]
+pub struct RequestInput {
+    /// Domains (first = subject); IDN converted; `*.` needs dns-01.
+    pub domains: Vec<String>,
+    /// CA preset key or custom CA name.
+    pub ca: String,
+    /// Account contact (default: the user's e-mail).
+    pub email: Option<String>,
+    /// `ec256`, `ec384`, `rsa2048`, `rsa3072`, `rsa4096` (default ec256).
+    pub key: Option<String>,
+    /// `dns-01` or `http-01`.
+    pub challenge: String,
+    /// DNS provider for dns-01.
+    pub dns_provider_id: Option<i64>,
+    /// Standalone http-01 listener address (`0.0.0.0:80`…).
+    pub http_listen: Option<String>,
+    /// Display name.
+    pub name: Option<String>,
+}
+
+/// Runs `certificate_issue` tasks.
+pub struct IssueRunner;
+
+impl TaskRunner for IssueRunner {
+    fn run<'a>(&'a self, ctx: &'a TaskContext) -> RunFuture<'a> {
+        Box::pin(async move { ctx.services().issue_run(ctx).await })
+    }
+}
+
+/// RFC 2136 settings of a DNS provider (plain part).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Rfc2136Settings {
+    /// Primary server `host:port`.
+    pub server: String,
+    /// Zone apex.
+    pub zone: String,
+    /// TSIG key name.
+    pub key_name: String,
+    /// `hmac-sha256` / `hmac-sha384` / `hmac-sha512`.
+    pub algorithm: String,
+}
+
+impl Services {
+    /// The CAs the actor can use: presets, then the actor's own.
+    pub async fn ca_list(&self, actor: &Actor) -> ServiceResult<Vec<CaView>> {
+        let mut out: Vec<CaView> = CA_PRESETS
+            .iter()
+            .map(|p| CaView {
+                key: p.key.into(),
+                name: p.name.into(),
+                directory_url: p.directory_url.into(),
+                eab_required: p.eab_required,
+                custom: false,
+                has_trust_root: false,
+            })
+            .collect();
+        for c in store::list_cas(self.db(), actor.user_id).await? {
+            out.push(CaView {
+                key: c.name.clone(),
+                name: c.name,
+                directory_url: c.directory_url,
+                eab_required: c.eab_required,
+                custom: true,
+                has_trust_root: c.trust_root_pem.is_some(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Adds a custom CA (private CA, step-ca, Pebble) with an optional TLS trust root (PEM).
+    pub async fn ca_add(
+        &self,
+        actor: &Actor,
+        name: &str,
+        directory_url: &str,
+        trust_root_pem: Option<&str>,
+        eab_required: bool,
+    ) -> ServiceResult<CaView> {
+        let name = opt_text("name", Some(name), 100)?.ok_or_else(|| ServiceError::invalid("name", "is required"))?;
+        if CA_PRESETS.iter().any(|p| p.key == name) {
+            return Err(ServiceError::invalid("name", format!("'{name}' is a built-in CA")));
+        }
+        let url = url::Url::parse(directory_url.trim())
+            .map_err(|e| ServiceError::invalid("directory", format!("not a URL: {e}")))?;
+        if url.scheme() != "https" {
+            return Err(ServiceError::invalid(
+                "directory",
+                "an ACME directory is served over https",
+            ));
+        }
+        crate::domain::check_len("directory", url.as_str(), 255)?;
+        if let Some(pem) = trust_root_pem {
+            let n = crate::domain::certpem::certificates_der(pem.as_bytes())
+                .map_err(|e| ServiceError::invalid("trust_root", e))?
+                .len();
+            if n == 0 {
+                return Err(ServiceError::invalid("trust_root", "holds no certificate"));
+            }
+        }
+        let audit = self.audit(
+            Some(actor),
+            "acme_ca.create",
+            "acme_ca",
+            None,
+            json!({"name": name, "directory_url": url.as_str()}),
+        );
+        let row = CaRow {
+            id: 0,
+            user_id: actor.user_id,
+            name: name.clone(),
+            directory_url: url.as_str().to_string(),
+            eab_required,
+            trust_root_pem: trust_root_pem.map(str::to_string),
+            created_at: chrono::Utc::now(),
+        };
+        store::insert_ca(self.db(), &row, &audit)
+            .await
+            .map_err(|e| match ServiceError::from(e) {
+                ServiceError::Conflict(_) => ServiceError::Conflict(format!("you already have a CA named {name}")),
+                other => other,
+            })?;
+        self.ca_list(actor)
+            .await?
+            .into_iter()
+            .find(|c| c.custom && c.name == name)
+            .ok_or_else(|| ServiceError::Internal("the CA vanished".into()))
+    }
+
+    /// (directory URL, trust root PEM) of a CA key for a user.
+    async fn resolve_ca(&self, user_id: i64, key: &str) -> ServiceResult<(String, Option<String>, bool)> {
+        if let Some(p) = CA_PRESETS.iter().find(|p| p.key == key) {
+            return Ok((p.directory_url.to_string(), None, p.eab_required));
+        }
+        let c = store::list_cas(self.db(), user_id)
+            .await?
+            .into_iter()
+            .find(|c| c.name == key)
+            .ok_or_else(|| {
+                let keys: Vec<&str> = CA_PRESETS.iter().map(|p| p.key).collect();
+                ServiceError::invalid(
+                    "ca",
+                    format!(
+                        "unknown CA '{key}': use {} or a CA added with `ca add`",
+                        keys.join(", ")
+                    ),
+                )
+            })?;
+        Ok((c.directory_url, c.trust_root_pem, c.eab_required))
+    }
+
+    /// Adds an RFC 2136 DNS provider; the TSIG secret is sealed.
+    pub async fn dns_provider_add_rfc2136(
+        &self,
+        actor: &Actor,
+        name: &str,
+        settings: &Rfc2136Settings,
+        tsig_secret: &str,
+    ) -> ServiceResult<DnsProviderRow> {
+        let name = opt_text("name", Some(name), 100)?.ok_or_else(|| ServiceError::invalid("name", "is required"))?;
+        settings
+            .server
+            .parse::<std::net::SocketAddr>()
+            .map_err(|_| ServiceError::invalid("server", "must be an IP address and port, e.g. 192.0.2.53:53"))?;
+        DomainName::parse(&settings.zone).map_err(|e| ServiceError::invalid("zone", e))?;
+        if !["hmac-sha256", "hmac-sha384", "hmac-sha512"].contains(&settings.algorithm.as_str()) {
+            return Err(ServiceError::invalid(
+                "algorithm",
+                "use hmac-sha256, hmac-sha384 or hmac-sha512",
+            ));
+        }
+        {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD
+                .decode(tsig_secret.trim())
+                .map_err(|_| {
+                    ServiceError::invalid("secret", "the TSIG secret must be base64 (as tsig-keygen prints it)")
+                })?;
+        }
+        let secrets = Zeroizing::new(json!({"tsig_secret": tsig_secret.trim()}).to_string());
+        let sealed = self
+            .keyring()
+            .seal_for_column(secrets.as_bytes(), 65_535)
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let audit = self.audit(
+            Some(actor),
+            "dns_provider.create",
+            "dns_provider",
+            None,
+            json!({"name": name, "type": "rfc2136", "server": settings.server, "zone": settings.zone}),
+        );
+        let row = DnsProviderRow {
+            id: 0,
+            user_id: actor.user_id,
+            name: name.clone(),
+            provider_type: "rfc2136".into(),
+            settings: Some(sqlx::types::Json(serde_json::to_value(settings).unwrap_or(Value::Null))),
+            secrets_encrypted: Some(sealed),
+            created_at: chrono::Utc::now(),
+        };
+        let id = store::insert_provider(self.db(), &row, &audit)
+            .await
+            .map_err(|e| match ServiceError::from(e) {
+                ServiceError::Conflict(_) => {
+                    ServiceError::Conflict(format!("you already have a DNS provider named {name}"))
+                }
+                other => other,
+            })?;
+        self.dns_provider_get(actor, id).await
+    }
+
+    /// A DNS provider the actor may use.
+    pub async fn dns_provider_get(&self, actor: &Actor, id: i64) -> ServiceResult<DnsProviderRow> {
+        let p = store::get_provider(self.db(), id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("dns provider", id))?;
+        super::ensure_owner(actor, p.user_id, "dns provider", id)?;
+        Ok(p)
+    }
+
+    /// The actor's DNS providers (all for an admin).
+    pub async fn dns_provider_list(&self, actor: &Actor) -> ServiceResult<Vec<DnsProviderRow>> {
+        Ok(store::list_providers(self.db(), (!actor.is_admin()).then_some(actor.user_id)).await?)
+    }
+
+    /// The solver of a DNS provider, with its secret opened.
+    async fn provider_solver(&self, p: &DnsProviderRow) -> ServiceResult<Rfc2136> {
+        if p.provider_type != "rfc2136" {
+            return Err(ServiceError::invalid(
+                "dns_provider",
+                format!("provider type {} is not available in this build", p.provider_type),
+            ));
+        }
+        let s: Rfc2136Settings =
+            serde_json::from_value(p.settings.as_ref().map(|j| j.0.clone()).unwrap_or(Value::Null))
+                .map_err(|e| ServiceError::Internal(format!("provider {} settings: {e}", p.id)))?;
+        let sealed = p
+            .secrets_encrypted
+            .as_deref()
+            .ok_or_else(|| ServiceError::Internal("no secret stored".into()))?;
+        let plain = self
+            .keyring()
+            .open_string(sealed)
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let v: Value = serde_json::from_str(&plain).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        Ok(Rfc2136 {
+            server: s
+                .server
+                .parse()
+                .map_err(|_| ServiceError::Internal("bad server".into()))?,
+            zone: s.zone,
+            key_name: s.key_name,
+            algorithm: s.algorithm,
+            secret_b64: Zeroizing::new(v["tsig_secret"].as_str().unwrap_or_default().to_string()),
+            ttl: 60,
+            propagation_timeout: std::time::Duration::from_secs(60),
+        })
+    }
+
+    /// Tests a DNS provider: writes, reads back and removes a TXT record `_certdeck-test.<zone>`.
+    pub async fn dns_provider_test(&self, actor: &Actor, id: i64) -> ServiceResult<String> {
+        let p = self.dns_provider_get(actor, id).await?;
+        let solver = self.provider_solver(&p).await?;
+        let name = format!("_certdeck-test.{}", solver.zone);
+        let value = format!("certdeck-{:08x}", rand::random::<u32>());
+        solver.add_txt(&name, &value).await.map_err(ServiceError::Remote)?;
+        let seen = solver.txt_values(&name).await.map_err(ServiceError::Remote)?;
+        solver.delete_txt(&name, &value).await.map_err(ServiceError::Remote)?;
+        if !seen.contains(&value) {
+            return Err(ServiceError::Remote(format!(
+                "{} accepted the update but does not show {name}",
+                solver.server
+            )));
+        }
+        Ok(format!("wrote, read back and removed TXT {name} at {}", solver.server))
+    }
+
+    /// Requests a certificate: a `pending` certificate, how to obtain it, and a
+    /// `certificate_issue` task.
+    pub async fn cert_request(&self, actor: &Actor, input: &RequestInput) -> ServiceResult<(CertificateRow, TaskRow)> {
+        if input.domains.is_empty() {
+            return Err(ServiceError::invalid("domain", "give at least one --domain"));
+        }
+        let mut domains: Vec<String> = Vec::new();
+        let mut wildcard = false;
+        for d in &input.domains {
+            let n = DomainName::parse(d).map_err(|e| ServiceError::invalid("domain", e))?;
+            wildcard |= n.is_wildcard();
+            if !domains.contains(&n.as_str().to_string()) {
+                domains.push(n.as_str().to_string());
+            }
+        }
+        if domains.len() > 100 {
+            return Err(ServiceError::invalid("domain", "at most 100 names per certificate"));
+        }
+        let challenge = match input.challenge.as_str() {
+            "dns-01" => ChallengeKind::Dns01,
+            "http-01" => ChallengeKind::Http01,
+            other => {
+                return Err(ServiceError::invalid(
+                    "challenge",
+                    format!("'{other}': use dns-01 or http-01"),
+                ))
+            }
+        };
+        if wildcard && challenge != ChallengeKind::Dns01 {
+            return Err(ServiceError::invalid("challenge", "a wildcard name needs dns-01"));
+        }
+        let key =
+            KeySpec::parse(input.key.as_deref().unwrap_or("ec256")).map_err(|e| ServiceError::invalid("key", e))?;
+        let (directory, _, eab) = self.resolve_ca(actor.user_id, &input.ca).await?;
+        if eab {
+            return Err(ServiceError::invalid(
+                "ca",
+                format!(
+                    "{} needs External Account Binding, which this build cannot set up yet",
+                    input.ca
+                ),
+            ));
+        }
+        let provider = match (challenge, input.dns_provider_id) {
+            (ChallengeKind::Dns01, Some(id)) => Some(self.dns_provider_get(actor, id).await?.id),
+            (ChallengeKind::Dns01, None) => {
+                return Err(ServiceError::invalid(
+                    "dns_provider",
+                    "dns-01 needs --dns-provider (see `dns-provider list`)",
+                ))
+            }
+            (ChallengeKind::Http01, _) => None,
+        };
+        let http_listen = match challenge {
+            ChallengeKind::Http01 => {
+                let a = input.http_listen.as_deref().unwrap_or("0.0.0.0:80");
+                a.parse::<std::net::SocketAddr>()
+                    .map_err(|_| ServiceError::invalid("http_listen", format!("'{a}' is not an address:port")))?;
+                Some(a.to_string())
+            }
+            ChallengeKind::Dns01 => None,
+        };
+        let email = match &input.email {
+            Some(e) => Email::parse(e)
+                .map_err(|e| ServiceError::invalid("email", e))?
+                .as_str()
+                .to_string(),
+            None => self.user_get(actor, &actor.user_id.to_string()).await?.email,
+        };
+        let certificate_type = if wildcard {
+            CertificateType::Wildcard
+        } else if domains.len() > 1 {
+            CertificateType::MultiDomain
+        } else {
+            CertificateType::Single
+        };
+        let new = NewCertificate {
+            user_id: actor.user_id,
+            name: opt_text("name", input.name.as_deref(), 100)?,
+            domains: serde_json::to_string(&domains).unwrap_or_default(),
+            main_domain: domains[0].clone(),
+            issuer: None,
+            certificate_type,
+            encryption_type: match key {
+                KeySpec::Rsa(_) => EncryptionType::Rsa,
+                _ => EncryptionType::Ecc,
+            },
+            status: CertificateStatus::Pending,
+            material: CertificateMaterial {
+                certificate_pem: None,
+                private_key_encrypted: None,
+                chain_pem: None,
+                notes: None,
+            },
+            issued_at: None,
+            expires_at: None,
+            auto_renew: true,
+            renew_before_days: 30,
+        };
+        let audit = self.audit(
+            Some(actor),
+            "certificate.request",
+            "certificate",
+            None,
+            json!({"domains": domains, "ca": input.ca, "challenge": input.challenge, "key": key.name()}),
+        );
+        let id = certs::insert(self.db(), &new, &audit).await?;
+        store::upsert_issuance(
+            self.db(),
+            &IssuanceRow {
+                certificate_id: id,
+                ca: input.ca.clone(),
+                directory_url: directory,
+                contact_email: email,
+                account_id: None,
+                challenge_type: input.challenge.clone(),
+                dns_provider_id: provider,
+                http_listen,
+                key_type: key.name(),
+                key_reuse: false,
+                profile: None,
+                preferred_chain: None,
+            },
+        )
+        .await?;
+        let task = self
+            .task_enqueue(
+                actor,
+                &TaskInput {
+                    task_type: Some(TaskType::CertificateIssue),
+                    priority: Some(8),
+                    target_type: Some("certificate".into()),
+                    target_id: Some(id),
+                    max_attempts: Some(3),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        Ok((self.cert_get(actor, id).await?, task))
+    }
+
+    async fn issue_run(&self, ctx: &TaskContext) -> Result<Value, TaskFailure> {
+        let id = ctx
+            .task()
+            .target_id
+            .ok_or_else(|| TaskFailure::permanent("certificate_issue needs a certificate"))?;
+        let cert = certs::get(self.db(), id)
+            .await?
+            .ok_or_else(|| TaskFailure::permanent(format!("certificate {id} no longer exists")))?;
+        let iss = store::get_issuance(self.db(), id).await?.ok_or_else(|| {
+            TaskFailure::permanent(format!(
+                "certificate {id} has no issuance settings (request it with `cert request`)"
+            ))
+        })?;
+        let r = self.issue_with(ctx, &cert, &iss).await;
+        if let Err(f) = &r {
+            if !matches!(f, TaskFailure::Stopped | TaskFailure::Transient { .. }) {
+                certs::set_status(self.db(), id, CertificateStatus::Error).await?;
+            }
+        }
+        r
+    }
+
+    async fn issue_with(
+        &self,
+        ctx: &TaskContext,
+        cert: &CertificateRow,
+        iss: &IssuanceRow,
+    ) -> Result<Value, TaskFailure> {
+        let log = |m: String| async move { ctx.log(LogLevel::Info, &m, None).await };
+        let (_, trust, _) = self.resolve_ca(cert.user_id, &iss.ca).await?;
+        // instant-acme reads an extra trust root from a file: a public certificate, written once
+        // per content under the temp dir.
+        let trust_path: Option<PathBuf> = match &trust {
+            Some(pem) => {
+                let p = std::env::temp_dir().join(format!(
+                    "certdeck-ca-{}.pem",
+                    &super::discovery::hex_sha256(pem.as_bytes())[..16]
+                ));
+                if !p.exists() {
+                    std::fs::write(&p, pem).map_err(|e| TaskFailure::transient(format!("{}: {e}", p.display())))?;
+                }
+                Some(p)
+            }
+            None => None,
+        };
+        let account = self.account_for(ctx, cert.user_id, iss, trust_path.as_deref()).await?;
+        ctx.progress(15).await?;
+        let spec = KeySpec::parse(&iss.key_type).map_err(TaskFailure::permanent)?;
+        let key = CertKey::generate(spec).map_err(|e| TaskFailure::permanent(e.to_string()))?;
+        log(format!("generated a {} key", spec.name())).await?;
+        let domains: Vec<String> =
+            serde_json::from_str(&cert.domains).unwrap_or_else(|_| vec![cert.main_domain.clone()]);
+        let inner: Box<dyn Solver> = match iss.challenge_type.as_str() {
+            "dns-01" => {
+                let pid = iss
+                    .dns_provider_id
+                    .ok_or_else(|| TaskFailure::permanent("dns-01 without a DNS provider"))?;
+                let p = store::get_provider(self.db(), pid)
+                    .await?
+                    .ok_or_else(|| TaskFailure::permanent(format!("DNS provider {pid} no longer exists")))?;
+                Box::new(self.provider_solver(&p).await?)
+            }
+            _ => {
+                let addr = iss.http_listen.as_deref().unwrap_or("0.0.0.0:80");
+                let a = addr
+                    .parse()
+                    .map_err(|_| TaskFailure::permanent(format!("bad http-01 listen address {addr}")))?;
+                Box::new(StandaloneHttp01::bind(a).await.map_err(TaskFailure::transient)?)
+            }
+        };
+        let solver = Recording {
+            svc: self,
+            certificate_id: cert.id,
+            inner,
+            rows: std::sync::Mutex::new(Vec::new()),
+        };
+        let steps = std::sync::Mutex::new(Vec::new());
+        let res = account
+            .issue(&domains, &key, &solver, &|s| {
+                if let Ok(mut v) = steps.lock() {
+                    v.push(s);
+                }
+            })
+            .await;
+        let lines: Vec<String> = steps.lock().map(|v| v.clone()).unwrap_or_default();
+        for l in lines {
+            log(l).await?;
+        }
+        let rows: Vec<i64> = solver.rows.lock().map(|v| v.clone()).unwrap_or_default();
+        store::finish_challenges(self.db(), &rows, res.is_ok()).await?;
+        let issued = res.map_err(|e| {
+            let m = e.to_string();
+            if e.is_transient() {
+                TaskFailure::transient(m)
+            } else {
+                TaskFailure::permanent(m)
+            }
+        })?;
+        ctx.progress(90).await?;
+        let der = crate::domain::certpem::certificates_der(issued.cert_pem.as_bytes())
+            .map_err(TaskFailure::permanent)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| TaskFailure::permanent("no certificate"))?;
+        let facts = crate::domain::certpem::cert_facts(&der).map_err(TaskFailure::permanent)?;
+        let sealed = self
+            .keyring()
+            .seal_for_column(key.pem().as_bytes(), 65_535)
+            .map_err(|e| TaskFailure::permanent(e.to_string()))?;
+        certs::set_issued(
+            self.db(),
+            cert.id,
+            &CertificateMaterial {
+                certificate_pem: Some(issued.cert_pem.clone()),
+                private_key_encrypted: Some(sealed),
+                chain_pem: Some(issued.chain_pem.clone()).filter(|c| !c.is_empty()),
+                notes: None,
+            },
+            facts.issuer.as_deref(),
+            facts.issued_at,
+            facts.expires_at,
+        )
+        .await?;
+        log(format!(
+            "issued by {} until {}",
+            facts.issuer.as_deref().unwrap_or("?"),
+            facts.expires_at.format("%Y-%m-%d")
+        ))
+        .await?;
+        // Auto deploys of this certificate: one task for all of them.
+        let autos = certs::list_deployments(self.db(), Some(cert.id), None)
+            .await?
+            .into_iter()
+            .filter(|d| d.auto_deploy)
+            .count();
+        if autos > 0 {
+            let t =
+                crate::store::queue::NewTask::system(TaskType::CertificateDeploy, 6, Some(("certificate", cert.id)));
+            let tid = crate::store::queue::enqueue(self.db(), &t, None).await?;
+            log(format!(
+                "queued deploy task {tid} for {autos} auto-deploy deployment(s)"
+            ))
+            .await?;
+        }
+        ctx.progress(100).await?;
+        Ok(json!({"expires_at": facts.expires_at, "issuer": facts.issuer, "domains": domains}))
+    }
+
+    /// The account for (user, CA, contact): stored, or created now and stored sealed.
+    async fn account_for(
+        &self,
+        ctx: &TaskContext,
+        user_id: i64,
+        iss: &IssuanceRow,
+        trust: Option<&std::path::Path>,
+    ) -> Result<AcmeAccount, TaskFailure> {
+        let acme_err = |e: AcmeError| {
+            if e.is_transient() {
+                TaskFailure::transient(e.to_string())
+            } else {
+                TaskFailure::permanent(e.to_string())
+            }
+        };
+        if let Some(a) = store::find_account(self.db(), user_id, &iss.directory_url, &iss.contact_email).await? {
+            let creds = self
+                .keyring()
+                .open_string(&a.credentials_encrypted)
+                .map_err(|e| TaskFailure::permanent(e.to_string()))?;
+            store::set_issuance_account(self.db(), iss.certificate_id, a.id).await?;
+            return AcmeAccount::restore(&creds, trust).await.map_err(acme_err);
+        }
+        let (acct, creds) = AcmeAccount::create(
+            &iss.directory_url,
+            std::slice::from_ref(&iss.contact_email),
+            None,
+            trust,
+        )
+        .await
+        .map_err(acme_err)?;
+        let sealed = self
+            .keyring()
+            .seal_for_column(creds.as_bytes(), 65_535)
+            .map_err(|e| TaskFailure::permanent(e.to_string()))?;
+        let row = AccountRow {
+            id: 0,
+            user_id,
+            directory_url: iss.directory_url.clone(),
+            contact_email: iss.contact_email.clone(),
+            account_url: acct.id().to_string(),
+            credentials_encrypted: sealed,
+        };
+        let audit = self.audit(
+            None,
+            "acme_account.create",
+            "acme_account",
+            None,
+            json!({"directory_url": iss.directory_url, "contact_email": iss.contact_email, "tos_agreed": true}),
+        );
+        if let Some(id) = store::insert_account(self.db(), &row, None, &audit).await? {
+            store::set_issuance_account(self.db(), iss.certificate_id, id).await?;
+        }
+        ctx.log(
+            LogLevel::Info,
+            &format!(
+                "created the ACME account {} for {} (terms of service agreed)",
+                acct.id(),
+                iss.contact_email
+            ),
+            None,
+        )
+        .await?;
+        Ok(acct)
+    }
+}
+
+/// Records every challenge as a `dns_challenges` row while the real solver works.
+struct Recording<'a> {
+    svc: &'a Services,
+    certificate_id: i64,
+    inner: Box<dyn Solver>,
+    rows: std::sync::Mutex<Vec<i64>>,
+}
+
+impl Solver for Recording<'_> {
+    fn kind(&self) -> ChallengeKind {
+        self.inner.kind()
+    }
+
+    fn present<'a>(&'a self, challenges: &'a [Challenge]) -> BoxFut<'a, Result<(), String>> {
+        Box::pin(async move {
+            for c in challenges {
+                let domain = if c.wildcard {
+                    format!("*.{}", c.domain)
+                } else {
+                    c.domain.clone()
+                };
+                let (ct, name, rtype, value) = match self.inner.kind() {
+                    ChallengeKind::Dns01 => ("dns-01", c.record_name(), "TXT", c.dns_value.clone()),
+                    ChallengeKind::Http01 => ("http-01", c.http_path(), "HTTP", c.key_authorization.clone()),
+                };
+                let id = store::insert_challenge(self.svc.db(), self.certificate_id, &domain, ct, &name, rtype, &value)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if let Ok(mut v) = self.rows.lock() {
+                    v.push(id);
+                }
+            }
+            self.inner.present(challenges).await
+        })
+    }
+
+    fn cleanup<'a>(&'a self, challenges: &'a [Challenge]) -> BoxFut<'a, Result<(), String>> {
+        self.inner.cleanup(challenges)
+    }
+}

@@ -1,0 +1,281 @@
+//! Requesting certificates end to end (service → task → engine → store) against the test bed's
+//! BIND-backed Pebble, with dns-01 through an RFC 2136 DNS provider, on SQLite and MariaDB.
+
+mod common;
+
+use certdeck::domain::{CertificateStatus, CertificateType, EncryptionType, TaskStatus, UserRole};
+use certdeck::service::acme::{RequestInput, Rfc2136Settings};
+use certdeck::service::servers::ServerInput;
+use certdeck::service::tasks::Runners;
+use common::{make_user, services};
+
+struct Bed {
+    directory: String,
+    ca_pem: String,
+    settings: Rfc2136Settings,
+    secret: String,
+}
+
+fn bed() -> Option<Bed> {
+    common::init();
+    let get = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+    let b = (|| {
+        Some(Bed {
+            directory: get("CERTDECK_TEST_PEBBLE_BIND_DIRECTORY")?,
+            ca_pem: std::fs::read_to_string(get("CERTDECK_TEST_PEBBLE_CA")?).ok()?,
+            settings: Rfc2136Settings {
+                server: get("CERTDECK_TEST_BIND_ADDR")?,
+                zone: get("CERTDECK_TEST_BIND_ZONE")?,
+                key_name: get("CERTDECK_TEST_TSIG_NAME")?,
+                algorithm: get("CERTDECK_TEST_TSIG_ALGORITHM")?,
+            },
+            secret: get("CERTDECK_TEST_TSIG_SECRET")?,
+        })
+    })();
+    if b.is_none() {
+        assert!(
+            !common::peers_required(),
+            "BIND / pebble-bind are not up but peers are required: run the suite with scripts/test"
+        );
+        eprintln!("SKIP: BIND / pebble-bind not up");
+    }
+    b
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wildcard_certificate_is_requested_issued_through_rfc2136_and_stored_with_its_challenges() {
+    let Some(b) = bed() else { return };
+    for t in common::both().await {
+        let l = t.label();
+        let s = services(&t);
+        let (_, a) = make_user(&s, &t, None, "ops", UserRole::Admin).await;
+        s.ca_add(&a, "pebble", &b.directory, Some(&b.ca_pem), false)
+            .await
+            .unwrap();
+        let p = s
+            .dns_provider_add_rfc2136(&a, "bind", &b.settings, &b.secret)
+            .await
+            .unwrap();
+        assert!(
+            s.dns_provider_test(&a, p.id).await.unwrap().contains("removed"),
+            "[{l}]"
+        );
+        let listed = format!("{:?}", s.dns_provider_list(&a).await.unwrap());
+        assert!(!listed.contains(&b.secret), "[{l}] the secret is never shown");
+
+        let apex = format!("i{:08x}.{}", rand::random::<u32>(), b.settings.zone);
+        let req = RequestInput {
+            domains: vec![format!("*.{apex}"), apex.clone()],
+            ca: "pebble".into(),
+            email: Some("certs@example.test".into()),
+            key: Some("ec384".into()),
+            challenge: "dns-01".into(),
+            dns_provider_id: Some(p.id),
+            ..Default::default()
+        };
+        let (cert, task) = s.cert_request(&a, &req).await.unwrap();
+        assert_eq!(cert.status, CertificateStatus::Pending, "[{l}]");
+        assert_eq!(cert.certificate_type, CertificateType::Wildcard, "[{l}]");
+        // An auto-deploy binding made before issuance gets a deploy task after it.
+        let srv = s
+            .server_create(
+                &a,
+                &ServerInput {
+                    hostname: Some("web.example.test".into()),
+                    username: Some("deploy".into()),
+                    password: Some("pw".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        s.deployment_create(&a, cert.id, srv.id, "/etc/ssl/w.pem", None, true)
+            .await
+            .unwrap();
+
+        let r = s.task_run_here(&a, task.id, &Runners::builtin()).await.unwrap();
+        assert!(r.is_some(), "[{l}]");
+        let d = s.task_get(&a, task.id).await.unwrap();
+        let logs: Vec<String> = s
+            .task_logs(&a, task.id, 0, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|x| x.message)
+            .collect();
+        assert_eq!(
+            d.task.status,
+            TaskStatus::Completed,
+            "[{l}] {:?}\n{}",
+            d.task.error_message,
+            logs.join("\n")
+        );
+        for step in [
+            "created the ACME account",
+            "order created",
+            "in place",
+            "finalized",
+            "issued by",
+        ] {
+            assert!(logs.iter().any(|m| m.contains(step)), "[{l}] step {step}: {logs:?}");
+        }
+        let c = s.cert_get(&a, cert.id).await.unwrap();
+        assert_eq!(c.status, CertificateStatus::Issued, "[{l}]");
+        assert_eq!(c.encryption_type, EncryptionType::Ecc, "[{l}]");
+        assert!(c.issuer.as_deref().unwrap_or("").contains("Pebble"), "[{l}] {c:?}");
+        assert!(c.expires_at.is_some() && c.issued_at.is_some(), "[{l}]");
+        let ex = s.cert_export(&a, cert.id, true).await.unwrap();
+        assert!(
+            ex.fullchain_pem.matches("BEGIN CERTIFICATE").count() >= 2,
+            "[{l}] leaf + chain"
+        );
+        assert!(ex.private_key_pem.unwrap().contains("PRIVATE KEY"), "[{l}]");
+        let ch = s
+            .cert_challenges(&a, cert.id, certdeck::store::Page::first(10))
+            .await
+            .unwrap();
+        assert_eq!(ch.len(), 2, "[{l}] one row per authorization: {ch:?}");
+        assert!(
+            ch.iter()
+                .all(|r| r.status.as_str() == "verified" && r.record_type == "TXT"),
+            "[{l}] {ch:?}"
+        );
+        assert!(ch.iter().any(|r| r.domain == format!("*.{apex}")), "[{l}] {ch:?}");
+        let deploys = common::count(
+            &t.db,
+            "SELECT COUNT(*) FROM tasks WHERE task_type = 'certificate_deploy' AND status = 'pending'",
+        )
+        .await;
+        assert_eq!(deploys, 1, "[{l}] the auto deploy is queued");
+
+        // A second certificate reuses the account of (CA, contact).
+        let (c2, t2) = s
+            .cert_request(
+                &a,
+                &RequestInput {
+                    domains: vec![format!("two.{apex}")],
+                    key: Some("rsa2048".into()),
+                    ..req.clone()
+                },
+            )
+            .await
+            .unwrap();
+        s.task_run_here(&a, t2.id, &Runners::builtin()).await.unwrap();
+        assert_eq!(
+            s.cert_get(&a, c2.id).await.unwrap().status,
+            CertificateStatus::Issued,
+            "[{l}]"
+        );
+        assert_eq!(
+            common::count(&t.db, "SELECT COUNT(*) FROM acme_accounts").await,
+            1,
+            "[{l}]"
+        );
+        let stored = common::strings(&t.db, "SELECT credentials_encrypted FROM acme_accounts").await;
+        assert!(!stored[0].contains("key_pkcs8"), "[{l}] account credentials are sealed");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_requests_are_refused_before_anything_is_written_and_a_failed_order_marks_the_certificate() {
+    let Some(b) = bed() else { return };
+    let t = common::sqlite().await;
+    let s = services(&t);
+    let (_, a) = make_user(&s, &t, None, "ops", UserRole::Admin).await;
+    s.ca_add(&a, "pebble", &b.directory, Some(&b.ca_pem), false)
+        .await
+        .unwrap();
+    let p = s
+        .dns_provider_add_rfc2136(&a, "bind", &b.settings, &b.secret)
+        .await
+        .unwrap();
+    let base = RequestInput {
+        domains: vec!["a.example.test".into()],
+        ca: "pebble".into(),
+        challenge: "dns-01".into(),
+        dns_provider_id: Some(p.id),
+        ..Default::default()
+    };
+    for (what, input, field) in [
+        (
+            "wildcard over http-01",
+            RequestInput {
+                domains: vec!["*.example.test".into()],
+                challenge: "http-01".into(),
+                ..base.clone()
+            },
+            "challenge",
+        ),
+        (
+            "unknown CA",
+            RequestInput {
+                ca: "nope".into(),
+                ..base.clone()
+            },
+            "ca",
+        ),
+        (
+            "EAB CA",
+            RequestInput {
+                ca: "zerossl".into(),
+                ..base.clone()
+            },
+            "ca",
+        ),
+        (
+            "no provider",
+            RequestInput {
+                dns_provider_id: None,
+                ..base.clone()
+            },
+            "dns_provider",
+        ),
+        (
+            "bad key",
+            RequestInput {
+                key: Some("rsa1024".into()),
+                ..base.clone()
+            },
+            "key",
+        ),
+        (
+            "bad name",
+            RequestInput {
+                domains: vec!["not a name".into()],
+                ..base.clone()
+            },
+            "domain",
+        ),
+    ] {
+        let e = s.cert_request(&a, &input).await.expect_err(what);
+        assert_eq!(common::vfield(&e), field, "{what}: {e}");
+    }
+    assert_eq!(
+        common::count(&t.db, "SELECT COUNT(*) FROM certificates").await,
+        0,
+        "nothing written"
+    );
+    assert_eq!(common::count(&t.db, "SELECT COUNT(*) FROM tasks").await, 0);
+
+    // A name outside the provider's zone: the order fails, clearly, and the certificate shows it.
+    let (cert, task) = s
+        .cert_request(
+            &a,
+            &RequestInput {
+                domains: vec![format!("x{:08x}.elsewhere.test", rand::random::<u32>())],
+                ..base.clone()
+            },
+        )
+        .await
+        .unwrap();
+    s.task_run_here(&a, task.id, &Runners::builtin()).await.unwrap();
+    let d = s.task_get(&a, task.id).await.unwrap();
+    assert_eq!(d.task.status, TaskStatus::Failed);
+    assert!(d.task.error_message.unwrap_or_default().contains("not in the zone"));
+    assert_eq!(s.cert_get(&a, cert.id).await.unwrap().status, CertificateStatus::Error);
+    let ch = s
+        .cert_challenges(&a, cert.id, certdeck::store::Page::first(10))
+        .await
+        .unwrap();
+    assert!(ch.iter().all(|r| r.status.as_str() == "failed"), "{ch:?}");
+}
