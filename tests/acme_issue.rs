@@ -279,3 +279,231 @@ async fn bad_requests_are_refused_before_anything_is_written_and_a_failed_order_
         .unwrap();
     assert!(ch.iter().all(|r| r.status.as_str() == "failed"), "{ch:?}");
 }
+
+/// `GET <mgmt>/cert-status-by-serial/<serial>` on Pebble's management API (verified with the CA).
+async fn pebble_status(mgmt: &str, ca: &str, serial_hex: &str) -> String {
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let hostport = mgmt.trim_start_matches("https://").trim_end_matches('/').to_string();
+    let mut roots = rustls::RootCertStore::empty();
+    for der in certdeck::domain::certpem::certificates_der(std::fs::read(ca).unwrap().as_slice()).unwrap() {
+        roots.add(rustls::pki_types::CertificateDer::from(der)).unwrap();
+    }
+    let cfg = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let host = hostport
+        .rsplit_once(':')
+        .map_or(hostport.as_str(), |(h, _)| h)
+        .to_string();
+    let tcp = tokio::net::TcpStream::connect(&hostport).await.unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+        .connect(rustls::pki_types::ServerName::try_from(host).unwrap(), tcp)
+        .await
+        .unwrap();
+    tls.write_all(
+        format!("GET /cert-status-by-serial/{serial_hex} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut out = Vec::new();
+    let _ = tls.read_to_end(&mut out).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_requested_certificate_is_renewed_the_same_way_and_then_revoked_at_the_ca() {
+    let Some(b) = bed() else { return };
+    let Ok(mgmt) = std::env::var("CERTDECK_TEST_PEBBLE_BIND_MGMT") else {
+        return;
+    };
+    let ca_path = std::env::var("CERTDECK_TEST_PEBBLE_CA").unwrap();
+    let t = common::sqlite().await;
+    let s = services(&t);
+    let (_, a) = make_user(&s, &t, None, "ops", UserRole::Admin).await;
+    s.ca_add(&a, "pebble", &b.directory, Some(&b.ca_pem), false)
+        .await
+        .unwrap();
+    let p = s
+        .dns_provider_add_rfc2136(&a, "bind", &b.settings, &b.secret)
+        .await
+        .unwrap();
+    let name = format!("n{:08x}.{}", rand::random::<u32>(), b.settings.zone);
+    let (cert, task) = s
+        .cert_request(
+            &a,
+            &RequestInput {
+                domains: vec![name.clone()],
+                ca: "pebble".into(),
+                key: Some("rsa2048".into()),
+                challenge: "dns-01".into(),
+                dns_provider_id: Some(p.id),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    s.task_run_here(&a, task.id, &Runners::builtin()).await.unwrap();
+    let first = s.cert_export(&a, cert.id, true).await.unwrap();
+    // An imported certificate has nothing to renew it with.
+    let e = s.cert_renew(&a, 999_999).await.expect_err("unknown");
+    assert!(e.to_string().contains("not found"), "{e}");
+
+    let rt = s.cert_renew(&a, cert.id).await.unwrap();
+    s.task_run_here(&a, rt.id, &Runners::builtin()).await.unwrap();
+    let d = s.task_get(&a, rt.id).await.unwrap();
+    assert_eq!(d.task.status, TaskStatus::Completed, "{:?}", d.task.error_message);
+    let second = s.cert_export(&a, cert.id, true).await.unwrap();
+    assert_ne!(first.certificate_pem, second.certificate_pem, "a new certificate");
+    assert_ne!(
+        first.private_key_pem, second.private_key_pem,
+        "with a new key (no key reuse)"
+    );
+    let c = s.cert_get(&a, cert.id).await.unwrap();
+    assert_eq!(
+        (c.status, c.encryption_type),
+        (CertificateStatus::Issued, EncryptionType::Rsa)
+    );
+    let logs: Vec<String> = s
+        .task_logs(&a, rt.id, 0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|x| x.message)
+        .collect();
+    assert!(logs.iter().any(|m| m.starts_with("renewing ")), "{logs:?}");
+
+    // Revoke at the CA: Pebble reports the certificate revoked; the row says so.
+    let e = s.cert_revoke(&a, cert.id, "because").await.expect_err("bad reason");
+    assert_eq!(common::vfield(&e), "reason");
+    let c = s.cert_revoke(&a, cert.id, "superseded").await.unwrap();
+    assert_eq!(c.status, CertificateStatus::Revoked);
+    let der = certdeck::domain::certpem::certificates_der(second.certificate_pem.as_bytes())
+        .unwrap()
+        .remove(0);
+    let serial = certdeck::service::discovery::serial_hex(&der).unwrap();
+    let st = pebble_status(&mgmt, &ca_path, &serial).await;
+    assert!(st.contains("Revoked"), "Pebble says: {st}");
+    let again = s.cert_revoke(&a, cert.id, "superseded").await.expect_err("twice");
+    assert!(again.to_string().contains("already revoked"), "{again}");
+}
+
+fn certdeck(home: &std::path::Path, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_certdeck"))
+        .args(args)
+        .env("CERTDECK_DATA_DIR", home.join("data"))
+        .env("CERTDECK_CONFIG_DIR", home.join("config"))
+        .env_remove("CERTDECK_DATABASE_URL")
+        .env_remove("CERTDECK_API_KEY")
+        .env_remove("CERTDECK_MASTER_KEY")
+        .env_remove("CERTDECK_TESTKIT_COUNT_FILE")
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run certdeck");
+    if let Some(text) = stdin {
+        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    }
+    let o = child.wait_with_output().unwrap();
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_cli_requests_a_certificate_through_a_dns_provider_and_revokes_it() {
+    let Some(b) = bed() else { return };
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let ca_file = std::env::var("CERTDECK_TEST_PEBBLE_CA").unwrap();
+    let run = |args: &[&str], stdin: Option<&str>| {
+        let (ok, out, err) = certdeck(h, args, stdin);
+        assert!(ok, "certdeck {args:?} failed:\n{out}\n{err}");
+        (out, err)
+    };
+    run(&["server", "list"], None); // first run: the admin, logged in here
+    let (out, _) = run(&["ca", "list"], None);
+    assert!(out.contains("letsencrypt-staging") && out.contains("zerossl"), "{out}");
+    run(
+        &[
+            "ca",
+            "add",
+            "pebble",
+            "--directory",
+            &b.directory,
+            "--trust-root",
+            &ca_file,
+        ],
+        None,
+    );
+    let (out, _) = run(
+        &[
+            "dns-provider",
+            "add",
+            "bind",
+            "--server",
+            &b.settings.server,
+            "--zone",
+            &b.settings.zone,
+            "--key-name",
+            &b.settings.key_name,
+            "--algorithm",
+            &b.settings.algorithm,
+        ],
+        Some(&format!("{}\n", b.secret)),
+    );
+    assert!(out.contains("added DNS provider bind (id 1)"), "{out}");
+    let (out, _) = run(&["dns-provider", "list"], None);
+    assert!(!out.contains(&b.secret), "the secret is not listed: {out}");
+    let (out, _) = run(&["dns-provider", "test", "1"], None);
+    assert!(out.contains("removed TXT _certdeck-test."), "{out}");
+    let name = format!("c{:08x}.{}", rand::random::<u32>(), b.settings.zone);
+    let (out, err) = run(
+        &[
+            "cert",
+            "request",
+            "--domain",
+            &name,
+            "--ca",
+            "pebble",
+            "--dns-provider",
+            "1",
+            "--key",
+            "ec384",
+            "--email",
+            "ops@example.test",
+        ],
+        None,
+    );
+    assert!(out.contains("is issued: issued by Pebble"), "{out}\n{err}");
+    assert!(
+        err.contains("finalized with the CSR"),
+        "the ACME steps are printed: {err}"
+    );
+    let (out, _) = run(&["cert", "show", "1", "--json"], None);
+    assert!(
+        out.contains("\"status\": \"issued\"") || out.contains("\"status\":\"issued\""),
+        "{out}"
+    );
+    let (out, _) = run(&["cert", "revoke", "1", "--reason", "cessationOfOperation"], None);
+    assert!(out.contains("revoked at its CA"), "{out}");
+    let (ok, _, err) = certdeck(
+        h,
+        &[
+            "cert",
+            "request",
+            "--domain",
+            "*.x.example.test",
+            "--challenge",
+            "http-01",
+        ],
+        None,
+    );
+    assert!(!ok && err.contains("a wildcard name needs dns-01"), "{err}");
+}

@@ -240,6 +240,8 @@ async fn certificate_check_expires_renews_and_redeploys_what_is_due() {
             ("soon", "issued", 10, true),
             ("manual", "issued", 10, false),
             ("later", "issued", 90, true),
+            // Imported, not obtained here: nothing to renew it with.
+            ("imported", "issued", 10, true),
         ];
         for (name, status, days, auto) in certs {
             exec(
@@ -255,6 +257,13 @@ async fn certificate_check_expires_renews_and_redeploys_what_is_due() {
             )
             .await;
         }
+        exec(
+            &t.db,
+            "INSERT INTO certificate_issuance (certificate_id, ca, directory_url, contact_email, challenge_type, key_type) \
+             SELECT id, 'letsencrypt', 'https://acme.example/dir', 'ops@example.com', 'dns-01', 'ec256' \
+             FROM certificates WHERE name <> 'imported'",
+        )
+        .await;
         let later = count(&t.db, "SELECT id FROM certificates WHERE name = 'later'").await;
         // Deployed before the certificate was (re)issued: stale. Another deployed after: current.
         exec(
@@ -276,7 +285,8 @@ async fn certificate_check_expires_renews_and_redeploys_what_is_due() {
         let f = fired.iter().find(|f| f.schedule_id == row.id).unwrap();
         assert!(f.ok, "[{l}] {f:?}");
         assert_eq!(f.details["expired"], json!(1), "[{l}] {f:?}");
-        // gone (expired, auto_renew) and soon are in their window; manual and later are not.
+        // gone (expired, auto_renew) and soon are in their window; manual and later are not, and
+        // imported has no issuance settings.
         assert_eq!(f.details["renewals_queued"], json!(2), "[{l}] {f:?}");
         assert_eq!(f.details["deploys_queued"], json!(1), "[{l}] {f:?}");
         let status = count(

@@ -412,6 +412,18 @@ async fn dispatch(ctx: &Ctx, cli: &Cli) -> R<()> {
                     };
                     super::remote::cert_request(ctx.json, &s, &a, &input, *no_wait).await
                 }
+                Command::Cert(CertCmd::Renew { id, no_wait }) => {
+                    super::remote::cert_renew(ctx.json, &s, &a, *id, *no_wait).await
+                }
+                Command::Cert(CertCmd::Revoke { id, reason }) => {
+                    let c = svc(s.cert_revoke(&a, *id, reason).await)?;
+                    if ctx.json {
+                        print_json(&c);
+                    } else {
+                        println!("certificate {} ({}) is revoked at its CA", c.id, c.main_domain);
+                    }
+                    Ok(())
+                }
                 Command::Cert(c) => cert(ctx, &s, &a, c).await,
                 Command::Ca(c) => super::remote::ca(ctx.json, &s, &a, c).await,
                 Command::DnsProvider(c) => super::remote::dns_provider(ctx.json, &s, &a, c).await,
@@ -1402,7 +1414,9 @@ async fn group(ctx: &Ctx, s: &Services, a: &Actor, c: &GroupCmd) -> R<()> {
 
 async fn cert(ctx: &Ctx, s: &Services, a: &Actor, c: &CertCmd) -> R<()> {
     match c {
-        CertCmd::Request { .. } => unreachable!("handled before: runs the order here"),
+        CertCmd::Request { .. } | CertCmd::Renew { .. } | CertCmd::Revoke { .. } => {
+            unreachable!("handled in run(): they reach the CA")
+        }
         CertCmd::List {
             status,
             certificate_type,

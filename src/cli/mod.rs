@@ -702,6 +702,22 @@ pub enum CertCmd {
         #[arg(long)]
         no_wait: bool,
     },
+    /// Renew a certificate obtained here, exactly as it was obtained (runs now unless --no-wait).
+    Renew {
+        /// Certificate id.
+        id: i64,
+        /// Queue the renewal for the scheduler and return at once.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Revoke a certificate at its CA and mark it revoked.
+    Revoke {
+        /// Certificate id.
+        id: i64,
+        /// unspecified, keyCompromise, affiliationChanged, superseded or cessationOfOperation.
+        #[arg(long, default_value = "unspecified")]
+        reason: String,
+    },
     /// List certificates.
     List {
         /// Only this status.

@@ -350,6 +350,26 @@ pub(super) async fn cert_request(
     Ok(())
 }
 
+/// `cert renew ID [--no-wait]`.
+pub(super) async fn cert_renew(json: bool, s: &Services, a: &Actor, id: i64, no_wait: bool) -> R<()> {
+    let t = svc(s.cert_renew(a, id).await)?;
+    if no_wait {
+        println!("certificate_renew task {} queued", t.id);
+        return Ok(());
+    }
+    run_task(json, s, a, t.id).await?;
+    if !json {
+        let c = svc(s.cert_get(a, id).await)?;
+        println!(
+            "certificate {} ({}) renewed: expires {}",
+            c.id,
+            c.main_domain,
+            when(c.expires_at)
+        );
+    }
+    Ok(())
+}
+
 /// `ca list | add`.
 pub(super) async fn ca(json: bool, s: &Services, a: &Actor, c: &super::CaCmd) -> R<()> {
     match c {

@@ -284,6 +284,25 @@ impl AcmeAccount {
         self.account.id()
     }
 
+    /// Revokes a certificate (DER) issued to this account, with an RFC 5280 reason.
+    pub async fn revoke(&self, cert_der: &[u8], reason: RevokeReason) -> Result<(), AcmeError> {
+        let der = rustls::pki_types::CertificateDer::from(cert_der.to_vec());
+        let reason = match reason {
+            RevokeReason::Unspecified => instant_acme::RevocationReason::Unspecified,
+            RevokeReason::KeyCompromise => instant_acme::RevocationReason::KeyCompromise,
+            RevokeReason::AffiliationChanged => instant_acme::RevocationReason::AffiliationChanged,
+            RevokeReason::Superseded => instant_acme::RevocationReason::Superseded,
+            RevokeReason::CessationOfOperation => instant_acme::RevocationReason::CessationOfOperation,
+        };
+        self.account
+            .revoke(&instant_acme::RevocationRequest {
+                certificate: &der,
+                reason: Some(reason),
+            })
+            .await?;
+        Ok(())
+    }
+
     /// Orders a certificate for `domains` (first = subject), solves the challenges with
     /// `solver`, and returns the certificate. `step` receives a line per ACME step.
     pub async fn issue(
@@ -441,6 +460,38 @@ impl AcmeAccount {
         }
         step("all authorizations valid; the order is ready".into());
         Ok(())
+    }
+}
+
+/// Why a certificate is revoked (the RFC 5280 reasons a subscriber may give).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokeReason {
+    /// No reason given.
+    Unspecified,
+    /// The private key leaked.
+    KeyCompromise,
+    /// The subject's details changed.
+    AffiliationChanged,
+    /// Replaced by a new certificate.
+    Superseded,
+    /// The names are no longer in use.
+    CessationOfOperation,
+}
+
+impl RevokeReason {
+    /// Parses `unspecified`, `keyCompromise`, `affiliationChanged`, `superseded`,
+    /// `cessationOfOperation` (case and `-`/`_` ignored).
+    pub fn parse(s: &str) -> Result<RevokeReason, String> {
+        match s.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
+            "unspecified" => Ok(RevokeReason::Unspecified),
+            "keycompromise" => Ok(RevokeReason::KeyCompromise),
+            "affiliationchanged" => Ok(RevokeReason::AffiliationChanged),
+            "superseded" => Ok(RevokeReason::Superseded),
+            "cessationofoperation" => Ok(RevokeReason::CessationOfOperation),
+            _ => Err(format!(
+                "unknown reason '{s}': use unspecified, keyCompromise, affiliationChanged, superseded or cessationOfOperation"
+            )),
+        }
     }
 }
 

@@ -109,7 +109,8 @@ pub struct RequestInput {
     pub name: Option<String>,
 }
 
-/// Runs `certificate_issue` tasks.
+/// Runs `certificate_issue` and `certificate_renew` tasks (a renewal is obtained exactly as the
+/// first issuance: it reads only the certificate's issuance settings).
 pub struct IssueRunner;
 
 impl TaskRunner for IssueRunner {
@@ -519,9 +520,28 @@ impl Services {
                 "certificate {id} has no issuance settings (request it with `cert request`)"
             ))
         })?;
+        let renewal = ctx.task().task_type == TaskType::CertificateRenew;
+        if renewal {
+            ctx.log(
+                LogLevel::Info,
+                &format!(
+                    "renewing {} (expires {})",
+                    cert.main_domain,
+                    cert.expires_at
+                        .map(|t| t.format("%Y-%m-%d").to_string())
+                        .unwrap_or_default()
+                ),
+                None,
+            )
+            .await?;
+        }
         let r = self.issue_with(ctx, &cert, &iss).await;
         if let Err(f) = &r {
-            if !matches!(f, TaskFailure::Stopped | TaskFailure::Transient { .. }) {
+            // A failed renewal leaves a still valid certificate as it is.
+            let still_valid = renewal
+                && cert.status == CertificateStatus::Issued
+                && cert.expires_at.is_some_and(|t| t > chrono::Utc::now());
+            if !still_valid && !matches!(f, TaskFailure::Stopped | TaskFailure::Transient { .. }) {
                 certs::set_status(self.db(), id, CertificateStatus::Error).await?;
             }
         }
@@ -536,21 +556,7 @@ impl Services {
     ) -> Result<Value, TaskFailure> {
         let log = |m: String| async move { ctx.log(LogLevel::Info, &m, None).await };
         let (_, trust, _) = self.resolve_ca(cert.user_id, &iss.ca).await?;
-        // instant-acme reads an extra trust root from a file: a public certificate, written once
-        // per content under the temp dir.
-        let trust_path: Option<PathBuf> = match &trust {
-            Some(pem) => {
-                let p = std::env::temp_dir().join(format!(
-                    "certdeck-ca-{}.pem",
-                    &super::discovery::hex_sha256(pem.as_bytes())[..16]
-                ));
-                if !p.exists() {
-                    std::fs::write(&p, pem).map_err(|e| TaskFailure::transient(format!("{}: {e}", p.display())))?;
-                }
-                Some(p)
-            }
-            None => None,
-        };
+        let trust_path = trust_file(trust.as_deref()).map_err(TaskFailure::transient)?;
         let account = self.account_for(ctx, cert.user_id, iss, trust_path.as_deref()).await?;
         ctx.progress(15).await?;
         let spec = KeySpec::parse(&iss.key_type).map_err(TaskFailure::permanent)?;
@@ -654,6 +660,80 @@ impl Services {
         Ok(json!({"expires_at": facts.expires_at, "issuer": facts.issuer, "domains": domains}))
     }
 
+    /// Queues a renewal of a certificate obtained through ACME.
+    pub async fn cert_renew(&self, actor: &Actor, id: i64) -> ServiceResult<TaskRow> {
+        self.cert_get(actor, id).await?;
+        if store::get_issuance(self.db(), id).await?.is_none() {
+            return Err(ServiceError::Conflict(format!(
+                "certificate {id} was not obtained through ACME here: request it with `cert request` to renew it automatically"
+            )));
+        }
+        self.task_enqueue(
+            actor,
+            &TaskInput {
+                task_type: Some(TaskType::CertificateRenew),
+                priority: Some(8),
+                target_type: Some("certificate".into()),
+                target_id: Some(id),
+                max_attempts: Some(3),
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    /// Revokes a certificate at its CA (with the account that obtained it) and marks it
+    /// `revoked`. Inline: no task.
+    pub async fn cert_revoke(&self, actor: &Actor, id: i64, reason: &str) -> ServiceResult<CertificateRow> {
+        actor.require_not_api("revoke certificates")?;
+        let cert = self.cert_get(actor, id).await?;
+        let reason =
+            crate::engine::acme::RevokeReason::parse(reason).map_err(|e| ServiceError::invalid("reason", e))?;
+        if cert.status == CertificateStatus::Revoked {
+            return Err(ServiceError::Conflict(format!("certificate {id} is already revoked")));
+        }
+        let iss = store::get_issuance(self.db(), id).await?.ok_or_else(|| {
+            ServiceError::Conflict(format!(
+                "certificate {id} was not obtained through ACME here: revoke it with the tool that obtained it"
+            ))
+        })?;
+        let acct = store::find_account(self.db(), cert.user_id, &iss.directory_url, &iss.contact_email)
+            .await?
+            .ok_or_else(|| ServiceError::Conflict(format!("no ACME account for certificate {id}")))?;
+        let pem = certs::get_material(self.db(), id)
+            .await?
+            .and_then(|m| m.certificate_pem)
+            .ok_or_else(|| ServiceError::Conflict(format!("certificate {id} has no certificate to revoke")))?;
+        let der = crate::domain::certpem::certificates_der(pem.as_bytes())
+            .map_err(ServiceError::Internal)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ServiceError::Internal("no certificate block".into()))?;
+        let (_, trust, _) = self.resolve_ca(cert.user_id, &iss.ca).await?;
+        let trust_path = trust_file(trust.as_deref()).map_err(ServiceError::Internal)?;
+        let creds = self
+            .keyring()
+            .open_string(&acct.credentials_encrypted)
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let account = AcmeAccount::restore(&creds, trust_path.as_deref())
+            .await
+            .map_err(|e| ServiceError::Remote(e.to_string()))?;
+        account.revoke(&der, reason).await.map_err(|e| match e {
+            AcmeError::Problem { .. } => ServiceError::Conflict(e.to_string()),
+            other => ServiceError::Remote(other.to_string()),
+        })?;
+        certs::set_status(self.db(), id, CertificateStatus::Revoked).await?;
+        let audit = self.audit(
+            Some(actor),
+            "certificate.revoke",
+            "certificate",
+            Some(id),
+            json!({"main_domain": cert.main_domain, "reason": format!("{reason:?}")}),
+        );
+        crate::store::audit::insert(self.db(), &audit).await?;
+        self.cert_get(actor, id).await
+    }
+
     /// The account for (user, CA, contact): stored, or created now and stored sealed.
     async fn account_for(
         &self,
@@ -719,6 +799,20 @@ impl Services {
         .await?;
         Ok(acct)
     }
+}
+
+/// instant-acme reads an extra trust root from a file: the (public) root, written once per
+/// content under the temp dir.
+fn trust_file(pem: Option<&str>) -> Result<Option<PathBuf>, String> {
+    let Some(pem) = pem else { return Ok(None) };
+    let p = std::env::temp_dir().join(format!(
+        "certdeck-ca-{}.pem",
+        &super::discovery::hex_sha256(pem.as_bytes())[..16]
+    ));
+    if !p.exists() {
+        std::fs::write(&p, pem).map_err(|e| format!("{}: {e}", p.display()))?;
+    }
+    Ok(Some(p))
 }
 
 /// Records every challenge as a `dns_challenges` row while the real solver works.

@@ -329,6 +329,7 @@ impl Runners {
             .with(TaskType::ServerCheck, Arc::new(super::discovery::ServerCheckRunner))
             .with(TaskType::CertificateDeploy, Arc::new(super::deploy::DeployRunner))
             .with(TaskType::CertificateIssue, Arc::new(super::acme::IssueRunner))
+            .with(TaskType::CertificateRenew, Arc::new(super::acme::IssueRunner))
     }
 
     /// Sets the runner of a task type.

@@ -191,8 +191,9 @@ pub async fn mark_expired_certificates(db: &Db, owner: Option<i64>) -> Result<u6
 const NO_OPEN_TASK: &str = "NOT EXISTS (SELECT 1 FROM tasks t WHERE t.target_type = ? AND t.target_id = {id} \
     AND t.task_type = ? AND t.status IN ('pending', 'running'))";
 
-/// Certificates with auto_renew whose renewal window (`renew_before_days` before expiry) has
-/// opened and that have no open renewal task.
+/// Certificates obtained through ACME here (they have issuance settings) with auto_renew whose
+/// renewal window (`renew_before_days` before expiry) has opened and that have no open renewal
+/// task. Imported certificates are renewed by whatever obtained them.
 pub async fn renewals_due(db: &Db, owner: Option<i64>, limit: i64) -> Result<Vec<i64>, sqlx::Error> {
     let window = match db {
         Db::MySql(_) => "c.expires_at <= DATE_ADD(?, INTERVAL c.renew_before_days DAY)",
@@ -200,7 +201,8 @@ pub async fn renewals_due(db: &Db, owner: Option<i64>, limit: i64) -> Result<Vec
     };
     let mut w = Where::new();
     w.and(
-        "c.auto_renew = TRUE AND c.status IN ('issued', 'expired') AND c.expires_at IS NOT NULL",
+        "c.auto_renew = TRUE AND c.status IN ('issued', 'expired') AND c.expires_at IS NOT NULL \
+         AND EXISTS (SELECT 1 FROM certificate_issuance i WHERE i.certificate_id = c.id)",
         [],
     );
     w.and(window, [Arg::Time(now())]);
