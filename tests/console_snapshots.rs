@@ -451,6 +451,38 @@ async fn every_screen(lang: Lang) {
     c.typed("release bot").await;
     c.key(KeyCode::Enter).await;
     both_sizes(&mut c, "reveal_apikey", lang);
+    c.key(KeyCode::Esc).await;
+    // Request a certificate from an ACME CA: the form, a refusal under its field, then a request.
+    w.s.dns_provider_add_rfc2136(
+        &w.admin,
+        "corp-dns",
+        &certdeck::service::acme::Rfc2136Settings {
+            server: "192.0.2.53:53".into(),
+            zone: "example.net".into(),
+            key_name: "acme-key".into(),
+            algorithm: "hmac-sha256".into(),
+        },
+        "c2VjcmV0LXNlY3JldC1zZWNyZXQ=",
+    )
+    .await
+    .unwrap();
+    c.command("certs").await;
+    c.s.flash = None;
+    c.key(KeyCode::Char('N')).await;
+    both_sizes(&mut c, "form_cert_request", lang);
+    c.typed("*.example.net").await;
+    c.key(KeyCode::Tab).await;
+    c.key(KeyCode::Tab).await;
+    c.key(KeyCode::Tab).await;
+    c.key(KeyCode::Tab).await;
+    c.key(KeyCode::Right).await; // http-01
+    c.key(KeyCode::Enter).await;
+    both_sizes(&mut c, "form_cert_request_refused", lang);
+    c.key(KeyCode::Left).await; // back to dns-01
+    c.key(KeyCode::Tab).await;
+    c.typed("1").await;
+    c.key(KeyCode::Enter).await;
+    both_sizes(&mut c, "cert_requested", lang);
     // Too small.
     let small = c.render(60, 20);
     check(

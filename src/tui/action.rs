@@ -68,6 +68,7 @@ actions! {
     ImportSsh = "import_ssh",
     ImportSite = "import_site",
     BindSite = "bind_site",
+    RequestCert = "request_cert",
     Logout = "logout",
     Submit = "submit",
     NextField = "next_field",
@@ -99,6 +100,7 @@ impl Action {
                 | Action::ImportSsh
                 | Action::ImportSite
                 | Action::BindSite
+                | Action::RequestCert
         )
     }
 

@@ -174,6 +174,8 @@ pub enum FormKind {
     ServerJoinGroup(i64),
     /// Bind a managed certificate to a discovered site.
     SiteBind(i64),
+    /// Request a certificate from an ACME CA.
+    CertRequest,
     /// New monitor.
     MonitorCreate,
     /// Edit monitor.
@@ -218,6 +220,7 @@ impl FormKind {
             FormKind::GroupMemberAdd(_) => "form.group_member_add",
             FormKind::ServerJoinGroup(_) => "form.server_join_group",
             FormKind::SiteBind(_) => "form.site_bind",
+            FormKind::CertRequest => "form.cert_request",
             FormKind::MonitorCreate => "form.monitor_create",
             FormKind::MonitorEdit(_) => "form.monitor_edit",
             FormKind::AlertCreate => "form.alert_create",

@@ -174,6 +174,27 @@ pub fn create(kind: Kind, parent: Option<i64>) -> Option<Form> {
     Some(f)
 }
 
+/// Requests a certificate from an ACME CA (the order runs as a `certificate_issue` task).
+pub fn cert_request() -> Form {
+    Form::new(
+        FormKind::CertRequest,
+        vec![
+            Field::text("domains", "").required(),
+            Field::text("ca", "letsencrypt").required(),
+            Field::text("email", ""),
+            Field::picker(
+                "key_type",
+                &["ec256", "ec384", "rsa2048", "rsa3072", "rsa4096"],
+                "ec256",
+            ),
+            Field::picker("challenge", &["dns-01", "http-01"], "dns-01"),
+            Field::number("dns_provider", ""),
+            Field::text("http_listen", "0.0.0.0:80"),
+            Field::text("name", ""),
+        ],
+    )
+}
+
 /// Binds a managed certificate to a discovered site.
 pub fn site_bind(site: i64) -> Form {
     Form::new(

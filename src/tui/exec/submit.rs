@@ -165,6 +165,28 @@ impl Runner {
                 let r = s.cert_update(a, id, &c).await?;
                 done(note("done.updated", "noun.certificate", &r.main_domain))
             }
+            FormKind::CertRequest => {
+                let input = crate::service::acme::RequestInput {
+                    domains: get(v, "domains")
+                        .split(|c: char| c == ',' || c.is_whitespace())
+                        .filter(|d| !d.is_empty())
+                        .map(str::to_string)
+                        .collect(),
+                    ca: get(v, "ca").to_string(),
+                    email: opt_s(v, "email"),
+                    key: opt_s(v, "key_type"),
+                    challenge: get(v, "challenge").to_string(),
+                    dns_provider_id: num(v, "dns_provider")?,
+                    http_listen: opt_s(v, "http_listen"),
+                    name: opt_s(v, "name"),
+                };
+                let (c, t) = s.cert_request(a, &input).await?;
+                done(note(
+                    "done.requested",
+                    "noun.certificate",
+                    &format!("{} (#{}, task #{})", c.main_domain, c.id, t.id),
+                ))
+            }
             FormKind::SiteBind(site) => {
                 let d = s.site_bind(a, site, req_num(v, "certificate_id")?).await?;
                 done(note("done.site_bound", "noun.deployment", &format!("#{}", d.id)))

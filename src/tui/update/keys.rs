@@ -559,6 +559,17 @@ fn normal_key(s: &mut State, key: &Key) -> Vec<Effect> {
             }
             vec![]
         }
+        Action::RequestCert => {
+            if !matches!(s.view(), View::Table(t) if t.kind == Kind::Certificates) {
+                s.flash(s.cat.get("flash.not_here").to_string(), Tone::Muted);
+                return vec![];
+            }
+            if !s.allowed(action) {
+                return vec![];
+            }
+            s.mode = Mode::Form(forms::cert_request());
+            vec![]
+        }
         Action::ImportSite | Action::BindSite => {
             let site = selected_link(s).filter(|(link, _, _)| *link == Link::Site);
             let (Some((_, site, _)), View::Detail(d)) = (site, s.view()) else {
