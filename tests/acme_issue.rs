@@ -49,7 +49,7 @@ async fn a_wildcard_certificate_is_requested_issued_through_rfc2136_and_stored_w
         let l = t.label();
         let s = services(&t);
         let (_, a) = make_user(&s, &t, None, "ops", UserRole::Admin).await;
-        s.ca_add(&a, "pebble", &b.directory, Some(&b.ca_pem), false)
+        s.ca_add(&a, "pebble", &b.directory, Some(&b.ca_pem), false, None)
             .await
             .unwrap();
         let p = s
@@ -182,7 +182,7 @@ async fn bad_requests_are_refused_before_anything_is_written_and_a_failed_order_
     let t = common::sqlite().await;
     let s = services(&t);
     let (_, a) = make_user(&s, &t, None, "ops", UserRole::Admin).await;
-    s.ca_add(&a, "pebble", &b.directory, Some(&b.ca_pem), false)
+    s.ca_add(&a, "pebble", &b.directory, Some(&b.ca_pem), false, None)
         .await
         .unwrap();
     let p = s
@@ -322,7 +322,7 @@ async fn a_requested_certificate_is_renewed_the_same_way_and_then_revoked_at_the
     let t = common::sqlite().await;
     let s = services(&t);
     let (_, a) = make_user(&s, &t, None, "ops", UserRole::Admin).await;
-    s.ca_add(&a, "pebble", &b.directory, Some(&b.ca_pem), false)
+    s.ca_add(&a, "pebble", &b.directory, Some(&b.ca_pem), false, None)
         .await
         .unwrap();
     let p = s
@@ -506,4 +506,91 @@ fn the_cli_requests_a_certificate_through_a_dns_provider_and_revokes_it() {
         None,
     );
     assert!(!ok && err.contains("a wildcard name needs dns-01"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_ca_that_requires_external_account_binding_gets_an_account_with_the_stored_eab_credentials() {
+    let Some(b) = bed() else { return };
+    let get = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+    let (Some(dir), Some(kid), Some(hmac)) = (
+        get("CERTDECK_TEST_PEBBLE_EAB_DIRECTORY"),
+        get("CERTDECK_TEST_EAB_KID"),
+        get("CERTDECK_TEST_EAB_HMAC"),
+    ) else {
+        assert!(!common::peers_required(), "pebble-eab is not up but peers are required");
+        return;
+    };
+    let t = common::sqlite().await;
+    let s = services(&t);
+    let (_, a) = make_user(&s, &t, None, "ops", UserRole::Admin).await;
+    let p = s
+        .dns_provider_add_rfc2136(&a, "bind", &b.settings, &b.secret)
+        .await
+        .unwrap();
+    let req = |ca: &str| RequestInput {
+        domains: vec![format!("e{:08x}.{}", rand::random::<u32>(), b.settings.zone)],
+        ca: ca.into(),
+        challenge: "dns-01".into(),
+        dns_provider_id: Some(p.id),
+        ..Default::default()
+    };
+    // Declared as needing EAB but without credentials: refused before anything is written.
+    s.ca_add(&a, "eab-missing", &dir, Some(&b.ca_pem), true, None)
+        .await
+        .unwrap();
+    let e = s
+        .cert_request(&a, &req("eab-missing"))
+        .await
+        .expect_err("no EAB credentials");
+    assert!(e.to_string().contains("External Account Binding"), "{e}");
+    // A bad HMAC key is refused at `ca add`.
+    let e = s
+        .ca_add(
+            &a,
+            "eab-bad",
+            &dir,
+            Some(&b.ca_pem),
+            true,
+            Some((kid.as_str(), "not base64!")),
+        )
+        .await
+        .expect_err("bad hmac");
+    assert_eq!(common::vfield(&e), "eab_hmac");
+    // Without EAB the CA refuses the account: the order fails with its problem document.
+    s.ca_add(&a, "eab-off", &dir, Some(&b.ca_pem), false, None)
+        .await
+        .unwrap();
+    let (_, t1) = s.cert_request(&a, &req("eab-off")).await.unwrap();
+    s.task_run_here(&a, t1.id, &Runners::builtin()).await.unwrap();
+    let d = s.task_get(&a, t1.id).await.unwrap();
+    assert_eq!(d.task.status, TaskStatus::Failed);
+    assert!(
+        d.task
+            .error_message
+            .unwrap_or_default()
+            .contains("externalAccountRequired"),
+        "the CA's own problem type"
+    );
+    // With the stored key id and HMAC key, the account is created and the certificate issued.
+    let view = s
+        .ca_add(
+            &a,
+            "eab",
+            &dir,
+            Some(&b.ca_pem),
+            false,
+            Some((kid.as_str(), hmac.as_str())),
+        )
+        .await
+        .unwrap();
+    assert_eq!((view.eab_required, view.eab_kid.as_deref()), (true, Some(kid.as_str())));
+    let (c, t2) = s.cert_request(&a, &req("eab")).await.unwrap();
+    s.task_run_here(&a, t2.id, &Runners::builtin()).await.unwrap();
+    let d = s.task_get(&a, t2.id).await.unwrap();
+    assert_eq!(d.task.status, TaskStatus::Completed, "{:?}", d.task.error_message);
+    assert_eq!(s.cert_get(&a, c.id).await.unwrap().status, CertificateStatus::Issued);
+    let kids = common::strings(&t.db, "SELECT eab_kid FROM acme_accounts WHERE eab_kid IS NOT NULL").await;
+    assert_eq!(kids, vec![kid.clone()]);
+    let sealed = common::strings(&t.db, "SELECT eab_hmac_encrypted FROM acme_cas WHERE name = 'eab'").await;
+    assert!(!sealed[0].contains(&hmac), "the HMAC key is sealed");
 }

@@ -567,6 +567,12 @@ pub enum CaCmd {
         /// The CA requires External Account Binding.
         #[arg(long)]
         eab: bool,
+        /// EAB key id from the CA's console (with --eab-hmac-stdin).
+        #[arg(long, requires = "eab_hmac_stdin")]
+        eab_kid: Option<String>,
+        /// Read the EAB HMAC key (base64url) from standard input.
+        #[arg(long, requires = "eab_kid")]
+        eab_hmac_stdin: bool,
     },
 }
 

@@ -380,6 +380,7 @@ pub(super) async fn ca(json: bool, s: &Services, a: &Actor, c: &super::CaCmd) ->
                 return Ok(());
             }
             let mut t = Table::new(&["CA", "NAME", "DIRECTORY", "EAB", "OWN"]);
+            // EAB column: "required" (no credentials yet) or the stored key id.
             for r in rows {
                 t.row(vec![
                     r.key,
@@ -400,12 +401,26 @@ pub(super) async fn ca(json: bool, s: &Services, a: &Actor, c: &super::CaCmd) ->
             directory,
             trust_root,
             eab,
+            eab_kid,
+            eab_hmac_stdin,
         } => {
+            let hmac = if *eab_hmac_stdin {
+                let mut t = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)
+                    .map_err(|e| format!("cannot read the EAB HMAC key from standard input: {e}"))?;
+                Some(zeroize::Zeroizing::new(t.trim().to_string()))
+            } else {
+                None
+            };
             let pem = match trust_root {
                 Some(p) => Some(std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?),
                 None => None,
             };
-            let r = svc(s.ca_add(a, name, directory, pem.as_deref(), *eab).await)?;
+            let binding = match (eab_kid, &hmac) {
+                (Some(k), Some(h)) => Some((k.as_str(), h.as_str())),
+                _ => None,
+            };
+            let r = svc(s.ca_add(a, name, directory, pem.as_deref(), *eab, binding).await)?;
             if json {
                 print_json(&r);
             } else {

@@ -86,6 +86,34 @@ pub struct CaView {
     pub custom: bool,
     /// Carries its own TLS trust root.
     pub has_trust_root: bool,
+    /// EAB credentials are stored (key id shown, HMAC key sealed).
+    pub eab_kid: Option<String>,
+}
+
+/// A CA resolved for an order: directory, TLS trust root, and EAB credentials if it needs them.
+struct ResolvedCa {
+    directory: String,
+    trust_root: Option<String>,
+    eab_required: bool,
+    eab: Option<(String, Zeroizing<Vec<u8>>)>,
+}
+
+/// Decodes an EAB HMAC key as CAs print it (base64url without padding; padded or standard
+/// base64 accepted).
+fn decode_hmac(s: &str) -> Result<Vec<u8>, String> {
+    use base64::Engine;
+    let t = s.trim().trim_end_matches('=');
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(t)
+        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(t))
+        .map_err(|_| "the EAB HMAC key is not base64url".to_string())
+        .and_then(|k| {
+            if k.is_empty() {
+                Err("the EAB HMAC key is empty".to_string())
+            } else {
+                Ok(k)
+            }
+        })
 }
 
 /// A certificate request.
@@ -144,6 +172,7 @@ impl Services {
                 eab_required: p.eab_required,
                 custom: false,
                 has_trust_root: false,
+                eab_kid: None,
             })
             .collect();
         for c in store::list_cas(self.db(), actor.user_id).await? {
@@ -154,6 +183,7 @@ impl Services {
                 eab_required: c.eab_required,
                 custom: true,
                 has_trust_root: c.trust_root_pem.is_some(),
+                eab_kid: c.eab_kid,
             });
         }
         Ok(out)
@@ -167,6 +197,7 @@ impl Services {
         directory_url: &str,
         trust_root_pem: Option<&str>,
         eab_required: bool,
+        eab: Option<(&str, &str)>,
     ) -> ServiceResult<CaView> {
         let name = opt_text("name", Some(name), 100)?.ok_or_else(|| ServiceError::invalid("name", "is required"))?;
         if CA_PRESETS.iter().any(|p| p.key == name) {
@@ -189,6 +220,21 @@ impl Services {
                 return Err(ServiceError::invalid("trust_root", "holds no certificate"));
             }
         }
+        let (eab_kid, eab_hmac_encrypted) = match eab {
+            Some((kid, hmac)) => {
+                let kid = opt_text("eab_kid", Some(kid), 255)?
+                    .ok_or_else(|| ServiceError::invalid("eab_kid", "is required with an HMAC key"))?;
+                let key = Zeroizing::new(decode_hmac(hmac).map_err(|e| ServiceError::invalid("eab_hmac", e))?);
+                let sealed = self
+                    .keyring()
+                    .seal_for_column(hmac.trim().as_bytes(), 65_535)
+                    .map_err(|e| ServiceError::Internal(e.to_string()))?;
+                drop(key);
+                (Some(kid), Some(sealed))
+            }
+            None => (None, None),
+        };
+        let eab_required = eab_required || eab_kid.is_some();
         let audit = self.audit(
             Some(actor),
             "acme_ca.create",
@@ -204,6 +250,8 @@ impl Services {
             eab_required,
             trust_root_pem: trust_root_pem.map(str::to_string),
             created_at: chrono::Utc::now(),
+            eab_kid,
+            eab_hmac_encrypted,
         };
         store::insert_ca(self.db(), &row, &audit)
             .await
@@ -218,10 +266,16 @@ impl Services {
             .ok_or_else(|| ServiceError::Internal("the CA vanished".into()))
     }
 
-    /// (directory URL, trust root PEM) of a CA key for a user.
-    async fn resolve_ca(&self, user_id: i64, key: &str) -> ServiceResult<(String, Option<String>, bool)> {
+    /// The CA of a `--ca` key for a user: a preset, or one of the user's own (with its trust
+    /// root and EAB credentials).
+    async fn resolve_ca(&self, user_id: i64, key: &str) -> ServiceResult<ResolvedCa> {
         if let Some(p) = CA_PRESETS.iter().find(|p| p.key == key) {
-            return Ok((p.directory_url.to_string(), None, p.eab_required));
+            return Ok(ResolvedCa {
+                directory: p.directory_url.to_string(),
+                trust_root: None,
+                eab_required: p.eab_required,
+                eab: None,
+            });
         }
         let c = store::list_cas(self.db(), user_id)
             .await?
@@ -237,7 +291,23 @@ impl Services {
                     ),
                 )
             })?;
-        Ok((c.directory_url, c.trust_root_pem, c.eab_required))
+        let eab = match (&c.eab_kid, &c.eab_hmac_encrypted) {
+            (Some(kid), Some(sealed)) => {
+                let text = self
+                    .keyring()
+                    .open_string(sealed)
+                    .map_err(|e| ServiceError::Internal(e.to_string()))?;
+                let key = decode_hmac(&text).map_err(ServiceError::Internal)?;
+                Some((kid.clone(), Zeroizing::new(key)))
+            }
+            _ => None,
+        };
+        Ok(ResolvedCa {
+            directory: c.directory_url,
+            trust_root: c.trust_root_pem,
+            eab_required: c.eab_required,
+            eab,
+        })
     }
 
     /// Adds an RFC 2136 DNS provider; the TSIG secret is sealed.
@@ -399,16 +469,18 @@ impl Services {
         }
         let key =
             KeySpec::parse(input.key.as_deref().unwrap_or("ec256")).map_err(|e| ServiceError::invalid("key", e))?;
-        let (directory, _, eab) = self.resolve_ca(actor.user_id, &input.ca).await?;
-        if eab {
+        let ca = self.resolve_ca(actor.user_id, &input.ca).await?;
+        if ca.eab_required && ca.eab.is_none() {
             return Err(ServiceError::invalid(
                 "ca",
                 format!(
-                    "{} needs External Account Binding, which this build cannot set up yet",
+                    "{} needs External Account Binding: add it as your own CA with its key id and HMAC key \
+                     (certdeck ca add NAME --directory URL --eab-kid KID --eab-hmac-stdin)",
                     input.ca
                 ),
             ));
         }
+        let directory = ca.directory;
         let provider = match (challenge, input.dns_provider_id) {
             (ChallengeKind::Dns01, Some(id)) => Some(self.dns_provider_get(actor, id).await?.id),
             (ChallengeKind::Dns01, None) => {
@@ -555,9 +627,11 @@ impl Services {
         iss: &IssuanceRow,
     ) -> Result<Value, TaskFailure> {
         let log = |m: String| async move { ctx.log(LogLevel::Info, &m, None).await };
-        let (_, trust, _) = self.resolve_ca(cert.user_id, &iss.ca).await?;
-        let trust_path = trust_file(trust.as_deref()).map_err(TaskFailure::transient)?;
-        let account = self.account_for(ctx, cert.user_id, iss, trust_path.as_deref()).await?;
+        let ca = self.resolve_ca(cert.user_id, &iss.ca).await?;
+        let trust_path = trust_file(ca.trust_root.as_deref()).map_err(TaskFailure::transient)?;
+        let account = self
+            .account_for(ctx, cert.user_id, iss, trust_path.as_deref(), ca.eab.as_ref())
+            .await?;
         ctx.progress(15).await?;
         let spec = KeySpec::parse(&iss.key_type).map_err(TaskFailure::permanent)?;
         let key = CertKey::generate(spec).map_err(|e| TaskFailure::permanent(e.to_string()))?;
@@ -709,8 +783,8 @@ impl Services {
             .into_iter()
             .next()
             .ok_or_else(|| ServiceError::Internal("no certificate block".into()))?;
-        let (_, trust, _) = self.resolve_ca(cert.user_id, &iss.ca).await?;
-        let trust_path = trust_file(trust.as_deref()).map_err(ServiceError::Internal)?;
+        let ca = self.resolve_ca(cert.user_id, &iss.ca).await?;
+        let trust_path = trust_file(ca.trust_root.as_deref()).map_err(ServiceError::Internal)?;
         let creds = self
             .keyring()
             .open_string(&acct.credentials_encrypted)
@@ -741,6 +815,7 @@ impl Services {
         user_id: i64,
         iss: &IssuanceRow,
         trust: Option<&std::path::Path>,
+        eab: Option<&(String, Zeroizing<Vec<u8>>)>,
     ) -> Result<AcmeAccount, TaskFailure> {
         let acme_err = |e: AcmeError| {
             if e.is_transient() {
@@ -757,10 +832,11 @@ impl Services {
             store::set_issuance_account(self.db(), iss.certificate_id, a.id).await?;
             return AcmeAccount::restore(&creds, trust).await.map_err(acme_err);
         }
+        let binding = eab.map(|(kid, key)| (kid.as_str(), key.as_slice()));
         let (acct, creds) = AcmeAccount::create(
             &iss.directory_url,
             std::slice::from_ref(&iss.contact_email),
-            None,
+            binding,
             trust,
         )
         .await
@@ -782,9 +858,9 @@ impl Services {
             "acme_account.create",
             "acme_account",
             None,
-            json!({"directory_url": iss.directory_url, "contact_email": iss.contact_email, "tos_agreed": true}),
+            json!({"directory_url": iss.directory_url, "contact_email": iss.contact_email, "tos_agreed": true, "eab_kid": eab.map(|(k, _)| k)}),
         );
-        if let Some(id) = store::insert_account(self.db(), &row, None, &audit).await? {
+        if let Some(id) = store::insert_account(self.db(), &row, eab.map(|(k, _)| k.as_str()), &audit).await? {
             store::set_issuance_account(self.db(), iss.certificate_id, id).await?;
         }
         ctx.log(

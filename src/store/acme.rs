@@ -25,13 +25,20 @@ pub struct CaRow {
     pub trust_root_pem: Option<String>,
     /// Created.
     pub created_at: DateTime<Utc>,
+    /// External Account Binding key id.
+    pub eab_kid: Option<String>,
+    /// Sealed EAB HMAC key.
+    #[serde(skip)]
+    pub eab_hmac_encrypted: Option<String>,
 }
 
 /// Adds a custom CA.
 pub async fn insert_ca(db: &Db, c: &CaRow, audit: &NewAudit) -> Result<i64, sqlx::Error> {
     crate::in_tx!(db, tx => {
-        let id = sqlx::query("INSERT INTO acme_cas (user_id, name, directory_url, eab_required, trust_root_pem) VALUES (?, ?, ?, ?, ?)")
+        let id = sqlx::query("INSERT INTO acme_cas (user_id, name, directory_url, eab_required, trust_root_pem, eab_kid, eab_hmac_encrypted) \
+            VALUES (?, ?, ?, ?, ?, ?, ?)")
             .bind(c.user_id).bind(&c.name).bind(&c.directory_url).bind(c.eab_required).bind(&c.trust_root_pem)
+            .bind(&c.eab_kid).bind(&c.eab_hmac_encrypted)
             .execute(&mut **tx).await?.last_id();
         insert_in!(&mut **tx, &audit.clone().with_resource_id(id));
         Ok::<i64, sqlx::Error>(id)
@@ -41,7 +48,8 @@ pub async fn insert_ca(db: &Db, c: &CaRow, audit: &NewAudit) -> Result<i64, sqlx
 /// A user's custom CAs.
 pub async fn list_cas(db: &Db, user_id: i64) -> Result<Vec<CaRow>, sqlx::Error> {
     on_db!(db, p => sqlx::query_as::<_, CaRow>(
-        "SELECT id, user_id, name, directory_url, eab_required, trust_root_pem, created_at FROM acme_cas WHERE user_id = ? ORDER BY name")
+        "SELECT id, user_id, name, directory_url, eab_required, trust_root_pem, created_at, eab_kid, eab_hmac_encrypted \
+         FROM acme_cas WHERE user_id = ? ORDER BY name")
         .bind(user_id).fetch_all(p).await)
 }
 
