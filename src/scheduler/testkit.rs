@@ -57,6 +57,10 @@ impl TaskRunner for CountingRunner {
                     ctx.attempt()
                 )));
             }
+            // Every fallible database step comes before the count: a transient database error
+            // (a lock wait on a busy MariaDB) retries the run, and a run counted before such an
+            // error would be counted twice although its work never completed.
+            ctx.log(LogLevel::Info, "testkit run counted", None).await?;
             ctx.checkpoint().await?;
             let line = format!("{} {} {}\n", ctx.task().id, ctx.attempt(), std::process::id());
             std::fs::OpenOptions::new()
@@ -65,7 +69,6 @@ impl TaskRunner for CountingRunner {
                 .open(&self.file)
                 .and_then(|mut f| f.write_all(line.as_bytes()))
                 .map_err(|e| TaskFailure::permanent(format!("testkit: cannot write {}: {e}", self.file.display())))?;
-            ctx.log(LogLevel::Info, "testkit run counted", None).await?;
             Ok(json!({"counted": true, "attempt": ctx.attempt()}))
         })
     }
