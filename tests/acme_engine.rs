@@ -60,36 +60,6 @@ async fn post(base: &str, path: &str, body: &str) {
     assert!(out.starts_with("HTTP/1.1 200"), "{path}: {out}");
 }
 
-/// An HTTPS GET verified against `ca_pem` (Pebble's management API).
-async fn https_get(url: &str, ca_pem: &str) -> String {
-    let rest = url.trim_start_matches("https://");
-    let (hostport, path) = rest
-        .split_once('/')
-        .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
-    let mut roots = rustls::RootCertStore::empty();
-    for der in certdeck::domain::certpem::certificates_der(std::fs::read(ca_pem).unwrap().as_slice()).unwrap() {
-        roots.add(CertificateDer::from(der)).unwrap();
-    }
-    let cfg = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let host = hostport.rsplit_once(':').map_or(hostport, |(h, _)| h).to_string();
-    let tcp = tokio::net::TcpStream::connect(hostport).await.unwrap();
-    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
-        .connect(ServerName::try_from(host).unwrap(), tcp)
-        .await
-        .unwrap();
-    tls.write_all(format!("GET {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    let _ = tls.read_to_end(&mut out).await;
-    let text = String::from_utf8_lossy(&out).to_string();
-    text.split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default()
-}
-
 /// dns-01 through Pebble's mock DNS server (a stand-in for a DNS provider in this test).
 struct MockDns {
     mgmt: String,
@@ -130,7 +100,7 @@ impl Solver for MockDns {
 
 /// The leaf and chain verify against Pebble's current root for `name`.
 async fn verify_chain(p: &Pebble, cert_pem: &str, chain_pem: &str, name: &str) {
-    let root_pem = https_get(&format!("{}/roots/0", p.mgmt), &p.ca).await;
+    let root_pem = common::https_get(&format!("{}/roots/0", p.mgmt), &p.ca).await;
     let mut roots = rustls::RootCertStore::empty();
     for der in certdeck::domain::certpem::certificates_der(root_pem.as_bytes()).unwrap() {
         roots.add(CertificateDer::from(der)).unwrap();

@@ -42,20 +42,33 @@ fn bed() -> Option<Bed> {
     b
 }
 
+/// Services, an admin, the BIND-backed Pebble as CA `pebble` and BIND as DNS provider `bind`.
+async fn world(
+    t: &common::TestDb,
+    b: &Bed,
+) -> (
+    certdeck::service::Services,
+    certdeck::service::Actor,
+    certdeck::store::acme::DnsProviderRow,
+) {
+    let s = services(t);
+    let (_, a) = make_user(&s, t, None, "ops", UserRole::Admin).await;
+    s.ca_add(&a, "pebble", &b.directory, Some(&b.ca_pem), false, None)
+        .await
+        .unwrap();
+    let p = s
+        .dns_provider_add_rfc2136(&a, "bind", &b.settings, &b.secret)
+        .await
+        .unwrap();
+    (s, a, p)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_wildcard_certificate_is_requested_issued_through_rfc2136_and_stored_with_its_challenges() {
     let Some(b) = bed() else { return };
     for t in common::both().await {
         let l = t.label();
-        let s = services(&t);
-        let (_, a) = make_user(&s, &t, None, "ops", UserRole::Admin).await;
-        s.ca_add(&a, "pebble", &b.directory, Some(&b.ca_pem), false, None)
-            .await
-            .unwrap();
-        let p = s
-            .dns_provider_add_rfc2136(&a, "bind", &b.settings, &b.secret)
-            .await
-            .unwrap();
+        let (s, a, p) = world(&t, &b).await;
         assert!(
             s.dns_provider_test(&a, p.id).await.unwrap().contains("removed"),
             "[{l}]"
@@ -180,15 +193,7 @@ async fn a_wildcard_certificate_is_requested_issued_through_rfc2136_and_stored_w
 async fn bad_requests_are_refused_before_anything_is_written_and_a_failed_order_marks_the_certificate() {
     let Some(b) = bed() else { return };
     let t = common::sqlite().await;
-    let s = services(&t);
-    let (_, a) = make_user(&s, &t, None, "ops", UserRole::Admin).await;
-    s.ca_add(&a, "pebble", &b.directory, Some(&b.ca_pem), false, None)
-        .await
-        .unwrap();
-    let p = s
-        .dns_provider_add_rfc2136(&a, "bind", &b.settings, &b.secret)
-        .await
-        .unwrap();
+    let (s, a, p) = world(&t, &b).await;
     let base = RequestInput {
         domains: vec!["a.example.test".into()],
         ca: "pebble".into(),
@@ -280,38 +285,6 @@ async fn bad_requests_are_refused_before_anything_is_written_and_a_failed_order_
     assert!(ch.iter().all(|r| r.status.as_str() == "failed"), "{ch:?}");
 }
 
-/// `GET <mgmt>/cert-status-by-serial/<serial>` on Pebble's management API (verified with the CA).
-async fn pebble_status(mgmt: &str, ca: &str, serial_hex: &str) -> String {
-    use std::sync::Arc;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let hostport = mgmt.trim_start_matches("https://").trim_end_matches('/').to_string();
-    let mut roots = rustls::RootCertStore::empty();
-    for der in certdeck::domain::certpem::certificates_der(std::fs::read(ca).unwrap().as_slice()).unwrap() {
-        roots.add(rustls::pki_types::CertificateDer::from(der)).unwrap();
-    }
-    let cfg = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let host = hostport
-        .rsplit_once(':')
-        .map_or(hostport.as_str(), |(h, _)| h)
-        .to_string();
-    let tcp = tokio::net::TcpStream::connect(&hostport).await.unwrap();
-    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
-        .connect(rustls::pki_types::ServerName::try_from(host).unwrap(), tcp)
-        .await
-        .unwrap();
-    tls.write_all(
-        format!("GET /cert-status-by-serial/{serial_hex} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n")
-            .as_bytes(),
-    )
-    .await
-    .unwrap();
-    let mut out = Vec::new();
-    let _ = tls.read_to_end(&mut out).await;
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_requested_certificate_is_renewed_the_same_way_and_then_revoked_at_the_ca() {
     let Some(b) = bed() else { return };
@@ -320,15 +293,7 @@ async fn a_requested_certificate_is_renewed_the_same_way_and_then_revoked_at_the
     };
     let ca_path = std::env::var("CERTDECK_TEST_PEBBLE_CA").unwrap();
     let t = common::sqlite().await;
-    let s = services(&t);
-    let (_, a) = make_user(&s, &t, None, "ops", UserRole::Admin).await;
-    s.ca_add(&a, "pebble", &b.directory, Some(&b.ca_pem), false, None)
-        .await
-        .unwrap();
-    let p = s
-        .dns_provider_add_rfc2136(&a, "bind", &b.settings, &b.secret)
-        .await
-        .unwrap();
+    let (s, a, p) = world(&t, &b).await;
     let name = format!("n{:08x}.{}", rand::random::<u32>(), b.settings.zone);
     let (cert, task) = s
         .cert_request(
@@ -346,9 +311,33 @@ async fn a_requested_certificate_is_renewed_the_same_way_and_then_revoked_at_the
         .unwrap();
     s.task_run_here(&a, task.id, &Runners::builtin()).await.unwrap();
     let first = s.cert_export(&a, cert.id, true).await.unwrap();
-    // An imported certificate has nothing to renew it with.
-    let e = s.cert_renew(&a, 999_999).await.expect_err("unknown");
-    assert!(e.to_string().contains("not found"), "{e}");
+    // An imported certificate has nothing here to renew or revoke it with.
+    let (ic, ik) = {
+        let kp = rcgen::KeyPair::generate().unwrap();
+        let c = rcgen::CertificateParams::new(vec!["imported.example.test".to_string()])
+            .unwrap()
+            .self_signed(&kp)
+            .unwrap();
+        (c.pem(), kp.serialize_pem())
+    };
+    let imported = s
+        .cert_import(
+            &a,
+            &certdeck::service::certificates::ImportInput {
+                certificate: ic.into_bytes(),
+                private_key: ik.into_bytes(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let e = s.cert_renew(&a, imported.id).await.expect_err("imported");
+    assert!(e.to_string().contains("not obtained through ACME here"), "{e}");
+    let e = s
+        .cert_revoke(&a, imported.id, "superseded")
+        .await
+        .expect_err("imported");
+    assert!(e.to_string().contains("not obtained through ACME here"), "{e}");
 
     let rt = s.cert_renew(&a, cert.id).await.unwrap();
     s.task_run_here(&a, rt.id, &Runners::builtin()).await.unwrap();
@@ -383,7 +372,7 @@ async fn a_requested_certificate_is_renewed_the_same_way_and_then_revoked_at_the
         .unwrap()
         .remove(0);
     let serial = certdeck::service::discovery::serial_hex(&der).unwrap();
-    let st = pebble_status(&mgmt, &ca_path, &serial).await;
+    let st = common::https_get(&format!("{mgmt}/cert-status-by-serial/{serial}"), &ca_path).await;
     assert!(st.contains("Revoked"), "Pebble says: {st}");
     let again = s.cert_revoke(&a, cert.id, "superseded").await.expect_err("twice");
     assert!(again.to_string().contains("already revoked"), "{again}");

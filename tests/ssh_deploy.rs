@@ -271,6 +271,15 @@ fn make_site(web: &Web, apache: bool, name: &str, cert: &str, key: &str, key_fil
     }
 }
 
+/// A site for `name` serving a fresh self-signed certificate steadily; returns it with that
+/// certificate's PEM.
+async fn served_site(web: &Web, apache: bool, name: &str) -> (Site, String) {
+    let (old_c, old_k) = make_cert(name);
+    let site = make_site(web, apache, name, &old_c, &old_k, None);
+    wait_served(web.port, name, &pem_serial(&old_c)).await;
+    (site, old_c)
+}
+
 async fn served_serial(port: u16, sni: &str) -> String {
     let der = tls_peek::served_leaf("127.0.0.1", port, sni, Duration::from_secs(5))
         .await
@@ -714,9 +723,7 @@ async fn a_deploy_to_nginx_and_to_apache_serves_the_new_serial() {
             w.bed.nginx.clone()
         };
         let name = format!("d{}.{}.test", rand_suffix(), if apache { "apache" } else { "nginx" });
-        let (old_c, old_k) = make_cert(&name);
-        let site = make_site(&web, apache, &name, &old_c, &old_k, None);
-        wait_served(web.port, &name, &pem_serial(&old_c)).await;
+        let (site, old_c) = served_site(&web, apache, &name).await;
         let (new_c, new_k) = make_cert(&name);
         let cert = import(&w, &new_c, &new_k).await;
         let srv = add_server(&w, "ed25519", kind, true).await;
@@ -795,11 +802,9 @@ async fn a_config_test_failure_after_the_swap_rolls_back_and_the_old_certificate
     let _g = BED_LOCK.lock().await;
     let web = w.bed.nginx.clone();
     let name = format!("rb{}.nginx.test", rand_suffix());
-    let (old_c, old_k) = make_cert(&name);
     // The config names the key at site.key, but the deployment writes the key elsewhere: after
     // the swap the config pairs the new certificate with the old key, and `nginx -t` fails.
-    let site = make_site(&web, false, &name, &old_c, &old_k, None);
-    wait_served(web.port, &name, &pem_serial(&old_c)).await;
+    let (site, old_c) = served_site(&web, false, &name).await;
     let (new_c, new_k) = make_cert(&name);
     let cert = import(&w, &new_c, &new_k).await;
     let srv = add_server(&w, "password", ServerType::Nginx, true).await;
@@ -857,8 +862,7 @@ async fn a_group_deploy_reports_per_host_and_one_failure_does_not_stop_the_other
     let _g = BED_LOCK.lock().await;
     let web = w.bed.nginx.clone();
     let name = format!("g{}.nginx.test", rand_suffix());
-    let (old_c, old_k) = make_cert(&name);
-    let site = make_site(&web, false, &name, &old_c, &old_k, None);
+    let (site, _) = served_site(&web, false, &name).await;
     let (new_c, new_k) = make_cert(&name);
     let cert = import(&w, &new_c, &new_k).await;
     let group = w.s.group_create(&w.a, "edge", None).await.unwrap();
@@ -914,9 +918,7 @@ async fn killing_the_worker_mid_deploy_never_leaves_a_mismatched_pair() {
 
     let web = bed.nginx.clone();
     let name = format!("k{}.nginx.test", rand_suffix());
-    let (old_c, old_k) = make_cert(&name);
-    let site = make_site(&web, false, &name, &old_c, &old_k, None);
-    wait_served(web.port, &name, &pem_serial(&old_c)).await;
+    let (site, old_c) = served_site(&web, false, &name).await;
     let (new_c, new_k) = make_cert(&name);
     let cert = import(&w, &new_c, &new_k).await;
     let srv = add_server(&w, "ed25519", ServerType::Nginx, true).await;
@@ -1145,9 +1147,7 @@ async fn an_other_type_server_uses_its_own_commands_and_rolls_back_when_its_test
     let _g = BED_LOCK.lock().await;
     let web = w.bed.nginx.clone();
     let name = format!("o{}.nginx.test", rand_suffix());
-    let (old_c, old_k) = make_cert(&name);
-    let site = make_site(&web, false, &name, &old_c, &old_k, None);
-    wait_served(web.port, &name, &pem_serial(&old_c)).await;
+    let (site, _) = served_site(&web, false, &name).await;
     // No defaults for `other`: the operator's own commands, with sudo written out.
     let srv =
         w.s.server_create(

@@ -389,41 +389,6 @@ async fn dispatch(ctx: &Ctx, cli: &Cli) -> R<()> {
                 Command::Apikey(c) => apikey(ctx, &s, &a, c).await,
                 Command::Server(c) => server(ctx, &s, &a, c).await,
                 Command::Group(c) => group(ctx, &s, &a, c).await,
-                Command::Cert(CertCmd::Request {
-                    domains,
-                    ca,
-                    email,
-                    key,
-                    challenge,
-                    dns_provider,
-                    http_listen,
-                    name,
-                    no_wait,
-                }) => {
-                    let input = crate::service::acme::RequestInput {
-                        domains: domains.clone(),
-                        ca: ca.clone(),
-                        email: email.clone(),
-                        key: Some(key.clone()),
-                        challenge: challenge.clone(),
-                        dns_provider_id: *dns_provider,
-                        http_listen: Some(http_listen.clone()),
-                        name: name.clone(),
-                    };
-                    super::remote::cert_request(ctx.json, &s, &a, &input, *no_wait).await
-                }
-                Command::Cert(CertCmd::Renew { id, no_wait }) => {
-                    super::remote::cert_renew(ctx.json, &s, &a, *id, *no_wait).await
-                }
-                Command::Cert(CertCmd::Revoke { id, reason }) => {
-                    let c = svc(s.cert_revoke(&a, *id, reason).await)?;
-                    if ctx.json {
-                        print_json(&c);
-                    } else {
-                        println!("certificate {} ({}) is revoked at its CA", c.id, c.main_domain);
-                    }
-                    Ok(())
-                }
                 Command::Cert(c) => cert(ctx, &s, &a, c).await,
                 Command::Ca(c) => super::remote::ca(ctx.json, &s, &a, c).await,
                 Command::DnsProvider(c) => super::remote::dns_provider(ctx.json, &s, &a, c).await,
@@ -1414,8 +1379,39 @@ async fn group(ctx: &Ctx, s: &Services, a: &Actor, c: &GroupCmd) -> R<()> {
 
 async fn cert(ctx: &Ctx, s: &Services, a: &Actor, c: &CertCmd) -> R<()> {
     match c {
-        CertCmd::Request { .. } | CertCmd::Renew { .. } | CertCmd::Revoke { .. } => {
-            unreachable!("handled in run(): they reach the CA")
+        CertCmd::Request {
+            domains,
+            ca,
+            email,
+            key,
+            challenge,
+            dns_provider,
+            http_listen,
+            name,
+            no_wait,
+        } => {
+            let input = crate::service::acme::RequestInput {
+                domains: domains.clone(),
+                ca: ca.clone(),
+                email: email.clone(),
+                key: Some(key.clone()),
+                challenge: challenge.clone(),
+                dns_provider_id: *dns_provider,
+                http_listen: Some(http_listen.clone()),
+                name: name.clone(),
+            };
+            super::remote::cert_request(ctx.json, s, a, &input, *no_wait).await?;
+        }
+        CertCmd::Renew { id, no_wait } => {
+            super::remote::cert_renew(ctx.json, s, a, *id, *no_wait).await?;
+        }
+        CertCmd::Revoke { id, reason } => {
+            let c = svc(s.cert_revoke(a, *id, reason).await)?;
+            if ctx.json {
+                print_json(&c);
+            } else {
+                println!("certificate {} ({}) is revoked at its CA", c.id, c.main_domain);
+            }
         }
         CertCmd::List {
             status,

@@ -388,3 +388,35 @@ pub fn report(diffs: &[String]) -> String {
         diffs.join("\n  ")
     )
 }
+
+/// The body of an HTTPS GET verified against the CA in the PEM file `ca_pem` (Pebble's
+/// management API).
+pub async fn https_get(url: &str, ca_pem: &str) -> String {
+    let rest = url.trim_start_matches("https://");
+    let (hostport, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+    let mut roots = rustls::RootCertStore::empty();
+    for der in certdeck::domain::certpem::certificates_der(std::fs::read(ca_pem).unwrap().as_slice()).unwrap() {
+        roots.add(rustls::pki_types::CertificateDer::from(der)).unwrap();
+    }
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let cfg = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let host = hostport.rsplit_once(':').map_or(hostport, |(h, _)| h).to_string();
+    let tcp = tokio::net::TcpStream::connect(hostport).await.unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
+        .connect(rustls::pki_types::ServerName::try_from(host).unwrap(), tcp)
+        .await
+        .unwrap();
+    tls.write_all(format!("GET {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = tls.read_to_end(&mut out).await;
+    let text = String::from_utf8_lossy(&out).to_string();
+    text.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default()
+}
