@@ -8,7 +8,10 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use certdeck::engine::acme::{AcmeAccount, AcmeError, BoxFut, CertKey, Challenge, ChallengeKind, KeySpec, Solver};
+use certdeck::engine::acme::{
+    AcmeAccount, AcmeError, BoxFut, CertKey, Challenge, ChallengeKind, KeySpec, OrderOptions, Solver, Step,
+};
+use certdeck::engine::dns01::{Dns01Solver, ManualDns, Propagation};
 use certdeck::engine::http01::StandaloneHttp01;
 use rustls::client::danger::ServerCertVerifier;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -71,7 +74,7 @@ impl Solver for MockDns {
         ChallengeKind::Dns01
     }
 
-    fn present<'a>(&'a self, cs: &'a [Challenge]) -> BoxFut<'a, Result<(), String>> {
+    fn present<'a>(&'a self, cs: &'a [Challenge], _step: Step<'a>) -> BoxFut<'a, Result<(), String>> {
         Box::pin(async move {
             for c in cs {
                 let body = format!(r#"{{"host":"{}.","value":"{}"}}"#, c.record_name(), c.dns_value);
@@ -82,7 +85,7 @@ impl Solver for MockDns {
         })
     }
 
-    fn cleanup<'a>(&'a self, cs: &'a [Challenge]) -> BoxFut<'a, Result<(), String>> {
+    fn cleanup<'a>(&'a self, cs: &'a [Challenge], _step: Step<'a>) -> BoxFut<'a, Result<(), String>> {
         Box::pin(async move {
             for c in cs {
                 post(
@@ -153,7 +156,9 @@ async fn dns01_issues_a_wildcard_and_apex_certificate_with_an_ecdsa_p384_key() {
     };
     let steps = Mutex::new(Vec::new());
     let issued = a
-        .issue(&domains, &key, &dns, &|s| steps.lock().unwrap().push(s))
+        .issue(&domains, &key, &dns, &OrderOptions::default(), &|s| {
+            steps.lock().unwrap().push(s)
+        })
         .await
         .expect("issued");
     verify_chain(&p, &issued.cert_pem, &issued.chain_pem, &apex).await;
@@ -199,7 +204,10 @@ async fn http01_issues_a_multi_domain_certificate_with_an_rsa_3072_key_through_t
     let base = fresh("m");
     let domains = vec![format!("a.{base}"), format!("b.{base}")];
     let key = CertKey::generate(KeySpec::Rsa(3072)).unwrap();
-    let issued = a.issue(&domains, &key, &responder, &|_| {}).await.expect("issued");
+    let issued = a
+        .issue(&domains, &key, &responder, &OrderOptions::default(), &|_| {})
+        .await
+        .expect("issued");
     verify_chain(&p, &issued.cert_pem, &issued.chain_pem, &domains[1]).await;
     let facts = certdeck::domain::certpem::cert_facts(
         &certdeck::domain::certpem::certificates_der(issued.cert_pem.as_bytes()).unwrap()[0],
@@ -225,6 +233,7 @@ async fn a_name_the_ca_refuses_comes_back_as_its_problem_document() {
             &["127.0.0.1".into()],
             &CertKey::generate(KeySpec::EcP256).unwrap(),
             &dns,
+            &OrderOptions::default(),
             &|_| {},
         )
         .await
@@ -250,6 +259,61 @@ struct Bind {
     rfc: certdeck::engine::rfc2136::Rfc2136,
 }
 
+impl Bind {
+    /// Resolvers and authoritative port: the test bed's BIND (NS ns.example.test → 127.0.0.1).
+    fn propagation(&self) -> Propagation {
+        Propagation {
+            resolvers: vec![self.rfc.server],
+            authoritative_port: self.rfc.server.port(),
+            timeout: Duration::from_secs(20),
+            ..Propagation::default()
+        }
+    }
+
+    async fn account(&self) -> AcmeAccount {
+        AcmeAccount::create(
+            &self.directory,
+            &["ops@example.test".into()],
+            None,
+            Some(self.ca.as_ref()),
+        )
+        .await
+        .expect("account at the BIND-backed Pebble")
+        .0
+    }
+
+    /// A record added with nsupdate (TSIG), as an operator would.
+    fn nsupdate(&self, line: &str) {
+        let script = format!(
+            "server {} {}\nzone {}\nupdate {line}\nsend\n",
+            self.rfc.server.ip(),
+            self.rfc.server.port(),
+            self.rfc.zone
+        );
+        let key = format!(
+            "{}:{}:{}",
+            self.rfc.algorithm,
+            self.rfc.key_name,
+            self.rfc.secret_b64.as_str()
+        );
+        let mut child = std::process::Command::new("nsupdate")
+            .args(["-y", &key])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("nsupdate (bind9-dnsutils) is installed with the test bed");
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "nsupdate {line}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 fn bind() -> Option<Bind> {
     common::init();
     let get = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
@@ -265,7 +329,6 @@ fn bind() -> Option<Bind> {
                 algorithm: get("CERTDECK_TEST_TSIG_ALGORITHM")?,
                 secret_b64: zeroize::Zeroizing::new(get("CERTDECK_TEST_TSIG_SECRET")?),
                 ttl: 60,
-                propagation_timeout: Duration::from_secs(10),
             },
         })
     })();
@@ -288,10 +351,22 @@ async fn dns01_through_rfc2136_to_bind_issues_a_wildcard_and_apex_certificate_an
     let apex = format!("r{:08x}.{}", rand::random::<u32>(), b.rfc.zone);
     let domains = vec![format!("*.{apex}"), apex.clone()];
     let key = CertKey::generate(KeySpec::EcP256).unwrap();
+    let solver = Dns01Solver::new(Box::new(b.rfc.clone()), b.propagation(), None);
+    let steps = Mutex::new(Vec::new());
     let issued = a
-        .issue(&domains, &key, &b.rfc, &|_| {})
+        .issue(&domains, &key, &solver, &OrderOptions::default(), &|s| {
+            steps.lock().unwrap().push(s)
+        })
         .await
         .expect("issued through BIND");
+    let steps = steps.lock().unwrap().join("\n");
+    assert!(
+        steps.contains(&format!(
+            "at the authoritative servers of {}: ns.{} ({})",
+            b.rfc.zone, b.rfc.zone, b.rfc.server
+        )),
+        "the records were checked at the zone's own name server, found through NS:\n{steps}"
+    );
     let p = Pebble {
         directory: b.directory.clone(),
         mgmt: b.mgmt.clone(),
@@ -329,4 +404,125 @@ async fn bind_refuses_an_update_signed_with_the_wrong_key_and_the_error_says_so(
         .await
         .expect_err("outside the zone");
     assert!(outside.contains("not in the zone"), "{outside}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dns01_follows_a_cname_delegation_writes_at_its_target_and_removes_it_afterwards() {
+    let Some(b) = bind() else { return };
+    let a = b.account().await;
+    let tag = format!("{:08x}", rand::random::<u32>());
+    let domain = format!("c{tag}.{}", b.rfc.zone);
+    let target = format!("c{tag}.acme-delegate.{}", b.rfc.zone);
+    // The operator's one-time CNAME, as httpsok asks for it.
+    b.nsupdate(&format!("add _acme-challenge.{domain}. 60 CNAME {target}."));
+    let solver = Dns01Solver::new(Box::new(b.rfc.clone()), b.propagation(), None);
+    let steps = Mutex::new(Vec::new());
+    a.issue(
+        std::slice::from_ref(&domain),
+        &CertKey::generate(KeySpec::EcP256).unwrap(),
+        &solver,
+        &OrderOptions::default(),
+        &|s| steps.lock().unwrap().push(s),
+    )
+    .await
+    .expect("issued through the delegated name");
+    let steps = steps.lock().unwrap().join("\n");
+    assert!(
+        steps.contains(&format!(
+            "_acme-challenge.{domain} is a CNAME: writing the TXT record at {target}"
+        )),
+        "{steps}"
+    );
+    assert!(
+        b.rfc.txt_values(&target).await.unwrap().is_empty(),
+        "the delegated record is removed"
+    );
+    assert!(
+        b.rfc
+            .txt_values(&format!("_acme-challenge.{domain}"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing was written at the CNAME itself"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delegation_zone_without_the_cname_tells_the_operator_the_exact_record_to_create() {
+    let Some(b) = bind() else { return };
+    let a = b.account().await;
+    let domain = format!("n{:08x}.{}", rand::random::<u32>(), b.rfc.zone);
+    let solver = Dns01Solver::new(
+        Box::new(b.rfc.clone()),
+        b.propagation(),
+        Some("acme.delegated.example.net".into()),
+    );
+    let e = a
+        .issue(
+            std::slice::from_ref(&domain),
+            &CertKey::generate(KeySpec::EcP256).unwrap(),
+            &solver,
+            &OrderOptions::default(),
+            &|_| {},
+        )
+        .await
+        .expect_err("not delegated");
+    assert!(
+        e.to_string().contains(&format!(
+            "`_acme-challenge.{domain}. CNAME {domain}.acme.delegated.example.net.`"
+        )),
+        "{e}"
+    );
+    assert!(b
+        .rfc
+        .txt_values(&format!("_acme-challenge.{domain}"))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn manual_dns01_shows_the_record_waits_for_the_operator_to_create_it_and_then_issues() {
+    let Some(b) = bind() else { return };
+    let a = b.account().await;
+    let domain = format!("m{:08x}.{}", rand::random::<u32>(), b.rfc.zone);
+    let solver = Dns01Solver::new(Box::new(ManualDns), b.propagation(), None);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let key = CertKey::generate(KeySpec::EcP256).unwrap();
+    let order = async {
+        let tx = tx;
+        let step = |s: String| {
+            let _ = tx.send(s);
+        };
+        let r = a
+            .issue(
+                std::slice::from_ref(&domain),
+                &key,
+                &solver,
+                &OrderOptions::default(),
+                &step,
+            )
+            .await;
+        // The channel closes with the order, which ends the operator's loop.
+        drop(tx);
+        r
+    };
+    // The operator reads the instruction from the live steps and creates the record by hand.
+    let operator = async {
+        let mut created = None;
+        while let Some(line) = rx.recv().await {
+            if let Some(rest) = line.strip_prefix("create the TXT record ") {
+                let (name, value) = rest.split_once(" with the value ").expect("name and value");
+                b.nsupdate(&format!("add {name}. 60 TXT {value}"));
+                created = Some(name.to_string());
+            }
+        }
+        created
+    };
+    let (issued, created) = tokio::join!(order, operator);
+    issued.expect("issued once the operator created the record");
+    let created = created.expect("the operator was told which record to create");
+    assert_eq!(created, format!("_acme-challenge.{domain}"));
+    // Manual records are the operator's to remove; clean up for the next run.
+    b.nsupdate(&format!("delete {created}. TXT"));
 }

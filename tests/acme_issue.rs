@@ -60,6 +60,14 @@ async fn world(
         .dns_provider_add_rfc2136(&a, "bind", &b.settings, &b.secret)
         .await
         .unwrap();
+    // dns-01 finds the zone's name servers through BIND and asks them on BIND's port.
+    let port = b.settings.server.rsplit(':').next().unwrap().to_string();
+    s.setting_set(&a, "acme.dns_resolvers", &b.settings.server, None)
+        .await
+        .unwrap();
+    s.setting_set(&a, "acme.dns_authoritative_port", &port, None)
+        .await
+        .unwrap();
     (s, a, p)
 }
 
@@ -69,9 +77,11 @@ async fn a_wildcard_certificate_is_requested_issued_through_rfc2136_and_stored_w
     for t in common::both().await {
         let l = t.label();
         let (s, a, p) = world(&t, &b).await;
+        let tested = s.dns_provider_test(&a, p.id).await.unwrap();
         assert!(
-            s.dns_provider_test(&a, p.id).await.unwrap().contains("removed"),
-            "[{l}]"
+            tested.contains("removed")
+                && tested.contains(&format!("authoritative servers of {}: ns.", b.settings.zone)),
+            "[{l}] {tested}"
         );
         let listed = format!("{:?}", s.dns_provider_list(&a).await.unwrap());
         assert!(!listed.contains(&b.secret), "[{l}] the secret is never shown");

@@ -1387,6 +1387,10 @@ async fn cert(ctx: &Ctx, s: &Services, a: &Actor, c: &CertCmd) -> R<()> {
             challenge,
             dns_provider,
             http_listen,
+            http_server,
+            webroot,
+            reuse_key,
+            profile,
             name,
             no_wait,
         } => {
@@ -1398,6 +1402,10 @@ async fn cert(ctx: &Ctx, s: &Services, a: &Actor, c: &CertCmd) -> R<()> {
                 challenge: challenge.clone(),
                 dns_provider_id: *dns_provider,
                 http_listen: Some(http_listen.clone()),
+                http_server_id: *http_server,
+                webroot: webroot.clone(),
+                key_reuse: *reuse_key,
+                profile: profile.clone(),
                 name: name.clone(),
             };
             super::remote::cert_request(ctx.json, s, a, &input, *no_wait).await?;

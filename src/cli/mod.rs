@@ -701,6 +701,18 @@ pub enum CertCmd {
         /// http-01: address of the standalone responder on this host.
         #[arg(long, default_value = "0.0.0.0:80")]
         http_listen: String,
+        /// http-01 through this server's document root over SSH (server id; needs --webroot).
+        #[arg(long = "http-server")]
+        http_server: Option<i64>,
+        /// http-01 over SSH: the document root serving the names on that server.
+        #[arg(long)]
+        webroot: Option<String>,
+        /// Keep the private key when renewing.
+        #[arg(long)]
+        reuse_key: bool,
+        /// ACME profile to ask for (the CA must offer it, e.g. Let's Encrypt's `shortlived`).
+        #[arg(long)]
+        profile: Option<String>,
         /// Display name.
         #[arg(long)]
         name: Option<String>,

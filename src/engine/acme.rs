@@ -11,9 +11,10 @@ use std::path::Path;
 use std::pin::Pin;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use instant_acme::{
-    Account, AuthorizationStatus, ChallengeType, ExternalAccountKey, Identifier, NewAccount, NewOrder, OrderStatus,
-    RetryPolicy,
+    Account, AuthorizationStatus, CertificateIdentifier, ChallengeType, ExternalAccountKey, Identifier, NewAccount,
+    NewOrder, OrderStatus, RetryPolicy,
 };
 use zeroize::Zeroizing;
 
@@ -219,15 +220,18 @@ impl Challenge {
     }
 }
 
+/// Receives a line per step, as it happens (a task logs them).
+pub type Step<'a> = &'a (dyn Fn(String) + Send + Sync);
+
 /// Puts challenge responses in place and removes them.
 pub trait Solver: Send + Sync {
     /// The challenge type this solver answers.
     fn kind(&self) -> ChallengeKind;
     /// Publishes every challenge of the order (called once, before any is validated), and
-    /// waits until they are visible (DNS propagation).
-    fn present<'a>(&'a self, challenges: &'a [Challenge]) -> BoxFut<'a, Result<(), String>>;
+    /// waits until they are visible (DNS propagation). `step` hears what it does.
+    fn present<'a>(&'a self, challenges: &'a [Challenge], step: Step<'a>) -> BoxFut<'a, Result<(), String>>;
     /// Removes them again (called after validation, also on failure).
-    fn cleanup<'a>(&'a self, challenges: &'a [Challenge]) -> BoxFut<'a, Result<(), String>>;
+    fn cleanup<'a>(&'a self, challenges: &'a [Challenge], step: Step<'a>) -> BoxFut<'a, Result<(), String>>;
 }
 
 /// An ACME account at one CA.
@@ -303,6 +307,32 @@ impl AcmeAccount {
         Ok(())
     }
 
+    /// The profiles the CA offers (name, description); empty when it has none.
+    pub fn profiles(&self) -> Vec<(String, String)> {
+        self.account
+            .profiles()
+            .map(|p| (p.name.to_string(), p.description.to_string()))
+            .collect()
+    }
+
+    /// The CA's suggested renewal window for a certificate it issued (RFC 9773), or `None`
+    /// when the CA does not offer renewal information.
+    pub async fn renewal_info(&self, cert_der: &[u8]) -> Result<Option<RenewalWindow>, AcmeError> {
+        let der = rustls::pki_types::CertificateDer::from(cert_der.to_vec());
+        let id = CertificateIdentifier::try_from(&der)
+            .map_err(|e| AcmeError::Other(format!("cannot identify the certificate for ARI: {e}")))?;
+        match self.account.renewal_info(&id).await {
+            Ok((info, retry)) => Ok(Some(RenewalWindow {
+                start: to_chrono(info.suggested_window.start),
+                end: to_chrono(info.suggested_window.end),
+                explanation_url: info.explanation_url,
+                retry_after: retry,
+            })),
+            Err(instant_acme::Error::Unsupported(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Orders a certificate for `domains` (first = subject), solves the challenges with
     /// `solver`, and returns the certificate. `step` receives a line per ACME step.
     pub async fn issue(
@@ -310,11 +340,62 @@ impl AcmeAccount {
         domains: &[String],
         key: &CertKey,
         solver: &dyn Solver,
+        options: &OrderOptions,
         step: &(dyn Fn(String) + Send + Sync),
     ) -> Result<Issued, AcmeError> {
         let identifiers: Vec<Identifier> = domains.iter().map(|d| Identifier::Dns(d.clone())).collect();
-        let mut order = self.account.new_order(&NewOrder::new(&identifiers)).await?;
-        step(format!("order created at the CA for {}", domains.join(", ")));
+        let mut new_order = NewOrder::new(&identifiers);
+        if let Some(p) = options.profile.as_deref() {
+            let offered = self.profiles();
+            if !offered.iter().any(|(n, _)| n == p) {
+                return Err(AcmeError::Invalid(if offered.is_empty() {
+                    format!("profile '{p}' asked for, but this CA offers no profiles")
+                } else {
+                    format!(
+                        "profile '{p}' is not offered by this CA; it offers: {}",
+                        offered.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+                    )
+                }));
+            }
+            new_order = new_order.profile(p);
+        }
+        let replaced = match options.replaces.as_deref() {
+            Some(old) => {
+                let der = rustls::pki_types::CertificateDer::from(old.to_vec());
+                match CertificateIdentifier::try_from(&der) {
+                    // instant-acme refuses `replaces` at a CA without renewal information.
+                    Ok(id) if self.renewal_info(old).await.ok().flatten().is_some() => Some(id.into_owned()),
+                    Ok(_) => {
+                        step("the CA has no renewal information (ARI): ordering without `replaces`".into());
+                        None
+                    }
+                    Err(e) => {
+                        step(format!(
+                            "the old certificate has no ARI identifier ({e}): ordering without `replaces`"
+                        ));
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        if let Some(id) = &replaced {
+            new_order = new_order.replaces(id.clone());
+        }
+        let mut order = self.account.new_order(&new_order).await?;
+        step(format!(
+            "order created at the CA for {}{}{}",
+            domains.join(", "),
+            replaced
+                .as_ref()
+                .map(|id| format!(", replacing {id}"))
+                .unwrap_or_default(),
+            options
+                .profile
+                .as_deref()
+                .map(|p| format!(", profile {p}"))
+                .unwrap_or_default()
+        ));
         let kind = solver.kind();
         let wanted = match kind {
             ChallengeKind::Dns01 => ChallengeType::Dns01,
@@ -359,7 +440,7 @@ impl AcmeAccount {
             .validate(&mut order, &pending, &challenges, wanted, solver, step)
             .await;
         if !challenges.is_empty() {
-            match solver.cleanup(&challenges).await {
+            match solver.cleanup(&challenges, step).await {
                 Ok(()) => step(format!("removed {} challenge response(s)", challenges.len())),
                 Err(e) => step(format!("could not remove the challenge responses: {e}")),
             }
@@ -406,14 +487,17 @@ impl AcmeAccount {
         step: &(dyn Fn(String) + Send + Sync),
     ) -> Result<(), AcmeError> {
         if !challenges.is_empty() {
-            solver.present(challenges).await.map_err(|reason| AcmeError::Solver {
-                domain: challenges
-                    .iter()
-                    .map(|c| c.domain.clone())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                reason,
-            })?;
+            solver
+                .present(challenges, step)
+                .await
+                .map_err(|reason| AcmeError::Solver {
+                    domain: challenges
+                        .iter()
+                        .map(|c| c.domain.clone())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    reason,
+                })?;
             step(format!("{} challenge response(s) in place", challenges.len()));
             let mut authzs = order.authorizations();
             while let Some(a) = authzs.next().await {
@@ -495,6 +579,50 @@ impl RevokeReason {
     }
 }
 
+/// How an order is placed.
+#[derive(Debug, Clone, Default)]
+pub struct OrderOptions {
+    /// The certificate (DER) this order replaces (RFC 9773 `replaces`; used only when the CA
+    /// offers renewal information).
+    pub replaces: Option<Vec<u8>>,
+    /// The ACME profile to ask for (the CA must offer it).
+    pub profile: Option<String>,
+}
+
+/// A CA's suggested renewal window (RFC 9773).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenewalWindow {
+    /// Start of the window.
+    pub start: DateTime<Utc>,
+    /// End of the window.
+    pub end: DateTime<Utc>,
+    /// The CA's page explaining the window.
+    pub explanation_url: Option<String>,
+    /// When to ask again (the CA's Retry-After).
+    pub retry_after: Duration,
+}
+
+impl RenewalWindow {
+    /// The moment to renew: uniformly random in the window (`unit` in `[0, 1)`), as RFC 9773
+    /// §4.2 asks, so a fleet does not renew all at once. A window already over gives its end,
+    /// which is in the past: renew now.
+    pub fn choose(&self, unit: f64) -> DateTime<Utc> {
+        let span = (self.end - self.start).num_seconds().max(0);
+        let offset = ((span as f64) * unit.clamp(0.0, 1.0)) as i64;
+        self.start + chrono::Duration::seconds(offset.min(span))
+    }
+
+    /// When to fetch the window again: the CA's Retry-After, kept between 1 minute and 1 day.
+    pub fn next_check(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        let secs = self.retry_after.as_secs().clamp(60, 86_400);
+        now + chrono::Duration::seconds(secs as i64)
+    }
+}
+
+fn to_chrono(t: time::OffsetDateTime) -> DateTime<Utc> {
+    DateTime::from_timestamp(t.unix_timestamp(), t.nanosecond()).unwrap_or_default()
+}
+
 /// What an order produced.
 #[derive(Debug, Clone)]
 pub struct Issued {
@@ -524,6 +652,27 @@ mod tests {
         }
         assert!(KeySpec::parse("rsa1024").unwrap_err().contains("rsa3072"));
         assert!(CertKey::generate(KeySpec::Rsa(1024)).is_err());
+    }
+
+    #[test]
+    fn the_renewal_moment_lies_inside_the_window_and_the_recheck_is_bounded() {
+        let start = DateTime::parse_from_rfc3339("2026-01-10T00:00:00Z").unwrap().to_utc();
+        let w = RenewalWindow {
+            start,
+            end: start + chrono::Duration::days(2),
+            explanation_url: None,
+            retry_after: Duration::from_secs(5),
+        };
+        assert_eq!(w.choose(0.0), start);
+        assert_eq!(w.choose(0.5), start + chrono::Duration::days(1));
+        assert!(w.choose(0.999_999) < w.end && w.choose(0.999_999) > start);
+        assert_eq!(w.choose(7.0), w.end, "out-of-range draws are clamped");
+        assert_eq!(w.next_check(start), start + chrono::Duration::seconds(60));
+        let long = RenewalWindow {
+            retry_after: Duration::from_secs(30 * 86_400),
+            ..w
+        };
+        assert_eq!(long.next_check(start), start + chrono::Duration::days(1));
     }
 
     #[test]

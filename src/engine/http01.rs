@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use super::acme::{BoxFut, Challenge, ChallengeKind, Solver};
+use super::acme::{BoxFut, Challenge, ChallengeKind, Solver, Step};
 
 /// The responder: bound on [`StandaloneHttp01::bind`], stopped on drop.
 pub struct StandaloneHttp01 {
@@ -89,7 +89,7 @@ impl Solver for StandaloneHttp01 {
         ChallengeKind::Http01
     }
 
-    fn present<'a>(&'a self, challenges: &'a [Challenge]) -> BoxFut<'a, Result<(), String>> {
+    fn present<'a>(&'a self, challenges: &'a [Challenge], _step: Step<'a>) -> BoxFut<'a, Result<(), String>> {
         Box::pin(async move {
             let mut m = self.tokens.lock().map_err(|_| "poisoned".to_string())?;
             for c in challenges {
@@ -99,13 +99,97 @@ impl Solver for StandaloneHttp01 {
         })
     }
 
-    fn cleanup<'a>(&'a self, challenges: &'a [Challenge]) -> BoxFut<'a, Result<(), String>> {
+    fn cleanup<'a>(&'a self, challenges: &'a [Challenge], _step: Step<'a>) -> BoxFut<'a, Result<(), String>> {
         Box::pin(async move {
             let mut m = self.tokens.lock().map_err(|_| "poisoned".to_string())?;
             for c in challenges {
                 m.remove(&c.token);
             }
             Ok(())
+        })
+    }
+}
+
+/// http-01 through a web server's document root over SSH: the key authorization is written to
+/// `<webroot>/.well-known/acme-challenge/<token>` (mode 0644) and removed afterwards.
+pub struct WebrootOverSsh {
+    /// The connection to the web server.
+    pub session: super::ssh::SshSession,
+    /// The document root serving the names (absolute path).
+    pub webroot: String,
+    /// Run the file commands with `sudo -n`.
+    pub sudo: bool,
+}
+
+impl WebrootOverSsh {
+    fn dir(&self) -> String {
+        format!("{}/.well-known/acme-challenge", self.webroot.trim_end_matches('/'))
+    }
+
+    fn cmd(&self, c: String) -> String {
+        if self.sudo {
+            format!("sudo -n {c}")
+        } else {
+            c
+        }
+    }
+}
+
+impl Solver for WebrootOverSsh {
+    fn kind(&self) -> ChallengeKind {
+        ChallengeKind::Http01
+    }
+
+    fn present<'a>(&'a self, challenges: &'a [Challenge], step: Step<'a>) -> BoxFut<'a, Result<(), String>> {
+        use super::ssh::shell_quote as q;
+        Box::pin(async move {
+            let dir = self.dir();
+            self.session
+                .run(&self.cmd(format!("mkdir -p {}", q(&dir))))
+                .await
+                .map_err(|e| e.to_string())?;
+            for c in challenges {
+                let file = format!("{dir}/{}", c.token);
+                let write = format!(
+                    "{} >/dev/null && {}",
+                    self.cmd(format!("tee {}", q(&file))),
+                    self.cmd(format!("chmod 0644 {}", q(&file)))
+                );
+                let out = self
+                    .session
+                    .exec_with_input(&write, Some(c.key_authorization.as_bytes()))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if out.code != 0 {
+                    return Err(format!(
+                        "writing {file} on {}: {}",
+                        self.session.label(),
+                        out.excerpt(300)
+                    ));
+                }
+            }
+            step(format!(
+                "{} challenge file(s) written under {dir} on {}",
+                challenges.len(),
+                self.session.label()
+            ));
+            Ok(())
+        })
+    }
+
+    fn cleanup<'a>(&'a self, challenges: &'a [Challenge], _step: Step<'a>) -> BoxFut<'a, Result<(), String>> {
+        use super::ssh::shell_quote as q;
+        Box::pin(async move {
+            let dir = self.dir();
+            let files: Vec<String> = challenges.iter().map(|c| q(&format!("{dir}/{}", c.token))).collect();
+            if files.is_empty() {
+                return Ok(());
+            }
+            self.session
+                .run(&self.cmd(format!("rm -f {}", files.join(" "))))
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
         })
     }
 }

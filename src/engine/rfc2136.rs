@@ -1,11 +1,11 @@
 //! dns-01 through RFC 2136 dynamic updates signed with TSIG (hmac-sha256/384/512), sent to the
 //! zone's primary server (BIND, Knot, PowerDNS…). Records are added next to any others at the
-//! name and removed by exact value afterwards; before the CA is told to validate, the server
-//! itself is asked until every value is visible.
+//! name and removed by exact value afterwards. The dns-01 solver (`engine::dns01`) checks
+//! that the zone's servers show them.
 
 use std::net::SocketAddr;
 use std::str::FromStr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hickory_net::client::{Client, ClientHandle};
 use hickory_net::proto::op::ResponseCode;
@@ -16,9 +16,11 @@ use hickory_net::runtime::TokioRuntimeProvider;
 use hickory_net::udp::UdpClientStream;
 use zeroize::Zeroizing;
 
-use super::acme::{BoxFut, Challenge, ChallengeKind, Solver};
+use super::acme::BoxFut;
+use super::dnsapi::DnsRecords;
 
 /// Settings of an RFC 2136 server.
+#[derive(Clone)]
 pub struct Rfc2136 {
     /// The primary server, `host:port`.
     pub server: SocketAddr,
@@ -32,8 +34,6 @@ pub struct Rfc2136 {
     pub secret_b64: Zeroizing<String>,
     /// TTL of the TXT records.
     pub ttl: u32,
-    /// How long to wait for the records to be visible.
-    pub propagation_timeout: Duration,
 }
 
 fn fqdn(s: &str) -> Result<Name, String> {
@@ -155,51 +155,20 @@ impl Rfc2136 {
     }
 }
 
-impl Solver for Rfc2136 {
-    fn kind(&self) -> ChallengeKind {
-        ChallengeKind::Dns01
+impl DnsRecords for Rfc2136 {
+    fn describe(&self) -> String {
+        format!("RFC 2136 at {} (zone {})", self.server, self.zone)
     }
 
-    fn present<'a>(&'a self, challenges: &'a [Challenge]) -> BoxFut<'a, Result<(), String>> {
-        Box::pin(async move {
-            for c in challenges {
-                self.add_txt(&c.record_name(), &c.dns_value).await?;
-            }
-            let deadline = Instant::now() + self.propagation_timeout;
-            for c in challenges {
-                loop {
-                    let values = self.txt_values(&c.record_name()).await?;
-                    if values.contains(&c.dns_value) {
-                        break;
-                    }
-                    if Instant::now() >= deadline {
-                        return Err(format!(
-                            "{} does not show the TXT record at {} after {} s",
-                            self.server,
-                            c.record_name(),
-                            self.propagation_timeout.as_secs()
-                        ));
-                    }
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-            }
-            Ok(())
-        })
+    fn add_txt<'a>(&'a self, fqdn: &'a str, value: &'a str) -> BoxFut<'a, Result<(), String>> {
+        Box::pin(Rfc2136::add_txt(self, fqdn, value))
     }
 
-    fn cleanup<'a>(&'a self, challenges: &'a [Challenge]) -> BoxFut<'a, Result<(), String>> {
-        Box::pin(async move {
-            let mut errors = Vec::new();
-            for c in challenges {
-                if let Err(e) = self.delete_txt(&c.record_name(), &c.dns_value).await {
-                    errors.push(e);
-                }
-            }
-            if errors.is_empty() {
-                Ok(())
-            } else {
-                Err(errors.join("; "))
-            }
-        })
+    fn delete_txt<'a>(&'a self, fqdn: &'a str, value: &'a str) -> BoxFut<'a, Result<(), String>> {
+        Box::pin(Rfc2136::delete_txt(self, fqdn, value))
+    }
+
+    fn primary_server(&self) -> Option<SocketAddr> {
+        Some(self.server)
     }
 }

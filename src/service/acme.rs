@@ -10,8 +10,12 @@ use zeroize::Zeroizing;
 use super::tasks::{RunFuture, TaskContext, TaskFailure, TaskInput, TaskRunner};
 use super::{opt_text, Actor, Services};
 use crate::domain::{CertificateStatus, CertificateType, DomainName, Email, EncryptionType, LogLevel, TaskType};
-use crate::engine::acme::{AcmeAccount, AcmeError, BoxFut, CertKey, Challenge, ChallengeKind, KeySpec, Solver};
-use crate::engine::http01::StandaloneHttp01;
+use crate::engine::acme::{
+    AcmeAccount, AcmeError, BoxFut, CertKey, Challenge, ChallengeKind, KeySpec, OrderOptions, Solver, Step,
+};
+use crate::engine::dns01::{Dns01Solver, ManualDns, Propagation};
+use crate::engine::dnsapi::DnsRecords;
+use crate::engine::http01::{StandaloneHttp01, WebrootOverSsh};
 use crate::engine::rfc2136::Rfc2136;
 use crate::errors::{ServiceError, ServiceResult};
 use crate::store::acme::{self as store, AccountRow, CaRow, DnsProviderRow, IssuanceRow};
@@ -133,6 +137,14 @@ pub struct RequestInput {
     pub dns_provider_id: Option<i64>,
     /// Standalone http-01 listener address (`0.0.0.0:80`…).
     pub http_listen: Option<String>,
+    /// http-01 through this server's webroot over SSH (instead of a listener here).
+    pub http_server_id: Option<i64>,
+    /// The document root on that server.
+    pub webroot: Option<String>,
+    /// Keep the private key on renewal.
+    pub key_reuse: bool,
+    /// ACME profile (the CA must offer it; checked when the order is placed).
+    pub profile: Option<String>,
     /// Display name.
     pub name: Option<String>,
 }
@@ -384,56 +396,117 @@ impl Services {
         Ok(store::list_providers(self.db(), (!actor.is_admin()).then_some(actor.user_id)).await?)
     }
 
-    /// The solver of a DNS provider, with its secret opened.
-    async fn provider_solver(&self, p: &DnsProviderRow) -> ServiceResult<Rfc2136> {
-        if p.provider_type != "rfc2136" {
-            return Err(ServiceError::invalid(
-                "dns_provider",
-                format!("provider type {} is not available in this build", p.provider_type),
-            ));
-        }
-        let s: Rfc2136Settings =
-            serde_json::from_value(p.settings.as_ref().map(|j| j.0.clone()).unwrap_or(Value::Null))
-                .map_err(|e| ServiceError::Internal(format!("provider {} settings: {e}", p.id)))?;
-        let sealed = p
-            .secrets_encrypted
-            .as_deref()
-            .ok_or_else(|| ServiceError::Internal("no secret stored".into()))?;
-        let plain = self
-            .keyring()
-            .open_string(sealed)
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        let v: Value = serde_json::from_str(&plain).map_err(|e| ServiceError::Internal(e.to_string()))?;
-        Ok(Rfc2136 {
-            server: s
-                .server
-                .parse()
-                .map_err(|_| ServiceError::Internal("bad server".into()))?,
-            zone: s.zone,
-            key_name: s.key_name,
-            algorithm: s.algorithm,
-            secret_b64: Zeroizing::new(v["tsig_secret"].as_str().unwrap_or_default().to_string()),
-            ttl: 60,
-            propagation_timeout: std::time::Duration::from_secs(60),
+    /// The DNS host of a provider, with its secret opened, and its delegation zone.
+    async fn provider_records(&self, p: &DnsProviderRow) -> ServiceResult<(Box<dyn DnsRecords>, Option<String>)> {
+        let settings = p.settings.as_ref().map(|j| j.0.clone()).unwrap_or(Value::Null);
+        let delegation = settings["delegation_zone"].as_str().map(str::to_string);
+        let secrets = || -> ServiceResult<Value> {
+            let sealed = p
+                .secrets_encrypted
+                .as_deref()
+                .ok_or_else(|| ServiceError::Internal(format!("DNS provider {} has no secret stored", p.id)))?;
+            let plain = Zeroizing::new(
+                self.keyring()
+                    .open_string(sealed)
+                    .map_err(|e| ServiceError::Internal(e.to_string()))?,
+            );
+            serde_json::from_str(&plain).map_err(|e| ServiceError::Internal(e.to_string()))
+        };
+        let records: Box<dyn DnsRecords> = match p.provider_type.as_str() {
+            "manual" => Box::new(ManualDns),
+            "rfc2136" => {
+                let s: Rfc2136Settings = serde_json::from_value(settings.clone())
+                    .map_err(|e| ServiceError::Internal(format!("provider {} settings: {e}", p.id)))?;
+                let v = secrets()?;
+                Box::new(Rfc2136 {
+                    server: s
+                        .server
+                        .parse()
+                        .map_err(|_| ServiceError::Internal("bad server".into()))?,
+                    zone: s.zone,
+                    key_name: s.key_name,
+                    algorithm: s.algorithm,
+                    secret_b64: Zeroizing::new(v["tsig_secret"].as_str().unwrap_or_default().to_string()),
+                    ttl: 60,
+                })
+            }
+            other => {
+                return Err(ServiceError::invalid(
+                    "dns_provider",
+                    format!("provider type {other} is not available in this build"),
+                ))
+            }
+        };
+        Ok((records, delegation))
+    }
+
+    /// Where dns-01 looks for the records (system settings `acme.dns_*`).
+    async fn propagation(&self) -> ServiceResult<Propagation> {
+        let resolvers = crate::store::settings::get(self.db(), "acme.dns_resolvers")
+            .await?
+            .and_then(|r| r.setting_value)
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|a| a.trim().parse().ok())
+            .collect();
+        Ok(Propagation {
+            resolvers,
+            authoritative_port: self
+                .setting_number("acme.dns_authoritative_port")
+                .await?
+                .clamp(1, 65_535) as u16,
+            timeout: std::time::Duration::from_secs(
+                self.setting_number("acme.dns_propagation_timeout_seconds")
+                    .await?
+                    .clamp(5, 86_400) as u64,
+            ),
+            ..Propagation::default()
         })
     }
 
-    /// Tests a DNS provider: writes, reads back and removes a TXT record `_certdeck-test.<zone>`.
+    /// Tests a DNS provider: writes a TXT record `_certdeck-test.<zone>`, waits until the
+    /// zone's authoritative servers show it, and removes it.
     pub async fn dns_provider_test(&self, actor: &Actor, id: i64) -> ServiceResult<String> {
         let p = self.dns_provider_get(actor, id).await?;
-        let solver = self.provider_solver(&p).await?;
-        let name = format!("_certdeck-test.{}", solver.zone);
-        let value = format!("certdeck-{:08x}", rand::random::<u32>());
-        solver.add_txt(&name, &value).await.map_err(ServiceError::Remote)?;
-        let seen = solver.txt_values(&name).await.map_err(ServiceError::Remote)?;
-        solver.delete_txt(&name, &value).await.map_err(ServiceError::Remote)?;
-        if !seen.contains(&value) {
-            return Err(ServiceError::Remote(format!(
-                "{} accepted the update but does not show {name}",
-                solver.server
+        let (records, _) = self.provider_records(&p).await?;
+        if records.is_manual() {
+            return Err(ServiceError::Conflict(format!(
+                "{} is a manual provider: there is nothing certdeck can write to test",
+                p.name
             )));
         }
-        Ok(format!("wrote, read back and removed TXT {name} at {}", solver.server))
+        let zone = p
+            .settings
+            .as_ref()
+            .and_then(|j| j.0["zone"].as_str().map(str::to_string))
+            .ok_or_else(|| ServiceError::invalid("zone", "the provider has no zone setting to test in"))?;
+        let name = format!("_certdeck-test.{zone}");
+        let value = format!("certdeck-{:08x}", rand::random::<u32>());
+        let solver = Dns01Solver::new(records, self.propagation().await?, None);
+        solver
+            .records
+            .add_txt(&name, &value)
+            .await
+            .map_err(ServiceError::Remote)?;
+        let lines = std::sync::Mutex::new(Vec::new());
+        let seen = solver
+            .wait_visible(&[(name.clone(), value.clone())], &|l| {
+                if let Ok(mut v) = lines.lock() {
+                    v.push(l)
+                }
+            })
+            .await;
+        let removed = solver.records.delete_txt(&name, &value).await;
+        seen.map_err(ServiceError::Remote)?;
+        removed.map_err(ServiceError::Remote)?;
+        Ok(format!(
+            "wrote, saw and removed TXT {name} through {}{}",
+            solver.records.describe(),
+            lines
+                .lock()
+                .map(|v| v.iter().map(|l| format!("\n  {l}")).collect::<String>())
+                .unwrap_or_default()
+        ))
     }
 
     /// Requests a certificate: a `pending` certificate, how to obtain it, and a
@@ -491,7 +564,37 @@ impl Services {
             }
             (ChallengeKind::Http01, _) => None,
         };
+        let (http_server_id, webroot) = match (challenge, input.http_server_id) {
+            (ChallengeKind::Http01, Some(sid)) => {
+                let server = self.server_get(actor, sid).await?;
+                let root = input
+                    .webroot
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|w| !w.is_empty())
+                    .ok_or_else(|| {
+                        ServiceError::invalid("webroot", "http-01 over SSH needs the document root serving the names")
+                    })?;
+                if !root.starts_with('/') || root.contains("..") || root.chars().any(char::is_control) {
+                    return Err(ServiceError::invalid(
+                        "webroot",
+                        "must be an absolute path without '..'",
+                    ));
+                }
+                crate::domain::check_len("webroot", root, 500)?;
+                (Some(server.id), Some(root.trim_end_matches('/').to_string()))
+            }
+            (ChallengeKind::Http01, None) if input.webroot.is_some() => {
+                return Err(ServiceError::invalid(
+                    "server",
+                    "a webroot is on a server: give the server too",
+                ))
+            }
+            _ => (None, None),
+        };
+        let profile = opt_text("profile", input.profile.as_deref(), 64)?;
         let http_listen = match challenge {
+            ChallengeKind::Http01 if http_server_id.is_some() => None,
             ChallengeKind::Http01 => {
                 let a = input.http_listen.as_deref().unwrap_or("0.0.0.0:80");
                 a.parse::<std::net::SocketAddr>()
@@ -557,9 +660,11 @@ impl Services {
                 dns_provider_id: provider,
                 http_listen,
                 key_type: key.name(),
-                key_reuse: false,
-                profile: None,
+                key_reuse: input.key_reuse,
+                profile,
                 preferred_chain: None,
+                http_server_id,
+                webroot,
             },
         )
         .await?;
@@ -634,46 +739,71 @@ impl Services {
             .await?;
         ctx.progress(15).await?;
         let spec = KeySpec::parse(&iss.key_type).map_err(TaskFailure::permanent)?;
-        let key = CertKey::generate(spec).map_err(|e| TaskFailure::permanent(e.to_string()))?;
-        log(format!("generated a {} key", spec.name())).await?;
-        let domains: Vec<String> =
-            serde_json::from_str(&cert.domains).unwrap_or_else(|_| vec![cert.main_domain.clone()]);
-        let inner: Box<dyn Solver> = match iss.challenge_type.as_str() {
-            "dns-01" => {
-                let pid = iss
-                    .dns_provider_id
-                    .ok_or_else(|| TaskFailure::permanent("dns-01 without a DNS provider"))?;
-                let p = store::get_provider(self.db(), pid)
-                    .await?
-                    .ok_or_else(|| TaskFailure::permanent(format!("DNS provider {pid} no longer exists")))?;
-                Box::new(self.provider_solver(&p).await?)
+        let renewal = ctx.task().task_type == TaskType::CertificateRenew;
+        let material = certs::get_material(self.db(), cert.id).await?;
+        let key = match material.as_ref().and_then(|m| m.private_key_encrypted.as_deref()) {
+            Some(sealed) if iss.key_reuse && renewal => {
+                let pem = Zeroizing::new(
+                    self.keyring()
+                        .open_string(sealed)
+                        .map_err(|e| TaskFailure::permanent(e.to_string()))?,
+                );
+                let der = crate::domain::certpem::pem_blocks(pem.as_bytes())
+                    .map_err(TaskFailure::permanent)?
+                    .into_iter()
+                    .find(|b| b.label == "PRIVATE KEY")
+                    .ok_or_else(|| {
+                        TaskFailure::permanent("key reuse is on, but the stored key is not PKCS#8 (PRIVATE KEY)")
+                    })?;
+                log("reusing the certificate's key (key reuse is on)".into()).await?;
+                CertKey {
+                    spec,
+                    pkcs8_der: Zeroizing::new(der.der.clone()),
+                }
             }
             _ => {
-                let addr = iss.http_listen.as_deref().unwrap_or("0.0.0.0:80");
-                let a = addr
-                    .parse()
-                    .map_err(|_| TaskFailure::permanent(format!("bad http-01 listen address {addr}")))?;
-                Box::new(StandaloneHttp01::bind(a).await.map_err(TaskFailure::transient)?)
+                let k = CertKey::generate(spec).map_err(|e| TaskFailure::permanent(e.to_string()))?;
+                log(format!("generated a {} key", spec.name())).await?;
+                k
             }
         };
+        let old_der = material
+            .as_ref()
+            .and_then(|m| m.certificate_pem.as_deref())
+            .and_then(|p| crate::domain::certpem::certificates_der(p.as_bytes()).ok())
+            .and_then(|v| v.into_iter().next());
+        let options = OrderOptions {
+            replaces: if renewal { old_der } else { None },
+            profile: iss.profile.clone(),
+        };
+        let domains: Vec<String> =
+            serde_json::from_str(&cert.domains).unwrap_or_else(|_| vec![cert.main_domain.clone()]);
+        let inner = self.solver_for(iss).await?;
         let solver = Recording {
             svc: self,
             certificate_id: cert.id,
             inner,
             rows: std::sync::Mutex::new(Vec::new()),
         };
-        let steps = std::sync::Mutex::new(Vec::new());
-        let res = account
-            .issue(&domains, &key, &solver, &|s| {
-                if let Ok(mut v) = steps.lock() {
-                    v.push(s);
-                }
-            })
-            .await;
-        let lines: Vec<String> = steps.lock().map(|v| v.clone()).unwrap_or_default();
-        for l in lines {
-            log(l).await?;
-        }
+        // Steps are logged as they happen (the console follows the task's log).
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let order = async {
+            let tx = tx;
+            let step = |s: String| {
+                let _ = tx.send(s);
+            };
+            let r = account.issue(&domains, &key, &solver, &options, &step).await;
+            drop(tx);
+            r
+        };
+        let logging = async {
+            while let Some(line) = rx.recv().await {
+                log(line).await?;
+            }
+            Ok::<(), TaskFailure>(())
+        };
+        let (res, logged) = tokio::join!(order, logging);
+        logged?;
         let rows: Vec<i64> = solver.rows.lock().map(|v| v.clone()).unwrap_or_default();
         store::finish_challenges(self.db(), &rows, res.is_ok()).await?;
         let issued = res.map_err(|e| {
@@ -709,6 +839,8 @@ impl Services {
             facts.expires_at,
         )
         .await?;
+        // The new certificate's renewal window is fetched by the next certificate check.
+        store::set_ari(self.db(), cert.id, &store::AriState::default()).await?;
         log(format!(
             "issued by {} until {}",
             facts.issuer.as_deref().unwrap_or("?"),
@@ -732,6 +864,145 @@ impl Services {
         }
         ctx.progress(100).await?;
         Ok(json!({"expires_at": facts.expires_at, "issuer": facts.issuer, "domains": domains}))
+    }
+
+    /// The challenge solver of an issuance: the DNS provider (dns-01), the server's webroot over
+    /// SSH or a listener here (http-01).
+    async fn solver_for(&self, iss: &IssuanceRow) -> Result<Box<dyn Solver>, TaskFailure> {
+        if iss.challenge_type == "dns-01" {
+            let pid = iss
+                .dns_provider_id
+                .ok_or_else(|| TaskFailure::permanent("dns-01 without a DNS provider"))?;
+            let p = store::get_provider(self.db(), pid)
+                .await?
+                .ok_or_else(|| TaskFailure::permanent(format!("DNS provider {pid} no longer exists")))?;
+            let (records, delegation) = self.provider_records(&p).await?;
+            return Ok(Box::new(Dns01Solver::new(
+                records,
+                self.propagation().await?,
+                delegation,
+            )));
+        }
+        if let Some(sid) = iss.http_server_id {
+            let server = crate::store::servers::get_server(self.db(), sid)
+                .await?
+                .ok_or_else(|| TaskFailure::permanent(format!("server {sid} (http-01 webroot) no longer exists")))?;
+            let webroot = iss
+                .webroot
+                .clone()
+                .ok_or_else(|| TaskFailure::permanent("http-01 over SSH needs a webroot"))?;
+            let session = self.ssh_connect(&server).await.map_err(TaskFailure::from)?;
+            return Ok(Box::new(WebrootOverSsh {
+                session,
+                webroot,
+                sudo: server.privilege_mode == crate::domain::PrivilegeMode::Sudo,
+            }));
+        }
+        let addr = iss.http_listen.as_deref().unwrap_or("0.0.0.0:80");
+        let a = addr
+            .parse()
+            .map_err(|_| TaskFailure::permanent(format!("bad http-01 listen address {addr}")))?;
+        Ok(Box::new(
+            StandaloneHttp01::bind(a).await.map_err(TaskFailure::transient)?,
+        ))
+    }
+
+    /// Fetches the CA's renewal window (RFC 9773) of issued ACME certificates whose window is
+    /// due to be checked, choosing a random moment in a new window (renewal is due from then on,
+    /// see `store::schedules::renewals_due`). A CA without renewal information is asked again a
+    /// week later. Returns how many certificates were checked.
+    pub async fn ari_refresh(&self, owner: Option<i64>, limit: i64) -> ServiceResult<usize> {
+        let ids = store::ari_checks_due(self.db(), owner, limit).await?;
+        let mut accounts: std::collections::HashMap<i64, std::sync::Arc<AcmeAccount>> = Default::default();
+        let now = chrono::Utc::now();
+        for id in &ids {
+            let state = match self.ari_fetch(*id, &mut accounts).await {
+                Ok(Some(w)) => {
+                    let old = store::get_ari(self.db(), *id).await?.unwrap_or_default();
+                    let same = old.ari_window_start == Some(w.start) && old.ari_window_end == Some(w.end);
+                    store::AriState {
+                        ari_window_start: Some(w.start),
+                        ari_window_end: Some(w.end),
+                        ari_renew_at: if same && old.ari_renew_at.is_some() {
+                            old.ari_renew_at
+                        } else {
+                            Some(w.choose(rand::random::<f64>()))
+                        },
+                        ari_next_check_at: Some(w.next_check(now)),
+                        ari_explanation_url: w.explanation_url.clone(),
+                    }
+                }
+                Ok(None) => store::AriState {
+                    ari_next_check_at: Some(now + chrono::Duration::days(7)),
+                    ..Default::default()
+                },
+                Err(e) => {
+                    tracing::warn!(certificate = id, error = %e, "renewal information not fetched");
+                    store::AriState {
+                        ari_next_check_at: Some(now + chrono::Duration::hours(1)),
+                        ..store::get_ari(self.db(), *id).await?.unwrap_or_default()
+                    }
+                }
+            };
+            store::set_ari(self.db(), *id, &state).await?;
+        }
+        Ok(ids.len())
+    }
+
+    async fn ari_fetch(
+        &self,
+        id: i64,
+        accounts: &mut std::collections::HashMap<i64, std::sync::Arc<AcmeAccount>>,
+    ) -> Result<Option<crate::engine::acme::RenewalWindow>, String> {
+        let cert = certs::get(self.db(), id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("gone")?;
+        let iss = store::get_issuance(self.db(), id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("no issuance")?;
+        let pem = certs::get_material(self.db(), id)
+            .await
+            .map_err(|e| e.to_string())?
+            .and_then(|m| m.certificate_pem)
+            .ok_or("no certificate")?;
+        let der = crate::domain::certpem::certificates_der(pem.as_bytes())?
+            .into_iter()
+            .next()
+            .ok_or("no certificate block")?;
+        let acct = store::find_account(self.db(), cert.user_id, &iss.directory_url, &iss.contact_email)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("no ACME account")?;
+        let account = match accounts.get(&acct.id) {
+            Some(a) => a.clone(),
+            None => {
+                let ca = self
+                    .resolve_ca(cert.user_id, &iss.ca)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let trust = trust_file(ca.trust_root.as_deref())?;
+                let creds = self
+                    .keyring()
+                    .open_string(&acct.credentials_encrypted)
+                    .map_err(|e| e.to_string())?;
+                let a = tokio::time::timeout(
+                    std::time::Duration::from_secs(15),
+                    AcmeAccount::restore(&creds, trust.as_deref()),
+                )
+                .await
+                .map_err(|_| "the CA did not answer in 15 s".to_string())?
+                .map_err(|e| e.to_string())?;
+                let a = std::sync::Arc::new(a);
+                accounts.insert(acct.id, a.clone());
+                a
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(15), account.renewal_info(&der))
+            .await
+            .map_err(|_| "the CA did not answer in 15 s".to_string())?
+            .map_err(|e| e.to_string())
     }
 
     /// Queues a renewal of a certificate obtained through ACME.
@@ -904,7 +1175,7 @@ impl Solver for Recording<'_> {
         self.inner.kind()
     }
 
-    fn present<'a>(&'a self, challenges: &'a [Challenge]) -> BoxFut<'a, Result<(), String>> {
+    fn present<'a>(&'a self, challenges: &'a [Challenge], step: Step<'a>) -> BoxFut<'a, Result<(), String>> {
         Box::pin(async move {
             for c in challenges {
                 let domain = if c.wildcard {
@@ -923,11 +1194,11 @@ impl Solver for Recording<'_> {
                     v.push(id);
                 }
             }
-            self.inner.present(challenges).await
+            self.inner.present(challenges, step).await
         })
     }
 
-    fn cleanup<'a>(&'a self, challenges: &'a [Challenge]) -> BoxFut<'a, Result<(), String>> {
-        self.inner.cleanup(challenges)
+    fn cleanup<'a>(&'a self, challenges: &'a [Challenge], step: Step<'a>) -> BoxFut<'a, Result<(), String>> {
+        self.inner.cleanup(challenges, step)
     }
 }

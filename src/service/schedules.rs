@@ -280,9 +280,11 @@ impl Services {
         Ok(queue::enqueue(self.db(), &NewTask::system(t, priority, Some((kind, id))), None).await?)
     }
 
-    /// `certificate_check`: expire what expired, queue due renewals and stale deployments.
+    /// `certificate_check`: expire what expired, refresh the CAs' renewal windows (RFC 9773),
+    /// queue due renewals and stale deployments.
     async fn certificate_check(&self, owner: Option<i64>) -> ServiceResult<Value> {
         let expired = store::mark_expired_certificates(self.db(), owner).await?;
+        let ari = self.ari_refresh(owner, 200).await?;
         let mut renewals = 0;
         for id in store::renewals_due(self.db(), owner, SCAN_LIMIT).await? {
             self.enqueue_system(TaskType::CertificateRenew, "certificate", id, 7)
@@ -295,7 +297,9 @@ impl Services {
                 .await?;
             deploys += 1;
         }
-        Ok(json!({"expired": expired, "renewals_queued": renewals, "deploys_queued": deploys}))
+        Ok(
+            json!({"expired": expired, "renewal_info_checked": ari, "renewals_queued": renewals, "deploys_queued": deploys}),
+        )
     }
 
     /// `server_check`: one check task per server that is not disabled.

@@ -32,6 +32,9 @@ macro_rules! defs {
 pub const REGISTRY: &[SettingDef] = defs! {
     "acme.default_directory_url" String "https://acme-v02.api.letsencrypt.org/directory" true "Default ACME directory URL for new certificates";
     "acme.default_contact_email" String "" false "Contact e-mail used for new ACME accounts when none is given";
+    "acme.dns_resolvers" String "" true "Resolvers (ip:port, comma separated) used to find a zone's name servers and CNAMEs for dns-01; empty = /etc/resolv.conf";
+    "acme.dns_authoritative_port" Number "53" true "Port on which the zone's authoritative name servers are asked for the challenge records";
+    "acme.dns_propagation_timeout_seconds" Number "120" true "How long dns-01 waits for every authoritative server to show the challenge records";
     "certificate.renew_before_days" Number "30" false "Days before expiry when automatic renewal starts";
     "certificate.default_key_type" String "ECC" false "Key type for new certificates (RSA or ECC)";
     "monitor.default_check_interval" Number "86400" false "Default seconds between checks of a new monitor";
@@ -82,6 +85,16 @@ pub fn validate_value(key: &str, ty: SettingType, value: &str) -> ServiceResult<
         "acme.default_directory_url" => super::field(key, crate::domain::HttpUrl::parse(value).map(|_| ()))?,
         "acme.default_contact_email" if !value.is_empty() => {
             super::field(key, crate::domain::Email::parse(value).map(|_| ()))?
+        }
+        "acme.dns_resolvers" if !value.trim().is_empty() => {
+            for r in value.split(',') {
+                if r.trim().parse::<std::net::SocketAddr>().is_err() {
+                    return bad(format!("'{}' is not ip:port (e.g. 192.0.2.53:53)", r.trim()));
+                }
+            }
+        }
+        "acme.dns_authoritative_port" if !matches!(value.parse::<u32>(), Ok(1..=65_535)) => {
+            return bad("must be a port, 1 to 65535".into())
         }
         "certificate.default_key_type" if !matches!(value, "RSA" | "ECC") => return bad("must be RSA or ECC".into()),
         "monitor.default_port" => super::field(

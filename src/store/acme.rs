@@ -198,6 +198,10 @@ pub struct IssuanceRow {
     pub profile: Option<String>,
     /// Preferred chain (issuer CN).
     pub preferred_chain: Option<String>,
+    /// http-01 through this server's webroot over SSH (instead of a local listener).
+    pub http_server_id: Option<i64>,
+    /// The webroot on that server (the challenge file goes under `.well-known/acme-challenge/`).
+    pub webroot: Option<String>,
 }
 
 /// Stores how a certificate is obtained (replacing what was there).
@@ -206,10 +210,11 @@ pub async fn upsert_issuance(db: &Db, i: &IssuanceRow) -> Result<(), sqlx::Error
         sqlx::query("DELETE FROM certificate_issuance WHERE certificate_id = ?").bind(i.certificate_id).execute(&mut **tx).await?;
         sqlx::query(
             "INSERT INTO certificate_issuance (certificate_id, ca, directory_url, contact_email, account_id, challenge_type, \
-             dns_provider_id, http_listen, key_type, key_reuse, profile, preferred_chain) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+             dns_provider_id, http_listen, key_type, key_reuse, profile, preferred_chain, http_server_id, webroot) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
             .bind(i.certificate_id).bind(&i.ca).bind(&i.directory_url).bind(&i.contact_email).bind(i.account_id)
             .bind(&i.challenge_type).bind(i.dns_provider_id).bind(&i.http_listen).bind(&i.key_type).bind(i.key_reuse)
-            .bind(&i.profile).bind(&i.preferred_chain)
+            .bind(&i.profile).bind(&i.preferred_chain).bind(i.http_server_id).bind(&i.webroot)
             .execute(&mut **tx).await?;
         Ok::<(), sqlx::Error>(())
     })
@@ -219,8 +224,52 @@ pub async fn upsert_issuance(db: &Db, i: &IssuanceRow) -> Result<(), sqlx::Error
 pub async fn get_issuance(db: &Db, certificate_id: i64) -> Result<Option<IssuanceRow>, sqlx::Error> {
     on_db!(db, p => sqlx::query_as::<_, IssuanceRow>(
         "SELECT certificate_id, ca, directory_url, contact_email, account_id, challenge_type, dns_provider_id, http_listen, \
-         key_type, key_reuse, profile, preferred_chain FROM certificate_issuance WHERE certificate_id = ?")
+         key_type, key_reuse, profile, preferred_chain, http_server_id, webroot FROM certificate_issuance WHERE certificate_id = ?")
         .bind(certificate_id).fetch_optional(p).await)
+}
+
+/// The CA's renewal window for a certificate (RFC 9773), as last fetched.
+#[derive(Debug, Clone, Default, FromRow, serde::Serialize)]
+pub struct AriState {
+    /// Start of the suggested window.
+    pub ari_window_start: Option<DateTime<Utc>>,
+    /// End of the suggested window.
+    pub ari_window_end: Option<DateTime<Utc>>,
+    /// The moment chosen in the window (renewal is due from then on).
+    pub ari_renew_at: Option<DateTime<Utc>>,
+    /// When to ask the CA again (its Retry-After).
+    pub ari_next_check_at: Option<DateTime<Utc>>,
+    /// The CA's explanation of the window, if any.
+    pub ari_explanation_url: Option<String>,
+}
+
+/// Reads the renewal-information state of a certificate.
+pub async fn get_ari(db: &Db, certificate_id: i64) -> Result<Option<AriState>, sqlx::Error> {
+    on_db!(db, p => sqlx::query_as::<_, AriState>(
+        "SELECT ari_window_start, ari_window_end, ari_renew_at, ari_next_check_at, ari_explanation_url \
+         FROM certificate_issuance WHERE certificate_id = ?")
+        .bind(certificate_id).fetch_optional(p).await)
+}
+
+/// Stores the renewal-information state of a certificate.
+pub async fn set_ari(db: &Db, certificate_id: i64, a: &AriState) -> Result<(), sqlx::Error> {
+    on_db!(db, p => sqlx::query(
+        "UPDATE certificate_issuance SET ari_window_start = ?, ari_window_end = ?, ari_renew_at = ?, \
+         ari_next_check_at = ?, ari_explanation_url = ? WHERE certificate_id = ?")
+        .bind(super::ts_opt(a.ari_window_start)).bind(super::ts_opt(a.ari_window_end))
+        .bind(super::ts_opt(a.ari_renew_at)).bind(super::ts_opt(a.ari_next_check_at))
+        .bind(&a.ari_explanation_url).bind(certificate_id)
+        .execute(p).await.map(|_| ()))
+}
+
+/// Issued, auto-renewed ACME certificates whose renewal information is due to be (re)fetched.
+pub async fn ari_checks_due(db: &Db, owner: Option<i64>, limit: i64) -> Result<Vec<i64>, sqlx::Error> {
+    on_db!(db, p => sqlx::query_scalar::<_, i64>(
+        "SELECT c.id FROM certificates c JOIN certificate_issuance i ON i.certificate_id = c.id \
+         WHERE c.status = 'issued' AND c.auto_renew = TRUE AND c.expires_at IS NOT NULL \
+         AND (i.ari_next_check_at IS NULL OR i.ari_next_check_at <= ?) AND (? IS NULL OR c.user_id = ?) \
+         ORDER BY c.expires_at LIMIT ?")
+        .bind(now()).bind(owner).bind(owner).bind(limit).fetch_all(p).await)
 }
 
 /// Records the account an issuance uses.

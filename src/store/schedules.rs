@@ -205,7 +205,9 @@ pub async fn renewals_due(db: &Db, owner: Option<i64>, limit: i64) -> Result<Vec
          AND EXISTS (SELECT 1 FROM certificate_issuance i WHERE i.certificate_id = c.id)",
         [],
     );
-    w.and(window, [Arg::Time(now())]);
+    // Due by date, or inside the CA's renewal window (RFC 9773) at the moment chosen in it.
+    let ari = "EXISTS (SELECT 1 FROM certificate_issuance a WHERE a.certificate_id = c.id AND a.ari_renew_at <= ?)";
+    w.and(&format!("({window} OR {ari})"), [Arg::Time(now()), Arg::Time(now())]);
     w.and(
         &NO_OPEN_TASK.replace("{id}", "c.id"),
         [Arg::Str("certificate".into()), Arg::Str("certificate_renew".into())],

@@ -190,6 +190,10 @@ pub fn cert_request() -> Form {
             Field::picker("challenge", &["dns-01", "http-01"], "dns-01"),
             Field::number("dns_provider", ""),
             Field::text("http_listen", "0.0.0.0:80"),
+            Field::number("http_server", ""),
+            Field::text("webroot", ""),
+            Field::picker("reuse_key", YES_NO, "no"),
+            Field::text("profile", ""),
             Field::text("name", ""),
         ],
     )

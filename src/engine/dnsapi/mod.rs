@@ -14,6 +14,15 @@ pub trait DnsRecords: Send + Sync {
     fn add_txt<'a>(&'a self, fqdn: &'a str, value: &'a str) -> BoxFut<'a, Result<(), String>>;
     /// Removes the TXT record `fqdn` with exactly `value` (absent is not an error).
     fn delete_txt<'a>(&'a self, fqdn: &'a str, value: &'a str) -> BoxFut<'a, Result<(), String>>;
+    /// The operator creates the records by hand (nothing is written; the solver shows them).
+    fn is_manual(&self) -> bool {
+        false
+    }
+    /// A server known to be authoritative for the records (an RFC 2136 primary): asked when
+    /// the zone's name servers cannot be found through the resolvers.
+    fn primary_server(&self) -> Option<std::net::SocketAddr> {
+        None
+    }
 }
 
 /// The HTTP client every vendor API uses: rustls (the process-wide ring provider), timeouts.

@@ -178,6 +178,10 @@ impl Runner {
                     challenge: get(v, "challenge").to_string(),
                     dns_provider_id: num(v, "dns_provider")?,
                     http_listen: opt_s(v, "http_listen"),
+                    http_server_id: num(v, "http_server")?,
+                    webroot: opt_s(v, "webroot"),
+                    key_reuse: yes(v, "reuse_key"),
+                    profile: opt_s(v, "profile"),
                     name: opt_s(v, "name"),
                 };
                 let (c, t) = s.cert_request(a, &input).await?;

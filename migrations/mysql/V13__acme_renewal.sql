@@ -1,0 +1,16 @@
+-- V13: ACME renewal information (RFC 9773) per certificate, http-01 through a server's webroot
+-- over SSH, and the dns-01 propagation settings
+
+ALTER TABLE certificate_issuance
+  ADD COLUMN http_server_id BIGINT NULL,
+  ADD COLUMN webroot VARCHAR(500) NULL,
+  ADD COLUMN ari_window_start DATETIME NULL,
+  ADD COLUMN ari_window_end DATETIME NULL,
+  ADD COLUMN ari_renew_at DATETIME NULL,
+  ADD COLUMN ari_next_check_at DATETIME NULL,
+  ADD COLUMN ari_explanation_url VARCHAR(500) NULL;
+
+INSERT INTO settings (setting_key, setting_value, setting_type, description, is_system) VALUES
+  ('acme.dns_resolvers', '', 'string', 'Resolvers (ip:port, comma separated) used to find a zone''s name servers and CNAMEs for dns-01; empty = /etc/resolv.conf', 1),
+  ('acme.dns_authoritative_port', '53', 'number', 'Port on which the zone''s authoritative name servers are asked for the challenge records', 1),
+  ('acme.dns_propagation_timeout_seconds', '120', 'number', 'How long dns-01 waits for every authoritative server to show the challenge records', 1);
