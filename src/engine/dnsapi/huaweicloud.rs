@@ -79,16 +79,24 @@ pub fn canonical_query(query: &[(&str, &str)]) -> String {
         .join("&")
 }
 
+/// What of a request is signed.
+#[derive(Debug, Clone, Copy)]
+pub struct Signed<'a> {
+    pub method: &'a str,
+    /// The path, unencoded (`/v2/zones/{id}/recordsets`).
+    pub path: &'a str,
+    /// Query parameters, unencoded.
+    pub query: &'a [(&'a str, &'a str)],
+    /// The signed headers with their values as sent (must include `host` and `x-sdk-date`).
+    pub headers: &'a [(&'a str, &'a str)],
+    pub body: &'a [u8],
+}
+
 /// The canonical request and the signed-headers list:
 /// `method\nURI\nquery\n<name:value\n per header, sorted>\n<names;…>\n<hex sha256(body)>`.
-pub fn canonical_request(
-    method: &str,
-    path: &str,
-    query: &[(&str, &str)],
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> (String, String) {
-    let mut hs: Vec<(String, String)> = headers
+pub fn canonical_request(req: &Signed<'_>) -> (String, String) {
+    let mut hs: Vec<(String, String)> = req
+        .headers
         .iter()
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
@@ -97,12 +105,12 @@ pub fn canonical_request(
     let signed_headers = hs.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(";");
     let request = format!(
         "{}\n{}\n{}\n{}\n{}\n{}",
-        method.to_ascii_uppercase(),
-        canonical_uri(path),
-        canonical_query(query),
+        req.method.to_ascii_uppercase(),
+        canonical_uri(req.path),
+        canonical_query(req.query),
         canonical_headers,
         signed_headers,
-        sha256_hex(body)
+        sha256_hex(req.body)
     );
     (request, signed_headers)
 }
@@ -117,19 +125,9 @@ pub fn signature(secret_access_key: &str, string_to_sign: &str) -> String {
     hex(&hmac_sha256(secret_access_key.as_bytes(), string_to_sign.as_bytes()))
 }
 
-/// The `Authorization` header of a request whose signed headers (`headers`, which must
-/// include `x-sdk-date` with `sdk_date` and `host`) are given.
-pub fn authorization(
-    access_key_id: &str,
-    secret_access_key: &str,
-    method: &str,
-    path: &str,
-    query: &[(&str, &str)],
-    headers: &[(&str, &str)],
-    body: &[u8],
-    sdk_date: &str,
-) -> String {
-    let (request, signed_headers) = canonical_request(method, path, query, headers, body);
+/// The `Authorization` header: `SDK-HMAC-SHA256 Access=AK, SignedHeaders=…, Signature=…`.
+pub fn authorization(access_key_id: &str, secret_access_key: &str, req: &Signed<'_>, sdk_date: &str) -> String {
+    let (request, signed_headers) = canonical_request(req);
     let sig = signature(secret_access_key, &string_to_sign(sdk_date, &request));
     format!("{ALGORITHM} Access={access_key_id}, SignedHeaders={signed_headers}, Signature={sig}")
 }
@@ -180,20 +178,18 @@ impl HuaweiCloud {
             None => Vec::new(),
         };
         let sdk_date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
-        let auth = authorization(
-            &self.access_key_id,
-            &self.secret_access_key,
-            method.as_str(),
-            &full_path,
+        let signed = Signed {
+            method: method.as_str(),
+            path: &full_path,
             query,
-            &[
+            headers: &[
                 ("Content-Type", "application/json"),
                 ("Host", &host),
                 ("X-Sdk-Date", &sdk_date),
             ],
-            &body,
-            &sdk_date,
-        );
+            body: &body,
+        };
+        let auth = authorization(&self.access_key_id, &self.secret_access_key, &signed, &sdk_date);
         let qs = canonical_query(query);
         let mut url = format!("{}{}", self.endpoint.trim_end_matches('/'), path);
         if !qs.is_empty() {
@@ -423,17 +419,17 @@ mod tests {
     /// `MFyfvK41ba2giqM7Uio6PznpdUKGpownRZlmVmHc`: `7be66680…6ebe`)).
     #[test]
     fn published_vector_vpc_list() {
-        let (request, signed) = canonical_request(
-            "GET",
-            "/v1/77b6a44cba5143ab91d13ab9a8ff44fd/vpcs",
-            &[("marker", "13551d6b-755d-4757-b956-536f674975c0"), ("limit", "2")],
-            &[
+        let (request, signed) = canonical_request(&Signed {
+            method: "GET",
+            path: "/v1/77b6a44cba5143ab91d13ab9a8ff44fd/vpcs",
+            query: &[("marker", "13551d6b-755d-4757-b956-536f674975c0"), ("limit", "2")],
+            headers: &[
                 ("Content-Type", "application/json"),
                 ("Host", "service.region.example.com"),
                 ("X-Sdk-Date", "20191115T033655Z"),
             ],
-            b"",
-        );
+            body: b"",
+        });
         assert_eq!(signed, "content-type;host;x-sdk-date");
         let sts = string_to_sign("20191115T033655Z", &request);
         assert_eq!(
@@ -448,15 +444,17 @@ mod tests {
             authorization(
                 "QTWAOYTTINDUT2QVKYUC",
                 "MFyfvK41ba2giqM7Uio6PznpdUKGpownRZlmVmHc",
-                "GET",
-                "/v1/77b6a44cba5143ab91d13ab9a8ff44fd/vpcs",
-                &[("limit", "2"), ("marker", "13551d6b-755d-4757-b956-536f674975c0")],
-                &[
-                    ("content-type", "application/json"),
-                    ("host", "service.region.example.com"),
-                    ("x-sdk-date", "20191115T033655Z"),
-                ],
-                b"",
+                &Signed {
+                    method: "GET",
+                    path: "/v1/77b6a44cba5143ab91d13ab9a8ff44fd/vpcs",
+                    query: &[("limit", "2"), ("marker", "13551d6b-755d-4757-b956-536f674975c0")],
+                    headers: &[
+                        ("content-type", "application/json"),
+                        ("host", "service.region.example.com"),
+                        ("x-sdk-date", "20191115T033655Z"),
+                    ],
+                    body: b"",
+                },
                 "20191115T033655Z",
             ),
             "SDK-HMAC-SHA256 Access=QTWAOYTTINDUT2QVKYUC, SignedHeaders=content-type;host;x-sdk-date, \

@@ -301,4 +301,32 @@ mod tests {
     fn percent_encoding_is_rfc3986() {
         assert_eq!(percent_encode("a b*c~d/é+=:"), "a%20b%2Ac~d%2F%C3%A9%2B%3D%3A");
     }
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let c = || http_client(API_TIMEOUT).unwrap();
+        let z = |s: &str| Zeroizing::new(s.to_string());
+        let shown = [
+            format!("{:?}", cloudflare::Cloudflare::new(c(), None, z("SECRET-1"), None)),
+            format!(
+                "{:?}",
+                aliyun::Aliyun::new(c(), None, z("KEYID-2"), z("SECRET-2"), None)
+            ),
+            format!(
+                "{:?}",
+                dnspod::Dnspod::new(c(), None, z("KEYID-3"), z("SECRET-3"), None)
+            ),
+            format!(
+                "{:?}",
+                huaweicloud::HuaweiCloud::new(c(), None, z("KEYID-4"), z("SECRET-4"), None)
+            ),
+        ];
+        for s in shown {
+            assert!(
+                !s.contains("SECRET") && !s.contains("KEYID") && s.contains("<redacted>"),
+                "{s}"
+            );
+        }
+    }
 }
