@@ -107,3 +107,70 @@ pub(super) fn render(r: &MigrateReport) -> String {
     ));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::acme_migrate::{LineageReport, MappedRenewal};
+
+    #[test]
+    fn the_report_reads_as_a_table_with_details() {
+        let ok = LineageReport {
+            name: "example.com".into(),
+            config_path: "/etc/letsencrypt/renewal/example.com.conf".into(),
+            outcome: MigrateOutcome::Imported,
+            certificate_id: Some(7),
+            main_domain: Some("example.com".into()),
+            domains: vec!["example.com".into()],
+            expires_at: None,
+            renewal: Some(MappedRenewal {
+                ca: Some("letsencrypt".into()),
+                directory_url: Some("https://acme-v02.api.letsencrypt.org/directory".into()),
+                challenge_type: Some("http-01".into()),
+                challenge: None,
+                key_type: Some("ec256".into()),
+                key_reuse: false,
+                preferred_chain: None,
+                contact_email: "ops@example.com".into(),
+                contact_source: "certbot account abc".into(),
+                webroots: vec!["/var/www/html".into()],
+                stored: true,
+            }),
+            renewable: false,
+            not_renewable_reason: Some("webroot".into()),
+            unmapped: vec![],
+            todo: vec!["route the challenges".into()],
+            error: None,
+        };
+        let bad = LineageReport {
+            name: "broken".into(),
+            config_path: "/etc/letsencrypt/renewal/broken.conf".into(),
+            outcome: MigrateOutcome::Failed,
+            certificate_id: None,
+            main_domain: None,
+            domains: vec![],
+            expires_at: None,
+            renewal: None,
+            renewable: false,
+            not_renewable_reason: None,
+            unmapped: vec![],
+            todo: vec![],
+            error: Some("the private key file is missing (/x/privkey.pem)".into()),
+        };
+        let text = render(&MigrateReport {
+            tool: AcmeTool::Certbot,
+            dir: "/etc/letsencrypt".into(),
+            server_id: Some(3),
+            lineages: vec![bad, ok],
+        });
+        assert!(
+            text.starts_with("certbot lineages in /etc/letsencrypt on server 3\nLINEAGE"),
+            "{text}"
+        );
+        assert!(text.contains("example.com  imported  7"), "{text}");
+        assert!(text.contains("  error: the private key file is missing"), "{text}");
+        assert!(text.contains("renewal settings stored: contact ops@example.com (from certbot account abc), webroot /var/www/html (recorded in the report only)"), "{text}");
+        assert!(text.contains("  to do: route the challenges"), "{text}");
+        assert!(text.ends_with("1 imported, 0 already present, 1 failed\n"), "{text}");
+    }
+}
