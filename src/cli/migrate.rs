@@ -114,6 +114,32 @@ mod tests {
     use crate::service::acme_migrate::{LineageReport, MappedRenewal};
 
     #[test]
+    fn the_command_line_parses() {
+        use clap::Parser;
+        let c = crate::cli::Cli::try_parse_from([
+            "certdeck",
+            "cert",
+            "migrate",
+            "--from",
+            "acme.sh",
+            "--dir",
+            "/root/.acme.sh",
+            "--server",
+            "3",
+        ])
+        .unwrap();
+        let s = format!("{:?}", c.command);
+        assert!(
+            s.contains("Migrate") && s.contains("AcmeSh") && s.contains("Some(3)"),
+            "{s}"
+        );
+        let e = crate::cli::Cli::try_parse_from(["certdeck", "cert", "migrate", "--from", "lego", "--dir", "/x"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("use certbot or acme.sh"), "{e}");
+    }
+
+    #[test]
     fn the_report_reads_as_a_table_with_details() {
         let ok = LineageReport {
             name: "example.com".into(),

@@ -806,7 +806,8 @@ pub enum CertCmd {
         /// certbot or acme.sh.
         #[arg(long, value_name = "TOOL")]
         from: crate::domain::acme_clients::AcmeTool,
-        /// certbot's config dir (/etc/letsencrypt) or acme.sh's home (~/.acme.sh).
+        /// certbot's config dir (/etc/letsencrypt) or acme.sh's home (~/.acme.sh); this host's
+        /// directories are for admins only.
         #[arg(long, value_name = "PATH")]
         dir: String,
         /// Read the directory on this server (over SFTP, as its SSH user) instead of this host.
