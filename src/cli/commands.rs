@@ -1581,6 +1581,9 @@ async fn cert(ctx: &Ctx, s: &Services, a: &Actor, c: &CertCmd) -> R<()> {
             svc(s.cert_delete(a, *id).await)?;
             println!("deleted certificate {id}");
         }
+        CertCmd::Migrate { from, dir, server } => {
+            super::migrate::cert_migrate(ctx.json, s, a, *from, dir, *server).await?;
+        }
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 mod commands;
+mod migrate;
 pub mod output;
 mod remote;
 pub mod session;
@@ -811,6 +812,19 @@ pub enum CertCmd {
     Rm {
         /// Certificate id.
         id: i64,
+    },
+    /// Import every certificate certbot or acme.sh manages, with its renewal settings where they map.
+    Migrate {
+        /// certbot or acme.sh.
+        #[arg(long, value_name = "TOOL")]
+        from: crate::domain::acme_clients::AcmeTool,
+        /// certbot's config dir (/etc/letsencrypt) or acme.sh's home (~/.acme.sh); this host's
+        /// directories are for admins only.
+        #[arg(long, value_name = "PATH")]
+        dir: String,
+        /// Read the directory on this server (over SFTP, as its SSH user) instead of this host.
+        #[arg(long, value_name = "ID")]
+        server: Option<i64>,
     },
 }
 

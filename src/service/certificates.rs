@@ -249,7 +249,7 @@ impl Services {
             sets.set("renew_before_days", Arg::I64(d));
         }
         if let Some(a) = c.auto_renew {
-            if a && !row.auto_renew {
+            if a && !row.auto_renew && crate::store::acme::get_issuance(self.db(), id).await?.is_none() {
                 return Err(ServiceError::Conflict(format!(
                     "certificate {id} has no ACME issuance settings (it was imported), so it cannot renew itself; \
                      automatic renewal becomes available once ACME issuance is configured for it"

@@ -12,6 +12,7 @@ use crate::store::audit::NewAudit;
 use crate::store::Db;
 
 pub mod acme;
+pub mod acme_migrate;
 pub mod audit;
 pub mod auth;
 pub mod backup;
