@@ -300,7 +300,10 @@ async fn certbot_and_acmesh_directories_are_migrated_once_with_their_renewal_set
         let ren = ex.renewal.as_ref().unwrap();
         assert!(ren.stored, "[{l}]");
         assert_eq!(ren.webroots, vec!["/var/www/example"], "[{l}]");
-        assert!(!ex.renewable, "[{l}] certdeck has no webroot solver");
+        assert!(
+            !ex.renewable,
+            "[{l}] a webroot on this host is not one certdeck writes into"
+        );
         assert!(
             ex.not_renewable_reason
                 .as_deref()
@@ -309,7 +312,13 @@ async fn certbot_and_acmesh_directories_are_migrated_once_with_their_renewal_set
             "[{l}] {ex:#?}"
         );
         assert!(
-            ex.todo.iter().any(|t| t.contains("recorded in the report only")),
+            ex.todo.iter().any(|t| t.contains("recorded in the report only"))
+                && get_issuance(w.db(), ex.certificate_id.unwrap())
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .webroot
+                    .is_none(),
             "[{l}] {:#?}",
             ex.todo
         );
@@ -623,6 +632,13 @@ async fn a_certbot_directory_is_migrated_from_a_server_over_sftp() {
         ("letsencrypt-staging", "http-01", "rsa2048")
     );
     assert_eq!(iss.contact_email, "certbot-owner@example.com");
+    // Read from a server with one webroot: certdeck renews through that webroot over SSH.
+    assert_eq!(
+        (iss.http_server_id, iss.webroot.as_deref(), iss.http_listen.as_deref()),
+        (Some(server.id), Some("/var/www/example"), None)
+    );
+    assert!(ok.renewable, "{ok:#?}");
+    assert!(!ok.todo.iter().any(|t| t.contains("webroot")), "{:#?}", ok.todo);
     let notes = w.s.cert_notes(&w.admin, id).await.unwrap().unwrap();
     assert!(notes.contains("migrate-bed"), "{notes}");
     // A key only root may read: reported with the user and the path, nothing stored.

@@ -413,7 +413,11 @@ async fn rollback_and_remigrate_keep_user_rows_in_tables_the_undo_does_not_drop(
             "[{l}]"
         );
         assert_eq!(rows(db).await, all_there, "[{l}] rows after re-migrating 6 and 7");
-        assert_eq!(count(db, "SELECT COUNT(*) FROM settings").await, SETTINGS_AT_LATEST + 1, "[{l}] seeds + 1 own");
+        assert_eq!(
+            count(db, "SELECT COUNT(*) FROM settings").await,
+            SETTINGS_AT_LATEST + 1,
+            "[{l}] seeds + 1 own"
+        );
         assert_eq!(count(db, "SELECT COUNT(*) FROM scheduled_tasks").await, 5, "[{l}]");
         assert_at_latest(&t).await;
     }

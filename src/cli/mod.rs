@@ -582,25 +582,34 @@ pub enum CaCmd {
 pub enum DnsProviderCmd {
     /// Your DNS providers.
     List,
-    /// Add a DNS provider (RFC 2136 with TSIG; the secret is read from standard input).
+    /// Add a DNS provider. Secrets are read from standard input: the TSIG secret for rfc2136,
+    /// `key=value` lines for an HTTP API (cloudflare: api_token; aliyun: access_key_id,
+    /// access_key_secret; dnspod: secret_id, secret_key; huaweicloud: access_key_id,
+    /// secret_access_key), nothing for manual.
     Add {
         /// Name.
         name: String,
-        /// Provider type: rfc2136.
+        /// rfc2136, manual, cloudflare, aliyun, dnspod or huaweicloud.
         #[arg(long = "type", default_value = "rfc2136")]
         provider_type: String,
-        /// Primary server, IP:port.
+        /// rfc2136: primary server, IP:port.
         #[arg(long)]
-        server: String,
-        /// Zone apex.
+        server: Option<String>,
+        /// Zone apex (rfc2136: the zone updated; others: where `dns-provider test` writes).
         #[arg(long)]
-        zone: String,
-        /// TSIG key name.
+        zone: Option<String>,
+        /// rfc2136: TSIG key name.
         #[arg(long)]
-        key_name: String,
-        /// hmac-sha256, hmac-sha384 or hmac-sha512.
+        key_name: Option<String>,
+        /// rfc2136: hmac-sha256, hmac-sha384 or hmac-sha512.
         #[arg(long, default_value = "hmac-sha256")]
         algorithm: String,
+        /// `_acme-challenge.<name>` must be a CNAME into this zone (CNAME delegation).
+        #[arg(long)]
+        delegation_zone: Option<String>,
+        /// Another setting, KEY=VALUE (e.g. endpoint=https://…, region=cn-north-4, ttl=600).
+        #[arg(long = "setting", value_name = "KEY=VALUE")]
+        settings: Vec<String>,
     },
     /// Write, read back and remove a test TXT record.
     Test {

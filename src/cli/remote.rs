@@ -458,26 +458,63 @@ pub(super) async fn dns_provider(json: bool, s: &Services, a: &Actor, c: &super:
             zone,
             key_name,
             algorithm,
+            delegation_zone,
+            settings,
         } => {
-            if provider_type != "rfc2136" {
-                return Err(format!(
-                    "DNS provider type '{provider_type}' is not available in this build: use rfc2136"
-                ));
+            use serde_json::{Map, Value};
+            let mut set = Map::new();
+            for kv in settings {
+                let (k, v) = kv
+                    .split_once('=')
+                    .ok_or_else(|| format!("--setting {kv}: write KEY=VALUE"))?;
+                let v = match k.trim() {
+                    "ttl" => Value::from(
+                        v.trim()
+                            .parse::<u64>()
+                            .map_err(|_| format!("--setting {kv}: ttl is a number"))?,
+                    ),
+                    _ => Value::from(v.trim()),
+                };
+                set.insert(k.trim().to_string(), v);
             }
-            let mut secret = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut secret)
-                .map_err(|e| format!("cannot read the TSIG secret from standard input: {e}"))?;
-            let settings = crate::service::acme::Rfc2136Settings {
-                server: server.clone(),
-                zone: zone.clone(),
-                key_name: key_name.clone(),
-                algorithm: algorithm.clone(),
-            };
-            let r = svc(s.dns_provider_add_rfc2136(a, name, &settings, secret.trim()).await)?;
+            for (k, v) in [
+                ("server", server),
+                ("zone", zone),
+                ("key_name", key_name),
+                ("delegation_zone", delegation_zone),
+            ] {
+                if let Some(v) = v {
+                    set.insert(k.into(), Value::from(v.as_str()));
+                }
+            }
+            if provider_type == "rfc2136" {
+                set.insert("algorithm".into(), Value::from(algorithm.as_str()));
+            }
+            let mut input = zeroize::Zeroizing::new(String::new());
+            if provider_type != "manual" {
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut input)
+                    .map_err(|e| format!("cannot read the secret from standard input: {e}"))?;
+            }
+            let mut secrets = Map::new();
+            if provider_type == "rfc2136" {
+                secrets.insert("tsig_secret".into(), Value::from(input.trim()));
+            } else {
+                for line in input
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                {
+                    let (k, v) = line
+                        .split_once('=')
+                        .ok_or_else(|| "secrets on standard input are KEY=VALUE lines".to_string())?;
+                    secrets.insert(k.trim().to_string(), Value::from(v.trim()));
+                }
+            }
+            let r = svc(s.dns_provider_add(a, name, provider_type, &set, &secrets).await)?;
             if json {
                 print_json(&r);
             } else {
-                println!("added DNS provider {} (id {})", r.name, r.id);
+                println!("added DNS provider {} (id {}, {})", r.name, r.id, r.provider_type);
             }
         }
         super::DnsProviderCmd::Test { id } => {

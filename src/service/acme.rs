@@ -350,25 +350,153 @@ impl Services {
                     ServiceError::invalid("secret", "the TSIG secret must be base64 (as tsig-keygen prints it)")
                 })?;
         }
-        let secrets = Zeroizing::new(json!({"tsig_secret": tsig_secret.trim()}).to_string());
-        let sealed = self
-            .keyring()
-            .seal_for_column(secrets.as_bytes(), 65_535)
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let secrets = json!({"tsig_secret": tsig_secret.trim()});
+        self.insert_provider(
+            actor,
+            &name,
+            "rfc2136",
+            serde_json::to_value(settings).unwrap_or(Value::Null),
+            Some(secrets),
+        )
+        .await
+    }
+
+    /// Adds a DNS provider of any type: `rfc2136` (settings server, zone, key_name, algorithm;
+    /// secret `tsig_secret`), `manual` (no secret), or an HTTP API (`cloudflare`, `aliyun`,
+    /// `dnspod`, `huaweicloud`: see [`crate::engine::dnsapi::PROVIDERS`]). Every type also
+    /// takes the settings `zone` (where `dns-provider test` writes) and `delegation_zone`
+    /// (`_acme-challenge` names must be CNAMEs into it). Secrets are sealed.
+    pub async fn dns_provider_add(
+        &self,
+        actor: &Actor,
+        name: &str,
+        provider_type: &str,
+        settings: &serde_json::Map<String, Value>,
+        secrets: &serde_json::Map<String, Value>,
+    ) -> ServiceResult<DnsProviderRow> {
+        for key in ["zone", "delegation_zone"] {
+            if let Some(v) = settings.get(key) {
+                let text = v.as_str().unwrap_or_default();
+                DomainName::parse(text).map_err(|e| ServiceError::invalid(key, e))?;
+            }
+        }
+        let secret_text = |k: &str| secrets.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+        match provider_type {
+            "rfc2136" => {
+                let get = |k: &str| settings.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+                let s = Rfc2136Settings {
+                    server: get("server"),
+                    zone: get("zone"),
+                    key_name: get("key_name"),
+                    algorithm: Some(get("algorithm"))
+                        .filter(|a| !a.is_empty())
+                        .unwrap_or("hmac-sha256".into()),
+                };
+                return self
+                    .dns_provider_add_rfc2136(actor, name, &s, &secret_text("tsig_secret"))
+                    .await;
+            }
+            "manual" => {
+                if let Some(k) = secrets.keys().next() {
+                    return Err(ServiceError::invalid(k, "a manual provider keeps no secret"));
+                }
+                if let Some(k) = settings
+                    .keys()
+                    .find(|k| !["zone", "delegation_zone"].contains(&k.as_str()))
+                {
+                    return Err(ServiceError::invalid(
+                        k,
+                        "a manual provider takes only zone and delegation_zone",
+                    ));
+                }
+            }
+            other => {
+                let spec = crate::engine::dnsapi::PROVIDERS
+                    .iter()
+                    .find(|p| p.provider_type == other)
+                    .ok_or_else(|| {
+                        ServiceError::invalid(
+                            "type",
+                            format!(
+                                "unknown DNS provider type '{other}': use rfc2136, manual, {}",
+                                crate::engine::dnsapi::PROVIDERS
+                                    .iter()
+                                    .map(|p| p.provider_type)
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        )
+                    })?;
+                if let Some(k) = settings.keys().find(|k| {
+                    !spec.settings.contains(&k.as_str()) && !["zone", "delegation_zone"].contains(&k.as_str())
+                }) {
+                    return Err(ServiceError::invalid(
+                        k,
+                        format!(
+                            "{} takes the settings {}, zone, delegation_zone",
+                            spec.title,
+                            spec.settings.join(", ")
+                        ),
+                    ));
+                }
+                if let Some(k) = secrets.keys().find(|k| !spec.secrets.contains(&k.as_str())) {
+                    return Err(ServiceError::invalid(
+                        k,
+                        format!("{} takes the secrets {}", spec.title, spec.secrets.join(", ")),
+                    ));
+                }
+                // Builds the client offline: a missing or empty secret is named here.
+                crate::engine::dnsapi::build(other, &Value::Object(settings.clone()), &Value::Object(secrets.clone()))
+                    .map_err(|e| ServiceError::invalid("secret", e))?;
+            }
+        }
+        let name = opt_text("name", Some(name), 100)?.ok_or_else(|| ServiceError::invalid("name", "is required"))?;
+        let sealed_secrets = (provider_type != "manual").then(|| Value::Object(secrets.clone()));
+        self.insert_provider(
+            actor,
+            &name,
+            provider_type,
+            Value::Object(settings.clone()),
+            sealed_secrets,
+        )
+        .await
+    }
+
+    async fn insert_provider(
+        &self,
+        actor: &Actor,
+        name: &str,
+        provider_type: &str,
+        settings: Value,
+        secrets: Option<Value>,
+    ) -> ServiceResult<DnsProviderRow> {
+        let name = name.to_string();
+        let sealed = match secrets {
+            Some(v) => {
+                let text = Zeroizing::new(v.to_string());
+                Some(
+                    self.keyring()
+                        .seal_for_column(text.as_bytes(), 65_535)
+                        .map_err(|e| ServiceError::Internal(e.to_string()))?,
+                )
+            }
+            None => None,
+        };
+        // The audit row shows the plain settings only.
         let audit = self.audit(
             Some(actor),
             "dns_provider.create",
             "dns_provider",
             None,
-            json!({"name": name, "type": "rfc2136", "server": settings.server, "zone": settings.zone}),
+            json!({"name": name, "type": provider_type, "settings": settings}),
         );
         let row = DnsProviderRow {
             id: 0,
             user_id: actor.user_id,
             name: name.clone(),
-            provider_type: "rfc2136".into(),
-            settings: Some(sqlx::types::Json(serde_json::to_value(settings).unwrap_or(Value::Null))),
-            secrets_encrypted: Some(sealed),
+            provider_type: provider_type.into(),
+            settings: Some(sqlx::types::Json(settings)),
+            secrets_encrypted: sealed,
             created_at: chrono::Utc::now(),
         };
         let id = store::insert_provider(self.db(), &row, &audit)
@@ -430,12 +558,8 @@ impl Services {
                     ttl: 60,
                 })
             }
-            other => {
-                return Err(ServiceError::invalid(
-                    "dns_provider",
-                    format!("provider type {other} is not available in this build"),
-                ))
-            }
+            other => crate::engine::dnsapi::build(other, &settings, &secrets()?)
+                .map_err(|e| ServiceError::invalid("dns_provider", e))?,
         };
         Ok((records, delegation))
     }

@@ -78,8 +78,8 @@ pub struct MappedRenewal {
     pub contact_email: String,
     /// Where the contact came from (`certbot account`, `acme.sh account.conf`, `your user`).
     pub contact_source: String,
-    /// Webroot(s) the client used: certdeck has no column for them, so they are recorded in
-    /// this report only.
+    /// Webroot(s) the client used: stored for http-01 over SSH when the lineage came from a
+    /// server and has one webroot, otherwise recorded in this report only.
     pub webroots: Vec<String>,
     /// Whether a `certificate_issuance` row was stored.
     pub stored: bool,
@@ -596,7 +596,7 @@ impl Services {
         r.domains = imported.domain_list();
         r.expires_at = imported.expires_at;
         // Renewal settings.
-        let (renewable, reason) = renewability(&mapped, l);
+        let (renewable, reason) = renewability(&mapped, l, server_id);
         r.renewable = renewable;
         r.not_renewable_reason = reason;
         if mapped.complete() {
@@ -613,11 +613,14 @@ impl Services {
                 account_id: None,
                 challenge_type: challenge.to_string(),
                 dns_provider_id: None,
-                http_listen: (challenge == "http-01").then(|| HTTP_LISTEN.to_string()),
+                http_listen: (challenge == "http-01" && webroot_on_server(&mapped, server_id).is_none())
+                    .then(|| HTTP_LISTEN.to_string()),
                 key_type: mapped.key_type.clone().unwrap_or_default(),
                 key_reuse: mapped.key_reuse,
                 profile: None,
                 preferred_chain: mapped.preferred_chain.clone().map(|c| c.chars().take(255).collect()),
+                http_server_id: webroot_on_server(&mapped, server_id).map(|_| server_id.unwrap_or_default()),
+                webroot: webroot_on_server(&mapped, server_id),
             };
             if let Err(e) = acme_store::upsert_issuance(self.db(), &row).await {
                 // Leave nothing half done: the certificate goes again.
@@ -635,7 +638,7 @@ impl Services {
                 m.stored = true;
             }
         }
-        r.todo = todo_of(l, &mapped, id, r.renewable);
+        r.todo = todo_of(l, &mapped, id, r.renewable, server_id);
         let audit = self.audit(
             Some(actor),
             "certificate.migrate",
@@ -687,7 +690,17 @@ fn renewal_of(m: &MappedSettings, contact: (String, String)) -> MappedRenewal {
 }
 
 /// Whether certdeck can renew with the mapped settings as they are, and why not.
-fn renewability(m: &MappedSettings, l: &Lineage) -> (bool, Option<String>) {
+/// The one webroot of a lineage read from a server: certdeck answers http-01 there over SSH.
+fn webroot_on_server(m: &MappedSettings, server_id: Option<i64>) -> Option<String> {
+    match (&m.challenge, server_id) {
+        (Some(MappedChallenge::Http01Webroot { webroots }), Some(_)) if webroots.len() == 1 => {
+            Some(webroots[0].trim_end_matches('/').to_string())
+        }
+        _ => None,
+    }
+}
+
+fn renewability(m: &MappedSettings, l: &Lineage, server_id: Option<i64>) -> (bool, Option<String>) {
     if !m.complete() {
         return (
             false,
@@ -707,9 +720,11 @@ fn renewability(m: &MappedSettings, l: &Lineage) -> (bool, Option<String>) {
     }
     match &m.challenge {
         Some(MappedChallenge::Http01Standalone) | None => {}
+        Some(MappedChallenge::Http01Webroot { .. }) if webroot_on_server(m, server_id).is_some() => {}
         Some(MappedChallenge::Http01Webroot { webroots }) => why.push(format!(
-            "{} answered http-01 by writing into the webroot {} while certdeck answers with its own listener ({HTTP_LISTEN}); \
-             the webroot is recorded in this report only",
+            "{} answered http-01 by writing into the webroot {} on this host or several webroots, while certdeck \
+             writes into one webroot on a server over SSH (migrate with --server) or answers with its own listener \
+             ({HTTP_LISTEN}); the webroot is recorded in this report only",
             l.tool,
             webroots.join(", ")
         )),
@@ -730,7 +745,7 @@ fn renewability(m: &MappedSettings, l: &Lineage) -> (bool, Option<String>) {
 }
 
 /// What the operator has to do by hand.
-fn todo_of(l: &Lineage, m: &MappedSettings, id: i64, renewable: bool) -> Vec<String> {
+fn todo_of(l: &Lineage, m: &MappedSettings, id: i64, renewable: bool, server_id: Option<i64>) -> Vec<String> {
     let mut t = Vec::new();
     if m.complete() && !m.ca_known {
         let url = m.directory_url.as_deref().unwrap_or_default();
@@ -760,6 +775,7 @@ fn todo_of(l: &Lineage, m: &MappedSettings, id: i64, renewable: bool) -> Vec<Str
                  and attach it to certificate {id}'s issuance settings"
             ));
         }
+        Some(MappedChallenge::Http01Webroot { .. }) if webroot_on_server(m, server_id).is_some() => {}
         Some(MappedChallenge::Http01Webroot { webroots }) => t.push(format!(
             "webroot {} recorded in the report only: route http://DOMAIN/.well-known/acme-challenge/ to certdeck's \
              http-01 listener ({HTTP_LISTEN}) or move certificate {id} to dns-01",
