@@ -1218,3 +1218,111 @@ async fn an_other_type_server_uses_its_own_commands_and_rolls_back_when_its_test
     assert!(pair_matches(&site.cert, &site.key));
     assert_eq!(served_serial(web.port, &name).await, pem_serial(&c1));
 }
+
+// ------------------------------------------------------------------ http-01 through a webroot
+
+/// An nginx site on Pebble's http-01 port (5002) serving `root`; removed (and nginx reloaded)
+/// on drop.
+struct ChallengeSite {
+    conf: PathBuf,
+    reload: String,
+}
+
+impl Drop for ChallengeSite {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.conf);
+        let _ = Command::new("sh").arg("-c").arg(&self.reload).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http01_writes_the_challenge_into_the_nginx_webroot_over_ssh_and_removes_it() {
+    let Some(w) = world().await else { return };
+    let (Some(directory), Some(ca)) = (env("CERTDECK_TEST_PEBBLE_DIRECTORY"), env("CERTDECK_TEST_PEBBLE_CA")) else {
+        assert!(!common::peers_required(), "Pebble is not up but peers are required");
+        return;
+    };
+    let _g = BED_LOCK.lock().await;
+    let web = &w.bed.nginx;
+    // A webroot the deploy user owns, served by nginx where Pebble validates (port 5002; the
+    // challtestsrv DNS answers 127.0.0.1 for every name).
+    let webroot = std::env::temp_dir().join(format!("certdeck-webroot-{}", rand_suffix()));
+    std::fs::create_dir_all(&webroot).unwrap();
+    sh(&format!(
+        "chown {} {} && chmod 755 {}",
+        deploy_uid(),
+        webroot.display(),
+        webroot.display()
+    ));
+    let site = ChallengeSite {
+        conf: web.sites.join("acme-http01.conf"),
+        reload: format!("/usr/sbin/{}", web.reload_cmd),
+    };
+    std::fs::write(
+        &site.conf,
+        format!(
+            "server {{\n  listen 127.0.0.1:5002;\n  server_name _;\n  root {};\n}}\n",
+            webroot.display()
+        ),
+    )
+    .unwrap();
+    sh(&site.reload);
+
+    let server = add_server(&w, "ed25519", ServerType::Nginx, true).await;
+    w.s.ca_add(&w.a, "pebble", &directory, Some(&read(&ca)), false, None)
+        .await
+        .unwrap();
+    let domain = format!("h{}.test", rand_suffix());
+    let (cert, task) =
+        w.s.cert_request(
+            &w.a,
+            &certdeck::service::acme::RequestInput {
+                domains: vec![domain.clone(), format!("www.{domain}")],
+                ca: "pebble".into(),
+                email: Some("ops@example.test".into()),
+                key: Some("ec256".into()),
+                challenge: "http-01".into(),
+                http_server_id: Some(server.id),
+                webroot: Some(format!("{}/", webroot.display())),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("request");
+    let t = run_task(&w, task.id).await;
+    let log = task_log(&w, task.id).await;
+    assert_eq!(t.task.status, TaskStatus::Completed, "{log}");
+    assert!(
+        log.contains(&format!(
+            "2 challenge file(s) written under {}/.well-known/acme-challenge",
+            webroot.display()
+        )),
+        "{log}"
+    );
+    let issued = w.s.cert_get(&w.a, cert.id).await.unwrap();
+    assert_eq!(issued.status, certdeck::domain::CertificateStatus::Issued);
+    // Pebble fetched every token from nginx (its access log), and the files are gone again.
+    let rows = w.s.cert_challenges(&w.a, cert.id, Default::default()).await.unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let access = std::fs::read_to_string(Path::new(&web.conf).with_file_name("access.log")).unwrap();
+    for r in &rows {
+        assert_eq!(
+            (r.record_type.as_str(), r.status.to_string().as_str()),
+            ("HTTP", "verified"),
+            "{r:?}"
+        );
+        assert!(
+            access.contains(&format!("GET {} HTTP/1.1\" 200", r.record_name)),
+            "nginx served {} to the CA",
+            r.record_name
+        );
+    }
+    let left: Vec<_> = std::fs::read_dir(webroot.join(".well-known/acme-challenge"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "challenge files removed: {left:?}");
+    drop(site);
+    let _ = std::fs::remove_dir_all(&webroot);
+}

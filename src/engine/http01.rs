@@ -117,7 +117,7 @@ pub struct WebrootOverSsh {
     pub session: super::ssh::SshSession,
     /// The document root serving the names (absolute path).
     pub webroot: String,
-    /// Run the file commands with `sudo -n`.
+    /// Retry a file command with `sudo -n` when it fails as the login user.
     pub sudo: bool,
 }
 
@@ -126,11 +126,40 @@ impl WebrootOverSsh {
         format!("{}/.well-known/acme-challenge", self.webroot.trim_end_matches('/'))
     }
 
-    fn cmd(&self, c: String) -> String {
-        if self.sudo {
-            format!("sudo -n {c}")
+    /// Runs `command` as the login user; when that fails and sudo is allowed, once more with
+    /// every part under `sudo -n` (a webroot owned by root).
+    async fn run_file_command(&self, parts: &[String], input: Option<&[u8]>) -> Result<(), String> {
+        let plain = parts.join(" && ");
+        let out = self
+            .session
+            .exec_with_input(&plain, input)
+            .await
+            .map_err(|e| e.to_string())?;
+        if out.code == 0 {
+            return Ok(());
+        }
+        if !self.sudo {
+            return Err(format!("`{plain}` on {}: {}", self.session.label(), out.excerpt(300)));
+        }
+        let sudo = parts
+            .iter()
+            .map(|p| format!("sudo -n {p}"))
+            .collect::<Vec<_>>()
+            .join(" && ");
+        let again = self
+            .session
+            .exec_with_input(&sudo, input)
+            .await
+            .map_err(|e| e.to_string())?;
+        if again.code == 0 {
+            Ok(())
         } else {
-            c
+            Err(format!(
+                "`{plain}` on {}: {}; with sudo: {}",
+                self.session.label(),
+                out.excerpt(200),
+                again.excerpt(200)
+            ))
         }
     }
 }
@@ -144,29 +173,14 @@ impl Solver for WebrootOverSsh {
         use super::ssh::shell_quote as q;
         Box::pin(async move {
             let dir = self.dir();
-            self.session
-                .run(&self.cmd(format!("mkdir -p {}", q(&dir))))
-                .await
-                .map_err(|e| e.to_string())?;
+            self.run_file_command(&[format!("mkdir -p {}", q(&dir))], None).await?;
             for c in challenges {
-                let file = format!("{dir}/{}", c.token);
-                let write = format!(
-                    "{} >/dev/null && {}",
-                    self.cmd(format!("tee {}", q(&file))),
-                    self.cmd(format!("chmod 0644 {}", q(&file)))
-                );
-                let out = self
-                    .session
-                    .exec_with_input(&write, Some(c.key_authorization.as_bytes()))
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if out.code != 0 {
-                    return Err(format!(
-                        "writing {file} on {}: {}",
-                        self.session.label(),
-                        out.excerpt(300)
-                    ));
-                }
+                let file = q(&format!("{dir}/{}", c.token));
+                self.run_file_command(
+                    &[format!("tee {file} >/dev/null"), format!("chmod 0644 {file}")],
+                    Some(c.key_authorization.as_bytes()),
+                )
+                .await?;
             }
             step(format!(
                 "{} challenge file(s) written under {dir} on {}",
@@ -185,11 +199,8 @@ impl Solver for WebrootOverSsh {
             if files.is_empty() {
                 return Ok(());
             }
-            self.session
-                .run(&self.cmd(format!("rm -f {}", files.join(" "))))
+            self.run_file_command(&[format!("rm -f {}", files.join(" "))], None)
                 .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
         })
     }
 }
