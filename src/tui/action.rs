@@ -69,6 +69,8 @@ actions! {
     ImportSite = "import_site",
     BindSite = "bind_site",
     RequestCert = "request_cert",
+    Renew = "renew",
+    Revoke = "revoke",
     Logout = "logout",
     Submit = "submit",
     NextField = "next_field",
@@ -101,6 +103,8 @@ impl Action {
                 | Action::ImportSite
                 | Action::BindSite
                 | Action::RequestCert
+                | Action::Renew
+                | Action::Revoke
         )
     }
 

@@ -409,7 +409,14 @@ impl Kind {
     /// The actions on a row of this kind, beyond open / create / edit.
     pub fn row_actions(self) -> &'static [Action] {
         match self {
-            Kind::Certificates => &[Action::Edit, Action::Delete, Action::ShowPem, Action::Deploy],
+            Kind::Certificates => &[
+                Action::Edit,
+                Action::Delete,
+                Action::ShowPem,
+                Action::Deploy,
+                Action::Renew,
+                Action::Revoke,
+            ],
             Kind::Servers => &[
                 Action::Edit,
                 Action::Delete,
@@ -468,7 +475,8 @@ impl Kind {
 pub fn danger(action: Action, row_is_active: bool) -> Danger {
     match action {
         // A deploy changes what production servers serve: ask first.
-        Action::Delete | Action::CancelTask | Action::Deploy => Danger::Dangerous,
+        // A revocation cannot be undone; a renewal replaces what the servers will be given.
+        Action::Delete | Action::CancelTask | Action::Deploy | Action::Revoke | Action::Renew => Danger::Dangerous,
         Action::Toggle if row_is_active => Danger::Dangerous,
         _ => Danger::Safe,
     }

@@ -274,6 +274,14 @@ impl Runner {
                     })
                 }
             },
+            (Action::Renew, Kind::Certificates) => {
+                let t = s.cert_renew(a, id).await?;
+                done(note("done.queued", "noun.renewal", &format!("#{}", t.id)))
+            }
+            (Action::Revoke, Kind::Certificates) => {
+                let c = s.cert_revoke(a, id, "unspecified").await?;
+                done(note("done.revoked", "noun.certificate", &c.main_domain))
+            }
             (Action::Deploy, Kind::Certificates) => {
                 let t = s.deploy_enqueue(a, id, DeployTarget::All).await?;
                 done(note("done.queued", "noun.deploy", &format!("#{}", t.id)))

@@ -619,7 +619,9 @@ fn normal_key(s: &mut State, key: &Key) -> Vec<Effect> {
         | Action::ShowPem
         | Action::Check
         | Action::TrustHostKey
-        | Action::Deploy => {
+        | Action::Deploy
+        | Action::Renew
+        | Action::Revoke => {
             if action == Action::Delete {
                 if let Some((link, link_id, label)) = selected_link(s) {
                     let (kind, id) = match s.view() {

@@ -913,3 +913,27 @@ fn deploy_asks_first_and_check_runs_at_once_and_read_only_refuses_both() {
         assert!(matches!(ro.mode, Mode::Normal));
     }
 }
+
+#[test]
+fn renew_and_revoke_ask_first_on_certificates_and_do_not_apply_elsewhere() {
+    let mut s = main_state();
+    let fx = run_command(&mut s, "certs");
+    answer_pages(&mut s, fx, 2);
+    for (k, action) in [('W', Action::Renew), ('X', Action::Revoke)] {
+        assert!(update(&mut s, key(k)).is_empty(), "{action:?} asks first");
+        let Mode::Confirm(c) = &s.mode else {
+            panic!("{:?}", s.mode)
+        };
+        assert_eq!((c.action, c.kind), (action, Kind::Certificates));
+        let fx = update(&mut s, key('y'));
+        assert!(
+            matches!(&fx[..], [Effect::RowAction { action: a, kind: Kind::Certificates, .. }] if *a == action),
+            "{fx:?}"
+        );
+        s.action_pending = None;
+    }
+    let fx = run_command(&mut s, "srv");
+    answer_pages(&mut s, fx, 2);
+    assert!(update(&mut s, key('X')).is_empty());
+    assert!(matches!(s.mode, Mode::Normal), "revoke does not apply to servers");
+}
