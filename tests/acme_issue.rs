@@ -593,3 +593,71 @@ async fn a_ca_that_requires_external_account_binding_gets_an_account_with_the_st
     let sealed = common::strings(&t.db, "SELECT eab_hmac_encrypted FROM acme_cas WHERE name = 'eab'").await;
     assert!(!sealed[0].contains(&hmac), "the HMAC key is sealed");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dns_providers_of_every_type_keep_their_secrets_sealed_and_bad_input_changes_nothing() {
+    use serde_json::{json, Map, Value};
+    common::init();
+    let obj = |v: Value| -> Map<String, Value> { v.as_object().unwrap().clone() };
+    for t in common::both().await {
+        let l = t.label();
+        let s = services(&t);
+        let (_, a) = make_user(&s, &t, None, "ops", UserRole::Admin).await;
+        let token = "cf-token-that-must-never-show-0123456789";
+        let cf = s
+            .dns_provider_add(
+                &a,
+                "cf",
+                "cloudflare",
+                &obj(json!({"zone": "example.com", "endpoint": "http://127.0.0.1:9/client/v4"})),
+                &obj(json!({"api_token": token})),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("[{l}] {e}"));
+        assert_eq!(cf.provider_type, "cloudflare");
+        let stored: String = common::scalar(
+            &t.db,
+            "SELECT secrets_encrypted FROM dns_providers WHERE id = ?",
+            cf.id,
+        )
+        .await;
+        assert!(!stored.contains(token), "[{l}] the token is sealed at rest");
+        let listed = format!("{:?}", s.dns_provider_list(&a).await.unwrap());
+        assert!(!listed.contains(token), "[{l}] never listed");
+        let manual = s
+            .dns_provider_add(&a, "by-hand", "manual", &obj(json!({"delegation_zone": "acme.example.net"})), &Map::new())
+            .await
+            .unwrap();
+        assert!(manual.secrets_encrypted.is_none(), "[{l}] a manual provider keeps no secret");
+        let e = s.dns_provider_test(&a, manual.id).await.unwrap_err();
+        assert!(e.to_string().contains("manual"), "[{l}] {e}");
+
+        let before = common::count(&t.db, "SELECT COUNT(*) FROM dns_providers").await;
+        let cases: Vec<(&str, Value, Value, &str)> = vec![
+            ("aliyun", json!({}), json!({"access_key_id": "AK"}), "secret"),
+            ("cloudflare", json!({"colour": "blue"}), json!({"api_token": "x"}), "colour"),
+            ("dnspod", json!({}), json!({"secret_id": "a", "secret_key": "b", "extra": "c"}), "extra"),
+            ("huaweicloud", json!({"zone": "not a zone!"}), json!({}), "zone"),
+            ("route53", json!({}), json!({}), "type"),
+            ("manual", json!({}), json!({"api_token": "x"}), "api_token"),
+        ];
+        for (ty, set, sec, field) in cases {
+            let e = s
+                .dns_provider_add(&a, &format!("bad-{ty}"), ty, &obj(set), &obj(sec))
+                .await
+                .expect_err(ty);
+            assert_eq!(common::vfield(&e), field, "[{l}] {ty}: {e}");
+        }
+        let missing = s
+            .dns_provider_add(&a, "ali", "aliyun", &Map::new(), &obj(json!({"access_key_id": "AK"})))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("access_key_secret"), "[{l}] names the missing secret: {missing}");
+        assert_eq!(
+            common::count(&t.db, "SELECT COUNT(*) FROM dns_providers").await,
+            before,
+            "[{l}] refused providers are not stored"
+        );
+    }
+}
