@@ -1053,7 +1053,9 @@ impl Services {
                             Some(w.choose(rand::random::<f64>()))
                         },
                         ari_next_check_at: Some(w.next_check(now)),
-                        ari_explanation_url: w.explanation_url.clone(),
+                        // The CA's text: one that does not fit the column (500) is dropped, so
+                        // it cannot fail the store and stop the sweep.
+                        ari_explanation_url: w.explanation_url.clone().filter(|u| u.chars().count() <= 500),
                     }
                 }
                 Ok(None) => store::AriState {
