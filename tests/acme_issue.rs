@@ -457,7 +457,7 @@ fn the_cli_requests_a_certificate_through_a_dns_provider_and_revokes_it() {
         ],
         Some(&format!("{}\n", b.secret)),
     );
-    assert!(out.contains("added DNS provider bind (id 1)"), "{out}");
+    assert!(out.contains("added DNS provider bind (id 1, rfc2136)"), "{out}");
     let (out, _) = run(&["dns-provider", "list"], None);
     assert!(!out.contains(&b.secret), "the secret is not listed: {out}");
     let (out, _) = run(&["dns-provider", "test", "1"], None);
@@ -615,28 +615,43 @@ async fn dns_providers_of_every_type_keep_their_secrets_sealed_and_bad_input_cha
             .await
             .unwrap_or_else(|e| panic!("[{l}] {e}"));
         assert_eq!(cf.provider_type, "cloudflare");
-        let stored: String = common::scalar(
-            &t.db,
-            "SELECT secrets_encrypted FROM dns_providers WHERE id = ?",
-            cf.id,
-        )
-        .await;
+        let stored: String =
+            common::scalar(&t.db, "SELECT secrets_encrypted FROM dns_providers WHERE id = ?", cf.id).await;
         assert!(!stored.contains(token), "[{l}] the token is sealed at rest");
         let listed = format!("{:?}", s.dns_provider_list(&a).await.unwrap());
         assert!(!listed.contains(token), "[{l}] never listed");
         let manual = s
-            .dns_provider_add(&a, "by-hand", "manual", &obj(json!({"delegation_zone": "acme.example.net"})), &Map::new())
+            .dns_provider_add(
+                &a,
+                "by-hand",
+                "manual",
+                &obj(json!({"delegation_zone": "acme.example.net"})),
+                &Map::new(),
+            )
             .await
             .unwrap();
-        assert!(manual.secrets_encrypted.is_none(), "[{l}] a manual provider keeps no secret");
+        assert!(
+            manual.secrets_encrypted.is_none(),
+            "[{l}] a manual provider keeps no secret"
+        );
         let e = s.dns_provider_test(&a, manual.id).await.unwrap_err();
         assert!(e.to_string().contains("manual"), "[{l}] {e}");
 
         let before = common::count(&t.db, "SELECT COUNT(*) FROM dns_providers").await;
         let cases: Vec<(&str, Value, Value, &str)> = vec![
             ("aliyun", json!({}), json!({"access_key_id": "AK"}), "secret"),
-            ("cloudflare", json!({"colour": "blue"}), json!({"api_token": "x"}), "colour"),
-            ("dnspod", json!({}), json!({"secret_id": "a", "secret_key": "b", "extra": "c"}), "extra"),
+            (
+                "cloudflare",
+                json!({"colour": "blue"}),
+                json!({"api_token": "x"}),
+                "colour",
+            ),
+            (
+                "dnspod",
+                json!({}),
+                json!({"secret_id": "a", "secret_key": "b", "extra": "c"}),
+                "extra",
+            ),
             ("huaweicloud", json!({"zone": "not a zone!"}), json!({}), "zone"),
             ("route53", json!({}), json!({}), "type"),
             ("manual", json!({}), json!({"api_token": "x"}), "api_token"),
@@ -653,7 +668,10 @@ async fn dns_providers_of_every_type_keep_their_secrets_sealed_and_bad_input_cha
             .await
             .unwrap_err()
             .to_string();
-        assert!(missing.contains("access_key_secret"), "[{l}] names the missing secret: {missing}");
+        assert!(
+            missing.contains("access_key_secret"),
+            "[{l}] names the missing secret: {missing}"
+        );
         assert_eq!(
             common::count(&t.db, "SELECT COUNT(*) FROM dns_providers").await,
             before,
