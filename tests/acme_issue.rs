@@ -679,3 +679,85 @@ async fn dns_providers_of_every_type_keep_their_secrets_sealed_and_bad_input_cha
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_imported_certificate_is_set_up_for_renewal_and_renewed_with_its_own_key() {
+    let Some(b) = bed() else { return };
+    for t in common::both().await {
+        let l = t.label();
+        let (s, a, p) = world(&t, &b).await;
+        let apex = format!("m{:08x}.{}", rand::random::<u32>(), b.settings.zone);
+        let names = vec![format!("*.{apex}"), apex.clone()];
+        let kp = rcgen::KeyPair::generate().unwrap();
+        let pem = rcgen::CertificateParams::new(names.clone())
+            .unwrap()
+            .self_signed(&kp)
+            .unwrap()
+            .pem();
+        let imported = s
+            .cert_import(
+                &a,
+                &certdeck::service::certificates::ImportInput {
+                    certificate: pem.clone().into_bytes(),
+                    private_key: kp.serialize_pem().into_bytes(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let setup = |challenge: &str, provider: Option<i64>| RequestInput {
+            ca: "pebble".into(),
+            key: Some("ec256".into()),
+            challenge: challenge.into(),
+            dns_provider_id: provider,
+            key_reuse: true,
+            ..Default::default()
+        };
+        // Its names decide: a wildcard cannot be renewed through http-01.
+        let e = s
+            .cert_renewal_setup(&a, imported.id, &setup("http-01", None))
+            .await
+            .unwrap_err();
+        assert_eq!(common::vfield(&e), "challenge", "[{l}] {e}");
+        assert!(
+            certdeck::store::acme::get_issuance(&t.db, imported.id)
+                .await
+                .unwrap()
+                .is_none(),
+            "[{l}] nothing stored"
+        );
+        let iss = s
+            .cert_renewal_setup(&a, imported.id, &setup("dns-01", Some(p.id)))
+            .await
+            .unwrap();
+        assert_eq!((iss.challenge_type.as_str(), iss.key_reuse), ("dns-01", true), "[{l}]");
+        let task = s.cert_renew(&a, imported.id).await.unwrap();
+        s.task_run_here(&a, task.id, &Runners::builtin()).await.unwrap();
+        let d = s.task_get(&a, task.id).await.unwrap();
+        assert_eq!(d.task.status, TaskStatus::Completed, "[{l}] {:?}", d.task.error_message);
+        let c = s.cert_get(&a, imported.id).await.unwrap();
+        assert_eq!(c.status, CertificateStatus::Issued, "[{l}]");
+        assert_eq!(c.domain_list(), names, "[{l}] the same names");
+        assert!(
+            c.issuer.as_deref().unwrap_or_default().contains("Pebble"),
+            "[{l}] {:?}",
+            c.issuer
+        );
+        let after = s.cert_export(&a, imported.id, true).await.unwrap();
+        assert_ne!(after.certificate_pem, pem, "[{l}] a new certificate");
+        // Key reuse: the CA certified the key that was imported.
+        let der = certdeck::domain::certpem::certificates_der(after.certificate_pem.as_bytes()).unwrap();
+        let facts = certdeck::domain::certpem::cert_facts(&der[0]).unwrap();
+        let key = certdeck::domain::certpem::pem_blocks(kp.serialize_pem().as_bytes()).unwrap();
+        assert_eq!(
+            certdeck::domain::certpem::key_public_part(&key[0].label, &key[0].der).unwrap(),
+            facts.public_key,
+            "[{l}] the imported key was reused"
+        );
+        let log = s.task_logs(&a, task.id, 0, 100).await.unwrap();
+        assert!(
+            log.iter().any(|m| m.message.contains("reusing the certificate's key")),
+            "[{l}] {log:?}"
+        );
+    }
+}

@@ -181,7 +181,8 @@ async fn damaged_backups_and_other_keys_are_refused_and_change_nothing() {
             let e = target.restore_from_file(None, f).await.unwrap_err();
             assert!(matches!(e, ServiceError::Validation { .. }), "[{l}] {f:?}: {e:?}");
             assert_eq!(count(&empty.db, "users").await, 0, "[{l}] nothing restored");
-            assert_eq!(count(&empty.db, "settings").await, 20, "[{l}] seed rows untouched");
+            let seeded = certdeck::service::settings::REGISTRY.len() as i64;
+            assert_eq!(count(&empty.db, "settings").await, seeded, "[{l}] seed rows untouched");
         }
         // Another master key: the target already holds its own key check value.
         certdeck::store::meta::insert_if_absent(&empty.db, certdeck::store::meta::MASTER_KEY_CHECK, "other-key-kcv")

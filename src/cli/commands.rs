@@ -1410,6 +1410,42 @@ async fn cert(ctx: &Ctx, s: &Services, a: &Actor, c: &CertCmd) -> R<()> {
             };
             super::remote::cert_request(ctx.json, s, a, &input, *no_wait).await?;
         }
+        CertCmd::RenewalSetup {
+            id,
+            ca,
+            email,
+            key,
+            challenge,
+            dns_provider,
+            http_listen,
+            http_server,
+            webroot,
+            reuse_key,
+            profile,
+        } => {
+            let input = crate::service::acme::RequestInput {
+                ca: ca.clone(),
+                email: email.clone(),
+                key: Some(key.clone()),
+                challenge: challenge.clone(),
+                dns_provider_id: *dns_provider,
+                http_listen: Some(http_listen.clone()),
+                http_server_id: *http_server,
+                webroot: webroot.clone(),
+                key_reuse: *reuse_key,
+                profile: profile.clone(),
+                ..Default::default()
+            };
+            let r = svc(s.cert_renewal_setup(a, *id, &input).await)?;
+            if ctx.json {
+                print_json(&r);
+            } else {
+                println!(
+                    "certificate {id} renews through {} ({}, {} key); turn renewal on with `certdeck cert update {id} --auto-renew true` once the old tool is stopped",
+                    r.ca, r.challenge_type, r.key_type
+                );
+            }
+        }
         CertCmd::Renew { id, no_wait } => {
             super::remote::cert_renew(ctx.json, s, a, *id, *no_wait).await?;
         }

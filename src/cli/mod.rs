@@ -730,6 +730,42 @@ pub enum CertCmd {
         #[arg(long)]
         no_wait: bool,
     },
+    /// Set up renewal through ACME for a certificate obtained elsewhere (imported or migrated):
+    /// how it is obtained from now on, for exactly its names.
+    RenewalSetup {
+        /// Certificate id.
+        id: i64,
+        /// CA: a preset (see `ca list`) or a CA added with `ca add`.
+        #[arg(long, default_value = "letsencrypt")]
+        ca: String,
+        /// Account contact (default: your user's e-mail).
+        #[arg(long)]
+        email: Option<String>,
+        /// ec256, ec384, rsa2048, rsa3072 or rsa4096.
+        #[arg(long, default_value = "ec256")]
+        key: String,
+        /// dns-01 or http-01.
+        #[arg(long, default_value = "dns-01")]
+        challenge: String,
+        /// DNS provider id for dns-01.
+        #[arg(long)]
+        dns_provider: Option<i64>,
+        /// http-01: address of the standalone responder on this host.
+        #[arg(long, default_value = "0.0.0.0:80")]
+        http_listen: String,
+        /// http-01 through this server's document root over SSH (needs --webroot).
+        #[arg(long = "http-server")]
+        http_server: Option<i64>,
+        /// http-01 over SSH: the document root serving the names on that server.
+        #[arg(long)]
+        webroot: Option<String>,
+        /// Keep the private key when renewing.
+        #[arg(long)]
+        reuse_key: bool,
+        /// ACME profile to ask for.
+        #[arg(long)]
+        profile: Option<String>,
+    },
     /// Renew a certificate obtained here, exactly as it was obtained (runs now unless --no-wait).
     Renew {
         /// Certificate id.

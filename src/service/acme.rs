@@ -633,24 +633,14 @@ impl Services {
         ))
     }
 
-    /// Requests a certificate: a `pending` certificate, how to obtain it, and a
-    /// `certificate_issue` task.
-    pub async fn cert_request(&self, actor: &Actor, input: &RequestInput) -> ServiceResult<(CertificateRow, TaskRow)> {
-        if input.domains.is_empty() {
-            return Err(ServiceError::invalid("domain", "give at least one --domain"));
-        }
-        let mut domains: Vec<String> = Vec::new();
-        let mut wildcard = false;
-        for d in &input.domains {
-            let n = DomainName::parse(d).map_err(|e| ServiceError::invalid("domain", e))?;
-            wildcard |= n.is_wildcard();
-            if !domains.contains(&n.as_str().to_string()) {
-                domains.push(n.as_str().to_string());
-            }
-        }
-        if domains.len() > 100 {
-            return Err(ServiceError::invalid("domain", "at most 100 names per certificate"));
-        }
+    /// Validates how a certificate is to be obtained (CA, challenge, key, DNS provider or http-01
+    /// target, contact) and returns the key type and the issuance settings (certificate id 0).
+    async fn issuance_plan(
+        &self,
+        actor: &Actor,
+        input: &RequestInput,
+        wildcard: bool,
+    ) -> ServiceResult<(KeySpec, IssuanceRow)> {
         let challenge = match input.challenge.as_str() {
             "dns-01" => ChallengeKind::Dns01,
             "http-01" => ChallengeKind::Http01,
@@ -734,6 +724,77 @@ impl Services {
                 .to_string(),
             None => self.user_get(actor, &actor.user_id.to_string()).await?.email,
         };
+        Ok((
+            key,
+            IssuanceRow {
+                certificate_id: 0,
+                ca: input.ca.clone(),
+                directory_url: directory,
+                contact_email: email,
+                account_id: None,
+                challenge_type: input.challenge.clone(),
+                dns_provider_id: provider,
+                http_listen,
+                key_type: key.name(),
+                key_reuse: input.key_reuse,
+                profile,
+                preferred_chain: None,
+                http_server_id,
+                webroot,
+            },
+        ))
+    }
+
+    /// Sets up renewal for a certificate that was not requested here (imported or migrated):
+    /// how it is to be obtained from now on, for exactly its names. Replaces earlier settings.
+    pub async fn cert_renewal_setup(&self, actor: &Actor, id: i64, input: &RequestInput) -> ServiceResult<IssuanceRow> {
+        actor.require_not_api("set up certificate renewal")?;
+        let cert = self.cert_get(actor, id).await?;
+        if cert.status == CertificateStatus::Revoked {
+            return Err(ServiceError::Conflict(format!(
+                "certificate {id} is revoked: request a new one"
+            )));
+        }
+        let domains: Vec<String> =
+            serde_json::from_str(&cert.domains).unwrap_or_else(|_| vec![cert.main_domain.clone()]);
+        let wildcard = domains.iter().any(|d| d.starts_with("*."));
+        let (_, plan) = self.issuance_plan(actor, input, wildcard).await?;
+        let row = IssuanceRow {
+            certificate_id: id,
+            ..plan
+        };
+        store::upsert_issuance(self.db(), &row).await?;
+        let audit = self.audit(
+            Some(actor),
+            "certificate.renewal_setup",
+            "certificate",
+            Some(id),
+            json!({"ca": row.ca, "challenge": row.challenge_type, "key": row.key_type, "dns_provider_id": row.dns_provider_id,
+                   "http_server_id": row.http_server_id}),
+        );
+        crate::store::audit::insert(self.db(), &audit).await?;
+        Ok(store::get_issuance(self.db(), id).await?.unwrap_or(row))
+    }
+
+    /// Requests a certificate: a `pending` certificate, how to obtain it, and a
+    /// `certificate_issue` task.
+    pub async fn cert_request(&self, actor: &Actor, input: &RequestInput) -> ServiceResult<(CertificateRow, TaskRow)> {
+        if input.domains.is_empty() {
+            return Err(ServiceError::invalid("domain", "give at least one --domain"));
+        }
+        let mut domains: Vec<String> = Vec::new();
+        let mut wildcard = false;
+        for d in &input.domains {
+            let n = DomainName::parse(d).map_err(|e| ServiceError::invalid("domain", e))?;
+            wildcard |= n.is_wildcard();
+            if !domains.contains(&n.as_str().to_string()) {
+                domains.push(n.as_str().to_string());
+            }
+        }
+        if domains.len() > 100 {
+            return Err(ServiceError::invalid("domain", "at most 100 names per certificate"));
+        }
+        let (key, plan) = self.issuance_plan(actor, input, wildcard).await?;
         let certificate_type = if wildcard {
             CertificateType::Wildcard
         } else if domains.len() > 1 {
@@ -772,26 +833,26 @@ impl Services {
             json!({"domains": domains, "ca": input.ca, "challenge": input.challenge, "key": key.name()}),
         );
         let id = certs::insert(self.db(), &new, &audit).await?;
-        store::upsert_issuance(
+        if let Err(e) = store::upsert_issuance(
             self.db(),
             &IssuanceRow {
                 certificate_id: id,
-                ca: input.ca.clone(),
-                directory_url: directory,
-                contact_email: email,
-                account_id: None,
-                challenge_type: input.challenge.clone(),
-                dns_provider_id: provider,
-                http_listen,
-                key_type: key.name(),
-                key_reuse: input.key_reuse,
-                profile,
-                preferred_chain: None,
-                http_server_id,
-                webroot,
+                ..plan
             },
         )
-        .await?;
+        .await
+        {
+            // No pending certificate without its issuance settings.
+            let undo = self.audit(
+                Some(actor),
+                "certificate.delete",
+                "certificate",
+                Some(id),
+                json!({"reason": "its issuance settings could not be stored"}),
+            );
+            let _ = certs::delete(self.db(), id, &undo).await;
+            return Err(e.into());
+        }
         let task = self
             .task_enqueue(
                 actor,
