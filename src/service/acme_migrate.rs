@@ -772,7 +772,8 @@ fn todo_of(l: &Lineage, m: &MappedSettings, id: i64, renewable: bool, server_id:
             };
             t.push(format!(
                 "create a certdeck DNS provider for {vendor} to replace {plugin}{creds} (certdeck dns-provider add …) \
-                 and attach it to certificate {id}'s issuance settings"
+                 and attach it: certdeck cert renewal-setup {id} --ca {} --challenge dns-01 --dns-provider ID",
+                m.ca.as_deref().unwrap_or("CA")
             ));
         }
         Some(MappedChallenge::Http01Webroot { .. }) if webroot_on_server(m, server_id).is_some() => {}
