@@ -83,7 +83,8 @@ pub struct Dns01Solver {
     written: Mutex<Vec<(String, String)>>,
 }
 
-fn fqdn(s: &str) -> Result<Name, String> {
+/// `s` as an absolute DNS name.
+pub(crate) fn fqdn(s: &str) -> Result<Name, String> {
     let mut n = Name::from_str(s.trim_end_matches('.')).map_err(|e| format!("bad DNS name {s}: {e}"))?;
     n.set_fqdn(true);
     Ok(n)
@@ -129,10 +130,11 @@ async fn resolve(resolvers: &[SocketAddr], name: &Name, rtype: RecordType) -> Re
     Err(last)
 }
 
-fn txt_of(a: &Answer, name: &Name) -> Vec<String> {
-    a.answers
+/// The TXT values among `records` (only those owned by `name`, when given).
+pub(crate) fn txt_values_in(records: &[hickory_net::proto::rr::Record], name: Option<&Name>) -> Vec<String> {
+    records
         .iter()
-        .filter(|r| &r.name == name)
+        .filter(|r| name.is_none_or(|n| &r.name == n))
         .filter_map(|r| match &r.data {
             RData::TXT(t) => Some(
                 t.txt_data
@@ -311,7 +313,7 @@ impl Dns01Solver {
                     match ask(*addr, name, RecordType::TXT).await {
                         Ok(a) if matches!(a.code, ResponseCode::NoError | ResponseCode::NXDomain) => {
                             answered += 1;
-                            let seen: BTreeSet<String> = txt_of(&a, name).into_iter().collect();
+                            let seen: BTreeSet<String> = txt_values_in(&a.answers, Some(name)).into_iter().collect();
                             if !values.is_subset(&seen) {
                                 missing.push(format!("{} at {label}", plain(name)));
                             }

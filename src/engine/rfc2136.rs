@@ -4,7 +4,6 @@
 //! that the zone's servers show them.
 
 use std::net::SocketAddr;
-use std::str::FromStr;
 use std::time::Duration;
 
 use hickory_net::client::{Client, ClientHandle};
@@ -17,6 +16,7 @@ use hickory_net::udp::UdpClientStream;
 use zeroize::Zeroizing;
 
 use super::acme::BoxFut;
+use super::dns01::fqdn;
 use super::dnsapi::DnsRecords;
 
 /// Settings of an RFC 2136 server.
@@ -34,12 +34,6 @@ pub struct Rfc2136 {
     pub secret_b64: Zeroizing<String>,
     /// TTL of the TXT records.
     pub ttl: u32,
-}
-
-fn fqdn(s: &str) -> Result<Name, String> {
-    let mut n = Name::from_str(s.trim_end_matches('.')).map_err(|e| format!("bad DNS name {s}: {e}"))?;
-    n.set_fqdn(true);
-    Ok(n)
 }
 
 impl Rfc2136 {
@@ -140,18 +134,7 @@ impl Rfc2136 {
             .query(fqdn(name)?, DNSClass::IN, RecordType::TXT)
             .await
             .map_err(|e| format!("query {name} at {}: {e}", self.server))?;
-        Ok(r.answers
-            .iter()
-            .filter_map(|a| match &a.data {
-                RData::TXT(t) => Some(
-                    t.txt_data
-                        .iter()
-                        .map(|p| String::from_utf8_lossy(p).into_owned())
-                        .collect(),
-                ),
-                _ => None,
-            })
-            .collect())
+        Ok(super::dns01::txt_values_in(&r.answers, None))
     }
 }
 
