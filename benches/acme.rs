@@ -133,7 +133,13 @@ async fn issue_one(
     let t = Instant::now();
     let key = CertKey::generate(KeySpec::EcP256).map_err(|e| e.to_string())?;
     let issued = account
-        .issue(&[domain.clone()], &key, solver, &OrderOptions::default(), &|_| {})
+        .issue(
+            std::slice::from_ref(&domain),
+            &key,
+            solver,
+            &OrderOptions::default(),
+            &|_| {},
+        )
         .await
         .map_err(|e| format!("{domain}: {e}"))?;
     let secs = t.elapsed().as_secs_f64();
@@ -218,14 +224,15 @@ async fn main() {
     let n_conc = env_n("CERTDECK_BENCH_ACME_CONC", 50);
     let peers = env("CERTDECK_BENCH_ACME_PEERS").as_deref() != Some("0");
     let tag = format!("{:06x}", rand::random::<u32>() & 0xff_ffff);
-    println!(
-        "ACME issuance bench (certdeck engine, ECDSA P-256, one fresh name per certificate, tag {tag})"
-    );
+    println!("ACME issuance bench (certdeck engine, ECDSA P-256, one fresh name per certificate, tag {tag})");
     println!(
         "  dns-01: {} + RFC 2136 to {} (zone {}, TSIG {} {})",
         bed.bind_directory, bed.rfc.server, bed.rfc.zone, bed.rfc.key_name, bed.rfc.algorithm
     );
-    println!("  http-01: {} + standalone responder on {HTTP01_ADDR}", bed.http_directory);
+    println!(
+        "  http-01: {} + standalone responder on {HTTP01_ADDR}",
+        bed.http_directory
+    );
 
     let t = Instant::now();
     let (dns_account, _) = AcmeAccount::create(
@@ -244,7 +251,10 @@ async fn main() {
     )
     .await
     .expect("account at the challtestsrv-backed Pebble");
-    println!("  two accounts made in {:.2} s (not counted)", t.elapsed().as_secs_f64());
+    println!(
+        "  two accounts made in {:.2} s (not counted)",
+        t.elapsed().as_secs_f64()
+    );
 
     // Warm-up (not counted): one of each, so first-use costs (TLS sessions, lazy statics) stay out.
     let solver = bed.solver();
@@ -261,8 +271,18 @@ async fn main() {
     // One more of each, not counted: when each step of the engine was reported, to see where
     // the time of a certificate goes (the engine polls the order with a 50 ms, ×2 backoff).
     for (label, account, solver, name) in [
-        ("dns-01", &dns_account, &solver as &dyn certdeck::engine::acme::Solver, bed.dns_name(&tag, 9998)),
-        ("http-01", &http_account, &responder as &dyn certdeck::engine::acme::Solver, format!("s-{tag}.bench.test")),
+        (
+            "dns-01",
+            &dns_account,
+            &solver as &dyn certdeck::engine::acme::Solver,
+            bed.dns_name(&tag, 9998),
+        ),
+        (
+            "http-01",
+            &http_account,
+            &responder as &dyn certdeck::engine::acme::Solver,
+            format!("s-{tag}.bench.test"),
+        ),
     ] {
         let t = Instant::now();
         let steps = std::sync::Mutex::new(Vec::new());
@@ -275,7 +295,10 @@ async fn main() {
             .await
             .expect("timeline issuance");
         let total = t.elapsed().as_secs_f64();
-        println!("  {label} timeline of one certificate (not counted): key {:.0} ms", keyed * 1000.0);
+        println!(
+            "  {label} timeline of one certificate (not counted): key {:.0} ms",
+            keyed * 1000.0
+        );
         for (at, s) in steps.into_inner().unwrap() {
             let s: String = s.chars().take(90).collect();
             println!("    {:>7.0} ms  {s}", at * 1000.0);
@@ -345,7 +368,10 @@ async fn main() {
             .await
             .expect("peers")
     } else {
-        (Vec::new(), vec!["note peers skipped (CERTDECK_BENCH_ACME_PEERS=0)".to_string()])
+        (
+            Vec::new(),
+            vec!["note peers skipped (CERTDECK_BENCH_ACME_PEERS=0)".to_string()],
+        )
     };
 
     // ------------------------------------------------------------------ the table
