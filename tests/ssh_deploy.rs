@@ -1236,7 +1236,7 @@ impl Drop for ChallengeSite {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn http01_writes_the_challenge_into_the_nginx_webroot_over_ssh_and_removes_it() {
+async fn http01_writes_the_challenge_into_the_discovered_nginx_webroot_over_ssh_and_removes_it() {
     let Some(w) = world().await else { return };
     let (Some(directory), Some(ca)) = (env("CERTDECK_TEST_PEBBLE_DIRECTORY"), env("CERTDECK_TEST_PEBBLE_CA")) else {
         assert!(!common::peers_required(), "Pebble is not up but peers are required");
@@ -1258,10 +1258,11 @@ async fn http01_writes_the_challenge_into_the_nginx_webroot_over_ssh_and_removes
         conf: web.sites.join("acme-http01.conf"),
         reload: format!("/usr/sbin/{}", web.reload_cmd),
     };
+    let domain = format!("h{}.test", rand_suffix());
     std::fs::write(
         &site.conf,
         format!(
-            "server {{\n  listen 127.0.0.1:5002;\n  server_name _;\n  root {};\n}}\n",
+            "server {{\n  listen 127.0.0.1:5002;\n  server_name {domain} www.{domain};\n  root {}/;\n}}\n",
             webroot.display()
         ),
     )
@@ -1272,7 +1273,28 @@ async fn http01_writes_the_challenge_into_the_nginx_webroot_over_ssh_and_removes
     w.s.ca_add(&w.a, "pebble", &directory, Some(&read(&ca)), false, None)
         .await
         .unwrap();
-    let domain = format!("h{}.test", rand_suffix());
+    // The check discovers the site and its document root: the request needs no --webroot.
+    assert_eq!(check(&w, server.id).await.task.status, TaskStatus::Completed);
+    let e =
+        w.s.cert_request(
+            &w.a,
+            &certdeck::service::acme::RequestInput {
+                domains: vec![format!("other-{domain}")],
+                ca: "pebble".into(),
+                challenge: "http-01".into(),
+                http_server_id: Some(server.id),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect_err("no site serves it");
+    assert!(
+        e.to_string().contains(&format!(
+            "no discovered site on server {} serves other-{domain}",
+            server.name.as_deref().unwrap()
+        )),
+        "{e}"
+    );
     let (cert, task) =
         w.s.cert_request(
             &w.a,
@@ -1283,7 +1305,6 @@ async fn http01_writes_the_challenge_into_the_nginx_webroot_over_ssh_and_removes
                 key: Some("ec256".into()),
                 challenge: "http-01".into(),
                 http_server_id: Some(server.id),
-                webroot: Some(format!("{}/", webroot.display())),
                 ..Default::default()
             },
         )

@@ -10,3 +10,5 @@ ALTER TABLE certificate_issuance
   DROP COLUMN ari_window_start,
   DROP COLUMN webroot,
   DROP COLUMN http_server_id;
+
+ALTER TABLE server_sites DROP COLUMN document_root;

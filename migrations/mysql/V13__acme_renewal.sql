@@ -1,5 +1,5 @@
 -- V13: ACME renewal information (RFC 9773) per certificate, http-01 through a server's webroot
--- over SSH, and the dns-01 propagation settings
+-- over SSH (and the document root of each discovered site), and the dns-01 propagation settings
 
 ALTER TABLE certificate_issuance
   ADD COLUMN http_server_id BIGINT NULL,
@@ -9,6 +9,8 @@ ALTER TABLE certificate_issuance
   ADD COLUMN ari_renew_at DATETIME NULL,
   ADD COLUMN ari_next_check_at DATETIME NULL,
   ADD COLUMN ari_explanation_url VARCHAR(500) NULL;
+
+ALTER TABLE server_sites ADD COLUMN document_root VARCHAR(500) NULL;
 
 INSERT INTO settings (setting_key, setting_value, setting_type, description, is_system) VALUES
   ('acme.dns_resolvers', '', 'string', 'Resolvers (ip:port, comma separated) used to find a zone''s name servers and CNAMEs for dns-01; empty = /etc/resolv.conf', 1),

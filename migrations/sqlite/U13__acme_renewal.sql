@@ -9,3 +9,5 @@ ALTER TABLE certificate_issuance DROP COLUMN ari_window_end;
 ALTER TABLE certificate_issuance DROP COLUMN ari_window_start;
 ALTER TABLE certificate_issuance DROP COLUMN webroot;
 ALTER TABLE certificate_issuance DROP COLUMN http_server_id;
+
+ALTER TABLE server_sites DROP COLUMN document_root;

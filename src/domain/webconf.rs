@@ -52,6 +52,10 @@ pub struct Site {
     pub key_path: Option<String>,
     /// Apache `SSLCertificateChainFile`, inherited and resolved alike; always `None` for nginx.
     pub chain_path: Option<String>,
+    /// The document root: nginx `root` of the server block (inherited from `http {}`; roots
+    /// inside `location` blocks are not the site's), Apache `DocumentRoot` of the vhost (or the
+    /// global one); resolved like the certificate paths. Where http-01 files can be written.
+    pub document_root: Option<String>,
 }
 
 /// How deep [`parse_sites_following`] follows includes of includes.
@@ -528,7 +532,7 @@ impl<'a> NginxReader<'a> {
     }
 
     fn sites(&self) -> Vec<Site> {
-        const INHERITED: [&str; 3] = ["ssl", "ssl_certificate", "ssl_certificate_key"];
+        const INHERITED: [&str; 4] = ["ssl", "ssl_certificate", "ssl_certificate_key", "root"];
         // The first directive of each inherited name in each context (None: the top level).
         let mut first: HashMap<(Option<usize>, &str), usize> = HashMap::new();
         // server_name and listen directives of each block.
@@ -575,6 +579,7 @@ impl<'a> NginxReader<'a> {
             let ssl_on = lookup(id, n.parent, "ssl").is_some_and(|v| v.eq_ignore_ascii_case("on"));
             let cert = lookup(id, n.parent, "ssl_certificate").map(|p| absolute(p, &self.root));
             let key = lookup(id, n.parent, "ssl_certificate_key").map(|p| absolute(p, &self.root));
+            let document_root = lookup(id, n.parent, "root").map(|p| absolute(p, &self.root));
             let ssl_listen = listens.iter().find(|l| l.2);
             let on_443 = listens.iter().any(|l| l.1 == Some(443));
             let tls = ssl_listen.is_some() || ssl_on || (on_443 && cert.is_some());
@@ -597,6 +602,7 @@ impl<'a> NginxReader<'a> {
                 cert_path: cert,
                 key_path: key,
                 chain_path: None,
+                document_root,
             });
         }
         sites
@@ -703,6 +709,7 @@ struct Scope {
     cert: Option<String>,
     key: Option<String>,
     chain: Option<String>,
+    docroot: Option<String>,
 }
 
 struct VHost {
@@ -831,6 +838,10 @@ impl<'a> ApacheReader<'a> {
                 let p = path();
                 self.scope().chain.get_or_insert(p);
             }
+            "documentroot" => {
+                let p = path();
+                self.scope().docroot.get_or_insert(p);
+            }
             _ => {}
         }
     }
@@ -887,6 +898,7 @@ impl<'a> ApacheReader<'a> {
                     cert_path: cert,
                     key_path: v.scope.key.or_else(|| g.key.clone()),
                     chain_path: v.scope.chain.or_else(|| g.chain.clone()),
+                    document_root: v.scope.docroot.or_else(|| g.docroot.clone()),
                 }
             })
             .collect()
@@ -1012,6 +1024,7 @@ server {
                 cert_path: None,
                 key_path: None,
                 chain_path: None,
+                document_root: Some("/var/www/html".into()),
             }]
         );
         assert_eq!(
@@ -1108,6 +1121,7 @@ server {
                 cert_path: Some("/etc/letsencrypt/live/example.com/fullchain.pem".into()),
                 key_path: Some("/etc/letsencrypt/live/example.com/privkey.pem".into()),
                 chain_path: None,
+                document_root: Some("/var/www/example".into()),
             }
         );
         assert_eq!(sites[1].line, 18);
@@ -1400,6 +1414,7 @@ stream {
                 cert_path: Some("/etc/ssl/certs/ssl-cert-snakeoil.pem".into()),
                 key_path: Some("/etc/ssl/private/ssl-cert-snakeoil.key".into()),
                 chain_path: None,
+                document_root: Some("/var/www/html".into()),
             }]
         );
     }
@@ -1449,6 +1464,7 @@ stream {
                 cert_path: Some("/etc/letsencrypt/live/example.org/cert.pem".into()),
                 key_path: Some("/etc/letsencrypt/live/example.org/privkey.pem".into()),
                 chain_path: Some("/etc/letsencrypt/live/example.org/chain.pem".into()),
+                document_root: Some("/var/www/example".into()),
             },
             "no SSLEngine here (it is in the included options file): port 443 with a certificate"
         );
@@ -1726,6 +1742,7 @@ IncludeOptional sites-enabled/*.conf
                 cert_path: cert,
                 key_path: s.key.as_deref().map(|k| absolute(k, NGINX_ROOT)),
                 chain_path: None,
+                document_root: None,
             });
         }
         if wrap {
@@ -1777,6 +1794,7 @@ IncludeOptional sites-enabled/*.conf
                 cert_path: cert,
                 key_path: s.key.as_deref().map(|k| absolute(k, APACHE_ROOT)),
                 chain_path: s.chain.as_deref().map(|c| absolute(c, APACHE_ROOT)),
+                document_root: None,
             });
         }
         if wrap {

@@ -639,8 +639,9 @@ impl Services {
         &self,
         actor: &Actor,
         input: &RequestInput,
-        wildcard: bool,
+        domains: &[String],
     ) -> ServiceResult<(KeySpec, IssuanceRow)> {
+        let wildcard = domains.iter().any(|d| d.starts_with("*."));
         let challenge = match input.challenge.as_str() {
             "dns-01" => ChallengeKind::Dns01,
             "http-01" => ChallengeKind::Http01,
@@ -681,14 +682,14 @@ impl Services {
         let (http_server_id, webroot) = match (challenge, input.http_server_id) {
             (ChallengeKind::Http01, Some(sid)) => {
                 let server = self.server_get(actor, sid).await?;
-                let root = input
-                    .webroot
-                    .as_deref()
-                    .map(str::trim)
-                    .filter(|w| !w.is_empty())
-                    .ok_or_else(|| {
-                        ServiceError::invalid("webroot", "http-01 over SSH needs the document root serving the names")
-                    })?;
+                let discovered;
+                let root = match input.webroot.as_deref().map(str::trim).filter(|w| !w.is_empty()) {
+                    Some(r) => r,
+                    None => {
+                        discovered = self.discovered_webroot(&server, domains).await?;
+                        discovered.as_str()
+                    }
+                };
                 if !root.starts_with('/') || root.contains("..") || root.chars().any(char::is_control) {
                     return Err(ServiceError::invalid(
                         "webroot",
@@ -745,6 +746,62 @@ impl Services {
         ))
     }
 
+    /// The document root that serves every one of `domains` on `server`, from the sites its
+    /// last check discovered (plain-HTTP sites first: that is where the CA connects).
+    async fn discovered_webroot(
+        &self,
+        server: &crate::store::servers::ServerRow,
+        domains: &[String],
+    ) -> ServiceResult<String> {
+        let sites = crate::store::discovery::list_sites(self.db(), server.id).await?;
+        let serves = |names: &[String], d: &str| {
+            names.iter().any(|n| {
+                n.eq_ignore_ascii_case(d)
+                    || n.strip_prefix("*.").is_some_and(|base| {
+                        d.split_once('.')
+                            .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(base))
+                    })
+            })
+        };
+        let mut roots: Vec<String> = Vec::new();
+        for d in domains {
+            let mut found: Vec<(bool, String)> = sites
+                .iter()
+                .filter_map(|s| {
+                    let names: Vec<String> = serde_json::from_str(&s.server_names).unwrap_or_default();
+                    let root = s.document_root.clone()?;
+                    serves(&names, d).then_some((s.tls, root))
+                })
+                .collect();
+            found.sort();
+            let Some((_, root)) = found.into_iter().next() else {
+                return Err(ServiceError::invalid(
+                    "webroot",
+                    format!(
+                        "no discovered site on server {} serves {d} with a document root: run `certdeck server check {}` \
+                         or give --webroot",
+                        server.name.as_deref().unwrap_or(&server.hostname),
+                        server.id
+                    ),
+                ));
+            };
+            if !roots.contains(&root) {
+                roots.push(root);
+            }
+        }
+        match roots.len() {
+            1 => Ok(roots.remove(0)),
+            _ => Err(ServiceError::invalid(
+                "webroot",
+                format!(
+                    "the names are served from different document roots on {} ({}): request them separately or give --webroot",
+                    server.name.as_deref().unwrap_or(&server.hostname),
+                    roots.join(", ")
+                ),
+            )),
+        }
+    }
+
     /// Sets up renewal for a certificate that was not requested here (imported or migrated):
     /// how it is to be obtained from now on, for exactly its names. Replaces earlier settings.
     pub async fn cert_renewal_setup(&self, actor: &Actor, id: i64, input: &RequestInput) -> ServiceResult<IssuanceRow> {
@@ -757,8 +814,7 @@ impl Services {
         }
         let domains: Vec<String> =
             serde_json::from_str(&cert.domains).unwrap_or_else(|_| vec![cert.main_domain.clone()]);
-        let wildcard = domains.iter().any(|d| d.starts_with("*."));
-        let (_, plan) = self.issuance_plan(actor, input, wildcard).await?;
+        let (_, plan) = self.issuance_plan(actor, input, &domains).await?;
         let row = IssuanceRow {
             certificate_id: id,
             ..plan
@@ -794,7 +850,7 @@ impl Services {
         if domains.len() > 100 {
             return Err(ServiceError::invalid("domain", "at most 100 names per certificate"));
         }
-        let (key, plan) = self.issuance_plan(actor, input, wildcard).await?;
+        let (key, plan) = self.issuance_plan(actor, input, &domains).await?;
         let certificate_type = if wildcard {
             CertificateType::Wildcard
         } else if domains.len() > 1 {

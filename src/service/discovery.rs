@@ -398,6 +398,7 @@ impl Services {
             cert_path: site.cert_path.as_deref().map(|s| clip(s, 255)),
             key_path: site.key_path.as_deref().map(|s| clip(s, 255)),
             chain_path: site.chain_path.as_deref().map(|s| clip(s, 255)),
+            document_root: site.document_root.as_deref().map(|s| clip(s, 500)),
             discovered_at: chrono::Utc::now(),
             ..Default::default()
         };

@@ -82,6 +82,8 @@ pub struct SiteRow {
     pub key_path: Option<String>,
     /// Chain file.
     pub chain_path: Option<String>,
+    /// Document root (nginx `root`, Apache `DocumentRoot`), where http-01 files can go.
+    pub document_root: Option<String>,
     /// Subject of the certificate in use.
     pub cert_subject: Option<String>,
     /// JSON array of its SANs.
@@ -143,11 +145,11 @@ pub async fn save_discovery(
             sqlx::query(
                 "INSERT INTO server_sites (server_id, config_path, line, server_names, listen, port, tls, cert_path, key_path, \
                  chain_path, cert_subject, cert_sans, cert_issuer, cert_serial, cert_not_after, cert_sha256, cert_error, \
-                 certificate_id, discovered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                 certificate_id, discovered_at, document_root) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
                 .bind(server_id).bind(&s.config_path).bind(s.line).bind(&s.server_names).bind(&s.listen).bind(s.port)
                 .bind(s.tls).bind(&s.cert_path).bind(&s.key_path).bind(&s.chain_path).bind(&s.cert_subject)
                 .bind(&s.cert_sans).bind(&s.cert_issuer).bind(&s.cert_serial).bind(ts_opt(s.cert_not_after))
-                .bind(&s.cert_sha256).bind(&s.cert_error).bind(s.certificate_id).bind(n)
+                .bind(&s.cert_sha256).bind(&s.cert_error).bind(s.certificate_id).bind(n).bind(&s.document_root)
                 .execute(&mut **tx).await?;
         }
         Ok::<(), sqlx::Error>(())
@@ -155,7 +157,8 @@ pub async fn save_discovery(
 }
 
 const SITE_COLS: &str = "id, server_id, config_path, line, server_names, listen, port, tls, cert_path, key_path, chain_path, \
-    cert_subject, cert_sans, cert_issuer, cert_serial, cert_not_after, cert_sha256, cert_error, certificate_id, discovered_at";
+    cert_subject, cert_sans, cert_issuer, cert_serial, cert_not_after, cert_sha256, cert_error, certificate_id, discovered_at, \
+    document_root";
 
 /// The sites of a server, TLS first, by file and line.
 pub async fn list_sites(db: &Db, server_id: i64) -> Result<Vec<SiteRow>, sqlx::Error> {
