@@ -103,7 +103,12 @@ impl Solver for MockDns {
 
 /// The leaf and chain verify against Pebble's current root for `name`.
 async fn verify_chain(p: &Pebble, cert_pem: &str, chain_pem: &str, name: &str) {
-    let root_pem = common::https_get(&format!("{}/roots/0", p.mgmt), &p.ca).await;
+    verify_chain_to(p, 0, cert_pem, chain_pem, name).await
+}
+
+/// The leaf and chain verify against Pebble's root number `root` (0: the default chain's).
+async fn verify_chain_to(p: &Pebble, root: u32, cert_pem: &str, chain_pem: &str, name: &str) {
+    let root_pem = common::https_get(&format!("{}/roots/{root}", p.mgmt), &p.ca).await;
     let mut roots = rustls::RootCertStore::empty();
     for der in certdeck::domain::certpem::certificates_der(root_pem.as_bytes()).unwrap() {
         roots.add(CertificateDer::from(der)).unwrap();
@@ -525,4 +530,74 @@ async fn manual_dns01_shows_the_record_waits_for_the_operator_to_create_it_and_t
     assert_eq!(created, format!("_acme-challenge.{domain}"));
     // Manual records are the operator's to remove; clean up for the next run.
     b.nsupdate(&format!("delete {created}. TXT"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_preferred_chain_is_taken_from_the_cas_alternates_and_verifies_to_its_own_root() {
+    let Some(b) = bind() else { return };
+    let p = Pebble {
+        directory: b.directory.clone(),
+        mgmt: b.mgmt.clone(),
+        ca: b.ca.clone(),
+        challtestsrv: String::new(),
+    };
+    let subject_cn = |pem: &str| {
+        let der = certdeck::domain::certpem::certificates_der(pem.as_bytes())
+            .unwrap()
+            .remove(0);
+        let (_, c) = x509_parser::parse_x509_certificate(&der).unwrap();
+        let cn = c
+            .subject()
+            .iter_common_name()
+            .next()
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_string();
+        cn
+    };
+    let default_root = subject_cn(&common::https_get(&format!("{}/roots/0", p.mgmt), &p.ca).await);
+    let alt_pem = common::https_get(&format!("{}/roots/1", p.mgmt), &p.ca).await;
+    assert!(
+        alt_pem.contains("BEGIN CERTIFICATE"),
+        "Pebble offers no alternate root (the test bed starts it with PEBBLE_ALTERNATE_ROOTS=1): {alt_pem}"
+    );
+    let alt_root = subject_cn(&alt_pem);
+    assert_ne!(alt_root, default_root);
+    let a = b.account().await;
+    let solver = Dns01Solver::new(Box::new(b.rfc.clone()), b.propagation(), None);
+    for (want, expect_root, root_index, note) in [
+        (alt_root.clone(), alt_root.clone(), 1, "using the alternate chain"),
+        (
+            "Nobody's Root".to_string(),
+            default_root.clone(),
+            0,
+            "no chain issued by Nobody's Root",
+        ),
+    ] {
+        let domain = format!("p{:08x}.{}", rand::random::<u32>(), b.rfc.zone);
+        let steps = Mutex::new(Vec::new());
+        let issued = a
+            .issue(
+                std::slice::from_ref(&domain),
+                &CertKey::generate(KeySpec::EcP256).unwrap(),
+                &solver,
+                &OrderOptions {
+                    preferred_chain: Some(want.clone()),
+                    ..Default::default()
+                },
+                &|s| steps.lock().unwrap().push(s),
+            )
+            .await
+            .expect("issued");
+        let steps = steps.lock().unwrap().join("\n");
+        assert!(steps.contains(note), "{want}: {steps}");
+        let full = format!("{}{}", issued.cert_pem, issued.chain_pem);
+        assert_eq!(
+            certdeck::engine::acme_chains::top_issuer_cn(&full).as_deref(),
+            Some(expect_root.as_str()),
+            "{want}"
+        );
+        verify_chain_to(&p, root_index, &issued.cert_pem, &issued.chain_pem, &domain).await;
+    }
 }

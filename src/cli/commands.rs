@@ -1391,6 +1391,7 @@ async fn cert(ctx: &Ctx, s: &Services, a: &Actor, c: &CertCmd) -> R<()> {
             webroot,
             reuse_key,
             profile,
+            preferred_chain,
             name,
             no_wait,
         } => {
@@ -1406,6 +1407,7 @@ async fn cert(ctx: &Ctx, s: &Services, a: &Actor, c: &CertCmd) -> R<()> {
                 webroot: webroot.clone(),
                 key_reuse: *reuse_key,
                 profile: profile.clone(),
+                preferred_chain: preferred_chain.clone(),
                 name: name.clone(),
             };
             super::remote::cert_request(ctx.json, s, a, &input, *no_wait).await?;
@@ -1422,6 +1424,7 @@ async fn cert(ctx: &Ctx, s: &Services, a: &Actor, c: &CertCmd) -> R<()> {
             webroot,
             reuse_key,
             profile,
+            preferred_chain,
         } => {
             let input = crate::service::acme::RequestInput {
                 ca: ca.clone(),
@@ -1434,6 +1437,7 @@ async fn cert(ctx: &Ctx, s: &Services, a: &Actor, c: &CertCmd) -> R<()> {
                 webroot: webroot.clone(),
                 key_reuse: *reuse_key,
                 profile: profile.clone(),
+                preferred_chain: preferred_chain.clone(),
                 ..Default::default()
             };
             let r = svc(s.cert_renewal_setup(a, *id, &input).await)?;

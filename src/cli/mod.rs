@@ -723,6 +723,9 @@ pub enum CertCmd {
         /// ACME profile to ask for (the CA must offer it, e.g. Let's Encrypt's `shortlived`).
         #[arg(long)]
         profile: Option<String>,
+        /// Keep the alternate chain whose top certificate is issued by this name (e.g. "ISRG Root X1").
+        #[arg(long)]
+        preferred_chain: Option<String>,
         /// Display name.
         #[arg(long)]
         name: Option<String>,
@@ -765,6 +768,9 @@ pub enum CertCmd {
         /// ACME profile to ask for.
         #[arg(long)]
         profile: Option<String>,
+        /// Keep the alternate chain whose top certificate is issued by this name.
+        #[arg(long)]
+        preferred_chain: Option<String>,
     },
     /// Renew a certificate obtained here, exactly as it was obtained (runs now unless --no-wait).
     Renew {

@@ -237,6 +237,9 @@ pub trait Solver: Send + Sync {
 /// An ACME account at one CA.
 pub struct AcmeAccount {
     account: Account,
+    /// The credentials (JSON with the key), for requests instant-acme does not make.
+    credentials: Zeroizing<String>,
+    trust_root: Option<std::path::PathBuf>,
 }
 
 fn builder(trust_root: Option<&Path>) -> Result<instant_acme::AccountBuilder, AcmeError> {
@@ -270,8 +273,15 @@ impl AcmeAccount {
                 key.as_ref(),
             )
             .await?;
-        let json = serde_json::to_string(&creds).map_err(|e| AcmeError::Other(e.to_string()))?;
-        Ok((AcmeAccount { account }, Zeroizing::new(json)))
+        let json = Zeroizing::new(serde_json::to_string(&creds).map_err(|e| AcmeError::Other(e.to_string()))?);
+        Ok((
+            AcmeAccount {
+                account,
+                credentials: json.clone(),
+                trust_root: trust_root.map(Path::to_path_buf),
+            },
+            json,
+        ))
     }
 
     /// Restores an account from stored credentials.
@@ -280,6 +290,8 @@ impl AcmeAccount {
             .map_err(|e| AcmeError::Other(format!("bad account credentials: {e}")))?;
         Ok(AcmeAccount {
             account: builder(trust_root)?.from_credentials(creds).await?,
+            credentials: Zeroizing::new(credentials_json.to_string()),
+            trust_root: trust_root.map(Path::to_path_buf),
         })
     }
 
@@ -463,6 +475,12 @@ impl AcmeAccount {
             )
             .await?;
         step("certificate downloaded".into());
+        let pem = match options.preferred_chain.as_deref() {
+            Some(want) if !super::acme_chains::is_preferred(&pem, want) => {
+                self.preferred_chain(&mut order, pem, want, step).await
+            }
+            _ => pem,
+        };
         let blocks = crate::domain::certpem::pem_blocks(pem.as_bytes()).map_err(AcmeError::Other)?;
         let mut certs = blocks.iter().filter(|b| b.label == "CERTIFICATE");
         let leaf = certs
@@ -475,6 +493,46 @@ impl AcmeAccount {
             cert_pem: crate::domain::certpem::pem_encode("CERTIFICATE", &leaf.der),
             chain_pem: chain,
         })
+    }
+
+    /// The certificate under the chain issued by `want`, if the CA offers one; else `pem` (the
+    /// default chain), with a step saying so. Fetching alternates never fails the order.
+    async fn preferred_chain(
+        &self,
+        order: &mut instant_acme::Order,
+        pem: String,
+        want: &str,
+        step: &(dyn Fn(String) + Send + Sync),
+    ) -> String {
+        let default_top = super::acme_chains::top_issuer_cn(&pem).unwrap_or_else(|| "?".into());
+        let Some(url) = order.state().certificate.clone() else {
+            return pem;
+        };
+        let fetched = match super::acme_chains::ChainFetcher::new(&self.credentials, self.trust_root.as_deref()) {
+            Ok(f) => f.preferred(&url, want).await,
+            Err(e) => Err(e),
+        };
+        match fetched {
+            Ok((Some(alt), _)) => {
+                step(format!(
+                    "using the alternate chain whose top certificate is issued by {want}"
+                ));
+                alt
+            }
+            Ok((None, seen)) => {
+                step(format!(
+                    "no chain issued by {want}: the CA offers {default_top} (default){}; keeping the default",
+                    seen.iter().map(|s| format!(", {s}")).collect::<String>()
+                ));
+                pem
+            }
+            Err(e) => {
+                step(format!(
+                    "could not fetch the alternate chains ({e}); keeping the default ({default_top})"
+                ));
+                pem
+            }
+        }
     }
 
     async fn validate(
@@ -587,6 +645,9 @@ pub struct OrderOptions {
     pub replaces: Option<Vec<u8>>,
     /// The ACME profile to ask for (the CA must offer it).
     pub profile: Option<String>,
+    /// Keep the chain whose topmost certificate is issued by this common name, when the CA
+    /// offers it among its alternate chains (certbot's `--preferred-chain`).
+    pub preferred_chain: Option<String>,
 }
 
 /// A CA's suggested renewal window (RFC 9773).

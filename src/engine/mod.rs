@@ -2,6 +2,7 @@
 //! database or the screen; the service layer feeds them decrypted settings and stores results.
 
 pub mod acme;
+pub mod acme_chains;
 pub mod dns01;
 pub mod dnsapi;
 pub mod http01;

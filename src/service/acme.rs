@@ -145,6 +145,8 @@ pub struct RequestInput {
     pub key_reuse: bool,
     /// ACME profile (the CA must offer it; checked when the order is placed).
     pub profile: Option<String>,
+    /// Keep the alternate chain whose topmost certificate is issued by this name, if offered.
+    pub preferred_chain: Option<String>,
     /// Display name.
     pub name: Option<String>,
 }
@@ -708,6 +710,7 @@ impl Services {
             _ => (None, None),
         };
         let profile = opt_text("profile", input.profile.as_deref(), 64)?;
+        let preferred_chain = opt_text("preferred_chain", input.preferred_chain.as_deref(), 255)?;
         let http_listen = match challenge {
             ChallengeKind::Http01 if http_server_id.is_some() => None,
             ChallengeKind::Http01 => {
@@ -739,7 +742,7 @@ impl Services {
                 key_type: key.name(),
                 key_reuse: input.key_reuse,
                 profile,
-                preferred_chain: None,
+                preferred_chain,
                 http_server_id,
                 webroot,
             },
@@ -1016,6 +1019,7 @@ impl Services {
         let options = OrderOptions {
             replaces: if renewal { old_der } else { None },
             profile: iss.profile.clone(),
+            preferred_chain: iss.preferred_chain.clone(),
         };
         let domains: Vec<String> =
             serde_json::from_str(&cert.domains).unwrap_or_else(|_| vec![cert.main_domain.clone()]);

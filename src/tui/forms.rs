@@ -194,6 +194,7 @@ pub fn cert_request() -> Form {
             Field::text("webroot", ""),
             Field::picker("reuse_key", YES_NO, "no"),
             Field::text("profile", ""),
+            Field::text("preferred_chain", ""),
             Field::text("name", ""),
         ],
     )

@@ -182,6 +182,7 @@ impl Runner {
                     webroot: opt_s(v, "webroot"),
                     key_reuse: yes(v, "reuse_key"),
                     profile: opt_s(v, "profile"),
+                    preferred_chain: opt_s(v, "preferred_chain"),
                     name: opt_s(v, "name"),
                 };
                 let (c, t) = s.cert_request(a, &input).await?;
