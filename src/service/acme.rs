@@ -1158,9 +1158,17 @@ impl Services {
     /// week later. Returns how many certificates were checked.
     pub async fn ari_refresh(&self, owner: Option<i64>, limit: i64) -> ServiceResult<usize> {
         let ids = store::ari_checks_due(self.db(), owner, limit).await?;
-        let mut accounts: std::collections::HashMap<i64, std::sync::Arc<AcmeAccount>> = Default::default();
+        let mut accounts: AccountCache = Default::default();
         let now = chrono::Utc::now();
+        // The sweep runs inside the scheduler's certificate check: it stops after a minute and
+        // leaves the rest (still due) to the next run.
+        let budget = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let mut checked = 0;
         for id in &ids {
+            if std::time::Instant::now() >= budget {
+                break;
+            }
+            checked += 1;
             let state = match self.ari_fetch(*id, &mut accounts).await {
                 Ok(Some(w)) => {
                     let old = store::get_ari(self.db(), *id).await?.unwrap_or_default();
@@ -1193,13 +1201,13 @@ impl Services {
             };
             store::set_ari(self.db(), *id, &state).await?;
         }
-        Ok(ids.len())
+        Ok(checked)
     }
 
     async fn ari_fetch(
         &self,
         id: i64,
-        accounts: &mut std::collections::HashMap<i64, std::sync::Arc<AcmeAccount>>,
+        accounts: &mut AccountCache,
     ) -> Result<Option<crate::engine::acme::RenewalWindow>, String> {
         let cert = certs::get(self.db(), id)
             .await
@@ -1223,7 +1231,9 @@ impl Services {
             .map_err(|e| e.to_string())?
             .ok_or("no ACME account")?;
         let account = match accounts.get(&acct.id) {
-            Some(a) => a.clone(),
+            Some(Ok(a)) => a.clone(),
+            // The CA already failed for this account in this sweep: do not wait for it again.
+            Some(Err(e)) => return Err(e.clone()),
             None => {
                 let ca = self
                     .resolve_ca(cert.user_id, &iss.ca)
@@ -1234,16 +1244,16 @@ impl Services {
                     .keyring()
                     .open_string(&acct.credentials_encrypted)
                     .map_err(|e| e.to_string())?;
-                let a = tokio::time::timeout(
+                let restored = tokio::time::timeout(
                     std::time::Duration::from_secs(15),
                     AcmeAccount::restore(&creds, trust.as_deref()),
                 )
                 .await
-                .map_err(|_| "the CA did not answer in 15 s".to_string())?
-                .map_err(|e| e.to_string())?;
-                let a = std::sync::Arc::new(a);
-                accounts.insert(acct.id, a.clone());
-                a
+                .map_err(|_| "the CA did not answer in 15 s".to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()))
+                .map(std::sync::Arc::new);
+                accounts.insert(acct.id, restored.clone());
+                restored?
             }
         };
         tokio::time::timeout(std::time::Duration::from_secs(15), account.renewal_info(&der))
@@ -1394,6 +1404,9 @@ impl Services {
         Ok(acct)
     }
 }
+
+/// Accounts restored during one renewal-information sweep (or why the CA could not be reached).
+type AccountCache = std::collections::HashMap<i64, Result<std::sync::Arc<AcmeAccount>, String>>;
 
 /// instant-acme reads an extra trust root from a file: the (public) root, written once per
 /// content under the temp dir.
