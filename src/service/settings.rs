@@ -43,6 +43,8 @@ pub const REGISTRY: &[SettingDef] = defs! {
     "alert.expiry_warning_days" Number "30" false "Days before expiry for a warning alert";
     "alert.expiry_error_days" Number "7" false "Days before expiry for an error alert";
     "alert.expiry_critical_days" Number "1" false "Days before expiry for a critical alert";
+    "alert.renotify_interval_hours" Number "24" true "Hours after which a still open alert is notified again (0 = never)";
+    "monitor.probe_concurrency" Number "64" true "TLS probes one monitor_check task runs at the same time";
     "system.timezone" String "UTC" true "Timezone used to evaluate cron schedules";
     "retention.task_logs_days" Number "30" true "Days to keep task logs";
     "retention.audit_logs_days" Number "365" true "Days to keep audit log rows";

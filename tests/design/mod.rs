@@ -729,6 +729,8 @@ pub const EXTRA_TABLES: &[&str] = &[
     "acme_accounts",
     "dns_providers",
     "certificate_issuance",
+    // V14: the notification outbox.
+    "alert_deliveries",
 ];
 
 /// Columns certdeck adds to design tables (V7), with their expected definition.
@@ -756,6 +758,14 @@ pub const EXTRA_COLUMNS: &[(&str, Column)] = &[
     ("certificate_deployments", opt("verify_port", INT)),
     ("certificate_deployments", opt("deployed_serial", "varchar(100)")),
     ("server_configs", opt("note", "varchar(255)")),
+    // V14: monitoring and alerting.
+    ("monitors", opt("connect_address", "varchar(255)")),
+    ("monitors", opt("trust_bundle_pem", TEXT)),
+    ("monitors", nn_d("consecutive_failures", INT, "0")),
+    ("monitors", opt("last_result", JSON)),
+    ("alert_history", opt("acknowledged_at", DATETIME)),
+    ("alert_history", opt("acknowledged_by", BIGINT)),
+    ("alert_history", opt("last_notified_at", DATETIME)),
 ];
 
 /// Indexes certdeck adds to design tables, with their expected definition.
@@ -782,6 +792,11 @@ pub const EXTRA_INDEXES: &[(&str, Index)] = &[
     ("alert_history", idx("idx_updated_at", &["updated_at"])),
     // V10: one server_configs row per file.
     ("server_configs", uniq("idx_server_path", &["server_id", "config_path"])),
+    // V14: the open alert of a (rule, monitor).
+    (
+        "alert_history",
+        idx("idx_alert_monitor_open", &["alert_id", "monitor_id", "is_resolved"]),
+    ),
     // FK-backing indexes, named after the constraint: one for every design foreign key whose
     // column no design index starts with (worked out by hand from the tables above). FKs that ARE
     // covered get none: fk_mappings_server (idx_server_group), fk_deployments_certificate
