@@ -749,7 +749,17 @@ async fn alert_rules_check_their_conditions() {
             ),
             (
                 "threshold infinite",
-                down(ConditionType::ValueThreshold, "inf"),
+                down(ConditionType::ValueThreshold, "days_left<inf"),
+                "condition_value",
+            ),
+            (
+                "threshold on an unknown metric",
+                down(ConditionType::ValueThreshold, "uptime>3"),
+                "condition_value",
+            ),
+            (
+                "threshold without a comparison",
+                down(ConditionType::ValueThreshold, "7"),
                 "condition_value",
             ),
             (

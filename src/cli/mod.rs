@@ -1015,7 +1015,9 @@ pub enum AlertCmd {
         /// days_before, status_change or value_threshold.
         #[arg(long)]
         condition: String,
-        /// Condition value (days, status, number).
+        /// Condition value: days (days_before), warning|error (status_change), or
+        /// `<metric><op><number>` with metric days_left|consecutive_failures and op < <= > >=
+        /// (value_threshold, e.g. `days_left<=7`).
         #[arg(long)]
         value: String,
         /// info, warning, error or critical.

@@ -2,6 +2,7 @@
 //! validate input at the edge (domain names, hostnames, ports, e-mails, URLs, cron expressions).
 
 pub mod acme_clients;
+pub mod alert_rules;
 pub mod certpem;
 pub mod enums;
 pub mod ssh_config;

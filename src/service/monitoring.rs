@@ -328,13 +328,9 @@ impl Services {
                 Ok(s) => Ok(s.as_str().to_string()),
                 Err(e) => Err(ServiceError::invalid("condition_value", e.to_string())),
             },
-            ConditionType::ValueThreshold => match v.parse::<f64>() {
-                Ok(f) if f.is_finite() => Ok(v.to_string()),
-                _ => Err(ServiceError::invalid(
-                    "condition_value",
-                    format!("'{v}' must be a number"),
-                )),
-            },
+            ConditionType::ValueThreshold => crate::domain::alert_rules::Threshold::parse(v)
+                .map(|t| t.canonical())
+                .map_err(|e| ServiceError::invalid("condition_value", e)),
         }
     }
 
