@@ -22,6 +22,7 @@ pub mod discovery;
 
 pub mod meta;
 pub mod migrate;
+pub mod monitor_checks;
 pub mod monitoring;
 pub mod queue;
 pub mod schedulers;

@@ -45,10 +45,19 @@ pub struct MonitorRow {
     pub created_at: DateTime<Utc>,
     /// Updated.
     pub updated_at: DateTime<Utc>,
+    /// Address to connect to instead of the domain (V14).
+    pub connect_address: Option<String>,
+    /// PEM bundle the chain is verified against instead of the public roots (V14).
+    pub trust_bundle_pem: Option<String>,
+    /// Failed checks in a row (V14).
+    pub consecutive_failures: i32,
+    /// What the last check found (V14): findings and the presented chain.
+    pub last_result: Option<Json<serde_json::Value>>,
 }
 
 const MONITOR_COLS: &str = "id, user_id, name, monitor_type, target_id, domain, port, check_interval, is_active, \
-    last_check_at, next_check_at, status, status_message, created_at, updated_at";
+    last_check_at, next_check_at, status, status_message, created_at, updated_at, connect_address, trust_bundle_pem, \
+    consecutive_failures, last_result";
 
 /// Values of a new monitor.
 #[derive(Debug, Clone)]
