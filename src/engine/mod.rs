@@ -9,3 +9,4 @@ pub mod http01;
 pub mod rfc2136;
 pub mod ssh;
 pub mod tls_peek;
+pub mod tls_probe;
