@@ -554,3 +554,59 @@ async fn tls_probe_unresolvable_name_is_dns_failure() {
     );
     assert_eq!(r.address, None);
 }
+
+#[tokio::test]
+async fn tls_probe_silent_server_times_out() {
+    common::init();
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let hold = tokio::spawn(async move {
+        let (s, _) = l.accept().await.unwrap();
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        drop(s);
+    });
+    let mut t = target("127.0.0.1", port, "silent.probe.test", None);
+    t.handshake_timeout = Duration::from_millis(500);
+    let r = tls_probe::probe(&t).await;
+    only(
+        &r,
+        FindingKind::Timeout,
+        Severity::Error,
+        "TLS handshake with 127.0.0.1:",
+    );
+    assert!(
+        r.findings[0].message.ends_with("timed out after 500 ms"),
+        "{}",
+        r.findings[0].message
+    );
+    assert!(
+        r.elapsed >= Duration::from_millis(500) && r.elapsed < Duration::from_secs(5),
+        "{:?}",
+        r.elapsed
+    );
+    hold.abort();
+}
+
+#[tokio::test]
+async fn tls_probe_non_tls_server_is_handshake_failure() {
+    common::init();
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let serve = tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        let (mut s, _) = l.accept().await.unwrap();
+        let _ = s
+            .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+            .await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    });
+    let r = tls_probe::probe(&target("127.0.0.1", port, "plain.probe.test", None)).await;
+    only(
+        &r,
+        FindingKind::HandshakeFailed,
+        Severity::Error,
+        &format!("TLS handshake with 127.0.0.1:{port} failed"),
+    );
+    assert!(r.chain.is_empty());
+    serve.abort();
+}

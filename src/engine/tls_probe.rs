@@ -596,6 +596,24 @@ pub fn summarize(der: &[u8], now: DateTime<Utc>) -> Option<CertSummary> {
     })
 }
 
+/// "1 day", "N days".
+fn n_days(n: i64) -> String {
+    if n == 1 {
+        "1 day".into()
+    } else {
+        format!("{n} days")
+    }
+}
+
+/// "within a day", "in 1 day", "in N days".
+fn expires_in(days_left: i64) -> String {
+    if days_left <= 0 {
+        "within a day".into()
+    } else {
+        format!("in {}", n_days(days_left))
+    }
+}
+
 /// Label of the i-th certificate of a chain for messages.
 fn label(i: usize, s: &CertSummary) -> String {
     if i == 0 {
@@ -619,8 +637,7 @@ pub fn date_and_key_findings(
             let ago = days_until(now, s.not_after).max(0);
             let when = match ago {
                 0 => "today".to_string(),
-                1 => "1 day ago".to_string(),
-                n => format!("{n} days ago"),
+                n => format!("{} ago", n_days(n)),
             };
             out.push(Finding::error(
                 FindingKind::Expired,
@@ -631,26 +648,29 @@ pub fn date_and_key_findings(
             out.push(Finding::error(
                 FindingKind::NotYetValid,
                 format!(
-                    "{what} is not valid yet: valid from {} (in {inn} days)",
-                    s.not_before.format("%Y-%m-%d %H:%M UTC")
+                    "{what} is not valid yet: valid from {} (in {})",
+                    s.not_before.format("%Y-%m-%d %H:%M UTC"),
+                    n_days(inn)
                 ),
             ));
         } else if s.days_left < error_days {
             out.push(Finding::error(
                 FindingKind::Expiring,
                 format!(
-                    "{what} expires in {} days ({}), under the error threshold of {error_days} days",
-                    s.days_left,
-                    s.not_after.format("%Y-%m-%d")
+                    "{what} expires {} ({}), under the error threshold of {}",
+                    expires_in(s.days_left),
+                    s.not_after.format("%Y-%m-%d"),
+                    n_days(error_days)
                 ),
             ));
         } else if s.days_left < warn_days {
             out.push(Finding::warning(
                 FindingKind::Expiring,
                 format!(
-                    "{what} expires in {} days ({}), under the warning threshold of {warn_days} days",
-                    s.days_left,
-                    s.not_after.format("%Y-%m-%d")
+                    "{what} expires {} ({}), under the warning threshold of {}",
+                    expires_in(s.days_left),
+                    s.not_after.format("%Y-%m-%d"),
+                    n_days(warn_days)
                 ),
             ));
         }
@@ -735,7 +755,13 @@ fn roots(t: &ProbeTarget) -> Result<(rustls::RootCertStore, String), String> {
                     "none of its {ignored} certificates is usable as a trust anchor"
                 ));
             }
-            Ok((store, format!("the custom trust bundle ({added} certificates)")))
+            Ok((
+                store,
+                format!(
+                    "the custom trust bundle ({added} certificate{})",
+                    if added == 1 { "" } else { "s" }
+                ),
+            ))
         }
     }
 }
@@ -868,6 +894,27 @@ mod tests {
         assert_eq!(f[0].kind, FindingKind::Expired);
         assert_eq!(f[0].severity, Severity::Error);
         assert_eq!(f[0].message, "certificate expired 3 days ago (2026-11-28)");
+        let c = cert(
+            "CN=a",
+            "CN=ca",
+            n - chrono::Duration::days(90),
+            n - chrono::Duration::hours(30),
+            n,
+        );
+        let f = date_and_key_findings(&[c], n, 30, 7);
+        assert_eq!(f[0].message, "certificate expired 1 day ago (2026-11-30)");
+        let c = cert(
+            "CN=a",
+            "CN=ca",
+            n - chrono::Duration::days(90),
+            n + chrono::Duration::hours(3),
+            n,
+        );
+        let f = date_and_key_findings(&[c], n, 30, 7);
+        assert_eq!(
+            f[0].message,
+            "certificate expires within a day (2026-12-01), under the error threshold of 7 days"
+        );
     }
 
     #[test]
