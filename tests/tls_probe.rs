@@ -6,16 +6,13 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Command;
+use common::nginx_pki::*;
+
 use std::time::Duration;
 
 use certdeck::engine::tls_probe::{self, FindingKind, ProbeReport, ProbeTarget, Severity};
 use certdeck::service::discovery::serial_hex;
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-    PublicKeyData,
-};
+use rcgen::{KeyPair, PublicKeyData};
 use sha2::Digest;
 
 static BED_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -26,88 +23,6 @@ const PORT_TLS12: u16 = 18462;
 const PORT_TLS10: u16 = 18463;
 const PORT_IPV6: u16 = 18464;
 const PORT_CLOSED: u16 = 18469;
-
-#[derive(Clone)]
-struct Nginx {
-    sites: PathBuf,
-    certs: PathBuf,
-    port: u16,
-    reload: String,
-}
-
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-fn bed() -> Option<Nginx> {
-    common::init();
-    let b = (|| {
-        Some(Nginx {
-            sites: env("CERTDECK_TEST_NGINX_SITES")?.into(),
-            certs: env("CERTDECK_TEST_NGINX_CERTS")?.into(),
-            port: env("CERTDECK_TEST_NGINX_PORT")?.parse().ok()?,
-            reload: format!("/usr/sbin/{}", env("CERTDECK_TEST_NGINX_RELOAD_CMD")?),
-        })
-    })();
-    if b.is_none() {
-        assert!(
-            !common::peers_required(),
-            "the nginx test bed is not up but peers are required: run the suite with scripts/test"
-        );
-        eprintln!("SKIP: nginx test bed not up (scripts/testbed up nginx; eval \"$(scripts/testbed env)\")");
-    }
-    b
-}
-
-fn sh(cmd: &str) {
-    let st = Command::new("sh").arg("-c").arg(cmd).status().unwrap();
-    assert!(st.success(), "{cmd}");
-}
-
-/// A site on the bed's nginx; removed (and nginx reloaded) on drop.
-struct Site {
-    files: Vec<PathBuf>,
-    reload: String,
-}
-
-impl Drop for Site {
-    fn drop(&mut self) {
-        for f in &self.files {
-            let _ = std::fs::remove_file(f);
-        }
-        let _ = Command::new("sh").arg("-c").arg(&self.reload).status();
-    }
-}
-
-/// Writes `chain_pem` + `key_pem` and a server block for `name`; `listen` defaults to the bed's
-/// TLS port on 127.0.0.1; `extra` goes into the server block.
-fn make_site(bed: &Nginx, name: &str, chain_pem: &str, key_pem: &str, listen: Option<&str>, extra: &str) -> Site {
-    let stem = format!("probe-{}", name.replace('.', "-"));
-    let cert = bed.certs.join(format!("{stem}.crt"));
-    let key = bed.certs.join(format!("{stem}.key"));
-    let conf = bed.sites.join(format!("{stem}.conf"));
-    std::fs::write(&cert, chain_pem).unwrap();
-    std::fs::write(&key, key_pem).unwrap();
-    sh(&format!("chmod 600 {}", key.display()));
-    let listen = listen
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("127.0.0.1:{}", bed.port));
-    std::fs::write(
-        &conf,
-        format!(
-            "server {{\n  listen {listen} ssl;\n  server_name {name};\n  ssl_certificate {c};\n  ssl_certificate_key {k};\n{extra}\n  location / {{ return 200 \"{name}\\n\"; }}\n}}\n",
-            c = cert.display(),
-            k = key.display()
-        ),
-    )
-    .unwrap();
-    let site = Site {
-        files: vec![conf, cert, key],
-        reload: bed.reload.clone(),
-    };
-    sh(&bed.reload);
-    site
-}
 
 fn target(host: &str, port: u16, sni: &str, trust: Option<&str>) -> ProbeTarget {
     ProbeTarget {
@@ -168,63 +83,6 @@ fn only(r: &ProbeReport, kind: FindingKind, severity: Severity, fragment: &str) 
     };
     assert_eq!(r.status(), status);
     assert!(r.summary().contains(fragment), "{}", r.summary());
-}
-
-fn offset(days: i64) -> time::OffsetDateTime {
-    time::OffsetDateTime::now_utc() + time::Duration::days(days)
-}
-
-/// A root CA, an intermediate under it, and leaves under the intermediate.
-struct Pki {
-    root_pem: String,
-    int_pem: String,
-    int_issuer: Issuer<'static, KeyPair>,
-}
-
-const ROOT_CN: &str = "certdeck probe test root";
-const INT_CN: &str = "certdeck probe test intermediate";
-
-fn ca_params(cn: &str) -> CertificateParams {
-    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-    p.distinguished_name.push(DnType::CommonName, cn);
-    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    p.not_before = offset(-365);
-    p.not_after = offset(365);
-    p
-}
-
-fn pki() -> Pki {
-    let root_key = KeyPair::generate().unwrap();
-    let root_params = ca_params(ROOT_CN);
-    let root = root_params.self_signed(&root_key).unwrap();
-    let root_issuer = Issuer::new(root_params, root_key);
-    let int_key = KeyPair::generate().unwrap();
-    let int_params = ca_params(INT_CN);
-    let int = int_params.signed_by(&int_key, &root_issuer).unwrap();
-    Pki {
-        root_pem: root.pem(),
-        int_pem: int.pem(),
-        int_issuer: Issuer::new(int_params, int_key),
-    }
-}
-
-fn leaf_params(names: &[&str], from_days: i64, to_days: i64) -> CertificateParams {
-    let mut p = CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
-    p.distinguished_name.push(DnType::CommonName, names[0]);
-    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    p.not_before = offset(from_days);
-    p.not_after = offset(to_days);
-    p
-}
-
-/// A leaf for `names` valid from now+`from_days` to now+`to_days`: (DER, PEM, key PEM).
-fn leaf(pki: &Pki, names: &[&str], from_days: i64, to_days: i64) -> (Vec<u8>, String, String) {
-    let key = KeyPair::generate().unwrap();
-    let c = leaf_params(names, from_days, to_days)
-        .signed_by(&key, &pki.int_issuer)
-        .unwrap();
-    (c.der().to_vec(), c.pem(), key.serialize_pem())
 }
 
 /// Serves `leaf_pem` + the intermediate for `name` on the bed's port and waits for it.

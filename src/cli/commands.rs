@@ -1802,6 +1802,8 @@ async fn monitor(ctx: &Ctx, s: &Services, a: &Actor, c: &MonitorCmd) -> R<()> {
             domain,
             port,
             interval,
+            connect_address,
+            trust_bundle,
         } => {
             let input = MonitorInput {
                 name: Some(name.clone()),
@@ -1811,6 +1813,8 @@ async fn monitor(ctx: &Ctx, s: &Services, a: &Actor, c: &MonitorCmd) -> R<()> {
                 port: *port,
                 check_interval: *interval,
                 is_active: Some(true),
+                connect_address: connect_address.clone(),
+                trust_bundle_pem: read_bundle(trust_bundle.as_deref())?,
             };
             let m = svc(s.monitor_create(a, &input).await)?;
             println!("added monitor {} (id {})", m.name, m.id);
@@ -1821,12 +1825,16 @@ async fn monitor(ctx: &Ctx, s: &Services, a: &Actor, c: &MonitorCmd) -> R<()> {
             port,
             interval,
             active,
+            connect_address,
+            trust_bundle,
         } => {
             let input = MonitorInput {
                 name: name.clone(),
                 port: *port,
                 check_interval: *interval,
                 is_active: *active,
+                connect_address: connect_address.clone(),
+                trust_bundle_pem: read_bundle(trust_bundle.as_deref())?,
                 ..Default::default()
             };
             let m = svc(s.monitor_update(a, *id, &input).await)?;
@@ -1836,8 +1844,33 @@ async fn monitor(ctx: &Ctx, s: &Services, a: &Actor, c: &MonitorCmd) -> R<()> {
             svc(s.monitor_delete(a, *id).await)?;
             println!("deleted monitor {id}");
         }
+        MonitorCmd::Check { id } => {
+            let o = svc(s.monitor_check_now(a, *id).await)?;
+            if ctx.json {
+                print_json(&o);
+            } else {
+                println!("monitor {id}: {} — {}", o.status.as_str(), o.message);
+                for line in &o.alerts {
+                    println!("  {line}");
+                }
+            }
+            if o.status != crate::domain::MonitorStatus::Ok {
+                return Err(format!("monitor {id} is {}", o.status.as_str()).into());
+            }
+        }
     }
     Ok(())
+}
+
+/// A trust bundle file's text (`""` as the path clears the bundle).
+fn read_bundle(path: Option<&std::path::Path>) -> R<Option<String>> {
+    match path {
+        None => Ok(None),
+        Some(p) if p.as_os_str().is_empty() => Ok(Some(String::new())),
+        Some(p) => std::fs::read_to_string(p)
+            .map(Some)
+            .map_err(|e| format!("cannot read the trust bundle {}: {e}", p.display()).into()),
+    }
 }
 
 async fn alert(ctx: &Ctx, s: &Services, a: &Actor, c: &AlertCmd) -> R<()> {

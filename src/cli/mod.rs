@@ -964,6 +964,12 @@ pub enum MonitorCmd {
         /// Seconds between checks.
         #[arg(long)]
         interval: Option<i64>,
+        /// Connect to this host or IP instead of the domain.
+        #[arg(long)]
+        connect_address: Option<String>,
+        /// Verify the chain against the certificates in this PEM file instead of the public roots.
+        #[arg(long)]
+        trust_bundle: Option<std::path::PathBuf>,
     },
     /// Change a monitor.
     Update {
@@ -981,9 +987,20 @@ pub enum MonitorCmd {
         /// Enabled (true/false).
         #[arg(long)]
         active: Option<bool>,
+        /// Connect to this host or IP instead of the domain ("" clears).
+        #[arg(long)]
+        connect_address: Option<String>,
+        /// Verify against the certificates in this PEM file ("" clears: public roots).
+        #[arg(long)]
+        trust_bundle: Option<std::path::PathBuf>,
     },
     /// Delete a monitor.
     Rm {
+        /// Monitor id.
+        id: i64,
+    },
+    /// Check a monitor now (TLS probe, drift, rules): prints what it found; exit 1 if not ok.
+    Check {
         /// Monitor id.
         id: i64,
     },

@@ -21,6 +21,7 @@ pub mod certificates;
 pub mod dashboard;
 pub mod deploy;
 pub mod discovery;
+pub mod monitor_check;
 pub mod monitoring;
 pub mod onboarding;
 pub mod remote;

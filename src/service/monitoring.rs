@@ -31,6 +31,46 @@ pub struct MonitorInput {
     pub check_interval: Option<i64>,
     /// Enabled.
     pub is_active: Option<bool>,
+    /// Host name or IP to connect to instead of the domain (empty clears).
+    pub connect_address: Option<String>,
+    /// PEM bundle to verify the chain against instead of the public roots (empty clears).
+    pub trust_bundle_pem: Option<String>,
+}
+
+/// Validates a connect address and a trust bundle (`Some("")` clears either).
+fn probe_overrides(input: &MonitorInput) -> ServiceResult<(Option<Option<String>>, Option<Option<String>>)> {
+    let addr = match input.connect_address.as_deref().map(str::trim) {
+        None => None,
+        Some("") => Some(None),
+        Some(a) => {
+            let host = a.trim_start_matches('[').trim_end_matches(']');
+            if host.parse::<std::net::IpAddr>().is_err() && crate::domain::DomainName::parse(host).is_err() {
+                return Err(ServiceError::invalid(
+                    "connect_address",
+                    format!("'{a}' is neither an IP address nor a host name"),
+                ));
+            }
+            crate::domain::check_len("connect_address", a, 255)?;
+            Some(Some(a.to_string()))
+        }
+    };
+    let trust = match input.trust_bundle_pem.as_deref().map(str::trim) {
+        None => None,
+        Some("") => Some(None),
+        Some(pem) => {
+            crate::domain::check_len("trust_bundle", pem, 65_535)?;
+            match crate::domain::certpem::certificates_der(pem.as_bytes()) {
+                Ok(v) if !v.is_empty() => Some(Some(pem.to_string())),
+                _ => {
+                    return Err(ServiceError::invalid(
+                        "trust_bundle",
+                        "must hold one or more PEM certificates (-----BEGIN CERTIFICATE-----)",
+                    ))
+                }
+            }
+        }
+    };
+    Ok((addr, trust))
 }
 
 /// Input of an alert rule.
@@ -195,6 +235,7 @@ impl Services {
             return Err(ServiceError::invalid("check_interval", "must be 60 seconds to 31 days"));
         }
         let is_active = input.is_active.unwrap_or(true);
+        let (connect_address, trust_bundle_pem) = probe_overrides(input)?;
         let new = NewMonitor {
             user_id: actor.user_id,
             name,
@@ -209,6 +250,8 @@ impl Services {
             check_interval: interval as i32,
             is_active,
             next_check_at: is_active.then(Utc::now),
+            connect_address: connect_address.flatten(),
+            trust_bundle_pem: trust_bundle_pem.flatten(),
         };
         let audit = self.audit(
             Some(actor),
@@ -259,6 +302,13 @@ impl Services {
             ));
         }
         let mut sets = Sets::new();
+        let (addr, trust) = probe_overrides(input)?;
+        if let Some(a) = addr {
+            sets.set("connect_address", a.map(Arg::Str).unwrap_or(Arg::Null));
+        }
+        if let Some(t) = trust {
+            sets.set("trust_bundle_pem", t.map(Arg::Str).unwrap_or(Arg::Null));
+        }
         if let Some(n) = &input.name {
             sets.set(
                 "name",

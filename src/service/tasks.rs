@@ -330,6 +330,10 @@ impl Runners {
             .with(TaskType::CertificateDeploy, Arc::new(super::deploy::DeployRunner))
             .with(TaskType::CertificateIssue, Arc::new(super::acme::IssueRunner))
             .with(TaskType::CertificateRenew, Arc::new(super::acme::IssueRunner))
+            .with(
+                TaskType::MonitorCheck,
+                Arc::new(super::monitor_check::MonitorCheckRunner),
+            )
     }
 
     /// Sets the runner of a task type.

@@ -94,7 +94,13 @@ pub async fn open_alert_insert(
 }
 
 /// Refreshes an open alert's message and findings; `notified` moves its last notification to now.
-pub async fn open_alert_update(db: &Db, id: i64, message: &str, data: &Value, notified: bool) -> Result<(), sqlx::Error> {
+pub async fn open_alert_update(
+    db: &Db,
+    id: i64,
+    message: &str,
+    data: &Value,
+    notified: bool,
+) -> Result<(), sqlx::Error> {
     let n = now();
     on_db!(db, p => sqlx::query(
         "UPDATE alert_history SET message = ?, data = ?, updated_at = ?, \

@@ -80,15 +80,20 @@ pub struct NewMonitor {
     pub is_active: bool,
     /// First check time.
     pub next_check_at: Option<DateTime<Utc>>,
+    /// Address to connect to instead of the domain.
+    pub connect_address: Option<String>,
+    /// Trust bundle (PEM) instead of the public roots.
+    pub trust_bundle_pem: Option<String>,
 }
 
 /// Inserts a monitor; returns its id.
 pub async fn insert_monitor(db: &Db, m: &NewMonitor, audit: &NewAudit) -> Result<i64, sqlx::Error> {
     crate::in_tx!(db, tx => {
-        let id = sqlx::query("INSERT INTO monitors (user_id, name, monitor_type, target_id, domain, port, check_interval, is_active, next_check_at) \
-                              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        let id = sqlx::query("INSERT INTO monitors (user_id, name, monitor_type, target_id, domain, port, check_interval, is_active, next_check_at, \
+                              connect_address, trust_bundle_pem) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
             .bind(m.user_id).bind(&m.name).bind(m.monitor_type.as_str()).bind(m.target_id).bind(&m.domain)
             .bind(m.port).bind(m.check_interval).bind(m.is_active).bind(ts_opt(m.next_check_at))
+            .bind(&m.connect_address).bind(&m.trust_bundle_pem)
             .execute(&mut **tx).await?.last_id();
         insert_in!(&mut **tx, &audit.clone().with_resource_id(id));
         Ok::<i64, sqlx::Error>(id)

@@ -218,6 +218,7 @@ impl Runner {
                     port: num(v, "port")?,
                     check_interval: num(v, "check_interval")?,
                     is_active: Some(true),
+                    ..Default::default()
                 };
                 let m = s.monitor_create(a, &input).await?;
                 done(note("done.created", "noun.monitor", &format!("{} (#{})", m.name, m.id)))
