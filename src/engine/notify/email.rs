@@ -91,7 +91,7 @@ impl SmtpSettings {
             return Err(DeliveryError::permanent("SMTP: the port is 0"));
         }
         match (self.username.as_deref(), self.password.as_deref()) {
-            (Some(u), _) if u.is_empty() => return Err(DeliveryError::permanent("SMTP: the username is empty")),
+            (Some(""), _) => return Err(DeliveryError::permanent("SMTP: the username is empty")),
             (Some(_), None) => return Err(DeliveryError::permanent("SMTP: a username but no password")),
             (None, Some(_)) => return Err(DeliveryError::permanent("SMTP: a password but no username")),
             _ => {}
@@ -205,12 +205,15 @@ impl SmtpSettings {
             Err(e) => {
                 // 4xx replies, network trouble and timeouts may pass; 5xx replies (bad
                 // recipient, authentication refused) and TLS failures (untrusted certificate,
-                // no STARTTLS) do not
-                let transient = !(e.is_permanent() || e.is_tls());
+                // no STARTTLS) and client errors (no AUTH mechanism in common) do not
+                let transient = !(e.is_permanent() || e.is_tls() || e.is_client() || tls_failure(&e));
                 let mut msg = format!("SMTP {}:{}: {e}", self.host.trim(), self.port);
                 let mut src = std::error::Error::source(&e);
                 while let Some(s) = src {
-                    msg.push_str(&format!(": {s}"));
+                    let t = s.to_string();
+                    if !msg.contains(&t) {
+                        msg.push_str(&format!(": {t}"));
+                    }
                     src = s.source();
                 }
                 Err(DeliveryError {
@@ -220,6 +223,27 @@ impl SmtpSettings {
             }
         }
     }
+}
+
+/// Whether a rustls error (a certificate the server shows that we do not trust, a handshake
+/// failure) is somewhere in the error's chain: lettre reports those as connection errors.
+fn tls_failure(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cur {
+        if c.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            if io
+                .get_ref()
+                .is_some_and(|i| i.downcast_ref::<rustls::Error>().is_some())
+            {
+                return true;
+            }
+        }
+        cur = c.source();
+    }
+    false
 }
 
 /// The HTML part: heading, what to do, a table of facts, the link.

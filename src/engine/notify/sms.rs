@@ -425,7 +425,7 @@ mod tests {
         assert_eq!(v["to"], "+8613800000000");
         assert_eq!(v["sev"], "error");
         assert!(v["text"].as_str().unwrap().ends_with("say \"hi\" & {phone}"));
-        assert_eq!(render("a={message}", "1", &n, Escape::Url).contains(' '), false);
+        assert!(!render("a={message}", "1", &n, Escape::Url).contains(' '));
         assert_eq!(
             render("{x}{title}", "1", &n, Escape::None),
             "{x}example.com expires in 3 days"
