@@ -6,6 +6,7 @@ pub mod acme_chains;
 pub mod dns01;
 pub mod dnsapi;
 pub mod http01;
+pub mod notify;
 pub mod rfc2136;
 pub mod ssh;
 pub mod tls_peek;
