@@ -1855,7 +1855,7 @@ async fn monitor(ctx: &Ctx, s: &Services, a: &Actor, c: &MonitorCmd) -> R<()> {
                 }
             }
             if o.status != crate::domain::MonitorStatus::Ok {
-                return Err(format!("monitor {id} is {}", o.status.as_str()).into());
+                return Err(format!("monitor {id} is {}", o.status.as_str()));
             }
         }
     }
@@ -1869,7 +1869,7 @@ fn read_bundle(path: Option<&std::path::Path>) -> R<Option<String>> {
         Some(p) if p.as_os_str().is_empty() => Ok(Some(String::new())),
         Some(p) => std::fs::read_to_string(p)
             .map(Some)
-            .map_err(|e| format!("cannot read the trust bundle {}: {e}", p.display()).into()),
+            .map_err(|e| format!("cannot read the trust bundle {}: {e}", p.display())),
     }
 }
 

@@ -38,7 +38,10 @@ pub struct MonitorInput {
 }
 
 /// Validates a connect address and a trust bundle (`Some("")` clears either).
-fn probe_overrides(input: &MonitorInput) -> ServiceResult<(Option<Option<String>>, Option<Option<String>>)> {
+/// A field to change: `None` keeps it, `Some(None)` clears it.
+type Change = Option<Option<String>>;
+
+fn probe_overrides(input: &MonitorInput) -> ServiceResult<(Change, Change)> {
     let addr = match input.connect_address.as_deref().map(str::trim) {
         None => None,
         Some("") => Some(None),
