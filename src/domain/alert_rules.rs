@@ -157,7 +157,7 @@ pub fn fires(
             let d = o.days_left?;
             (d <= n).then(|| {
                 if d < 0 {
-                    format!("{subject}: the certificate expired {} day(s) ago", -d)
+                    format!("{subject}: the certificate has expired")
                 } else {
                     format!("{subject}: the certificate expires in {d} day(s) (alert at {n})")
                 }
@@ -216,7 +216,7 @@ mod tests {
         };
         assert!(f(&d(15)).is_none());
         assert!(f(&d(14)).unwrap().contains("expires in 14 day(s)"));
-        assert!(f(&d(-2)).unwrap().contains("expired 2 day(s) ago"));
+        assert!(f(&d(-2)).unwrap().contains("has expired"));
         assert!(
             f(&obs(MonitorType::Domain, MonitorStatus::Error, None, 1)).is_none(),
             "no certificate seen"
