@@ -2081,6 +2081,9 @@ async fn channel(ctx: &Ctx, s: &Services, a: &Actor, c: &ChannelCmd) -> R<()> {
             svc(s.channel_delete(a, *id).await)?;
             println!("deleted channel {id}");
         }
+        ChannelCmd::Test { id } => {
+            println!("{}", svc(s.channel_test(a, *id).await)?);
+        }
     }
     Ok(())
 }

@@ -1145,6 +1145,11 @@ pub enum ChannelCmd {
         /// Channel id.
         id: i64,
     },
+    /// Send a test notification through a channel now.
+    Test {
+        /// Channel id.
+        id: i64,
+    },
 }
 
 /// `setting …`

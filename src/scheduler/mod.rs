@@ -293,6 +293,14 @@ async fn housekeeping(svc: &Services, info: &SchedulerInfo, schedules: bool, mon
             Ok(_) => {}
             Err(e) => tracing::warn!("queueing due monitors failed: {e}"),
         }
+        // Notifications of the alerts those checks open (the outbox survives restarts).
+        match svc.outbox_run(100).await {
+            Ok(r) if r.sent + r.retrying + r.failed > 0 => {
+                tracing::info!(sent = r.sent, retrying = r.retrying, failed = r.failed, "notifications")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("sending notifications failed: {e}"),
+        }
     }
 }
 

@@ -23,6 +23,7 @@ pub mod deploy;
 pub mod discovery;
 pub mod monitor_check;
 pub mod monitoring;
+pub mod notifications;
 pub mod onboarding;
 pub mod remote;
 pub mod schedules;

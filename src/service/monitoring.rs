@@ -553,7 +553,7 @@ impl Services {
         Ok(serde_json::json!({"settings": settings, "secrets": self.keyring().seal(&plain)}))
     }
 
-    fn channel_view(&self, row: ChannelRow, reveal: bool) -> ServiceResult<ChannelView> {
+    pub(super) fn channel_view(&self, row: ChannelRow, reveal: bool) -> ServiceResult<ChannelView> {
         let config = row.config.0;
         let sealed = config.get("secrets").and_then(Value::as_str).unwrap_or_default();
         let secrets: Value = if sealed.is_empty() {

@@ -24,6 +24,7 @@ pub mod meta;
 pub mod migrate;
 pub mod monitor_checks;
 pub mod monitoring;
+pub mod notifications;
 pub mod queue;
 pub mod schedulers;
 pub mod schedules;
