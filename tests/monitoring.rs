@@ -337,6 +337,8 @@ async fn certificate_and_server_monitors_watch_only_the_owners_rows() {
             )
             .await
             .unwrap();
+        // The server got its own monitor when it was created.
+        let monitors = count(w.db(), "SELECT COUNT(*) FROM monitors").await;
         let srv_input = MonitorInput {
             name: Some("web1".into()),
             monitor_type: Some(MonitorType::Server),
@@ -360,8 +362,8 @@ async fn certificate_and_server_monitors_watch_only_the_owners_rows() {
         );
         assert_eq!(
             audit_count(w.db()).await,
-            audits + 1,
-            "[{l}] only server.create was audited"
+            audits + 2,
+            "[{l}] only server.create and its monitor's monitor.create were audited"
         );
         let sm = monitor(&w, &w.alice, &srv_input).await;
         assert_eq!(
@@ -585,17 +587,21 @@ async fn monitor_lists_filter_by_status_type_and_owner() {
         let l = w.label;
         let cert = certificate(&w, &w.alice, "c.example.com").await;
         let d1 = monitor(&w, &w.alice, &domain_monitor("d1", "d1.example.com")).await;
-        let c1 = monitor(
-            &w,
-            &w.alice,
-            &MonitorInput {
-                name: Some("c1".into()),
-                monitor_type: Some(MonitorType::Certificate),
-                target_id: Some(cert),
-                ..Default::default()
-            },
-        )
-        .await;
+        // Every certificate gets its monitor when it is created.
+        let c1 =
+            w.s.monitor_list(
+                &w.alice,
+                &MonitorFilter {
+                    monitor_type: Some(MonitorType::Certificate),
+                    ..Default::default()
+                },
+                Page::default(),
+            )
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|m| m.target_id == Some(cert))
+            .expect("the certificate's own monitor");
         let d2 = monitor(
             &w,
             &w.alice,

@@ -495,6 +495,8 @@ async fn three_schedulers_run_every_task_exactly_once() {
             .await
             .unwrap();
         }
+        // Only the queued tasks count: the world's own monitors are not due meanwhile.
+        common::exec(&t.db, "UPDATE monitors SET is_active = FALSE").await;
         let counter = Arc::new(Counter::default());
         let r: Arc<dyn TaskRunner> = counter.clone();
         let (tx, rx) = tokio::sync::watch::channel(false);

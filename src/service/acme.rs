@@ -892,6 +892,8 @@ impl Services {
             json!({"domains": domains, "ca": input.ca, "challenge": input.challenge, "key": key.name()}),
         );
         let id = certs::insert(self.db(), &new, &audit).await?;
+        self.ensure_auto_monitor(actor, crate::domain::MonitorType::Certificate, id, &domains[0])
+            .await?;
         if let Err(e) = store::upsert_issuance(
             self.db(),
             &IssuanceRow {
@@ -964,6 +966,12 @@ impl Services {
                 && cert.expires_at.is_some_and(|t| t > chrono::Utc::now());
             if !still_valid && !matches!(f, TaskFailure::Stopped | TaskFailure::Transient { .. }) {
                 certs::set_status(self.db(), id, CertificateStatus::Error).await?;
+            }
+            if let TaskFailure::Permanent(why) = f {
+                let what = if renewal { "renewal" } else { "issuance" };
+                for line in self.record_task_failure(id, what, why).await? {
+                    ctx.log(LogLevel::Warning, &line, None).await?;
+                }
             }
         }
         r

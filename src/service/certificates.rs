@@ -152,6 +152,8 @@ impl Services {
             }),
         );
         let id = store::insert(self.db(), &new, &audit).await?;
+        self.ensure_auto_monitor(actor, crate::domain::MonitorType::Certificate, id, &new.main_domain)
+            .await?;
         self.cert_get(actor, id).await
     }
 
@@ -282,6 +284,8 @@ impl Services {
             serde_json::json!({"main_domain": row.main_domain}),
         );
         store::delete(self.db(), id, &audit).await?;
+        self.delete_monitors_of(actor, crate::domain::MonitorType::Certificate, id)
+            .await?;
         Ok(())
     }
 

@@ -328,6 +328,7 @@ impl Services {
         .await?;
         // Group by physical host: same address and SSH port.
         let mut hosts: BTreeMap<(String, i32), Vec<Job>> = BTreeMap::new();
+        let cert_of_task = deployments.first().map(|d| d.certificate_id);
         for d in deployments {
             let Some(server) = servers::get_server(self.db(), d.server_id).await? else {
                 continue;
@@ -415,6 +416,13 @@ impl Services {
                 .join("; ")
         );
         ctx.log(LogLevel::Error, &msg, Some(summary)).await?;
+        if !transient {
+            if let Some(cert_id) = cert_of_task {
+                for line in self.record_task_failure(cert_id, "deploy", &msg).await? {
+                    ctx.log(LogLevel::Warning, &line, None).await?;
+                }
+            }
+        }
         Err(if transient {
             TaskFailure::transient(msg)
         } else {

@@ -69,6 +69,88 @@ fn sha256_hex(der: &[u8]) -> String {
 }
 
 impl Services {
+    /// Gives a certificate or a server its monitor (created with it, removable like any other),
+    /// so every failure has a monitor to be recorded against. Does nothing when one exists.
+    pub(super) async fn ensure_auto_monitor(
+        &self,
+        actor: &Actor,
+        t: MonitorType,
+        target_id: i64,
+        label: &str,
+    ) -> ServiceResult<i64> {
+        if let Some(id) = crate::store::monitor_checks::monitor_of(self.db(), t, target_id).await? {
+            return Ok(id);
+        }
+        let name: String = format!("{} {label}", t.as_str()).chars().take(100).collect();
+        let m = self
+            .monitor_create(
+                actor,
+                &crate::service::monitoring::MonitorInput {
+                    name: Some(name),
+                    monitor_type: Some(t),
+                    target_id: Some(target_id),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        Ok(m.id)
+    }
+
+    /// Removes the monitors of a deleted certificate or server (with their alert history).
+    pub(super) async fn delete_monitors_of(&self, actor: &Actor, t: MonitorType, target_id: i64) -> ServiceResult<()> {
+        while let Some(id) = crate::store::monitor_checks::monitor_of(self.db(), t, target_id).await? {
+            self.monitor_delete(actor, id).await?;
+        }
+        Ok(())
+    }
+
+    /// The (oldest) monitor of a certificate: failures of its tasks are recorded against it.
+    pub(super) async fn certificate_monitor(&self, certificate_id: i64) -> ServiceResult<Option<MonitorRow>> {
+        let Some(id) =
+            crate::store::monitor_checks::monitor_of(self.db(), MonitorType::Certificate, certificate_id).await?
+        else {
+            return Ok(None);
+        };
+        Ok(crate::store::monitoring::get_monitor(self.db(), id).await?)
+    }
+
+    /// A failed issue, renewal or deploy: the certificate's monitor turns `error` with `why`, and
+    /// its `certificate_error` rules fire (recorded, notified through the outbox).
+    pub(super) async fn record_task_failure(
+        &self,
+        certificate_id: i64,
+        what: &str,
+        why: &str,
+    ) -> ServiceResult<Vec<String>> {
+        let Some(m) = self.certificate_monitor(certificate_id).await? else {
+            return Ok(Vec::new());
+        };
+        let message = format!("{what} failed: {why}");
+        let failures = m.consecutive_failures.saturating_add(1);
+        let result = json!({"task_failure": {"what": what, "error": why}});
+        store::record_check(
+            self.db(),
+            m.id,
+            &CheckRecord {
+                status: MonitorStatus::Error,
+                message: message.clone(),
+                result: result.clone(),
+                consecutive_failures: failures,
+                next_check_at: None,
+            },
+        )
+        .await?;
+        let o = Observation {
+            monitor_type: m.monitor_type,
+            status: MonitorStatus::Error,
+            days_left: None,
+            consecutive_failures: i64::from(failures),
+            summary: message,
+        };
+        let renotify = self.probe_settings().await?.renotify;
+        self.evaluate_rules(&m, &o, &result, renotify).await
+    }
+
     async fn probe_settings(&self) -> ServiceResult<ProbeSettings> {
         let hours = self.setting_number("alert.renotify_interval_hours").await?;
         Ok(ProbeSettings {

@@ -193,6 +193,9 @@ impl Services {
             }),
         );
         let id = store::insert_server(self.db(), &new, &audit).await?;
+        let label = new.name.clone().unwrap_or_else(|| new.hostname.clone());
+        self.ensure_auto_monitor(actor, crate::domain::MonitorType::Server, id, &label)
+            .await?;
         self.server_get(actor, id).await
     }
 
@@ -387,6 +390,8 @@ impl Services {
             serde_json::json!({"hostname": row.hostname}),
         );
         store::delete_server(self.db(), id, &audit).await?;
+        self.delete_monitors_of(actor, crate::domain::MonitorType::Server, id)
+            .await?;
         Ok(())
     }
 

@@ -24,6 +24,13 @@ pub async fn monitors_by_ids(db: &Db, ids: &[i64]) -> Result<Vec<MonitorRow>, sq
     Ok(out)
 }
 
+/// The (oldest) monitor of a certificate or server.
+pub async fn monitor_of(db: &Db, t: crate::domain::MonitorType, target_id: i64) -> Result<Option<i64>, sqlx::Error> {
+    on_db!(db, p => sqlx::query_scalar::<_, i64>(
+        "SELECT id FROM monitors WHERE monitor_type = ? AND target_id = ? ORDER BY id LIMIT 1")
+        .bind(t.as_str()).bind(target_id).fetch_optional(p).await)
+}
+
 /// The outcome of one check of a monitor.
 #[derive(Debug, Clone)]
 pub struct CheckRecord {
