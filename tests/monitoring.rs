@@ -293,7 +293,6 @@ async fn certificate_and_server_monitors_watch_only_the_owners_rows() {
             "[{l}]"
         );
 
-        let monitors = count(w.db(), "SELECT COUNT(*) FROM monitors").await;
         let audits = audit_count(w.db()).await;
         let of = |target: Option<i64>| MonitorInput {
             name: Some("x".into()),
