@@ -6,15 +6,12 @@
 mod common;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use certdeck::domain::{AlertType, ChannelType, ConditionType, MonitorStatus, MonitorType, Severity, UserRole};
-use certdeck::engine::tls_probe::{self, ProbeTarget};
 use certdeck::service::monitoring::{AlertInput, MonitorInput};
 use common::nginx_pki::*;
 use common::{count, make_user, services};
 use serde_json::json;
-use sha2::Digest;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// What the local receiver got: (path, headers lower-cased, body).
@@ -93,34 +90,6 @@ fn smtp() -> Option<Smtp> {
         password: env("CERTDECK_TEST_SMTP_PASSWORD")?,
         maildir: env("CERTDECK_TEST_SMTP_MAILDIR")?.into(),
     })
-}
-
-async fn wait_served(bed: &Nginx, pki: &Pki, name: &str, der: &[u8]) {
-    let want: String = sha2::Sha256::digest(der).iter().map(|b| format!("{b:02x}")).collect();
-    let t = ProbeTarget {
-        connect_host: "127.0.0.1".into(),
-        port: bed.port,
-        sni: name.into(),
-        trust_pem: Some(pki.root_pem.clone()),
-        connect_timeout: Duration::from_secs(3),
-        handshake_timeout: Duration::from_secs(5),
-        warn_days: 30,
-        error_days: 7,
-    };
-    let mut streak = 0;
-    for _ in 0..100 {
-        let r = tls_probe::probe(&t).await;
-        streak = if r.chain.first().is_some_and(|c| c.sha256_hex == want) {
-            streak + 1
-        } else {
-            0
-        };
-        if streak == 3 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("nginx does not serve the expected certificate for {name}");
 }
 
 /// The messages in the sink that mention `needle`.

@@ -5,56 +5,20 @@
 
 mod common;
 
-use std::time::Duration;
-
 use certdeck::domain::{
     AlertType, AuthType, ConditionType, MonitorStatus, MonitorType, Severity, TaskStatus, UserRole,
 };
-use certdeck::engine::tls_probe::{self, ProbeTarget};
 use certdeck::service::certificates::{DeploymentInput, ImportInput};
 use certdeck::service::monitoring::{AlertInput, MonitorInput};
 use certdeck::service::servers::ServerInput;
 use certdeck::service::tasks::Runners;
 use common::nginx_pki::*;
 use common::{count, make_user, services};
-use sha2::Digest;
 
 static BED_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn rand_name(prefix: &str) -> String {
     format!("{prefix}{:08x}.monitor.test", rand::random::<u32>())
-}
-
-/// Waits until nginx serves `leaf_der` for `name` (old workers answer for a moment after a reload).
-async fn wait_served(bed: &Nginx, pki: &Pki, name: &str, leaf_der: &[u8]) {
-    let want: String = sha2::Sha256::digest(leaf_der)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let t = ProbeTarget {
-        connect_host: "127.0.0.1".into(),
-        port: bed.port,
-        sni: name.into(),
-        trust_pem: Some(pki.root_pem.clone()),
-        connect_timeout: Duration::from_secs(3),
-        handshake_timeout: Duration::from_secs(5),
-        warn_days: 30,
-        error_days: 7,
-    };
-    let mut streak = 0;
-    for _ in 0..100 {
-        let r = tls_probe::probe(&t).await;
-        if r.chain.first().is_some_and(|c| c.sha256_hex == want) {
-            streak += 1;
-            if streak == 3 {
-                return;
-            }
-        } else {
-            streak = 0;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("nginx does not serve the expected certificate for {name}");
 }
 
 fn serve(bed: &Nginx, pki: &Pki, name: &str, l: &(Vec<u8>, String, String)) -> Site {

@@ -1575,3 +1575,48 @@ async fn every_monitoring_change_is_audited_with_its_action_and_resource() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn channels_the_sender_would_refuse_are_refused_when_added_and_change_nothing() {
+    for t in common::both().await {
+        let w = World::new(&t).await;
+        let l = w.label;
+        let before = count(w.db(), "SELECT COUNT(*) FROM alert_channels").await;
+        let cases: Vec<(ChannelType, Value, &str)> = vec![
+            (
+                ChannelType::Email,
+                json!({"smtp_host": "smtp.example.com", "to": "ops@example.com", "from": "not an address"}),
+                "From",
+            ),
+            (
+                ChannelType::Wechat,
+                json!({"webhook_url": "http://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k"}),
+                "https",
+            ),
+            (
+                ChannelType::Wechat,
+                json!({"webhook_url": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"}),
+                "key",
+            ),
+            (
+                ChannelType::Slack,
+                json!({"webhook_url": "http://hooks.slack.com/services/T/B/X", "allow_http": true}),
+                "loopback",
+            ),
+        ];
+        for (ty, settings, fragment) in cases {
+            let e =
+                w.s.channel_create(&w.alice, "bad", ty, &settings)
+                    .await
+                    .expect_err("refused");
+            assert!(matches!(e, ServiceError::Validation { .. }), "[{l}] {ty:?}: {e:?}");
+            assert!(e.to_string().contains(fragment), "[{l}] {ty:?}: {e}");
+            assert!(!e.to_string().contains("key=k"), "[{l}] no secret in the error: {e}");
+        }
+        assert_eq!(
+            count(w.db(), "SELECT COUNT(*) FROM alert_channels").await,
+            before,
+            "[{l}]"
+        );
+    }
+}

@@ -1381,65 +1381,19 @@ async fn cert(ctx: &Ctx, s: &Services, a: &Actor, c: &CertCmd) -> R<()> {
     match c {
         CertCmd::Request {
             domains,
-            ca,
-            email,
-            key,
-            challenge,
-            dns_provider,
-            http_listen,
-            http_server,
-            webroot,
-            reuse_key,
-            profile,
-            preferred_chain,
+            how,
             name,
             no_wait,
         } => {
             let input = crate::service::acme::RequestInput {
                 domains: domains.clone(),
-                ca: ca.clone(),
-                email: email.clone(),
-                key: Some(key.clone()),
-                challenge: challenge.clone(),
-                dns_provider_id: *dns_provider,
-                http_listen: Some(http_listen.clone()),
-                http_server_id: *http_server,
-                webroot: webroot.clone(),
-                key_reuse: *reuse_key,
-                profile: profile.clone(),
-                preferred_chain: preferred_chain.clone(),
                 name: name.clone(),
+                ..how.input()
             };
             super::remote::cert_request(ctx.json, s, a, &input, *no_wait).await?;
         }
-        CertCmd::RenewalSetup {
-            id,
-            ca,
-            email,
-            key,
-            challenge,
-            dns_provider,
-            http_listen,
-            http_server,
-            webroot,
-            reuse_key,
-            profile,
-            preferred_chain,
-        } => {
-            let input = crate::service::acme::RequestInput {
-                ca: ca.clone(),
-                email: email.clone(),
-                key: Some(key.clone()),
-                challenge: challenge.clone(),
-                dns_provider_id: *dns_provider,
-                http_listen: Some(http_listen.clone()),
-                http_server_id: *http_server,
-                webroot: webroot.clone(),
-                key_reuse: *reuse_key,
-                profile: profile.clone(),
-                preferred_chain: preferred_chain.clone(),
-                ..Default::default()
-            };
+        CertCmd::RenewalSetup { id, how } => {
+            let input = how.input();
             let r = svc(s.cert_renewal_setup(a, *id, &input).await)?;
             if ctx.json {
                 print_json(&r);

@@ -686,6 +686,65 @@ pub enum GroupCmd {
 }
 
 /// `cert …`
+/// How a certificate is obtained from an ACME CA (`cert request`, `cert renewal-setup`).
+#[derive(Debug, Args)]
+pub struct IssuanceArgs {
+    /// CA: a preset (see `ca list`) or a CA added with `ca add`.
+    #[arg(long, default_value = "letsencrypt")]
+    pub ca: String,
+    /// Account contact (default: your user's e-mail).
+    #[arg(long)]
+    pub email: Option<String>,
+    /// ec256, ec384, rsa2048, rsa3072 or rsa4096.
+    #[arg(long, default_value = "ec256")]
+    pub key: String,
+    /// dns-01 or http-01.
+    #[arg(long, default_value = "dns-01")]
+    pub challenge: String,
+    /// DNS provider id for dns-01 (see `dns-provider list`).
+    #[arg(long)]
+    pub dns_provider: Option<i64>,
+    /// http-01: address of the standalone responder on this host.
+    #[arg(long, default_value = "0.0.0.0:80")]
+    pub http_listen: String,
+    /// http-01 through this server's document root over SSH (server id; the root of the
+    /// discovered site serving the names unless --webroot).
+    #[arg(long = "http-server")]
+    pub http_server: Option<i64>,
+    /// http-01 over SSH: the document root serving the names on that server.
+    #[arg(long)]
+    pub webroot: Option<String>,
+    /// Keep the private key when renewing.
+    #[arg(long)]
+    pub reuse_key: bool,
+    /// ACME profile to ask for (the CA must offer it, e.g. Let's Encrypt's `shortlived`).
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Keep the alternate chain whose top certificate is issued by this name (e.g. "ISRG Root X1").
+    #[arg(long)]
+    pub preferred_chain: Option<String>,
+}
+
+impl IssuanceArgs {
+    /// The service's request input (names added by the caller).
+    pub fn input(&self) -> crate::service::acme::RequestInput {
+        crate::service::acme::RequestInput {
+            ca: self.ca.clone(),
+            email: self.email.clone(),
+            key: Some(self.key.clone()),
+            challenge: self.challenge.clone(),
+            dns_provider_id: self.dns_provider,
+            http_listen: Some(self.http_listen.clone()),
+            http_server_id: self.http_server,
+            webroot: self.webroot.clone(),
+            key_reuse: self.reuse_key,
+            profile: self.profile.clone(),
+            preferred_chain: self.preferred_chain.clone(),
+            ..Default::default()
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum CertCmd {
     /// Request a certificate from an ACME CA (a certificate_issue task; runs now unless --no-wait).
@@ -693,39 +752,8 @@ pub enum CertCmd {
         /// A name for the certificate (repeat: the first is the subject; `*.` needs dns-01).
         #[arg(long = "domain", required = true)]
         domains: Vec<String>,
-        /// CA: a preset (see `ca list`) or a CA added with `ca add`.
-        #[arg(long, default_value = "letsencrypt")]
-        ca: String,
-        /// Account contact (default: your user's e-mail).
-        #[arg(long)]
-        email: Option<String>,
-        /// ec256, ec384, rsa2048, rsa3072 or rsa4096.
-        #[arg(long, default_value = "ec256")]
-        key: String,
-        /// dns-01 or http-01.
-        #[arg(long, default_value = "dns-01")]
-        challenge: String,
-        /// DNS provider id for dns-01 (see `dns-provider list`).
-        #[arg(long)]
-        dns_provider: Option<i64>,
-        /// http-01: address of the standalone responder on this host.
-        #[arg(long, default_value = "0.0.0.0:80")]
-        http_listen: String,
-        /// http-01 through this server's document root over SSH (server id; needs --webroot).
-        #[arg(long = "http-server")]
-        http_server: Option<i64>,
-        /// http-01 over SSH: the document root serving the names on that server.
-        #[arg(long)]
-        webroot: Option<String>,
-        /// Keep the private key when renewing.
-        #[arg(long)]
-        reuse_key: bool,
-        /// ACME profile to ask for (the CA must offer it, e.g. Let's Encrypt's `shortlived`).
-        #[arg(long)]
-        profile: Option<String>,
-        /// Keep the alternate chain whose top certificate is issued by this name (e.g. "ISRG Root X1").
-        #[arg(long)]
-        preferred_chain: Option<String>,
+        #[command(flatten)]
+        how: IssuanceArgs,
         /// Display name.
         #[arg(long)]
         name: Option<String>,
@@ -738,39 +766,8 @@ pub enum CertCmd {
     RenewalSetup {
         /// Certificate id.
         id: i64,
-        /// CA: a preset (see `ca list`) or a CA added with `ca add`.
-        #[arg(long, default_value = "letsencrypt")]
-        ca: String,
-        /// Account contact (default: your user's e-mail).
-        #[arg(long)]
-        email: Option<String>,
-        /// ec256, ec384, rsa2048, rsa3072 or rsa4096.
-        #[arg(long, default_value = "ec256")]
-        key: String,
-        /// dns-01 or http-01.
-        #[arg(long, default_value = "dns-01")]
-        challenge: String,
-        /// DNS provider id for dns-01.
-        #[arg(long)]
-        dns_provider: Option<i64>,
-        /// http-01: address of the standalone responder on this host.
-        #[arg(long, default_value = "0.0.0.0:80")]
-        http_listen: String,
-        /// http-01 through this server's document root over SSH (needs --webroot).
-        #[arg(long = "http-server")]
-        http_server: Option<i64>,
-        /// http-01 over SSH: the document root serving the names on that server.
-        #[arg(long)]
-        webroot: Option<String>,
-        /// Keep the private key when renewing.
-        #[arg(long)]
-        reuse_key: bool,
-        /// ACME profile to ask for.
-        #[arg(long)]
-        profile: Option<String>,
-        /// Keep the alternate chain whose top certificate is issued by this name.
-        #[arg(long)]
-        preferred_chain: Option<String>,
+        #[command(flatten)]
+        how: IssuanceArgs,
     },
     /// Renew a certificate obtained here, exactly as it was obtained (runs now unless --no-wait).
     Renew {

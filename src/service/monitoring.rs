@@ -539,6 +539,9 @@ impl Services {
             return Err(ServiceError::invalid("config", "must be a JSON object of settings"));
         };
         validate_channel_fields(t, map)?;
+        // What the sender itself would refuse (addresses, https for vendors, missing secrets).
+        let cfg = super::notifications::channel_config(t, map, map).map_err(|e| ServiceError::invalid("config", e))?;
+        crate::engine::notify::validate(&cfg).map_err(|e| ServiceError::invalid("config", e.message))?;
         let (mut settings, mut secrets) = (Map::new(), Map::new());
         for (k, v) in map {
             if SECRET_FIELDS.contains(&k.as_str()) {

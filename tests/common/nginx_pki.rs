@@ -147,3 +147,37 @@ pub fn leaf(pki: &Pki, names: &[&str], from_days: i64, to_days: i64) -> (Vec<u8>
         .unwrap();
     (c.der().to_vec(), c.pem(), key.serialize_pem())
 }
+
+/// Waits until nginx serves `leaf_der` for `name` on the bed's port three probes in a row (old
+/// workers answer for a moment after a reload); panics after 10 s.
+pub async fn wait_served(bed: &Nginx, pki: &Pki, name: &str, leaf_der: &[u8]) {
+    use sha2::Digest;
+    let want: String = sha2::Sha256::digest(leaf_der)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let t = certdeck::engine::tls_probe::ProbeTarget {
+        connect_host: "127.0.0.1".into(),
+        port: bed.port,
+        sni: name.into(),
+        trust_pem: Some(pki.root_pem.clone()),
+        connect_timeout: std::time::Duration::from_secs(3),
+        handshake_timeout: std::time::Duration::from_secs(5),
+        warn_days: 30,
+        error_days: 7,
+    };
+    let mut streak = 0;
+    for _ in 0..100 {
+        let r = certdeck::engine::tls_probe::probe(&t).await;
+        streak = if r.chain.first().is_some_and(|c| c.sha256_hex == want) {
+            streak + 1
+        } else {
+            0
+        };
+        if streak == 3 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("nginx does not serve the expected certificate for {name}");
+}
