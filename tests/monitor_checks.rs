@@ -103,7 +103,46 @@ async fn a_domain_monitor_fires_one_alert_when_its_site_expires_and_resolves_it_
         opened,
         "no new rows"
     );
-    assert_eq!(s.monitor_get(&a, m.id).await.unwrap().consecutive_failures, 2);
+    // Past the re-notify interval: a reminder for each open alert, except the acknowledged one.
+    common::exec(
+        &t.db,
+        "UPDATE alert_history SET last_notified_at = '2000-01-01 00:00:00'",
+    )
+    .await;
+    let o_remind = s.monitor_check_now(&a, m.id).await.unwrap();
+    assert_eq!(
+        o_remind
+            .alerts
+            .iter()
+            .filter(|x| x.contains("still open: reminder"))
+            .count() as i64,
+        opened,
+        "{o_remind:?}"
+    );
+    let first: i64 = common::scalar(&t.db, "SELECT MIN(id) FROM alert_history", ()).await;
+    s.alert_acknowledge(&a, first).await.unwrap();
+    assert!(s
+        .alert_acknowledge(&a, first)
+        .await
+        .unwrap_err()
+        .to_string()
+        .contains("already acknowledged"));
+    common::exec(
+        &t.db,
+        "UPDATE alert_history SET last_notified_at = '2000-01-01 00:00:00'",
+    )
+    .await;
+    let o_ack = s.monitor_check_now(&a, m.id).await.unwrap();
+    assert_eq!(
+        o_ack
+            .alerts
+            .iter()
+            .filter(|x| x.contains("still open: reminder"))
+            .count() as i64,
+        opened - 1,
+        "no reminder for the acknowledged alert: {o_ack:?}"
+    );
+    assert_eq!(s.monitor_get(&a, m.id).await.unwrap().consecutive_failures, 4);
 
     // Fixed: the alert resolves by itself.
     drop(site);

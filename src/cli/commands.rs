@@ -1947,6 +1947,10 @@ async fn alert(ctx: &Ctx, s: &Services, a: &Actor, c: &AlertCmd) -> R<()> {
             svc(s.alert_resolve(a, *id).await)?;
             println!("alert {id} resolved");
         }
+        AlertCmd::Ack { id } => {
+            svc(s.alert_acknowledge(a, *id).await)?;
+            println!("alert {id} acknowledged: no more reminders");
+        }
         AlertCmd::Bind { alert, channel } => {
             svc(s.binding_create(a, *alert, *channel).await)?;
             println!("alert {alert} now notifies channel {channel}");

@@ -1079,6 +1079,11 @@ pub enum AlertCmd {
         /// History id.
         id: i64,
     },
+    /// Acknowledge a fired alert (no more reminders; it still resolves by itself).
+    Ack {
+        /// History id.
+        id: i64,
+    },
     /// Notify a channel when this rule fires.
     Bind {
         /// Alert id.

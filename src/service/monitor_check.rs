@@ -515,8 +515,10 @@ impl Services {
                         rule.name
                     ));
                 }
-                (Some(msg), Some((h, last))) => {
-                    let due = renotify.is_some_and(|every| last.is_none_or(|t| chrono::Utc::now() - t >= every));
+                (Some(msg), Some((h, last, acknowledged))) => {
+                    // Acknowledged: someone is on it; no reminders.
+                    let due = !acknowledged
+                        && renotify.is_some_and(|every| last.is_none_or(|t| chrono::Utc::now() - t >= every));
                     store::open_alert_update(self.db(), h, &msg, data, due).await?;
                     if due {
                         let n = store::enqueue_deliveries(self.db(), h, "reminder").await?;
@@ -526,7 +528,7 @@ impl Services {
                         ));
                     }
                 }
-                (None, Some((h, _))) => {
+                (None, Some((h, _, _))) => {
                     store::resolve_cleared(self.db(), h).await?;
                     let n = store::enqueue_deliveries(self.db(), h, "resolved").await?;
                     notes.push(format!("alert '{}' resolved ({n} notification(s) queued)", rule.name));

@@ -532,6 +532,38 @@ impl Services {
             .ok_or_else(|| ServiceError::not_found("alert history", history_id))
     }
 
+    /// Acknowledges an open alert: someone is on it. It stays open (and resolves by itself when
+    /// the condition clears) but sends no reminders.
+    pub async fn alert_acknowledge(&self, actor: &Actor, history_id: i64) -> ServiceResult<HistoryRow> {
+        actor.require_not_api("acknowledge alerts")?;
+        let h = store::get_history(self.db(), history_id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("alert history", history_id))?;
+        self.alert_get(actor, h.alert_id)
+            .await
+            .map_err(|_| ServiceError::not_found("alert history", history_id))?;
+        if h.is_resolved {
+            return Err(ServiceError::Conflict(format!(
+                "alert {history_id} is already resolved"
+            )));
+        }
+        let audit = self.audit(
+            Some(actor),
+            "alert.acknowledge",
+            "alert_history",
+            Some(history_id),
+            serde_json::json!({"alert_id": h.alert_id}),
+        );
+        if !crate::store::monitor_checks::acknowledge(self.db(), history_id, actor.user_id, &audit).await? {
+            return Err(ServiceError::Conflict(format!(
+                "alert {history_id} is already acknowledged"
+            )));
+        }
+        store::get_history(self.db(), history_id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("alert history", history_id))
+    }
+
     // ------------------------------------------------------------ channels
 
     fn seal_channel_config(&self, t: ChannelType, fields: &Value) -> ServiceResult<Value> {

@@ -71,16 +71,31 @@ pub async fn rules_for(db: &Db, m: &MonitorRow) -> Result<Vec<AlertRow>, sqlx::E
         .bind(m.id).bind(m.user_id).fetch_all(p).await)
 }
 
-/// The open alert of a rule on a monitor: (history id, last notified).
+/// The open alert of a rule on a monitor: (history id, last notified, acknowledged).
 pub async fn open_alert(
     db: &Db,
     alert_id: i64,
     monitor_id: i64,
-) -> Result<Option<(i64, Option<DateTime<Utc>>)>, sqlx::Error> {
-    on_db!(db, p => sqlx::query_as::<_, (i64, Option<DateTime<Utc>>)>(
-        "SELECT id, last_notified_at FROM alert_history WHERE alert_id = ? AND monitor_id = ? AND is_resolved = FALSE \
-         ORDER BY id DESC LIMIT 1")
+) -> Result<Option<(i64, Option<DateTime<Utc>>, bool)>, sqlx::Error> {
+    on_db!(db, p => sqlx::query_as::<_, (i64, Option<DateTime<Utc>>, bool)>(
+        "SELECT id, last_notified_at, acknowledged_at IS NOT NULL FROM alert_history \
+         WHERE alert_id = ? AND monitor_id = ? AND is_resolved = FALSE ORDER BY id DESC LIMIT 1")
         .bind(alert_id).bind(monitor_id).fetch_optional(p).await)
+}
+
+/// Marks an open, unacknowledged alert acknowledged by `user_id` (false when it was not).
+pub async fn acknowledge(db: &Db, id: i64, user_id: i64, audit: &super::audit::NewAudit) -> Result<bool, sqlx::Error> {
+    let n = now();
+    crate::in_tx!(db, tx => {
+        let r = sqlx::query(
+            "UPDATE alert_history SET acknowledged_at = ?, acknowledged_by = ?, updated_at = ? \
+             WHERE id = ? AND is_resolved = FALSE AND acknowledged_at IS NULL")
+            .bind(n).bind(user_id).bind(n).bind(id).execute(&mut **tx).await?;
+        if r.rows_affected() == 1 {
+            super::audit::insert_in!(&mut **tx, audit);
+        }
+        Ok::<bool, sqlx::Error>(r.rows_affected() == 1)
+    })
 }
 
 /// Opens an alert (notified now); returns the history id.

@@ -71,6 +71,7 @@ actions! {
     RequestCert = "request_cert",
     Renew = "renew",
     Revoke = "revoke",
+    Acknowledge = "acknowledge",
     Logout = "logout",
     Submit = "submit",
     NextField = "next_field",
@@ -105,6 +106,7 @@ impl Action {
                 | Action::RequestCert
                 | Action::Renew
                 | Action::Revoke
+                | Action::Acknowledge
         )
     }
 

@@ -427,7 +427,7 @@ impl Kind {
             Kind::Groups => &[Action::Edit, Action::Delete],
             Kind::Monitors => &[Action::Edit, Action::Toggle, Action::Delete],
             Kind::Alerts => &[Action::Edit, Action::Toggle, Action::Delete],
-            Kind::History => &[Action::Resolve],
+            Kind::History => &[Action::Resolve, Action::Acknowledge],
             Kind::Channels => &[Action::Edit, Action::Toggle, Action::Delete],
             Kind::Tasks => &[Action::Retry, Action::CancelTask],
             Kind::Schedules => &[Action::Edit, Action::Toggle, Action::RunNow],

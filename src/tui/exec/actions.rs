@@ -226,6 +226,10 @@ impl Runner {
                 s.task_cancel(a, id).await?;
                 done(note("done.cancelled", "noun.task", &format!("#{id}")))
             }
+            (Action::Acknowledge, Kind::History) => {
+                s.alert_acknowledge(a, id).await?;
+                done(note("done.acknowledged", "noun.history", &format!("#{id}")))
+            }
             (Action::Resolve, Kind::History) => {
                 s.alert_resolve(a, id).await?;
                 done(note("done.resolved", "noun.history", &format!("#{id}")))

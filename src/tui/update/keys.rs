@@ -616,6 +616,7 @@ fn normal_key(s: &mut State, key: &Key) -> Vec<Effect> {
         | Action::Retry
         | Action::CancelTask
         | Action::Resolve
+        | Action::Acknowledge
         | Action::ShowPem
         | Action::Check
         | Action::TrustHostKey
