@@ -72,6 +72,7 @@ actions! {
     Renew = "renew",
     Revoke = "revoke",
     Acknowledge = "acknowledge",
+    TestChannel = "test_channel",
     Logout = "logout",
     Submit = "submit",
     NextField = "next_field",
@@ -107,6 +108,7 @@ impl Action {
                 | Action::Renew
                 | Action::Revoke
                 | Action::Acknowledge
+                | Action::TestChannel
         )
     }
 

@@ -242,6 +242,26 @@ impl Runner {
                     Redacted(e.fullchain_pem),
                 ))
             }
+            (Action::Check, Kind::Monitors) => {
+                let t = s
+                    .task_enqueue(
+                        a,
+                        &TaskInput {
+                            task_type: Some(TaskType::MonitorCheck),
+                            priority: Some(8),
+                            target_type: Some("monitor".into()),
+                            target_id: Some(id),
+                            max_attempts: Some(1),
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
+                done(note("done.queued", "noun.monitor_check", &format!("#{}", t.id)))
+            }
+            (Action::TestChannel, Kind::Channels) => {
+                let said = s.channel_test(a, id).await?;
+                done(note("done.tested", "noun.channel", &said))
+            }
             (Action::Check, Kind::Servers) => {
                 let t = s
                     .task_enqueue(

@@ -617,6 +617,7 @@ fn normal_key(s: &mut State, key: &Key) -> Vec<Effect> {
         | Action::CancelTask
         | Action::Resolve
         | Action::Acknowledge
+        | Action::TestChannel
         | Action::ShowPem
         | Action::Check
         | Action::TrustHostKey

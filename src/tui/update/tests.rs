@@ -937,3 +937,37 @@ fn renew_and_revoke_ask_first_on_certificates_and_do_not_apply_elsewhere() {
     assert!(update(&mut s, key('X')).is_empty());
     assert!(matches!(s.mode, Mode::Normal), "revoke does not apply to servers");
 }
+
+#[test]
+fn monitors_are_checked_and_channels_tested_from_their_panes() {
+    let mut s = main_state();
+    let fx = run_command(&mut s, "mon");
+    answer_pages(&mut s, fx, 2);
+    let fx = update(&mut s, key('c'));
+    assert!(
+        matches!(
+            &fx[..],
+            [Effect::RowAction {
+                action: Action::Check,
+                kind: Kind::Monitors,
+                ..
+            }]
+        ),
+        "{fx:?}"
+    );
+    s.action_pending = None;
+    let fx = run_command(&mut s, "chan");
+    answer_pages(&mut s, fx, 2);
+    let fx = update(&mut s, key('T'));
+    assert!(
+        matches!(
+            &fx[..],
+            [Effect::RowAction {
+                action: Action::TestChannel,
+                kind: Kind::Channels,
+                ..
+            }]
+        ),
+        "{fx:?}"
+    );
+}
