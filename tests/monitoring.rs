@@ -1620,3 +1620,31 @@ async fn channels_the_sender_would_refuse_are_refused_when_added_and_change_noth
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboard_counts_rules_that_notify_nobody() {
+    for t in common::both().await {
+        let w = World::new(&t).await;
+        let l = w.label;
+        let d = w.s.dashboard(&w.alice).await.unwrap();
+        let rules = w.s.alert_list(&w.alice, None, Page::default()).await.unwrap();
+        assert!(!rules.is_empty(), "[{l}] every user starts with rules");
+        assert_eq!((d.channels, d.rules_without_channel), (0, rules.len() as i64), "[{l}]");
+        let c =
+            w.s.channel_create(
+                &w.alice,
+                "hook",
+                ChannelType::Webhook,
+                &json!({"url": "https://hooks.example.com/x"}),
+            )
+            .await
+            .unwrap();
+        w.s.binding_create(&w.alice, rules[0].id, c.id).await.unwrap();
+        let d = w.s.dashboard(&w.alice).await.unwrap();
+        assert_eq!(
+            (d.channels, d.rules_without_channel),
+            (1, rules.len() as i64 - 1),
+            "[{l}]"
+        );
+    }
+}

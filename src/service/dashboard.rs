@@ -24,6 +24,10 @@ pub struct Dashboard {
     pub tasks: Vec<(String, i64)>,
     /// Schedulers with a recent heartbeat, and all known ones.
     pub schedulers: Vec<SchedulerRow>,
+    /// Active alert rules that notify no active channel.
+    pub rules_without_channel: i64,
+    /// Notification channels (0: the first-run hint offers an e-mail channel).
+    pub channels: i64,
 }
 
 impl Services {
@@ -31,7 +35,10 @@ impl Services {
     pub async fn dashboard(&self, actor: &Actor) -> ServiceResult<Dashboard> {
         let now = Utc::now();
         let scope = actor.scope();
+        let (rules_without_channel, channels) = store::notification_gaps(self.db(), scope).await?;
         Ok(Dashboard {
+            rules_without_channel,
+            channels,
             at: now,
             certificates: self.cert_counts(actor).await?,
             expiries: store::expiries(self.db(), scope, now).await?,

@@ -70,6 +70,19 @@ pub async fn open_alerts_by_severity(db: &Db, user_id: Option<i64>) -> Result<Ve
     on_db!(db, p => bind_args!(sqlx::query_as::<_, (String, i64)>(AssertSqlSafe(sql)), w.args.clone()).fetch_all(p).await)
 }
 
+/// Active alert rules bound to no active channel, and the number of channels (one user's, or all).
+pub async fn notification_gaps(db: &Db, user_id: Option<i64>) -> Result<(i64, i64), sqlx::Error> {
+    let unbound = on_db!(db, p => sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM alerts a WHERE a.is_active = TRUE AND (? IS NULL OR a.user_id = ?) AND NOT EXISTS \
+         (SELECT 1 FROM alert_channel_bindings b JOIN alert_channels c ON c.id = b.channel_id AND c.is_active = TRUE \
+          WHERE b.alert_id = a.id)")
+        .bind(user_id).bind(user_id).fetch_one(p).await)?;
+    let channels = on_db!(db, p => sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM alert_channels WHERE ? IS NULL OR user_id = ?")
+        .bind(user_id).bind(user_id).fetch_one(p).await)?;
+    Ok((unbound, channels))
+}
+
 /// Pending, running and failed tasks (one user's own tasks, or all).
 pub async fn tasks_by_status(db: &Db, created_by: Option<i64>) -> Result<Vec<(String, i64)>, sqlx::Error> {
     let mut w = Where::new();

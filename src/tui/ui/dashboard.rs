@@ -75,7 +75,25 @@ pub fn draw(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
     let b = block(theme, s.cat.get("dash.alerts").to_string());
     let inner = b.inner(c4);
     f.render_widget(b, c4);
-    f.render_widget(Paragraph::new(counts(s, theme, &d.open_alerts, inner.width)), inner);
+    let mut lines = counts(s, theme, &d.open_alerts, inner.width);
+    // Alerts nobody hears about are the failure this tool exists to prevent: say so here.
+    let gap = if d.channels == 0 {
+        Some(s.cat.get("dash.no_channel").to_string())
+    } else if d.rules_without_channel > 0 {
+        Some(
+            s.cat
+                .fmt("dash.unbound_rules", &[("n", &d.rules_without_channel.to_string())]),
+        )
+    } else {
+        None
+    };
+    if let Some(g) = gap {
+        lines.push(Line::from(Span::styled(
+            format!(" {}", text::fit(&g, (inner.width as usize).saturating_sub(1))),
+            theme.tone(Tone::Warn),
+        )));
+    }
+    f.render_widget(Paragraph::new(lines), inner);
 
     // Expiries per week for the next 13 weeks.
     let b = block(theme, s.cat.get("dash.weekly").to_string());
