@@ -399,7 +399,10 @@ async fn run(t: &ProbeTarget, report: &mut ProbeReport) {
             ))
         }
     };
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    static PROVIDER: std::sync::OnceLock<Arc<rustls::crypto::CryptoProvider>> = std::sync::OnceLock::new();
+    let provider = PROVIDER
+        .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
+        .clone();
     let recorder = Arc::new(Recorder {
         provider: provider.clone(),
         chain: Mutex::new(Vec::new()),
@@ -766,6 +769,33 @@ fn roots(t: &ProbeTarget) -> Result<(rustls::RootCertStore, String), String> {
     }
 }
 
+/// Verifiers built per trust bundle (the public roots or one custom PEM), shared by every probe:
+/// thousands of monitors share a handful of bundles, and building the store and verifier is
+/// most of a probe's own CPU time.
+type VerifierCache = std::collections::HashMap<Option<String>, (Arc<rustls::client::WebPkiServerVerifier>, String)>;
+
+fn verifier_for(
+    t: &ProbeTarget,
+    provider: &Arc<rustls::crypto::CryptoProvider>,
+) -> Result<(Arc<rustls::client::WebPkiServerVerifier>, String), String> {
+    static CACHE: std::sync::OnceLock<Mutex<VerifierCache>> = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(hit) = cache.lock().ok().and_then(|c| c.get(&t.trust_pem).cloned()) {
+        return Ok(hit);
+    }
+    let (store, label) = roots(t).map_err(|e| format!("the custom trust bundle is unusable: {e}"))?;
+    let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider.clone())
+        .build()
+        .map_err(|e| e.to_string())?;
+    if let Ok(mut c) = cache.lock() {
+        if c.len() >= 256 {
+            c.clear();
+        }
+        c.insert(t.trust_pem.clone(), (verifier.clone(), label.clone()));
+    }
+    Ok((verifier, label))
+}
+
 fn classify(
     captured: &[CertificateDer<'static>],
     chain: &[CertSummary],
@@ -803,27 +833,16 @@ fn classify(
         )),
     }
     // Trust, at a time inside the leaf's validity so that dates do not mask the chain's verdict.
-    let (store, trust_label) = match roots(t) {
-        Ok(r) => r,
+    let (verifier, trust_label) = match verifier_for(t, provider) {
+        Ok(v) => v,
         Err(e) => {
             out.push(Finding::error(
                 FindingKind::Untrusted,
-                format!("trust cannot be checked: the custom trust bundle is unusable: {e}"),
+                format!("trust cannot be checked: {e}"),
             ));
             return out;
         }
     };
-    let verifier =
-        match rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider.clone()).build() {
-            Ok(v) => v,
-            Err(e) => {
-                out.push(Finding::error(
-                    FindingKind::Untrusted,
-                    format!("trust cannot be checked: {e}"),
-                ));
-                return out;
-            }
-        };
     let at = match chain.first() {
         Some(l) if now >= l.not_before && now < l.not_after => now,
         Some(l) => l.not_before + (l.not_after - l.not_before) / 2,
