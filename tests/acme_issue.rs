@@ -293,6 +293,32 @@ async fn bad_requests_are_refused_before_anything_is_written_and_a_failed_order_
         .await
         .unwrap();
     assert!(ch.iter().all(|r| r.status.as_str() == "failed"), "{ch:?}");
+    // The certificate's own monitor records the failure and its certificate_error rule fires.
+    let m: i64 = common::scalar(
+        &t.db,
+        "SELECT id FROM monitors WHERE monitor_type = 'certificate' AND target_id = ?",
+        cert.id,
+    )
+    .await;
+    let mon = s.monitor_get(&a, m).await.unwrap();
+    assert_eq!(mon.status, certdeck::domain::MonitorStatus::Error);
+    assert!(
+        mon.status_message.as_deref().unwrap_or("").contains("issuance failed"),
+        "{mon:?}"
+    );
+    let fired = common::strings(&t.db, "SELECT message FROM alert_history").await;
+    assert!(
+        fired.len() == 1 && fired[0].contains("issuance failed") && fired[0].contains("not in the zone"),
+        "{fired:?}"
+    );
+    let log: Vec<String> = s
+        .task_logs(&a, task.id, 0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.message)
+        .collect();
+    assert!(log.iter().any(|l| l.contains("'Certificate error' fired")), "{log:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -759,5 +785,37 @@ async fn an_imported_certificate_is_set_up_for_renewal_and_renewed_with_its_own_
             log.iter().any(|m| m.message.contains("reusing the certificate's key")),
             "[{l}] {log:?}"
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_aliyun_sms_channel_keeps_its_key_secret_sealed_and_needs_it() {
+    common::init();
+    for t in common::both().await {
+        let l = t.label();
+        let s = services(&t);
+        let (_, a) = make_user(&s, &t, None, "ops", UserRole::Admin).await;
+        let base = serde_json::json!({"flavor": "aliyun", "access_key_id": "LTAI-test", "sign_name": "certdeck",
+            "template_code": "SMS_1", "phones": ["13800000000"]});
+        let e = s
+            .channel_create(&a, "sms", certdeck::domain::ChannelType::Sms, &base)
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("access_key_secret") || e.to_string().contains("secret"),
+            "[{l}] {e}"
+        );
+        let mut ok = base.clone();
+        ok["access_key_secret"] = "aliyun-secret-value-0123".into();
+        let c = s
+            .channel_create(&a, "sms", certdeck::domain::ChannelType::Sms, &ok)
+            .await
+            .unwrap();
+        assert!(
+            c.secret_fields.contains(&"access_key_secret".to_string()),
+            "[{l}] {c:?}"
+        );
+        let stored: String = common::scalar(&t.db, "SELECT config FROM alert_channels WHERE id = ?", c.id).await;
+        assert!(!stored.contains("aliyun-secret-value-0123"), "[{l}] sealed at rest");
     }
 }

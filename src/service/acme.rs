@@ -967,9 +967,17 @@ impl Services {
             if !still_valid && !matches!(f, TaskFailure::Stopped | TaskFailure::Transient { .. }) {
                 certs::set_status(self.db(), id, CertificateStatus::Error).await?;
             }
-            if let TaskFailure::Permanent(why) = f {
+            // A permanent failure, or a transient one on the last attempt, is the certificate's
+            // monitor's business (its certificate_error rules fire).
+            let last = ctx.is_last_attempt();
+            let why = match f {
+                TaskFailure::Permanent(why) => Some(why.clone()),
+                TaskFailure::Transient { message, .. } if last => Some(message.clone()),
+                _ => None,
+            };
+            if let Some(why) = why {
                 let what = if renewal { "renewal" } else { "issuance" };
-                for line in self.record_task_failure(id, what, why).await? {
+                for line in self.record_task_failure(id, what, &why).await? {
                     ctx.log(LogLevel::Warning, &line, None).await?;
                 }
             }

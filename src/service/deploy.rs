@@ -416,7 +416,7 @@ impl Services {
                 .join("; ")
         );
         ctx.log(LogLevel::Error, &msg, Some(summary)).await?;
-        if !transient {
+        if !transient || ctx.is_last_attempt() {
             if let Some(cert_id) = cert_of_task {
                 for line in self.record_task_failure(cert_id, "deploy", &msg).await? {
                     ctx.log(LogLevel::Warning, &line, None).await?;

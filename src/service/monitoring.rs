@@ -128,13 +128,15 @@ const SECRET_FIELDS: &[&str] = &[
     "token",
     "sign_secret",
     "webhook_url",
+    "access_key_secret",
 ];
 
 /// Required settings per channel kind.
 fn required_fields(t: ChannelType) -> &'static [&'static str] {
     match t {
         ChannelType::Email => &["to", "smtp_host"],
-        ChannelType::Sms => &["gateway_url"],
+        // The generic gateway needs its URL, the Aliyun preset its keys (checked by the sender).
+        ChannelType::Sms => &[],
         ChannelType::Webhook => &["url"],
         ChannelType::Wechat | ChannelType::Slack => &["webhook_url"],
     }

@@ -12,7 +12,9 @@
 //!   `flavor` (`wecom` | `serverchan`).
 //! - slack: `webhook_url` (secret).
 //! - sms: `gateway_url`, `method` (`POST` | `GET`), `body_template` ({phone} {message} {title}
-//!   {severity}), `content_type`, `auth_header` (secret `api_key` as its value), `phones`.
+//!   {severity}), `content_type`, `auth_header` (secret `api_key` as its value), `phones`; or
+//!   `flavor: aliyun` with `access_key_id`, `access_key_secret` (secret), `sign_name`,
+//!   `template_code`, `template_param`, `region_id`, `endpoint`, `phones`.
 
 use std::time::Duration;
 
@@ -125,6 +127,26 @@ pub fn channel_config(
             let mut w = WebhookSettings::new(flavor, &get("webhook_url").ok_or("the channel has no webhook_url")?);
             w.allow_http = settings.get("allow_http").and_then(Value::as_bool).unwrap_or(false);
             ChannelConfig::Webhook(w)
+        }
+        ChannelType::Sms if get("flavor").as_deref() == Some("aliyun") => {
+            let phones = list(settings, "phones");
+            let mut sms = notify::AliyunSms::new(
+                &get("access_key_id").unwrap_or_default(),
+                &get("access_key_secret").unwrap_or_default(),
+                &get("sign_name").unwrap_or_default(),
+                &get("template_code").unwrap_or_default(),
+                &phones.iter().map(String::as_str).collect::<Vec<_>>(),
+            );
+            if let Some(e) = get("endpoint") {
+                sms.endpoint = e;
+            }
+            if let Some(r) = get("region_id") {
+                sms.region_id = r;
+            }
+            if let Some(t) = get("template_param") {
+                sms.template_param = t;
+            }
+            ChannelConfig::Sms(SmsSettings::Aliyun(sms))
         }
         ChannelType::Sms => {
             let method = match get("method").as_deref().unwrap_or("POST").to_ascii_uppercase().as_str() {

@@ -416,6 +416,11 @@ impl TaskContext {
         self.claimed.attempt
     }
 
+    /// Whether this is the last run the task is allowed (a failure now is final).
+    pub fn is_last_attempt(&self) -> bool {
+        self.claimed.attempt >= self.claimed.max_attempts
+    }
+
     /// The services, for the runner's own work.
     pub fn services(&self) -> &Services {
         &self.svc
