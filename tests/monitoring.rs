@@ -1648,3 +1648,41 @@ async fn the_dashboard_counts_rules_that_notify_nobody() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_certificate_and_a_server_bring_their_monitor_and_take_it_with_them() {
+    for t in common::both().await {
+        let w = World::new(&t).await;
+        let l = w.label;
+        let cert = certificate(&w, &w.alice, "own.example.com").await;
+        let of_cert = "SELECT COUNT(*) FROM monitors WHERE monitor_type = 'certificate' AND target_id = ?";
+        assert_eq!(
+            common::count_with(w.db(), of_cert, cert).await,
+            1,
+            "[{l}] created with it"
+        );
+        w.s.cert_delete(&w.alice, cert).await.unwrap();
+        assert_eq!(
+            common::count_with(w.db(), of_cert, cert).await,
+            0,
+            "[{l}] removed with it"
+        );
+        let srv =
+            w.s.server_create(
+                &w.alice,
+                &ServerInput {
+                    hostname: Some("web9.example.com".into()),
+                    auth_type: Some(AuthType::Password),
+                    username: Some("deploy".into()),
+                    password: Some("ssh-password-9".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let of_srv = "SELECT COUNT(*) FROM monitors WHERE monitor_type = 'server' AND target_id = ?";
+        assert_eq!(common::count_with(w.db(), of_srv, srv.id).await, 1, "[{l}]");
+        w.s.server_delete(&w.alice, srv.id).await.unwrap();
+        assert_eq!(common::count_with(w.db(), of_srv, srv.id).await, 0, "[{l}]");
+    }
+}

@@ -911,7 +911,7 @@ impl Services {
                 Some(id),
                 json!({"reason": "its issuance settings could not be stored"}),
             );
-            let _ = certs::delete(self.db(), id, &undo).await;
+            let _ = self.cert_remove(actor, id, &undo).await;
             return Err(e.into());
         }
         let task = self

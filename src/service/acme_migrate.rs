@@ -631,7 +631,7 @@ impl Services {
                     Some(id),
                     json!({"main_domain": imported.main_domain, "why": "migration could not store its renewal settings"}),
                 );
-                let _ = crate::store::certificates::delete(self.db(), id, &audit).await;
+                let _ = self.cert_remove(actor, id, &audit).await;
                 return LineageReport::new(l).failed(format!("storing the renewal settings failed: {e}"));
             }
             if let Some(m) = r.renewal.as_mut() {

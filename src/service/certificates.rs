@@ -283,10 +283,20 @@ impl Services {
             Some(id),
             serde_json::json!({"main_domain": row.main_domain}),
         );
-        store::delete(self.db(), id, &audit).await?;
+        self.cert_remove(actor, id, &audit).await
+    }
+
+    /// Removes a certificate row with everything that exists only for it (challenges, issuance
+    /// settings, its monitors): the one way a certificate goes, also when a creation is undone.
+    pub(super) async fn cert_remove(
+        &self,
+        actor: &Actor,
+        id: i64,
+        audit: &crate::store::audit::NewAudit,
+    ) -> ServiceResult<()> {
+        store::delete(self.db(), id, audit).await?;
         self.delete_monitors_of(actor, crate::domain::MonitorType::Certificate, id)
-            .await?;
-        Ok(())
+            .await
     }
 
     /// The DNS challenges recorded for a certificate.
