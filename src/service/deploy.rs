@@ -18,7 +18,7 @@ use super::remote::{server_label, RemoteError};
 use super::tasks::{RunFuture, TaskContext, TaskFailure, TaskInput, TaskRunner};
 use super::{Actor, Services};
 use crate::domain::{DeploymentStatus, LogLevel, PrivilegeMode, ServerType, TaskType};
-use crate::engine::ssh::{SshError, SshSession};
+use crate::engine::ssh::{Sftp, SshError, SshSession};
 use crate::engine::tls_peek;
 use crate::errors::{ServiceError, ServiceResult};
 use crate::store::certificates::{self as certs, DeploymentRow};
@@ -158,14 +158,115 @@ struct Job {
     server: ServerRow,
     cert_path: String,
     key_path: String,
-    /// Backups made by this run: (backup of cert, backup of key), None when the target did not exist.
-    backup: Option<(String, String)>,
-    old_serial: Option<String>,
+    /// What existed before the transaction (the backup of each file that existed), once known:
+    /// recorded by this attempt, or by an interrupted earlier one (its transaction record).
+    prior: Option<Prior>,
+    /// The files on disk may differ from [`Prior`]: a restore is needed on failure.
     swapped: bool,
+    /// The files were put back to [`Prior`] during this run (the server needs a reload).
+    restored: bool,
+    /// An earlier attempt's deploy was found served (by a handshake): nothing was redone.
+    skipped: bool,
     error: Option<String>,
     transient: bool,
     started: Instant,
     step_ms: u64,
+}
+
+impl Job {
+    fn new(d: DeploymentRow, server: ServerRow) -> Job {
+        let key_path = key_path_of(&d);
+        let mut j = Job {
+            cert_path: d.deploy_path.clone(),
+            key_path,
+            d,
+            server,
+            prior: None,
+            swapped: false,
+            restored: false,
+            skipped: false,
+            error: None,
+            transient: false,
+            started: Instant::now(),
+            step_ms: 0,
+        };
+        if j.key_path == j.cert_path {
+            j.error = Some(same_path_refusal(&j.cert_path));
+        }
+        j
+    }
+
+    fn tmp_cert(&self) -> String {
+        format!("{}.certdeck-new-{}", self.cert_path, self.d.id)
+    }
+
+    fn tmp_key(&self) -> String {
+        format!("{}.certdeck-new-{}", self.key_path, self.d.id)
+    }
+
+    /// The transaction record on the server: what existed before, written before the swap and
+    /// removed once the deploy is served or the old files are back.
+    fn manifest(&self) -> String {
+        format!("{}.certdeck-txn-{}", self.cert_path, self.d.id)
+    }
+}
+
+/// The refusal of a deployment whose key path is its certificate path.
+fn same_path_refusal(path: &str) -> String {
+    format!(
+        "refused: the key path is the certificate path {path} (the key would overwrite the certificate); \
+         set another key path (certdeck deployment add … --key-path); nothing was changed"
+    )
+}
+
+/// What a deployment's paths held before a deploy: the backup of each file that existed
+/// (`None`: the file did not exist and is removed again on rollback), and the old serial.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+struct Prior {
+    /// Backup of the certificate file.
+    cert: Option<String>,
+    /// Backup of the key file.
+    key: Option<String>,
+    /// Serial of the certificate that was there.
+    serial: Option<String>,
+}
+
+/// A failed step of one entry.
+struct StepError {
+    msg: String,
+    transient: bool,
+}
+
+impl StepError {
+    fn new(msg: impl Into<String>) -> StepError {
+        StepError {
+            msg: msg.into(),
+            transient: false,
+        }
+    }
+}
+
+impl From<SshError> for StepError {
+    fn from(e: SshError) -> StepError {
+        StepError {
+            transient: is_transient(&e),
+            msg: e.to_string(),
+        }
+    }
+}
+
+/// The shell command that puts `path` back as it was: copied back from its backup, or removed
+/// when it did not exist.
+fn put_back(path: &str, backup: Option<&str>) -> String {
+    match backup {
+        Some(b) => format!(
+            "cp -p {b} {r} && mv -f {r} {p}",
+            b = q(b),
+            r = q(&format!("{path}.certdeck-restore")),
+            p = q(path)
+        ),
+        None => format!("rm -f {}", q(path)),
+    }
 }
 
 /// Result of one deployment, for the task result and the CLI.
@@ -237,6 +338,7 @@ impl Services {
             let key = key_path_of(&d);
             let (h, p, sni) = verify_target(&d, &s, &cert.main_domain);
             let blocked = match (s.auth_type, &s.host_key_fingerprint) {
+                _ if key == d.deploy_path => Some(same_path_refusal(&key)),
                 (crate::domain::AuthType::Token, _) => Some("auth type token: not reached over SSH".to_string()),
                 (_, None) => Some("host key not trusted yet (certdeck server trust-hostkey)".to_string()),
                 _ => None,
@@ -326,27 +428,15 @@ impl Services {
             None,
         )
         .await?;
-        // Group by physical host: same address and SSH port.
+        // Group by physical host (address and SSH port): its entries run one after the other,
+        // and those that share config test and reload commands share one test and one reload.
         let mut hosts: BTreeMap<(String, i32), Vec<Job>> = BTreeMap::new();
         let cert_of_task = deployments.first().map(|d| d.certificate_id);
         for d in deployments {
             let Some(server) = servers::get_server(self.db(), d.server_id).await? else {
                 continue;
             };
-            let key_path = key_path_of(&d);
-            let job = Job {
-                cert_path: d.deploy_path.clone(),
-                key_path,
-                d,
-                backup: None,
-                old_serial: None,
-                swapped: false,
-                error: None,
-                transient: false,
-                started: Instant::now(),
-                step_ms: 0,
-                server,
-            };
+            let job = Job::new(d, server);
             hosts
                 .entry((job.server.hostname.to_ascii_lowercase(), job.server.port))
                 .or_default()
@@ -466,87 +556,119 @@ impl Services {
         })
     }
 
-    /// Deploys every job of one physical host: swap each, then one test and one reload, then
-    /// verify each; rolls back the swapped ones on failure.
-    async fn deploy_host(&self, ctx: &TaskContext, mut jobs: Vec<Job>, m: &Material) -> Result<Vec<Job>, TaskFailure> {
+    /// Deploys every job of one physical host, one unit after the other: a unit is the entries
+    /// that share config test and reload commands (an nginx and an Apache entry of one machine
+    /// are two units, each tested and reloaded with its own commands).
+    async fn deploy_host(&self, ctx: &TaskContext, jobs: Vec<Job>, m: &Material) -> Result<Vec<Job>, TaskFailure> {
+        let mut units: Vec<(UnitKey, Vec<Job>)> = Vec::new();
+        for j in jobs {
+            let k = unit_key(&j.server);
+            match units.iter_mut().find(|(uk, _)| *uk == k) {
+                Some((_, v)) => v.push(j),
+                None => units.push((k, vec![j])),
+            }
+        }
         let mut sessions = Conns::default();
-        let mut any_swapped = false;
+        let mut out = Vec::new();
+        let mut result = Ok(());
+        for (_, unit) in units {
+            match self.deploy_unit(ctx, unit, &mut sessions, m).await {
+                Ok(done) => out.extend(done),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        for s in sessions.list {
+            s.close().await;
+        }
+        result.map(|()| out)
+    }
+
+    /// Deploys the entries of one unit: swap each, then one test and one reload, then verify
+    /// each; on failure puts back what existed before, reloads, and checks the old serial.
+    async fn deploy_unit(
+        &self,
+        ctx: &TaskContext,
+        mut jobs: Vec<Job>,
+        sessions: &mut Conns,
+        m: &Material,
+    ) -> Result<Vec<Job>, TaskFailure> {
+        let mut any_changed = false;
         for j in jobs.iter_mut() {
-            // Stop for a cancel only before this host's files change: once one entry is swapped,
+            // Stop for a cancel only before this unit's files change: once one entry is swapped,
             // the transaction (test, reload, verify or roll back) runs to its end.
-            if !any_swapped {
+            if !any_changed {
                 ctx.checkpoint().await?;
             }
             j.started = Instant::now();
-            if ctx.attempt() > 1
-                && j.d.status == DeploymentStatus::Deployed
-                && j.d.deployed_serial.as_deref() == Some(&m.serial)
-            {
-                ctx.log(
-                    LogLevel::Info,
-                    &format!(
-                        "{}: already serves serial {} (earlier attempt)",
-                        server_label(&j.server),
-                        m.serial
-                    ),
-                    None,
-                )
-                .await?;
+            if j.error.is_some() {
                 continue;
             }
-            if let Err(e) = self.connect_shared(&mut sessions, &j.server).await {
+            if let Err(e) = self.connect_shared(sessions, &j.server).await {
                 j.transient = remote_transient(&e);
                 j.error = Some(e.to_string());
                 continue;
             }
             let s = sessions.of(j.server.id);
+            if ctx.attempt() > 1
+                && j.d.status == DeploymentStatus::Deployed
+                && j.d.deployed_serial.as_deref() == Some(&m.serial)
+                && self.earlier_attempt_served(ctx, s, j, m).await?
+            {
+                continue;
+            }
             let swap = self.stage_and_swap(ctx, s, j, m).await;
             j.step_ms = j.started.elapsed().as_millis() as u64;
             if let Err(e) = swap {
-                j.transient = is_transient(&e);
-                j.error = Some(e.to_string());
-                if j.swapped || j.backup.is_some() {
-                    self.restore_files(ctx, s, j).await;
-                }
+                j.transient = e.transient;
+                j.error = Some(e.msg);
+                self.restore_files(ctx, s, j).await;
             }
-            any_swapped |= j.swapped;
+            any_changed |= j.swapped || j.restored;
         }
         let swapped: Vec<usize> = (0..jobs.len())
             .filter(|i| jobs[*i].swapped && jobs[*i].error.is_none())
             .collect();
-        if swapped.is_empty() {
+        let Some(lead_i) = swapped
+            .first()
+            .copied()
+            .or_else(|| jobs.iter().position(|j| j.restored))
+        else {
             return self.finish_jobs(ctx, jobs, sessions, m).await;
-        }
-        let lead = jobs[swapped[0]].server.clone();
-        let session = sessions.of(lead.id);
+        };
+        let lead = jobs[lead_i].server.clone();
         let cmds = server_commands(&lead);
         let label = server_label(&lead);
-        // Test, then reload, once for the host.
+        // Test, then reload, once for the unit.
         let mut failure: Option<(String, bool)> = None;
-        for (what, cmd) in [("config test", &cmds.test), ("reload", &cmds.reload)] {
-            let Some(cmd) = cmd else {
-                ctx.log(
-                    LogLevel::Warning,
-                    &format!("{label}: no {what} command (server type other without one): skipped"),
-                    None,
-                )
-                .await?;
-                continue;
-            };
-            let line = privileged(&lead, cmd);
-            match session.run(&line).await {
-                Ok(_) => {
-                    ctx.log(LogLevel::Info, &format!("{label}: {what} ok: {cmd}"), None)
-                        .await?
-                }
-                Err(e) => {
-                    failure = Some((format!("{what} failed: {e}"), is_transient(&e)));
-                    break;
+        if !swapped.is_empty() {
+            let session = sessions.of(lead.id);
+            for (what, cmd) in [("config test", &cmds.test), ("reload", &cmds.reload)] {
+                let Some(cmd) = cmd else {
+                    ctx.log(
+                        LogLevel::Warning,
+                        &format!("{label}: no {what} command (server type other without one): skipped"),
+                        None,
+                    )
+                    .await?;
+                    continue;
+                };
+                match session.run(&privileged(&lead, cmd)).await {
+                    Ok(_) => {
+                        ctx.log(LogLevel::Info, &format!("{label}: {what} ok: {cmd}"), None)
+                            .await?
+                    }
+                    Err(e) => {
+                        failure = Some((format!("{what} failed: {e}"), is_transient(&e)));
+                        break;
+                    }
                 }
             }
         }
-        // Verify each swapped job serves the new serial.
-        if failure.is_none() {
+        // Verify each swapped entry serves the new serial.
+        if failure.is_none() && !swapped.is_empty() {
             let checks = swapped.iter().map(|&i| {
                 let j = &jobs[i];
                 let (h, p, sni) = verify_target(&j.d, &j.server, &m.main_domain);
@@ -557,11 +679,26 @@ impl Services {
                     jobs[i].error = Some(format!("verify failed: {e}"));
                 }
             }
-            if swapped.iter().any(|&i| jobs[i].error.is_some()) {
-                failure = Some(("verify failed".into(), false));
+            let culprits: Vec<String> = swapped
+                .iter()
+                .filter_map(|&i| {
+                    let j = &jobs[i];
+                    j.error
+                        .as_ref()
+                        .map(|e| format!("{} ({}): {e}", server_label(&j.server), j.cert_path))
+                })
+                .collect();
+            if !culprits.is_empty() {
+                failure = Some((
+                    format!(
+                        "rolled back with the other entries sharing its reload, because {}",
+                        culprits.join("; ")
+                    ),
+                    false,
+                ));
             }
         }
-        if let Some((why, transient)) = failure {
+        if let Some((why, transient)) = &failure {
             ctx.log(LogLevel::Error, &format!("{label}: {why}; rolling back"), None)
                 .await?;
             for &i in &swapped {
@@ -569,11 +706,14 @@ impl Services {
                 if j.error.is_none() {
                     j.error = Some(why.clone());
                 }
-                j.transient = transient;
+                j.transient = *transient;
                 let s = sessions.of(j.server.id);
                 self.restore_files(ctx, s, j).await;
             }
+        }
+        if jobs.iter().any(|j| j.restored) {
             // Reload what was restored, then check the old certificate is back.
+            let session = sessions.of(lead.id);
             let mut rolled = String::from("old files restored");
             if let Some(t) = &cmds.test {
                 if let Err(e) = session.run(&privileged(&lead, t)).await {
@@ -585,11 +725,10 @@ impl Services {
                     rolled = format!("{rolled}; reload after rollback failed: {e}");
                 }
             }
-            for &i in &swapped {
-                let j = &mut jobs[i];
+            for j in jobs.iter_mut().filter(|j| j.restored) {
                 let (h, p, sni) = verify_target(&j.d, &j.server, &m.main_domain);
-                let served = match &j.old_serial {
-                    Some(old) => match wait_for_serial(&h, p, &sni, old, verify_timeout()).await {
+                let served = match j.prior.as_ref().and_then(|p| p.serial.clone()) {
+                    Some(old) => match wait_for_serial(&h, p, &sni, &old, verify_timeout()).await {
                         Ok(()) => format!("; the old certificate (serial {old}) is served again"),
                         Err(e) => format!("; the old certificate is NOT served: {e}"),
                     },
@@ -602,26 +741,75 @@ impl Services {
         self.finish_jobs(ctx, jobs, sessions, m).await
     }
 
+    /// On a retry of an entry the database records as deployed with this serial: whether the
+    /// endpoint really serves it (a TLS handshake decides, never the row alone). When it does,
+    /// an interrupted attempt's transaction record is adopted for the cleanup and nothing is
+    /// redone; when it does not, the entry is deployed again (which also reloads the server
+    /// when an earlier attempt swapped the files but never reloaded).
+    async fn earlier_attempt_served(
+        &self,
+        ctx: &TaskContext,
+        s: &SshSession,
+        j: &mut Job,
+        m: &Material,
+    ) -> Result<bool, TaskFailure> {
+        let label = server_label(&j.server);
+        let (h, p, sni) = verify_target(&j.d, &j.server, &m.main_domain);
+        match wait_for_serial(&h, p, &sni, &m.serial, RETRY_CHECK_TIMEOUT).await {
+            Ok(()) => {
+                if let Ok(sftp) = s.sftp().await {
+                    if let Ok(Some(prior)) = read_manifest(&sftp, &j.manifest()).await {
+                        j.prior = Some(prior);
+                    }
+                }
+                j.skipped = true;
+                ctx.log(
+                    LogLevel::Info,
+                    &format!(
+                        "{label}: {h}:{p} (SNI {sni}) already serves serial {} (deployed by an earlier attempt; checked by a TLS handshake)",
+                        m.serial
+                    ),
+                    None,
+                )
+                .await?;
+                Ok(true)
+            }
+            Err(e) => {
+                ctx.log(
+                    LogLevel::Warning,
+                    &format!(
+                        "{label}: the database records serial {} as deployed by an earlier attempt, but the server does not serve it ({e}): deploying again",
+                        m.serial
+                    ),
+                    None,
+                )
+                .await?;
+                Ok(false)
+            }
+        }
+    }
+
     async fn finish_jobs(
         &self,
         ctx: &TaskContext,
         jobs: Vec<Job>,
-        sessions: Conns,
+        sessions: &Conns,
         m: &Material,
     ) -> Result<Vec<Job>, TaskFailure> {
         for j in &jobs {
             let label = server_label(&j.server);
             match &j.error {
                 None => {
-                    if let Some(s) = sessions.get(j.server.id) {
-                        self.prune_backups(s, j).await;
+                    if let (Some(s), Some(prior)) = (sessions.get(j.server.id), &j.prior) {
+                        self.prune_backups(s, j, prior).await;
                     }
                     certs::set_deployment_outcome(self.db(), j.d.id, DeploymentStatus::Deployed, None, Some(&m.serial))
                         .await?;
+                    let how = if j.skipped { " (by an earlier attempt)" } else { "" };
                     ctx.log(
                         LogLevel::Info,
                         &format!(
-                            "{label}: deployed {} and {}; serial {} is served",
+                            "{label}: deployed {} and {}{how}; serial {} is served",
                             j.cert_path, j.key_path, m.serial
                         ),
                         None,
@@ -634,9 +822,6 @@ impl Services {
                     ctx.log(LogLevel::Error, &format!("{label}: {e}"), None).await?;
                 }
             }
-        }
-        for s in sessions.list {
-            s.close().await;
         }
         Ok(jobs)
     }
@@ -662,21 +847,55 @@ impl Services {
         Ok(())
     }
 
-    /// Steps 1–3 for one job: upload to temporary names, back up, swap.
+    /// Steps 1–3 for one job: upload to temporary names, back up the certificate and the key
+    /// (each as it exists, independently) and record that on the server, then swap both in one
+    /// remote command that puts the certificate back when the key cannot follow.
     async fn stage_and_swap(
         &self,
         ctx: &TaskContext,
         s: &SshSession,
         j: &mut Job,
         m: &Material,
-    ) -> Result<(), SshError> {
+    ) -> Result<(), StepError> {
         let label = server_label(&j.server);
         let id = j.d.id;
-        let tmp_cert = format!("{}.certdeck-new-{id}", j.cert_path);
-        let tmp_key = format!("{}.certdeck-new-{id}", j.key_path);
+        let (tmp_cert, tmp_key, manifest) = (j.tmp_cert(), j.tmp_key(), j.manifest());
         let sftp = s.sftp().await?;
         let old_cert = sftp.stat(&j.cert_path).await?;
         let old_key = sftp.stat(&j.key_path).await?;
+        for (what, p, st) in [("certificate", &j.cert_path, old_cert), ("key", &j.key_path, old_key)] {
+            if st.is_some_and(|st| st.is_dir) {
+                return Err(StepError::new(format!(
+                    "refused: the {what} path {p} is a directory; nothing was changed"
+                )));
+            }
+        }
+        // A transaction record left by an interrupted attempt says what existed before it: the
+        // files on disk may be that attempt's, so they are never taken for the old ones.
+        let inherited = read_manifest(&sftp, &manifest).await?;
+        if let Some(prior) = &inherited {
+            for b in [&prior.cert, &prior.key].into_iter().flatten() {
+                if sftp.stat(b).await?.is_none() {
+                    return Err(StepError::new(format!(
+                        "an interrupted earlier deploy recorded the backup {b} in {manifest}, but it is gone: \
+                         check {} and {} by hand, then remove {manifest}; nothing was changed",
+                        j.cert_path, j.key_path
+                    )));
+                }
+            }
+            j.prior = inherited.clone();
+            j.swapped = true;
+            let _ = ctx
+                .log(
+                    LogLevel::Warning,
+                    &format!(
+                        "{label}: an earlier attempt was interrupted after its backup ({manifest}): \
+                         its record of the files before it is kept and restored on any failure"
+                    ),
+                    None,
+                )
+                .await;
+        }
         // 1. upload
         sftp.write(&tmp_cert, &m.fullchain, 0o644).await?;
         sftp.write(&tmp_key, &m.key, 0o600).await?;
@@ -707,49 +926,111 @@ impl Services {
                 None,
             )
             .await;
-        // 2. back up what is there now, named by deployment and the serial it holds
-        if old_cert.is_some() {
-            let old_serial = match sftp.read(&j.cert_path, 1024 * 1024).await? {
-                Some(d) => crate::domain::certpem::certificates_der(&d)
-                    .ok()
-                    .and_then(|v| v.into_iter().next())
-                    .and_then(|der| serial_hex(&der)),
-                None => None,
-            };
-            let tag = old_serial.clone().unwrap_or_else(|| "unknown".into());
-            let bak_cert = format!("{}.certdeck-bak-{id}-{tag}", j.cert_path);
-            let bak_key = format!("{}.certdeck-bak-{id}-{tag}", j.key_path);
-            // Never overwrite a backup: an earlier attempt's backup of the same serial is the same file.
-            let mut cmd = format!("[ -e {bc} ] || cp -p {c} {bc}", bc = q(&bak_cert), c = q(&j.cert_path));
-            if old_key.is_some() {
-                cmd.push_str(&format!(
-                    " && {{ [ -e {bk} ] || cp -p {k} {bk}; }}",
-                    bk = q(&bak_key),
-                    k = q(&j.key_path)
-                ));
+        // 2. back up each file that exists, named by deployment and the serial it holds, and
+        //    record what existed (written under a temporary name, put in place by the swap)
+        let part = format!("{manifest}.part");
+        let prior = match inherited {
+            Some(p) => p,
+            None => {
+                let old_serial = match old_cert {
+                    Some(_) => match sftp.read(&j.cert_path, 1024 * 1024).await? {
+                        Some(d) => crate::domain::certpem::certificates_der(&d)
+                            .ok()
+                            .and_then(|v| v.into_iter().next())
+                            .and_then(|der| serial_hex(&der)),
+                        None => None,
+                    },
+                    None => None,
+                };
+                let tag = old_serial
+                    .clone()
+                    .unwrap_or_else(|| if old_cert.is_some() { "unknown" } else { "none" }.into());
+                let prior = Prior {
+                    cert: old_cert.map(|_| format!("{}.certdeck-bak-{id}-{tag}", j.cert_path)),
+                    key: old_key.map(|_| format!("{}.certdeck-bak-{id}-{tag}", j.key_path)),
+                    serial: old_serial,
+                };
+                let copies: Vec<String> = [(&j.cert_path, &prior.cert), (&j.key_path, &prior.key)]
+                    .into_iter()
+                    .filter_map(|(p, b)| b.as_ref().map(|b| format!("cp -p {} {}", q(p), q(b))))
+                    .collect();
+                if !copies.is_empty() {
+                    s.run(&copies.join(" && ")).await?;
+                }
+                let record = serde_json::to_vec(&prior).map_err(|e| StepError::new(e.to_string()))?;
+                sftp.write(&part, &record, 0o600).await?;
+                let said = |b: &Option<String>, p: &str| match b {
+                    Some(b) => format!("{p} to {b}"),
+                    None => format!("{p} did not exist"),
+                };
+                let _ = ctx
+                    .log(
+                        LogLevel::Info,
+                        &format!(
+                            "{label}: backed up the current files (serial {tag}): {}; {}",
+                            said(&prior.cert, &j.cert_path),
+                            said(&prior.key, &j.key_path)
+                        ),
+                        None,
+                    )
+                    .await;
+                prior
             }
-            s.run(&cmd).await?;
-            j.backup = Some((bak_cert, if old_key.is_some() { bak_key } else { String::new() }));
-            j.old_serial = old_serial;
-            let _ = ctx
-                .log(
-                    LogLevel::Info,
-                    &format!("{label}: backed up the current files (serial {tag})"),
-                    None,
-                )
-                .await;
-        }
+        };
+        let fresh = j.prior.is_none();
+        j.prior = Some(prior.clone());
         drop(sftp);
-        // 3. swap both in one remote command, so a lost connection cannot leave half a pair
-        s.run(&format!(
-            "mv -f {} {} && mv -f {} {}",
-            q(&tmp_cert),
-            q(&j.cert_path),
-            q(&tmp_key),
-            q(&j.key_path)
-        ))
-        .await?;
-        j.swapped = true;
+        // 3. swap both in one remote command, so a lost connection cannot leave half a pair:
+        //    when the key cannot follow the certificate, the certificate is put back at once.
+        let record = if fresh {
+            format!("mv -f {} {} || exit 6; ", q(&part), q(&manifest))
+        } else {
+            String::new()
+        };
+        let cmd = format!(
+            "{record}mv -f {tc} {c} || exit 3; if mv -f {tk} {k}; then exit 0; fi; {undo} && exit 4; exit 5",
+            tc = q(&tmp_cert),
+            c = q(&j.cert_path),
+            tk = q(&tmp_key),
+            k = q(&j.key_path),
+            undo = put_back(&j.cert_path, prior.cert.as_deref()),
+        );
+        let out = match s.exec(&cmd).await {
+            Ok(out) => out,
+            Err(e) => {
+                // Unknown how far it got: restore on the way out.
+                j.swapped = true;
+                return Err(e.into());
+            }
+        };
+        let why = out.excerpt(400);
+        match out.code {
+            0 => j.swapped = true,
+            6 => return Err(StepError::new(format!("could not record the backup in {manifest}: {why}"))),
+            3 => {
+                return Err(StepError::new(format!(
+                    "could not put the certificate in place at {}: {why}",
+                    j.cert_path
+                )))
+            }
+            4 => {
+                return Err(StepError::new(format!(
+                    "could not put the key in place at {}: {why}; the certificate was put back",
+                    j.key_path
+                )))
+            }
+            5 => {
+                j.swapped = true;
+                return Err(StepError::new(format!(
+                    "could not put the key in place at {}, and putting the certificate back failed: {why}",
+                    j.key_path
+                )));
+            }
+            code => {
+                j.swapped = true;
+                return Err(StepError::new(format!("the swap ended with status {code}: {why}")));
+            }
+        }
         let _ = ctx
             .log(
                 LogLevel::Info,
@@ -764,65 +1045,106 @@ impl Services {
         Ok(())
     }
 
-    /// Puts the backed-up files back (or removes files that did not exist before).
+    /// Puts back exactly what existed before: each file from its backup, or removed when it
+    /// did not exist; removes the temporary files and, once the old files are back, the
+    /// transaction record.
     async fn restore_files(&self, ctx: &TaskContext, s: &SshSession, j: &mut Job) {
         let label = server_label(&j.server);
-        let id = j.d.id;
+        let manifest = j.manifest();
         let mut cmds = vec![format!(
-            "rm -f {} {}",
-            q(&format!("{}.certdeck-new-{id}", j.cert_path)),
-            q(&format!("{}.certdeck-new-{id}", j.key_path))
+            "rm -f {} {} {}",
+            q(&j.tmp_cert()),
+            q(&j.tmp_key()),
+            q(&format!("{manifest}.part"))
         )];
-        if j.swapped {
-            match &j.backup {
-                Some((bc, bk)) => {
-                    cmds.push(format!(
-                        "cp -p {bc} {c}.certdeck-restore && mv -f {c}.certdeck-restore {c}",
-                        bc = q(bc),
-                        c = q(&j.cert_path)
-                    ));
-                    if bk.is_empty() {
-                        cmds.push(format!("rm -f {}", q(&j.key_path)));
-                    } else {
-                        cmds.push(format!(
-                            "cp -p {bk} {k}.certdeck-restore && mv -f {k}.certdeck-restore {k}",
-                            bk = q(bk),
-                            k = q(&j.key_path)
-                        ));
-                    }
-                }
-                None => cmds.push(format!("rm -f {} {}", q(&j.cert_path), q(&j.key_path))),
+        let mut what = Vec::new();
+        let changed = j.swapped && j.prior.is_some();
+        if let (true, Some(p)) = (changed, &j.prior) {
+            for (path, b) in [(&j.cert_path, &p.cert), (&j.key_path, &p.key)] {
+                cmds.push(put_back(path, b.as_deref()));
+                what.push(match b {
+                    Some(_) => format!("{path} put back"),
+                    None => format!("{path} removed (it did not exist before)"),
+                });
             }
         }
-        let r = s.run(&cmds.join(" && ")).await;
-        let msg = match r {
-            Ok(_) => format!("{label}: restored the previous files"),
-            Err(e) => format!("{label}: RESTORE FAILED, check {} by hand: {e}", j.cert_path),
-        };
-        let _ = ctx.log(LogLevel::Warning, &msg, None).await;
-        j.swapped = false;
+        if j.prior.is_some() {
+            cmds.push(format!("rm -f {}", q(&manifest)));
+        }
+        match s.run(&cmds.join(" && ")).await {
+            Ok(_) if changed => {
+                let _ = ctx
+                    .log(
+                        LogLevel::Warning,
+                        &format!("{label}: restored the previous files: {}", what.join("; ")),
+                        None,
+                    )
+                    .await;
+                j.swapped = false;
+                j.restored = true;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let msg = format!(
+                    "RESTORE FAILED, check {} and {} by hand ({manifest} records what existed): {e}",
+                    j.cert_path, j.key_path
+                );
+                let _ = ctx.log(LogLevel::Error, &format!("{label}: {msg}"), None).await;
+                let before = j.error.take().unwrap_or_default();
+                j.error = Some(format!("{before}; {msg}"));
+                j.swapped = false;
+            }
+        }
     }
 
-    /// Keeps only this run's backup of a deployment.
-    async fn prune_backups(&self, s: &SshSession, j: &Job) {
+    /// Keeps only the backups of what existed before this deploy (the previous pair); removes
+    /// the transaction record.
+    async fn prune_backups(&self, s: &SshSession, j: &Job, prior: &Prior) {
         let id = j.d.id;
-        let keep: Vec<&str> = match &j.backup {
-            Some((c, k)) => vec![c.as_str(), k.as_str()],
-            None => vec![],
-        };
-        let mut cmd = String::new();
+        let keep: Vec<&str> = [&prior.cert, &prior.key].into_iter().flatten().map(String::as_str).collect();
+        let mut cmd = format!("rm -f {}; ", q(&j.manifest()));
         for base in [&j.cert_path, &j.key_path] {
             let pattern = format!("{}.certdeck-bak-{id}-*", q(base));
             cmd.push_str(&format!(
                 "for f in {pattern}; do [ -e \"$f\" ] || continue; case \"$f\" in "
             ));
-            for k in keep.iter().filter(|k| !k.is_empty()) {
+            for k in &keep {
                 cmd.push_str(&format!("{}) ;; ", q(k)));
             }
             cmd.push_str("*) rm -f \"$f\";; esac; done; ");
         }
         let _ = s.exec(&cmd).await;
     }
+}
+
+/// How long a retry looks for an earlier attempt's certificate on the endpoint.
+const RETRY_CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The commands a unit shares: config test and reload as run on the server.
+type UnitKey = (Option<String>, Option<String>);
+
+fn unit_key(s: &ServerRow) -> UnitKey {
+    let c = server_commands(s);
+    (
+        c.test.map(|t| privileged(s, &t)),
+        c.reload.map(|r| privileged(s, &r)),
+    )
+}
+
+/// Reads an interrupted attempt's transaction record, if there is one.
+async fn read_manifest(sftp: &Sftp<'_>, path: &str) -> Result<Option<Prior>, StepError> {
+    if sftp.stat(path).await?.is_none() {
+        return Ok(None);
+    }
+    let text = sftp
+        .read(path, 64 * 1024)
+        .await?
+        .ok_or_else(|| StepError::new(format!("the transaction record {path} is too large")))?;
+    serde_json::from_slice(&text).map(Some).map_err(|e| {
+        StepError::new(format!(
+            "the transaction record {path} is unreadable ({e}): check the files by hand, then remove it"
+        ))
+    })
 }
 
 /// The open connections of one host's transaction, shared by entries with the same target.
