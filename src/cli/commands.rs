@@ -1649,6 +1649,7 @@ async fn deployment(ctx: &Ctx, s: &Services, a: &Actor, c: &DeploymentCmd) -> R<
             verify_host,
             sni,
             verify_port,
+            replace,
         } => {
             let input = crate::service::certificates::DeploymentInput {
                 deploy_path: path.clone(),
@@ -1658,6 +1659,7 @@ async fn deployment(ctx: &Ctx, s: &Services, a: &Actor, c: &DeploymentCmd) -> R<
                 verify_sni: sni.clone(),
                 verify_port: *verify_port,
                 auto_deploy: !no_auto_deploy,
+                replace: *replace,
             };
             let d = svc(s.deployment_create_with(a, *cert, *server, &input).await)?;
             if ctx.json {

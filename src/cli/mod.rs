@@ -915,6 +915,10 @@ pub enum DeploymentCmd {
         /// TLS port of the verification (default: the server's verify port, else 443).
         #[arg(long)]
         verify_port: Option<i64>,
+        /// Replace the deployments on the same machine that write this certificate or key file
+        /// (without it, such a deployment is refused).
+        #[arg(long)]
+        replace: bool,
     },
     /// Remove a deployment binding.
     Rm {

@@ -56,6 +56,9 @@ pub struct DeploymentInput {
     pub verify_port: Option<i64>,
     /// Deploy again after every renewal.
     pub auto_deploy: bool,
+    /// Replace the deployments on the same machine whose certificate or key file is one of
+    /// this one's (audited as `deployment.replace`); without it such a deployment is refused.
+    pub replace: bool,
 }
 
 /// An exported certificate; the key only when asked for.
@@ -358,6 +361,19 @@ impl Services {
                 "must differ from the certificate path (the key would overwrite the certificate)",
             ));
         }
+        let key_file = super::deploy::key_path_for(&path, key_path.as_deref());
+        if key_file == path {
+            return Err(ServiceError::invalid(
+                "key_path",
+                format!(
+                    "the key path derived from {path} (its extension replaced by .key) is the certificate path itself: \
+                     give the key its own path (--key-path)"
+                ),
+            ));
+        }
+        let replaced = self
+            .deployment_path_conflicts(actor, cert_id, &s, &path, &key_file, input.replace)
+            .await?;
         let verify_host = opt_text("verify_host", input.verify_host.as_deref(), 255)?;
         let verify_sni = opt_text("verify_sni", input.verify_sni.as_deref(), 255)?;
         let verify_port = match input.verify_port {
@@ -373,7 +389,7 @@ impl Services {
             "deployment.create",
             "deployment",
             None,
-            serde_json::json!({"certificate_id": cert_id, "server_id": server_id, "deploy_path": path, "key_path": key_path}),
+            serde_json::json!({"certificate_id": cert_id, "server_id": server_id, "deploy_path": path, "key_path": key_path, "replace": input.replace}),
         );
         let new = store::NewDeployment {
             certificate_id: cert_id,
@@ -386,6 +402,23 @@ impl Services {
             verify_port,
             auto_deploy: input.auto_deploy,
         };
+        for old in &replaced {
+            let audit = self.audit(
+                Some(actor),
+                "deployment.replace",
+                "deployment",
+                Some(old.id),
+                serde_json::json!({
+                    "certificate_id": old.certificate_id,
+                    "server_id": old.server_id,
+                    "deploy_path": old.deploy_path,
+                    "key_path": super::deploy::key_path_of(old),
+                    "replaced_by_certificate_id": cert_id,
+                    "replaced_by_server_id": server_id,
+                }),
+            );
+            store::delete_deployment(self.db(), old.id, &audit).await?;
+        }
         let id = store::insert_deployment(self.db(), &new, &audit)
             .await
             .map_err(|e| match ServiceError::from(e) {
@@ -395,6 +428,89 @@ impl Services {
                 other => other,
             })?;
         self.deployment_get(actor, id).await
+    }
+
+    /// Refuses, before anything is created, a new deployment on `server` whose files another
+    /// deployment on that machine already writes (as [`Services::deployment_create_with`] would).
+    pub(crate) async fn deployment_paths_free(
+        &self,
+        actor: &Actor,
+        server: &crate::store::servers::ServerRow,
+        input: &DeploymentInput,
+    ) -> ServiceResult<()> {
+        let path = input.deploy_path.trim();
+        let key = super::deploy::key_path_for(path, input.key_path.as_deref());
+        self.deployment_path_conflicts(actor, 0, server, path, &key, false)
+            .await
+            .map(|_| ())
+    }
+
+    /// The deployments on the same machine (address and SSH port) whose certificate or key
+    /// file is `cert_path` or `key_path`: two deployments writing one file would overwrite each
+    /// other's certificate, or pair one certificate with the other's key. Refused unless
+    /// `replace` is set and the actor may see each of them; then they are returned, to be
+    /// removed by the caller. Also refused: a second deployment of the certificate to the server.
+    async fn deployment_path_conflicts(
+        &self,
+        actor: &Actor,
+        cert_id: i64,
+        server: &crate::store::servers::ServerRow,
+        cert_path: &str,
+        key_path: &str,
+        replace: bool,
+    ) -> ServiceResult<Vec<DeploymentRow>> {
+        let on_host = store::list_deployments_on_host(self.db(), &server.hostname, server.port).await?;
+        let mut replaced = Vec::new();
+        for e in on_host {
+            let e_key = super::deploy::key_path_of(&e);
+            let clash = [(cert_path, "certificate"), (key_path, "key")]
+                .into_iter()
+                .find_map(|(mine, my_role)| {
+                    [(e.deploy_path.as_str(), "certificate"), (e_key.as_str(), "key")]
+                        .into_iter()
+                        .find(|(theirs, _)| *theirs == mine)
+                        .map(|(_, their_role)| (mine, my_role, their_role))
+                });
+            let same_binding = e.certificate_id == cert_id && e.server_id == server.id;
+            let Some((file, my_role, their_role)) = clash else {
+                if same_binding && !replace {
+                    return Err(ServiceError::Conflict(format!(
+                        "certificate {cert_id} already has a deployment to server {} (deployment {}, at {}): \
+                         remove it first (certdeck deployment rm {}) or replace it (--replace)",
+                        server.id, e.id, e.deploy_path, e.id
+                    )));
+                }
+                if same_binding {
+                    replaced.push(e);
+                }
+                continue;
+            };
+            if self.deployment_get(actor, e.id).await.is_err() {
+                return Err(ServiceError::Conflict(format!(
+                    "{file} on this machine is already written by a deployment of another user: choose another path"
+                )));
+            }
+            if !replace {
+                let what = if my_role == "certificate" && their_role == "certificate" {
+                    format!(
+                        "server {} already has certificate {} at {file} (deployment {})",
+                        e.server_id, e.certificate_id, e.id
+                    )
+                } else {
+                    format!(
+                        "the {my_role} file {file} is already the {their_role} file of deployment {} (certificate {}, server {})",
+                        e.id, e.certificate_id, e.server_id
+                    )
+                };
+                return Err(ServiceError::Conflict(format!(
+                    "{what}: two deployments writing one file overwrite each other; remove that deployment first \
+                     (certdeck deployment rm {}) or replace it (certdeck deployment add … --replace)",
+                    e.id
+                )));
+            }
+            replaced.push(e);
+        }
+        Ok(replaced)
     }
 
     /// A deployment visible to the actor (through its certificate's owner).

@@ -65,10 +65,17 @@ pub fn privileged(s: &ServerRow, cmd: &str) -> String {
 
 /// The key path of a deployment: its own, else the certificate path with `.key` for its extension.
 pub fn key_path_of(d: &DeploymentRow) -> String {
-    if let Some(k) = &d.key_path {
-        return k.clone();
+    key_path_for(&d.deploy_path, d.key_path.as_deref())
+}
+
+/// The key path for a certificate path and an optional own key path: the own one, else the
+/// certificate path with `.key` for its extension (which is the certificate path itself when
+/// that already ends in `.key`: refused where deployments are made and deployed).
+pub fn key_path_for(deploy_path: &str, key_path: Option<&str>) -> String {
+    if let Some(k) = key_path {
+        return k.to_string();
     }
-    let p = &d.deploy_path;
+    let p = deploy_path;
     let (dir, file) = p.rsplit_once('/').unwrap_or(("", p));
     let stem = file
         .rsplit_once('.')

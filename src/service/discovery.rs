@@ -565,6 +565,8 @@ impl Services {
             .clone()
             .ok_or_else(|| ServiceError::invalid("site", "the site's config names no key file"))?;
         let server = self.server_get(actor, site.server_id).await?;
+        // Refused before the import: the site's files may already be another deployment's.
+        self.deployment_paths_free(actor, &server, &input).await?;
         let session = self.ssh_connect(&server).await?;
         let read = |path: String| {
             let session = &session;

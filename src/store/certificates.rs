@@ -364,6 +364,15 @@ pub async fn list_deployments(
     on_db!(db, p => bind_args!(sqlx::query_as::<_, DeploymentRow>(AssertSqlSafe(sql)), w.args.clone()).fetch_all(p).await)
 }
 
+/// Deployments to every server entry on one machine (host name, case-insensitive, and SSH port).
+pub async fn list_deployments_on_host(db: &Db, hostname: &str, port: i32) -> Result<Vec<DeploymentRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {DEPLOY_COLS} FROM certificate_deployments WHERE server_id IN \
+         (SELECT id FROM servers WHERE LOWER(hostname) = ? AND port = ?) ORDER BY id LIMIT 10000"
+    );
+    on_db!(db, p => sqlx::query_as::<_, DeploymentRow>(AssertSqlSafe(sql)).bind(hostname.to_lowercase()).bind(port).fetch_all(p).await)
+}
+
 /// Records the outcome of a deploy run: `deployed` (with the serial now served and the time) or
 /// `failed` with the error.
 pub async fn set_deployment_outcome(
