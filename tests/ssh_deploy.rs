@@ -1199,7 +1199,25 @@ async fn an_other_type_server_uses_its_own_commands_and_rolls_back_when_its_test
     .unwrap();
     let (c2, k2) = make_cert(&name);
     let cert2 = import(&w, &c2, &k2).await;
-    let dep2 = deployment_for(&w, cert2, &srv, &site, &name, &web).await;
+    // The site's files belong to the first binding: the new certificate replaces it explicitly
+    // (a second deployment writing the same files is refused).
+    let dep2 =
+        w.s.deployment_create_with(
+            &w.a,
+            cert2,
+            srv.id,
+            &DeploymentInput {
+                deploy_path: site.cert.display().to_string(),
+                key_path: Some(site.key.display().to_string()),
+                verify_sni: Some(name.clone()),
+                verify_port: Some(i64::from(web.port)),
+                replace: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .id;
     let t =
         w.s.deploy_enqueue(&w.a, cert2, DeployTarget::Server(srv.id))
             .await
