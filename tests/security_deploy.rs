@@ -730,3 +730,86 @@ async fn a_second_deployment_on_the_same_server_and_path_is_refused() {
     config_test_passes(&web);
     assert_eq!(served_serial(web.port, &name).await, pem_serial(&b_c));
 }
+
+/// An attempt that stops right after its swap (its future dropped, as a killed worker would)
+/// leaves the new pair on disk and its transaction record; when the retry fails, it restores
+/// what existed before the first attempt (from that record), not the half-done state it found.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_retry_restores_what_existed_before_the_interrupted_attempt() {
+    let Some(w) = world().await else { return };
+    let _g = BED_LOCK.lock().await;
+    let web = w.bed.nginx.clone();
+    let name = format!("deploy-crash{}.nginx.test", rand_suffix());
+    let old = served_site(&web, false, &name).await;
+    let (new_c, new_k) = make_cert(&[&name]);
+    let cert = import(&w, &new_c, &new_k).await;
+    let srv = add_server(&w, ServerType::Nginx).await;
+    let dep = deployment(&w, cert, &srv, &old.cert, Some(&old.key), &name, web.port).await;
+    let task = w.s.deploy_enqueue(&w.a, cert, DeployTarget::Server(srv.id)).await.unwrap();
+
+    std::env::set_var("CERTDECK_TESTKIT_PAUSE_AFTER_SWAP_MS", "60000");
+    let runners = Runners::builtin();
+    let attempt = w.s.task_run_here(&w.a, task.id, &runners);
+    let swapped = async {
+        loop {
+            let logs = w.s.task_logs(&w.a, task.id, 0, 1000).await.unwrap();
+            if logs.iter().any(|l| l.message.contains("swapped into")) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::select! {
+        r = attempt => panic!("the attempt should stop at the swap: {:?}", r.map(|_| ())),
+        _ = tokio::time::timeout(Duration::from_secs(30), swapped) => {}
+    }
+    std::env::remove_var("CERTDECK_TESTKIT_PAUSE_AFTER_SWAP_MS");
+    assert_eq!(read(&old.cert), new_c.as_bytes(), "the first attempt swapped");
+    assert!(pair_matches(&old.cert, &old.key), "never a mixed pair on disk");
+    assert!(
+        files_of(&old.site).iter().any(|f| f.contains(".certdeck-txn-")),
+        "a transaction record: {:?}",
+        files_of(&old.site)
+    );
+    assert_eq!(served_serial(web.port, &name).await, pem_serial(&old.cert_pem));
+
+    // The retry's config test fails; the lease runs out and the reaper puts the task back.
+    w.s.server_update(
+        &w.a,
+        srv.id,
+        &ServerInput {
+            test_command: Some("echo 'site check failed' >&2; exit 4".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    common::exec_with(
+        &w.t.db,
+        "UPDATE tasks SET lease_expires_at = '2000-01-01 00:00:00', max_attempts = 2 WHERE id = ?",
+        task.id,
+    )
+    .await;
+    w.s.task_reap().await.unwrap();
+    let (d, log) = run(&w, task.id).await;
+    assert_eq!(d.queue.attempts, 2, "this run was the retry:\n{log}");
+    assert_eq!(d.task.status, TaskStatus::Failed, "{log}");
+    assert!(log.contains("interrupted"), "{log}");
+    let msg = w
+        .s
+        .deployment_get(&w.a, dep)
+        .await
+        .unwrap()
+        .error_message
+        .unwrap_or_default();
+    assert!(msg.contains("site check failed") && msg.contains("is served again"), "{msg}");
+    assert_eq!(read(&old.cert), old.cert_pem.as_bytes(), "the certificate from before the first attempt");
+    assert_eq!(read(&old.key), old.key_pem.as_bytes(), "the key from before the first attempt");
+    assert!(
+        files_of(&old.site).iter().all(|f| !f.contains(".certdeck-txn-") && !f.contains(".certdeck-new-")),
+        "{:?}",
+        files_of(&old.site)
+    );
+    config_test_passes(&web);
+    assert_eq!(served_serial(web.port, &name).await, pem_serial(&old.cert_pem));
+}
