@@ -136,7 +136,8 @@ async fn add_server(w: &W, kind: ServerType) -> ServerRow {
 /// A self-signed certificate and key for `names` (rcgen), as PEM.
 fn make_cert(names: &[&str]) -> (String, String) {
     let kp = rcgen::KeyPair::generate().expect("key");
-    let params = rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).expect("params");
+    let params =
+        rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).expect("params");
     let cert = params.self_signed(&kp).expect("self-sign");
     (cert.pem(), kp.serialize_pem())
 }
@@ -326,6 +327,10 @@ fn read(p: &Path) -> Vec<u8> {
     std::fs::read(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
 }
 
+fn read_s(p: &Path) -> String {
+    String::from_utf8_lossy(&read(p)).into_owned()
+}
+
 fn pair_matches(cert: &Path, key: &Path) -> bool {
     use certdeck::domain::certpem;
     let c = certpem::certificates_der(&read(cert)).unwrap().remove(0);
@@ -373,13 +378,25 @@ async fn a_shared_key_file_survives_a_failing_deploy_byte_for_byte() {
     let row = w.s.deployment_get(&w.a, dep).await.unwrap();
     assert_eq!(row.status, DeploymentStatus::Failed);
     let msg = row.error_message.unwrap_or_default();
-    assert!(msg.contains("config test failed") && msg.contains("rolled back"), "{msg}");
-    assert_eq!(read(&old.key), key_before, "the shared key is back byte for byte:\n{log}");
-    assert!(!new_path.exists(), "the certificate file that did not exist is removed again");
-    assert_eq!(read(&old.cert), old.cert_pem.as_bytes(), "the site's certificate is untouched");
+    assert!(
+        msg.contains("config test failed") && msg.contains("rolled back"),
+        "{msg}"
+    );
+    assert_eq!(
+        read(&old.key),
+        key_before,
+        "the shared key is back byte for byte:\n{log}"
+    );
+    assert!(
+        !new_path.exists(),
+        "the certificate file that did not exist is removed again"
+    );
+    assert_eq!(read_s(&old.cert), old.cert_pem, "the site's certificate is untouched");
     assert!(pair_matches(&old.cert, &old.key));
     assert!(
-        files_of(&old.site).iter().all(|f| !f.contains("certdeck-new") && !f.contains("certdeck-txn")),
+        files_of(&old.site)
+            .iter()
+            .all(|f| !f.contains("certdeck-new") && !f.contains("certdeck-txn")),
         "no temporary file or transaction record left: {:?}",
         files_of(&old.site)
     );
@@ -401,9 +418,8 @@ async fn a_key_path_equal_to_the_certificate_path_is_refused() {
     let cert = import(&w, &new_c, &new_k).await;
     let srv = add_server(&w, ServerType::Nginx).await;
 
-    let given = w
-        .s
-        .deployment_create_with(
+    let given =
+        w.s.deployment_create_with(
             &w.a,
             cert,
             srv.id,
@@ -419,9 +435,8 @@ async fn a_key_path_equal_to_the_certificate_path_is_refused() {
         "{given:?}"
     );
     // A certificate path ending in .key derives the key path: the same file.
-    let derived = w
-        .s
-        .deployment_create_with(
+    let derived =
+        w.s.deployment_create_with(
             &w.a,
             cert,
             srv.id,
@@ -448,8 +463,8 @@ async fn a_key_path_equal_to_the_certificate_path_is_refused() {
     let row = w.s.deployment_get(&w.a, dep).await.unwrap();
     let msg = row.error_message.unwrap_or_default();
     assert!(msg.contains("the key path is the certificate path"), "{msg}");
-    assert_eq!(read(&old.cert), old.cert_pem.as_bytes(), "nothing written");
-    assert_eq!(read(&old.key), old.key_pem.as_bytes(), "nothing written");
+    assert_eq!(read_s(&old.cert), old.cert_pem, "nothing written");
+    assert_eq!(read_s(&old.key), old.key_pem, "nothing written");
     assert!(!log.contains("uploaded"), "nothing uploaded:\n{log}");
     config_test_passes(&web);
     assert_eq!(served_serial(web.port, &name).await, pem_serial(&old.cert_pem));
@@ -483,19 +498,18 @@ async fn a_failed_key_swap_puts_the_certificate_back() {
     let dep = deployment(&w, cert, &srv, &cert_path, Some(&key_path), &name, web.port).await;
     let (d, log) = deploy(&w, cert, DeployTarget::Server(srv.id)).await;
     assert_eq!(d.task.status, TaskStatus::Failed, "{log}");
-    let msg = w
-        .s
-        .deployment_get(&w.a, dep)
-        .await
-        .unwrap()
-        .error_message
-        .unwrap_or_default();
+    let msg =
+        w.s.deployment_get(&w.a, dep)
+            .await
+            .unwrap()
+            .error_message
+            .unwrap_or_default();
     assert!(
         msg.contains("could not put the key in place") && msg.contains("certificate was put back"),
         "{msg}"
     );
-    assert_eq!(read(&cert_path), old_c.as_bytes(), "the certificate is put back:\n{log}");
-    assert_eq!(read(&key_path), old_k.as_bytes(), "the key is untouched");
+    assert_eq!(read_s(&cert_path), old_c, "the certificate is put back:\n{log}");
+    assert_eq!(read_s(&key_path), old_k, "the key is untouched");
     assert!(pair_matches(&cert_path, &key_path), "never a mixed pair");
     config_test_passes(&web);
     assert_eq!(served_serial(web.port, &name).await, pem_serial(&old_c));
@@ -519,17 +533,16 @@ async fn a_rollback_removes_only_the_files_that_did_not_exist() {
     let dep = deployment(&w, cert, &srv, &old.cert, Some(&new_key), &name, web.port).await;
     let (d, log) = deploy(&w, cert, DeployTarget::Server(srv.id)).await;
     assert_eq!(d.task.status, TaskStatus::Failed, "{log}");
-    let msg = w
-        .s
-        .deployment_get(&w.a, dep)
-        .await
-        .unwrap()
-        .error_message
-        .unwrap_or_default();
+    let msg =
+        w.s.deployment_get(&w.a, dep)
+            .await
+            .unwrap()
+            .error_message
+            .unwrap_or_default();
     assert!(msg.contains("is served again"), "{msg}");
     assert!(log.contains("removed (it did not exist before)"), "{log}");
-    assert_eq!(read(&old.cert), old.cert_pem.as_bytes(), "the certificate that existed is back");
-    assert_eq!(read(&old.key), old.key_pem.as_bytes(), "the site's own key is untouched");
+    assert_eq!(read_s(&old.cert), old.cert_pem, "the certificate that existed is back");
+    assert_eq!(read_s(&old.key), old.key_pem, "the site's own key is untouched");
     assert!(!new_key.exists(), "the key that did not exist is removed");
     // Left: the files that were there, plus the backup of the certificate that existed.
     let after: Vec<String> = files_of(&old.site)
@@ -557,7 +570,10 @@ async fn a_retry_decides_from_a_handshake_not_from_the_row() {
     let cert = import(&w, &new_c, &new_k).await;
     let srv = add_server(&w, ServerType::Nginx).await;
     let dep = deployment(&w, cert, &srv, &old.cert, Some(&old.key), &name, web.port).await;
-    let task = w.s.deploy_enqueue(&w.a, cert, DeployTarget::Server(srv.id)).await.unwrap();
+    let task =
+        w.s.deploy_enqueue(&w.a, cert, DeployTarget::Server(srv.id))
+            .await
+            .unwrap();
     // The state an attempt killed after the swap leaves when the row was already `deployed`
     // with this serial (a deploy of the same certificate before, undone by hand since).
     write_owned(&old.cert, &new_c, 0o644);
@@ -585,7 +601,10 @@ async fn a_retry_decides_from_a_handshake_not_from_the_row() {
     config_test_passes(&web);
 
     // A retry that finds the new certificate really served does nothing again.
-    let task = w.s.deploy_enqueue(&w.a, cert, DeployTarget::Server(srv.id)).await.unwrap();
+    let task =
+        w.s.deploy_enqueue(&w.a, cert, DeployTarget::Server(srv.id))
+            .await
+            .unwrap();
     common::exec_with(&w.t.db, "UPDATE tasks SET attempts = 1 WHERE id = ?", task.id).await;
     let (d, log) = run(&w, task.id).await;
     assert_eq!(d.task.status, TaskStatus::Completed, "{log}");
@@ -657,8 +676,8 @@ async fn entries_rolled_back_with_a_failing_one_each_say_why() {
         "{ge}"
     );
     assert!(ge.contains("is served again"), "{ge}");
-    assert_eq!(read(&good.cert), good.cert_pem.as_bytes());
-    assert_eq!(read(&bad.cert), bad.cert_pem.as_bytes());
+    assert_eq!(read_s(&good.cert), good.cert_pem);
+    assert_eq!(read_s(&bad.cert), bad.cert_pem);
     config_test_passes(&web);
     assert_eq!(served_serial(web.port, &good_name).await, pem_serial(&good.cert_pem));
 }
@@ -695,7 +714,9 @@ async fn a_second_deployment_on_the_same_server_and_path_is_refused() {
         (same_machine.id, &old.cert, &other_key, "already has certificate"),
         (srv.id, &other_cert, &old.key, "is already the key file of deployment"),
     ] {
-        let r = w.s.deployment_create_with(&w.a, cert_b, srv_id, &input(path, key, false)).await;
+        let r =
+            w.s.deployment_create_with(&w.a, cert_b, srv_id, &input(path, key, false))
+                .await;
         match r {
             Err(ServiceError::Conflict(m)) => {
                 assert!(m.contains(says) && m.contains(&format!("deployment {dep_a}")), "{m}");
@@ -712,7 +733,10 @@ async fn a_second_deployment_on_the_same_server_and_path_is_refused() {
         w.s.deployment_create_with(&w.a, cert_b, srv.id, &input(&old.cert, &old.key, true))
             .await
             .expect("replace");
-    assert!(w.s.deployment_get(&w.a, dep_a).await.is_err(), "the old binding is gone");
+    assert!(
+        w.s.deployment_get(&w.a, dep_a).await.is_err(),
+        "the old binding is gone"
+    );
     let audited = common::count_with(
         &w.t.db,
         "SELECT COUNT(*) FROM audit_logs WHERE action = 'deployment.replace' AND resource_id = ?",
@@ -745,7 +769,10 @@ async fn a_failing_retry_restores_what_existed_before_the_interrupted_attempt() 
     let cert = import(&w, &new_c, &new_k).await;
     let srv = add_server(&w, ServerType::Nginx).await;
     let dep = deployment(&w, cert, &srv, &old.cert, Some(&old.key), &name, web.port).await;
-    let task = w.s.deploy_enqueue(&w.a, cert, DeployTarget::Server(srv.id)).await.unwrap();
+    let task =
+        w.s.deploy_enqueue(&w.a, cert, DeployTarget::Server(srv.id))
+            .await
+            .unwrap();
 
     std::env::set_var("CERTDECK_TESTKIT_PAUSE_AFTER_SWAP_MS", "60000");
     let runners = Runners::builtin();
@@ -764,7 +791,7 @@ async fn a_failing_retry_restores_what_existed_before_the_interrupted_attempt() 
         _ = tokio::time::timeout(Duration::from_secs(30), swapped) => {}
     }
     std::env::remove_var("CERTDECK_TESTKIT_PAUSE_AFTER_SWAP_MS");
-    assert_eq!(read(&old.cert), new_c.as_bytes(), "the first attempt swapped");
+    assert_eq!(read_s(&old.cert), new_c, "the first attempt swapped");
     assert!(pair_matches(&old.cert, &old.key), "never a mixed pair on disk");
     assert!(
         files_of(&old.site).iter().any(|f| f.contains(".certdeck-txn-")),
@@ -795,18 +822,26 @@ async fn a_failing_retry_restores_what_existed_before_the_interrupted_attempt() 
     assert_eq!(d.queue.attempts, 2, "this run was the retry:\n{log}");
     assert_eq!(d.task.status, TaskStatus::Failed, "{log}");
     assert!(log.contains("interrupted"), "{log}");
-    let msg = w
-        .s
-        .deployment_get(&w.a, dep)
-        .await
-        .unwrap()
-        .error_message
-        .unwrap_or_default();
-    assert!(msg.contains("site check failed") && msg.contains("is served again"), "{msg}");
-    assert_eq!(read(&old.cert), old.cert_pem.as_bytes(), "the certificate from before the first attempt");
-    assert_eq!(read(&old.key), old.key_pem.as_bytes(), "the key from before the first attempt");
+    let msg =
+        w.s.deployment_get(&w.a, dep)
+            .await
+            .unwrap()
+            .error_message
+            .unwrap_or_default();
     assert!(
-        files_of(&old.site).iter().all(|f| !f.contains(".certdeck-txn-") && !f.contains(".certdeck-new-")),
+        msg.contains("site check failed") && msg.contains("is served again"),
+        "{msg}"
+    );
+    assert_eq!(
+        read_s(&old.cert),
+        old.cert_pem,
+        "the certificate from before the first attempt"
+    );
+    assert_eq!(read_s(&old.key), old.key_pem, "the key from before the first attempt");
+    assert!(
+        files_of(&old.site)
+            .iter()
+            .all(|f| !f.contains(".certdeck-txn-") && !f.contains(".certdeck-new-")),
         "{:?}",
         files_of(&old.site)
     );

@@ -1013,7 +1013,11 @@ impl Services {
         let why = out.excerpt(400);
         match out.code {
             0 => j.swapped = true,
-            6 => return Err(StepError::new(format!("could not record the backup in {manifest}: {why}"))),
+            6 => {
+                return Err(StepError::new(format!(
+                    "could not record the backup in {manifest}: {why}"
+                )))
+            }
             3 => {
                 return Err(StepError::new(format!(
                     "could not put the certificate in place at {}: {why}",
@@ -1108,7 +1112,11 @@ impl Services {
     /// the transaction record.
     async fn prune_backups(&self, s: &SshSession, j: &Job, prior: &Prior) {
         let id = j.d.id;
-        let keep: Vec<&str> = [&prior.cert, &prior.key].into_iter().flatten().map(String::as_str).collect();
+        let keep: Vec<&str> = [&prior.cert, &prior.key]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
         let mut cmd = format!("rm -f {}; ", q(&j.manifest()));
         for base in [&j.cert_path, &j.key_path] {
             let pattern = format!("{}.certdeck-bak-{id}-*", q(base));
@@ -1132,10 +1140,7 @@ type UnitKey = (Option<String>, Option<String>);
 
 fn unit_key(s: &ServerRow) -> UnitKey {
     let c = server_commands(s);
-    (
-        c.test.map(|t| privileged(s, &t)),
-        c.reload.map(|r| privileged(s, &r)),
-    )
+    (c.test.map(|t| privileged(s, &t)), c.reload.map(|r| privileged(s, &r)))
 }
 
 /// Reads an interrupted attempt's transaction record, if there is one.
