@@ -848,3 +848,14 @@ async fn a_failing_retry_restores_what_existed_before_the_interrupted_attempt() 
     config_test_passes(&web);
     assert_eq!(served_serial(web.port, &name).await, pem_serial(&old.cert_pem));
 }
+
+/// `deployment add --replace` is the command line's way to replace a binding explicitly.
+#[test]
+fn deployment_add_takes_replace_on_the_command_line() {
+    use clap::Parser;
+    let args = ["certdeck", "deployment", "add", "1", "2", "--path", "/etc/ssl/a.pem"];
+    let plain = certdeck::cli::Cli::try_parse_from(args).unwrap();
+    assert!(format!("{:?}", plain.command).contains("replace: false"));
+    let replace = certdeck::cli::Cli::try_parse_from(args.iter().copied().chain(["--replace"])).unwrap();
+    assert!(format!("{:?}", replace.command).contains("replace: true"));
+}
