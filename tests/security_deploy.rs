@@ -859,3 +859,67 @@ fn deployment_add_takes_replace_on_the_command_line() {
     let replace = certdeck::cli::Cli::try_parse_from(args.iter().copied().chain(["--replace"])).unwrap();
     assert!(format!("{:?}", replace.command).contains("replace: true"));
 }
+
+/// The duplicate check finds the entries of one machine (host name in any case, same SSH port)
+/// on both backends, and leaves another machine's same path alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_duplicate_check_matches_one_machine_on_both_backends() {
+    common::init();
+    for t in common::both().await {
+        let s = services_with(&t, common::keyring());
+        let (_, a) = make_user(&s, &t, None, "ops", UserRole::Admin).await;
+        let server = |host: &str, port: i64, kind: ServerType| ServerInput {
+            name: Some(format!("{host}-{port}-{kind}")),
+            hostname: Some(host.into()),
+            port: Some(port),
+            server_type: Some(kind),
+            auth_type: Some(AuthType::Password),
+            username: Some("deploy".into()),
+            password: Some("unused".into()),
+            ..Default::default()
+        };
+        let nginx = s
+            .server_create(&a, &server("Web1.example.test", 22, ServerType::Nginx))
+            .await
+            .unwrap();
+        let apache = s
+            .server_create(&a, &server("web1.example.test", 22, ServerType::Apache))
+            .await
+            .unwrap();
+        let elsewhere = s
+            .server_create(&a, &server("web1.example.test", 2222, ServerType::Nginx))
+            .await
+            .unwrap();
+        let mut certs = Vec::new();
+        for _ in 0..2 {
+            let (c, k) = make_cert(&["shop.example.test"]);
+            let id = s
+                .cert_import(
+                    &a,
+                    &ImportInput {
+                        certificate: c.into_bytes(),
+                        private_key: k.into_bytes(),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap()
+                .id;
+            certs.push(id);
+        }
+        let first = s
+            .deployment_create(&a, certs[0], nginx.id, "/etc/ssl/shop.pem", None, true)
+            .await
+            .unwrap();
+        let r = s
+            .deployment_create(&a, certs[1], apache.id, "/etc/ssl/shop.pem", None, true)
+            .await;
+        match r {
+            Err(ServiceError::Conflict(m)) => assert!(m.contains(&format!("deployment {}", first.id)), "{m}"),
+            other => panic!("refused on the same machine, not {other:?}"),
+        }
+        s.deployment_create(&a, certs[1], elsewhere.id, "/etc/ssl/shop.pem", None, true)
+            .await
+            .expect("another machine's same path is its own file");
+    }
+}
