@@ -1,9 +1,19 @@
 //! The `certificate_deploy` task: put a certificate and its key on servers over SSH as a
-//! transaction — upload to temporary names, back up, swap with `mv -f`, test the config, reload,
-//! verify by TLS handshake that the new serial is served — and roll back on any failure.
+//! transaction — upload to temporary names, back up the certificate and the key (each as it
+//! exists, independently) and record what existed in a transaction record on the server
+//! (`<cert>.certdeck-txn-<deployment>`), swap with `mv -f` (the key's failure puts the
+//! certificate back in the same remote command), test the config, reload, verify by TLS
+//! handshake that the new serial is served — and on any failure put back exactly what existed
+//! (a file that did not exist is removed, nothing else), reload and check the old serial.
+//!
+//! A retry trusts the server, not the database: an entry recorded as deployed is skipped only
+//! when a handshake shows its serial served, and a transaction record left by an interrupted
+//! attempt is what a later failure restores to.
 //!
 //! Entries that are the same physical host (address and SSH port) are deployed one after the
-//! other and share one config test and one reload; different hosts run concurrently (bounded).
+//! other; among them, those with the same config test and reload commands share one test and
+//! one reload (an nginx and an Apache entry of one machine each get their own). Different hosts
+//! run concurrently (bounded).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
