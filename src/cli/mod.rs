@@ -69,6 +69,11 @@ pub enum Command {
         /// Read the password from standard input instead of prompting.
         #[arg(long)]
         password_stdin: bool,
+        /// Set a new password in the same step (required when the password is one-time), read
+        /// from standard input: with --password-stdin, the first line is the current password
+        /// and the second the new one.
+        #[arg(long)]
+        new_password_stdin: bool,
     },
     /// Revoke and forget the session.
     Logout,
@@ -1231,6 +1236,12 @@ pub enum DbCmd {
         /// Target version.
         #[arg(long)]
         to: i64,
+        /// Do not ask (required when not on a terminal).
+        #[arg(long)]
+        yes: bool,
+        /// Where the backup written first goes (default: <data dir>/backups).
+        #[arg(long)]
+        backup_dir: Option<PathBuf>,
     },
     /// Write a backup now: every table from one snapshot, gzip JSON lines, mode 0600 (secrets
     /// stay encrypted: keep the master key to restore it).
@@ -1250,6 +1261,9 @@ pub enum DbCmd {
     Restore {
         /// The backup file.
         file: PathBuf,
+        /// Do not ask (required when not on a terminal).
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -1257,7 +1271,11 @@ pub enum DbCmd {
 #[derive(Debug, Subcommand)]
 pub enum SecretsCmd {
     /// Re-encrypt every secret under a new master key (one transaction).
-    Rotate,
+    Rotate {
+        /// Do not ask (required when not on a terminal).
+        #[arg(long)]
+        yes: bool,
+    },
     /// Show the id of the master key in use (never the key).
     KeyId,
 }
