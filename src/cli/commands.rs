@@ -1300,7 +1300,23 @@ async fn apikey(ctx: &Ctx, s: &Services, a: &Actor, c: &ApikeyCmd) -> R<()> {
     Ok(())
 }
 
-fn server_input(args: &ServerArgs) -> R<ServerInput> {
+async fn server_input(s: &Services, a: &Actor, args: &ServerArgs) -> R<ServerInput> {
+    let from_stdin = [
+        args.password_stdin,
+        args.token_stdin,
+        args.key_stdin,
+        args.key_passphrase_stdin,
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count();
+    if from_stdin > 1 {
+        return Err(
+            "only one of --password-stdin, --token-stdin, --key-stdin and --key-passphrase-stdin can read standard input \
+             (give the key first, then the passphrase with `server update`)"
+                .into(),
+        );
+    }
     let password = if args.password_stdin {
         Some(read_stdin_secret("password")?)
     } else {
@@ -1311,12 +1327,12 @@ fn server_input(args: &ServerArgs) -> R<ServerInput> {
     } else {
         None
     };
-    let private_key = match &args.key_file {
-        Some(p) => Some(
-            String::from_utf8(read_file(p, "key file")?)
-                .map_err(|_| format!("key file {} is not text", p.display()))?,
-        ),
-        None => None,
+    let private_key = match (&args.key_file, args.key_stdin) {
+        (Some(_), true) => return Err("give the key either with --key-file or with --key-stdin".into()),
+        // A file on this host: read through the service (admins and allowed users; audited).
+        (Some(p), false) => Some(svc(s.read_host_key_file(a, p).await)?),
+        (None, true) => Some(read_stdin_secret("private key")?),
+        (None, false) => None,
     };
     Ok(ServerInput {
         name: args.name.clone(),
@@ -1436,7 +1452,7 @@ async fn server(ctx: &Ctx, s: &Services, a: &Actor, c: &ServerCmd) -> R<()> {
             }
         }
         ServerCmd::Add { hostname, args } => {
-            let mut input = server_input(args)?;
+            let mut input = server_input(s, a, args).await?;
             input.hostname = Some(hostname.clone());
             let r = svc(s.server_create(a, &input).await)?;
             if ctx.json {
@@ -1451,7 +1467,7 @@ async fn server(ctx: &Ctx, s: &Services, a: &Actor, c: &ServerCmd) -> R<()> {
             status,
             args,
         } => {
-            let mut input = server_input(args)?;
+            let mut input = server_input(s, a, args).await?;
             input.hostname = hostname.clone();
             input.status = parse_opt(status)?;
             let r = svc(s.server_update(a, *id, &input).await)?;

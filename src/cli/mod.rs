@@ -416,9 +416,13 @@ pub struct ServerArgs {
     /// Read the SSH password from standard input.
     #[arg(long)]
     pub password_stdin: bool,
-    /// SSH private key file.
+    /// SSH private key file on this host (admins, and users listed in the setting
+    /// ssh.operator_credentials_users; others use --key-stdin).
     #[arg(long, value_name = "PATH")]
     pub key_file: Option<PathBuf>,
+    /// Read the SSH private key (OpenSSH or PEM text) from standard input.
+    #[arg(long)]
+    pub key_stdin: bool,
     /// Read the agent token from standard input.
     #[arg(long)]
     pub token_stdin: bool,

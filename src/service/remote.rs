@@ -172,7 +172,17 @@ impl Services {
                     pem,
                     passphrase: open(&secrets.key_passphrase_encrypted)?,
                 }),
-                None => Ok(SshAuth::Agent),
+                // The ssh-agent of this process belongs to whoever runs it (the daemon, an
+                // admin's console): only for servers whose owner may use the host's credentials.
+                None if self.host_credentials_allowed(s.user_id).await? => Ok(SshAuth::Agent),
+                None => Err(RemoteError::NotSsh(format!(
+                    "{} has no stored key and would authenticate with the ssh-agent of the certdeck host, which only \
+                     admins (and users an admin lists in the setting {}) may use: store its key \
+                     (`certdeck server update {} --key-stdin < KEY_FILE`)",
+                    server_label(s),
+                    super::servers::HOST_CREDENTIALS_SETTING,
+                    s.id
+                ))),
             },
         }
     }
