@@ -70,6 +70,19 @@ impl Services {
         password_text: &str,
         new_password: &str,
     ) -> ServiceResult<(Actor, Session)> {
+        let user = self.replace_password(username, password_text, new_password).await?;
+        self.finish_login(&user).await
+    }
+
+    /// Replaces a user's password given the current one (with the lockout counter, like a
+    /// login), without opening a session: what the first login does before it logs in.
+    /// The new password is the user's own: it no longer has to change.
+    pub async fn replace_password(
+        &self,
+        username: &str,
+        password_text: &str,
+        new_password: &str,
+    ) -> ServiceResult<UserRow> {
         let user = self.verify_login(username, password_text).await?;
         if new_password == password_text {
             return Err(ServiceError::invalid(
@@ -78,10 +91,9 @@ impl Services {
             ));
         }
         self.set_password_of(None, &user, new_password, false).await?;
-        let user = store::get_user(self.db(), user.id)
+        store::get_user(self.db(), user.id)
             .await?
-            .ok_or_else(|| ServiceError::Unauthenticated(BAD_LOGIN.into()))?;
-        self.finish_login(&user).await
+            .ok_or_else(|| ServiceError::Unauthenticated(BAD_LOGIN.into()))
     }
 
     /// Checks a username and password (with the lockout counter) and returns the user.

@@ -315,11 +315,6 @@ impl Services {
             Some(row.id),
             serde_json::json!({"username": row.username, "one_time": one_time}),
         );
-        let audit = match actor {
-            Some(_) => audit,
-            // The user's own first login: the row's user is the actor.
-            None => audit.with_user_if_none(row.id),
-        };
         store::update_user(
             self.db(),
             row.id,
