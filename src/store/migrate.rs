@@ -267,7 +267,12 @@ pub async fn rollback(db: &Db, target: i64) -> Result<Vec<i64>, MigrationError> 
     }
     let m = migrator_from(scripts(db.backend()));
     crate::on_db!(db, p => m.undo(p, target).await)?;
-    Ok((target + 1..=before).rev().collect())
+    Ok(scripts(db.backend())
+        .iter()
+        .map(|s| s.version)
+        .filter(|v| *v > target && *v <= before)
+        .rev()
+        .collect())
 }
 
 /// A migrator over custom scripts (tests of the runner itself).
