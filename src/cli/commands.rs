@@ -1195,6 +1195,20 @@ async fn user(ctx: &Ctx, s: &Services, a: &Actor, c: &UserCmd) -> R<()> {
             println!("created user {} (id {}, {})", u.username, u.id, u.role);
             if let Some(pw) = pw {
                 eprintln!("one-time password, shown only now: {pw}");
+                eprintln!(
+                    "it works once: the first `certdeck login` asks {} for a new password",
+                    u.username
+                );
+            } else if u.role == UserRole::Api {
+                eprintln!(
+                    "api users have no password: give it API keys (`certdeck apikey create NAME --user {}`)",
+                    u.username
+                );
+            } else {
+                eprintln!(
+                    "the password is one-time: the first `certdeck login` asks {} for a new one",
+                    u.username
+                );
             }
         }
         UserCmd::Update {
