@@ -851,3 +851,78 @@ async fn trust_hostkey_pins_the_key_it_showed_not_the_one_a_second_connection_pr
     let v: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
     assert_eq!(v["server"]["host_key_fingerprint"], bed.host_fp.as_str(), "{v}");
 }
+
+#[test]
+fn cli_a_user_stores_a_key_instead_of_reading_key_files_or_the_agent_of_the_host() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    first_admin(h, "config");
+    let create = certdeck(
+        h,
+        "config",
+        &[
+            "user",
+            "create",
+            "bob",
+            "--email",
+            "bob@example.com",
+            "--password-stdin",
+        ],
+        Some("bob-one-time-1\n"),
+        None,
+    );
+    assert!(create.status.success(), "{:?}", text(&create));
+    let login = certdeck(
+        h,
+        "bob",
+        &["login", "-u", "bob", "--password-stdin", "--new-password-stdin"],
+        Some("bob-one-time-1\nbob-own-password\n"),
+        None,
+    );
+    assert!(login.status.success(), "{:?}", text(&login));
+    // A key file of the operator's (here: a fresh one in the test's dir).
+    let key = h.join("operator_key");
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen");
+    assert!(made.success());
+    let key = key.to_str().unwrap();
+    let add = |cfg: &str, name: &str, extra: &[&str], stdin: Option<&str>| {
+        let mut args = vec![
+            "server",
+            "add",
+            "192.0.2.10",
+            "--name",
+            name,
+            "--user",
+            "deploy",
+            "--auth",
+            "key",
+        ];
+        args.extend_from_slice(extra);
+        certdeck(h, cfg, &args, stdin, None)
+    };
+    let o = add("bob", "b1", &["--key-file", key], None);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(err.contains("store the key") && err.contains("--key-stdin"), "{err}");
+    let o = add("bob", "b2", &[], None);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(err.contains("ssh-agent"), "{err}");
+    let list = certdeck(h, "bob", &["--json", "server", "list"], None, None);
+    assert_eq!(text(&list).0.trim(), "[]", "nothing added");
+    // Storing the key itself works.
+    let pem = std::fs::read_to_string(key).unwrap();
+    let o = add("bob", "b3", &["--key-stdin"], Some(&pem));
+    assert!(o.status.success(), "{:?}", text(&o));
+    // The admin may name a key file on this host.
+    let o = add("config", "a1", &["--key-file", key], None);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let list = certdeck(h, "config", &["--json", "server", "list"], None, None);
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r["has_private_key"] == true), "{rows:?}");
+}
