@@ -170,7 +170,7 @@ async fn main() {
             ..Default::default()
         };
         let srv = svc.server_create(&a, &input).await.expect("add server");
-        svc.server_trust_host_key(&a, srv.id, Some(&bed.host_fp))
+        svc.server_trust_host_key(&a, srv.id, &bed.host_fp)
             .await
             .expect("trust the host key");
         svc.group_add_server(&a, group.id, srv.id)

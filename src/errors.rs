@@ -30,6 +30,10 @@ pub enum ServiceError {
     /// Authentication failed or is needed.
     #[error("{0}")]
     Unauthenticated(String),
+    /// The password was right but is a one-time password: the login must set a new one
+    /// (`Services::login_with_new_password`) before anything else works.
+    #[error("{0}")]
+    PasswordChangeRequired(String),
     /// A remote peer failed (database server, network).
     #[error("remote error: {0}")]
     Remote(String),

@@ -565,7 +565,7 @@ async fn a_certbot_directory_is_migrated_from_a_server_over_sftp() {
         )
         .await
         .unwrap();
-    w.s.server_trust_host_key(&w.admin, server.id, Some(&b.host_fp))
+    w.s.server_trust_host_key(&w.admin, server.id, &b.host_fp)
         .await
         .unwrap();
     let server = w.s.server_get(&w.admin, server.id).await.unwrap();

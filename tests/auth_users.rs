@@ -58,8 +58,14 @@ async fn first_admin_is_created_once_and_its_password_is_hashed_and_never_audite
             "[{l}] exactly one user"
         );
 
+        // The one-time password works once, to set the admin's own.
+        assert_err!(
+            s.login("admin", &pw).await,
+            ServiceError::PasswordChangeRequired(_),
+            "[{l}] a one-time password alone does not log in"
+        );
         let (admin, session) = s
-            .login("admin", &pw)
+            .login_with_new_password("admin", &pw, "the admin's own password")
             .await
             .unwrap_or_else(|e| panic!("[{l}] login with the one-time password: {e}"));
         assert_eq!(admin.username, "admin", "[{l}]");
@@ -640,7 +646,13 @@ async fn changing_a_password_revokes_sessions_and_users_need_their_current_passw
             ServiceError::Unauthenticated(_),
             "[{l}] session after admin reset"
         );
-        s.login("bob", PW)
+        // The reset password is one-time: bob sets his own at the next login.
+        assert_err!(
+            s.login("bob", PW).await,
+            ServiceError::PasswordChangeRequired(_),
+            "[{l}] login after admin reset"
+        );
+        s.login_with_new_password("bob", PW, NEW)
             .await
             .unwrap_or_else(|e| panic!("[{l}] login after admin reset: {e}"));
 
@@ -649,7 +661,14 @@ async fn changing_a_password_revokes_sessions_and_users_need_their_current_passw
             .into_iter()
             .filter(|r| r.action == "user.password")
             .collect();
-        assert_eq!(changes.len(), 2, "[{l}] two password changes audited");
+        // root and bob replaced their one-time passwords (2), bob changed his (1), the admin
+        // reset it (1, one-time again) and bob replaced that at his next login (1).
+        assert_eq!(changes.len(), 5, "[{l}] five password changes audited");
+        let one_time = changes
+            .iter()
+            .filter(|r| r.details.as_ref().is_some_and(|d| d.0["one_time"] == true))
+            .count();
+        assert_eq!(one_time, 1, "[{l}] only the admin's reset is one-time");
         for r in &changes {
             let text = serde_json::to_string(r).unwrap();
             assert!(
@@ -1220,8 +1239,14 @@ async fn audit_rows_name_the_user_the_client_address_and_agent() {
         let actions: Vec<&str> = rows.iter().map(|r| r.action.as_str()).collect();
         assert_eq!(
             actions,
-            vec!["auth.login_failed", "user.update", "auth.login", "user.create"],
-            "[{l}] bob's history, newest first"
+            vec![
+                "auth.login_failed",
+                "user.update",
+                "auth.login",
+                "user.password",
+                "user.create"
+            ],
+            "[{l}] bob's history, newest first (he replaced his one-time password first)"
         );
         let now = chrono::Utc::now();
         for r in &rows {

@@ -41,24 +41,82 @@ fn one_time_password(err: &str) -> String {
         .to_string()
 }
 
+/// The admin's own password, set at its first login by [`first_admin`].
+const ADMIN_PW: &str = "the admin's own password";
+
+/// Initialises a database (`pre` come before the command, e.g. `--database-url`) and logs in as
+/// its admin, replacing the one-time password as the first login must. Returns the one-time
+/// password.
+fn first_admin(home: &Path, pre: &[&str]) -> String {
+    let init = certdeck(home, &[pre, &["init"]].concat(), None);
+    let (out, err) = text(&init);
+    assert!(init.status.success(), "init: {out}{err}");
+    let password = one_time_password(&err);
+    let login = certdeck(
+        home,
+        &[
+            pre,
+            &["login", "-u", "admin", "--password-stdin", "--new-password-stdin"],
+        ]
+        .concat(),
+        Some(&format!("{password}\n{ADMIN_PW}\n")),
+    );
+    assert!(login.status.success(), "first login: {:?}", text(&login));
+    password
+}
+
 #[test]
-fn first_run_on_sqlite_just_works_and_prints_the_admin_password_once() {
+fn first_run_on_sqlite_prints_the_admin_password_once_and_it_only_sets_a_new_one() {
     let home = tempfile::tempdir().unwrap();
     let first = certdeck(home.path(), &["server", "list"], None);
     let (out, err) = text(&first);
-    assert!(first.status.success(), "{out}{err}");
-    assert!(out.contains("(0 rows)"), "{out}");
+    // Not on a terminal: the admin is created, but its one-time password must be replaced first.
+    assert_eq!(first.status.code(), Some(1), "{out}{err}");
     assert!(
-        err.contains("one-time password"),
-        "first run must show the admin password: {err}"
+        err.contains("one-time password") && err.contains("--new-password-stdin"),
+        "first run must show the admin password and how to replace it: {err}"
     );
     let password = one_time_password(&err);
     assert_eq!(password.len(), 20);
 
     let second = certdeck(home.path(), &["server", "list"], None);
     let (_, err2) = text(&second);
-    assert!(second.status.success());
-    assert!(!err2.contains("password"), "the password is shown only once: {err2}");
+    assert_eq!(second.status.code(), Some(1));
+    assert!(!err2.contains(&password), "the password is shown only once: {err2}");
+    assert!(err2.contains("certdeck login"), "{err2}");
+
+    // The one-time password alone does not log in, and nothing is saved.
+    let only = certdeck(
+        home.path(),
+        &["login", "-u", "admin", "--password-stdin"],
+        Some(&format!("{password}\n")),
+    );
+    let (_, err3) = text(&only);
+    assert_eq!(only.status.code(), Some(1));
+    assert!(
+        err3.contains("one-time password") && err3.contains("--new-password-stdin"),
+        "{err3}"
+    );
+    assert!(
+        !home.path().join("config/session.json").exists(),
+        "no session was saved"
+    );
+    // It sets a new password once; then it is gone.
+    let login = certdeck(
+        home.path(),
+        &["login", "-u", "admin", "--password-stdin", "--new-password-stdin"],
+        Some(&format!("{password}\n{ADMIN_PW}\n")),
+    );
+    assert!(login.status.success(), "{:?}", text(&login));
+    let list = certdeck(home.path(), &["server", "list"], None);
+    assert!(text(&list).0.contains("(0 rows)"), "{:?}", text(&list));
+    assert!(certdeck(home.path(), &["logout"], None).status.success());
+    let again = certdeck(
+        home.path(),
+        &["login", "-u", "admin", "--password-stdin"],
+        Some(&format!("{password}\n")),
+    );
+    assert_eq!(again.status.code(), Some(1), "the one-time password works once");
 
     // The password is never in the log files.
     for entry in std::fs::read_dir(home.path().join("data/logs")).unwrap() {
@@ -74,11 +132,11 @@ fn first_run_on_sqlite_just_works_and_prints_the_admin_password_once() {
             assert_eq!(mode, 0o600, "{f}");
         }
     }
-    // The one-time password works for a login.
+    // The own password works.
     let login = certdeck(
         home.path(),
         &["login", "-u", "admin", "--password-stdin"],
-        Some(&format!("{password}\n")),
+        Some(&format!("{ADMIN_PW}\n")),
     );
     assert!(login.status.success(), "{:?}", text(&login));
 }
@@ -86,6 +144,7 @@ fn first_run_on_sqlite_just_works_and_prints_the_admin_password_once() {
 #[test]
 fn bad_input_exits_1_with_a_specific_message_and_usage_errors_exit_2() {
     let home = tempfile::tempdir().unwrap();
+    first_admin(home.path(), &[]);
     assert!(certdeck(home.path(), &["whoami"], None).status.success());
 
     let port = certdeck(
@@ -135,6 +194,7 @@ fn bad_input_exits_1_with_a_specific_message_and_usage_errors_exit_2() {
 #[test]
 fn json_output_is_machine_readable_and_matches_what_was_added() {
     let home = tempfile::tempdir().unwrap();
+    first_admin(home.path(), &[]);
     let add = certdeck(
         home.path(),
         &[
@@ -183,20 +243,18 @@ fn db_status_rollback_and_no_migrate() {
     assert!(text(&mig).0.contains("applied V1"), "{:?}", text(&mig));
     let rb = certdeck(
         home.path(),
-        &["--database-url", &url, "db", "rollback", "--to", "5"],
+        &["--database-url", &url, "db", "rollback", "--to", "5", "--yes"],
         None,
     );
+    let (out, err) = text(&rb);
     assert!(
-        text(&rb)
-            .0
-            .contains("rolled back V14, V13, V12, V11, V10, V9, V8, V7, V6"),
-        "{:?}",
-        text(&rb)
+        out.contains("rolled back V16, V14, V13, V12, V11, V10, V9, V8, V7, V6") && out.contains("backup written: "),
+        "{out}{err}"
     );
     let st2 = certdeck(home.path(), &["--database-url", &url, "db", "status"], None);
     let (out, _) = text(&st2);
     assert!(
-        out.contains("V5") && out.lines().filter(|l| l.contains("pending")).count() == 9,
+        out.contains("V5") && out.lines().filter(|l| l.contains("pending")).count() == 10,
         "{out}"
     );
 }
@@ -239,10 +297,24 @@ async fn mariadb_needs_init_then_login_and_the_same_binary_works() {
         Some("nope-nope-nope\n"),
     );
     assert_eq!(wrong.status.code(), Some(1));
-    let ok = certdeck(
+    let once = certdeck(
         home.path(),
         &["--database-url", &url, "login", "-u", "admin", "--password-stdin"],
         Some(&format!("{password}\n")),
+    );
+    assert_eq!(once.status.code(), Some(1), "a one-time password must be replaced");
+    let ok = certdeck(
+        home.path(),
+        &[
+            "--database-url",
+            &url,
+            "login",
+            "-u",
+            "admin",
+            "--password-stdin",
+            "--new-password-stdin",
+        ],
+        Some(&format!("{password}\n{ADMIN_PW}\n")),
     );
     assert!(ok.status.success(), "{:?}", text(&ok));
     let list = certdeck(home.path(), &["--database-url", &url, "server", "list"], None);
@@ -282,8 +354,7 @@ async fn mariadb_needs_init_then_login_and_the_same_binary_works() {
 fn operator_commands_refuse_a_non_admin_session_and_channels_take_settings_json() {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
-    // First run: the local admin is logged in.
-    assert!(certdeck(h, &["server", "list"], None).status.success());
+    first_admin(h, &[]);
 
     // Channels: --settings (not the global --config) carries the JSON; a reveal is audited.
     let add = certdeck(
@@ -329,11 +400,11 @@ fn operator_commands_refuse_a_non_admin_session_and_channels_take_settings_json(
     let key_before = std::fs::read(h.join("data/master.key")).unwrap();
     let login = certdeck(
         h,
-        &["login", "-u", "bob", "--password-stdin"],
-        Some("bob-password-123\n"),
+        &["login", "-u", "bob", "--password-stdin", "--new-password-stdin"],
+        Some("bob-password-123\nbob-own-password-1\n"),
     );
     assert!(login.status.success(), "{:?}", text(&login));
-    for args in [&["user", "unlock", "admin"][..], &["secrets", "rotate"][..]] {
+    for args in [&["user", "unlock", "admin"][..], &["secrets", "rotate", "--yes"][..]] {
         let o = certdeck(h, args, None);
         let (out, err) = text(&o);
         assert_eq!(o.status.code(), Some(1), "{args:?} as bob: {out}{err}");
@@ -372,6 +443,7 @@ fn tasks_schedules_and_health_from_the_command_line() {
     let json = certdeck(h, &["health", "--json"], None);
     let v: serde_json::Value = serde_json::from_str(&text(&json).0).unwrap();
     assert_eq!(v["level"], "down");
+    first_admin(h, &[]);
 
     // Bad task input: a specific error, exit 1, nothing queued.
     for (args, needle) in [
@@ -440,7 +512,7 @@ fn tasks_schedules_and_health_from_the_command_line() {
 fn the_daemon_runs_a_queued_task_and_task_logs_follows_it_to_the_end() {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
-    assert!(certdeck(h, &["server", "list"], None).status.success()); // first run: admin
+    first_admin(h, &[]);
     let add = certdeck(
         h,
         &[

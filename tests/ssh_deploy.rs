@@ -163,7 +163,7 @@ async fn add_server(w: &W, auth: &str, kind: ServerType, trust: bool) -> ServerR
     }
     let row = w.s.server_create(&w.a, &input).await.expect("add server");
     if trust {
-        w.s.server_trust_host_key(&w.a, row.id, Some(&b.host_fp))
+        w.s.server_trust_host_key(&w.a, row.id, &b.host_fp)
             .await
             .expect("trust");
     }
@@ -398,13 +398,11 @@ async fn an_unknown_host_key_is_shown_then_stored_once_trusted_and_a_changed_one
     );
     // A wrong expectation is refused and stores nothing.
     let bad =
-        w.s.server_trust_host_key(&w.a, srv.id, Some("SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"))
+        w.s.server_trust_host_key(&w.a, srv.id, "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
             .await;
     assert!(bad.is_err());
     assert_eq!(w.s.server_get(&w.a, srv.id).await.unwrap().host_key_fingerprint, None);
-    w.s.server_trust_host_key(&w.a, srv.id, Some(&w.bed.host_fp))
-        .await
-        .unwrap();
+    w.s.server_trust_host_key(&w.a, srv.id, &w.bed.host_fp).await.unwrap();
     let srv = w.s.server_get(&w.a, srv.id).await.unwrap();
     assert_eq!(srv.host_key_fingerprint.as_deref(), Some(w.bed.host_fp.as_str()));
     w.s.ssh_connect(&srv).await.expect("trusted").close().await;
@@ -424,8 +422,8 @@ async fn an_unknown_host_key_is_shown_then_stored_once_trusted_and_a_changed_one
         msg.contains(other) && msg.contains(&w.bed.host_fp),
         "both fingerprints: {msg}"
     );
-    // trust-hostkey accepts the new one.
-    let c = w.s.server_trust_host_key(&w.a, srv.id, None).await.unwrap();
+    // trust-hostkey accepts the new one, once confirmed.
+    let c = w.s.server_trust_host_key(&w.a, srv.id, &w.bed.host_fp).await.unwrap();
     assert_eq!(c.stored.as_deref(), Some(other));
     let srv = w.s.server_get(&w.a, srv.id).await.unwrap();
     w.s.ssh_connect(&srv).await.expect("trusted again").close().await;
@@ -447,9 +445,7 @@ async fn a_server_is_reached_through_a_jump_server() {
         ..Default::default()
     };
     let inner = w.s.server_create(&w.a, &input).await.unwrap();
-    w.s.server_trust_host_key(&w.a, inner.id, Some(&w.bed.host_fp))
-        .await
-        .unwrap();
+    w.s.server_trust_host_key(&w.a, inner.id, &w.bed.host_fp).await.unwrap();
     let inner = w.s.server_get(&w.a, inner.id).await.unwrap();
     let s = w.s.ssh_connect(&inner).await.expect("through the jump server");
     assert_eq!(s.run("echo ok").await.unwrap().stdout.trim(), "ok");
@@ -1127,9 +1123,7 @@ async fn the_operators_ssh_agent_authenticates_key_servers_without_a_stored_key(
         .await
         .unwrap();
     assert!(!srv.has_private_key);
-    w.s.server_trust_host_key(&w.a, srv.id, Some(&w.bed.host_fp))
-        .await
-        .unwrap();
+    w.s.server_trust_host_key(&w.a, srv.id, &w.bed.host_fp).await.unwrap();
     let srv = w.s.server_get(&w.a, srv.id).await.unwrap();
     let s = w.s.ssh_connect(&srv).await.expect("agent auth");
     assert_eq!(s.run("id -un").await.unwrap().stdout.trim(), w.bed.user);
@@ -1167,9 +1161,7 @@ async fn an_other_type_server_uses_its_own_commands_and_rolls_back_when_its_test
         )
         .await
         .unwrap();
-    w.s.server_trust_host_key(&w.a, srv.id, Some(&w.bed.host_fp))
-        .await
-        .unwrap();
+    w.s.server_trust_host_key(&w.a, srv.id, &w.bed.host_fp).await.unwrap();
     let srv = w.s.server_get(&w.a, srv.id).await.unwrap();
     let plan = w.s.deploy_plan(&w.a, 0, DeployTarget::All).await;
     assert!(plan.is_err(), "no certificate 0");

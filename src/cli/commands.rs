@@ -75,6 +75,49 @@ fn prompt_secret(prompt: &str) -> R<String> {
         .map_err(|e| format!("cannot read the password from the terminal: {e} (use --password-stdin in scripts)"))
 }
 
+/// Whether a person is at the keyboard (stdin and stderr are a terminal).
+fn interactive() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// Asks before a destructive operation: `--yes` skips the question; without a terminal and
+/// without `--yes`, nothing is done.
+fn confirm(yes: bool, what: &str) -> R<()> {
+    if yes {
+        return Ok(());
+    }
+    if !interactive() {
+        return Err(format!(
+            "{what}: this needs confirmation; run it on a terminal or pass --yes. Nothing was changed"
+        ));
+    }
+    eprint!("{what}. Type 'yes' to go on: ");
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the answer: {e}"))?;
+    if line.trim() == "yes" {
+        Ok(())
+    } else {
+        Err("cancelled; nothing was changed".into())
+    }
+}
+
+/// Asks twice for a new password on the terminal.
+fn prompt_new_password() -> R<String> {
+    let p1 = prompt_secret("New password: ")?;
+    let p2 = prompt_secret("Repeat new password: ")?;
+    if p1 != p2 {
+        return Err("the two passwords differ; nothing was changed".into());
+    }
+    Ok(p1)
+}
+
+/// How to set the new password of an account with a one-time password from a script.
+const NEW_PASSWORD_HINT: &str = "certdeck login -u NAME --password-stdin --new-password-stdin \
+    (standard input: the one-time password, then the new password, one per line)";
+
 fn read_file(path: &Path, what: &str) -> R<Vec<u8>> {
     std::fs::read(path).map_err(|e| format!("cannot read {what} {}: {e}", path.display()))
 }
@@ -146,7 +189,9 @@ impl Ctx {
         }
         if !svc(bootstrap::has_admin(s).await)? {
             if self.config.is_sqlite() {
-                return self.first_run(s, "admin@localhost").await;
+                return self.first_run(s, "admin@localhost").await?.ok_or_else(|| {
+                    "set the admin's password first (see above), then run this command again".to_string()
+                });
             }
             return Err("this database has no admin yet: run `certdeck init` first".into());
         }
@@ -174,20 +219,46 @@ impl Ctx {
         }
     }
 
-    /// Creates the first admin, shows its one-time password once on stderr, and logs in as it.
-    async fn first_run(&self, s: &Services, email: &str) -> R<Actor> {
+    /// Creates the first admin and shows its one-time password once on stderr. On a terminal
+    /// it asks for the admin's own password right away and logs in as admin (`Some`); otherwise
+    /// the password must be changed with `certdeck login` first (`None`).
+    async fn first_run(&self, s: &Services, email: &str) -> R<Option<Actor>> {
         let Some(password) = svc(bootstrap::create_initial_admin(s, email).await)? else {
             return Err("an admin already exists: run `certdeck login`".into());
         };
         eprintln!("Created the admin account 'admin' (e-mail {email}).");
         eprintln!("Its one-time password, shown only now: {password}");
-        eprintln!("Change it with `certdeck user passwd admin`. You are logged in as admin on this machine.");
-        let (actor, session) = svc(s.login("admin", &password).await)?;
+        if !interactive() {
+            eprintln!(
+                "It works once: log in with `certdeck login -u admin`, which asks for a new password \
+                 (scripts: {NEW_PASSWORD_HINT})."
+            );
+            return Ok(None);
+        }
+        eprintln!("Choose the admin's own password now (the one-time password then stops working).");
+        let mut tries = 0;
+        let (actor, session) = loop {
+            tries += 1;
+            let attempt = match prompt_new_password() {
+                Ok(new) => svc(s.login_with_new_password("admin", &password, &new).await),
+                Err(e) => Err(e),
+            };
+            match attempt {
+                Ok(done) => break done,
+                Err(e) if tries < 3 => eprintln!("{e}; try again"),
+                Err(e) => {
+                    return Err(format!(
+                        "{e}; log in later with `certdeck login -u admin` and the one-time password above"
+                    ))
+                }
+            }
+        };
         let (store, key) = self.sessions();
         store
             .put(&key, &session)
             .map_err(|e| format!("cannot save the session: {e}"))?;
-        Ok(actor)
+        eprintln!("You are logged in as admin on this machine.");
+        Ok(Some(actor))
     }
 }
 
@@ -284,9 +355,21 @@ async fn dispatch(ctx: &Ctx, cli: &Cli) -> R<()> {
             }
             Ok(())
         }
-        Command::Db(DbCmd::Restore { file }) => {
+        Command::Db(DbCmd::Restore { file, yes }) => {
             let s = ctx.open().await?;
             let actor = ctx.operator(&s).await?;
+            svc(crate::service::schema::require_operator(
+                actor.as_ref(),
+                "restore backups",
+            ))?;
+            confirm(
+                *yes,
+                &format!(
+                    "Load the backup {} into {}",
+                    file.display(),
+                    crate::store::redact_url(&ctx.config.database_url)
+                ),
+            )?;
             let rows = svc(s.restore_from_file(actor.as_ref(), file).await)?;
             if ctx.json {
                 print_json(&rows);
@@ -296,6 +379,44 @@ async fn dispatch(ctx: &Ctx, cli: &Cli) -> R<()> {
                     "restored {total} rows into {} tables from {}",
                     rows.len(),
                     file.display()
+                );
+            }
+            Ok(())
+        }
+        Command::Db(DbCmd::Rollback { to, yes, backup_dir }) => {
+            let s = ctx.open().await?;
+            let actor = ctx.operator(&s).await?;
+            svc(crate::service::schema::require_operator(
+                actor.as_ref(),
+                "roll back the schema",
+            ))?;
+            let from = migrate_version(&s).await?;
+            if *to >= from {
+                println!("nothing to roll back: the schema is at version {from}");
+                return Ok(());
+            }
+            let dir = backup_dir
+                .clone()
+                .unwrap_or_else(|| ctx.config.data_dir.join("backups"));
+            confirm(
+                *yes,
+                &format!(
+                    "Roll the schema of {} back from version {from} to {to}: this DROPS tables and their data \
+                     (a backup is written to {} first)",
+                    crate::store::redact_url(&ctx.config.database_url),
+                    dir.display()
+                ),
+            )?;
+            let r = svc(s.schema_rollback(actor.as_ref(), *to, &dir).await)?;
+            if ctx.json {
+                print_json(&r);
+            } else {
+                if let Some(b) = &r.backup {
+                    println!("backup written: {}", b.display());
+                }
+                println!(
+                    "rolled back {}",
+                    r.undone.iter().map(|v| format!("V{v}")).collect::<Vec<_>>().join(", ")
                 );
             }
             Ok(())
@@ -311,13 +432,17 @@ async fn dispatch(ctx: &Ctx, cli: &Cli) -> R<()> {
                 return Ok(());
             }
             svc(Email::parse(admin_email).map_err(|r| ServiceError::invalid("admin-email", r)))?;
-            ctx.first_run(&s, admin_email).await?;
+            let logged_in = ctx.first_run(&s, admin_email).await?.is_some();
             println!("initialised: schema at version {}", migrate_version(&s).await?);
+            if !logged_in {
+                println!("next: `certdeck login -u admin` with the one-time password, to set the admin's password");
+            }
             Ok(())
         }
         Command::Login {
             username,
             password_stdin,
+            new_password_stdin,
         } => {
             let s = ctx.open().await?;
             let user = match username {
@@ -329,12 +454,39 @@ async fn dispatch(ctx: &Ctx, cli: &Cli) -> R<()> {
                     u.trim().to_string()
                 }
             };
-            let pw = if *password_stdin {
-                read_stdin_secret("password")?
-            } else {
-                prompt_secret("Password: ")?
+            let (pw, new_pw) = match (*password_stdin, *new_password_stdin) {
+                (true, true) => {
+                    let both = read_stdin_secret("password")?;
+                    let mut lines = both.lines();
+                    let current = lines.next().unwrap_or_default().trim_end_matches('\r').to_string();
+                    let new = lines
+                        .next()
+                        .map(|l| l.trim_end_matches('\r').to_string())
+                        .filter(|l| !l.is_empty())
+                        .ok_or("--new-password-stdin: standard input needs a second line, the new password")?;
+                    (current, Some(new))
+                }
+                (true, false) => (read_stdin_secret("password")?, None),
+                (false, true) => (prompt_secret("Password: ")?, Some(read_stdin_secret("new password")?)),
+                (false, false) => (prompt_secret("Password: ")?, None),
             };
-            let (actor, session) = svc(s.login(&user, &pw).await)?;
+            let result = match &new_pw {
+                Some(new) => s.login_with_new_password(&user, &pw, new).await,
+                None => s.login(&user, &pw).await,
+            };
+            let (actor, session) = match result {
+                Err(ServiceError::PasswordChangeRequired(msg)) if !*password_stdin && interactive() => {
+                    eprintln!("{msg}");
+                    let new = prompt_new_password()?;
+                    svc(s.login_with_new_password(&user, &pw, &new).await)?
+                }
+                Err(ServiceError::PasswordChangeRequired(msg)) => {
+                    return Err(format!(
+                        "{msg}; nothing was changed. From a script: {NEW_PASSWORD_HINT}"
+                    ))
+                }
+                other => svc(other)?,
+            };
             let (store, key) = ctx.sessions();
             store
                 .put(&key, &session)
@@ -428,7 +580,9 @@ async fn console(ctx: &Ctx, cli: &Cli, s: Services) -> R<()> {
         if ctx.config.is_sqlite() {
             // First run: create the admin and log in, then open the console once the operator
             // has had time to copy the one-time password (the console clears the screen).
-            ctx.first_run(&s, "admin@localhost").await?;
+            if ctx.first_run(&s, "admin@localhost").await?.is_none() {
+                return Err("set the admin's password first (see above), then open the console again".into());
+            }
             eprintln!("Press Enter to open the console.");
             let mut line = String::new();
             std::io::stdin().read_line(&mut line).map_err(|e| e.to_string())?;
@@ -576,19 +730,8 @@ async fn db(ctx: &Ctx, c: &DbCmd) -> R<()> {
                 );
             }
         }
-        DbCmd::Backup { .. } | DbCmd::Restore { .. } => {
-            return Err("internal: backup and restore run through the service layer".into());
-        }
-        DbCmd::Rollback { to } => {
-            let undone = migrate::rollback(&db, *to).await.map_err(|e| e.to_string())?;
-            if undone.is_empty() {
-                println!("nothing to roll back: the schema is at version {to}");
-            } else {
-                println!(
-                    "rolled back {}",
-                    undone.iter().map(|v| format!("V{v}")).collect::<Vec<_>>().join(", ")
-                );
-            }
+        DbCmd::Backup { .. } | DbCmd::Restore { .. } | DbCmd::Rollback { .. } => {
+            return Err("internal: backup, restore and rollback run through the service layer".into());
         }
     }
     db.close().await;
@@ -934,8 +1077,19 @@ async fn secrets(ctx: &Ctx, c: &SecretsCmd) -> R<()> {
             println!("{}", s.keyring().primary().key_id());
             Ok(())
         }
-        SecretsCmd::Rotate => {
+        SecretsCmd::Rotate { yes } => {
             let actor = ctx.operator(&s).await?;
+            svc(crate::service::schema::require_operator(
+                actor.as_ref(),
+                "rotate the master key",
+            ))?;
+            confirm(
+                *yes,
+                &format!(
+                    "Re-encrypt every secret of {} under a new master key (every host then needs the new key)",
+                    crate::store::redact_url(&ctx.config.database_url)
+                ),
+            )?;
             let new_key = MasterKey::generate();
             let next = s.keyring().with_new_primary(new_key.clone());
             match ctx.key_source() {
@@ -1041,6 +1195,20 @@ async fn user(ctx: &Ctx, s: &Services, a: &Actor, c: &UserCmd) -> R<()> {
             println!("created user {} (id {}, {})", u.username, u.id, u.role);
             if let Some(pw) = pw {
                 eprintln!("one-time password, shown only now: {pw}");
+                eprintln!(
+                    "it works once: the first `certdeck login` asks {} for a new password",
+                    u.username
+                );
+            } else if u.role == UserRole::Api {
+                eprintln!(
+                    "api users have no password: give it API keys (`certdeck apikey create NAME --user {}`)",
+                    u.username
+                );
+            } else {
+                eprintln!(
+                    "the password is one-time: the first `certdeck login` asks {} for a new one",
+                    u.username
+                );
             }
         }
         UserCmd::Update {
@@ -1146,7 +1314,23 @@ async fn apikey(ctx: &Ctx, s: &Services, a: &Actor, c: &ApikeyCmd) -> R<()> {
     Ok(())
 }
 
-fn server_input(args: &ServerArgs) -> R<ServerInput> {
+async fn server_input(s: &Services, a: &Actor, args: &ServerArgs) -> R<ServerInput> {
+    let from_stdin = [
+        args.password_stdin,
+        args.token_stdin,
+        args.key_stdin,
+        args.key_passphrase_stdin,
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count();
+    if from_stdin > 1 {
+        return Err(
+            "only one of --password-stdin, --token-stdin, --key-stdin and --key-passphrase-stdin can read standard input \
+             (give the key first, then the passphrase with `server update`)"
+                .into(),
+        );
+    }
     let password = if args.password_stdin {
         Some(read_stdin_secret("password")?)
     } else {
@@ -1157,12 +1341,12 @@ fn server_input(args: &ServerArgs) -> R<ServerInput> {
     } else {
         None
     };
-    let private_key = match &args.key_file {
-        Some(p) => Some(
-            String::from_utf8(read_file(p, "key file")?)
-                .map_err(|_| format!("key file {} is not text", p.display()))?,
-        ),
-        None => None,
+    let private_key = match (&args.key_file, args.key_stdin) {
+        (Some(_), true) => return Err("give the key either with --key-file or with --key-stdin".into()),
+        // A file on this host: read through the service (admins and allowed users; audited).
+        (Some(p), false) => Some(svc(s.read_host_key_file(a, p).await)?),
+        (None, true) => Some(read_stdin_secret("private key")?),
+        (None, false) => None,
     };
     Ok(ServerInput {
         name: args.name.clone(),
@@ -1282,7 +1466,7 @@ async fn server(ctx: &Ctx, s: &Services, a: &Actor, c: &ServerCmd) -> R<()> {
             }
         }
         ServerCmd::Add { hostname, args } => {
-            let mut input = server_input(args)?;
+            let mut input = server_input(s, a, args).await?;
             input.hostname = Some(hostname.clone());
             let r = svc(s.server_create(a, &input).await)?;
             if ctx.json {
@@ -1297,7 +1481,7 @@ async fn server(ctx: &Ctx, s: &Services, a: &Actor, c: &ServerCmd) -> R<()> {
             status,
             args,
         } => {
-            let mut input = server_input(args)?;
+            let mut input = server_input(s, a, args).await?;
             input.hostname = hostname.clone();
             input.status = parse_opt(status)?;
             let r = svc(s.server_update(a, *id, &input).await)?;

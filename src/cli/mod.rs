@@ -69,6 +69,11 @@ pub enum Command {
         /// Read the password from standard input instead of prompting.
         #[arg(long)]
         password_stdin: bool,
+        /// Set a new password in the same step (required when the password is one-time), read
+        /// from standard input: with --password-stdin, the first line is the current password
+        /// and the second the new one.
+        #[arg(long)]
+        new_password_stdin: bool,
     },
     /// Revoke and forget the session.
     Logout,
@@ -411,9 +416,13 @@ pub struct ServerArgs {
     /// Read the SSH password from standard input.
     #[arg(long)]
     pub password_stdin: bool,
-    /// SSH private key file.
+    /// SSH private key file on this host (admins, and users listed in the setting
+    /// ssh.operator_credentials_users; others use --key-stdin).
     #[arg(long, value_name = "PATH")]
     pub key_file: Option<PathBuf>,
+    /// Read the SSH private key (OpenSSH or PEM text) from standard input.
+    #[arg(long)]
+    pub key_stdin: bool,
     /// Read the agent token from standard input.
     #[arg(long)]
     pub token_stdin: bool,
@@ -1235,6 +1244,12 @@ pub enum DbCmd {
         /// Target version.
         #[arg(long)]
         to: i64,
+        /// Do not ask (required when not on a terminal).
+        #[arg(long)]
+        yes: bool,
+        /// Where the backup written first goes (default: <data dir>/backups).
+        #[arg(long)]
+        backup_dir: Option<PathBuf>,
     },
     /// Write a backup now: every table from one snapshot, gzip JSON lines, mode 0600 (secrets
     /// stay encrypted: keep the master key to restore it).
@@ -1254,6 +1269,9 @@ pub enum DbCmd {
     Restore {
         /// The backup file.
         file: PathBuf,
+        /// Do not ask (required when not on a terminal).
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -1261,7 +1279,11 @@ pub enum DbCmd {
 #[derive(Debug, Subcommand)]
 pub enum SecretsCmd {
     /// Re-encrypt every secret under a new master key (one transaction).
-    Rotate,
+    Rotate {
+        /// Do not ask (required when not on a terminal).
+        #[arg(long)]
+        yes: bool,
+    },
     /// Show the id of the master key in use (never the key).
     KeyId,
 }

@@ -150,7 +150,10 @@ pub(super) async fn server(json: bool, s: &Services, a: &Actor, c: &ServerCmd) -
                     return Err("not trusted".into());
                 }
             }
-            let r = svc(s.server_trust_host_key(a, *id, fingerprint.as_deref()).await)?;
+            // Pin exactly the key shown above (or the one checked out of band), never whatever
+            // a second connection presents.
+            let confirmed = fingerprint.as_deref().unwrap_or(&check.presented);
+            let r = svc(s.server_trust_host_key(a, *id, confirmed).await)?;
             if json {
                 print_json(&r);
             } else {

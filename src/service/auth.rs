@@ -46,7 +46,58 @@ fn dummy_hash() -> &'static str {
 impl Services {
     /// Logs in with a password. Five failures in a row (setting `auth.max_failed_logins`)
     /// lock the account until an admin unlocks it.
+    ///
+    /// An account whose password is one-time (the first admin's, one an admin set) is refused
+    /// with [`ServiceError::PasswordChangeRequired`] once the password is verified: log in with
+    /// [`Services::login_with_new_password`] instead.
     pub async fn login(&self, username: &str, password_text: &str) -> ServiceResult<(Actor, Session)> {
+        let user = self.verify_login(username, password_text).await?;
+        if user.must_change_password {
+            return Err(ServiceError::PasswordChangeRequired(format!(
+                "the password of {} is a one-time password: set a new one to log in \
+                 (`certdeck login` asks for it; scripts: --password-stdin --new-password-stdin)",
+                user.username
+            )));
+        }
+        self.finish_login(&user).await
+    }
+
+    /// Logs in with the current (typically one-time) password and replaces it with
+    /// `new_password` in the same step; the only way in for an account whose password must change.
+    pub async fn login_with_new_password(
+        &self,
+        username: &str,
+        password_text: &str,
+        new_password: &str,
+    ) -> ServiceResult<(Actor, Session)> {
+        let user = self.replace_password(username, password_text, new_password).await?;
+        self.finish_login(&user).await
+    }
+
+    /// Replaces a user's password given the current one (with the lockout counter, like a
+    /// login), without opening a session: what the first login does before it logs in.
+    /// The new password is the user's own: it no longer has to change.
+    pub async fn replace_password(
+        &self,
+        username: &str,
+        password_text: &str,
+        new_password: &str,
+    ) -> ServiceResult<UserRow> {
+        let user = self.verify_login(username, password_text).await?;
+        if new_password == password_text {
+            return Err(ServiceError::invalid(
+                "new password",
+                "must differ from the current (one-time) password",
+            ));
+        }
+        self.set_password_of(None, &user, new_password, false).await?;
+        store::get_user(self.db(), user.id)
+            .await?
+            .ok_or_else(|| ServiceError::Unauthenticated(BAD_LOGIN.into()))
+    }
+
+    /// Checks a username and password (with the lockout counter) and returns the user.
+    async fn verify_login(&self, username: &str, password_text: &str) -> ServiceResult<UserRow> {
         let Some(user) = store::get_user_by_name(self.db(), username.trim()).await? else {
             // Same work as a real check, so timing does not reveal which usernames exist.
             let _ = password::verify_password(password_text, dummy_hash());
@@ -80,6 +131,10 @@ impl Services {
             }
             return Err(ServiceError::Unauthenticated(BAD_LOGIN.into()));
         }
+        Ok(user)
+    }
+
+    async fn finish_login(&self, user: &UserRow) -> ServiceResult<(Actor, Session)> {
         store::record_login(self.db(), user.id).await?;
         let actor = Actor {
             user_id: user.id,
@@ -159,6 +214,12 @@ impl Services {
         }
         let user = store::get_user(self.db(), row.user_id).await?.ok_or_else(expired)?;
         self.check_can_log_in(&user)?;
+        if user.must_change_password {
+            return Err(ServiceError::PasswordChangeRequired(format!(
+                "the password of {} was reset to a one-time password: log in again and set a new one (`certdeck login`)",
+                user.username
+            )));
+        }
         Ok(user)
     }
 

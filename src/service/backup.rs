@@ -59,6 +59,20 @@ fn private_file(path: &Path) -> std::io::Result<File> {
     o.open(path)
 }
 
+/// `dir`, created with mode 0700 when missing.
+pub(crate) fn private_dir(dir: &Path) -> ServiceResult<&Path> {
+    if !dir.exists() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| ServiceError::Internal(format!("cannot create {}: {e}", dir.display())))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+        }
+    }
+    Ok(dir)
+}
+
 impl Services {
     /// Writes a backup file at `path` (which must not exist yet).
     pub async fn backup_to_file(&self, path: &Path) -> ServiceResult<BackupReport> {
@@ -92,15 +106,7 @@ impl Services {
 
     /// A timestamped backup in `dir` (created 0700 if missing), keeping the newest `keep`.
     pub async fn backup_to_dir(&self, dir: &Path, keep: usize) -> ServiceResult<BackupReport> {
-        if !dir.exists() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| ServiceError::Internal(format!("cannot create {}: {e}", dir.display())))?;
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
-            }
-        }
+        private_dir(dir)?;
         let name = format!("{PREFIX}{}{SUFFIX}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"));
         let mut report = self.backup_to_file(&dir.join(name)).await?;
         let mut existing: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -147,9 +153,7 @@ impl Services {
     /// backup's schema version, and hold the same master key (or none yet). All or nothing.
     /// `actor`: an admin, or None for the local operator.
     pub async fn restore_from_file(&self, actor: Option<&Actor>, path: &Path) -> ServiceResult<RowCounts> {
-        if let Some(a) = actor {
-            a.require_admin("restore backups")?;
-        }
+        super::schema::require_operator(actor, "restore backups")?;
         let file = File::open(path)
             .map_err(|e| ServiceError::invalid("file", format!("cannot open {}: {e}", path.display())))?;
         let mut input = BufReader::new(GzDecoder::new(file));

@@ -27,6 +27,7 @@ pub mod notifications;
 pub mod onboarding;
 pub mod remote;
 pub mod schedules;
+pub mod schema;
 pub mod secrets;
 pub mod servers;
 pub mod settings;

@@ -68,12 +68,14 @@ fn host_line(text: &str, alias: &str) -> Option<usize> {
         .map(|i| i + 1)
 }
 
-fn read_key(path: &str) -> Result<String, String> {
-    let p = expand_home(path);
-    std::fs::read_to_string(&p).map_err(|e| format!("cannot read key file {p}: {e}"))
-}
-
 impl Services {
+    /// A key file named in an imported file, read on the certdeck host (admins and allowed users).
+    async fn read_key(&self, actor: &Actor, path: &str) -> Result<String, String> {
+        self.read_host_key_file(actor, std::path::Path::new(&expand_home(path)))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     /// The actor's servers by name and by `host:port`, to resolve jumps and refuse duplicates.
     async fn known_servers(&self, actor: &Actor) -> ServiceResult<(HashMap<String, i64>, HashMap<String, i64>)> {
         let f = ServerFilter {
@@ -154,7 +156,7 @@ impl Services {
                 }
             };
             let private_key = match &h.identity_file {
-                Some(p) => match read_key(p) {
+                Some(p) => match self.read_key(actor, p).await {
                     Ok(k) => Some(k),
                     Err(e) => {
                         line.skipped = Some(e);
@@ -298,7 +300,8 @@ impl Services {
                         .or(defaults.server_type),
                     auth_type: Some(auth.unwrap_or(AuthType::Key)),
                     username: get("username"),
-                    private_key: get("key_file").map(|p| read_key(&p)).transpose()?,
+                    // Read below, through the service's check.
+                    private_key: None,
                     privilege_mode: get("privilege_mode")
                         .map(|v| v.parse().map_err(|e| format!("{e}")))
                         .transpose()?
@@ -311,6 +314,13 @@ impl Services {
                     ..Default::default()
                 })
             })();
+            let result = match (result, get("key_file")) {
+                (Ok(mut input), Some(path)) => self.read_key(actor, &path).await.map(|k| {
+                    input.private_key = Some(k);
+                    input
+                }),
+                (other, _) => other,
+            };
             let input = match result {
                 Ok(i) => i,
                 Err(e) => {

@@ -172,7 +172,17 @@ impl Services {
                     pem,
                     passphrase: open(&secrets.key_passphrase_encrypted)?,
                 }),
-                None => Ok(SshAuth::Agent),
+                // The ssh-agent of this process belongs to whoever runs it (the daemon, an
+                // admin's console): only for servers whose owner may use the host's credentials.
+                None if self.host_credentials_allowed(s.user_id).await? => Ok(SshAuth::Agent),
+                None => Err(RemoteError::NotSsh(format!(
+                    "{} has no stored key and would authenticate with the ssh-agent of the certdeck host, which only \
+                     admins (and users an admin lists in the setting {}) may use: store its key \
+                     (`certdeck server update {} --key-stdin < KEY_FILE`)",
+                    server_label(s),
+                    super::servers::HOST_CREDENTIALS_SETTING,
+                    s.id
+                ))),
             },
         }
     }
@@ -200,28 +210,32 @@ impl Services {
         })
     }
 
-    /// Trusts the host key the server presents now. With `expected`, the presented key must be
-    /// that one (the operator checked it out of band); stored and audited.
-    pub async fn server_trust_host_key(
-        &self,
-        actor: &Actor,
-        id: i64,
-        expected: Option<&str>,
-    ) -> ServiceResult<HostKeyCheck> {
+    /// Trusts exactly the host key `expected` (the fingerprint the operator was shown and
+    /// confirmed, or checked out of band), and only if the server presents that key now; stored
+    /// and audited. There is no way to trust an unseen key: a key that changed since it was
+    /// shown is refused and nothing is stored.
+    pub async fn server_trust_host_key(&self, actor: &Actor, id: i64, expected: &str) -> ServiceResult<HostKeyCheck> {
         actor.require_not_api("trust host keys")?;
+        let want = expected.trim();
+        if want.is_empty() {
+            return Err(ServiceError::invalid(
+                "fingerprint",
+                "say which key to trust: the SHA256:… fingerprint you were shown",
+            ));
+        }
+        let want = if want.starts_with("SHA256:") {
+            want.to_string()
+        } else {
+            format!("SHA256:{want}")
+        };
+        let want = want.trim_end_matches('=').to_string();
         let check = self.server_host_key(actor, id).await?;
-        if let Some(want) = expected.map(str::trim).filter(|w| !w.is_empty()) {
-            let want = if want.starts_with("SHA256:") {
-                want.to_string()
-            } else {
-                format!("SHA256:{want}")
-            };
-            if want.trim_end_matches('=') != check.presented {
-                return Err(ServiceError::Conflict(format!(
-                    "the server presents {} but you expected {want}: not trusted",
-                    check.presented
-                )));
-            }
+        if want != check.presented {
+            return Err(ServiceError::Conflict(format!(
+                "the server presents {} but you confirmed {want}: not trusted (if the key changed since it was shown, \
+                 someone may be intercepting the connection; check the key on the server)",
+                check.presented
+            )));
         }
         let mut sets = crate::store::Sets::new();
         sets.set("host_key_fingerprint", crate::store::Arg::Str(check.presented.clone()));

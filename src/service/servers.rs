@@ -111,7 +111,90 @@ fn check_private_key(text: &str) -> ServiceResult<()> {
     Ok(())
 }
 
+/// The setting that lists the non-admin users whose servers may use the certdeck host's own SSH
+/// credentials (its ssh-agent, its key files): a JSON list of usernames, `[]` by default.
+pub const HOST_CREDENTIALS_SETTING: &str = "ssh.operator_credentials_users";
+
+/// What a refused user is told to do instead.
+const STORE_A_KEY: &str = "store the key with the server instead (`certdeck server update ID --key-stdin < KEY_FILE`)";
+
 impl Services {
+    async fn host_credential_users(&self) -> ServiceResult<Vec<String>> {
+        let value = crate::store::settings::get(self.db(), HOST_CREDENTIALS_SETTING)
+            .await?
+            .and_then(|r| r.setting_value)
+            .unwrap_or_default();
+        Ok(serde_json::from_str::<Vec<String>>(&value).unwrap_or_default())
+    }
+
+    /// Whether the servers of user `user_id` may use the certdeck host's own SSH credentials
+    /// (the ssh-agent of the process that runs the task): admins, and the users an admin lists
+    /// in the setting [`HOST_CREDENTIALS_SETTING`].
+    pub async fn host_credentials_allowed(&self, user_id: i64) -> ServiceResult<bool> {
+        let Some(user) = crate::store::users::get_user(self.db(), user_id).await? else {
+            return Ok(false);
+        };
+        if user.role == crate::domain::UserRole::Admin {
+            return Ok(true);
+        }
+        Ok(self
+            .host_credential_users()
+            .await?
+            .iter()
+            .any(|n| n.trim().eq_ignore_ascii_case(&user.username)))
+    }
+
+    /// Refuses a key server without a stored key (it would authenticate with the certdeck host's
+    /// ssh-agent) for an owner who may not use the host's credentials.
+    async fn check_agent_auth(&self, owner_id: i64) -> ServiceResult<()> {
+        if self.host_credentials_allowed(owner_id).await? {
+            return Ok(());
+        }
+        Err(ServiceError::invalid(
+            "private_key",
+            format!(
+                "a key server without a stored key would authenticate with the ssh-agent of the certdeck host, which only \
+                 admins (and users an admin lists in the setting {HOST_CREDENTIALS_SETTING}) may use: give the key \
+                 (--key-stdin < KEY_FILE)"
+            ),
+        ))
+    }
+
+    /// Reads an SSH private key file on the certdeck host (CLI `--key-file`, the console's key
+    /// field, ssh-config and CSV imports). Only admins and the users listed in
+    /// [`HOST_CREDENTIALS_SETTING`] may; every read is audited. Others are told to store the key.
+    pub async fn read_host_key_file(&self, actor: &Actor, path: &std::path::Path) -> ServiceResult<String> {
+        let allowed = actor.is_admin()
+            || self
+                .host_credential_users()
+                .await?
+                .iter()
+                .any(|n| n.trim().eq_ignore_ascii_case(&actor.username));
+        if !allowed {
+            return Err(ServiceError::Forbidden(format!(
+                "reading key files on the certdeck host ({}) is for admins and the users an admin lists in the setting \
+                 {HOST_CREDENTIALS_SETTING}: {STORE_A_KEY}",
+                path.display()
+            )));
+        }
+        let text = std::fs::read(path)
+            .map_err(|e| ServiceError::invalid("key_file", format!("cannot read {}: {e}", path.display())))
+            .and_then(|b| {
+                String::from_utf8(b).map_err(|_| {
+                    ServiceError::invalid("key_file", format!("{} is not a text key file", path.display()))
+                })
+            })?;
+        let audit = self.audit(
+            Some(actor),
+            "server.key_file_read",
+            "server",
+            None,
+            serde_json::json!({"path": path.display().to_string(), "admin": actor.is_admin()}),
+        );
+        crate::store::audit::insert(self.db(), &audit).await?;
+        Ok(text)
+    }
+
     /// Adds a server owned by the actor.
     pub async fn server_create(&self, actor: &Actor, input: &ServerInput) -> ServiceResult<ServerRow> {
         let hostname = field(
@@ -146,6 +229,9 @@ impl Services {
         let passphrase = secret(&input.key_passphrase);
         if passphrase.is_some() && auth_type != AuthType::Key {
             return Err(ServiceError::invalid("key_passphrase", "only applies to auth type key"));
+        }
+        if auth_type == AuthType::Key && private_key.is_none() {
+            self.check_agent_auth(actor.user_id).await?;
         }
         let jump_server_id = match input.jump_server_id.filter(|j| *j != 0) {
             Some(j) => Some(self.check_jump(actor, actor.user_id, None, j).await?),
@@ -352,8 +438,14 @@ impl Services {
         let has = |given: &Option<String>, stored: bool| given_secret(given).is_some() || stored;
         let ok = match new_auth {
             AuthType::Password => has(&input.password, row.has_password),
-            // A key server without a stored key authenticates with the operator's ssh-agent.
-            AuthType::Key => true,
+            // A key server without a stored key authenticates with the operator's ssh-agent:
+            // only for owners who may use the host's credentials.
+            AuthType::Key => {
+                if !has(&input.private_key, row.has_private_key) {
+                    self.check_agent_auth(row.user_id).await?;
+                }
+                true
+            }
             AuthType::Token => has(&input.token, row.has_token),
         };
         if !ok {

@@ -55,6 +55,7 @@ pub const REGISTRY: &[SettingDef] = defs! {
     "backup.directory" String "" true "Directory for nightly backups (empty = data dir/backups)";
     "backup.keep_count" Number "7" true "Number of backups to keep";
     "task.worker_concurrency" Number "0" true "Worker pool size (0 = 2 x CPU cores)";
+    "ssh.operator_credentials_users" Json "[]" true "Non-admin users (JSON list of usernames) whose servers may use the ssh-agent or key files of the certdeck host";
 };
 
 /// The registered definition of a key.
@@ -97,6 +98,9 @@ pub fn validate_value(key: &str, ty: SettingType, value: &str) -> ServiceResult<
         }
         "acme.dns_authoritative_port" if !matches!(value.parse::<u32>(), Ok(1..=65_535)) => {
             return bad("must be a port, 1 to 65535".into())
+        }
+        "ssh.operator_credentials_users" if serde_json::from_str::<Vec<String>>(value).is_err() => {
+            return bad("must be a JSON list of usernames, e.g. [\"alice\", \"bob\"]".into())
         }
         "certificate.default_key_type" if !matches!(value, "RSA" | "ECC") => return bad("must be RSA or ECC".into()),
         "monitor.default_port" => super::field(

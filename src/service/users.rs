@@ -40,6 +40,10 @@ impl Default for UserInput {
     }
 }
 
+/// The `password_hash` of an account without a password (api users): no password verifies
+/// against it, since it is not a PHC string.
+pub const NO_PASSWORD: &str = "!";
+
 /// Minimum password length.
 pub const MIN_PASSWORD_LEN: usize = 10;
 
@@ -138,14 +142,23 @@ impl Services {
         let email = field("email", Email::parse(&input.email))?;
         let full_name = opt_text("full_name", input.full_name.as_deref(), 100)?;
         let phone = check_phone(input.phone.as_deref())?;
-        let (pw, generated) = match &input.password {
-            Some(p) => {
-                check_password(p)?;
-                (p.clone(), None)
+        // An api user has no password (it cannot log in; it works through API keys). Any other
+        // password made here is one-time: its owner replaces it at the first login.
+        let (pw, generated) = match (&input.password, input.role) {
+            (Some(_), UserRole::Api) => {
+                return Err(ServiceError::invalid(
+                    "password",
+                    "api users have no password: they authenticate with API keys (`certdeck apikey create NAME --user USER`)",
+                ))
             }
-            None => {
+            (None, UserRole::Api) => (None, None),
+            (Some(p), _) => {
+                check_password(p)?;
+                (Some(p.clone()), None)
+            }
+            (None, _) => {
                 let p = password::generate_password();
-                (p.clone(), Some(p))
+                (Some(p.clone()), Some(p))
             }
         };
         if store::get_user_by_name(self.db(), username.as_str()).await?.is_some() {
@@ -154,7 +167,10 @@ impl Services {
                 username.as_str()
             )));
         }
-        let hash = password::hash_password(&pw).map_err(ServiceError::Internal)?;
+        let hash = match &pw {
+            Some(pw) => password::hash_password(pw).map_err(ServiceError::Internal)?,
+            None => NO_PASSWORD.to_string(),
+        };
         let new = NewUser {
             username: username.as_str().to_string(),
             email: email.as_str().to_string(),
@@ -162,6 +178,7 @@ impl Services {
             full_name,
             phone,
             role: input.role,
+            must_change_password: pw.is_some(),
         };
         let audit = self.audit(
             actor,
@@ -226,6 +243,12 @@ impl Services {
         if c.status == Some(UserStatus::Active) && row.status == UserStatus::Locked {
             c.reset_failed_logins = true;
         }
+        // An api user has no password: becoming one drops it (and its sessions, below).
+        let to_api = c.role == Some(UserRole::Api) && row.role != UserRole::Api;
+        if to_api {
+            c.password_hash = Some(NO_PASSWORD.into());
+            c.must_change_password = Some(false);
+        }
         let audit = self.audit(
             Some(actor),
             "user.update",
@@ -237,7 +260,7 @@ impl Services {
             }),
         );
         store::update_user(self.db(), row.id, &c, &audit).await?;
-        if c.status.is_some_and(|s| s != UserStatus::Active) {
+        if to_api || c.status.is_some_and(|s| s != UserStatus::Active) {
             store::revoke_user_tokens(self.db(), row.id).await?;
         }
         store::get_user(self.db(), row.id)
@@ -256,13 +279,24 @@ impl Services {
     ) -> ServiceResult<()> {
         actor.require_not_api("change passwords")?;
         let row = self.user_get(actor, who).await?;
+        if row.role == UserRole::Api {
+            return Err(ServiceError::invalid(
+                "password",
+                format!(
+                    "{} is an api user: api users have no password, they use API keys",
+                    row.username
+                ),
+            ));
+        }
         if !actor.is_admin() {
             let ok = current.is_some_and(|c| password::verify_password(c, &row.password_hash));
             if !ok {
                 return Err(ServiceError::Unauthenticated("the current password is wrong".into()));
             }
         }
-        self.set_password_of(Some(actor), &row, new_password).await
+        // An admin setting another user's password resets it: a one-time password again.
+        let one_time = row.id != actor.user_id;
+        self.set_password_of(Some(actor), &row, new_password, one_time).await
     }
 
     pub(crate) async fn set_password_of(
@@ -270,6 +304,7 @@ impl Services {
         actor: Option<&Actor>,
         row: &UserRow,
         new_password: &str,
+        one_time: bool,
     ) -> ServiceResult<()> {
         check_password(new_password)?;
         let hash = password::hash_password(new_password).map_err(ServiceError::Internal)?;
@@ -278,13 +313,14 @@ impl Services {
             "user.password",
             "user",
             Some(row.id),
-            serde_json::json!({"username": row.username}),
+            serde_json::json!({"username": row.username, "one_time": one_time}),
         );
         store::update_user(
             self.db(),
             row.id,
             &UserChanges {
                 password_hash: Some(hash),
+                must_change_password: Some(one_time),
                 ..Default::default()
             },
             &audit,

@@ -39,11 +39,11 @@ macro_rules! scripts {
 const MYSQL: &[Script] = scripts!("mysql":
     1 "create_base_tables", 2 "add_server_tables", 3 "add_certificate_tables",
     4 "add_monitor_tables", 5 "add_task_tables", 6 "initial_data", 7 "certdeck_extensions",
-    8 "task_queue", 9 "console_polling", 10 "ssh_deploy", 11 "acme", 12 "acme_eab", 13 "acme_renewal", 14 "monitoring");
+    8 "task_queue", 9 "console_polling", 10 "ssh_deploy", 11 "acme", 12 "acme_eab", 13 "acme_renewal", 14 "monitoring", 16 "roles");
 const SQLITE: &[Script] = scripts!("sqlite":
     1 "create_base_tables", 2 "add_server_tables", 3 "add_certificate_tables",
     4 "add_monitor_tables", 5 "add_task_tables", 6 "initial_data", 7 "certdeck_extensions",
-    8 "task_queue", 9 "console_polling", 10 "ssh_deploy", 11 "acme", 12 "acme_eab", 13 "acme_renewal", 14 "monitoring");
+    8 "task_queue", 9 "console_polling", 10 "ssh_deploy", 11 "acme", 12 "acme_eab", 13 "acme_renewal", 14 "monitoring", 16 "roles");
 
 /// The scripts shipped for a backend, in version order.
 pub fn scripts(backend: Backend) -> &'static [Script] {
@@ -267,7 +267,12 @@ pub async fn rollback(db: &Db, target: i64) -> Result<Vec<i64>, MigrationError> 
     }
     let m = migrator_from(scripts(db.backend()));
     crate::on_db!(db, p => m.undo(p, target).await)?;
-    Ok((target + 1..=before).rev().collect())
+    Ok(scripts(db.backend())
+        .iter()
+        .map(|s| s.version)
+        .filter(|v| *v > target && *v <= before)
+        .rev()
+        .collect())
 }
 
 /// A migrator over custom scripts (tests of the runner itself).

@@ -8,7 +8,7 @@ use crate::domain::{ApiKeyStatus, TokenType, UserRole, UserStatus};
 use crate::{bind_args, on_db};
 
 const USER_COLS: &str = "id, username, email, password_hash, full_name, phone, role, status, last_login_at, \
-    failed_login_count, created_at, updated_at";
+    failed_login_count, must_change_password, created_at, updated_at";
 
 /// A `users` row.
 #[derive(Clone, FromRow, serde::Serialize)]
@@ -36,6 +36,9 @@ pub struct UserRow {
     pub last_login_at: Option<DateTime<Utc>>,
     /// Consecutive failed logins.
     pub failed_login_count: i32,
+    /// The password is a one-time password (set by an admin or at bootstrap): the next login
+    /// must replace it before anything else works.
+    pub must_change_password: bool,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Updated.
@@ -68,6 +71,8 @@ pub struct NewUser {
     pub phone: Option<String>,
     /// Role.
     pub role: UserRole,
+    /// Whether the password is one-time (replaced at the first login).
+    pub must_change_password: bool,
 }
 
 /// A default alert rule created with a new user (rules need a `user_id`).
@@ -94,9 +99,10 @@ pub async fn create_user(
 ) -> Result<i64, sqlx::Error> {
     crate::in_tx!(db, tx => {
         let id = sqlx::query(
-            "INSERT INTO users (username, email, password_hash, full_name, phone, role) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO users (username, email, password_hash, full_name, phone, role, must_change_password) VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&u.username).bind(&u.email).bind(&u.password_hash).bind(&u.full_name).bind(&u.phone).bind(u.role.as_str())
+        .bind(u.must_change_password)
         .execute(&mut **tx).await?.last_id();
         for a in alerts {
             sqlx::query("INSERT INTO alerts (user_id, name, alert_type, condition_type, condition_value, severity) VALUES (?, ?, ?, ?, ?, ?)")
@@ -192,6 +198,8 @@ pub struct UserChanges {
     pub status: Option<UserStatus>,
     /// New password hash.
     pub password_hash: Option<String>,
+    /// Whether the password is one-time (must be replaced at the next login).
+    pub must_change_password: Option<bool>,
     /// Reset the failed-login counter.
     pub reset_failed_logins: bool,
 }
@@ -209,7 +217,8 @@ pub async fn update_user(
         .set_opt("phone", c.phone.clone(), Arg::from)
         .set_opt("role", c.role, |v| Arg::Str(v.as_str().into()))
         .set_opt("status", c.status, |v| Arg::Str(v.as_str().into()))
-        .set_opt("password_hash", c.password_hash.clone(), Arg::Str);
+        .set_opt("password_hash", c.password_hash.clone(), Arg::Str)
+        .set_opt("must_change_password", c.must_change_password, Arg::Bool);
     if c.reset_failed_logins {
         sets.raw("failed_login_count = 0");
     }

@@ -89,6 +89,8 @@ pub enum Effect {
         username: String,
         /// Password.
         password: Redacted<String>,
+        /// The new password that replaces a one-time password.
+        new_password: Option<Redacted<String>>,
     },
     /// Revoke and forget the session.
     Logout {
@@ -194,6 +196,8 @@ pub enum Reply {
     NeedLogin(Option<String>),
     /// Login refused (the service's message: wrong password, locked…).
     LoginFailed(String),
+    /// The password was right but is one-time: ask for a new one.
+    PasswordChangeRequired(String),
     /// Logged out.
     LoggedOut,
     /// The user's language and timezone settings.

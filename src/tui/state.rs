@@ -25,7 +25,13 @@ pub struct Login {
     pub username: Input,
     /// Password (masked when drawn).
     pub password: Input,
-    /// 0 = username, 1 = password.
+    /// A new password (asked when the password is one-time).
+    pub new_password: Input,
+    /// The new password again.
+    pub repeat: Input,
+    /// The password was right but is one-time: the form asks for a new one.
+    pub must_change: bool,
+    /// 0 = username, 1 = password, 2 = new password, 3 = repeat (2 and 3 only when `must_change`).
     pub focus: usize,
     /// Why the last attempt failed (wrong password, locked account…).
     pub error: Option<String>,
@@ -33,11 +39,33 @@ pub struct Login {
     pub pending: Option<u64>,
 }
 
+impl Login {
+    /// How many fields the form shows.
+    pub fn fields(&self) -> usize {
+        if self.must_change {
+            4
+        } else {
+            2
+        }
+    }
+
+    /// The focused input.
+    pub fn focused(&mut self) -> &mut Input {
+        match self.focus {
+            0 => &mut self.username,
+            1 => &mut self.password,
+            2 => &mut self.new_password,
+            _ => &mut self.repeat,
+        }
+    }
+}
+
 impl std::fmt::Debug for Login {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Login")
             .field("username", &self.username.value())
             .field("password", &"<redacted>")
+            .field("must_change", &self.must_change)
             .field("focus", &self.focus)
             .field("error", &self.error)
             .field("pending", &self.pending)

@@ -59,15 +59,31 @@ pub fn actor_of(row: &UserRow) -> Actor {
     }
 }
 
-/// Creates a user with password [`PW`] (by `by`, or locally when None) and returns its row and actor.
+/// The one-time password [`make_user`] gives a user before its first login replaces it with [`PW`].
+pub const ONE_TIME_PW: &str = "one-time password 1";
+
+/// Replaces a one-time password at the first login, as its owner does (`certdeck login` asks
+/// for the new one); returns the session's actor.
+pub async fn first_login(s: &Services, label: &str, name: &str, one_time: &str, new: &str) -> Actor {
+    let (actor, _) = s
+        .login_with_new_password(name, one_time, new)
+        .await
+        .unwrap_or_else(|e| panic!("[{label}] first login of {name}: {e}"));
+    actor
+}
+
+/// Creates a user (by `by`, or locally when None) whose password is [`PW`] and returns its row
+/// and actor: created with a one-time password, which the user then replaces (as the first
+/// login does, without opening a session). An api user has no password at all.
 pub async fn make_user(s: &Services, t: &TestDb, by: Option<&Actor>, name: &str, role: UserRole) -> (UserRow, Actor) {
+    let api = role == UserRole::Api;
     let (row, generated) = s
         .user_create(
             by,
             &UserInput {
                 username: name.into(),
                 email: format!("{name}@example.com"),
-                password: Some(PW.into()),
+                password: (!api).then(|| ONE_TIME_PW.into()),
                 role,
                 ..Default::default()
             },
@@ -75,6 +91,13 @@ pub async fn make_user(s: &Services, t: &TestDb, by: Option<&Actor>, name: &str,
         .await
         .unwrap_or_else(|e| panic!("[{}] create user {name}: {e}", t.label()));
     assert!(generated.is_none(), "[{}] a given password is not replaced", t.label());
+    let row = if api {
+        row
+    } else {
+        s.replace_password(name, ONE_TIME_PW, PW)
+            .await
+            .unwrap_or_else(|e| panic!("[{}] replace the one-time password of {name}: {e}", t.label()))
+    };
     let a = actor_of(&row);
     (row, a)
 }
@@ -97,7 +120,7 @@ impl World {
             .await
             .unwrap_or_else(|e| panic!("[{label}] create admin: {e}"))
             .unwrap_or_else(|| panic!("[{label}] a fresh database must get a first admin"));
-        let admin = login(&s, label, "admin", &pw).await;
+        let admin = first_login(&s, label, "admin", &pw, PW).await;
         let alice = logged_in_user(&s, t, &admin, "alice").await;
         let bob = logged_in_user(&s, t, &admin, "bob").await;
         World {

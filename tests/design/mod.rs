@@ -766,6 +766,8 @@ pub const EXTRA_COLUMNS: &[(&str, Column)] = &[
     ("alert_history", opt("acknowledged_at", DATETIME)),
     ("alert_history", opt("acknowledged_by", BIGINT)),
     ("alert_history", opt("last_notified_at", DATETIME)),
+    // V16: one-time passwords.
+    ("users", nn_d("must_change_password", BOOLEAN, "0")),
 ];
 
 /// Indexes certdeck adds to design tables, with their expected definition.

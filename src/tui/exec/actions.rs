@@ -281,7 +281,7 @@ impl Runner {
             (Action::TrustHostKey, Kind::Servers) => match arg {
                 // Second step: the operator saw this fingerprint and confirmed it.
                 Some(fp) => {
-                    s.server_trust_host_key(a, id, Some(&fp)).await?;
+                    s.server_trust_host_key(a, id, &fp).await?;
                     done(note("done.trusted", "noun.server", &fp))
                 }
                 None => {

@@ -82,7 +82,12 @@ impl Runner {
                 req,
                 username,
                 password,
-            } => (req, self.login(&username, &password.0).await),
+                new_password,
+            } => (
+                req,
+                self.login(&username, &password.0, new_password.as_ref().map(|p| p.0.as_str()))
+                    .await,
+            ),
             Effect::Logout { req } => (req, self.logout().await),
             other => {
                 let req = request_of(&other);
@@ -115,8 +120,12 @@ impl Runner {
         }
     }
 
-    async fn login(&self, username: &str, password: &str) -> Reply {
-        match self.svc.login(username, password).await {
+    async fn login(&self, username: &str, password: &str, new_password: Option<&str>) -> Reply {
+        let result = match new_password {
+            Some(new) => self.svc.login_with_new_password(username, password, new).await,
+            None => self.svc.login(username, password).await,
+        };
+        match result {
             Ok((actor, session)) => match self.store().put(&self.session.db_key, &session) {
                 Ok(()) => Reply::LoggedIn(actor),
                 Err(e) => {
@@ -125,6 +134,7 @@ impl Runner {
                     Reply::NeedLogin(self.login_user.clone())
                 }
             },
+            Err(crate::errors::ServiceError::PasswordChangeRequired(m)) => Reply::PasswordChangeRequired(m),
             Err(e) => Reply::LoginFailed(e.to_string()),
         }
     }

@@ -86,11 +86,10 @@ impl Runner {
                     auth_type: parse_enum(v, "auth_type")?,
                     username: opt_s(v, "username"),
                     password: opt_s(v, "password"),
+                    // A key file on this host: read through the service's check (admins and
+                    // allowed users; audited).
                     private_key: match opt_s(v, "private_key") {
-                        Some(p) => Some(
-                            String::from_utf8(read_file("private_key", &p)?)
-                                .map_err(|_| invalid("private_key", "is not a text key file"))?,
-                        ),
+                        Some(p) => Some(s.read_host_key_file(a, &shellexpand_home(&p)).await?),
                         None => None,
                     },
                     token: opt_s(v, "token"),

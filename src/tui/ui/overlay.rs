@@ -294,13 +294,20 @@ pub fn login(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
     let Screen::Login(l) = &s.screen else {
         return;
     };
-    let r = center(area, 56, 11);
+    let fields: &[(&str, &tui_input::Input, bool)] = &[
+        ("login.username", &l.username, false),
+        ("login.password", &l.password, true),
+        ("login.new_password", &l.new_password, true),
+        ("login.repeat_password", &l.repeat, true),
+    ];
+    let fields = &fields[..l.fields()];
+    let r = center(area, 56, 7 + 2 * fields.len() as u16);
     let b = block(theme, s.cat.get("login.title").to_string());
     let inner = b.inner(r);
     f.render_widget(b, r);
-    let label_w = [s.cat.get("login.username"), s.cat.get("login.password")]
+    let label_w = fields
         .iter()
-        .map(|t| text::width(t))
+        .map(|(k, _, _)| text::width(s.cat.get(k)))
         .max()
         .unwrap_or(10) as u16;
     let row = |i: u16| Rect {
@@ -309,13 +316,7 @@ pub fn login(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
         width: inner.width.saturating_sub(2),
         height: 1,
     };
-    for (i, (key, input, mask)) in [
-        ("login.username", &l.username, false),
-        ("login.password", &l.password, true),
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    for (i, &(key, input, mask)) in fields.iter().enumerate() {
         let a = row(i as u16);
         let style = if l.focus == i { theme.accent() } else { theme.muted() };
         f.render_widget(
@@ -352,6 +353,6 @@ pub fn login(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
             theme.muted(),
         ),
     };
-    let a = row(3);
+    let a = row(fields.len() as u16 + 1);
     f.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), Rect { height: 2, ..a });
 }

@@ -48,7 +48,7 @@ pub(super) fn paste(s: &mut State, text: &str) {
         }
     };
     match (&mut s.screen, &mut s.mode) {
-        (Screen::Login(l), _) => insert(if l.focus == 0 { &mut l.username } else { &mut l.password }),
+        (Screen::Login(l), _) => insert(l.focused()),
         (_, Mode::Command(i, _)) | (_, Mode::Filter(i)) => insert(i),
         (_, Mode::Form(f)) => {
             if let Some(field) = f.focused() {
@@ -182,13 +182,21 @@ fn login_key(s: &mut State, key: &Key, k: &KeyEvent) -> Vec<Effect> {
             s.quit = true;
             vec![]
         }
-        Some(Action::NextField | Action::PrevField | Action::Up | Action::Down) => {
-            l.focus = 1 - l.focus;
+        Some(Action::NextField | Action::Down) => {
+            l.focus = (l.focus + 1) % l.fields();
+            vec![]
+        }
+        Some(Action::PrevField | Action::Up) => {
+            l.focus = (l.focus + l.fields() - 1) % l.fields();
             vec![]
         }
         Some(Action::Submit) => {
             if l.focus == 0 && l.password.value().is_empty() {
                 l.focus = 1;
+                return vec![];
+            }
+            if l.must_change && l.focus < 3 && l.repeat.value().is_empty() {
+                l.focus += 1;
                 return vec![];
             }
             if l.pending.is_some() {
@@ -201,6 +209,18 @@ fn login_key(s: &mut State, key: &Key, k: &KeyEvent) -> Vec<Effect> {
                 l.focus = 0;
                 return vec![];
             }
+            let new_password = if l.must_change {
+                if l.new_password.value() != l.repeat.value() || l.new_password.value().is_empty() {
+                    l.error = Some(s.cat.get("login.mismatch").to_string());
+                    l.new_password = Input::default();
+                    l.repeat = Input::default();
+                    l.focus = 2;
+                    return vec![];
+                }
+                Some(Redacted(l.new_password.value().to_string()))
+            } else {
+                None
+            };
             let req = s.request();
             if let Screen::Login(l) = &mut s.screen {
                 l.pending = Some(req);
@@ -210,12 +230,12 @@ fn login_key(s: &mut State, key: &Key, k: &KeyEvent) -> Vec<Effect> {
                 req,
                 username,
                 password: Redacted(password),
+                new_password,
             }]
         }
         _ => {
             if let Some(r) = input_request(k) {
-                let i = if l.focus == 0 { &mut l.username } else { &mut l.password };
-                i.handle(r);
+                l.focused().handle(r);
             }
             vec![]
         }

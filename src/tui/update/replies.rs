@@ -44,7 +44,22 @@ pub(super) fn on_reply(s: &mut State, req: u64, r: Reply) -> Vec<Effect> {
                 l.pending = None;
                 l.error = Some(msg);
                 l.password = Input::default();
+                l.new_password = Input::default();
+                l.repeat = Input::default();
                 l.focus = 1;
+            }
+            return vec![];
+        }
+        Reply::PasswordChangeRequired(_) if login_req == Some(req) => {
+            // The password was right and is one-time: keep it, ask for the new one.
+            let text = s.cat.get("login.must_change").to_string();
+            if let Screen::Login(l) = &mut s.screen {
+                l.pending = None;
+                l.must_change = true;
+                l.error = Some(text);
+                l.new_password = Input::default();
+                l.repeat = Input::default();
+                l.focus = 2;
             }
             return vec![];
         }

@@ -127,6 +127,54 @@ fn start_resumes_the_session_or_asks_to_log_in_with_the_prefilled_user() {
 }
 
 #[test]
+fn a_one_time_password_makes_the_login_form_ask_for_a_new_one() {
+    let mut s = state();
+    let fx = start(&mut s);
+    let Effect::Resume { req } = fx[0] else { panic!() };
+    update(&mut s, Msg::Reply(req, Reply::NeedLogin(Some("carol".into()))));
+    typed(&mut s, "one-time-pw");
+    let fx = update(&mut s, code(KeyCode::Enter));
+    let [Effect::Login { req, .. }] = &fx[..] else {
+        panic!("{fx:?}")
+    };
+    update(
+        &mut s,
+        Msg::Reply(*req, Reply::PasswordChangeRequired("one-time".into())),
+    );
+    let Screen::Login(l) = &s.screen else { panic!() };
+    assert!(l.must_change && l.focus == 2, "{l:?}");
+    assert_eq!(l.password.value(), "one-time-pw", "the one-time password is kept");
+    assert_eq!(l.error.as_deref(), Some(s.cat.get("login.must_change")));
+    // Two different new passwords: refused here, nothing sent.
+    typed(&mut s, "carol's own pw");
+    update(&mut s, code(KeyCode::Tab));
+    typed(&mut s, "carol's other pw");
+    assert!(update(&mut s, code(KeyCode::Enter)).is_empty());
+    let Screen::Login(l) = &s.screen else { panic!() };
+    assert_eq!(l.error.as_deref(), Some(s.cat.get("login.mismatch")));
+    assert_eq!((l.focus, l.new_password.value(), l.repeat.value()), (2, "", ""));
+    // The same twice: one login that sets it.
+    typed(&mut s, "carol's own pw");
+    let fx = update(&mut s, code(KeyCode::Enter));
+    assert!(fx.is_empty(), "enter on the new password moves to the repeat field");
+    typed(&mut s, "carol's own pw");
+    let fx = update(&mut s, code(KeyCode::Enter));
+    let [Effect::Login {
+        username,
+        password,
+        new_password: Some(new),
+        ..
+    }] = &fx[..]
+    else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(
+        (username.as_str(), password.0.as_str(), new.0.as_str()),
+        ("carol", "one-time-pw", "carol's own pw")
+    );
+}
+
+#[test]
 fn login_sends_credentials_and_shows_the_refusal() {
     let mut s = state();
     let fx = start(&mut s);
@@ -140,6 +188,7 @@ fn login_sends_credentials_and_shows_the_refusal() {
         req,
         username,
         password,
+        new_password: None,
     }] = &fx[..]
     else {
         panic!("{fx:?}")
