@@ -10,6 +10,7 @@ use crate::errors::{ServiceError, ServiceResult};
 use crate::store::monitoring::{
     self as store, AlertRow, ChannelRow, HistoryRow, MonitorFilter, MonitorRow, NewAlert, NewMonitor,
 };
+use crate::store::secrets::{SealOnInsert, SealedColumn};
 use crate::store::{Arg, Page, Sets};
 
 use super::{ensure_owner, ensure_same_owner, field, opt_text, Actor, Services};
@@ -119,7 +120,9 @@ pub struct ChannelView {
     pub created_at: chrono::DateTime<Utc>,
 }
 
-/// Fields that are secrets in every channel kind.
+/// Fields that are secrets in every channel kind: credentials, every URL that may carry a token
+/// (DingTalk `access_token`, Feishu hook, WeCom key, ServerChan key, Slack hook, an SMS gateway's
+/// key in its query) and all webhook header values.
 const SECRET_FIELDS: &[&str] = &[
     "password",
     "api_key",
@@ -129,7 +132,15 @@ const SECRET_FIELDS: &[&str] = &[
     "sign_secret",
     "webhook_url",
     "access_key_secret",
+    "url",
+    "gateway_url",
+    "headers",
 ];
+
+/// Whether a channel setting is sealed (kept in `config.secrets`, shown only with reveal).
+pub(crate) fn is_channel_secret(field: &str) -> bool {
+    SECRET_FIELDS.contains(&field)
+}
 
 /// Required settings per channel kind.
 fn required_fields(t: ChannelType) -> &'static [&'static str] {
@@ -568,7 +579,8 @@ impl Services {
 
     // ------------------------------------------------------------ channels
 
-    fn seal_channel_config(&self, t: ChannelType, fields: &Value) -> ServiceResult<Value> {
+    /// Validates a channel's fields and splits them into plain settings and secrets.
+    fn split_channel_config(&self, t: ChannelType, fields: &Value) -> ServiceResult<(Map<String, Value>, Map<String, Value>)> {
         let Value::Object(map) = fields else {
             return Err(ServiceError::invalid("config", "must be a JSON object of settings"));
         };
@@ -584,10 +596,7 @@ impl Services {
                 settings.insert(k.clone(), v.clone());
             }
         }
-        let plain = zeroize::Zeroizing::new(
-            serde_json::to_vec(&Value::Object(secrets)).map_err(|e| ServiceError::Internal(e.to_string()))?,
-        );
-        Ok(serde_json::json!({"settings": settings, "secrets": self.keyring().seal(&plain)}))
+        Ok((settings, secrets))
     }
 
     pub(super) fn channel_view(&self, row: ChannelRow, reveal: bool) -> ServiceResult<ChannelView> {
@@ -597,10 +606,9 @@ impl Services {
             Value::Object(Map::new())
         } else {
             let plain = self
-                .keyring()
-                .open(sealed)
+                .open_at(SealedColumn::ChannelSecrets, row.id, sealed)
                 .map_err(|e| ServiceError::Internal(format!("channel {}: {e}", row.id)))?;
-            serde_json::from_slice(&plain).map_err(|e| ServiceError::Internal(e.to_string()))?
+            serde_json::from_str(&plain).map_err(|e| ServiceError::Internal(e.to_string()))?
         };
         let secret_fields = secrets
             .as_object()
@@ -628,17 +636,23 @@ impl Services {
         fields: &Value,
     ) -> ServiceResult<ChannelView> {
         let name = opt_text("name", Some(name), 100)?.ok_or_else(|| ServiceError::invalid("name", "is required"))?;
-        let config = self.seal_channel_config(t, fields)?;
+        let (settings, secrets) = self.split_channel_config(t, fields)?;
         let audit = self.audit(
             Some(actor),
             "channel.create",
             "alert_channel",
             None,
             serde_json::json!({
-                "name": name, "type": t, "settings": config["settings"],
+                "name": name, "type": t, "settings": settings, "secret_fields": secrets.keys().collect::<Vec<_>>(),
             }),
         );
-        let id = store::insert_channel(self.db(), actor.user_id, &name, t, &config, true, &audit).await?;
+        // The secrets are sealed for the new row's id, inside the INSERT's transaction.
+        let config = serde_json::json!({"settings": settings, "secrets": Value::Null});
+        let ring = self.keyring_arc();
+        let sealed = SealOnInsert::new(SealedColumn::ChannelSecrets, move |id| {
+            super::secrets::channel_config_sealed(&ring, id, &settings, &secrets)
+        });
+        let id = store::insert_channel(self.db(), actor.user_id, &name, t, &config, vec![sealed], true, &audit).await?;
         self.channel_get(actor, id, false).await
     }
 
@@ -698,9 +712,12 @@ impl Services {
             );
         }
         if let Some(f) = fields {
-            let config = self.seal_channel_config(row.channel_type, f)?;
-            details["settings"] = config["settings"].clone();
-            sets.set("config", Arg::Str(config.to_string()));
+            let (settings, secrets) = self.split_channel_config(row.channel_type, f)?;
+            details["settings"] = Value::Object(settings.clone());
+            details["secret_fields"] = secrets.keys().cloned().collect();
+            let config = super::secrets::channel_config_sealed(self.keyring(), id, &settings, &secrets)
+                .map_err(ServiceError::Internal)?;
+            sets.set("config", Arg::Str(config));
         }
         if let Some(a) = is_active {
             sets.set("is_active", Arg::Bool(a));

@@ -425,6 +425,9 @@ pub async fn load(svc: &Services, a: &Actor, kind: Kind, id: i64) -> ServiceResu
                     fields.push((format!("config.{k}"), t(shown)));
                 }
             }
+            for k in &c.secret_fields {
+                fields.push((format!("config.{k}"), t("•••••• (set)")));
+            }
             Detail {
                 title: c.name.clone(),
                 active: c.is_active,

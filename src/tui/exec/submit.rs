@@ -264,16 +264,13 @@ impl Runner {
                 let mut fields = forms::parse_pairs("config", get(v, "config")).map_err(|(f, m)| invalid(&f, m))?;
                 let secrets =
                     forms::parse_pairs("config_secret", get(v, "config_secret")).map_err(|(f, m)| invalid(&f, m))?;
-                let has_secrets = !secrets.is_empty();
                 fields.extend(secrets);
                 if let FormKind::ChannelEdit(id) = form {
-                    // Keep stored secrets unless new ones were typed.
+                    // Keep each stored secret (webhook URL, headers, keys) unless a new one was typed.
                     let current = s.channel_get(a, id, true).await?;
-                    if !has_secrets {
-                        if let Some(serde_json::Value::Object(old)) = current.secrets {
-                            for (k, val) in old {
-                                fields.entry(k).or_insert(val);
-                            }
+                    if let Some(serde_json::Value::Object(old)) = current.secrets {
+                        for (k, val) in old {
+                            fields.entry(k).or_insert(val);
                         }
                     }
                     let c = s
