@@ -11,7 +11,7 @@ use certdeck::store::migrate::{self, MigrationError, Script};
 use certdeck::store::Db;
 use common::{count, exec, TestDb};
 
-const LATEST: i64 = 14;
+const LATEST: i64 = 15;
 /// Settings rows at the latest version: V6 seeds 20, V13 adds the 3 dns-01 settings, V14 2 more.
 const SETTINGS_AT_LATEST: i64 = 25;
 const HISTORY: &str = "certdeck_schema_history";
@@ -138,7 +138,7 @@ async fn fresh_database_migrates_1_to_7_and_a_second_migrate_applies_nothing() {
         let applied = migrate::migrate(&t.db).await.unwrap();
         assert_eq!(
             applied,
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14],
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
             "[{l}] first migrate"
         );
         assert_at_latest(&t).await;
@@ -146,7 +146,7 @@ async fn fresh_database_migrates_1_to_7_and_a_second_migrate_applies_nothing() {
         let status = migrate::status(&t.db).await.unwrap();
         assert_eq!(
             status.iter().map(|s| s.version).collect::<Vec<_>>(),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14],
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
             "[{l}]"
         );
         for s in &status {
@@ -192,7 +192,7 @@ async fn rollback_to_zero_drops_every_design_table_and_migrate_restores_them() {
             .unwrap_or_else(|e| panic!("[{l}] rollback 0: {e}"));
         assert_eq!(
             reverted,
-            vec![14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1],
+            vec![15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1],
             "[{l}] rollback to 0"
         );
         // Only the (now empty) history table is left.
@@ -224,7 +224,7 @@ async fn rollback_to_zero_drops_every_design_table_and_migrate_restores_them() {
         let applied = migrate::migrate(&t.db).await.unwrap();
         assert_eq!(
             applied,
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14],
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
             "[{l}] migrate after rollback 0"
         );
         assert_at_latest(&t).await;
@@ -249,7 +249,7 @@ async fn rollback_to_5_undoes_seed_data_and_extensions_and_migrate_reapplies_6_a
         let reverted = migrate::rollback(&t.db, 5)
             .await
             .unwrap_or_else(|e| panic!("[{l}] rollback 5: {e}"));
-        assert_eq!(reverted, vec![14, 13, 12, 11, 10, 9, 8, 7, 6], "[{l}] rollback to 5");
+        assert_eq!(reverted, vec![15, 14, 13, 12, 11, 10, 9, 8, 7, 6], "[{l}] rollback to 5");
         assert_eq!(migrate::current_version(&t.db).await.unwrap(), 5, "[{l}]");
         let mut at5 = design_tables();
         at5.insert(HISTORY.to_string());
@@ -286,7 +286,7 @@ async fn rollback_to_5_undoes_seed_data_and_extensions_and_migrate_reapplies_6_a
         let applied = migrate::migrate(&t.db).await.unwrap();
         assert_eq!(
             applied,
-            vec![6, 7, 8, 9, 10, 11, 12, 13, 14],
+            vec![6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
             "[{l}] migrate after rollback 5"
         );
         assert_at_latest(&t).await;
@@ -362,7 +362,7 @@ async fn rollback_and_remigrate_keep_user_rows_in_tables_the_undo_does_not_drop(
         // Down to 6 (U8, U7): every row stays, the seed data too.
         assert_eq!(
             migrate::rollback(db, 6).await.unwrap(),
-            vec![14, 13, 12, 11, 10, 9, 8, 7],
+            vec![15, 14, 13, 12, 11, 10, 9, 8, 7],
             "[{l}]"
         );
         assert_eq!(rows(db).await, all_there, "[{l}] rows after rollback to 6");
@@ -379,7 +379,7 @@ async fn rollback_and_remigrate_keep_user_rows_in_tables_the_undo_does_not_drop(
         );
         assert_eq!(
             migrate::migrate(db).await.unwrap(),
-            vec![7, 8, 9, 10, 11, 12, 13, 14],
+            vec![7, 8, 9, 10, 11, 12, 13, 14, 15],
             "[{l}]"
         );
         assert_eq!(rows(db).await, all_there, "[{l}] rows after re-migrating 7");
@@ -393,7 +393,7 @@ async fn rollback_and_remigrate_keep_user_rows_in_tables_the_undo_does_not_drop(
         // Down to 5 (U7, U6): U6 removes exactly the seed rows, not the admin's own.
         assert_eq!(
             migrate::rollback(db, 5).await.unwrap(),
-            vec![14, 13, 12, 11, 10, 9, 8, 7, 6],
+            vec![15, 14, 13, 12, 11, 10, 9, 8, 7, 6],
             "[{l}]"
         );
         assert_eq!(rows(db).await, all_there, "[{l}] rows after rollback to 5");
@@ -409,7 +409,7 @@ async fn rollback_and_remigrate_keep_user_rows_in_tables_the_undo_does_not_drop(
         );
         assert_eq!(
             migrate::migrate(db).await.unwrap(),
-            vec![6, 7, 8, 9, 10, 11, 12, 13, 14],
+            vec![6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
             "[{l}]"
         );
         assert_eq!(rows(db).await, all_there, "[{l}] rows after re-migrating 6 and 7");
@@ -501,7 +501,7 @@ async fn a_database_migrated_by_a_newer_certdeck_is_refused_with_upgrade_advice(
             .await
             .expect_err("check must refuse a newer database");
         assert!(
-            matches!(e, MigrationError::NewerDatabase { db: 99, ours: 14 }),
+            matches!(e, MigrationError::NewerDatabase { db: 99, ours: 15 }),
             "[{l}] check: {e:?}"
         );
         let msg = e.to_string();
@@ -511,17 +511,17 @@ async fn a_database_migrated_by_a_newer_certdeck_is_refused_with_upgrade_advice(
         );
         let e = migrate::check(&t.db, true).await.unwrap_err();
         assert!(
-            matches!(e, MigrationError::NewerDatabase { db: 99, ours: 14 }),
+            matches!(e, MigrationError::NewerDatabase { db: 99, ours: 15 }),
             "[{l}] check(true): {e:?}"
         );
         let e = migrate::migrate(&t.db).await.unwrap_err();
         assert!(
-            matches!(e, MigrationError::NewerDatabase { db: 99, ours: 14 }),
+            matches!(e, MigrationError::NewerDatabase { db: 99, ours: 15 }),
             "[{l}] migrate: {e:?}"
         );
         let e = migrate::rollback(&t.db, 5).await.unwrap_err();
         assert!(
-            matches!(e, MigrationError::NewerDatabase { db: 99, ours: 14 }),
+            matches!(e, MigrationError::NewerDatabase { db: 99, ours: 15 }),
             "[{l}] rollback: {e:?}"
         );
 
@@ -557,13 +557,13 @@ async fn check_requiring_current_reports_pending_on_a_database_at_version_5() {
         let e = migrate::check(&t.db, true)
             .await
             .expect_err("check(true) at 5 must report pending migrations");
-        assert!(matches!(e, MigrationError::Pending { db: 5, ours: 14 }), "[{l}] {e:?}");
+        assert!(matches!(e, MigrationError::Pending { db: 5, ours: 15 }), "[{l}] {e:?}");
         let msg = e.to_string();
         assert!(msg.contains("certdeck db migrate"), "[{l}] message: {msg}");
 
         assert_eq!(
             migrate::migrate(&t.db).await.unwrap(),
-            vec![6, 7, 8, 9, 10, 11, 12, 13, 14],
+            vec![6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
             "[{l}] migrate from 5"
         );
         assert_at_latest(&t).await;
@@ -623,7 +623,7 @@ async fn rollback_refuses_a_target_outside_0_to_the_current_version() {
     common::init();
     for t in migrated_dbs().await {
         let l = t.label();
-        for bad in [-1, 15, 99] {
+        for bad in [-1, 16, 99] {
             let e = migrate::rollback(&t.db, bad).await.expect_err("bad target");
             assert!(
                 matches!(e, MigrationError::BadTarget(v) if v == bad),
@@ -631,7 +631,7 @@ async fn rollback_refuses_a_target_outside_0_to_the_current_version() {
             );
         }
         // Rolling back to the current version is a no-op.
-        assert!(migrate::rollback(&t.db, 14).await.unwrap().is_empty(), "[{l}]");
+        assert!(migrate::rollback(&t.db, 15).await.unwrap().is_empty(), "[{l}]");
         assert_at_latest(&t).await;
     }
 }
