@@ -249,7 +249,11 @@ async fn rollback_to_5_undoes_seed_data_and_extensions_and_migrate_reapplies_6_a
         let reverted = migrate::rollback(&t.db, 5)
             .await
             .unwrap_or_else(|e| panic!("[{l}] rollback 5: {e}"));
-        assert_eq!(reverted, vec![15, 14, 13, 12, 11, 10, 9, 8, 7, 6], "[{l}] rollback to 5");
+        assert_eq!(
+            reverted,
+            vec![15, 14, 13, 12, 11, 10, 9, 8, 7, 6],
+            "[{l}] rollback to 5"
+        );
         assert_eq!(migrate::current_version(&t.db).await.unwrap(), 5, "[{l}]");
         let mut at5 = design_tables();
         at5.insert(HISTORY.to_string());

@@ -175,7 +175,11 @@ async fn token_urls_and_header_values_never_leave_the_seal_without_an_audited_re
                 *id,
             )
             .await;
-            assert!(leaks(&raw).is_empty(), "[{l}] {name}: the row holds {:?}: {raw}", leaks(&raw));
+            assert!(
+                leaks(&raw).is_empty(),
+                "[{l}] {name}: the row holds {:?}: {raw}",
+                leaks(&raw)
+            );
             let v: Value = serde_json::from_str(&raw).unwrap();
             assert!(
                 v["secrets"].as_str().is_some_and(|e| e.starts_with("v2:")),
@@ -189,8 +193,15 @@ async fn token_urls_and_header_values_never_leave_the_seal_without_an_audited_re
         let shown = s.channel_get(&carol, ding, false).await.unwrap();
         let mut names = shown.secret_fields.clone();
         names.sort();
-        assert_eq!(names, vec!["headers", "secret", "url"], "[{l}] names of the sealed fields");
-        assert!(leaks(&serde_json::to_string(&shown).unwrap()).is_empty(), "[{l}] show leaks");
+        assert_eq!(
+            names,
+            vec!["headers", "secret", "url"],
+            "[{l}] names of the sealed fields"
+        );
+        assert!(
+            leaks(&serde_json::to_string(&shown).unwrap()).is_empty(),
+            "[{l}] show leaks"
+        );
         assert!(leaks(&format!("{shown:?}")).is_empty(), "[{l}] Debug leaks");
 
         // The audit trail.
@@ -213,7 +224,13 @@ async fn token_urls_and_header_values_never_leave_the_seal_without_an_audited_re
         // show --reveal shows them and leaves an audit row.
         let home = tempfile::tempdir().unwrap();
         let h = home.path();
-        let login = certdeck(h, &t.url, &key, &["login", "-u", "carol", "--password-stdin"], Some(&format!("{PW}\n")));
+        let login = certdeck(
+            h,
+            &t.url,
+            &key,
+            &["login", "-u", "carol", "--password-stdin"],
+            Some(&format!("{PW}\n")),
+        );
         assert!(login.status.success(), "[{l}] login: {}", all_out(&login));
         for args in [
             vec!["channel", "list", "--json"],
@@ -223,10 +240,20 @@ async fn token_urls_and_header_values_never_leave_the_seal_without_an_audited_re
         ] {
             let o = certdeck(h, &t.url, &key, &args, None);
             assert!(o.status.success(), "[{l}] {args:?}: {}", all_out(&o));
-            assert!(leaks(&all_out(&o)).is_empty(), "[{l}] {args:?} prints {:?}", leaks(&all_out(&o)));
+            assert!(
+                leaks(&all_out(&o)).is_empty(),
+                "[{l}] {args:?} prints {:?}",
+                leaks(&all_out(&o))
+            );
         }
         let before = count_reveals(&t).await;
-        let o = certdeck(h, &t.url, &key, &["channel", "show", &ding.to_string(), "--reveal", "--json"], None);
+        let o = certdeck(
+            h,
+            &t.url,
+            &key,
+            &["channel", "show", &ding.to_string(), "--reveal", "--json"],
+            None,
+        );
         assert!(o.status.success(), "[{l}] reveal: {}", all_out(&o));
         let revealed: Value = serde_json::from_str(&out(&o)).unwrap();
         assert_eq!(
@@ -234,18 +261,31 @@ async fn token_urls_and_header_values_never_leave_the_seal_without_an_audited_re
             format!("https://oapi.dingtalk.com/robot/send?access_token={DING_TOKEN}"),
             "[{l}] the reveal shows the URL"
         );
-        assert_eq!(revealed["secrets"]["headers"]["X-Auth-Token"], HEADER_TOKEN2, "[{l}] and the header value");
+        assert_eq!(
+            revealed["secrets"]["headers"]["X-Auth-Token"], HEADER_TOKEN2,
+            "[{l}] and the header value"
+        );
         assert_eq!(count_reveals(&t).await, before + 1, "[{l}] the reveal is audited");
 
         let admin_home = tempfile::tempdir().unwrap();
         let ah = admin_home.path();
-        let login = certdeck(ah, &t.url, &key, &["login", "-u", "root", "--password-stdin"], Some(&format!("{PW}\n")));
+        let login = certdeck(
+            ah,
+            &t.url,
+            &key,
+            &["login", "-u", "root", "--password-stdin"],
+            Some(&format!("{PW}\n")),
+        );
         assert!(login.status.success(), "[{l}] admin login: {}", all_out(&login));
         let o = certdeck(ah, &t.url, &key, &["audit", "list", "--json"], None);
         assert!(o.status.success(), "[{l}] audit list: {}", all_out(&o));
         assert!(out(&o).contains("channel.reveal"), "[{l}] the reveal is listed");
         assert!(out(&o).contains("channel.update"), "[{l}] the update is listed");
-        assert!(leaks(&out(&o)).is_empty(), "[{l}] audit list --json prints {:?}", leaks(&out(&o)));
+        assert!(
+            leaks(&out(&o)).is_empty(),
+            "[{l}] audit list --json prints {:?}",
+            leaks(&out(&o))
+        );
     }
 }
 
@@ -312,7 +352,12 @@ async fn a_sealed_value_copied_into_another_row_or_column_does_not_open() {
         let a = password_server(&s, &victim, "a.seal.example.com", SSH_PW_A).await;
         let b = password_server(&s, &mallory, "b.seal.example.com", SSH_PW_B).await;
         let a_env = text_with(&t.db, "SELECT password_encrypted FROM servers WHERE id = ?", a).await;
-        exec_with(&t.db, "UPDATE servers SET password_encrypted = ? WHERE id = ?", (&a_env, b)).await;
+        exec_with(
+            &t.db,
+            "UPDATE servers SET password_encrypted = ? WHERE id = ?",
+            (&a_env, b),
+        )
+        .await;
         let row = s.server_get(&mallory, b).await.unwrap();
         let e = match s.ssh_connect(&row).await {
             Ok(_) => panic!("[{l}] a copied password must not open"),
@@ -325,11 +370,18 @@ async fn a_sealed_value_copied_into_another_row_or_column_does_not_open() {
         let keyring = s.keyring();
         let stored_a = text_with(&t.db, "SELECT password_encrypted FROM servers WHERE id = ?", a).await;
         assert_eq!(
-            &*keyring.open_string(&SealedColumn::ServerPassword.place(a), &stored_a).unwrap(),
+            &*keyring
+                .open_string(&SealedColumn::ServerPassword.place(a), &stored_a)
+                .unwrap(),
             SSH_PW_A,
             "[{l}] the original opens at its place"
         );
-        exec_with(&t.db, "UPDATE servers SET token_encrypted = password_encrypted WHERE id = ?", a).await;
+        exec_with(
+            &t.db,
+            "UPDATE servers SET token_encrypted = password_encrypted WHERE id = ?",
+            a,
+        )
+        .await;
         let tok = text_with(&t.db, "SELECT token_encrypted FROM servers WHERE id = ?", a).await;
         let e = keyring
             .open(&SealedColumn::ServerToken.place(a), &tok)
@@ -341,7 +393,12 @@ async fn a_sealed_value_copied_into_another_row_or_column_does_not_open() {
         let (ca, _) = import_cert(&s, &victim, "victim.seal.example.com").await;
         let (cb, mallory_key) = import_cert(&s, &mallory, "mallory.seal.example.com").await;
         let env = text_with(&t.db, "SELECT private_key_encrypted FROM certificates WHERE id = ?", ca).await;
-        exec_with(&t.db, "UPDATE certificates SET private_key_encrypted = ? WHERE id = ?", (&env, cb)).await;
+        exec_with(
+            &t.db,
+            "UPDATE certificates SET private_key_encrypted = ? WHERE id = ?",
+            (&env, cb),
+        )
+        .await;
         let e = match s.cert_export(&mallory, cb, true).await {
             Ok(x) => panic!(
                 "[{l}] a copied key exported: {}",
@@ -352,7 +409,12 @@ async fn a_sealed_value_copied_into_another_row_or_column_does_not_open() {
         assert!(matches!(e, ServiceError::Internal(_)), "[{l}] {e:?}");
         assert_copied_error(l, "certificate key", &e.to_string());
         // A server's sealed password pasted into a certificate's key column.
-        exec_with(&t.db, "UPDATE certificates SET private_key_encrypted = ? WHERE id = ?", (&a_env, cb)).await;
+        exec_with(
+            &t.db,
+            "UPDATE certificates SET private_key_encrypted = ? WHERE id = ?",
+            (&a_env, cb),
+        )
+        .await;
         assert_copied_error(
             l,
             "password as certificate key",
@@ -362,7 +424,12 @@ async fn a_sealed_value_copied_into_another_row_or_column_does_not_open() {
         // A channel's sealed secrets copied onto another channel: the reveal and the sender refuse.
         let chans = token_channels(&s, &victim, l).await;
         let mine = s
-            .channel_create(&mallory, "mine", ChannelType::Webhook, &json!({"url": "https://hooks.example.com/m"}))
+            .channel_create(
+                &mallory,
+                "mine",
+                ChannelType::Webhook,
+                &json!({"url": "https://hooks.example.com/m"}),
+            )
             .await
             .unwrap();
         let cfg = text_with(
@@ -371,7 +438,12 @@ async fn a_sealed_value_copied_into_another_row_or_column_does_not_open() {
             chans[0].1,
         )
         .await;
-        exec_with(&t.db, "UPDATE alert_channels SET config = ? WHERE id = ?", (&cfg, mine.id)).await;
+        exec_with(
+            &t.db,
+            "UPDATE alert_channels SET config = ? WHERE id = ?",
+            (&cfg, mine.id),
+        )
+        .await;
         let e = s.channel_get(&mallory, mine.id, true).await.unwrap_err().to_string();
         assert_copied_error(l, "channel secrets", &e);
         assert!(leaks(&e).is_empty(), "[{l}] {e}");
@@ -384,9 +456,7 @@ async fn a_sealed_value_copied_into_another_row_or_column_does_not_open() {
 
 /// A `v1` envelope, as certdeck sealed values before the place binding.
 fn legacy_seal(key: &MasterKey, plaintext: &[u8]) -> String {
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(b64(key))
-        .unwrap();
+    let raw = base64::engine::general_purpose::STANDARD.decode(b64(key)).unwrap();
     let k: Key<Aes256Gcm> = <[u8; 32]>::try_from(raw.as_slice()).unwrap().into();
     let nonce = Nonce::generate();
     let ct = Aes256Gcm::new(&k).encrypt(&nonce, plaintext).unwrap();
@@ -410,7 +480,12 @@ async fn rows_of_the_previous_version_are_sealed_and_bound_by_the_migration_at_o
         let server = password_server(&s, &carol, "old.seal.example.com", SSH_PW_A).await;
         let (cert, cert_key) = import_cert(&s, &carol, "old.seal.example.com").await;
         let ding = s
-            .channel_create(&carol, "old ding", ChannelType::Webhook, &json!({"url": "https://hooks.example.com/x"}))
+            .channel_create(
+                &carol,
+                "old ding",
+                ChannelType::Webhook,
+                &json!({"url": "https://hooks.example.com/x"}),
+            )
             .await
             .unwrap()
             .id;
@@ -492,7 +567,11 @@ async fn rows_of_the_previous_version_are_sealed_and_bound_by_the_migration_at_o
             ding,
         )
         .await;
-        assert!(leaks(&raw).is_empty(), "[{l}] the channel row still holds {:?}: {raw}", leaks(&raw));
+        assert!(
+            leaks(&raw).is_empty(),
+            "[{l}] the channel row still holds {:?}: {raw}",
+            leaks(&raw)
+        );
         let ch = opened.channel_get(&carol, ding, true).await.unwrap();
         assert_eq!(ch.settings, json!({"flavor": "dingtalk"}), "[{l}] plain settings only");
         assert_eq!(
@@ -501,7 +580,11 @@ async fn rows_of_the_previous_version_are_sealed_and_bound_by_the_migration_at_o
             "[{l}] the URL and headers moved into the sealed secrets"
         );
         let audit = serde_json::to_string(&audit_all(&opened, &admin).await).unwrap();
-        assert!(leaks(&audit).is_empty(), "[{l}] the old audit entry is redacted: {:?}", leaks(&audit));
+        assert!(
+            leaks(&audit).is_empty(),
+            "[{l}] the old audit entry is redacted: {:?}",
+            leaks(&audit)
+        );
 
         // Idempotent: a second open changes nothing.
         let before = text_with(
@@ -524,7 +607,10 @@ async fn rows_of_the_previous_version_are_sealed_and_bound_by_the_migration_at_o
         )
         .await;
         assert_eq!(before, after, "[{l}] bound values are left alone");
-        assert!(opened.secrets_bind_places().await.unwrap().is_none(), "[{l}] recorded: skipped");
+        assert!(
+            opened.secrets_bind_places().await.unwrap().is_none(),
+            "[{l}] recorded: skipped"
+        );
         opened.db().close().await;
     }
 }
@@ -559,9 +645,16 @@ async fn rotation_reseals_every_sealed_column_bound_to_its_place() {
             .id;
         let (cert, cert_key) = import_cert(&s, &carol, "rot.seal.example.com").await;
         let hmac = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([7u8; 32]);
-        s.ca_add(&carol, "private-ca", "https://acme.example.com/directory", None, true, Some(("kid-1", &hmac)))
-            .await
-            .unwrap_or_else(|e| panic!("[{l}] ca: {e}"));
+        s.ca_add(
+            &carol,
+            "private-ca",
+            "https://acme.example.com/directory",
+            None,
+            true,
+            Some(("kid-1", &hmac)),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("[{l}] ca: {e}"));
         let tsig = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
         let provider = s
             .dns_provider_add_rfc2136(
@@ -590,8 +683,15 @@ async fn rotation_reseals_every_sealed_column_bound_to_its_place() {
         .await;
         let account: i64 = common::scalar(&t.db, "SELECT MAX(id) FROM acme_accounts", ()).await;
         let creds = r#"{"id":"https://acme.example.com/acct/1","key_pkcs8":"secret-account-key"}"#;
-        let sealed = s.keyring().seal(&SealedColumn::AcmeAccount.place(account), creds.as_bytes());
-        exec_with(&t.db, "UPDATE acme_accounts SET credentials_encrypted = ? WHERE id = ?", (&sealed, account)).await;
+        let sealed = s
+            .keyring()
+            .seal(&SealedColumn::AcmeAccount.place(account), creds.as_bytes());
+        exec_with(
+            &t.db,
+            "UPDATE acme_accounts SET credentials_encrypted = ? WHERE id = ?",
+            (&sealed, account),
+        )
+        .await;
         let ca: i64 = common::scalar(&t.db, "SELECT MAX(id) FROM acme_cas", ()).await;
 
         let places: Vec<(SealedColumn, i64, Vec<u8>)> = vec![
@@ -633,7 +733,11 @@ async fn rotation_reseals_every_sealed_column_bound_to_its_place() {
             .secrets_rotate(Some(&admin), &new)
             .await
             .unwrap_or_else(|e| panic!("[{l}] rotate: {e}"));
-        assert_eq!(report.values, places.len() + channels.len(), "[{l}] every sealed value rotated");
+        assert_eq!(
+            report.values,
+            places.len() + channels.len(),
+            "[{l}] every sealed value rotated"
+        );
 
         let only_new = Keyring::single(new.clone());
         let only_old = Keyring::single(old.clone());
@@ -652,7 +756,10 @@ async fn rotation_reseals_every_sealed_column_bound_to_its_place() {
             } else {
                 assert_eq!(squash(&opened_text), squash(&expected), "[{l}] {col:?}");
             }
-            assert!(only_old.open(&col.place(*id), &stored).is_err(), "[{l}] {col:?} not under the old key");
+            assert!(
+                only_old.open(&col.place(*id), &stored).is_err(),
+                "[{l}] {col:?} not under the old key"
+            );
             // Still bound: the rotated value does not open at another row.
             assert!(
                 only_new.open(&col.place(*id + 1000), &stored).is_err(),
@@ -662,7 +769,11 @@ async fn rotation_reseals_every_sealed_column_bound_to_its_place() {
         // The services on the new key use them: certificate export, channel reveal, the sender's view.
         let s_new = services_with(&t, only_new);
         let exported = s_new.cert_export(&carol, cert, true).await.unwrap();
-        assert_eq!(squash(exported.private_key_pem.as_deref().unwrap()), squash(&cert_key), "[{l}]");
+        assert_eq!(
+            squash(exported.private_key_pem.as_deref().unwrap()),
+            squash(&cert_key),
+            "[{l}]"
+        );
         for (name, id) in &channels {
             let c = s_new
                 .channel_get(&carol, *id, true)
@@ -672,5 +783,91 @@ async fn rotation_reseals_every_sealed_column_bound_to_its_place() {
         }
         let ding = s_new.channel_get(&carol, channels[0].1, true).await.unwrap();
         assert_eq!(ding.secrets.unwrap()["headers"]["X-Auth-Token"], HEADER_TOKEN, "[{l}]");
+    }
+}
+
+/// A one-request HTTP receiver on loopback: returns the port and, once served, the request head.
+async fn one_request_receiver() -> (u16, tokio::task::JoinHandle<String>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        let (mut sock, _) = l.accept().await.unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = sock.read(&mut chunk).await.unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&buf).to_string();
+            let Some(end) = text.find("\r\n\r\n") else { continue };
+            let len: usize = text[..end]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + len {
+                break;
+            }
+        }
+        let _ = sock
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\nconnection: close\r\n\r\n{\"ok\":true}")
+            .await;
+        let text = String::from_utf8_lossy(&buf).to_string();
+        text.split("\r\n\r\n").next().unwrap_or_default().to_string()
+    });
+    (port, task)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sender_still_uses_the_sealed_url_and_header_values() {
+    for t in common::both().await {
+        let l = t.label();
+        let key = MasterKey::generate();
+        let s = keyed_services(&t, &key).await;
+        let (_, admin) = make_user(&s, &t, None, "root", UserRole::Admin).await;
+        let (_, carol) = make_user(&s, &t, Some(&admin), "carol", UserRole::User).await;
+        let (port, seen) = one_request_receiver().await;
+        let ch = s
+            .channel_create(
+                &carol,
+                "local hook",
+                ChannelType::Webhook,
+                &json!({"url": format!("http://127.0.0.1:{port}/hook/{FEISHU_TOKEN}?access_token={DING_TOKEN}"),
+                        "allow_http": true, "headers": {"X-Auth-Token": HEADER_TOKEN}}),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("[{l}] channel: {e}"));
+        let raw = text_with(
+            &t.db,
+            "SELECT CAST(config AS CHAR) FROM alert_channels WHERE id = ?",
+            ch.id,
+        )
+        .await;
+        assert!(leaks(&raw).is_empty(), "[{l}] {raw}");
+        let said = s
+            .channel_test(&carol, ch.id)
+            .await
+            .unwrap_or_else(|e| panic!("[{l}] test send: {e}"));
+        assert!(leaks(&said).is_empty(), "[{l}] the result names no token: {said}");
+        let head = tokio::time::timeout(std::time::Duration::from_secs(10), seen)
+            .await
+            .expect("the receiver got a request")
+            .unwrap();
+        let request_line = head.lines().next().unwrap_or_default();
+        assert!(
+            request_line.contains(&format!("/hook/{FEISHU_TOKEN}?access_token={DING_TOKEN}")),
+            "[{l}] the sealed URL is used: {request_line}"
+        );
+        assert!(
+            head.to_ascii_lowercase()
+                .contains(&format!("x-auth-token: {}", HEADER_TOKEN.to_ascii_lowercase())),
+            "[{l}] the sealed header is sent: {head}"
+        );
     }
 }

@@ -263,7 +263,13 @@ impl Keyring {
         let aad = place.aad();
         let ct = key
             .cipher()
-            .encrypt(&nonce, Payload { msg: plaintext, aad: &aad })
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext,
+                    aad: &aad,
+                },
+            )
             .expect("AES-GCM encryption of an in-memory buffer cannot fail");
         let mut raw = Vec::with_capacity(12 + ct.len());
         raw.extend_from_slice(nonce.as_slice());
@@ -278,7 +284,13 @@ impl Keyring {
         Ok(self.seal(place, plaintext))
     }
 
-    fn decrypt(&self, envelope: &str, prefix: &str, aad: &[u8], place: &str) -> Result<Zeroizing<Vec<u8>>, SecretError> {
+    fn decrypt(
+        &self,
+        envelope: &str,
+        prefix: &str,
+        aad: &[u8],
+        place: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, SecretError> {
         let mut parts = envelope.splitn(3, ':');
         let (Some(p), Some(kid), Some(body)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(SecretError::Malformed);

@@ -1082,7 +1082,11 @@ impl Services {
         let facts = crate::domain::certpem::cert_facts(&der).map_err(TaskFailure::permanent)?;
         let sealed = self
             .keyring()
-            .seal_for_column(&SealedColumn::CertificateKey.place(cert.id), key.pem().as_bytes(), 65_535)
+            .seal_for_column(
+                &SealedColumn::CertificateKey.place(cert.id),
+                key.pem().as_bytes(),
+                65_535,
+            )
             .map_err(|e| TaskFailure::permanent(e.to_string()))?;
         certs::set_issued(
             self.db(),
@@ -1404,7 +1408,9 @@ impl Services {
             None,
             json!({"directory_url": iss.directory_url, "contact_email": iss.contact_email, "tos_agreed": true, "eab_kid": eab.map(|(k, _)| k)}),
         );
-        if let Some(id) = store::insert_account(self.db(), &row, eab.map(|(k, _)| k.as_str()), vec![sealed], &audit).await? {
+        if let Some(id) =
+            store::insert_account(self.db(), &row, eab.map(|(k, _)| k.as_str()), vec![sealed], &audit).await?
+        {
             store::set_issuance_account(self.db(), iss.certificate_id, id).await?;
         }
         ctx.log(

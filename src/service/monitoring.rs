@@ -580,7 +580,11 @@ impl Services {
     // ------------------------------------------------------------ channels
 
     /// Validates a channel's fields and splits them into plain settings and secrets.
-    fn split_channel_config(&self, t: ChannelType, fields: &Value) -> ServiceResult<(Map<String, Value>, Map<String, Value>)> {
+    fn split_channel_config(
+        &self,
+        t: ChannelType,
+        fields: &Value,
+    ) -> ServiceResult<(Map<String, Value>, Map<String, Value>)> {
         let Value::Object(map) = fields else {
             return Err(ServiceError::invalid("config", "must be a JSON object of settings"));
         };

@@ -75,7 +75,9 @@ fn channel_secrets(ring: &Keyring, id: i64, config: &Value, legacy: bool) -> Res
     .map_err(|e| e.to_string())?;
     match serde_json::from_slice(&plain) {
         Ok(Value::Object(m)) => Ok(m),
-        _ => Err(format!("alert_channels.config.secrets of row {id} is not a JSON object")),
+        _ => Err(format!(
+            "alert_channels.config.secrets of row {id} is not a JSON object"
+        )),
     }
 }
 
@@ -86,7 +88,11 @@ fn reseal(old: &Keyring, new: &Keyring, col: SealedColumn, id: i64, stored: &str
             return Ok(stored.to_string());
         }
         let secrets = channel_secrets(old, id, &config, false).map_err(ServiceError::Internal)?;
-        let settings = config.get("settings").and_then(Value::as_object).cloned().unwrap_or_default();
+        let settings = config
+            .get("settings")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
         channel_config_sealed(new, id, &settings, &secrets).map_err(ServiceError::Internal)
     } else {
         let place = col.place(id);
@@ -184,9 +190,9 @@ impl Services {
                     .map_err(|e| ServiceError::Internal(e.to_string()))?;
                     updates.push((col, v.id, v.value, config.to_string()));
                 } else if Keyring::is_legacy(&v.value) {
-                    let plain = ring.open_legacy(&v.value).map_err(|e| {
-                        ServiceError::Internal(format!("cannot re-seal {}: {e}", col.place(v.id)))
-                    })?;
+                    let plain = ring
+                        .open_legacy(&v.value)
+                        .map_err(|e| ServiceError::Internal(format!("cannot re-seal {}: {e}", col.place(v.id))))?;
                     updates.push((col, v.id, v.value.clone(), ring.seal(&col.place(v.id), &plain)));
                     report.rebound += 1;
                 }

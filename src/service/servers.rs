@@ -2,8 +2,8 @@
 
 use crate::domain::{AuthType, Hostname, Port, PrivilegeMode, ServerStatus, ServerType};
 use crate::errors::{ServiceError, ServiceResult};
-use crate::store::servers::{self as store, GroupRow, NewServer, ServerConfigRow, ServerFilter, ServerRow};
 use crate::store::secrets::{SealOnInsert, SealedColumn};
+use crate::store::servers::{self as store, GroupRow, NewServer, ServerConfigRow, ServerFilter, ServerRow};
 use crate::store::{Arg, Page, Sets};
 
 use super::{ensure_owner, ensure_same_owner, field, opt_text, Actor, Services};
@@ -62,7 +62,13 @@ const SHORT_SECRET_COLUMN: usize = 255;
 const TEXT_COLUMN: usize = 65_535;
 
 /// A secret of a new server, sealed for its row inside the INSERT's transaction.
-fn seal_new(services: &Services, col: SealedColumn, field_name: &str, value: String, max: usize) -> ServiceResult<SealOnInsert> {
+fn seal_new(
+    services: &Services,
+    col: SealedColumn,
+    field_name: &str,
+    value: String,
+    max: usize,
+) -> ServiceResult<SealOnInsert> {
     services.seal_on_insert(col, field_name, zeroize::Zeroizing::new(value.into_bytes()), max)
 }
 
@@ -182,7 +188,12 @@ impl Services {
             (SealedColumn::ServerPassword, "password", password, SHORT_SECRET_COLUMN),
             (SealedColumn::ServerPrivateKey, "private_key", private_key, TEXT_COLUMN),
             (SealedColumn::ServerToken, "token", token, SHORT_SECRET_COLUMN),
-            (SealedColumn::ServerKeyPassphrase, "key_passphrase", passphrase, SHORT_SECRET_COLUMN),
+            (
+                SealedColumn::ServerKeyPassphrase,
+                "key_passphrase",
+                passphrase,
+                SHORT_SECRET_COLUMN,
+            ),
         ] {
             if let Some(v) = value {
                 sealed.push(seal_new(self, col, name, v, max)?);
@@ -282,7 +293,13 @@ impl Services {
             changed.insert("password".into(), "(changed)".into());
             sets.set(
                 "password_encrypted",
-                Arg::Str(self.seal_at(SealedColumn::ServerPassword, id, "password", p.as_bytes(), SHORT_SECRET_COLUMN)?),
+                Arg::Str(self.seal_at(
+                    SealedColumn::ServerPassword,
+                    id,
+                    "password",
+                    p.as_bytes(),
+                    SHORT_SECRET_COLUMN,
+                )?),
             );
         }
         if let Some(k) = given_secret(&input.private_key) {
@@ -290,21 +307,39 @@ impl Services {
             changed.insert("private_key".into(), "(changed)".into());
             sets.set(
                 "private_key_encrypted",
-                Arg::Str(self.seal_at(SealedColumn::ServerPrivateKey, id, "private_key", k.as_bytes(), TEXT_COLUMN)?),
+                Arg::Str(self.seal_at(
+                    SealedColumn::ServerPrivateKey,
+                    id,
+                    "private_key",
+                    k.as_bytes(),
+                    TEXT_COLUMN,
+                )?),
             );
         }
         if let Some(t) = given_secret(&input.token) {
             changed.insert("token".into(), "(changed)".into());
             sets.set(
                 "token_encrypted",
-                Arg::Str(self.seal_at(SealedColumn::ServerToken, id, "token", t.as_bytes(), SHORT_SECRET_COLUMN)?),
+                Arg::Str(self.seal_at(
+                    SealedColumn::ServerToken,
+                    id,
+                    "token",
+                    t.as_bytes(),
+                    SHORT_SECRET_COLUMN,
+                )?),
             );
         }
         if let Some(p) = given_secret(&input.key_passphrase) {
             changed.insert("key_passphrase".into(), "(changed)".into());
             sets.set(
                 "key_passphrase_encrypted",
-                Arg::Str(self.seal_at(SealedColumn::ServerKeyPassphrase, id, "key_passphrase", p.as_bytes(), SHORT_SECRET_COLUMN)?),
+                Arg::Str(self.seal_at(
+                    SealedColumn::ServerKeyPassphrase,
+                    id,
+                    "key_passphrase",
+                    p.as_bytes(),
+                    SHORT_SECRET_COLUMN,
+                )?),
             );
         }
         if let Some(j) = input.jump_server_id {

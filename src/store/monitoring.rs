@@ -293,7 +293,9 @@ impl std::fmt::Debug for ChannelRow {
 
 const CHANNEL_COLS: &str = "id, user_id, name, channel_type, config, is_active, created_at, updated_at";
 
-/// Inserts a channel; returns its id.
+/// Inserts a channel; returns its id. `sealed` fills `config` (settings and sealed secrets)
+/// once the row has its id, which the secrets' envelope is bound to.
+#[allow(clippy::too_many_arguments)]
 pub async fn insert_channel(
     db: &Db,
     user_id: i64,

@@ -121,7 +121,11 @@ macro_rules! seal_inserted {
         for p in $pending {
             let (table, column, value) = p.seal($id)?;
             let sql = format!("UPDATE {table} SET {column} = ? WHERE id = ?");
-            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(value).bind($id).execute($conn).await?;
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(value)
+                .bind($id)
+                .execute($conn)
+                .await?;
         }
     }};
 }
