@@ -522,6 +522,14 @@ async fn rows_of_the_previous_version_are_sealed_and_bound_by_the_migration_at_o
             (carol.user_id, &old_details),
         )
         .await;
+        // A damaged old value (fails authentication) must not keep the database from opening.
+        let damaged = format!("v1:{}:{}", key.key_id(), "A".repeat(60));
+        exec_with(
+            &t.db,
+            "UPDATE servers SET token_encrypted = ? WHERE id = ?",
+            (&damaged, server),
+        )
+        .await;
         exec_with(&t.db, "DELETE FROM certdeck_meta WHERE meta_key = ?", SECRETS_BOUND).await;
         // Before the migration the current code refuses the unbound values (never opens them).
         assert!(
@@ -599,6 +607,17 @@ async fn rows_of_the_previous_version_are_sealed_and_bound_by_the_migration_at_o
             (report.rebound, report.channels_sealed, report.audit_redacted),
             (0, 0, 0),
             "[{l}] nothing left to do"
+        );
+        assert_eq!(report.unreadable.len(), 1, "[{l}] {:?}", report.unreadable);
+        assert!(
+            report.unreadable[0].contains(&format!("servers.token_encrypted of row {server}")),
+            "[{l}] the damaged value is named: {:?}",
+            report.unreadable
+        );
+        assert_eq!(
+            text_with(&t.db, "SELECT token_encrypted FROM servers WHERE id = ?", server).await,
+            damaged,
+            "[{l}] and left as it was"
         );
         let after = text_with(
             &t.db,

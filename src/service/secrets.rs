@@ -39,6 +39,59 @@ pub struct ResealReport {
     pub channels_sealed: usize,
     /// Audit entries whose details held such settings, now redacted.
     pub audit_redacted: usize,
+    /// Values that could not be opened (left as they are; enter those secrets again).
+    pub unreadable: Vec<String>,
+}
+
+/// A value re-sealed by [`bind_one`].
+struct Bound {
+    stored: String,
+    rebound: bool,
+    moved: bool,
+}
+
+/// The re-sealed text of one stored value, or None when it is already bound.
+fn bind_one(ring: &Keyring, col: SealedColumn, id: i64, stored: &str) -> Result<Option<Bound>, String> {
+    if !col.in_json() {
+        if !Keyring::is_legacy(stored) {
+            return Ok(None);
+        }
+        let plain = ring.open_legacy(stored).map_err(|e| e.to_string())?;
+        return Ok(Some(Bound {
+            stored: ring.seal(&col.place(id), &plain),
+            rebound: true,
+            moved: false,
+        }));
+    }
+    let config: Value = serde_json::from_str(stored).map_err(|e| format!("not JSON: {e}"))?;
+    let rebound = config
+        .get("secrets")
+        .and_then(Value::as_str)
+        .is_some_and(Keyring::is_legacy);
+    let mut settings = config
+        .get("settings")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let moving: Vec<String> = settings
+        .keys()
+        .filter(|k| super::monitoring::is_channel_secret(k))
+        .cloned()
+        .collect();
+    if !rebound && moving.is_empty() {
+        return Ok(None);
+    }
+    let mut secrets = channel_secrets(ring, id, &config, true)?;
+    for k in &moving {
+        if let Some(val) = settings.remove(k) {
+            secrets.entry(k.clone()).or_insert(val);
+        }
+    }
+    Ok(Some(Bound {
+        stored: channel_config_sealed(ring, id, &settings, &secrets)?,
+        rebound,
+        moved: !moving.is_empty(),
+    }))
 }
 
 /// What an audit entry shows instead of a secret value.
@@ -151,50 +204,19 @@ impl Services {
         let mut updates = Vec::new();
         for col in SealedColumn::ALL {
             for v in store::read_all(self.db(), col).await? {
-                if col.in_json() {
-                    let Ok(mut config) = serde_json::from_str::<Value>(&v.value) else {
-                        continue;
-                    };
-                    let legacy = config
-                        .get("secrets")
-                        .and_then(Value::as_str)
-                        .is_some_and(Keyring::is_legacy);
-                    let mut settings = config
-                        .get("settings")
-                        .and_then(Value::as_object)
-                        .cloned()
-                        .unwrap_or_default();
-                    let moving: Vec<String> = settings
-                        .keys()
-                        .filter(|k| super::monitoring::is_channel_secret(k))
-                        .cloned()
-                        .collect();
-                    if !legacy && moving.is_empty() {
-                        continue;
+                match bind_one(ring, col, v.id, &v.value) {
+                    Ok(None) => {}
+                    Ok(Some(b)) => {
+                        report.rebound += usize::from(b.rebound);
+                        report.channels_sealed += usize::from(b.moved);
+                        updates.push((col, v.id, v.value, b.stored));
                     }
-                    let mut secrets = channel_secrets(ring, v.id, &config, true).map_err(ServiceError::Internal)?;
-                    for k in &moving {
-                        if let Some(val) = settings.remove(k) {
-                            secrets.entry(k.clone()).or_insert(val);
-                        }
+                    // One unreadable value must not keep every host from starting: it stays as it
+                    // is and its use fails with this error until the secret is entered again.
+                    Err(e) => {
+                        tracing::warn!(place = %col.place(v.id), error = %e, "cannot re-seal a stored secret");
+                        report.unreadable.push(format!("{}: {e}", col.place(v.id)));
                     }
-                    if !moving.is_empty() {
-                        report.channels_sealed += 1;
-                    }
-                    if legacy {
-                        report.rebound += 1;
-                    }
-                    config = serde_json::from_str(
-                        &channel_config_sealed(ring, v.id, &settings, &secrets).map_err(ServiceError::Internal)?,
-                    )
-                    .map_err(|e| ServiceError::Internal(e.to_string()))?;
-                    updates.push((col, v.id, v.value, config.to_string()));
-                } else if Keyring::is_legacy(&v.value) {
-                    let plain = ring
-                        .open_legacy(&v.value)
-                        .map_err(|e| ServiceError::Internal(format!("cannot re-seal {}: {e}", col.place(v.id))))?;
-                    updates.push((col, v.id, v.value.clone(), ring.seal(&col.place(v.id), &plain)));
-                    report.rebound += 1;
                 }
             }
         }
@@ -210,7 +232,7 @@ impl Services {
         } else {
             tracing::warn!("some secrets changed while they were re-sealed; the next start finishes the re-seal");
         }
-        if report.rebound + report.channels_sealed + report.audit_redacted > 0 {
+        if report.rebound + report.channels_sealed + report.audit_redacted + report.unreadable.len() > 0 {
             tracing::info!(
                 rebound = report.rebound,
                 channels = report.channels_sealed,
