@@ -167,6 +167,28 @@ async fn token_urls_and_header_values_never_leave_the_seal_without_an_audited_re
         .await
         .unwrap_or_else(|e| panic!("[{l}] update: {e}"));
 
+        // An edit that leaves the sealed fields out keeps them (no reveal needed to edit);
+        // `null` removes one.
+        let feishu_url = format!("https://open.feishu.cn/open-apis/bot/v2/hook/{FEISHU_TOKEN}");
+        for (fields, expected, what) in [
+            (
+                json!({"flavor": "feishu", "secret": "fs-sign-1"}),
+                json!({"url": feishu_url, "secret": "fs-sign-1"}),
+                "the URL is kept, the new secret added",
+            ),
+            (
+                json!({"flavor": "feishu", "secret": null}),
+                json!({"url": feishu_url}),
+                "null removed the secret, the URL is still kept",
+            ),
+        ] {
+            s.channel_update(&carol, channels[1].1, None, Some(&fields), None)
+                .await
+                .unwrap_or_else(|e| panic!("[{l}] update {fields}: {e}"));
+            let feishu = s.channel_get(&carol, channels[1].1, true).await.unwrap();
+            assert_eq!(feishu.secrets, Some(expected), "[{l}] {what}");
+        }
+
         // The rows.
         for (name, id) in &channels {
             let raw = text_with(

@@ -692,7 +692,9 @@ impl Services {
             .collect()
     }
 
-    /// Replaces a channel's configuration and/or name, or enables/disables it.
+    /// Replaces a channel's configuration and/or name, or enables/disables it. The given fields
+    /// replace the plain settings; a sealed field (URL, headers, keys) left out keeps its stored
+    /// value, so an edit need not reveal it, and one set to `null` is removed.
     pub async fn channel_update(
         &self,
         actor: &Actor,
@@ -716,7 +718,17 @@ impl Services {
             );
         }
         if let Some(f) = fields {
-            let (settings, secrets) = self.split_channel_config(row.channel_type, f)?;
+            let mut merged = f
+                .as_object()
+                .cloned()
+                .ok_or_else(|| ServiceError::invalid("config", "must be a JSON object of settings"))?;
+            if let Some(Value::Object(stored)) = self.channel_view(row.clone(), true)?.secrets {
+                for (k, v) in stored {
+                    merged.entry(k).or_insert(v);
+                }
+            }
+            merged.retain(|_, v| !v.is_null());
+            let (settings, secrets) = self.split_channel_config(row.channel_type, &Value::Object(merged))?;
             details["settings"] = Value::Object(settings.clone());
             details["secret_fields"] = secrets.keys().cloned().collect();
             let config = super::secrets::channel_config_sealed(self.keyring(), id, &settings, &secrets)

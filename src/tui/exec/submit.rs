@@ -266,13 +266,8 @@ impl Runner {
                     forms::parse_pairs("config_secret", get(v, "config_secret")).map_err(|(f, m)| invalid(&f, m))?;
                 fields.extend(secrets);
                 if let FormKind::ChannelEdit(id) = form {
-                    // Keep each stored secret (webhook URL, headers, keys) unless a new one was typed.
-                    let current = s.channel_get(a, id, true).await?;
-                    if let Some(serde_json::Value::Object(old)) = current.secrets {
-                        for (k, val) in old {
-                            fields.entry(k).or_insert(val);
-                        }
-                    }
+                    // Stored secrets (webhook URL, headers, keys) not typed again are kept by
+                    // the service, without revealing them here.
                     let c = s
                         .channel_update(
                             a,
