@@ -471,6 +471,30 @@ async fn a_sealed_value_copied_into_another_row_or_column_does_not_open() {
         assert!(leaks(&e).is_empty(), "[{l}] {e}");
         let e = s.channel_test(&mallory, mine.id).await.unwrap_err().to_string();
         assert_copied_error(l, "channel test", &e);
+        // The list still shows the channel, with the reason and no value; a full edit repairs it.
+        let listed = s.channel_list(&mallory, Page::default()).await.unwrap();
+        let broken = listed.iter().find(|c| c.id == mine.id).unwrap();
+        assert_copied_error(l, "listed channel", broken.secrets_error.as_deref().unwrap_or_default());
+        assert!(
+            broken.secret_fields.is_empty() && broken.secrets.is_none(),
+            "[{l}] {broken:?}"
+        );
+        assert!(leaks(&serde_json::to_string(&listed).unwrap()).is_empty(), "[{l}]");
+        s.channel_update(
+            &mallory,
+            mine.id,
+            None,
+            Some(&json!({"url": "https://hooks.example.com/m2"})),
+            None,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("[{l}] repair: {e}"));
+        let repaired = s.channel_get(&mallory, mine.id, true).await.unwrap();
+        assert_eq!(
+            repaired.secrets,
+            Some(json!({"url": "https://hooks.example.com/m2"})),
+            "[{l}] nothing of the victim's secrets carried over"
+        );
         // The victim's channel still works: nothing of theirs changed.
         assert!(s.channel_get(&victim, chans[0].1, true).await.is_ok(), "[{l}]");
     }

@@ -114,6 +114,10 @@ pub struct ChannelView {
     /// Secret values (only with reveal).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secrets: Option<Value>,
+    /// Why the sealed secrets cannot be opened (altered, copied from another row, another
+    /// key): the channel is listed and can be edited or deleted, but not used or revealed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secrets_error: Option<String>,
     /// Enabled.
     pub is_active: bool,
     /// Created.
@@ -606,13 +610,19 @@ impl Services {
     pub(super) fn channel_view(&self, row: ChannelRow, reveal: bool) -> ServiceResult<ChannelView> {
         let config = row.config.0;
         let sealed = config.get("secrets").and_then(Value::as_str).unwrap_or_default();
-        let secrets: Value = if sealed.is_empty() {
-            Value::Object(Map::new())
+        let opened: ServiceResult<Value> = if sealed.is_empty() {
+            Ok(Value::Object(Map::new()))
         } else {
-            let plain = self
-                .open_at(SealedColumn::ChannelSecrets, row.id, sealed)
-                .map_err(|e| ServiceError::Internal(format!("channel {}: {e}", row.id)))?;
-            serde_json::from_str(&plain).map_err(|e| ServiceError::Internal(e.to_string()))?
+            self.open_at(SealedColumn::ChannelSecrets, row.id, sealed)
+                .map_err(|e| ServiceError::Internal(format!("channel {}: {e}", row.id)))
+                .and_then(|plain| serde_json::from_str(&plain).map_err(|e| ServiceError::Internal(e.to_string())))
+        };
+        // Revealing (or sending) needs the values; a listing only their names, so an unreadable
+        // channel is still shown, with the reason, and can be fixed or deleted.
+        let (secrets, secrets_error) = match opened {
+            Ok(v) => (v, None),
+            Err(e) if !reveal => (Value::Object(Map::new()), Some(e.to_string())),
+            Err(e) => return Err(e),
         };
         let secret_fields = secrets
             .as_object()
@@ -626,6 +636,7 @@ impl Services {
             settings: config.get("settings").cloned().unwrap_or(Value::Object(Map::new())),
             secret_fields,
             secrets: reveal.then_some(secrets),
+            secrets_error,
             is_active: row.is_active,
             created_at: row.created_at,
         })
@@ -722,7 +733,8 @@ impl Services {
                 .as_object()
                 .cloned()
                 .ok_or_else(|| ServiceError::invalid("config", "must be a JSON object of settings"))?;
-            if let Some(Value::Object(stored)) = self.channel_view(row.clone(), true)?.secrets {
+            // Unreadable stored secrets are not kept: the given fields must then be complete.
+            if let Ok(Some(Value::Object(stored))) = self.channel_view(row.clone(), true).map(|v| v.secrets) {
                 for (k, v) in stored {
                     merged.entry(k).or_insert(v);
                 }
