@@ -12,8 +12,8 @@ use certdeck::store::Db;
 use common::{count, exec, TestDb};
 
 const LATEST: i64 = 16;
-/// Every shipped version (15 is another branch's).
-const VERSIONS: &[i64] = &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 16];
+/// Every shipped version.
+const VERSIONS: &[i64] = &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
 /// Settings rows at the latest version: V6 seeds 20, V13 adds the 3 dns-01 settings, V14 2 more, V16 1.
 const SETTINGS_AT_LATEST: i64 = 26;
 const HISTORY: &str = "certdeck_schema_history";
@@ -136,7 +136,7 @@ async fn fresh_database_migrates_1_to_7_and_a_second_migrate_applies_nothing() {
         let applied = migrate::migrate(&t.db).await.unwrap();
         assert_eq!(
             applied,
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 16],
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16],
             "[{l}] first migrate"
         );
         assert_at_latest(&t).await;
@@ -144,7 +144,7 @@ async fn fresh_database_migrates_1_to_7_and_a_second_migrate_applies_nothing() {
         let status = migrate::status(&t.db).await.unwrap();
         assert_eq!(
             status.iter().map(|s| s.version).collect::<Vec<_>>(),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 16],
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16],
             "[{l}]"
         );
         for s in &status {
@@ -190,7 +190,7 @@ async fn rollback_to_zero_drops_every_design_table_and_migrate_restores_them() {
             .unwrap_or_else(|e| panic!("[{l}] rollback 0: {e}"));
         assert_eq!(
             reverted,
-            vec![16, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1],
+            vec![16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1],
             "[{l}] rollback to 0"
         );
         // Only the (now empty) history table is left.
@@ -222,7 +222,7 @@ async fn rollback_to_zero_drops_every_design_table_and_migrate_restores_them() {
         let applied = migrate::migrate(&t.db).await.unwrap();
         assert_eq!(
             applied,
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 16],
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16],
             "[{l}] migrate after rollback 0"
         );
         assert_at_latest(&t).await;
@@ -249,7 +249,7 @@ async fn rollback_to_5_undoes_seed_data_and_extensions_and_migrate_reapplies_6_a
             .unwrap_or_else(|e| panic!("[{l}] rollback 5: {e}"));
         assert_eq!(
             reverted,
-            vec![16, 14, 13, 12, 11, 10, 9, 8, 7, 6],
+            vec![16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6],
             "[{l}] rollback to 5"
         );
         assert_eq!(migrate::current_version(&t.db).await.unwrap(), 5, "[{l}]");
@@ -288,7 +288,7 @@ async fn rollback_to_5_undoes_seed_data_and_extensions_and_migrate_reapplies_6_a
         let applied = migrate::migrate(&t.db).await.unwrap();
         assert_eq!(
             applied,
-            vec![6, 7, 8, 9, 10, 11, 12, 13, 14, 16],
+            vec![6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16],
             "[{l}] migrate after rollback 5"
         );
         assert_at_latest(&t).await;
@@ -364,7 +364,7 @@ async fn rollback_and_remigrate_keep_user_rows_in_tables_the_undo_does_not_drop(
         // Down to 6 (U8, U7): every row stays, the seed data too.
         assert_eq!(
             migrate::rollback(db, 6).await.unwrap(),
-            vec![16, 14, 13, 12, 11, 10, 9, 8, 7],
+            vec![16, 15, 14, 13, 12, 11, 10, 9, 8, 7],
             "[{l}]"
         );
         assert_eq!(rows(db).await, all_there, "[{l}] rows after rollback to 6");
@@ -381,7 +381,7 @@ async fn rollback_and_remigrate_keep_user_rows_in_tables_the_undo_does_not_drop(
         );
         assert_eq!(
             migrate::migrate(db).await.unwrap(),
-            vec![7, 8, 9, 10, 11, 12, 13, 14, 16],
+            vec![7, 8, 9, 10, 11, 12, 13, 14, 15, 16],
             "[{l}]"
         );
         assert_eq!(rows(db).await, all_there, "[{l}] rows after re-migrating 7");
@@ -395,7 +395,7 @@ async fn rollback_and_remigrate_keep_user_rows_in_tables_the_undo_does_not_drop(
         // Down to 5 (U7, U6): U6 removes exactly the seed rows, not the admin's own.
         assert_eq!(
             migrate::rollback(db, 5).await.unwrap(),
-            vec![16, 14, 13, 12, 11, 10, 9, 8, 7, 6],
+            vec![16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6],
             "[{l}]"
         );
         assert_eq!(rows(db).await, all_there, "[{l}] rows after rollback to 5");
@@ -411,7 +411,7 @@ async fn rollback_and_remigrate_keep_user_rows_in_tables_the_undo_does_not_drop(
         );
         assert_eq!(
             migrate::migrate(db).await.unwrap(),
-            vec![6, 7, 8, 9, 10, 11, 12, 13, 14, 16],
+            vec![6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16],
             "[{l}]"
         );
         assert_eq!(rows(db).await, all_there, "[{l}] rows after re-migrating 6 and 7");
@@ -565,7 +565,7 @@ async fn check_requiring_current_reports_pending_on_a_database_at_version_5() {
 
         assert_eq!(
             migrate::migrate(&t.db).await.unwrap(),
-            vec![6, 7, 8, 9, 10, 11, 12, 13, 14, 16],
+            vec![6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16],
             "[{l}] migrate from 5"
         );
         assert_at_latest(&t).await;

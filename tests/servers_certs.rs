@@ -345,7 +345,7 @@ async fn servers_are_visible_to_their_owner_and_admins_only_and_can_be_edited() 
         // The password is sealed, never stored in clear.
         let stored = text_with(w.db(), "SELECT password_encrypted FROM servers WHERE id = ?", srv.id).await;
         assert!(
-            stored.starts_with("v1:") && !stored.contains(SSH_PW),
+            stored.starts_with("v2:") && !stored.contains(SSH_PW),
             "[{l}] stored password {stored}"
         );
 
@@ -830,7 +830,10 @@ async fn server_secrets_are_sealed_and_a_blank_password_edit_keeps_the_stored_on
         let stored_password = || async {
             let sealed = text_with(w.db(), "SELECT password_encrypted FROM servers WHERE id = ?", srv.id).await;
             w.s.keyring()
-                .open_string(&sealed)
+                .open_string(
+                    &certdeck::store::secrets::SealedColumn::ServerPassword.place(srv.id),
+                    &sealed,
+                )
                 .unwrap_or_else(|e| panic!("[{l}] open the stored password: {e}"))
                 .to_string()
         };
@@ -945,7 +948,7 @@ async fn importing_an_ecdsa_multi_domain_certificate_records_its_facts() {
         )
         .await;
         assert!(
-            sealed.starts_with("v1:") && !sealed.contains("PRIVATE KEY"),
+            sealed.starts_with("v2:") && !sealed.contains("PRIVATE KEY"),
             "[{l}] stored key {sealed}"
         );
 

@@ -16,6 +16,7 @@ use certdeck::service::servers::ServerInput;
 use certdeck::service::settings::{validate_value, REGISTRY};
 use certdeck::service::{Actor, Services};
 use certdeck::store::audit::{AuditFilter, AuditRow};
+use certdeck::store::secrets::SealedColumn;
 use certdeck::store::{meta, Db, Page};
 use common::{
     assert_err, audit_all, audit_count, count, exec_with, make_user, services, services_with, squash, text_with,
@@ -546,12 +547,14 @@ async fn server_passwords_are_sealed_and_too_long_ones_are_refused() {
         );
         let stored = text_with(&t.db, "SELECT password_encrypted FROM servers WHERE id = ?", server.id).await;
         assert!(
-            stored.starts_with(&format!("v1:{}:", key.key_id())),
+            stored.starts_with(&format!("v2:{}:", key.key_id())),
             "[{l}] an envelope of our key: {stored}"
         );
         assert!(!stored.contains(SERVER_PW), "[{l}] plaintext in the column");
         assert_eq!(
-            &*Keyring::single(key.clone()).open_string(&stored).unwrap(),
+            &*Keyring::single(key.clone())
+                .open_string(&SealedColumn::ServerPassword.place(server.id), &stored)
+                .unwrap(),
             SERVER_PW,
             "[{l}] opens to the plaintext"
         );
@@ -573,7 +576,13 @@ async fn server_passwords_are_sealed_and_too_long_ones_are_refused() {
             .unwrap_or_else(|e| panic!("[{l}] {max}-byte password: {e}"));
         let stored = text_with(&t.db, "SELECT password_encrypted FROM servers WHERE id = ?", ok.id).await;
         assert_eq!(stored.len(), sealed_len(max), "[{l}] stored in full");
-        assert_eq!(&*s.keyring().open_string(&stored).unwrap(), longest.as_str(), "[{l}]");
+        assert_eq!(
+            &*s.keyring()
+                .open_string(&SealedColumn::ServerPassword.place(ok.id), &stored)
+                .unwrap(),
+            longest.as_str(),
+            "[{l}]"
+        );
 
         for n in [max + 1, 200] {
             let servers = count(&t.db, "SELECT COUNT(*) FROM servers").await;
@@ -618,9 +627,9 @@ async fn channel_secrets_are_sealed_in_the_config_and_revealed_only_on_request()
             )
             .await
             .unwrap_or_else(|e| panic!("[{l}] channel: {e}"));
-        assert_eq!(ch.secret_fields, vec!["secret"], "[{l}]");
+        assert_eq!(ch.secret_fields, vec!["secret", "url"], "[{l}]");
         assert!(ch.secrets.is_none(), "[{l}] create does not echo secrets");
-        assert_eq!(ch.settings["url"], url, "[{l}] settings in clear");
+        assert!(ch.settings.get("url").is_none(), "[{l}] a webhook URL is sealed too");
         assert!(
             ch.settings.get("secret").is_none(),
             "[{l}] the secret is not a plain setting"
@@ -640,16 +649,21 @@ async fn channel_secrets_are_sealed_in_the_config_and_revealed_only_on_request()
         let env = config["secrets"]
             .as_str()
             .unwrap_or_else(|| panic!("[{l}] secrets is an envelope string: {raw}"));
-        assert!(env.starts_with(&format!("v1:{}:", key.key_id())), "[{l}] {env}");
-        let opened: serde_json::Value = serde_json::from_slice(&s.keyring().open(env).unwrap()).unwrap();
+        assert!(env.starts_with(&format!("v2:{}:", key.key_id())), "[{l}] {env}");
+        let opened: serde_json::Value = serde_json::from_slice(
+            &s.keyring()
+                .open(&SealedColumn::ChannelSecrets.place(ch.id), env)
+                .unwrap(),
+        )
+        .unwrap();
         assert_eq!(
             opened,
-            json!({"secret": HOOK_SECRET}),
+            json!({"secret": HOOK_SECRET, "url": url}),
             "[{l}] the envelope holds the secret fields"
         );
 
         let hidden = s.channel_get(&bob, ch.id, false).await.unwrap();
-        assert_eq!(hidden.secret_fields, vec!["secret"], "[{l}] names only");
+        assert_eq!(hidden.secret_fields, vec!["secret", "url"], "[{l}] names only");
         assert!(hidden.secrets.is_none(), "[{l}]");
         assert!(
             !serde_json::to_string(&hidden).unwrap().contains(HOOK_SECRET),
@@ -664,7 +678,7 @@ async fn channel_secrets_are_sealed_in_the_config_and_revealed_only_on_request()
         let shown = s.channel_get(&bob, ch.id, true).await.unwrap();
         assert_eq!(
             shown.secrets,
-            Some(json!({"secret": HOOK_SECRET})),
+            Some(json!({"secret": HOOK_SECRET, "url": url})),
             "[{l}] reveal shows the value"
         );
         assert_err!(
@@ -945,7 +959,7 @@ async fn rotation_reseals_every_secret_under_the_new_key() {
             "[{l}] the database's key check value is the new key's"
         );
         let after = stored_three(&t.db, &x).await;
-        let new_prefix = format!("v1:{}:", new.key_id());
+        let new_prefix = format!("v2:{}:", new.key_id());
         assert!(
             after[0].starts_with(&new_prefix) && after[1].starts_with(&new_prefix),
             "[{l}] {after:?}"
@@ -955,10 +969,7 @@ async fn rotation_reseals_every_secret_under_the_new_key() {
             cfg["secrets"].as_str().unwrap().starts_with(&new_prefix),
             "[{l}] channel envelope: {cfg}"
         );
-        assert_eq!(
-            cfg["settings"]["url"], "https://hooks.example.com/certdeck",
-            "[{l}] channel settings kept"
-        );
+        assert_eq!(cfg["settings"], json!({}), "[{l}] channel settings kept (none plain)");
         for v in &after {
             assert!(
                 !v.contains(SERVER_PW) && !v.contains(HOOK_SECRET) && !v.contains("PRIVATE KEY"),
@@ -969,7 +980,10 @@ async fn rotation_reseals_every_secret_under_the_new_key() {
         // Only the new key opens them now.
         let s_new = services_with(&t, Keyring::single(new.clone()));
         assert_eq!(
-            &*s_new.keyring().open_string(&after[0]).unwrap(),
+            &*s_new
+                .keyring()
+                .open_string(&SealedColumn::ServerPassword.place(x.server_id), &after[0])
+                .unwrap(),
             SERVER_PW,
             "[{l}] server password"
         );
@@ -986,10 +1000,18 @@ async fn rotation_reseals_every_secret_under_the_new_key() {
             .channel_get(&bob, x.channel_id, true)
             .await
             .unwrap_or_else(|e| panic!("[{l}] channel with new key: {e}"));
-        assert_eq!(ch.secrets, Some(json!({"secret": HOOK_SECRET})), "[{l}] channel secret");
+        assert_eq!(
+            ch.secrets,
+            Some(json!({"secret": HOOK_SECRET, "url": "https://hooks.example.com/certdeck"})),
+            "[{l}] channel secret"
+        );
 
         let s_old = services_with(&t, Keyring::single(old.clone()));
-        let e = s_old.keyring().open(&after[0]).unwrap_err().to_string();
+        let e = s_old
+            .keyring()
+            .open(&SealedColumn::ServerPassword.place(x.server_id), &after[0])
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("not in the keyring"),
             "[{l}] old key on the server password: {e}"
@@ -1062,7 +1084,10 @@ async fn a_wrong_key_gets_an_error_never_garbage() {
 
         let wrong = services(&t);
         assert!(
-            wrong.keyring().open(&server_env).is_err(),
+            wrong
+                .keyring()
+                .open(&SealedColumn::ServerPassword.place(x.server_id), &server_env)
+                .is_err(),
             "[{l}] server password with a wrong key"
         );
         let e = assert_err!(
@@ -1077,10 +1102,11 @@ async fn a_wrong_key_gets_an_error_never_garbage() {
             ServiceError::Internal(_),
             "[{l}] wrong key reveals"
         );
-        assert_err!(
-            wrong.channel_get(&bob, x.channel_id, false).await,
-            ServiceError::Internal(_),
-            "[{l}] wrong key lists names"
+        // Listed without names or values, with the reason (so it can be repaired or deleted).
+        let listed = wrong.channel_get(&bob, x.channel_id, false).await.unwrap();
+        assert!(
+            listed.secret_fields.is_empty() && listed.secrets_error.as_deref().is_some_and(|e| e.contains("keyring")),
+            "[{l}] wrong key lists the reason: {listed:?}"
         );
         // The certificate itself needs no key.
         let plain = wrong.cert_export(&bob, x.cert_id, false).await.unwrap();

@@ -2172,7 +2172,10 @@ async fn channel(ctx: &Ctx, s: &Services, a: &Actor, c: &ChannelCmd) -> R<()> {
                         r.name.clone(),
                         r.channel_type.to_string(),
                         r.is_active.to_string(),
-                        r.secret_fields.join(", "),
+                        match &r.secrets_error {
+                            Some(_) => "(unreadable: see channel show)".to_string(),
+                            None => r.secret_fields.join(", "),
+                        },
                     ]);
                 }
                 t.print();
@@ -2191,6 +2194,9 @@ async fn channel(ctx: &Ctx, s: &Services, a: &Actor, c: &ChannelCmd) -> R<()> {
                     ("settings", r.settings.to_string()),
                     ("secret fields", r.secret_fields.join(", ")),
                 ];
+                if let Some(e) = &r.secrets_error {
+                    f.push(("secrets error", e.clone()));
+                }
                 if let Some(sec) = &r.secrets {
                     f.push(("secrets", sec.to_string()));
                 }

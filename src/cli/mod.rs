@@ -1148,7 +1148,8 @@ pub enum ChannelCmd {
         /// Name.
         #[arg(long)]
         name: Option<String>,
-        /// New JSON settings (replaces all); "-" reads stdin.
+        /// New JSON settings (replace the plain ones; a sealed field left out keeps its value,
+        /// `null` removes it); "-" reads stdin.
         #[arg(long, value_name = "JSON")]
         settings: Option<String>,
         /// Enabled (true/false).

@@ -5,4 +5,4 @@ pub mod password;
 pub mod secretbox;
 pub mod token;
 
-pub use secretbox::{Keyring, MasterKey, SecretError};
+pub use secretbox::{Keyring, MasterKey, Place, SecretError};

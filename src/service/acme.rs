@@ -20,6 +20,7 @@ use crate::engine::rfc2136::Rfc2136;
 use crate::errors::{ServiceError, ServiceResult};
 use crate::store::acme::{self as store, AccountRow, CaRow, DnsProviderRow, IssuanceRow};
 use crate::store::certificates::{self as certs, CertificateMaterial, CertificateRow, NewCertificate};
+use crate::store::secrets::SealedColumn;
 use crate::store::tasks::TaskRow;
 
 /// A well-known CA.
@@ -239,10 +240,13 @@ impl Services {
                 let kid = opt_text("eab_kid", Some(kid), 255)?
                     .ok_or_else(|| ServiceError::invalid("eab_kid", "is required with an HMAC key"))?;
                 let key = Zeroizing::new(decode_hmac(hmac).map_err(|e| ServiceError::invalid("eab_hmac", e))?);
-                let sealed = self
-                    .keyring()
-                    .seal_for_column(hmac.trim().as_bytes(), 65_535)
-                    .map_err(|e| ServiceError::Internal(e.to_string()))?;
+                // Sealed for the new row's id by `insert_ca` (the id is bound into the envelope).
+                let sealed = self.seal_on_insert(
+                    SealedColumn::CaEabHmac,
+                    "eab_hmac",
+                    Zeroizing::new(hmac.trim().as_bytes().to_vec()),
+                    65_535,
+                )?;
                 drop(key);
                 (Some(kid), Some(sealed))
             }
@@ -265,9 +269,9 @@ impl Services {
             trust_root_pem: trust_root_pem.map(str::to_string),
             created_at: chrono::Utc::now(),
             eab_kid,
-            eab_hmac_encrypted,
+            eab_hmac_encrypted: None,
         };
-        store::insert_ca(self.db(), &row, &audit)
+        store::insert_ca(self.db(), &row, eab_hmac_encrypted.into_iter().collect(), &audit)
             .await
             .map_err(|e| match ServiceError::from(e) {
                 ServiceError::Conflict(_) => ServiceError::Conflict(format!("you already have a CA named {name}")),
@@ -308,8 +312,7 @@ impl Services {
         let eab = match (&c.eab_kid, &c.eab_hmac_encrypted) {
             (Some(kid), Some(sealed)) => {
                 let text = self
-                    .keyring()
-                    .open_string(sealed)
+                    .open_at(SealedColumn::CaEabHmac, c.id, sealed)
                     .map_err(|e| ServiceError::Internal(e.to_string()))?;
                 let key = decode_hmac(&text).map_err(ServiceError::Internal)?;
                 Some((kid.clone(), Zeroizing::new(key)))
@@ -473,15 +476,14 @@ impl Services {
         secrets: Option<Value>,
     ) -> ServiceResult<DnsProviderRow> {
         let name = name.to_string();
+        // Sealed for the new row's id by `insert_provider` (the id is bound into the envelope).
         let sealed = match secrets {
-            Some(v) => {
-                let text = Zeroizing::new(v.to_string());
-                Some(
-                    self.keyring()
-                        .seal_for_column(text.as_bytes(), 65_535)
-                        .map_err(|e| ServiceError::Internal(e.to_string()))?,
-                )
-            }
+            Some(v) => Some(self.seal_on_insert(
+                SealedColumn::DnsProviderSecrets,
+                "secret",
+                Zeroizing::new(v.to_string().into_bytes()),
+                65_535,
+            )?),
             None => None,
         };
         // The audit row shows the plain settings only.
@@ -498,10 +500,10 @@ impl Services {
             name: name.clone(),
             provider_type: provider_type.into(),
             settings: Some(sqlx::types::Json(settings)),
-            secrets_encrypted: sealed,
+            secrets_encrypted: None,
             created_at: chrono::Utc::now(),
         };
-        let id = store::insert_provider(self.db(), &row, &audit)
+        let id = store::insert_provider(self.db(), &row, sealed.into_iter().collect(), &audit)
             .await
             .map_err(|e| match ServiceError::from(e) {
                 ServiceError::Conflict(_) => {
@@ -535,11 +537,9 @@ impl Services {
                 .secrets_encrypted
                 .as_deref()
                 .ok_or_else(|| ServiceError::Internal(format!("DNS provider {} has no secret stored", p.id)))?;
-            let plain = Zeroizing::new(
-                self.keyring()
-                    .open_string(sealed)
-                    .map_err(|e| ServiceError::Internal(e.to_string()))?,
-            );
+            let plain = self
+                .open_at(SealedColumn::DnsProviderSecrets, p.id, sealed)
+                .map_err(|e| ServiceError::Internal(e.to_string()))?;
             serde_json::from_str(&plain).map_err(|e| ServiceError::Internal(e.to_string()))
         };
         let records: Box<dyn DnsRecords> = match p.provider_type.as_str() {
@@ -891,7 +891,7 @@ impl Services {
             None,
             json!({"domains": domains, "ca": input.ca, "challenge": input.challenge, "key": key.name()}),
         );
-        let id = certs::insert(self.db(), &new, &audit).await?;
+        let id = certs::insert(self.db(), &new, Vec::new(), &audit).await?;
         self.ensure_auto_monitor(actor, crate::domain::MonitorType::Certificate, id, &domains[0])
             .await?;
         if let Err(e) = store::upsert_issuance(
@@ -1003,11 +1003,9 @@ impl Services {
         let material = certs::get_material(self.db(), cert.id).await?;
         let key = match material.as_ref().and_then(|m| m.private_key_encrypted.as_deref()) {
             Some(sealed) if iss.key_reuse && renewal => {
-                let pem = Zeroizing::new(
-                    self.keyring()
-                        .open_string(sealed)
-                        .map_err(|e| TaskFailure::permanent(e.to_string()))?,
-                );
+                let pem = self
+                    .open_at(SealedColumn::CertificateKey, cert.id, sealed)
+                    .map_err(|e| TaskFailure::permanent(e.to_string()))?;
                 let der = crate::domain::certpem::pem_blocks(pem.as_bytes())
                     .map_err(TaskFailure::permanent)?
                     .into_iter()
@@ -1084,7 +1082,11 @@ impl Services {
         let facts = crate::domain::certpem::cert_facts(&der).map_err(TaskFailure::permanent)?;
         let sealed = self
             .keyring()
-            .seal_for_column(key.pem().as_bytes(), 65_535)
+            .seal_for_column(
+                &SealedColumn::CertificateKey.place(cert.id),
+                key.pem().as_bytes(),
+                65_535,
+            )
             .map_err(|e| TaskFailure::permanent(e.to_string()))?;
         certs::set_issued(
             self.db(),
@@ -1257,8 +1259,7 @@ impl Services {
                     .map_err(|e| e.to_string())?;
                 let trust = trust_file(ca.trust_root.as_deref())?;
                 let creds = self
-                    .keyring()
-                    .open_string(&acct.credentials_encrypted)
+                    .open_at(SealedColumn::AcmeAccount, acct.id, &acct.credentials_encrypted)
                     .map_err(|e| e.to_string())?;
                 let restored = tokio::time::timeout(
                     std::time::Duration::from_secs(15),
@@ -1330,8 +1331,7 @@ impl Services {
         let ca = self.resolve_ca(cert.user_id, &iss.ca).await?;
         let trust_path = trust_file(ca.trust_root.as_deref()).map_err(ServiceError::Internal)?;
         let creds = self
-            .keyring()
-            .open_string(&acct.credentials_encrypted)
+            .open_at(SealedColumn::AcmeAccount, acct.id, &acct.credentials_encrypted)
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
         let account = AcmeAccount::restore(&creds, trust_path.as_deref())
             .await
@@ -1370,8 +1370,7 @@ impl Services {
         };
         if let Some(a) = store::find_account(self.db(), user_id, &iss.directory_url, &iss.contact_email).await? {
             let creds = self
-                .keyring()
-                .open_string(&a.credentials_encrypted)
+                .open_at(SealedColumn::AcmeAccount, a.id, &a.credentials_encrypted)
                 .map_err(|e| TaskFailure::permanent(e.to_string()))?;
             store::set_issuance_account(self.db(), iss.certificate_id, a.id).await?;
             return AcmeAccount::restore(&creds, trust).await.map_err(acme_err);
@@ -1385,9 +1384,14 @@ impl Services {
         )
         .await
         .map_err(acme_err)?;
+        // Sealed for the new row's id by `insert_account` (the id is bound into the envelope).
         let sealed = self
-            .keyring()
-            .seal_for_column(creds.as_bytes(), 65_535)
+            .seal_on_insert(
+                SealedColumn::AcmeAccount,
+                "credentials",
+                Zeroizing::new(creds.as_bytes().to_vec()),
+                65_535,
+            )
             .map_err(|e| TaskFailure::permanent(e.to_string()))?;
         let row = AccountRow {
             id: 0,
@@ -1395,7 +1399,7 @@ impl Services {
             directory_url: iss.directory_url.clone(),
             contact_email: iss.contact_email.clone(),
             account_url: acct.id().to_string(),
-            credentials_encrypted: sealed,
+            credentials_encrypted: String::new(),
         };
         let audit = self.audit(
             None,
@@ -1404,7 +1408,9 @@ impl Services {
             None,
             json!({"directory_url": iss.directory_url, "contact_email": iss.contact_email, "tos_agreed": true, "eab_kid": eab.map(|(k, _)| k)}),
         );
-        if let Some(id) = store::insert_account(self.db(), &row, eab.map(|(k, _)| k.as_str()), &audit).await? {
+        if let Some(id) =
+            store::insert_account(self.db(), &row, eab.map(|(k, _)| k.as_str()), vec![sealed], &audit).await?
+        {
             store::set_issuance_account(self.db(), iss.certificate_id, id).await?;
         }
         ctx.log(

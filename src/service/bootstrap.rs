@@ -1,5 +1,6 @@
-//! Opening the service layer: connect, migrate (or check), load and verify the master key, and
-//! create the first admin when asked to.
+//! Opening the service layer: connect, migrate (or check), load and verify the master key,
+//! re-seal secrets of older versions bound to their place (once), and create the first admin
+//! when asked to.
 
 use std::path::{Path, PathBuf};
 
@@ -78,7 +79,13 @@ pub async fn open(opts: &OpenOptions) -> Result<Services, OpenError> {
         migrate::check(&db, true).await?;
     }
     let keyring = load_keyring(&db, &opts.key).await?;
-    Ok(Services::new(db, keyring, opts.client.clone()))
+    let services = Services::new(db, keyring, opts.client.clone());
+    // Once per database: secrets written before the place binding are re-sealed in place.
+    services
+        .secrets_bind_places()
+        .await
+        .map_err(|e| OpenError::Key(format!("binding the stored secrets to their place: {e}")))?;
+    Ok(services)
 }
 
 /// Loads the keyring and proves it matches the database's key check value. The first host on

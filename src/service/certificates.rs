@@ -9,6 +9,7 @@ use crate::errors::{ServiceError, ServiceResult};
 use crate::store::certificates::{
     self as store, CertFilter, CertificateMaterial, CertificateRow, ChallengeRow, DeploymentRow, NewCertificate,
 };
+use crate::store::secrets::SealedColumn;
 use crate::store::{Arg, Page, Sets};
 
 use super::{ensure_owner, ensure_same_owner, opt_text, Actor, Services};
@@ -116,10 +117,13 @@ impl Services {
         if domains.len() > TEXT_COLUMN {
             return Err(ServiceError::invalid("certificate", "names too many domains to store"));
         }
-        let sealed_key = self
-            .keyring()
-            .seal_for_column(bundle.private_key_pem.as_bytes(), TEXT_COLUMN)
-            .map_err(|e| ServiceError::invalid("private_key", e.to_string()))?;
+        // Sealed for the new row's id by `insert` (the id is bound into the envelope).
+        let sealed_key = self.seal_on_insert(
+            SealedColumn::CertificateKey,
+            "private_key",
+            Zeroizing::new(bundle.private_key_pem.as_bytes().to_vec()),
+            TEXT_COLUMN,
+        )?;
         let renew_before_days = self
             .setting_number("certificate.renew_before_days")
             .await?
@@ -135,7 +139,7 @@ impl Services {
             status: status_now(&bundle),
             material: CertificateMaterial {
                 certificate_pem: Some(bundle.certificate_pem.clone()),
-                private_key_encrypted: Some(sealed_key),
+                private_key_encrypted: None,
                 chain_pem: bundle.chain_pem.clone(),
                 notes,
             },
@@ -154,7 +158,7 @@ impl Services {
                 "expires_at": bundle.expires_at, "certificate_type": new.certificate_type,
             }),
         );
-        let id = store::insert(self.db(), &new, &audit).await?;
+        let id = store::insert(self.db(), &new, vec![sealed_key], &audit).await?;
         self.ensure_auto_monitor(actor, crate::domain::MonitorType::Certificate, id, &new.main_domain)
             .await?;
         self.cert_get(actor, id).await
@@ -207,8 +211,7 @@ impl Services {
                 .as_deref()
                 .ok_or_else(|| ServiceError::Conflict(format!("certificate {id} has no private key")))?;
             let key: Zeroizing<String> = self
-                .keyring()
-                .open_string(sealed)
+                .open_at(SealedColumn::CertificateKey, id, sealed)
                 .map_err(|e| ServiceError::Internal(e.to_string()))?;
             let audit = self.audit(
                 Some(actor),

@@ -32,6 +32,7 @@ use crate::engine::ssh::{Sftp, SshError, SshSession};
 use crate::engine::tls_peek;
 use crate::errors::{ServiceError, ServiceResult};
 use crate::store::certificates::{self as certs, DeploymentRow};
+use crate::store::secrets::SealedColumn;
 use crate::store::servers::{self as servers, ServerRow};
 use crate::store::tasks::TaskRow;
 
@@ -552,7 +553,7 @@ impl Services {
             .ok_or_else(|| TaskFailure::permanent(format!("certificate {cert_id} has no private key")))?;
         let key = self
             .keyring()
-            .open(&sealed)
+            .open(&SealedColumn::CertificateKey.place(cert_id), &sealed)
             .map_err(|e| TaskFailure::permanent(format!("cannot decrypt the private key: {e}")))?;
         let der = crate::domain::certpem::certificates_der(cert.as_bytes())
             .map_err(TaskFailure::permanent)?

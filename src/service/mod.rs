@@ -175,6 +175,11 @@ impl Services {
         &self.keyring
     }
 
+    /// The keyring, shared (for sealing that happens later, e.g. once a new row has its id).
+    pub(crate) fn keyring_arc(&self) -> Arc<Keyring> {
+        Arc::clone(&self.keyring)
+    }
+
     /// An audit entry for an action by `actor` (None = the system).
     pub(crate) fn audit(
         &self,

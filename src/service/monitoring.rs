@@ -10,6 +10,7 @@ use crate::errors::{ServiceError, ServiceResult};
 use crate::store::monitoring::{
     self as store, AlertRow, ChannelRow, HistoryRow, MonitorFilter, MonitorRow, NewAlert, NewMonitor,
 };
+use crate::store::secrets::{SealOnInsert, SealedColumn};
 use crate::store::{Arg, Page, Sets};
 
 use super::{ensure_owner, ensure_same_owner, field, opt_text, Actor, Services};
@@ -113,13 +114,19 @@ pub struct ChannelView {
     /// Secret values (only with reveal).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secrets: Option<Value>,
+    /// Why the sealed secrets cannot be opened (altered, copied from another row, another
+    /// key): the channel is listed and can be edited or deleted, but not used or revealed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secrets_error: Option<String>,
     /// Enabled.
     pub is_active: bool,
     /// Created.
     pub created_at: chrono::DateTime<Utc>,
 }
 
-/// Fields that are secrets in every channel kind.
+/// Fields that are secrets in every channel kind: credentials, every URL that may carry a token
+/// (DingTalk `access_token`, Feishu hook, WeCom key, ServerChan key, Slack hook, an SMS gateway's
+/// key in its query) and all webhook header values.
 const SECRET_FIELDS: &[&str] = &[
     "password",
     "api_key",
@@ -129,7 +136,15 @@ const SECRET_FIELDS: &[&str] = &[
     "sign_secret",
     "webhook_url",
     "access_key_secret",
+    "url",
+    "gateway_url",
+    "headers",
 ];
+
+/// Whether a channel setting is sealed (kept in `config.secrets`, shown only with reveal).
+pub(crate) fn is_channel_secret(field: &str) -> bool {
+    SECRET_FIELDS.contains(&field)
+}
 
 /// Required settings per channel kind.
 fn required_fields(t: ChannelType) -> &'static [&'static str] {
@@ -568,7 +583,12 @@ impl Services {
 
     // ------------------------------------------------------------ channels
 
-    fn seal_channel_config(&self, t: ChannelType, fields: &Value) -> ServiceResult<Value> {
+    /// Validates a channel's fields and splits them into plain settings and secrets.
+    fn split_channel_config(
+        &self,
+        t: ChannelType,
+        fields: &Value,
+    ) -> ServiceResult<(Map<String, Value>, Map<String, Value>)> {
         let Value::Object(map) = fields else {
             return Err(ServiceError::invalid("config", "must be a JSON object of settings"));
         };
@@ -584,23 +604,25 @@ impl Services {
                 settings.insert(k.clone(), v.clone());
             }
         }
-        let plain = zeroize::Zeroizing::new(
-            serde_json::to_vec(&Value::Object(secrets)).map_err(|e| ServiceError::Internal(e.to_string()))?,
-        );
-        Ok(serde_json::json!({"settings": settings, "secrets": self.keyring().seal(&plain)}))
+        Ok((settings, secrets))
     }
 
     pub(super) fn channel_view(&self, row: ChannelRow, reveal: bool) -> ServiceResult<ChannelView> {
         let config = row.config.0;
         let sealed = config.get("secrets").and_then(Value::as_str).unwrap_or_default();
-        let secrets: Value = if sealed.is_empty() {
-            Value::Object(Map::new())
+        let opened: ServiceResult<Value> = if sealed.is_empty() {
+            Ok(Value::Object(Map::new()))
         } else {
-            let plain = self
-                .keyring()
-                .open(sealed)
-                .map_err(|e| ServiceError::Internal(format!("channel {}: {e}", row.id)))?;
-            serde_json::from_slice(&plain).map_err(|e| ServiceError::Internal(e.to_string()))?
+            self.open_at(SealedColumn::ChannelSecrets, row.id, sealed)
+                .map_err(|e| ServiceError::Internal(format!("channel {}: {e}", row.id)))
+                .and_then(|plain| serde_json::from_str(&plain).map_err(|e| ServiceError::Internal(e.to_string())))
+        };
+        // Revealing (or sending) needs the values; a listing only their names, so an unreadable
+        // channel is still shown, with the reason, and can be fixed or deleted.
+        let (secrets, secrets_error) = match opened {
+            Ok(v) => (v, None),
+            Err(e) if !reveal => (Value::Object(Map::new()), Some(e.to_string())),
+            Err(e) => return Err(e),
         };
         let secret_fields = secrets
             .as_object()
@@ -614,6 +636,7 @@ impl Services {
             settings: config.get("settings").cloned().unwrap_or(Value::Object(Map::new())),
             secret_fields,
             secrets: reveal.then_some(secrets),
+            secrets_error,
             is_active: row.is_active,
             created_at: row.created_at,
         })
@@ -628,17 +651,23 @@ impl Services {
         fields: &Value,
     ) -> ServiceResult<ChannelView> {
         let name = opt_text("name", Some(name), 100)?.ok_or_else(|| ServiceError::invalid("name", "is required"))?;
-        let config = self.seal_channel_config(t, fields)?;
+        let (settings, secrets) = self.split_channel_config(t, fields)?;
         let audit = self.audit(
             Some(actor),
             "channel.create",
             "alert_channel",
             None,
             serde_json::json!({
-                "name": name, "type": t, "settings": config["settings"],
+                "name": name, "type": t, "settings": settings, "secret_fields": secrets.keys().collect::<Vec<_>>(),
             }),
         );
-        let id = store::insert_channel(self.db(), actor.user_id, &name, t, &config, true, &audit).await?;
+        // The secrets are sealed for the new row's id, inside the INSERT's transaction.
+        let config = serde_json::json!({"settings": settings, "secrets": Value::Null});
+        let ring = self.keyring_arc();
+        let sealed = SealOnInsert::new(SealedColumn::ChannelSecrets, move |id| {
+            super::secrets::channel_config_sealed(&ring, id, &settings, &secrets)
+        });
+        let id = store::insert_channel(self.db(), actor.user_id, &name, t, &config, vec![sealed], true, &audit).await?;
         self.channel_get(actor, id, false).await
     }
 
@@ -674,7 +703,9 @@ impl Services {
             .collect()
     }
 
-    /// Replaces a channel's configuration and/or name, or enables/disables it.
+    /// Replaces a channel's configuration and/or name, or enables/disables it. The given fields
+    /// replace the plain settings; a sealed field (URL, headers, keys) left out keeps its stored
+    /// value, so an edit need not reveal it, and one set to `null` is removed.
     pub async fn channel_update(
         &self,
         actor: &Actor,
@@ -698,9 +729,23 @@ impl Services {
             );
         }
         if let Some(f) = fields {
-            let config = self.seal_channel_config(row.channel_type, f)?;
-            details["settings"] = config["settings"].clone();
-            sets.set("config", Arg::Str(config.to_string()));
+            let mut merged = f
+                .as_object()
+                .cloned()
+                .ok_or_else(|| ServiceError::invalid("config", "must be a JSON object of settings"))?;
+            // Unreadable stored secrets are not kept: the given fields must then be complete.
+            if let Ok(Some(Value::Object(stored))) = self.channel_view(row.clone(), true).map(|v| v.secrets) {
+                for (k, v) in stored {
+                    merged.entry(k).or_insert(v);
+                }
+            }
+            merged.retain(|_, v| !v.is_null());
+            let (settings, secrets) = self.split_channel_config(row.channel_type, &Value::Object(merged))?;
+            details["settings"] = Value::Object(settings.clone());
+            details["secret_fields"] = secrets.keys().cloned().collect();
+            let config = super::secrets::channel_config_sealed(self.keyring(), id, &settings, &secrets)
+                .map_err(ServiceError::Internal)?;
+            sets.set("config", Arg::Str(config));
         }
         if let Some(a) = is_active {
             sets.set("is_active", Arg::Bool(a));

@@ -6,12 +6,13 @@
 //! Channel settings (`alert_channels.config`, secrets sealed) per type:
 //! - email: `smtp_host`, `smtp_port` (587), `security` (`starttls` | `tls` | `plain`), `username`,
 //!   `password` (secret), `from`, `to` and `cc` (address or list), `trust_pem` (private CA).
-//! - webhook: `url`, `flavor` (`generic` | `dingtalk` | `feishu`), `secret` (secret: HMAC or the
-//!   vendor's sign secret), `headers` (object), `allow_http` (loopback only).
+//! - webhook: `url` (secret: it may carry a token), `flavor` (`generic` | `dingtalk` | `feishu`),
+//!   `secret` (secret: HMAC or the vendor's sign secret), `headers` (object, secret), `allow_http`
+//!   (loopback only).
 //! - wechat: `webhook_url` (secret: the WeCom bot URL, or ServerChan's `…/<SendKey>.send`),
 //!   `flavor` (`wecom` | `serverchan`).
 //! - slack: `webhook_url` (secret).
-//! - sms: `gateway_url`, `method` (`POST` | `GET`), `body_template` ({phone} {message} {title}
+//! - sms: `gateway_url` (secret), `method` (`POST` | `GET`), `body_template` ({phone} {message} {title}
 //!   {severity}), `content_type`, `auth_header` (secret `api_key` as its value), `phones`; or
 //!   `flavor: aliyun` with `access_key_id`, `access_key_secret` (secret), `sign_name`,
 //!   `template_code`, `template_param`, `region_id`, `endpoint`, `phones`.
@@ -109,7 +110,7 @@ pub fn channel_config(
             let mut w = WebhookSettings::new(flavor, &get("url").ok_or("the channel has no url")?);
             w.secret = get("secret");
             w.allow_http = settings.get("allow_http").and_then(Value::as_bool).unwrap_or(false);
-            if let Some(Value::Object(h)) = settings.get("headers") {
+            if let Some(Value::Object(h)) = secrets.get("headers").or_else(|| settings.get("headers")) {
                 w.headers = h
                     .iter()
                     .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))

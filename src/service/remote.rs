@@ -10,6 +10,7 @@ use super::{Actor, Services};
 use crate::domain::AuthType;
 use crate::engine::ssh::{HostKeyPolicy, SshAuth, SshError, SshSession, SshTarget, SshTimeouts, Stage};
 use crate::errors::{ServiceError, ServiceResult};
+use crate::store::secrets::SealedColumn;
 use crate::store::servers::{self as store, ServerRow};
 
 /// A host key as presented and as stored.
@@ -149,9 +150,9 @@ impl Services {
             .await
             .map_err(ServiceError::from)?
             .ok_or_else(|| ServiceError::not_found("server", s.id))?;
-        let open = |v: &Option<String>| -> Result<Option<Zeroizing<String>>, RemoteError> {
+        let open = |col: SealedColumn, v: &Option<String>| -> Result<Option<Zeroizing<String>>, RemoteError> {
             match v {
-                Some(sealed) => Ok(Some(self.keyring().open_string(sealed).map_err(|e| {
+                Some(sealed) => Ok(Some(self.open_at(col, s.id, sealed).map_err(|e| {
                     ServiceError::Internal(format!("cannot decrypt a secret of {}: {e}", server_label(s)))
                 })?)),
                 None => Ok(None),
@@ -163,14 +164,14 @@ impl Services {
                 server_label(s)
             ))),
             AuthType::Password => {
-                let p = open(&secrets.password_encrypted)?
+                let p = open(SealedColumn::ServerPassword, &secrets.password_encrypted)?
                     .ok_or_else(|| RemoteError::NotSsh(format!("{}: no password stored", server_label(s))))?;
                 Ok(SshAuth::Password(p))
             }
-            AuthType::Key => match open(&secrets.private_key_encrypted)? {
+            AuthType::Key => match open(SealedColumn::ServerPrivateKey, &secrets.private_key_encrypted)? {
                 Some(pem) => Ok(SshAuth::Key {
                     pem,
-                    passphrase: open(&secrets.key_passphrase_encrypted)?,
+                    passphrase: open(SealedColumn::ServerKeyPassphrase, &secrets.key_passphrase_encrypted)?,
                 }),
                 // The ssh-agent of this process belongs to whoever runs it (the daemon, an
                 // admin's console): only for servers whose owner may use the host's credentials.

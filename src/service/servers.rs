@@ -1,8 +1,8 @@
 //! Servers, server groups and group membership.
 
-use crate::crypto::SecretError;
 use crate::domain::{AuthType, Hostname, Port, PrivilegeMode, ServerStatus, ServerType};
 use crate::errors::{ServiceError, ServiceResult};
+use crate::store::secrets::{SealOnInsert, SealedColumn};
 use crate::store::servers::{self as store, GroupRow, NewServer, ServerConfigRow, ServerFilter, ServerRow};
 use crate::store::{Arg, Page, Sets};
 
@@ -61,17 +61,15 @@ impl std::fmt::Debug for ServerInput {
 const SHORT_SECRET_COLUMN: usize = 255;
 const TEXT_COLUMN: usize = 65_535;
 
-fn seal(services: &Services, field_name: &str, value: &str, max: usize) -> ServiceResult<String> {
-    services
-        .keyring()
-        .seal_for_column(value.as_bytes(), max)
-        .map_err(|e| match e {
-            SecretError::TooLong { plain_max, len, .. } => ServiceError::invalid(
-                field_name,
-                format!("is {len} bytes; at most {plain_max} bytes fit once encrypted"),
-            ),
-            other => ServiceError::Internal(other.to_string()),
-        })
+/// A secret of a new server, sealed for its row inside the INSERT's transaction.
+fn seal_new(
+    services: &Services,
+    col: SealedColumn,
+    field_name: &str,
+    value: String,
+    max: usize,
+) -> ServiceResult<SealOnInsert> {
+    services.seal_on_insert(col, field_name, zeroize::Zeroizing::new(value.into_bytes()), max)
 }
 
 /// A secret given in an input: trimmed; blank means "not given" (keep the stored one).
@@ -246,18 +244,11 @@ impl Services {
             auth_type,
             username,
             status: ServerStatus::Active,
-            password_encrypted: password
-                .map(|p| seal(self, "password", &p, SHORT_SECRET_COLUMN))
-                .transpose()?,
-            private_key_encrypted: private_key
-                .map(|k| seal(self, "private_key", &k, TEXT_COLUMN))
-                .transpose()?,
-            token_encrypted: token
-                .map(|t| seal(self, "token", &t, SHORT_SECRET_COLUMN))
-                .transpose()?,
-            key_passphrase_encrypted: passphrase
-                .map(|t| seal(self, "key_passphrase", &t, SHORT_SECRET_COLUMN))
-                .transpose()?,
+            // Sealed for the new row's id by `insert_server` (the id is bound into each envelope).
+            password_encrypted: None,
+            private_key_encrypted: None,
+            token_encrypted: None,
+            key_passphrase_encrypted: None,
             jump_server_id,
             privilege_mode: input.privilege_mode.unwrap_or(PrivilegeMode::None),
             test_command: command_text("test_command", input.test_command.as_deref())?,
@@ -278,7 +269,23 @@ impl Services {
                 "username": new.username, "name": new.name,
             }),
         );
-        let id = store::insert_server(self.db(), &new, &audit).await?;
+        let mut sealed = Vec::new();
+        for (col, name, value, max) in [
+            (SealedColumn::ServerPassword, "password", password, SHORT_SECRET_COLUMN),
+            (SealedColumn::ServerPrivateKey, "private_key", private_key, TEXT_COLUMN),
+            (SealedColumn::ServerToken, "token", token, SHORT_SECRET_COLUMN),
+            (
+                SealedColumn::ServerKeyPassphrase,
+                "key_passphrase",
+                passphrase,
+                SHORT_SECRET_COLUMN,
+            ),
+        ] {
+            if let Some(v) = value {
+                sealed.push(seal_new(self, col, name, v, max)?);
+            }
+        }
+        let id = store::insert_server(self.db(), &new, sealed, &audit).await?;
         let label = new.name.clone().unwrap_or_else(|| new.hostname.clone());
         self.ensure_auto_monitor(actor, crate::domain::MonitorType::Server, id, &label)
             .await?;
@@ -372,7 +379,13 @@ impl Services {
             changed.insert("password".into(), "(changed)".into());
             sets.set(
                 "password_encrypted",
-                Arg::Str(seal(self, "password", p, SHORT_SECRET_COLUMN)?),
+                Arg::Str(self.seal_at(
+                    SealedColumn::ServerPassword,
+                    id,
+                    "password",
+                    p.as_bytes(),
+                    SHORT_SECRET_COLUMN,
+                )?),
             );
         }
         if let Some(k) = given_secret(&input.private_key) {
@@ -380,21 +393,39 @@ impl Services {
             changed.insert("private_key".into(), "(changed)".into());
             sets.set(
                 "private_key_encrypted",
-                Arg::Str(seal(self, "private_key", k, TEXT_COLUMN)?),
+                Arg::Str(self.seal_at(
+                    SealedColumn::ServerPrivateKey,
+                    id,
+                    "private_key",
+                    k.as_bytes(),
+                    TEXT_COLUMN,
+                )?),
             );
         }
         if let Some(t) = given_secret(&input.token) {
             changed.insert("token".into(), "(changed)".into());
             sets.set(
                 "token_encrypted",
-                Arg::Str(seal(self, "token", t, SHORT_SECRET_COLUMN)?),
+                Arg::Str(self.seal_at(
+                    SealedColumn::ServerToken,
+                    id,
+                    "token",
+                    t.as_bytes(),
+                    SHORT_SECRET_COLUMN,
+                )?),
             );
         }
         if let Some(p) = given_secret(&input.key_passphrase) {
             changed.insert("key_passphrase".into(), "(changed)".into());
             sets.set(
                 "key_passphrase_encrypted",
-                Arg::Str(seal(self, "key_passphrase", p, SHORT_SECRET_COLUMN)?),
+                Arg::Str(self.seal_at(
+                    SealedColumn::ServerKeyPassphrase,
+                    id,
+                    "key_passphrase",
+                    p.as_bytes(),
+                    SHORT_SECRET_COLUMN,
+                )?),
             );
         }
         if let Some(j) = input.jump_server_id {

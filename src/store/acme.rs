@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 
 use super::audit::{insert_in, NewAudit};
+use super::secrets::SealOnInsert;
 use super::users::LastId;
 use super::{now, Db};
 use crate::on_db;
@@ -33,13 +34,15 @@ pub struct CaRow {
 }
 
 /// Adds a custom CA.
-pub async fn insert_ca(db: &Db, c: &CaRow, audit: &NewAudit) -> Result<i64, sqlx::Error> {
+/// `sealed`: the secrets sealed once the row has its id (the EAB HMAC key).
+pub async fn insert_ca(db: &Db, c: &CaRow, sealed: Vec<SealOnInsert>, audit: &NewAudit) -> Result<i64, sqlx::Error> {
     crate::in_tx!(db, tx => {
         let id = sqlx::query("INSERT INTO acme_cas (user_id, name, directory_url, eab_required, trust_root_pem, eab_kid, eab_hmac_encrypted) \
             VALUES (?, ?, ?, ?, ?, ?, ?)")
             .bind(c.user_id).bind(&c.name).bind(&c.directory_url).bind(c.eab_required).bind(&c.trust_root_pem)
             .bind(&c.eab_kid).bind(&c.eab_hmac_encrypted)
             .execute(&mut **tx).await?.last_id();
+        super::secrets::seal_inserted!(&mut **tx, id, sealed);
         insert_in!(&mut **tx, &audit.clone().with_resource_id(id));
         Ok::<i64, sqlx::Error>(id)
     })
@@ -93,10 +96,12 @@ pub async fn find_account(
 }
 
 /// Stores a new account; `None` when another process stored one for the same key first.
+/// `sealed` fills `credentials_encrypted` once the row has its id.
 pub async fn insert_account(
     db: &Db,
     a: &AccountRow,
     eab_kid: Option<&str>,
+    sealed: Vec<SealOnInsert>,
     audit: &NewAudit,
 ) -> Result<Option<i64>, sqlx::Error> {
     let r = crate::in_tx!(db, tx => {
@@ -106,6 +111,7 @@ pub async fn insert_account(
             .bind(a.user_id).bind(&a.directory_url).bind(&a.contact_email).bind(&a.account_url)
             .bind(&a.credentials_encrypted).bind(eab_kid).bind(now())
             .execute(&mut **tx).await?.last_id();
+        super::secrets::seal_inserted!(&mut **tx, id, sealed);
         insert_in!(&mut **tx, &audit.clone().with_resource_id(id));
         Ok::<i64, sqlx::Error>(id)
     });
@@ -149,11 +155,18 @@ impl std::fmt::Debug for DnsProviderRow {
 const PROVIDER_COLS: &str = "id, user_id, name, provider_type, settings, secrets_encrypted, created_at";
 
 /// Adds a DNS provider.
-pub async fn insert_provider(db: &Db, p: &DnsProviderRow, audit: &NewAudit) -> Result<i64, sqlx::Error> {
+/// `sealed` fills `secrets_encrypted` once the row has its id.
+pub async fn insert_provider(
+    db: &Db,
+    p: &DnsProviderRow,
+    sealed: Vec<SealOnInsert>,
+    audit: &NewAudit,
+) -> Result<i64, sqlx::Error> {
     crate::in_tx!(db, tx => {
         let id = sqlx::query("INSERT INTO dns_providers (user_id, name, provider_type, settings, secrets_encrypted) VALUES (?, ?, ?, ?, ?)")
             .bind(p.user_id).bind(&p.name).bind(&p.provider_type).bind(&p.settings).bind(&p.secrets_encrypted)
             .execute(&mut **tx).await?.last_id();
+        super::secrets::seal_inserted!(&mut **tx, id, sealed);
         insert_in!(&mut **tx, &audit.clone().with_resource_id(id));
         Ok::<i64, sqlx::Error>(id)
     })

@@ -116,7 +116,13 @@ pub struct NewCertificate {
 }
 
 /// Inserts a certificate with an audit row; returns its id.
-pub async fn insert(db: &Db, c: &NewCertificate, audit: &NewAudit) -> Result<i64, sqlx::Error> {
+/// `sealed` fills the key column once the row has its id (it is bound into the envelope).
+pub async fn insert(
+    db: &Db,
+    c: &NewCertificate,
+    sealed: Vec<super::secrets::SealOnInsert>,
+    audit: &NewAudit,
+) -> Result<i64, sqlx::Error> {
     crate::in_tx!(db, tx => {
         let id = sqlx::query(
             "INSERT INTO certificates (user_id, name, domains, main_domain, issuer, certificate_type, encryption_type, status, \
@@ -129,6 +135,7 @@ pub async fn insert(db: &Db, c: &NewCertificate, audit: &NewAudit) -> Result<i64
         .bind(ts_opt(c.issued_at)).bind(ts_opt(c.expires_at)).bind(c.auto_renew).bind(c.renew_before_days)
         .bind(&c.material.notes)
         .execute(&mut **tx).await?.last_id();
+        super::secrets::seal_inserted!(&mut **tx, id, sealed);
         insert_in!(&mut **tx, &audit.clone().with_resource_id(id));
         Ok::<i64, sqlx::Error>(id)
     })

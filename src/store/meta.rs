@@ -24,3 +24,12 @@ pub async fn insert_if_absent(db: &Db, key: &str, value: &str) -> Result<bool, s
     let n = on_db!(db, p => sqlx::query(sql).bind(key).bind(value).execute(p).await?.rows_affected());
     Ok(n > 0)
 }
+
+/// Sets a meta value (inserted, or replaced when present).
+pub async fn set(db: &Db, key: &str, value: &str) -> Result<(), sqlx::Error> {
+    let sql = match db {
+        Db::MySql(_) => "INSERT INTO certdeck_meta (meta_key, meta_value) VALUES (?, ?) ON DUPLICATE KEY UPDATE meta_value = VALUES(meta_value)",
+        Db::Sqlite(_) => "INSERT INTO certdeck_meta (meta_key, meta_value) VALUES (?, ?) ON CONFLICT (meta_key) DO UPDATE SET meta_value = excluded.meta_value",
+    };
+    on_db!(db, p => sqlx::query(sql).bind(key).bind(value).execute(p).await.map(|_| ()))
+}

@@ -293,13 +293,16 @@ impl std::fmt::Debug for ChannelRow {
 
 const CHANNEL_COLS: &str = "id, user_id, name, channel_type, config, is_active, created_at, updated_at";
 
-/// Inserts a channel; returns its id.
+/// Inserts a channel; returns its id. `sealed` fills `config` (settings and sealed secrets)
+/// once the row has its id, which the secrets' envelope is bound to.
+#[allow(clippy::too_many_arguments)]
 pub async fn insert_channel(
     db: &Db,
     user_id: i64,
     name: &str,
     channel_type: ChannelType,
     config: &serde_json::Value,
+    sealed: Vec<super::secrets::SealOnInsert>,
     is_active: bool,
     audit: &NewAudit,
 ) -> Result<i64, sqlx::Error> {
@@ -307,6 +310,7 @@ pub async fn insert_channel(
         let id = sqlx::query("INSERT INTO alert_channels (user_id, name, channel_type, config, is_active) VALUES (?, ?, ?, ?, ?)")
             .bind(user_id).bind(name).bind(channel_type.as_str()).bind(Json(config)).bind(is_active)
             .execute(&mut **tx).await?.last_id();
+        super::secrets::seal_inserted!(&mut **tx, id, sealed);
         insert_in!(&mut **tx, &audit.clone().with_resource_id(id));
         Ok::<i64, sqlx::Error>(id)
     })

@@ -138,7 +138,13 @@ pub struct NewServer {
 }
 
 /// Inserts a server with an audit row; returns its id.
-pub async fn insert_server(db: &Db, s: &NewServer, audit: &NewAudit) -> Result<i64, sqlx::Error> {
+/// `sealed` fills the secret columns once the row has its id (it is bound into the envelopes).
+pub async fn insert_server(
+    db: &Db,
+    s: &NewServer,
+    sealed: Vec<super::secrets::SealOnInsert>,
+    audit: &NewAudit,
+) -> Result<i64, sqlx::Error> {
     crate::in_tx!(db, tx => {
         let id = sqlx::query(
             "INSERT INTO servers (user_id, name, hostname, port, server_type, auth_type, username, status, \
@@ -152,6 +158,7 @@ pub async fn insert_server(db: &Db, s: &NewServer, audit: &NewAudit) -> Result<i
         .bind(&s.key_passphrase_encrypted).bind(s.jump_server_id).bind(s.privilege_mode.as_str())
         .bind(&s.test_command).bind(&s.reload_command).bind(s.verify_port).bind(&s.config_root)
         .execute(&mut **tx).await?.last_id();
+        super::secrets::seal_inserted!(&mut **tx, id, sealed);
         insert_in!(&mut **tx, &audit.clone().with_resource_id(id));
         Ok::<i64, sqlx::Error>(id)
     })

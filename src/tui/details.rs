@@ -425,6 +425,12 @@ pub async fn load(svc: &Services, a: &Actor, kind: Kind, id: i64) -> ServiceResu
                     fields.push((format!("config.{k}"), t(shown)));
                 }
             }
+            for k in &c.secret_fields {
+                fields.push((format!("config.{k}"), t("•••••• (set)")));
+            }
+            if let Some(e) = &c.secrets_error {
+                fields.push(("secrets".to_string(), t(e.clone())));
+            }
             Detail {
                 title: c.name.clone(),
                 active: c.is_active,

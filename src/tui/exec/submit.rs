@@ -263,18 +263,10 @@ impl Runner {
                 let mut fields = forms::parse_pairs("config", get(v, "config")).map_err(|(f, m)| invalid(&f, m))?;
                 let secrets =
                     forms::parse_pairs("config_secret", get(v, "config_secret")).map_err(|(f, m)| invalid(&f, m))?;
-                let has_secrets = !secrets.is_empty();
                 fields.extend(secrets);
                 if let FormKind::ChannelEdit(id) = form {
-                    // Keep stored secrets unless new ones were typed.
-                    let current = s.channel_get(a, id, true).await?;
-                    if !has_secrets {
-                        if let Some(serde_json::Value::Object(old)) = current.secrets {
-                            for (k, val) in old {
-                                fields.entry(k).or_insert(val);
-                            }
-                        }
-                    }
+                    // Stored secrets (webhook URL, headers, keys) not typed again are kept by
+                    // the service, without revealing them here.
                     let c = s
                         .channel_update(
                             a,
