@@ -254,7 +254,7 @@ fn db_status_rollback_and_no_migrate() {
     let st2 = certdeck(home.path(), &["--database-url", &url, "db", "status"], None);
     let (out, _) = text(&st2);
     assert!(
-        out.contains("V5") && out.lines().filter(|l| l.contains("pending")).count() == 10,
+        out.contains("V5") && out.lines().filter(|l| l.contains("pending")).count() == 11,
         "{out}"
     );
 }

@@ -127,7 +127,7 @@ async fn add_server(w: &W, kind: ServerType) -> ServerRow {
         ..Default::default()
     };
     let row = w.s.server_create(&w.a, &input).await.expect("add server");
-    w.s.server_trust_host_key(&w.a, row.id, Some(&b.host_fp))
+    w.s.server_trust_host_key(&w.a, row.id, &b.host_fp)
         .await
         .expect("trust");
     w.s.server_get(&w.a, row.id).await.unwrap()
