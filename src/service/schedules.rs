@@ -276,8 +276,15 @@ impl Services {
         }
     }
 
-    async fn enqueue_system(&self, t: TaskType, kind: &str, id: i64, priority: i32) -> ServiceResult<i64> {
-        Ok(queue::enqueue(self.db(), &NewTask::system(t, priority, Some((kind, id))), None).await?)
+    /// Queues a system task; `false` when an open task already does its work.
+    async fn enqueue_system(&self, t: TaskType, kind: &str, id: i64, priority: i32) -> ServiceResult<bool> {
+        // The same one-open-task rule as a face's enqueue: an open issue, renewal or deploy of
+        // the target is returned instead of queuing its work twice.
+        let new = NewTask::system(t, priority, Some((kind, id)));
+        Ok(matches!(
+            self.task_enqueue_once(&new, &Default::default(), None).await?,
+            queue::Enqueued::New(_)
+        ))
     }
 
     /// `certificate_check`: expire what expired, refresh the CAs' renewal windows (RFC 9773),
@@ -287,15 +294,21 @@ impl Services {
         let ari = self.ari_refresh(owner, 200).await?;
         let mut renewals = 0;
         for id in store::renewals_due(self.db(), owner, SCAN_LIMIT).await? {
-            self.enqueue_system(TaskType::CertificateRenew, "certificate", id, 7)
-                .await?;
-            renewals += 1;
+            if self
+                .enqueue_system(TaskType::CertificateRenew, "certificate", id, 7)
+                .await?
+            {
+                renewals += 1;
+            }
         }
         let mut deploys = 0;
         for id in store::stale_deployments(self.db(), owner, SCAN_LIMIT).await? {
-            self.enqueue_system(TaskType::CertificateDeploy, "deployment", id, 6)
-                .await?;
-            deploys += 1;
+            if self
+                .enqueue_system(TaskType::CertificateDeploy, "deployment", id, 6)
+                .await?
+            {
+                deploys += 1;
+            }
         }
         Ok(
             json!({"expired": expired, "renewal_info_checked": ari, "renewals_queued": renewals, "deploys_queued": deploys}),

@@ -55,33 +55,150 @@ impl NewTask {
     }
 }
 
+const INSERT_TASK: &str =
+    "INSERT INTO tasks (task_type, status, priority, target_type, target_id, params, scheduled_at, created_by, \
+     max_attempts, created_at, updated_at) VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+/// Inserts `$t` on the transaction `$tx` (with its audit row), evaluating to its id.
+macro_rules! insert_task {
+    ($tx:expr, $t:expr, $audit:expr) => {{
+        let t: &NewTask = $t;
+        let id = sqlx::query(INSERT_TASK)
+            .bind(t.task_type.as_str())
+            .bind(t.priority)
+            .bind(&t.target_type)
+            .bind(t.target_id)
+            .bind(t.params.as_ref().map(|v| v.to_string()))
+            .bind(ts(t.scheduled_at))
+            .bind(t.created_by)
+            .bind(t.max_attempts)
+            .bind(now())
+            .bind(now())
+            .execute(&mut **$tx)
+            .await?
+            .last_id();
+        if let Some(a) = $audit {
+            let mut a: NewAudit = a.clone();
+            a.resource_id = Some(id);
+            insert_in!(&mut **$tx, &a);
+        }
+        id
+    }};
+}
+
 /// Enqueues a task (with its audit row when given, in one transaction); returns its id.
 pub async fn enqueue(db: &Db, t: &NewTask, audit: Option<&NewAudit>) -> Result<i64, sqlx::Error> {
     crate::in_tx!(db, tx => {
-        let id = sqlx::query(
-            "INSERT INTO tasks (task_type, status, priority, target_type, target_id, params, scheduled_at, created_by, \
-             max_attempts, created_at, updated_at) VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(t.task_type.as_str())
-        .bind(t.priority)
-        .bind(&t.target_type)
-        .bind(t.target_id)
-        .bind(t.params.as_ref().map(|v| v.to_string()))
-        .bind(ts(t.scheduled_at))
-        .bind(t.created_by)
-        .bind(t.max_attempts)
-        .bind(now())
-        .bind(now())
-        .execute(&mut **tx)
-        .await?
-        .last_id();
-        if let Some(a) = audit {
-            let mut a = a.clone();
-            a.resource_id = Some(id);
-            insert_in!(&mut **tx, &a);
-        }
+        let id = insert_task!(tx, t, audit);
         Ok::<i64, sqlx::Error>(id)
     })
+}
+
+/// An open (pending or running) issue, renewal or deploy task of a certificate, as the
+/// open-task guard of [`enqueue_guarded`] sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenTask {
+    /// Task id.
+    pub id: i64,
+    /// Type.
+    pub task_type: TaskType,
+    /// The deployments a deploy task works on (its target deployment, its
+    /// `params.deployments`, or else the certificate's auto-deploy bindings); empty for others.
+    pub covers: Vec<i64>,
+}
+
+/// What the guard's caller decided, seeing the open tasks.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Guard {
+    /// An open task already does the work: queue nothing.
+    Existing(i64),
+    /// Queue the task, with these parameters (the caller may narrow them).
+    Insert(Option<Value>),
+}
+
+/// What [`enqueue_guarded`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    /// A new task.
+    New(i64),
+    /// The open task that already does the work.
+    Existing(i64),
+}
+
+/// Enqueues `t` unless an open task of certificate `certificate_id` already does its work:
+/// with the certificate's open issue, renewal and deploy tasks in hand, `decide` says which.
+/// Two racing enqueuers never both insert: MySQL locks the certificate's row (`FOR UPDATE`)
+/// before reading the open tasks, and SQLite's `BEGIN IMMEDIATE` admits one writer at a time.
+pub async fn enqueue_guarded(
+    db: &Db,
+    t: &NewTask,
+    audit: Option<&NewAudit>,
+    certificate_id: i64,
+    decide: impl FnOnce(&[OpenTask]) -> Guard,
+) -> Result<Enqueued, sqlx::Error> {
+    const OPEN: &str = "SELECT id, task_type, target_type, target_id, params FROM tasks \
+        WHERE status IN ('pending', 'running') \
+        AND task_type IN ('certificate_issue', 'certificate_renew', 'certificate_deploy') \
+        AND ((target_type = 'certificate' AND target_id = ?) OR (target_type = 'deployment' AND target_id IN \
+             (SELECT id FROM certificate_deployments WHERE certificate_id = ?))) ORDER BY id";
+    const AUTO: &str = "SELECT id FROM certificate_deployments WHERE certificate_id = ? AND auto_deploy = TRUE ORDER BY id";
+    type Open = (i64, String, Option<String>, Option<i64>, Option<sqlx::types::Json<Value>>);
+    let mut decide = Some(decide);
+    crate::in_tx!(db, tx => {
+        if matches!(db, Db::MySql(_)) {
+            sqlx::query("SELECT id FROM certificates WHERE id = ? FOR UPDATE")
+                .bind(certificate_id)
+                .fetch_optional(&mut **tx)
+                .await?;
+        }
+        let rows: Vec<Open> = sqlx::query_as(OPEN)
+            .bind(certificate_id)
+            .bind(certificate_id)
+            .fetch_all(&mut **tx)
+            .await?;
+        let mut auto: Option<Vec<i64>> = None;
+        let mut open = Vec::new();
+        for (id, ty, target_type, target_id, params) in rows {
+            let Ok(task_type) = TaskType::try_from(ty) else { continue };
+            let mut covers = Vec::new();
+            if task_type == TaskType::CertificateDeploy {
+                if target_type.as_deref() == Some("deployment") {
+                    covers.extend(target_id);
+                } else {
+                    let listed: Vec<i64> = params
+                        .as_ref()
+                        .and_then(|p| p.0.get("deployments"))
+                        .and_then(|v| serde_json::from_value(v.clone()).ok())
+                        .unwrap_or_default();
+                    if listed.is_empty() {
+                        if auto.is_none() {
+                            auto = Some(sqlx::query_scalar(AUTO).bind(certificate_id).fetch_all(&mut **tx).await?);
+                        }
+                        covers = auto.clone().unwrap_or_default();
+                    } else {
+                        covers = listed;
+                    }
+                }
+            }
+            open.push(OpenTask { id, task_type, covers });
+        }
+        let decide = decide.take().ok_or(sqlx::Error::RowNotFound)?;
+        match decide(&open) {
+            Guard::Existing(id) => Ok::<Enqueued, sqlx::Error>(Enqueued::Existing(id)),
+            Guard::Insert(params) => {
+                let t = NewTask { params, ..t.clone() };
+                let id = insert_task!(tx, &t, audit);
+                Ok(Enqueued::New(id))
+            }
+        }
+    })
+}
+
+/// The deployments of certificate `certificate_id` that a deploy without a list works on.
+pub async fn auto_deployments(db: &Db, certificate_id: i64) -> Result<Vec<i64>, sqlx::Error> {
+    on_db!(db, p => sqlx::query_scalar(
+        "SELECT id FROM certificate_deployments WHERE certificate_id = ? AND auto_deploy = TRUE ORDER BY id",
+    ).bind(certificate_id).fetch_all(p).await)
 }
 
 /// The right to write a claimed task: who holds it and under which generation.
@@ -575,6 +692,19 @@ pub struct QueueState {
     pub lease_expires_at: Option<DateTime<Utc>>,
     /// The worker's last sign of life.
     pub last_heartbeat_at: Option<DateTime<Utc>>,
+}
+
+/// The task that holds a target's lock (and so keeps other tasks of that target waiting):
+/// its id, worker and lease end.
+pub async fn target_holder(
+    db: &Db,
+    target_type: &str,
+    target_id: i64,
+) -> Result<Option<(i64, Option<String>, Option<DateTime<Utc>>)>, sqlx::Error> {
+    on_db!(db, p => sqlx::query_as(
+        "SELECT t.id, t.locked_by, t.lease_expires_at FROM task_target_locks l JOIN tasks t ON t.id = l.task_id \
+         WHERE l.target_type = ? AND l.target_id = ?",
+    ).bind(target_type).bind(target_id).fetch_optional(p).await)
 }
 
 /// The queue fields of a task.
