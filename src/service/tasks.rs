@@ -16,7 +16,7 @@ use super::{Actor, Services};
 use crate::domain::{LogLevel, TaskStatus, TaskType, UserStatus};
 use crate::errors::{ServiceError, ServiceResult};
 use crate::store::audit::NewAudit;
-use crate::store::queue::{self, Claimed, Enqueued, Guard, Lease, NewTask, Outcome, QueueState};
+use crate::store::queue::{self, Claimed, Enqueued, Guard, GuardScope, Lease, NewTask, Outcome, QueueState};
 use crate::store::schedulers::{self, SchedulerInfo, SchedulerRow};
 use crate::store::tasks::{self as store, TaskFilter, TaskLogRow, TaskRow};
 use crate::store::Page;
@@ -241,8 +241,9 @@ impl Services {
 
     /// Queues `new` unless an open task already does its work: one open issue or renewal per
     /// certificate, one open deploy per deployment (a deploy some of whose deployments are
-    /// already queued is narrowed to the others). The check and the insert are one atomic step
-    /// (see [`queue::enqueue_guarded`]); tasks of other types are queued as they come.
+    /// already queued is narrowed to the others), one open check per server. The check and the
+    /// insert are one atomic step (see [`queue::enqueue_guarded`]); monitor checks are queued
+    /// as they come.
     pub(crate) async fn task_enqueue_once(
         &self,
         new: &NewTask,
@@ -250,21 +251,35 @@ impl Services {
         audit: Option<&NewAudit>,
     ) -> ServiceResult<Enqueued> {
         let obtain = |t: TaskType| matches!(t, TaskType::CertificateIssue | TaskType::CertificateRenew);
-        let cert = match (new.task_type, new.target_type.as_deref(), new.target_id) {
-            (t, Some("certificate"), Some(c)) if obtain(t) || t == TaskType::CertificateDeploy => Some(c),
+        let guard = match (new.task_type, new.target_type.as_deref(), new.target_id) {
+            (t, Some("certificate"), Some(c)) if obtain(t) || t == TaskType::CertificateDeploy => {
+                Some(GuardScope::Certificate(c))
+            }
             (TaskType::CertificateDeploy, Some("deployment"), Some(d)) => {
                 crate::store::certificates::get_deployment(self.db(), d)
                     .await?
-                    .map(|d| d.certificate_id)
+                    .map(|d| GuardScope::Certificate(d.certificate_id))
             }
+            (TaskType::ServerCheck, Some("server"), Some(s)) => Some(GuardScope::Server(s)),
             _ => None,
         };
-        let Some(cert) = cert else {
+        let Some(guard) = guard else {
             return Ok(Enqueued::New(queue::enqueue(self.db(), new, audit).await?));
         };
-        if obtain(new.task_type) {
-            let params = new.params.clone();
-            return Ok(queue::enqueue_guarded(self.db(), new, audit, cert, move |open| {
+        let params = new.params.clone();
+        let kind = new.task_type;
+        let GuardScope::Certificate(cert) = guard else {
+            // One open check per server.
+            return Ok(queue::enqueue_guarded(self.db(), new, audit, guard, move |open| {
+                match open.iter().find(|o| o.task_type == kind) {
+                    Some(o) => Guard::Existing(o.id),
+                    None => Guard::Insert(params),
+                }
+            })
+            .await?);
+        };
+        if obtain(kind) {
+            return Ok(queue::enqueue_guarded(self.db(), new, audit, guard, move |open| {
                 match open.iter().find(|o| obtain(o.task_type)) {
                     Some(o) => Guard::Existing(o.id),
                     None => Guard::Insert(params),
@@ -277,8 +292,7 @@ impl Services {
             _ if !scope.deployment_ids.is_empty() => scope.deployment_ids.clone(),
             _ => queue::auto_deployments(self.db(), cert).await?,
         };
-        let params = new.params.clone();
-        Ok(queue::enqueue_guarded(self.db(), new, audit, cert, move |open| {
+        Ok(queue::enqueue_guarded(self.db(), new, audit, guard, move |open| {
             let deploys: Vec<_> = open
                 .iter()
                 .filter(|o| o.task_type == TaskType::CertificateDeploy)

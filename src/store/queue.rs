@@ -94,7 +94,7 @@ pub async fn enqueue(db: &Db, t: &NewTask, audit: Option<&NewAudit>) -> Result<i
     })
 }
 
-/// An open (pending or running) issue, renewal or deploy task of a certificate, as the
+/// An open (pending or running) task that may already do the work of one being queued, as the
 /// open-task guard of [`enqueue_guarded`] sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenTask {
@@ -125,37 +125,46 @@ pub enum Enqueued {
     Existing(i64),
 }
 
-/// Enqueues `t` unless an open task of certificate `certificate_id` already does its work:
-/// with the certificate's open issue, renewal and deploy tasks in hand, `decide` says which.
-/// Two racing enqueuers never both insert: MySQL locks the certificate's row (`FOR UPDATE`)
-/// before reading the open tasks, and SQLite's `BEGIN IMMEDIATE` admits one writer at a time.
+/// Whose open tasks the guard reads (and whose row it locks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuardScope {
+    /// A certificate: its open issue, renewal and deploy tasks (also those on its deployments).
+    Certificate(i64),
+    /// A server: its open checks.
+    Server(i64),
+}
+
+/// Enqueues `t` unless an open task already does its work: with the open tasks of `scope` in
+/// hand, `decide` says which. Two racing enqueuers never both insert: MySQL locks the scope's
+/// row (`FOR UPDATE`) before reading the open tasks, and SQLite's `BEGIN IMMEDIATE` admits one
+/// writer at a time.
 pub async fn enqueue_guarded(
     db: &Db,
     t: &NewTask,
     audit: Option<&NewAudit>,
-    certificate_id: i64,
+    scope: GuardScope,
     decide: impl FnOnce(&[OpenTask]) -> Guard,
 ) -> Result<Enqueued, sqlx::Error> {
-    const OPEN: &str = "SELECT id, task_type, target_type, target_id, params FROM tasks \
+    const OPEN_CERT: &str = "SELECT id, task_type, target_type, target_id, params FROM tasks \
         WHERE status IN ('pending', 'running') \
         AND task_type IN ('certificate_issue', 'certificate_renew', 'certificate_deploy') \
         AND ((target_type = 'certificate' AND target_id = ?) OR (target_type = 'deployment' AND target_id IN \
              (SELECT id FROM certificate_deployments WHERE certificate_id = ?))) ORDER BY id";
+    const OPEN_SERVER: &str = "SELECT id, task_type, target_type, target_id, params FROM tasks \
+        WHERE status IN ('pending', 'running') AND task_type = 'server_check' \
+        AND target_type = 'server' AND target_id = ? AND target_id = ? ORDER BY id";
     const AUTO: &str = "SELECT id FROM certificate_deployments WHERE certificate_id = ? AND auto_deploy = TRUE ORDER BY id";
     type Open = (i64, String, Option<String>, Option<i64>, Option<sqlx::types::Json<Value>>);
+    let (lock, open_sql, key) = match scope {
+        GuardScope::Certificate(id) => ("SELECT id FROM certificates WHERE id = ? FOR UPDATE", OPEN_CERT, id),
+        GuardScope::Server(id) => ("SELECT id FROM servers WHERE id = ? FOR UPDATE", OPEN_SERVER, id),
+    };
     let mut decide = Some(decide);
     crate::in_tx!(db, tx => {
         if matches!(db, Db::MySql(_)) {
-            sqlx::query("SELECT id FROM certificates WHERE id = ? FOR UPDATE")
-                .bind(certificate_id)
-                .fetch_optional(&mut **tx)
-                .await?;
+            sqlx::query(lock).bind(key).fetch_optional(&mut **tx).await?;
         }
-        let rows: Vec<Open> = sqlx::query_as(OPEN)
-            .bind(certificate_id)
-            .bind(certificate_id)
-            .fetch_all(&mut **tx)
-            .await?;
+        let rows: Vec<Open> = sqlx::query_as(open_sql).bind(key).bind(key).fetch_all(&mut **tx).await?;
         let mut auto: Option<Vec<i64>> = None;
         let mut open = Vec::new();
         for (id, ty, target_type, target_id, params) in rows {
@@ -172,7 +181,7 @@ pub async fn enqueue_guarded(
                         .unwrap_or_default();
                     if listed.is_empty() {
                         if auto.is_none() {
-                            auto = Some(sqlx::query_scalar(AUTO).bind(certificate_id).fetch_all(&mut **tx).await?);
+                            auto = Some(sqlx::query_scalar(AUTO).bind(key).fetch_all(&mut **tx).await?);
                         }
                         covers = auto.clone().unwrap_or_default();
                     } else {
