@@ -144,9 +144,8 @@ async fn rows(w: &World) -> (Victim, Attacker) {
     let a_mon = monitor(&w.alice, "alice-shop").await;
     let b_mon = monitor(&w.bob, "bob-shop").await;
     // A's rule on her monitor, bound to her channel: a check that fires it fills the outbox.
-    let rule = w
-        .s
-        .alert_create(
+    let rule =
+        w.s.alert_create(
             &w.alice,
             &AlertInput {
                 name: Some("alice shop broken".into()),
@@ -160,9 +159,8 @@ async fn rows(w: &World) -> (Victim, Attacker) {
         )
         .await
         .unwrap();
-    let hook = w
-        .s
-        .channel_create(
+    let hook =
+        w.s.channel_create(
             &w.alice,
             "alice hook",
             ChannelType::Webhook,
@@ -208,11 +206,10 @@ async fn rows(w: &World) -> (Victim, Attacker) {
 async fn snapshot(w: &World, v: &Victim) -> String {
     let a = &w.alice;
     let mut out = String::new();
-    let monitors = w
-        .s
-        .monitor_list(a, &Default::default(), certdeck::store::Page::first(100))
-        .await
-        .unwrap();
+    let monitors =
+        w.s.monitor_list(a, &Default::default(), certdeck::store::Page::first(100))
+            .await
+            .unwrap();
     for m in monitors {
         out.push_str(&format!(
             "monitor {} {:?} {:?} {:?} {:?} {}\n",
@@ -220,7 +217,10 @@ async fn snapshot(w: &World, v: &Victim) -> String {
         ));
     }
     let d = w.s.deployment_get(a, v.deployment).await.unwrap();
-    out.push_str(&format!("deployment {:?} {:?} {:?}\n", d.status, d.last_deploy_at, d.error_message));
+    out.push_str(&format!(
+        "deployment {:?} {:?} {:?}\n",
+        d.status, d.last_deploy_at, d.error_message
+    ));
     let c = w.s.cert_get(a, v.cert).await.unwrap();
     out.push_str(&format!("certificate {:?} {:?}\n", c.status, c.expires_at));
     let s = w.s.server_get(a, v.server).await.unwrap();
@@ -242,13 +242,7 @@ async fn snapshot(w: &World, v: &Victim) -> String {
 }
 
 /// A task row written straight into the queue, as if `who` had enqueued it (the bypass).
-async fn forged(
-    w: &World,
-    who: Option<&Actor>,
-    t: TaskType,
-    target: (&str, i64),
-    params: Option<Value>,
-) -> i64 {
+async fn forged(w: &World, who: Option<&Actor>, t: TaskType, target: (&str, i64), params: Option<Value>) -> i64 {
     queue::enqueue(
         w.db(),
         &NewTask {
@@ -270,12 +264,11 @@ async fn forged(
 /// Runs task `id` now with the built-in runners (as the scheduler would) and returns how it
 /// ended and its log.
 async fn run(w: &World, id: i64) -> (RunReport, String) {
-    let r = w
-        .s
-        .task_run_here(&w.admin, id, &Runners::builtin())
-        .await
-        .unwrap()
-        .unwrap_or_else(|| panic!("[{}] task {id} could not be claimed", w.label));
+    let r =
+        w.s.task_run_here(&w.admin, id, &Runners::builtin())
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("[{}] task {id} could not be claimed", w.label));
     let logs = w.s.task_logs(&w.admin, id, 0, 1000).await.unwrap();
     let text = logs.iter().map(|l| l.message.clone()).collect::<Vec<_>>().join("\n");
     (r, text)
@@ -344,7 +337,10 @@ async fn monitor_check_params_never_reach_another_users_monitors() {
         }
         assert_eq!(snapshot(&w, &v).await, before, "[{}] nothing of A's changed", w.label);
         // B's own monitor is checked as before.
-        let own = w.s.task_enqueue(&w.bob, &monitor_check(b.monitor, &[b.monitor])).await.unwrap();
+        let own =
+            w.s.task_enqueue(&w.bob, &monitor_check(b.monitor, &[b.monitor]))
+                .await
+                .unwrap();
         let (r, _) = run(&w, own.id).await;
         assert_eq!(r, RunReport::Completed, "[{}]", w.label);
         // Control: the system (schedule-made tasks) may check A's monitor, and that check does
@@ -359,7 +355,12 @@ async fn monitor_check_params_never_reach_another_users_monitors() {
         .await;
         let (r, _) = run(&w, sys).await;
         assert_eq!(r, RunReport::Completed, "[{}]", w.label);
-        assert_ne!(snapshot(&w, &v).await, before, "[{}] the control check changed A's monitor", w.label);
+        assert_ne!(
+            snapshot(&w, &v).await,
+            before,
+            "[{}] the control check changed A's monitor",
+            w.label
+        );
     }
 }
 
@@ -379,19 +380,26 @@ async fn deploy_params_never_reach_another_users_deployments() {
         not_found(
             &w,
             "deploy B's certificate to A's deployment",
-            w.s.task_enqueue(&w.bob, &deploy("certificate", b.cert, Some(json!({"deployments": [v.deployment]}))))
-                .await,
+            w.s.task_enqueue(
+                &w.bob,
+                &deploy("certificate", b.cert, Some(json!({"deployments": [v.deployment]}))),
+            )
+            .await,
         );
         not_found(
             &w,
             "deploy A's deployment",
-            w.s.task_enqueue(&w.bob, &deploy("deployment", v.deployment, None)).await,
+            w.s.task_enqueue(&w.bob, &deploy("deployment", v.deployment, None))
+                .await,
         );
         not_found(
             &w,
             "deploy A's certificate",
-            w.s.task_enqueue(&w.bob, &deploy("certificate", v.cert, Some(json!({"deployments": [b.deployment]}))))
-                .await,
+            w.s.task_enqueue(
+                &w.bob,
+                &deploy("certificate", v.cert, Some(json!({"deployments": [b.deployment]}))),
+            )
+            .await,
         );
         for (what, target, params, needle) in [
             (
@@ -436,7 +444,8 @@ async fn server_checks_and_certificate_orders_of_another_users_rows_are_refused_
         not_found(
             &w,
             "check A's server",
-            w.s.task_enqueue(&w.bob, &on(TaskType::ServerCheck, "server", v.server)).await,
+            w.s.task_enqueue(&w.bob, &on(TaskType::ServerCheck, "server", v.server))
+                .await,
         );
         for t in [TaskType::CertificateIssue, TaskType::CertificateRenew] {
             not_found(
@@ -446,9 +455,21 @@ async fn server_checks_and_certificate_orders_of_another_users_rows_are_refused_
             );
         }
         for (t, target, needle) in [
-            (TaskType::ServerCheck, ("server", v.server), format!("server {} not found", v.server)),
-            (TaskType::CertificateIssue, ("certificate", v.cert), format!("certificate {} not found", v.cert)),
-            (TaskType::CertificateRenew, ("certificate", v.cert), format!("certificate {} not found", v.cert)),
+            (
+                TaskType::ServerCheck,
+                ("server", v.server),
+                format!("server {} not found", v.server),
+            ),
+            (
+                TaskType::CertificateIssue,
+                ("certificate", v.cert),
+                format!("certificate {} not found", v.cert),
+            ),
+            (
+                TaskType::CertificateRenew,
+                ("certificate", v.cert),
+                format!("certificate {} not found", v.cert),
+            ),
         ] {
             let id = forged(&w, Some(&w.bob), t, target, None).await;
             let (r, logs) = run(&w, id).await;
@@ -464,11 +485,17 @@ async fn a_task_runs_for_its_creator_as_the_users_table_says_now() {
         let w = World::new(&t).await;
         let (v, b) = rows(&w).await;
         // An admin's task may check A's monitor.
-        let by_admin = w.s.task_enqueue(&w.admin, &monitor_check(v.monitor, &[v.monitor])).await.unwrap();
+        let by_admin =
+            w.s.task_enqueue(&w.admin, &monitor_check(v.monitor, &[v.monitor]))
+                .await
+                .unwrap();
         let (r, _) = run(&w, by_admin.id).await;
         assert_eq!(r, RunReport::Completed, "[{}]", w.label);
         // B queued a check of his own monitor, then was deactivated: it no longer runs.
-        let own = w.s.task_enqueue(&w.bob, &monitor_check(b.monitor, &[b.monitor])).await.unwrap();
+        let own =
+            w.s.task_enqueue(&w.bob, &monitor_check(b.monitor, &[b.monitor]))
+                .await
+                .unwrap();
         common::exec_with(
             w.db(),
             "UPDATE users SET status = 'inactive' WHERE id = ?",
@@ -477,7 +504,11 @@ async fn a_task_runs_for_its_creator_as_the_users_table_says_now() {
         .await;
         let (r, _) = run(&w, own.id).await;
         match r {
-            RunReport::Failed(m) => assert!(m.contains("bob, who queued this task, is inactive"), "[{}] {m}", w.label),
+            RunReport::Failed(m) => assert!(
+                m.contains("bob, who queued this task, is inactive"),
+                "[{}] {m}",
+                w.label
+            ),
             other => panic!("[{}] {other:?}", w.label),
         }
         let m = w.s.monitor_get(&w.admin, b.monitor).await.unwrap();
@@ -574,9 +605,8 @@ async fn one_open_renewal_issue_deploy_and_check_per_target_even_when_enqueuers_
         let first = w.s.cert_renew(a, v.cert).await.unwrap();
         let again = w.s.cert_renew(a, v.cert).await.unwrap();
         assert_eq!(again.id, first.id, "[{l}] a second renewal returns the open one");
-        let issue = w
-            .s
-            .task_enqueue(
+        let issue =
+            w.s.task_enqueue(
                 a,
                 &TaskInput {
                     task_type: Some(TaskType::CertificateIssue),
@@ -613,9 +643,8 @@ async fn one_open_renewal_issue_deploy_and_check_per_target_even_when_enqueuers_
         // certificate (params.deployments); a deploy of several is narrowed to what is not queued.
         let srv2 = server(&w, a, "alice-web2").await;
         let d2 = deployment(&w, a, v.cert, srv2, "/etc/ssl/tasks-sec-alice2.pem", true).await;
-        let one = w
-            .s
-            .task_enqueue(
+        let one =
+            w.s.task_enqueue(
                 a,
                 &TaskInput {
                     task_type: Some(TaskType::CertificateDeploy),
@@ -634,20 +663,23 @@ async fn one_open_renewal_issue_deploy_and_check_per_target_even_when_enqueuers_
             "[{l}] only the deployment not yet queued"
         );
         let same = w.s.deploy_enqueue(a, v.cert, DeployTarget::Server(srv2)).await.unwrap();
-        assert_eq!(same.id, all.id, "[{l}] a deploy to a queued deployment returns its task");
+        assert_eq!(
+            same.id, all.id,
+            "[{l}] a deploy to a queued deployment returns its task"
+        );
         let again = w.s.deploy_enqueue(a, v.cert, DeployTarget::All).await.unwrap();
         assert!([one.id, all.id].contains(&again.id), "[{l}] nothing new: {again:?}");
         let deploys = "'certificate_deploy'";
         assert_eq!(
-            open_tasks(&w, deploys, "certificate", v.cert).await + open_tasks(&w, deploys, "deployment", v.deployment).await,
+            open_tasks(&w, deploys, "certificate", v.cert).await
+                + open_tasks(&w, deploys, "deployment", v.deployment).await,
             2,
             "[{l}]"
         );
 
         // Server checks: one open check per server.
-        let c1 = w
-            .s
-            .task_enqueue(
+        let c1 =
+            w.s.task_enqueue(
                 a,
                 &TaskInput {
                     task_type: Some(TaskType::ServerCheck),
@@ -657,9 +689,8 @@ async fn one_open_renewal_issue_deploy_and_check_per_target_even_when_enqueuers_
             )
             .await
             .unwrap();
-        let c2 = w
-            .s
-            .task_enqueue(
+        let c2 =
+            w.s.task_enqueue(
                 a,
                 &TaskInput {
                     task_type: Some(TaskType::ServerCheck),
@@ -691,9 +722,8 @@ async fn schedule_made_deploys_respect_the_open_deploy_of_a_face() {
             "[{l}]"
         );
         // The certificate check finds the deployment stale: it queues nothing new.
-        let row = w
-            .s
-            .schedule_add(
+        let row =
+            w.s.schedule_add(
                 a,
                 &ScheduleInput {
                     name: Some("certs".into()),
@@ -710,7 +740,11 @@ async fn schedule_made_deploys_respect_the_open_deploy_of_a_face() {
         assert!(mine.ok, "[{l}] {mine:?}");
         assert_eq!(mine.details["deploys_queued"], json!(0), "[{l}] {mine:?}");
         assert_eq!(
-            common::count(w.db(), "SELECT COUNT(*) FROM tasks WHERE task_type = 'certificate_deploy'").await,
+            common::count(
+                w.db(),
+                "SELECT COUNT(*) FROM tasks WHERE task_type = 'certificate_deploy'"
+            )
+            .await,
             1,
             "[{l}] one deploy"
         );
@@ -727,9 +761,8 @@ async fn a_transient_failure_on_the_last_attempt_turns_the_certificate_error() {
         let a = &w.alice;
         // A's rows, her unreachable CA among them.
         let (v, _) = rows(&w).await;
-        let (cert, task) = w
-            .s
-            .cert_request(
+        let (cert, task) =
+            w.s.cert_request(
                 a,
                 &RequestInput {
                     domains: vec!["exhaust.tasks-sec.test".into()],
@@ -748,7 +781,11 @@ async fn a_transient_failure_on_the_last_attempt_turns_the_certificate_error() {
                 task.id,
             )
             .await;
-            let r = w.s.task_run_here(a, task.id, &Runners::builtin()).await.unwrap().unwrap();
+            let r =
+                w.s.task_run_here(a, task.id, &Runners::builtin())
+                    .await
+                    .unwrap()
+                    .unwrap();
             let status = w.s.cert_get(a, cert.id).await.unwrap().status;
             if n < attempts {
                 assert!(matches!(r, RunReport::Retrying(_)), "[{l}] attempt {n}: {r:?}");
@@ -758,20 +795,32 @@ async fn a_transient_failure_on_the_last_attempt_turns_the_certificate_error() {
                     matches!(&r, RunReport::Failed(m) if m.contains(&format!("after {attempts} of {attempts} attempts"))),
                     "[{l}] {r:?}"
                 );
-                assert_eq!(status, CertificateStatus::Error, "[{l}] exhausted: error, like a permanent failure");
+                assert_eq!(
+                    status,
+                    CertificateStatus::Error,
+                    "[{l}] exhausted: error, like a permanent failure"
+                );
             }
         }
         // A renewal of a still valid certificate that exhausts its attempts leaves it issued.
         let renew = w.s.cert_renew(a, v.cert).await.unwrap();
         common::exec_with(w.db(), "UPDATE tasks SET max_attempts = 1 WHERE id = ?", renew.id).await;
-        let r = w.s.task_run_here(a, renew.id, &Runners::builtin()).await.unwrap().unwrap();
+        let r =
+            w.s.task_run_here(a, renew.id, &Runners::builtin())
+                .await
+                .unwrap()
+                .unwrap();
         assert!(matches!(r, RunReport::Failed(_)), "[{l}] {r:?}");
         assert_eq!(
             w.s.cert_get(a, v.cert).await.unwrap().status,
             CertificateStatus::Issued,
             "[{l}] still valid: stays issued"
         );
-        assert_eq!(w.s.task_get(a, renew.id).await.unwrap().task.status, TaskStatus::Failed, "[{l}]");
+        assert_eq!(
+            w.s.task_get(a, renew.id).await.unwrap().task.status,
+            TaskStatus::Failed,
+            "[{l}]"
+        );
     }
 }
 
@@ -800,7 +849,11 @@ fn certdeck(home: &std::path::Path, args: &[&str], stdin: Option<&str>, wait: &s
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -811,12 +864,24 @@ async fn a_run_now_command_says_what_it_waits_for_gives_up_and_leaves_no_duplica
     assert!(first.status.success(), "{}", text(&first));
     let add = certdeck(
         h,
-        &["server", "add", "127.0.0.1", "--port", "1", "--user", "deploy", "--password-stdin", "--json"],
+        &[
+            "server",
+            "add",
+            "127.0.0.1",
+            "--port",
+            "1",
+            "--user",
+            "deploy",
+            "--password-stdin",
+            "--json",
+        ],
         Some("ssh-password\n"),
         "2",
     );
     assert!(add.status.success(), "{}", text(&add));
-    let server: i64 = serde_json::from_slice::<Value>(&add.stdout).unwrap()["id"].as_i64().unwrap();
+    let server: i64 = serde_json::from_slice::<Value>(&add.stdout).unwrap()["id"]
+        .as_i64()
+        .unwrap();
     let db = Db::connect(
         &format!("sqlite://{}", h.join("data/certdeck.db").display()),
         &PoolSettings::default(),
@@ -827,16 +892,24 @@ async fn a_run_now_command_says_what_it_waits_for_gives_up_and_leaves_no_duplica
     let mut ghost = NewTask::system(TaskType::ServerCheck, 5, Some(("server", server)));
     ghost.max_attempts = 3;
     let ghost = queue::enqueue(&db, &ghost, None).await.unwrap();
-    assert!(queue::claim_task(&db, ghost, "ghost-worker", 3600).await.unwrap().is_some());
+    assert!(queue::claim_task(&db, ghost, "ghost-worker", 3600)
+        .await
+        .unwrap()
+        .is_some());
 
     for _ in 0..2 {
         let started = std::time::Instant::now();
         let out = certdeck(h, &["server", "check", &server.to_string()], None, "2");
         let said = text(&out);
         assert!(!out.status.success(), "{said}");
-        assert!(started.elapsed() < std::time::Duration::from_secs(60), "bounded: {said}");
         assert!(
-            said.contains(&format!("waiting: task {ghost} is running on worker ghost-worker (lease until")),
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "bounded: {said}"
+        );
+        assert!(
+            said.contains(&format!(
+                "waiting: task {ghost} is running on worker ghost-worker (lease until"
+            )),
             "says what it waits for: {said}"
         );
         assert!(said.contains("no scheduler is running"), "{said}");
@@ -847,7 +920,10 @@ async fn a_run_now_command_says_what_it_waits_for_gives_up_and_leaves_no_duplica
         "SELECT COUNT(*) FROM tasks WHERE task_type = 'server_check' AND target_id = ?",
     ).bind(server).fetch_one(p).await)
     .unwrap();
-    assert_eq!(checks, 1, "no duplicate work: the open check was returned, not queued again");
+    assert_eq!(
+        checks, 1,
+        "no duplicate work: the open check was returned, not queued again"
+    );
 
     // The dead worker's lease runs out: the waiting command takes the task over and runs it.
     certdeck::on_db!(&db, p => sqlx::query("UPDATE tasks SET lease_expires_at = ? WHERE id = ?")
@@ -856,12 +932,18 @@ async fn a_run_now_command_says_what_it_waits_for_gives_up_and_leaves_no_duplica
     let out = certdeck(h, &["server", "check", &server.to_string()], None, "30");
     let said = text(&out);
     assert!(!said.contains("gave up"), "{said}");
-    assert!(said.contains("127.0.0.1:1"), "it ran here and reached the (closed) port: {said}");
+    assert!(
+        said.contains("127.0.0.1:1"),
+        "it ran here and reached the (closed) port: {said}"
+    );
     let (attempts, worker): (i32, Option<String>) = certdeck::on_db!(&db, p => sqlx::query_as(
         "SELECT attempts, locked_by FROM tasks WHERE id = ?",
     ).bind(ghost).fetch_one(p).await)
     .unwrap();
     assert_eq!(attempts, 2, "the dead worker's attempt, then this one");
-    assert!(worker.is_some_and(|w| w.starts_with("here:")), "run in the command's process");
+    assert!(
+        worker.is_some_and(|w| w.starts_with("here:")),
+        "run in the command's process"
+    );
     db.close().await;
 }

@@ -69,7 +69,14 @@ fn check(target: i64, priority: i32) -> TaskInput {
 
 /// A server_check of `server` by `who`, written through the queue as it stores it (past the
 /// service's parameter check and its one-open-check-per-server rule).
-async fn raw(db: &Db, who: &Actor, server: i64, priority: i32, params: Option<serde_json::Value>, max_attempts: i32) -> certdeck::store::tasks::TaskRow {
+async fn raw(
+    db: &Db,
+    who: &Actor,
+    server: i64,
+    priority: i32,
+    params: Option<serde_json::Value>,
+    max_attempts: i32,
+) -> certdeck::store::tasks::TaskRow {
     let id = queue::enqueue(
         db,
         &queue::NewTask {
@@ -90,7 +97,13 @@ async fn raw(db: &Db, who: &Actor, server: i64, priority: i32, params: Option<se
 }
 
 /// A server_check with the test runner's `params.mode` (no parameter a face may set).
-async fn with_mode(db: &Db, who: &Actor, server: i64, mode: &str, max_attempts: i32) -> certdeck::store::tasks::TaskRow {
+async fn with_mode(
+    db: &Db,
+    who: &Actor,
+    server: i64,
+    mode: &str,
+    max_attempts: i32,
+) -> certdeck::store::tasks::TaskRow {
     raw(db, who, server, 5, Some(json!({ "mode": mode })), max_attempts).await
 }
 

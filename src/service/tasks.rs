@@ -141,7 +141,14 @@ impl Services {
             ServiceError::invalid("target_id", format!("a {task_type} task needs the id of its {kind}"))
         })?;
         let scope = self
-            .task_scope(Some(actor), task_type, Some(kind), Some(target_id), input.params.as_ref(), true)
+            .task_scope(
+                Some(actor),
+                task_type,
+                Some(kind),
+                Some(target_id),
+                input.params.as_ref(),
+                true,
+            )
             .await?;
         let new = NewTask {
             task_type,
@@ -217,7 +224,12 @@ impl Services {
                 "deployment" => drop(self.deployment_get(actor, id).await?),
                 "server" => drop(self.server_get(actor, id).await?),
                 "monitor" => drop(self.monitor_get(actor, id).await?),
-                other => return Err(ServiceError::invalid("target_type", format!("unknown target kind {other}"))),
+                other => {
+                    return Err(ServiceError::invalid(
+                        "target_type",
+                        format!("unknown target kind {other}"),
+                    ))
+                }
             }
         }
         for &id in &scope.monitor_ids {
@@ -1005,15 +1017,23 @@ impl Services {
     pub async fn task_reap(&self) -> ServiceResult<Vec<queue::Reaped>> {
         let reaped = queue::reap_expired(self.db(), 100).await?;
         for r in reaped.iter().filter(|r| !r.requeued) {
-            let Some(task) = store::get_task(self.db(), r.task_id).await? else { continue };
+            let Some(task) = store::get_task(self.db(), r.task_id).await? else {
+                continue;
+            };
             let renewal = match task.task_type {
                 TaskType::CertificateIssue => false,
                 TaskType::CertificateRenew => true,
                 _ => continue,
             };
-            let (Some("certificate"), Some(id)) = (task.target_type.as_deref(), task.target_id) else { continue };
-            let Some(cert) = crate::store::certificates::get(self.db(), id).await? else { continue };
-            let why = task.error_message.unwrap_or_else(|| "its worker stopped answering".into());
+            let (Some("certificate"), Some(id)) = (task.target_type.as_deref(), task.target_id) else {
+                continue;
+            };
+            let Some(cert) = crate::store::certificates::get(self.db(), id).await? else {
+                continue;
+            };
+            let why = task
+                .error_message
+                .unwrap_or_else(|| "its worker stopped answering".into());
             self.obtain_failed(&cert, renewal, &why).await?;
         }
         Ok(reaped)

@@ -153,8 +153,15 @@ pub async fn enqueue_guarded(
     const OPEN_SERVER: &str = "SELECT id, task_type, target_type, target_id, params FROM tasks \
         WHERE status IN ('pending', 'running') AND task_type = 'server_check' \
         AND target_type = 'server' AND target_id = ? AND target_id = ? ORDER BY id";
-    const AUTO: &str = "SELECT id FROM certificate_deployments WHERE certificate_id = ? AND auto_deploy = TRUE ORDER BY id";
-    type Open = (i64, String, Option<String>, Option<i64>, Option<sqlx::types::Json<Value>>);
+    const AUTO: &str =
+        "SELECT id FROM certificate_deployments WHERE certificate_id = ? AND auto_deploy = TRUE ORDER BY id";
+    type Open = (
+        i64,
+        String,
+        Option<String>,
+        Option<i64>,
+        Option<sqlx::types::Json<Value>>,
+    );
     let (lock, open_sql, key) = match scope {
         GuardScope::Certificate(id) => ("SELECT id FROM certificates WHERE id = ? FOR UPDATE", OPEN_CERT, id),
         GuardScope::Server(id) => ("SELECT id FROM servers WHERE id = ? FOR UPDATE", OPEN_SERVER, id),
