@@ -581,6 +581,21 @@ async fn parameters_a_task_type_does_not_take_are_refused_by_name() {
             "[{}] nothing queued",
             w.label
         );
+        // Schedules too: a user's certificate check takes no parameters.
+        let e =
+            w.s.schedule_add(
+                &w.bob,
+                &ScheduleInput {
+                    name: Some("certs".into()),
+                    task_type: Some(certdeck::domain::ScheduleType::CertificateCheck),
+                    cron_expression: Some("0 3 * * *".into()),
+                    params: Some(json!({"dir": "/etc"})),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(common::vfield(&e), "params.dir", "[{}] {e}", w.label);
     }
 }
 
