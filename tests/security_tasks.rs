@@ -491,6 +491,39 @@ async fn a_task_runs_for_its_creator_as_the_users_table_says_now() {
                 .unwrap();
         let (r, _) = run(&w, by_admin.id).await;
         assert_eq!(r, RunReport::Completed, "[{}]", w.label);
+        // B queued a check of his own second monitor; before it ran, the monitor became A's.
+        let moved =
+            w.s.monitor_create(
+                &w.bob,
+                &MonitorInput {
+                    name: Some("bob-moved".into()),
+                    monitor_type: Some(MonitorType::Domain),
+                    domain: Some("bob-moved.tasks-sec.test".into()),
+                    port: Some(probe_port()),
+                    connect_address: Some("127.0.0.1".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap()
+            .id;
+        let queued = w.s.task_enqueue(&w.bob, &monitor_check(moved, &[moved])).await.unwrap();
+        common::exec_with(
+            w.db(),
+            "UPDATE monitors SET user_id = ? WHERE id = ?",
+            (w.alice.user_id, moved),
+        )
+        .await;
+        let (r, logs) = run(&w, queued.id).await;
+        refused(
+            &w,
+            "a monitor that changed owner",
+            &r,
+            &logs,
+            &format!("monitor {moved} not found"),
+        );
+        let m = w.s.monitor_get(&w.alice, moved).await.unwrap();
+        assert!(m.last_check_at.is_none(), "[{}] now A's: not checked for B", w.label);
         // B queued a check of his own monitor, then was deactivated: it no longer runs.
         let own =
             w.s.task_enqueue(&w.bob, &monitor_check(b.monitor, &[b.monitor]))
@@ -835,6 +868,34 @@ async fn a_transient_failure_on_the_last_attempt_turns_the_certificate_error() {
             w.s.task_get(a, renew.id).await.unwrap().task.status,
             TaskStatus::Failed,
             "[{l}]"
+        );
+
+        // A worker lost on the last attempt (its lease ran out): the same end.
+        let (lost, task) =
+            w.s.cert_request(
+                a,
+                &RequestInput {
+                    domains: vec!["lost.tasks-sec.test".into()],
+                    ..dead_ca_request()
+                },
+            )
+            .await
+            .unwrap();
+        common::exec_with(w.db(), "UPDATE tasks SET max_attempts = 1 WHERE id = ?", task.id).await;
+        assert!(
+            queue::claim_task(w.db(), task.id, "dies", 1).await.unwrap().is_some(),
+            "[{l}]"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        let reaped = w.s.task_reap().await.unwrap();
+        assert!(
+            reaped.iter().any(|r| r.task_id == task.id && !r.requeued),
+            "[{l}] {reaped:?}"
+        );
+        assert_eq!(
+            w.s.cert_get(a, lost.id).await.unwrap().status,
+            CertificateStatus::Error,
+            "[{l}] exhausted by a lost worker: error"
         );
     }
 }

@@ -1,6 +1,8 @@
 //! CLI faces of the SSH work: `server check | trust-hostkey | sites | config | import-*` and
 //! `deploy`. Checks and deploys are tasks: the CLI queues one and, unless `--no-wait`, runs it in
-//! this process at once (or follows it when a scheduler got it first), printing its log.
+//! this process at once (or follows it when a scheduler got it first), printing its log. When
+//! it cannot run the task here it says what the task waits for and gives up after
+//! `CERTDECK_TASK_WAIT_SECONDS` (default 300), leaving the one open task queued.
 
 use std::io::IsTerminal;
 
