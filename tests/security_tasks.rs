@@ -686,6 +686,13 @@ async fn one_open_renewal_issue_deploy_and_check_per_target_even_when_enqueuers_
         ids.dedup();
         assert_eq!(ids.len(), 1, "[{l}] every racer got the same task: {ids:?}");
         assert_eq!(open_tasks(&w, obtain, "certificate", v.cert).await, 1, "[{l}]");
+        // Retrying an ended renewal while another is open would double the work: refused.
+        let e = w.s.task_retry(a, first.id).await.unwrap_err();
+        assert!(
+            matches!(&e, ServiceError::Conflict(m) if m.contains(&format!("task {} is open", ids[0]))),
+            "[{l}] {e}"
+        );
+        assert_eq!(open_tasks(&w, obtain, "certificate", v.cert).await, 1, "[{l}]");
 
         // Deploys: one open deploy per deployment, whether it names the deployment or the
         // certificate (params.deployments); a deploy of several is narrowed to what is not queued.

@@ -62,6 +62,32 @@ pub struct TaskScope {
     pub deployment_ids: Vec<i64>,
 }
 
+/// What a task wants done, for the one-open-task rule.
+#[derive(Debug, Clone)]
+enum Work {
+    /// Issue or renew the certificate.
+    Obtain,
+    /// Check the server.
+    Check,
+    /// Deploy to these deployments.
+    Deploy(Vec<i64>),
+}
+
+impl Work {
+    /// The first open task that already does (some of) this work.
+    fn first_open(&self, open: &[queue::OpenTask]) -> Option<i64> {
+        open.iter()
+            .find(|o| match self {
+                Work::Obtain => matches!(o.task_type, TaskType::CertificateIssue | TaskType::CertificateRenew),
+                Work::Check => o.task_type == TaskType::ServerCheck,
+                Work::Deploy(wants) => {
+                    o.task_type == TaskType::CertificateDeploy && o.covers.iter().any(|c| wants.contains(c))
+                }
+            })
+            .map(|o| o.id)
+    }
+}
+
 /// At most this many ids in one parameter list.
 const MAX_PARAM_IDS: usize = 1000;
 
@@ -251,6 +277,37 @@ impl Services {
         Ok(scope)
     }
 
+    /// The work a task does, for the one-open-task rule: whose open tasks to look at, and what
+    /// it wants done there. `None`: the rule does not apply (monitor checks, no target).
+    async fn task_work(
+        &self,
+        task_type: TaskType,
+        target_type: Option<&str>,
+        target_id: Option<i64>,
+        deployment_ids: &[i64],
+    ) -> ServiceResult<Option<(GuardScope, Work)>> {
+        Ok(match (task_type, target_type, target_id) {
+            (TaskType::CertificateIssue | TaskType::CertificateRenew, Some("certificate"), Some(c)) => {
+                Some((GuardScope::Certificate(c), Work::Obtain))
+            }
+            (TaskType::CertificateDeploy, Some("certificate"), Some(c)) => {
+                let wants = if deployment_ids.is_empty() {
+                    queue::auto_deployments(self.db(), c).await?
+                } else {
+                    deployment_ids.to_vec()
+                };
+                Some((GuardScope::Certificate(c), Work::Deploy(wants)))
+            }
+            (TaskType::CertificateDeploy, Some("deployment"), Some(d)) => {
+                crate::store::certificates::get_deployment(self.db(), d)
+                    .await?
+                    .map(|row| (GuardScope::Certificate(row.certificate_id), Work::Deploy(vec![d])))
+            }
+            (TaskType::ServerCheck, Some("server"), Some(s)) => Some((GuardScope::Server(s), Work::Check)),
+            _ => None,
+        })
+    }
+
     /// Queues `new` unless an open task already does its work: one open issue or renewal per
     /// certificate, one open deploy per deployment (a deploy some of whose deployments are
     /// already queued is narrowed to the others), one open check per server. The check and the
@@ -262,49 +319,25 @@ impl Services {
         scope: &TaskScope,
         audit: Option<&NewAudit>,
     ) -> ServiceResult<Enqueued> {
-        let obtain = |t: TaskType| matches!(t, TaskType::CertificateIssue | TaskType::CertificateRenew);
-        let guard = match (new.task_type, new.target_type.as_deref(), new.target_id) {
-            (t, Some("certificate"), Some(c)) if obtain(t) || t == TaskType::CertificateDeploy => {
-                Some(GuardScope::Certificate(c))
-            }
-            (TaskType::CertificateDeploy, Some("deployment"), Some(d)) => {
-                crate::store::certificates::get_deployment(self.db(), d)
-                    .await?
-                    .map(|d| GuardScope::Certificate(d.certificate_id))
-            }
-            (TaskType::ServerCheck, Some("server"), Some(s)) => Some(GuardScope::Server(s)),
-            _ => None,
-        };
-        let Some(guard) = guard else {
+        let work = self
+            .task_work(
+                new.task_type,
+                new.target_type.as_deref(),
+                new.target_id,
+                &scope.deployment_ids,
+            )
+            .await?;
+        let Some((guard, work)) = work else {
             return Ok(Enqueued::New(queue::enqueue(self.db(), new, audit).await?));
         };
         let params = new.params.clone();
-        let kind = new.task_type;
-        let GuardScope::Certificate(cert) = guard else {
-            // One open check per server.
-            return Ok(queue::enqueue_guarded(self.db(), new, audit, guard, move |open| {
-                match open.iter().find(|o| o.task_type == kind) {
-                    Some(o) => Guard::Existing(o.id),
-                    None => Guard::Insert(params),
-                }
-            })
-            .await?);
-        };
-        if obtain(kind) {
-            return Ok(queue::enqueue_guarded(self.db(), new, audit, guard, move |open| {
-                match open.iter().find(|o| obtain(o.task_type)) {
-                    Some(o) => Guard::Existing(o.id),
-                    None => Guard::Insert(params),
-                }
-            })
-            .await?);
-        }
-        let wants: Vec<i64> = match (new.target_type.as_deref(), new.target_id) {
-            (Some("deployment"), Some(d)) => vec![d],
-            _ if !scope.deployment_ids.is_empty() => scope.deployment_ids.clone(),
-            _ => queue::auto_deployments(self.db(), cert).await?,
-        };
         Ok(queue::enqueue_guarded(self.db(), new, audit, guard, move |open| {
+            let Work::Deploy(wants) = &work else {
+                return match work.first_open(open) {
+                    Some(id) => Guard::Existing(id),
+                    None => Guard::Insert(params),
+                };
+            };
             let deploys: Vec<_> = open
                 .iter()
                 .filter(|o| o.task_type == TaskType::CertificateDeploy)
@@ -317,8 +350,8 @@ impl Services {
                 .copied()
                 .filter(|w| !deploys.iter().any(|o| o.covers.contains(w)))
                 .collect();
-            match deploys.iter().find(|o| o.covers.iter().any(|c| wants.contains(c))) {
-                Some(o) if rest.is_empty() => Guard::Existing(o.id),
+            match work.first_open(open) {
+                Some(id) if rest.is_empty() => Guard::Existing(id),
                 Some(_) => Guard::Insert(Some(serde_json::json!({ "deployments": rest }))),
                 None => Guard::Insert(params),
             }
@@ -393,13 +426,42 @@ impl Services {
             Some(id),
             serde_json::json!({"type": before.task_type, "status_before": before.status}),
         );
-        if !queue::retry(self.db(), id, &audit).await? {
-            return Err(ServiceError::Conflict(format!(
+        // One open task per target here too: a retry never doubles work that is queued again.
+        let deployments = if before.target_type.as_deref() == Some("certificate") {
+            param_ids(before.params.as_ref().map(|p| &p.0), "deployments").unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let work = self
+            .task_work(
+                before.task_type,
+                before.target_type.as_deref(),
+                before.target_id,
+                &deployments,
+            )
+            .await?;
+        let retried = match work {
+            None => {
+                if queue::retry(self.db(), id, &audit).await? {
+                    queue::Retried::Queued
+                } else {
+                    queue::Retried::NotRetryable
+                }
+            }
+            Some((guard, work)) => {
+                queue::retry_guarded(self.db(), id, &audit, guard, move |open| work.first_open(open)).await?
+            }
+        };
+        match retried {
+            queue::Retried::Queued => Ok(self.task_get(actor, id).await?.task),
+            queue::Retried::NotRetryable => Err(ServiceError::Conflict(format!(
                 "task {id} is {}: only failed or cancelled tasks can be retried",
                 before.status
-            )));
+            ))),
+            queue::Retried::Open(other) => Err(ServiceError::Conflict(format!(
+                "task {other} is open and already does this work: follow it (`certdeck task show {other}`) instead of retrying task {id}"
+            ))),
         }
-        Ok(self.task_get(actor, id).await?.task)
     }
 }
 

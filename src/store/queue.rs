@@ -94,6 +94,55 @@ pub async fn enqueue(db: &Db, t: &NewTask, audit: Option<&NewAudit>) -> Result<i
     })
 }
 
+/// The open tasks of a guard scope on the transaction `$tx`, with what each deploy covers.
+macro_rules! open_tasks {
+    ($tx:expr, $open_sql:expr, $key:expr) => {{
+        const AUTO: &str =
+            "SELECT id FROM certificate_deployments WHERE certificate_id = ? AND auto_deploy = TRUE ORDER BY id";
+        type Open = (
+            i64,
+            String,
+            Option<String>,
+            Option<i64>,
+            Option<sqlx::types::Json<Value>>,
+        );
+        let rows: Vec<Open> = sqlx::query_as($open_sql)
+            .bind($key)
+            .bind($key)
+            .fetch_all(&mut **$tx)
+            .await?;
+        let mut auto: Option<Vec<i64>> = None;
+        let mut open = Vec::new();
+        for (id, ty, target_type, target_id, params) in rows {
+            let Ok(task_type) = TaskType::try_from(ty) else {
+                continue;
+            };
+            let mut covers = Vec::new();
+            if task_type == TaskType::CertificateDeploy {
+                if target_type.as_deref() == Some("deployment") {
+                    covers.extend(target_id);
+                } else {
+                    let listed: Vec<i64> = params
+                        .as_ref()
+                        .and_then(|p| p.0.get("deployments"))
+                        .and_then(|v| serde_json::from_value(v.clone()).ok())
+                        .unwrap_or_default();
+                    if listed.is_empty() {
+                        if auto.is_none() {
+                            auto = Some(sqlx::query_scalar(AUTO).bind($key).fetch_all(&mut **$tx).await?);
+                        }
+                        covers = auto.clone().unwrap_or_default();
+                    } else {
+                        covers = listed;
+                    }
+                }
+            }
+            open.push(OpenTask { id, task_type, covers });
+        }
+        open
+    }};
+}
+
 /// An open (pending or running) task that may already do the work of one being queued, as the
 /// open-task guard of [`enqueue_guarded`] sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,59 +194,13 @@ pub async fn enqueue_guarded(
     scope: GuardScope,
     decide: impl FnOnce(&[OpenTask]) -> Guard,
 ) -> Result<Enqueued, sqlx::Error> {
-    const OPEN_CERT: &str = "SELECT id, task_type, target_type, target_id, params FROM tasks \
-        WHERE status IN ('pending', 'running') \
-        AND task_type IN ('certificate_issue', 'certificate_renew', 'certificate_deploy') \
-        AND ((target_type = 'certificate' AND target_id = ?) OR (target_type = 'deployment' AND target_id IN \
-             (SELECT id FROM certificate_deployments WHERE certificate_id = ?))) ORDER BY id";
-    const OPEN_SERVER: &str = "SELECT id, task_type, target_type, target_id, params FROM tasks \
-        WHERE status IN ('pending', 'running') AND task_type = 'server_check' \
-        AND target_type = 'server' AND target_id = ? AND target_id = ? ORDER BY id";
-    const AUTO: &str =
-        "SELECT id FROM certificate_deployments WHERE certificate_id = ? AND auto_deploy = TRUE ORDER BY id";
-    type Open = (
-        i64,
-        String,
-        Option<String>,
-        Option<i64>,
-        Option<sqlx::types::Json<Value>>,
-    );
-    let (lock, open_sql, key) = match scope {
-        GuardScope::Certificate(id) => ("SELECT id FROM certificates WHERE id = ? FOR UPDATE", OPEN_CERT, id),
-        GuardScope::Server(id) => ("SELECT id FROM servers WHERE id = ? FOR UPDATE", OPEN_SERVER, id),
-    };
+    let (lock, open_sql, key) = guard_sql(scope);
     let mut decide = Some(decide);
     crate::in_tx!(db, tx => {
         if matches!(db, Db::MySql(_)) {
             sqlx::query(lock).bind(key).fetch_optional(&mut **tx).await?;
         }
-        let rows: Vec<Open> = sqlx::query_as(open_sql).bind(key).bind(key).fetch_all(&mut **tx).await?;
-        let mut auto: Option<Vec<i64>> = None;
-        let mut open = Vec::new();
-        for (id, ty, target_type, target_id, params) in rows {
-            let Ok(task_type) = TaskType::try_from(ty) else { continue };
-            let mut covers = Vec::new();
-            if task_type == TaskType::CertificateDeploy {
-                if target_type.as_deref() == Some("deployment") {
-                    covers.extend(target_id);
-                } else {
-                    let listed: Vec<i64> = params
-                        .as_ref()
-                        .and_then(|p| p.0.get("deployments"))
-                        .and_then(|v| serde_json::from_value(v.clone()).ok())
-                        .unwrap_or_default();
-                    if listed.is_empty() {
-                        if auto.is_none() {
-                            auto = Some(sqlx::query_scalar(AUTO).bind(key).fetch_all(&mut **tx).await?);
-                        }
-                        covers = auto.clone().unwrap_or_default();
-                    } else {
-                        covers = listed;
-                    }
-                }
-            }
-            open.push(OpenTask { id, task_type, covers });
-        }
+        let open = open_tasks!(tx, open_sql, key);
         let decide = decide.take().ok_or(sqlx::Error::RowNotFound)?;
         match decide(&open) {
             Guard::Existing(id) => Ok::<Enqueued, sqlx::Error>(Enqueued::Existing(id)),
@@ -208,6 +211,64 @@ pub async fn enqueue_guarded(
             }
         }
     })
+}
+
+/// What [`retry_guarded`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retried {
+    /// Back in the queue.
+    Queued,
+    /// Not failed or cancelled: nothing changed.
+    NotRetryable,
+    /// This open task already does the work: nothing changed.
+    Open(i64),
+}
+
+/// [`retry`] under the open-task guard of [`enqueue_guarded`]: `conflict` names an open task of
+/// `scope` that already does the work of task `id`, and then nothing changes.
+pub async fn retry_guarded(
+    db: &Db,
+    id: i64,
+    audit: &NewAudit,
+    scope: GuardScope,
+    conflict: impl FnOnce(&[OpenTask]) -> Option<i64>,
+) -> Result<Retried, sqlx::Error> {
+    let (lock, open_sql, key) = guard_sql(scope);
+    let mut conflict = Some(conflict);
+    let n = now();
+    let sql = format!("UPDATE tasks SET {RETRY_SET} WHERE id = ? AND {RETRY_FROM}");
+    crate::in_tx!(db, tx => {
+        if matches!(db, Db::MySql(_)) {
+            sqlx::query(lock).bind(key).fetch_optional(&mut **tx).await?;
+        }
+        let open = open_tasks!(tx, open_sql, key);
+        let conflict = conflict.take().ok_or(sqlx::Error::RowNotFound)?;
+        if let Some(other) = conflict(&open) {
+            return Ok(Retried::Open(other));
+        }
+        let r = sqlx::query(AssertSqlSafe(sql.clone())).bind(n).bind(n).bind(id).execute(&mut **tx).await?.rows_affected();
+        if r == 0 {
+            return Ok(Retried::NotRetryable);
+        }
+        insert_in!(&mut **tx, audit);
+        Ok::<Retried, sqlx::Error>(Retried::Queued)
+    })
+}
+
+/// The lock statement, the open-task query (two binds of the key) and the key of a guard scope.
+fn guard_sql(scope: GuardScope) -> (&'static str, &'static str, i64) {
+    const OPEN_CERT: &str = "SELECT id, task_type, target_type, target_id, params FROM tasks \
+        WHERE status IN ('pending', 'running') \
+        AND task_type IN ('certificate_issue', 'certificate_renew', 'certificate_deploy') \
+        AND ((target_type = 'certificate' AND target_id = ?) OR (target_type = 'deployment' AND target_id IN \
+             (SELECT id FROM certificate_deployments WHERE certificate_id = ?))) ORDER BY id";
+    const OPEN_SERVER: &str = "SELECT id, task_type, target_type, target_id, params FROM tasks \
+        WHERE status IN ('pending', 'running') AND task_type = 'server_check' \
+        AND target_type = 'server' AND target_id = ? AND target_id = ? ORDER BY id";
+    match scope {
+        GuardScope::Certificate(id) => ("SELECT id FROM certificates WHERE id = ? FOR UPDATE", OPEN_CERT, id),
+        GuardScope::Server(id) => ("SELECT id FROM servers WHERE id = ? FOR UPDATE", OPEN_SERVER, id),
+    }
 }
 
 /// The deployments of certificate `certificate_id` that a deploy without a list works on.
@@ -664,16 +725,14 @@ pub async fn cancel(db: &Db, id: i64, audit: &NewAudit) -> Result<bool, sqlx::Er
 /// Puts a failed or cancelled task back in the queue with fresh attempts; returns whether it
 /// changed.
 pub async fn retry(db: &Db, id: i64, audit: &NewAudit) -> Result<bool, sqlx::Error> {
-    transition(
-        db,
-        id,
-        "status = 'pending', attempts = 0, progress = 0, result = NULL, scheduled_at = ?, started_at = NULL, \
-         completed_at = NULL, lease_expires_at = NULL, updated_at = ?",
-        "status IN ('failed', 'cancelled')",
-        audit,
-    )
-    .await
+    transition(db, id, RETRY_SET, RETRY_FROM, audit).await
 }
+
+/// What a retry sets (two `?` for now).
+const RETRY_SET: &str = "status = 'pending', attempts = 0, progress = 0, result = NULL, scheduled_at = ?, \
+    started_at = NULL, completed_at = NULL, lease_expires_at = NULL, updated_at = ?";
+/// Which tasks a retry applies to.
+const RETRY_FROM: &str = "status IN ('failed', 'cancelled')";
 
 /// A status change by hand: `set` (with two `?` for now) applies only when `from` holds, and
 /// the audit row goes in with it.
