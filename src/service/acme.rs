@@ -1130,11 +1130,16 @@ impl Services {
         if autos > 0 {
             let t =
                 crate::store::queue::NewTask::system(TaskType::CertificateDeploy, 6, Some(("certificate", cert.id)));
-            let tid = crate::store::queue::enqueue(self.db(), &t, None).await?;
-            log(format!(
-                "queued deploy task {tid} for {autos} auto-deploy deployment(s)"
-            ))
-            .await?;
+            // One open deploy per deployment: a queued one deploys this certificate too.
+            let line = match self.task_enqueue_once(&t, &Default::default(), None).await? {
+                crate::store::queue::Enqueued::New(tid) => {
+                    format!("queued deploy task {tid} for {autos} auto-deploy deployment(s)")
+                }
+                crate::store::queue::Enqueued::Existing(tid) => {
+                    format!("deploy task {tid}, already queued, deploys this certificate")
+                }
+            };
+            log(line).await?;
         }
         ctx.progress(100).await?;
         Ok(json!({"expires_at": facts.expires_at, "issuer": facts.issuer, "domains": domains}))

@@ -74,17 +74,21 @@ enum Work {
 }
 
 impl Work {
-    /// The first open task that already does (some of) this work.
+    /// The first open task that already does (some of) this work. A running deploy does not
+    /// count: it may have read the certificate before a renewal that the new deploy is for.
     fn first_open(&self, open: &[queue::OpenTask]) -> Option<i64> {
-        open.iter()
-            .find(|o| match self {
-                Work::Obtain => matches!(o.task_type, TaskType::CertificateIssue | TaskType::CertificateRenew),
-                Work::Check => o.task_type == TaskType::ServerCheck,
-                Work::Deploy(wants) => {
-                    o.task_type == TaskType::CertificateDeploy && o.covers.iter().any(|c| wants.contains(c))
-                }
-            })
-            .map(|o| o.id)
+        open.iter().find(|o| self.done_by(o)).map(|o| o.id)
+    }
+
+    /// Whether open task `o` does (some of) this work.
+    fn done_by(&self, o: &queue::OpenTask) -> bool {
+        match self {
+            Work::Obtain => matches!(o.task_type, TaskType::CertificateIssue | TaskType::CertificateRenew),
+            Work::Check => o.task_type == TaskType::ServerCheck,
+            Work::Deploy(wants) => {
+                o.task_type == TaskType::CertificateDeploy && !o.running && o.covers.iter().any(|c| wants.contains(c))
+            }
+        }
     }
 }
 
@@ -338,10 +342,7 @@ impl Services {
                     None => Guard::Insert(params),
                 };
             };
-            let deploys: Vec<_> = open
-                .iter()
-                .filter(|o| o.task_type == TaskType::CertificateDeploy)
-                .collect();
+            let deploys: Vec<_> = open.iter().filter(|o| work.done_by(o)).collect();
             if let Some(o) = deploys.iter().find(|o| wants.iter().all(|w| o.covers.contains(w))) {
                 return Guard::Existing(o.id);
             }

@@ -102,6 +102,7 @@ macro_rules! open_tasks {
         type Open = (
             i64,
             String,
+            String,
             Option<String>,
             Option<i64>,
             Option<sqlx::types::Json<Value>>,
@@ -113,7 +114,7 @@ macro_rules! open_tasks {
             .await?;
         let mut auto: Option<Vec<i64>> = None;
         let mut open = Vec::new();
-        for (id, ty, target_type, target_id, params) in rows {
+        for (id, ty, status, target_type, target_id, params) in rows {
             let Ok(task_type) = TaskType::try_from(ty) else {
                 continue;
             };
@@ -137,7 +138,12 @@ macro_rules! open_tasks {
                     }
                 }
             }
-            open.push(OpenTask { id, task_type, covers });
+            open.push(OpenTask {
+                id,
+                task_type,
+                running: status == "running",
+                covers,
+            });
         }
         open
     }};
@@ -151,6 +157,8 @@ pub struct OpenTask {
     pub id: i64,
     /// Type.
     pub task_type: TaskType,
+    /// Running (else pending).
+    pub running: bool,
     /// The deployments a deploy task works on (its target deployment, its
     /// `params.deployments`, or else the certificate's auto-deploy bindings); empty for others.
     pub covers: Vec<i64>,
@@ -257,12 +265,12 @@ pub async fn retry_guarded(
 
 /// The lock statement, the open-task query (two binds of the key) and the key of a guard scope.
 fn guard_sql(scope: GuardScope) -> (&'static str, &'static str, i64) {
-    const OPEN_CERT: &str = "SELECT id, task_type, target_type, target_id, params FROM tasks \
+    const OPEN_CERT: &str = "SELECT id, task_type, status, target_type, target_id, params FROM tasks \
         WHERE status IN ('pending', 'running') \
         AND task_type IN ('certificate_issue', 'certificate_renew', 'certificate_deploy') \
         AND ((target_type = 'certificate' AND target_id = ?) OR (target_type = 'deployment' AND target_id IN \
              (SELECT id FROM certificate_deployments WHERE certificate_id = ?))) ORDER BY id";
-    const OPEN_SERVER: &str = "SELECT id, task_type, target_type, target_id, params FROM tasks \
+    const OPEN_SERVER: &str = "SELECT id, task_type, status, target_type, target_id, params FROM tasks \
         WHERE status IN ('pending', 'running') AND task_type = 'server_check' \
         AND target_type = 'server' AND target_id = ? AND target_id = ? ORDER BY id";
     match scope {
