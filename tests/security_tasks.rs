@@ -806,6 +806,39 @@ async fn schedule_made_deploys_respect_the_open_deploy_of_a_face() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_waiting_task_says_which_task_holds_its_target() {
+    for t in common::both().await {
+        let w = World::new(&t).await;
+        let l = w.label;
+        let (v, _) = rows(&w).await;
+        let a = &w.alice;
+        // A renewal of the certificate runs on a worker that never finishes.
+        let renew = w.s.cert_renew(a, v.cert).await.unwrap();
+        assert!(queue::claim_task(w.db(), renew.id, "busy-worker", 3600)
+            .await
+            .unwrap()
+            .is_some());
+        let deploy = w.s.deploy_enqueue(a, v.cert, DeployTarget::All).await.unwrap();
+        let step = w.s.task_wait_step(a, deploy.id, &Runners::builtin()).await.unwrap();
+        match step {
+            certdeck::service::tasks::WaitStep::Waiting(why) => assert!(
+                why.contains(&format!(
+                    "task {} waits for task {}, which works on the same certificate {} on worker busy-worker (lease until",
+                    deploy.id, renew.id, v.cert
+                )) && why.contains("no scheduler is running"),
+                "[{l}] {why}"
+            ),
+            other => panic!("[{l}] {other:?}"),
+        }
+        assert_eq!(
+            w.s.task_get(a, deploy.id).await.unwrap().task.status,
+            TaskStatus::Pending,
+            "[{l}] not run past the holder"
+        );
+    }
+}
+
 // ------------------------------------------------------------------ §8: exhausted attempts
 
 #[tokio::test(flavor = "multi_thread")]
