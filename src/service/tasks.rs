@@ -1075,8 +1075,10 @@ impl Services {
     }
 
     /// Returns expired leases to the queue (see [`queue::reap_expired`]).
+    ///
     /// An issuance or renewal whose worker was lost on its last attempt ends like any other
-    /// final failure ([`Services::obtain_failed`]).
+    /// final failure: the certificate turns `error` (a renewal of a still valid one stays
+    /// `issued`) and its monitor records why.
     pub async fn task_reap(&self) -> ServiceResult<Vec<queue::Reaped>> {
         let reaped = queue::reap_expired(self.db(), 100).await?;
         for r in reaped.iter().filter(|r| !r.requeued) {
