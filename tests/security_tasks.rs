@@ -836,6 +836,19 @@ async fn a_waiting_task_says_which_task_holds_its_target() {
             TaskStatus::Pending,
             "[{l}] not run past the holder"
         );
+        // The holder ended but its lock was left behind (a crash between the two writes): the
+        // wait clears it and runs the deploy here.
+        common::exec_with(
+            w.db(),
+            "UPDATE tasks SET status = 'failed', lease_expires_at = NULL WHERE id = ?",
+            renew.id,
+        )
+        .await;
+        let step = w.s.task_wait_step(a, deploy.id, &Runners::builtin()).await.unwrap();
+        assert!(
+            matches!(step, certdeck::service::tasks::WaitStep::Ran(_)),
+            "[{l}] {step:?}"
+        );
     }
 }
 

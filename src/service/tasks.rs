@@ -787,11 +787,15 @@ impl Services {
         let now = Utc::now();
         let expired = |t: Option<DateTime<Utc>>| t.is_some_and(|t| t < now);
         let holder = match (d.task.target_type.as_deref(), d.task.target_id) {
-            (Some(tt), Some(tid)) => queue::target_holder(self.db(), tt, tid).await?.filter(|h| h.0 != id),
+            (Some(tt), Some(tid)) => queue::target_holder(self.db(), tt, tid)
+                .await?
+                .filter(|h| h.task_id != id),
             _ => None,
         };
         let stale = (d.task.status == TaskStatus::Running && expired(d.queue.lease_expires_at))
-            || holder.as_ref().is_some_and(|h| expired(h.2));
+            || holder
+                .as_ref()
+                .is_some_and(|h| h.status != "running" || expired(h.lease_expires_at));
         if stale {
             self.task_reap().await?;
         }
@@ -827,11 +831,12 @@ impl Services {
                     .map(|e| format!(" (retry after: {e})"))
                     .unwrap_or_default()
             ),
-            (_, Some((other, who, until))) => format!(
-                "task {id} waits for task {other}, which works on the same {} {} on {}",
+            (_, Some(h)) => format!(
+                "task {id} waits for task {}, which works on the same {} {} on {}",
+                h.task_id,
                 d.task.target_type.as_deref().unwrap_or("target"),
                 d.task.target_id.unwrap_or_default(),
-                lease(who.as_deref(), until)
+                lease(h.locked_by.as_deref(), h.lease_expires_at)
             ),
             (_, None) => format!("task {id} is {} and not yet claimed", d.task.status),
         };

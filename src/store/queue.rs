@@ -777,16 +777,24 @@ pub struct QueueState {
     pub last_heartbeat_at: Option<DateTime<Utc>>,
 }
 
-/// The task that holds a target's lock (and so keeps other tasks of that target waiting):
-/// its id, worker and lease end.
-pub async fn target_holder(
-    db: &Db,
-    target_type: &str,
-    target_id: i64,
-) -> Result<Option<(i64, Option<String>, Option<DateTime<Utc>>)>, sqlx::Error> {
-    on_db!(db, p => sqlx::query_as(
-        "SELECT t.id, t.locked_by, t.lease_expires_at FROM task_target_locks l JOIN tasks t ON t.id = l.task_id \
-         WHERE l.target_type = ? AND l.target_id = ?",
+/// The task that holds a target's lock (and so keeps other tasks of that target waiting).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TargetHolder {
+    /// Its id.
+    pub task_id: i64,
+    /// Its status (a lock of a task that no longer runs is left over, for the reaper).
+    pub status: String,
+    /// Its worker.
+    pub locked_by: Option<String>,
+    /// Its lease end.
+    pub lease_expires_at: Option<DateTime<Utc>>,
+}
+
+/// The task that holds a target's lock, if any.
+pub async fn target_holder(db: &Db, target_type: &str, target_id: i64) -> Result<Option<TargetHolder>, sqlx::Error> {
+    on_db!(db, p => sqlx::query_as::<_, TargetHolder>(
+        "SELECT t.id AS task_id, t.status, t.locked_by, t.lease_expires_at \
+         FROM task_target_locks l JOIN tasks t ON t.id = l.task_id WHERE l.target_type = ? AND l.target_id = ?",
     ).bind(target_type).bind(target_id).fetch_optional(p).await)
 }
 
