@@ -67,6 +67,51 @@ fn check(target: i64, priority: i32) -> TaskInput {
     }
 }
 
+/// A server_check of `server` by `who`, written through the queue as it stores it (past the
+/// service's parameter check and its one-open-check-per-server rule).
+async fn raw(
+    db: &Db,
+    who: &Actor,
+    server: i64,
+    priority: i32,
+    params: Option<serde_json::Value>,
+    max_attempts: i32,
+) -> certdeck::store::tasks::TaskRow {
+    let id = queue::enqueue(
+        db,
+        &queue::NewTask {
+            task_type: TaskType::ServerCheck,
+            priority,
+            target_type: Some("server".into()),
+            target_id: Some(server),
+            params,
+            scheduled_at: Utc::now(),
+            created_by: Some(who.user_id),
+            max_attempts,
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    get_task(db, id).await.unwrap().unwrap()
+}
+
+/// A server_check with the test runner's `params.mode` (no parameter a face may set).
+async fn with_mode(
+    db: &Db,
+    who: &Actor,
+    server: i64,
+    mode: &str,
+    max_attempts: i32,
+) -> certdeck::store::tasks::TaskRow {
+    raw(db, who, server, 5, Some(json!({ "mode": mode })), max_attempts).await
+}
+
+/// A second open check of one server.
+async fn raw_check(db: &Db, who: &Actor, server: i64, priority: i32) -> certdeck::store::tasks::TaskRow {
+    raw(db, who, server, priority, None, 5).await
+}
+
 /// Fast retries for tests.
 fn exec() -> ExecSettings {
     ExecSettings {
@@ -260,8 +305,12 @@ async fn two_tasks_never_work_on_one_target_at_once() {
     for t in common::both().await {
         let w = world(&t).await;
         let l = w.label;
+        // A face gets one open check per server (the second enqueue returns the first task):
+        // two on one server are written as the queue stores them.
         let first = w.s.task_enqueue(&w.alice, &check(w.servers[0], 5)).await.unwrap();
-        let second = w.s.task_enqueue(&w.alice, &check(w.servers[0], 9)).await.unwrap();
+        let again = w.s.task_enqueue(&w.alice, &check(w.servers[0], 9)).await.unwrap();
+        assert_eq!(again.id, first.id, "[{l}] one open check per server");
+        let second = raw_check(&t.db, &w.alice, w.servers[0], 9).await;
         let other = w.s.task_enqueue(&w.alice, &check(w.servers[1], 1)).await.unwrap();
         let c1 = w.s.task_claim("w1", &exec()).await.unwrap().unwrap();
         assert_eq!(c1.task.id, second.id, "[{l}] highest priority first");
@@ -281,7 +330,7 @@ async fn two_tasks_never_work_on_one_target_at_once() {
         assert_eq!(c3.task.id, first.id, "[{l}] the server is free again");
         // A batch claim takes at most one task per target.
         for p in [3, 4, 5] {
-            w.s.task_enqueue(&w.alice, &check(w.servers[2], p)).await.unwrap();
+            raw_check(&t.db, &w.alice, w.servers[2], p).await;
         }
         let batch = w.s.task_claim_batch("w4", &exec(), 8).await.unwrap();
         assert_eq!(batch.len(), 1, "[{l}] three tasks on one server: one claimed");
@@ -338,17 +387,8 @@ async fn transient_failures_retry_with_backoff_and_permanent_ones_fail_at_once()
         let l = w.label;
         let rec = Arc::new(Recorder::default());
         let r = runners(&rec);
-        let flaky =
-            w.s.task_enqueue(
-                &w.alice,
-                &TaskInput {
-                    params: Some(json!({"mode": "transient"})),
-                    max_attempts: Some(2),
-                    ..check(w.servers[0], 5)
-                },
-            )
-            .await
-            .unwrap();
+        // The test runner's `mode` is no parameter a face may set: written as the queue stores it.
+        let flaky = with_mode(&t.db, &w.alice, w.servers[0], "transient", 2).await;
         let (_, report) = step(&w.s, "w1", &r, &exec()).await.unwrap().unwrap();
         assert!(matches!(report, RunReport::Retrying(_)), "[{l}] {report:?}");
         let row = get_task(&t.db, flaky.id).await.unwrap().unwrap();
@@ -377,16 +417,7 @@ async fn transient_failures_retry_with_backoff_and_permanent_ones_fail_at_once()
         assert_eq!((d.task.status, d.queue.attempts), (TaskStatus::Failed, 2), "[{l}]");
 
         // Permanent: one attempt, failed.
-        let bad =
-            w.s.task_enqueue(
-                &w.alice,
-                &TaskInput {
-                    params: Some(json!({"mode": "permanent"})),
-                    ..check(w.servers[1], 5)
-                },
-            )
-            .await
-            .unwrap();
+        let bad = with_mode(&t.db, &w.alice, w.servers[1], "permanent", 5).await;
         let (_, report) = step(&w.s, "w1", &r, &exec()).await.unwrap().unwrap();
         assert_eq!(report, RunReport::Failed("authentication refused".into()), "[{l}]");
         let d = w.s.task_get(&w.alice, bad.id).await.unwrap();

@@ -1,6 +1,8 @@
 //! CLI faces of the SSH work: `server check | trust-hostkey | sites | config | import-*` and
 //! `deploy`. Checks and deploys are tasks: the CLI queues one and, unless `--no-wait`, runs it in
-//! this process at once (or follows it when a scheduler got it first), printing its log.
+//! this process at once (or follows it when a scheduler got it first), printing its log. When
+//! it cannot run the task here it says what the task waits for and gives up after
+//! `CERTDECK_TASK_WAIT_SECONDS` (default 300), leaving the one open task queued.
 
 use std::io::IsTerminal;
 
@@ -19,20 +21,54 @@ fn svc<T>(r: Result<T, ServiceError>) -> R<T> {
     r.map_err(|e| e.to_string())
 }
 
-/// Runs a queued task here (or follows it), prints its log, and fails unless it completed.
-async fn run_task(json: bool, s: &Services, a: &Actor, id: i64) -> R<()> {
-    let runners = crate::scheduler::runners_for_this_build();
-    let report = svc(s.task_run_here(a, id, &runners).await)?;
-    if report.is_none() {
-        // A scheduler claimed it first: follow it to its end.
-        loop {
-            let st = svc(s.task_get(a, id).await)?.task.status;
-            if matches!(st, TaskStatus::Completed | TaskStatus::Failed | TaskStatus::Cancelled) {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-        }
+/// How long a command that runs its task now waits for a task it cannot run here (another
+/// worker has it, or a task of the same target holds it back): `CERTDECK_TASK_WAIT_SECONDS`,
+/// default 300.
+pub const TASK_WAIT_ENV: &str = "CERTDECK_TASK_WAIT_SECONDS";
+const TASK_WAIT_DEFAULT_SECS: u64 = 300;
+
+fn task_wait_bound() -> R<std::time::Duration> {
+    match std::env::var(TASK_WAIT_ENV) {
+        Err(_) => Ok(std::time::Duration::from_secs(TASK_WAIT_DEFAULT_SECS)),
+        Ok(v) => v
+            .trim()
+            .parse::<u64>()
+            .map(std::time::Duration::from_secs)
+            .map_err(|_| format!("{TASK_WAIT_ENV}={v}: give a number of seconds")),
     }
+}
+
+/// Runs a queued task here (or follows it), prints its log, and fails unless it completed.
+/// While it cannot run here it says what it waits for; after the bound ([`TASK_WAIT_ENV`]) it
+/// gives up, leaving the one task queued (enqueueing the same work again returns that task).
+async fn run_task(json: bool, s: &Services, a: &Actor, id: i64) -> R<()> {
+    use crate::service::tasks::WaitStep;
+    let runners = crate::scheduler::runners_for_this_build();
+    let bound = task_wait_bound()?;
+    let started = std::time::Instant::now();
+    let mut said = String::new();
+    let report = loop {
+        match svc(s.task_wait_step(a, id, &runners).await)? {
+            WaitStep::Ran(r) => break Some(r),
+            WaitStep::Ended => break None,
+            WaitStep::Waiting(why) => {
+                if started.elapsed() >= bound {
+                    return Err(format!(
+                        "gave up after {}s waiting: {why}. The task stays queued and runs when a worker gets it \
+                         (follow it with `certdeck task show {id}`, or cancel it with `certdeck task cancel {id}`); \
+                         the same request again returns it instead of queuing the work twice. \
+                         {TASK_WAIT_ENV} sets how long to wait.",
+                        bound.as_secs()
+                    ));
+                }
+                if why != said {
+                    eprintln!("waiting: {why}");
+                    said = why;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+        }
+    };
     let detail = svc(s.task_get(a, id).await)?;
     let logs = svc(s.task_logs(a, id, 0, 1000).await)?;
     if json {

@@ -960,15 +960,9 @@ impl Services {
         }
         let r = self.issue_with(ctx, &cert, &iss).await;
         if let Err(f) = &r {
-            // A failed renewal leaves a still valid certificate as it is.
-            let still_valid = renewal
-                && cert.status == CertificateStatus::Issued
-                && cert.expires_at.is_some_and(|t| t > chrono::Utc::now());
-            if !still_valid && !matches!(f, TaskFailure::Stopped | TaskFailure::Transient { .. }) {
-                certs::set_status(self.db(), id, CertificateStatus::Error).await?;
-            }
-            // A permanent failure, or a transient one on the last attempt, is the certificate's
-            // monitor's business (its certificate_error rules fire).
+            // Final: a permanent failure, or a transient one that used the last attempt. Both
+            // end the same way: the certificate turns `error` (a failed renewal leaves a still
+            // valid certificate `issued`) and its monitor's certificate_error rules fire.
             let last = ctx.is_last_attempt();
             let why = match f {
                 TaskFailure::Permanent(why) => Some(why.clone()),
@@ -976,13 +970,32 @@ impl Services {
                 _ => None,
             };
             if let Some(why) = why {
-                let what = if renewal { "renewal" } else { "issuance" };
-                for line in self.record_task_failure(id, what, &why).await? {
+                for line in self.obtain_failed(&cert, renewal, &why).await? {
                     ctx.log(LogLevel::Warning, &line, None).await?;
                 }
             }
         }
         r
+    }
+
+    /// The end of an issuance or renewal that failed for good (a permanent failure, the last
+    /// attempt's transient one, or a worker lost on the last attempt): the certificate turns
+    /// `error` — unless a renewal failed while it is still valid and `issued` — and its
+    /// monitor's certificate_error rules fire. Returns the alert notes.
+    pub(super) async fn obtain_failed(
+        &self,
+        cert: &CertificateRow,
+        renewal: bool,
+        why: &str,
+    ) -> ServiceResult<Vec<String>> {
+        let still_valid = renewal
+            && cert.status == CertificateStatus::Issued
+            && cert.expires_at.is_some_and(|t| t > chrono::Utc::now());
+        if !still_valid {
+            certs::set_status(self.db(), cert.id, CertificateStatus::Error).await?;
+        }
+        let what = if renewal { "renewal" } else { "issuance" };
+        self.record_task_failure(cert.id, what, why).await
     }
 
     async fn issue_with(
@@ -1119,11 +1132,16 @@ impl Services {
         if autos > 0 {
             let t =
                 crate::store::queue::NewTask::system(TaskType::CertificateDeploy, 6, Some(("certificate", cert.id)));
-            let tid = crate::store::queue::enqueue(self.db(), &t, None).await?;
-            log(format!(
-                "queued deploy task {tid} for {autos} auto-deploy deployment(s)"
-            ))
-            .await?;
+            // One open deploy per deployment: a queued one deploys this certificate too.
+            let line = match self.task_enqueue_once(&t, &Default::default(), None).await? {
+                crate::store::queue::Enqueued::New(tid) => {
+                    format!("queued deploy task {tid} for {autos} auto-deploy deployment(s)")
+                }
+                crate::store::queue::Enqueued::Existing(tid) => {
+                    format!("deploy task {tid}, already queued, deploys this certificate")
+                }
+            };
+            log(line).await?;
         }
         ctx.progress(100).await?;
         Ok(json!({"expires_at": facts.expires_at, "issuer": facts.issuer, "domains": domains}))

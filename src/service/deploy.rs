@@ -414,12 +414,8 @@ impl Services {
             .target_id
             .ok_or_else(|| TaskFailure::permanent("certificate_deploy needs a target"))?;
         let deployments: Vec<DeploymentRow> = if task.target_type.as_deref() == Some("certificate") {
-            let ids: Vec<i64> = task
-                .params
-                .as_ref()
-                .and_then(|p| p.0.get("deployments"))
-                .and_then(|v| serde_json::from_value(v.clone()).ok())
-                .unwrap_or_default();
+            // params.deployments, authorized for the task's actor before the run.
+            let ids = ctx.scope().deployment_ids.clone();
             let all = certs::list_deployments(self.db(), Some(tid), None).await?;
             if ids.is_empty() {
                 all.into_iter().filter(|d| d.auto_deploy).collect()

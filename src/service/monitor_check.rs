@@ -168,11 +168,11 @@ impl Services {
 
     async fn monitor_check_run(&self, ctx: &TaskContext) -> Result<Value, TaskFailure> {
         let task = ctx.task();
-        let ids: Vec<i64> = match task.params.as_ref().and_then(|p| p.0.get("monitor_ids")) {
-            Some(v) => {
-                serde_json::from_value(v.clone()).map_err(|e| TaskFailure::permanent(format!("monitor_ids: {e}")))?
-            }
-            None => task.target_id.into_iter().collect(),
+        // Authorized for the task's actor before the run (TaskContext::scope), like its target.
+        let ids: Vec<i64> = if ctx.scope().monitor_ids.is_empty() {
+            task.target_id.into_iter().collect()
+        } else {
+            ctx.scope().monitor_ids.clone()
         };
         if ids.is_empty() {
             return Err(TaskFailure::permanent(

@@ -99,7 +99,7 @@ impl Services {
             "cron_expression",
             CronExpr::parse(input.cron_expression.as_deref().unwrap_or_default()),
         )?;
-        let params = check_params(&input.params)?;
+        let params = check_params(task_type, &input.params)?;
         let tz = self.schedule_timezone().await?;
         let next = cron.next_after_in(Utc::now(), &tz);
         let new = NewSchedule {
@@ -142,7 +142,7 @@ impl Services {
             c.cron_expression = Some(cron.as_str().to_string());
         }
         if input.params.is_some() {
-            c.params = Some(check_params(&input.params)?);
+            c.params = Some(check_params(row.task_type, &input.params)?);
         }
         let audit = self.audit(
             Some(actor),
@@ -276,8 +276,15 @@ impl Services {
         }
     }
 
-    async fn enqueue_system(&self, t: TaskType, kind: &str, id: i64, priority: i32) -> ServiceResult<i64> {
-        Ok(queue::enqueue(self.db(), &NewTask::system(t, priority, Some((kind, id))), None).await?)
+    /// Queues a system task; `false` when an open task already does its work.
+    async fn enqueue_system(&self, t: TaskType, kind: &str, id: i64, priority: i32) -> ServiceResult<bool> {
+        // The same one-open-task rule as a face's enqueue: an open issue, renewal or deploy of
+        // the target is returned instead of queuing its work twice.
+        let new = NewTask::system(t, priority, Some((kind, id)));
+        Ok(matches!(
+            self.task_enqueue_once(&new, &Default::default(), None).await?,
+            queue::Enqueued::New(_)
+        ))
     }
 
     /// `certificate_check`: expire what expired, refresh the CAs' renewal windows (RFC 9773),
@@ -287,15 +294,21 @@ impl Services {
         let ari = self.ari_refresh(owner, 200).await?;
         let mut renewals = 0;
         for id in store::renewals_due(self.db(), owner, SCAN_LIMIT).await? {
-            self.enqueue_system(TaskType::CertificateRenew, "certificate", id, 7)
-                .await?;
-            renewals += 1;
+            if self
+                .enqueue_system(TaskType::CertificateRenew, "certificate", id, 7)
+                .await?
+            {
+                renewals += 1;
+            }
         }
         let mut deploys = 0;
         for id in store::stale_deployments(self.db(), owner, SCAN_LIMIT).await? {
-            self.enqueue_system(TaskType::CertificateDeploy, "deployment", id, 6)
-                .await?;
-            deploys += 1;
+            if self
+                .enqueue_system(TaskType::CertificateDeploy, "deployment", id, 6)
+                .await?
+            {
+                deploys += 1;
+            }
         }
         Ok(
             json!({"expired": expired, "renewal_info_checked": ari, "renewals_queued": renewals, "deploys_queued": deploys}),
@@ -326,12 +339,42 @@ impl Services {
     }
 }
 
-fn check_params(p: &Option<Value>) -> ServiceResult<Value> {
-    match p {
-        None => Ok(json!({})),
-        Some(v) if v.is_object() => Ok(v.clone()),
-        Some(_) => Err(ServiceError::invalid("params", "must be a JSON object")),
+/// A schedule's parameters: a JSON object with only the keys its kind reads (`backup`: `dir`,
+/// a path, and `keep`, a count; the others read none).
+fn check_params(t: ScheduleType, p: &Option<Value>) -> ServiceResult<Value> {
+    let obj = match p {
+        None => return Ok(json!({})),
+        Some(Value::Object(o)) => o,
+        Some(_) => return Err(ServiceError::invalid("params", "must be a JSON object")),
+    };
+    let allowed: &[&str] = match t {
+        ScheduleType::Backup => &["dir", "keep"],
+        _ => &[],
+    };
+    for (k, v) in obj {
+        if !allowed.contains(&k.as_str()) {
+            return Err(ServiceError::invalid(
+                format!("params.{k}"),
+                format!("is not a parameter of a {t} schedule"),
+            ));
+        }
+        let ok = match k.as_str() {
+            "dir" => v.as_str().is_some_and(|d| !d.trim().is_empty()),
+            "keep" => v.as_u64().is_some_and(|n| n >= 1),
+            _ => true,
+        };
+        if !ok {
+            return Err(ServiceError::invalid(
+                format!("params.{k}"),
+                if k == "dir" {
+                    "must be a directory path"
+                } else {
+                    "must be a whole number, at least 1"
+                },
+            ));
+        }
     }
+    Ok(Value::Object(obj.clone()))
 }
 
 /// When a schedule fires next after `after` (for displays and tests).

@@ -13,9 +13,10 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{Actor, Services};
-use crate::domain::{LogLevel, TaskStatus, TaskType};
+use crate::domain::{LogLevel, TaskStatus, TaskType, UserStatus};
 use crate::errors::{ServiceError, ServiceResult};
-use crate::store::queue::{self, Claimed, Lease, NewTask, Outcome, QueueState};
+use crate::store::audit::NewAudit;
+use crate::store::queue::{self, Claimed, Enqueued, Guard, GuardScope, Lease, NewTask, Outcome, QueueState};
 use crate::store::schedulers::{self, SchedulerInfo, SchedulerRow};
 use crate::store::tasks::{self as store, TaskFilter, TaskLogRow, TaskRow};
 use crate::store::Page;
@@ -48,6 +49,80 @@ pub struct TaskDetail {
     /// Attempts and lease.
     #[serde(flatten)]
     pub queue: QueueState,
+}
+
+/// The ids a task works on beyond its target, read from its `params` and authorized for the
+/// task's actor (see [`Services::task_enqueue`] and [`TaskContext::scope`]). Runners read ids
+/// from here, never from the raw `params`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskScope {
+    /// `params.monitor_ids` of a `monitor_check`.
+    pub monitor_ids: Vec<i64>,
+    /// `params.deployments` of a `certificate_deploy` on a certificate.
+    pub deployment_ids: Vec<i64>,
+}
+
+/// What a task wants done, for the one-open-task rule.
+#[derive(Debug, Clone)]
+enum Work {
+    /// Issue or renew the certificate.
+    Obtain,
+    /// Check the server.
+    Check,
+    /// Deploy to these deployments.
+    Deploy(Vec<i64>),
+}
+
+impl Work {
+    /// The first open task that already does (some of) this work. A running deploy does not
+    /// count: it may have read the certificate before a renewal that the new deploy is for.
+    fn first_open(&self, open: &[queue::OpenTask]) -> Option<i64> {
+        open.iter().find(|o| self.done_by(o)).map(|o| o.id)
+    }
+
+    /// Whether open task `o` does (some of) this work.
+    fn done_by(&self, o: &queue::OpenTask) -> bool {
+        match self {
+            Work::Obtain => matches!(o.task_type, TaskType::CertificateIssue | TaskType::CertificateRenew),
+            Work::Check => o.task_type == TaskType::ServerCheck,
+            Work::Deploy(wants) => {
+                o.task_type == TaskType::CertificateDeploy && !o.running && o.covers.iter().any(|c| wants.contains(c))
+            }
+        }
+    }
+}
+
+/// At most this many ids in one parameter list.
+const MAX_PARAM_IDS: usize = 1000;
+
+/// The parameters a task type takes (a face may set no other): `target` is the kind of its
+/// target.
+fn params_of(t: TaskType, target: &str) -> &'static [&'static str] {
+    match (t, target) {
+        (TaskType::MonitorCheck, _) => &["monitor_ids"],
+        (TaskType::CertificateDeploy, "certificate") => &["deployments"],
+        _ => &[],
+    }
+}
+
+/// The ids of list parameter `key`, without repeats (empty when absent).
+fn param_ids(params: Option<&Value>, key: &str) -> ServiceResult<Vec<i64>> {
+    let field = format!("params.{key}");
+    let Some(v) = params.and_then(|p| p.get(key)) else {
+        return Ok(Vec::new());
+    };
+    let ids: Vec<i64> =
+        serde_json::from_value(v.clone()).map_err(|_| ServiceError::invalid(&field, "must be a list of ids"))?;
+    if ids.len() > MAX_PARAM_IDS {
+        return Err(ServiceError::invalid(&field, format!("at most {MAX_PARAM_IDS} ids")));
+    }
+    let mut out: Vec<i64> = Vec::with_capacity(ids.len());
+    for id in ids {
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    Ok(out)
 }
 
 /// The target kind each task type works on.
@@ -95,23 +170,16 @@ impl Services {
         let target_id = input.target_id.ok_or_else(|| {
             ServiceError::invalid("target_id", format!("a {task_type} task needs the id of its {kind}"))
         })?;
-        match task_type {
-            TaskType::CertificateIssue | TaskType::CertificateRenew => {
-                self.cert_get(actor, target_id).await?;
-            }
-            TaskType::CertificateDeploy if kind == "certificate" => {
-                self.cert_get(actor, target_id).await?;
-            }
-            TaskType::CertificateDeploy => {
-                self.deployment_get(actor, target_id).await?;
-            }
-            TaskType::ServerCheck => {
-                self.server_get(actor, target_id).await?;
-            }
-            TaskType::MonitorCheck => {
-                self.monitor_get(actor, target_id).await?;
-            }
-        }
+        let scope = self
+            .task_scope(
+                Some(actor),
+                task_type,
+                Some(kind),
+                Some(target_id),
+                input.params.as_ref(),
+                true,
+            )
+            .await?;
         let new = NewTask {
             task_type,
             priority,
@@ -129,11 +197,167 @@ impl Services {
             None,
             serde_json::json!({"type": task_type, "priority": priority, "target_type": kind, "target_id": target_id}),
         );
-        let id = queue::enqueue(self.db(), &new, Some(&audit)).await?;
-        self.publish(super::WorkerEvent::Task(id));
+        let id = match self.task_enqueue_once(&new, &scope, Some(&audit)).await? {
+            Enqueued::New(id) => {
+                self.publish(super::WorkerEvent::Task(id));
+                id
+            }
+            Enqueued::Existing(id) => id,
+        };
         store::get_task(self.db(), id)
             .await?
             .ok_or_else(|| ServiceError::Internal(format!("task {id} vanished after enqueue")))
+    }
+
+    /// What a task may touch when it runs for `actor` (None: the system, which may touch every
+    /// row): its target and every id its `params` name, each through the same `*_get(actor, id)`
+    /// check the faces use. `strict` (at enqueue) also refuses parameters its type does not
+    /// take; at run time those are ignored (no runner reads them).
+    pub(crate) async fn task_scope(
+        &self,
+        actor: Option<&Actor>,
+        task_type: TaskType,
+        kind: Option<&str>,
+        target_id: Option<i64>,
+        params: Option<&Value>,
+        strict: bool,
+    ) -> ServiceResult<TaskScope> {
+        let allowed = params_of(task_type, kind.unwrap_or(""));
+        if strict {
+            if let Some(obj) = params.and_then(Value::as_object) {
+                if let Some(k) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
+                    let takes = if allowed.is_empty() {
+                        "it takes no parameters".to_string()
+                    } else {
+                        format!("it takes {}", allowed.join(", "))
+                    };
+                    return Err(ServiceError::invalid(
+                        format!("params.{k}"),
+                        format!("is not a parameter a {task_type} task accepts ({takes})"),
+                    ));
+                }
+            }
+        }
+        let mut scope = TaskScope::default();
+        if allowed.contains(&"monitor_ids") {
+            scope.monitor_ids = param_ids(params, "monitor_ids")?;
+        }
+        if allowed.contains(&"deployments") {
+            scope.deployment_ids = param_ids(params, "deployments")?;
+        }
+        let Some(actor) = actor else {
+            return Ok(scope);
+        };
+        if let (Some(kind), Some(id)) = (kind, target_id) {
+            match kind {
+                "certificate" => drop(self.cert_get(actor, id).await?),
+                "deployment" => drop(self.deployment_get(actor, id).await?),
+                "server" => drop(self.server_get(actor, id).await?),
+                "monitor" => drop(self.monitor_get(actor, id).await?),
+                other => {
+                    return Err(ServiceError::invalid(
+                        "target_type",
+                        format!("unknown target kind {other}"),
+                    ))
+                }
+            }
+        }
+        for &id in &scope.monitor_ids {
+            self.monitor_get(actor, id).await?;
+        }
+        for &id in &scope.deployment_ids {
+            let d = self.deployment_get(actor, id).await?;
+            if kind == Some("certificate") && target_id != Some(d.certificate_id) {
+                return Err(ServiceError::invalid(
+                    "params.deployments",
+                    format!(
+                        "deployment {id} belongs to certificate {}, not to certificate {}",
+                        d.certificate_id,
+                        target_id.unwrap_or_default()
+                    ),
+                ));
+            }
+        }
+        Ok(scope)
+    }
+
+    /// The work a task does, for the one-open-task rule: whose open tasks to look at, and what
+    /// it wants done there. `None`: the rule does not apply (monitor checks, no target).
+    async fn task_work(
+        &self,
+        task_type: TaskType,
+        target_type: Option<&str>,
+        target_id: Option<i64>,
+        deployment_ids: &[i64],
+    ) -> ServiceResult<Option<(GuardScope, Work)>> {
+        Ok(match (task_type, target_type, target_id) {
+            (TaskType::CertificateIssue | TaskType::CertificateRenew, Some("certificate"), Some(c)) => {
+                Some((GuardScope::Certificate(c), Work::Obtain))
+            }
+            (TaskType::CertificateDeploy, Some("certificate"), Some(c)) => {
+                let wants = if deployment_ids.is_empty() {
+                    queue::auto_deployments(self.db(), c).await?
+                } else {
+                    deployment_ids.to_vec()
+                };
+                Some((GuardScope::Certificate(c), Work::Deploy(wants)))
+            }
+            (TaskType::CertificateDeploy, Some("deployment"), Some(d)) => {
+                crate::store::certificates::get_deployment(self.db(), d)
+                    .await?
+                    .map(|row| (GuardScope::Certificate(row.certificate_id), Work::Deploy(vec![d])))
+            }
+            (TaskType::ServerCheck, Some("server"), Some(s)) => Some((GuardScope::Server(s), Work::Check)),
+            _ => None,
+        })
+    }
+
+    /// Queues `new` unless an open task already does its work: one open issue or renewal per
+    /// certificate, one open deploy per deployment (a deploy some of whose deployments are
+    /// already queued is narrowed to the others), one open check per server. The check and the
+    /// insert are one atomic step (see [`queue::enqueue_guarded`]); monitor checks are queued
+    /// as they come.
+    pub(crate) async fn task_enqueue_once(
+        &self,
+        new: &NewTask,
+        scope: &TaskScope,
+        audit: Option<&NewAudit>,
+    ) -> ServiceResult<Enqueued> {
+        let work = self
+            .task_work(
+                new.task_type,
+                new.target_type.as_deref(),
+                new.target_id,
+                &scope.deployment_ids,
+            )
+            .await?;
+        let Some((guard, work)) = work else {
+            return Ok(Enqueued::New(queue::enqueue(self.db(), new, audit).await?));
+        };
+        let params = new.params.clone();
+        Ok(queue::enqueue_guarded(self.db(), new, audit, guard, move |open| {
+            let Work::Deploy(wants) = &work else {
+                return match work.first_open(open) {
+                    Some(id) => Guard::Existing(id),
+                    None => Guard::Insert(params),
+                };
+            };
+            let deploys: Vec<_> = open.iter().filter(|o| work.done_by(o)).collect();
+            if let Some(o) = deploys.iter().find(|o| wants.iter().all(|w| o.covers.contains(w))) {
+                return Guard::Existing(o.id);
+            }
+            let rest: Vec<i64> = wants
+                .iter()
+                .copied()
+                .filter(|w| !deploys.iter().any(|o| o.covers.contains(w)))
+                .collect();
+            match work.first_open(open) {
+                Some(id) if rest.is_empty() => Guard::Existing(id),
+                Some(_) => Guard::Insert(Some(serde_json::json!({ "deployments": rest }))),
+                None => Guard::Insert(params),
+            }
+        })
+        .await?)
     }
 
     /// A task the actor may see (it created it or owns its target; admins all).
@@ -203,13 +427,42 @@ impl Services {
             Some(id),
             serde_json::json!({"type": before.task_type, "status_before": before.status}),
         );
-        if !queue::retry(self.db(), id, &audit).await? {
-            return Err(ServiceError::Conflict(format!(
+        // One open task per target here too: a retry never doubles work that is queued again.
+        let deployments = if before.target_type.as_deref() == Some("certificate") {
+            param_ids(before.params.as_ref().map(|p| &p.0), "deployments").unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let work = self
+            .task_work(
+                before.task_type,
+                before.target_type.as_deref(),
+                before.target_id,
+                &deployments,
+            )
+            .await?;
+        let retried = match work {
+            None => {
+                if queue::retry(self.db(), id, &audit).await? {
+                    queue::Retried::Queued
+                } else {
+                    queue::Retried::NotRetryable
+                }
+            }
+            Some((guard, work)) => {
+                queue::retry_guarded(self.db(), id, &audit, guard, move |open| work.first_open(open)).await?
+            }
+        };
+        match retried {
+            queue::Retried::Queued => Ok(self.task_get(actor, id).await?.task),
+            queue::Retried::NotRetryable => Err(ServiceError::Conflict(format!(
                 "task {id} is {}: only failed or cancelled tasks can be retried",
                 before.status
-            )));
+            ))),
+            queue::Retried::Open(other) => Err(ServiceError::Conflict(format!(
+                "task {other} is open and already does this work: follow it (`certdeck task show {other}`) instead of retrying task {id}"
+            ))),
         }
-        Ok(self.task_get(actor, id).await?.task)
     }
 }
 
@@ -403,12 +656,26 @@ pub struct TaskContext {
     svc: Services,
     claimed: Claimed,
     lost: Arc<AtomicBool>,
+    actor: Option<Actor>,
+    scope: TaskScope,
 }
 
 impl TaskContext {
     /// The task as claimed.
     pub fn task(&self) -> &TaskRow {
         &self.claimed.task
+    }
+
+    /// Whom the task runs for: its creator as the users table says now (role, status), or
+    /// `None` for the system (schedule-made tasks), which may touch every row.
+    pub fn actor(&self) -> Option<&Actor> {
+        self.actor.as_ref()
+    }
+
+    /// The ids of the task's parameters, each authorized for [`TaskContext::actor`] before the
+    /// runner started (its target too). Runners read ids from here, never from `params`.
+    pub fn scope(&self) -> &TaskScope {
+        &self.scope
     }
 
     /// This run's number, from 1.
@@ -464,6 +731,17 @@ impl TaskContext {
     }
 }
 
+/// What [`Services::task_wait_step`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WaitStep {
+    /// It ran here, with this outcome.
+    Ran(RunReport),
+    /// Another worker finished it (completed, failed or cancelled).
+    Ended,
+    /// Not runnable here yet: what it waits for, in words.
+    Waiting(String),
+}
+
 /// How a claimed task's run ended, for the scheduler's log and counters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunReport {
@@ -500,6 +778,81 @@ impl Services {
         Ok(Some(self.task_execute(c, runners, &exec).await?))
     }
 
+    /// One step of a face waiting for a task it wants done now: runs it here when it can be
+    /// claimed (due, its target free), else says what it waits for. A lease that ran out (its
+    /// worker died, and maybe no scheduler runs to notice) is reaped first, so the task can run
+    /// here. Call again after a pause while it returns [`WaitStep::Waiting`].
+    pub async fn task_wait_step(&self, actor: &Actor, id: i64, runners: &Runners) -> ServiceResult<WaitStep> {
+        let d = self.task_get(actor, id).await?;
+        let now = Utc::now();
+        let expired = |t: Option<DateTime<Utc>>| t.is_some_and(|t| t < now);
+        let holder = match (d.task.target_type.as_deref(), d.task.target_id) {
+            (Some(tt), Some(tid)) => queue::target_holder(self.db(), tt, tid)
+                .await?
+                .filter(|h| h.task_id != id),
+            _ => None,
+        };
+        let stale = (d.task.status == TaskStatus::Running && expired(d.queue.lease_expires_at))
+            || holder
+                .as_ref()
+                .is_some_and(|h| h.status != "running" || expired(h.lease_expires_at));
+        if stale {
+            self.task_reap().await?;
+        }
+        if let Some(report) = self.task_run_here(actor, id, runners).await? {
+            return Ok(WaitStep::Ran(report));
+        }
+        let d = self.task_get(actor, id).await?;
+        if matches!(
+            d.task.status,
+            TaskStatus::Completed | TaskStatus::Failed | TaskStatus::Cancelled
+        ) {
+            return Ok(WaitStep::Ended);
+        }
+        let lease = |who: Option<&str>, until: Option<DateTime<Utc>>| {
+            let who = who.unwrap_or("?");
+            match until {
+                Some(t) if t < now => format!("worker {who}, whose lease ran out at {} UTC", t.format("%H:%M:%S")),
+                Some(t) => format!("worker {who} (lease until {} UTC)", t.format("%H:%M:%S")),
+                None => format!("worker {who}"),
+            }
+        };
+        let mut why = match (d.task.status, holder) {
+            (TaskStatus::Running, _) => format!(
+                "task {id} is running on {}",
+                lease(d.queue.locked_by.as_deref(), d.queue.lease_expires_at)
+            ),
+            (_, _) if d.task.scheduled_at > now => format!(
+                "task {id} is pending until {} UTC{}",
+                d.task.scheduled_at.format("%H:%M:%S"),
+                d.task
+                    .error_message
+                    .as_deref()
+                    .map(|e| format!(" (retry after: {e})"))
+                    .unwrap_or_default()
+            ),
+            (_, Some(h)) => format!(
+                "task {id} waits for task {}, which works on the same {} {} on {}",
+                h.task_id,
+                d.task.target_type.as_deref().unwrap_or("target"),
+                d.task.target_id.unwrap_or_default(),
+                lease(h.locked_by.as_deref(), h.lease_expires_at)
+            ),
+            (_, None) => format!("task {id} is {} and not yet claimed", d.task.status),
+        };
+        let live = schedulers::list(self.db())
+            .await?
+            .iter()
+            .filter(|s| {
+                s.stopped_at.is_none() && now - s.heartbeat_at <= chrono::Duration::seconds(HEARTBEAT_STALE_SECS)
+            })
+            .count();
+        if live == 0 {
+            why.push_str("; no scheduler is running (`certdeck --serve-scheduler`)");
+        }
+        Ok(WaitStep::Waiting(why))
+    }
+
     /// Runs a claimed task to its end: renews the lease while the runner works, and records the
     /// outcome (retrying transient failures with backoff while attempts remain).
     pub async fn task_execute(
@@ -531,14 +884,21 @@ impl Services {
                 }
             })
         };
-        let ctx = TaskContext {
+        let mut ctx = TaskContext {
             svc: self.clone(),
             claimed,
             lost: lost.clone(),
+            actor: None,
+            scope: TaskScope::default(),
         };
-        let result = match runners.get(task_type) {
-            Some(r) => r.run(&ctx).await,
-            None => Err(TaskFailure::permanent(format!(
+        let result = match (runners.get(task_type), self.task_authorize(&ctx.claimed.task).await) {
+            (_, Err(f)) => Err(f),
+            (Some(r), Ok((actor, scope))) => {
+                ctx.actor = actor;
+                ctx.scope = scope;
+                r.run(&ctx).await
+            }
+            (None, Ok(_)) => Err(TaskFailure::permanent(format!(
                 "{task_type} is not available in this build: {} is not part of it yet",
                 engine_of(task_type)
             ))),
@@ -591,6 +951,57 @@ impl Services {
         }
         self.publish(super::WorkerEvent::Task(lease.task_id));
         Ok(report)
+    }
+
+    /// Whom a claimed task runs for and what it may touch: `created_by` loaded as an actor
+    /// with its current role (an inactive or deleted creator fails the task), or the system
+    /// when the task has no creator; then its target and the ids of its params, authorized
+    /// through [`Services::task_scope`]. A refusal fails the task for good, before any work.
+    async fn task_authorize(&self, task: &TaskRow) -> Result<(Option<Actor>, TaskScope), TaskFailure> {
+        let actor = match task.created_by {
+            None => None,
+            Some(uid) => {
+                let user = crate::store::users::get_user(self.db(), uid).await?.ok_or_else(|| {
+                    TaskFailure::permanent(format!(
+                        "refused: the user who queued this task (id {uid}) no longer exists; nothing was done"
+                    ))
+                })?;
+                if user.status == UserStatus::Inactive {
+                    return Err(TaskFailure::permanent(format!(
+                        "refused: {}, who queued this task, is {}; nothing was done",
+                        user.username, user.status
+                    )));
+                }
+                Some(Actor {
+                    user_id: user.id,
+                    username: user.username,
+                    role: user.role,
+                })
+            }
+        };
+        let params = task.params.as_ref().map(|p| &p.0);
+        let scope = self
+            .task_scope(
+                actor.as_ref(),
+                task.task_type,
+                task.target_type.as_deref(),
+                task.target_id,
+                params,
+                false,
+            )
+            .await
+            .map_err(|e| match (&e, &actor) {
+                (
+                    ServiceError::NotFound { .. } | ServiceError::Forbidden(_) | ServiceError::Validation { .. },
+                    Some(a),
+                ) => TaskFailure::permanent(format!(
+                    "refused: {e} (checked for {}, who queued this task); nothing was done",
+                    a.username
+                )),
+                (ServiceError::Validation { .. }, None) => TaskFailure::permanent(format!("refused: {e}")),
+                _ => TaskFailure::from(e),
+            })?;
+        Ok((actor, scope))
     }
 
     /// Gives a running task back to the queue at once (graceful shutdown).
@@ -669,8 +1080,33 @@ impl Services {
     }
 
     /// Returns expired leases to the queue (see [`queue::reap_expired`]).
+    ///
+    /// An issuance or renewal whose worker was lost on its last attempt ends like any other
+    /// final failure: the certificate turns `error` (a renewal of a still valid one stays
+    /// `issued`) and its monitor records why.
     pub async fn task_reap(&self) -> ServiceResult<Vec<queue::Reaped>> {
-        Ok(queue::reap_expired(self.db(), 100).await?)
+        let reaped = queue::reap_expired(self.db(), 100).await?;
+        for r in reaped.iter().filter(|r| !r.requeued) {
+            let Some(task) = store::get_task(self.db(), r.task_id).await? else {
+                continue;
+            };
+            let renewal = match task.task_type {
+                TaskType::CertificateIssue => false,
+                TaskType::CertificateRenew => true,
+                _ => continue,
+            };
+            let (Some("certificate"), Some(id)) = (task.target_type.as_deref(), task.target_id) else {
+                continue;
+            };
+            let Some(cert) = crate::store::certificates::get(self.db(), id).await? else {
+                continue;
+            };
+            let why = task
+                .error_message
+                .unwrap_or_else(|| "its worker stopped answering".into());
+            self.obtain_failed(&cert, renewal, &why).await?;
+        }
+        Ok(reaped)
     }
 }
 

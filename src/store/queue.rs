@@ -55,33 +55,235 @@ impl NewTask {
     }
 }
 
+const INSERT_TASK: &str =
+    "INSERT INTO tasks (task_type, status, priority, target_type, target_id, params, scheduled_at, created_by, \
+     max_attempts, created_at, updated_at) VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+/// Inserts `$t` on the transaction `$tx` (with its audit row), evaluating to its id.
+macro_rules! insert_task {
+    ($tx:expr, $t:expr, $audit:expr) => {{
+        let t: &NewTask = $t;
+        let id = sqlx::query(INSERT_TASK)
+            .bind(t.task_type.as_str())
+            .bind(t.priority)
+            .bind(&t.target_type)
+            .bind(t.target_id)
+            .bind(t.params.as_ref().map(|v| v.to_string()))
+            .bind(ts(t.scheduled_at))
+            .bind(t.created_by)
+            .bind(t.max_attempts)
+            .bind(now())
+            .bind(now())
+            .execute(&mut **$tx)
+            .await?
+            .last_id();
+        if let Some(a) = $audit {
+            let mut a: NewAudit = a.clone();
+            a.resource_id = Some(id);
+            insert_in!(&mut **$tx, &a);
+        }
+        id
+    }};
+}
+
 /// Enqueues a task (with its audit row when given, in one transaction); returns its id.
 pub async fn enqueue(db: &Db, t: &NewTask, audit: Option<&NewAudit>) -> Result<i64, sqlx::Error> {
     crate::in_tx!(db, tx => {
-        let id = sqlx::query(
-            "INSERT INTO tasks (task_type, status, priority, target_type, target_id, params, scheduled_at, created_by, \
-             max_attempts, created_at, updated_at) VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(t.task_type.as_str())
-        .bind(t.priority)
-        .bind(&t.target_type)
-        .bind(t.target_id)
-        .bind(t.params.as_ref().map(|v| v.to_string()))
-        .bind(ts(t.scheduled_at))
-        .bind(t.created_by)
-        .bind(t.max_attempts)
-        .bind(now())
-        .bind(now())
-        .execute(&mut **tx)
-        .await?
-        .last_id();
-        if let Some(a) = audit {
-            let mut a = a.clone();
-            a.resource_id = Some(id);
-            insert_in!(&mut **tx, &a);
-        }
+        let id = insert_task!(tx, t, audit);
         Ok::<i64, sqlx::Error>(id)
     })
+}
+
+/// The open tasks of a guard scope on the transaction `$tx`, with what each deploy covers.
+macro_rules! open_tasks {
+    ($tx:expr, $open_sql:expr, $key:expr) => {{
+        const AUTO: &str =
+            "SELECT id FROM certificate_deployments WHERE certificate_id = ? AND auto_deploy = TRUE ORDER BY id";
+        type Open = (
+            i64,
+            String,
+            String,
+            Option<String>,
+            Option<i64>,
+            Option<sqlx::types::Json<Value>>,
+        );
+        let rows: Vec<Open> = sqlx::query_as($open_sql)
+            .bind($key)
+            .bind($key)
+            .fetch_all(&mut **$tx)
+            .await?;
+        let mut auto: Option<Vec<i64>> = None;
+        let mut open = Vec::new();
+        for (id, ty, status, target_type, target_id, params) in rows {
+            let Ok(task_type) = TaskType::try_from(ty) else {
+                continue;
+            };
+            let mut covers = Vec::new();
+            if task_type == TaskType::CertificateDeploy {
+                if target_type.as_deref() == Some("deployment") {
+                    covers.extend(target_id);
+                } else {
+                    let listed: Vec<i64> = params
+                        .as_ref()
+                        .and_then(|p| p.0.get("deployments"))
+                        .and_then(|v| serde_json::from_value(v.clone()).ok())
+                        .unwrap_or_default();
+                    if listed.is_empty() {
+                        if auto.is_none() {
+                            auto = Some(sqlx::query_scalar(AUTO).bind($key).fetch_all(&mut **$tx).await?);
+                        }
+                        covers = auto.clone().unwrap_or_default();
+                    } else {
+                        covers = listed;
+                    }
+                }
+            }
+            open.push(OpenTask {
+                id,
+                task_type,
+                running: status == "running",
+                covers,
+            });
+        }
+        open
+    }};
+}
+
+/// An open (pending or running) task that may already do the work of one being queued, as the
+/// open-task guard of [`enqueue_guarded`] sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenTask {
+    /// Task id.
+    pub id: i64,
+    /// Type.
+    pub task_type: TaskType,
+    /// Running (else pending).
+    pub running: bool,
+    /// The deployments a deploy task works on (its target deployment, its
+    /// `params.deployments`, or else the certificate's auto-deploy bindings); empty for others.
+    pub covers: Vec<i64>,
+}
+
+/// What the guard's caller decided, seeing the open tasks.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Guard {
+    /// An open task already does the work: queue nothing.
+    Existing(i64),
+    /// Queue the task, with these parameters (the caller may narrow them).
+    Insert(Option<Value>),
+}
+
+/// What [`enqueue_guarded`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    /// A new task.
+    New(i64),
+    /// The open task that already does the work.
+    Existing(i64),
+}
+
+/// Whose open tasks the guard reads (and whose row it locks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuardScope {
+    /// A certificate: its open issue, renewal and deploy tasks (also those on its deployments).
+    Certificate(i64),
+    /// A server: its open checks.
+    Server(i64),
+}
+
+/// Enqueues `t` unless an open task already does its work: with the open tasks of `scope` in
+/// hand, `decide` says which. Two racing enqueuers never both insert: MySQL locks the scope's
+/// row (`FOR UPDATE`) before reading the open tasks, and SQLite's `BEGIN IMMEDIATE` admits one
+/// writer at a time.
+pub async fn enqueue_guarded(
+    db: &Db,
+    t: &NewTask,
+    audit: Option<&NewAudit>,
+    scope: GuardScope,
+    decide: impl FnOnce(&[OpenTask]) -> Guard,
+) -> Result<Enqueued, sqlx::Error> {
+    let (lock, open_sql, key) = guard_sql(scope);
+    let mut decide = Some(decide);
+    crate::in_tx!(db, tx => {
+        if matches!(db, Db::MySql(_)) {
+            sqlx::query(lock).bind(key).fetch_optional(&mut **tx).await?;
+        }
+        let open = open_tasks!(tx, open_sql, key);
+        let decide = decide.take().ok_or(sqlx::Error::RowNotFound)?;
+        match decide(&open) {
+            Guard::Existing(id) => Ok::<Enqueued, sqlx::Error>(Enqueued::Existing(id)),
+            Guard::Insert(params) => {
+                let t = NewTask { params, ..t.clone() };
+                let id = insert_task!(tx, &t, audit);
+                Ok(Enqueued::New(id))
+            }
+        }
+    })
+}
+
+/// What [`retry_guarded`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retried {
+    /// Back in the queue.
+    Queued,
+    /// Not failed or cancelled: nothing changed.
+    NotRetryable,
+    /// This open task already does the work: nothing changed.
+    Open(i64),
+}
+
+/// [`retry`] under the open-task guard of [`enqueue_guarded`]: `conflict` names an open task of
+/// `scope` that already does the work of task `id`, and then nothing changes.
+pub async fn retry_guarded(
+    db: &Db,
+    id: i64,
+    audit: &NewAudit,
+    scope: GuardScope,
+    conflict: impl FnOnce(&[OpenTask]) -> Option<i64>,
+) -> Result<Retried, sqlx::Error> {
+    let (lock, open_sql, key) = guard_sql(scope);
+    let mut conflict = Some(conflict);
+    let n = now();
+    let sql = format!("UPDATE tasks SET {RETRY_SET} WHERE id = ? AND {RETRY_FROM}");
+    crate::in_tx!(db, tx => {
+        if matches!(db, Db::MySql(_)) {
+            sqlx::query(lock).bind(key).fetch_optional(&mut **tx).await?;
+        }
+        let open = open_tasks!(tx, open_sql, key);
+        let conflict = conflict.take().ok_or(sqlx::Error::RowNotFound)?;
+        if let Some(other) = conflict(&open) {
+            return Ok(Retried::Open(other));
+        }
+        let r = sqlx::query(AssertSqlSafe(sql.clone())).bind(n).bind(n).bind(id).execute(&mut **tx).await?.rows_affected();
+        if r == 0 {
+            return Ok(Retried::NotRetryable);
+        }
+        insert_in!(&mut **tx, audit);
+        Ok::<Retried, sqlx::Error>(Retried::Queued)
+    })
+}
+
+/// The lock statement, the open-task query (two binds of the key) and the key of a guard scope.
+fn guard_sql(scope: GuardScope) -> (&'static str, &'static str, i64) {
+    const OPEN_CERT: &str = "SELECT id, task_type, status, target_type, target_id, params FROM tasks \
+        WHERE status IN ('pending', 'running') \
+        AND task_type IN ('certificate_issue', 'certificate_renew', 'certificate_deploy') \
+        AND ((target_type = 'certificate' AND target_id = ?) OR (target_type = 'deployment' AND target_id IN \
+             (SELECT id FROM certificate_deployments WHERE certificate_id = ?))) ORDER BY id";
+    const OPEN_SERVER: &str = "SELECT id, task_type, status, target_type, target_id, params FROM tasks \
+        WHERE status IN ('pending', 'running') AND task_type = 'server_check' \
+        AND target_type = 'server' AND target_id = ? AND target_id = ? ORDER BY id";
+    match scope {
+        GuardScope::Certificate(id) => ("SELECT id FROM certificates WHERE id = ? FOR UPDATE", OPEN_CERT, id),
+        GuardScope::Server(id) => ("SELECT id FROM servers WHERE id = ? FOR UPDATE", OPEN_SERVER, id),
+    }
+}
+
+/// The deployments of certificate `certificate_id` that a deploy without a list works on.
+pub async fn auto_deployments(db: &Db, certificate_id: i64) -> Result<Vec<i64>, sqlx::Error> {
+    on_db!(db, p => sqlx::query_scalar(
+        "SELECT id FROM certificate_deployments WHERE certificate_id = ? AND auto_deploy = TRUE ORDER BY id",
+    ).bind(certificate_id).fetch_all(p).await)
 }
 
 /// The right to write a claimed task: who holds it and under which generation.
@@ -531,16 +733,14 @@ pub async fn cancel(db: &Db, id: i64, audit: &NewAudit) -> Result<bool, sqlx::Er
 /// Puts a failed or cancelled task back in the queue with fresh attempts; returns whether it
 /// changed.
 pub async fn retry(db: &Db, id: i64, audit: &NewAudit) -> Result<bool, sqlx::Error> {
-    transition(
-        db,
-        id,
-        "status = 'pending', attempts = 0, progress = 0, result = NULL, scheduled_at = ?, started_at = NULL, \
-         completed_at = NULL, lease_expires_at = NULL, updated_at = ?",
-        "status IN ('failed', 'cancelled')",
-        audit,
-    )
-    .await
+    transition(db, id, RETRY_SET, RETRY_FROM, audit).await
 }
+
+/// What a retry sets (two `?` for now).
+const RETRY_SET: &str = "status = 'pending', attempts = 0, progress = 0, result = NULL, scheduled_at = ?, \
+    started_at = NULL, completed_at = NULL, lease_expires_at = NULL, updated_at = ?";
+/// Which tasks a retry applies to.
+const RETRY_FROM: &str = "status IN ('failed', 'cancelled')";
 
 /// A status change by hand: `set` (with two `?` for now) applies only when `from` holds, and
 /// the audit row goes in with it.
@@ -575,6 +775,27 @@ pub struct QueueState {
     pub lease_expires_at: Option<DateTime<Utc>>,
     /// The worker's last sign of life.
     pub last_heartbeat_at: Option<DateTime<Utc>>,
+}
+
+/// The task that holds a target's lock (and so keeps other tasks of that target waiting).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TargetHolder {
+    /// Its id.
+    pub task_id: i64,
+    /// Its status (a lock of a task that no longer runs is left over, for the reaper).
+    pub status: String,
+    /// Its worker.
+    pub locked_by: Option<String>,
+    /// Its lease end.
+    pub lease_expires_at: Option<DateTime<Utc>>,
+}
+
+/// The task that holds a target's lock, if any.
+pub async fn target_holder(db: &Db, target_type: &str, target_id: i64) -> Result<Option<TargetHolder>, sqlx::Error> {
+    on_db!(db, p => sqlx::query_as::<_, TargetHolder>(
+        "SELECT t.id AS task_id, t.status, t.locked_by, t.lease_expires_at \
+         FROM task_target_locks l JOIN tasks t ON t.id = l.task_id WHERE l.target_type = ? AND l.target_id = ?",
+    ).bind(target_type).bind(target_id).fetch_optional(p).await)
 }
 
 /// The queue fields of a task.
