@@ -2,7 +2,6 @@
 //! DNS providers (RFC 2136 for now; secrets sealed), certificate requests, and the
 //! `certificate_issue` task that runs an order through the engine and stores the result.
 
-use std::path::PathBuf;
 
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
@@ -993,9 +992,8 @@ impl Services {
     ) -> Result<Value, TaskFailure> {
         let log = |m: String| async move { ctx.log(LogLevel::Info, &m, None).await };
         let ca = self.resolve_ca(cert.user_id, &iss.ca).await?;
-        let trust_path = trust_file(ca.trust_root.as_deref()).map_err(TaskFailure::transient)?;
         let account = self
-            .account_for(ctx, cert.user_id, iss, trust_path.as_deref(), ca.eab.as_ref())
+            .account_for(ctx, cert.user_id, iss, ca.trust_root.as_deref(), ca.eab.as_ref())
             .await?;
         ctx.progress(15).await?;
         let spec = KeySpec::parse(&iss.key_type).map_err(TaskFailure::permanent)?;
@@ -1255,14 +1253,13 @@ impl Services {
                     .resolve_ca(cert.user_id, &iss.ca)
                     .await
                     .map_err(|e| e.to_string())?;
-                let trust = trust_file(ca.trust_root.as_deref())?;
                 let creds = self
                     .keyring()
                     .open_string(&acct.credentials_encrypted)
                     .map_err(|e| e.to_string())?;
                 let restored = tokio::time::timeout(
                     std::time::Duration::from_secs(15),
-                    AcmeAccount::restore(&creds, trust.as_deref()),
+                    AcmeAccount::restore(&creds, ca.trust_root.as_deref()),
                 )
                 .await
                 .map_err(|_| "the CA did not answer in 15 s".to_string())
@@ -1328,12 +1325,11 @@ impl Services {
             .next()
             .ok_or_else(|| ServiceError::Internal("no certificate block".into()))?;
         let ca = self.resolve_ca(cert.user_id, &iss.ca).await?;
-        let trust_path = trust_file(ca.trust_root.as_deref()).map_err(ServiceError::Internal)?;
         let creds = self
             .keyring()
             .open_string(&acct.credentials_encrypted)
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        let account = AcmeAccount::restore(&creds, trust_path.as_deref())
+        let account = AcmeAccount::restore(&creds, ca.trust_root.as_deref())
             .await
             .map_err(|e| ServiceError::Remote(e.to_string()))?;
         account.revoke(&der, reason).await.map_err(|e| match e {
@@ -1358,7 +1354,7 @@ impl Services {
         ctx: &TaskContext,
         user_id: i64,
         iss: &IssuanceRow,
-        trust: Option<&std::path::Path>,
+        trust: Option<&str>,
         eab: Option<&(String, Zeroizing<Vec<u8>>)>,
     ) -> Result<AcmeAccount, TaskFailure> {
         let acme_err = |e: AcmeError| {
@@ -1423,20 +1419,6 @@ impl Services {
 
 /// Accounts restored during one renewal-information sweep (or why the CA could not be reached).
 type AccountCache = std::collections::HashMap<i64, Result<std::sync::Arc<AcmeAccount>, String>>;
-
-/// instant-acme reads an extra trust root from a file: the (public) root, written once per
-/// content under the temp dir.
-fn trust_file(pem: Option<&str>) -> Result<Option<PathBuf>, String> {
-    let Some(pem) = pem else { return Ok(None) };
-    let p = std::env::temp_dir().join(format!(
-        "certdeck-ca-{}.pem",
-        &super::discovery::hex_sha256(pem.as_bytes())[..16]
-    ));
-    if !p.exists() {
-        std::fs::write(&p, pem).map_err(|e| format!("{}: {e}", p.display()))?;
-    }
-    Ok(Some(p))
-}
 
 /// Records every challenge as a `dns_challenges` row while the real solver works.
 struct Recording<'a> {

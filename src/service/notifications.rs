@@ -5,7 +5,8 @@
 //!
 //! Channel settings (`alert_channels.config`, secrets sealed) per type:
 //! - email: `smtp_host`, `smtp_port` (587), `security` (`starttls` | `tls` | `plain`), `username`,
-//!   `password` (secret), `from`, `to` and `cc` (address or list), `trust_pem` (private CA).
+//!   `password` (secret), `from`, `to` and `cc` (address or list), `trust_pem` (private CA),
+//!   `allow_plaintext_auth` (AUTH without TLS to a host that is not the loopback; default false).
 //! - webhook: `url`, `flavor` (`generic` | `dingtalk` | `feishu`), `secret` (secret: HMAC or the
 //!   vendor's sign secret), `headers` (object), `allow_http` (loopback only).
 //! - wechat: `webhook_url` (secret: the WeCom bot URL, or ServerChan's `…/<SendKey>.send`),
@@ -97,6 +98,10 @@ pub fn channel_config(
             s.username = get("username");
             s.password = get("password");
             s.trust_pem = get("trust_pem");
+            s.allow_plaintext_auth = settings
+                .get("allow_plaintext_auth")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
             ChannelConfig::Email(s)
         }
         ChannelType::Webhook => {
