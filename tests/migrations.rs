@@ -11,9 +11,10 @@ use certdeck::store::migrate::{self, MigrationError, Script};
 use certdeck::store::Db;
 use common::{count, exec, TestDb};
 
-const LATEST: i64 = 14;
-/// Settings rows at the latest version: V6 seeds 20, V13 adds the 3 dns-01 settings, V14 2 more.
-const SETTINGS_AT_LATEST: i64 = 25;
+const LATEST: i64 = 18;
+/// Settings rows at the latest version: V6 seeds 20, V13 adds the 3 dns-01 settings, V14 2 more,
+/// V18 the 2 target-policy settings.
+const SETTINGS_AT_LATEST: i64 = 27;
 const HISTORY: &str = "certdeck_schema_history";
 
 /// Empty databases: SQLite, plus MariaDB when available.

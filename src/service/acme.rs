@@ -351,6 +351,8 @@ impl Services {
                     ServiceError::invalid("secret", "the TSIG secret must be base64 (as tsig-keygen prints it)")
                 })?;
         }
+        self.check_dns_provider_targets("rfc2136", &json!({"server": settings.server}))
+            .await?;
         let secrets = json!({"tsig_secret": tsig_secret.trim()});
         self.insert_provider(
             actor,
@@ -446,6 +448,8 @@ impl Services {
                         format!("{} takes the secrets {}", spec.title, spec.secrets.join(", ")),
                     ));
                 }
+                self.check_dns_provider_targets(other, &Value::Object(settings.clone()))
+                    .await?;
                 // Builds the client offline: a missing or empty secret is named here.
                 crate::engine::dnsapi::build(other, &Value::Object(settings.clone()), &Value::Object(secrets.clone()))
                     .map_err(|e| ServiceError::invalid("secret", e))?;
@@ -529,6 +533,8 @@ impl Services {
     async fn provider_records(&self, p: &DnsProviderRow) -> ServiceResult<(Box<dyn DnsRecords>, Option<String>)> {
         let settings = p.settings.as_ref().map(|j| j.0.clone()).unwrap_or(Value::Null);
         let delegation = settings["delegation_zone"].as_str().map(str::to_string);
+        // Checked at each use too: the lists may have changed, names may resolve elsewhere.
+        self.check_dns_provider_targets(&p.provider_type, &settings).await?;
         let secrets = || -> ServiceResult<Value> {
             let sealed = p
                 .secrets_encrypted
@@ -691,14 +697,10 @@ impl Services {
                         discovered.as_str()
                     }
                 };
-                if !root.starts_with('/') || root.contains("..") || root.chars().any(char::is_control) {
-                    return Err(ServiceError::invalid(
-                        "webroot",
-                        "must be an absolute path without '..'",
-                    ));
-                }
-                crate::domain::check_len("webroot", root, 500)?;
-                (Some(server.id), Some(root.trim_end_matches('/').to_string()))
+                let root = crate::domain::acme_clients::check_webroot(root).map_err(|e| {
+                    ServiceError::invalid("webroot", format!("must be an absolute path without '..': {e}"))
+                })?;
+                (Some(server.id), Some(root))
             }
             (ChallengeKind::Http01, None) if input.webroot.is_some() => {
                 return Err(ServiceError::invalid(

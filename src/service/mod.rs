@@ -30,6 +30,7 @@ pub mod schedules;
 pub mod secrets;
 pub mod servers;
 pub mod settings;
+pub mod targets;
 pub mod tasks;
 pub mod users;
 

@@ -353,6 +353,32 @@ impl Services {
                 }
             }
         }
+        // Every host a probe would connect to, checked against the target policy now (names
+        // may resolve elsewhere than when the monitor was made): a refused one is the
+        // monitor's finding, and none of its hosts is probed.
+        let policy = self.target_policy().await?;
+        let hosts: std::collections::BTreeSet<(String, u16)> = planned
+            .iter()
+            .map(|p| (p.target.connect_host.clone(), p.target.port))
+            .collect();
+        let refused: std::collections::HashMap<(String, u16), String> =
+            futures::future::join_all(hosts.into_iter().map(|(h, port)| {
+                let policy = &policy;
+                async move {
+                    let why = policy.check("monitor target", &h, port).await;
+                    why.map(|w| ((h, port), w))
+                }
+            }))
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        for p in &planned {
+            if let Some(why) = refused.get(&(p.target.connect_host.clone(), p.target.port)) {
+                direct[p.monitor].get_or_insert_with(|| (MonitorStatus::Error, why.clone(), None));
+            }
+        }
+        planned.retain(|p| direct[p.monitor].is_none());
         let reports = tls_probe::probe_many(planned.iter().map(|p| p.target.clone()).collect(), cfg.concurrency).await;
         let mut per_monitor: Vec<Vec<(&Planned, ProbeReport)>> = (0..monitors.len()).map(|_| Vec::new()).collect();
         for (p, r) in planned.iter().zip(reports) {

@@ -241,6 +241,10 @@ impl Services {
         }
         let is_active = input.is_active.unwrap_or(true);
         let (connect_address, trust_bundle_pem) = probe_overrides(input)?;
+        if t == MonitorType::Domain {
+            let host = connect_address.clone().flatten().or_else(|| domain.clone()).unwrap_or_default();
+            self.check_target("monitor address", &host, port).await?;
+        }
         let new = NewMonitor {
             user_id: actor.user_id,
             name,
@@ -308,6 +312,10 @@ impl Services {
         }
         let mut sets = Sets::new();
         let (addr, trust) = probe_overrides(input)?;
+        if let Some(Some(a)) = &addr {
+            let port = input.port.or(row.port.map(i64::from)).unwrap_or(443).clamp(1, 65_535) as u16;
+            self.check_target("monitor address", a, port).await?;
+        }
         if let Some(a) = addr {
             sets.set("connect_address", a.map(Arg::Str).unwrap_or(Arg::Null));
         }
@@ -629,6 +637,7 @@ impl Services {
     ) -> ServiceResult<ChannelView> {
         let name = opt_text("name", Some(name), 100)?.ok_or_else(|| ServiceError::invalid("name", "is required"))?;
         let config = self.seal_channel_config(t, fields)?;
+        self.check_channel_fields_targets(t, fields).await?;
         let audit = self.audit(
             Some(actor),
             "channel.create",
@@ -699,6 +708,7 @@ impl Services {
         }
         if let Some(f) = fields {
             let config = self.seal_channel_config(row.channel_type, f)?;
+            self.check_channel_fields_targets(row.channel_type, f).await?;
             details["settings"] = config["settings"].clone();
             sets.set("config", Arg::Str(config.to_string()));
         }

@@ -197,6 +197,8 @@ impl Services {
         let settings = view.settings.as_object().cloned().unwrap_or_default();
         let secrets = view.secrets.and_then(|s| s.as_object().cloned()).unwrap_or_default();
         let cfg = channel_config(t, &settings, &secrets).map_err(|e| ServiceError::invalid("config", e))?;
+        // Checked again at each use: the names may resolve elsewhere now, the lists may have changed.
+        self.check_channel_targets(&cfg).await?;
         Ok((name, cfg))
     }
 

@@ -55,6 +55,8 @@ pub const REGISTRY: &[SettingDef] = defs! {
     "backup.directory" String "" true "Directory for nightly backups (empty = data dir/backups)";
     "backup.keep_count" Number "7" true "Number of backups to keep";
     "task.worker_concurrency" Number "0" true "Worker pool size (0 = 2 x CPU cores)";
+    "security.target_allow_cidrs" String "" true "Only these ranges (CIDR, comma separated) may be targets users configure: monitors, verify hosts, webhooks, SMS, SMTP, DNS endpoints (empty = any not denied)";
+    "security.target_deny_cidrs" String "169.254.0.0/16, fe80::/10, 169.254.169.254/32, fd00:ec2::254/128" true "Ranges (CIDR, comma separated) that targets users configure may never reach (default: link-local and cloud metadata)";
 };
 
 /// The registered definition of a key.
@@ -97,6 +99,11 @@ pub fn validate_value(key: &str, ty: SettingType, value: &str) -> ServiceResult<
         }
         "acme.dns_authoritative_port" if !matches!(value.parse::<u32>(), Ok(1..=65_535)) => {
             return bad("must be a port, 1 to 65535".into())
+        }
+        "security.target_allow_cidrs" | "security.target_deny_cidrs" => {
+            if let Err(e) = crate::domain::cidr::CidrList::parse(value) {
+                return bad(e);
+            }
         }
         "certificate.default_key_type" if !matches!(value, "RSA" | "ECC") => return bad("must be RSA or ECC".into()),
         "monitor.default_port" => super::field(
