@@ -60,7 +60,10 @@ fn narrow(_path: &Path, _mode: u32) -> std::io::Result<()> {
 fn temp_name(path: &Path) -> PathBuf {
     let mut r = [0u8; 8];
     let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut r);
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     path.with_file_name(format!(".{name}.{}.tmp", crate::crypto::token::hex(&r)))
 }
 
@@ -122,7 +125,10 @@ mod tests {
         assert_eq!(std::fs::read(&k).unwrap(), b"two");
         assert_eq!(mode(&k), 0o600);
         // No temporary file is left behind.
-        let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 2, "{names:?}");
     }
 }

@@ -141,9 +141,14 @@ async fn verify_chain_to(p: &Pebble, root: u32, cert_pem: &str, chain_pem: &str,
 }
 
 async fn account(p: &Pebble) -> AcmeAccount {
-    let (a, creds) = AcmeAccount::create(&p.directory, &["ops@example.test".into()], None, Some(p.ca_pem.as_str()))
-        .await
-        .expect("account");
+    let (a, creds) = AcmeAccount::create(
+        &p.directory,
+        &["ops@example.test".into()],
+        None,
+        Some(p.ca_pem.as_str()),
+    )
+    .await
+    .expect("account");
     assert!(creds.contains("key_pkcs8"), "credentials hold the account key");
     // Restoring from the stored credentials gives the same account.
     let again = AcmeAccount::restore(&creds, Some(p.ca_pem.as_str())).await.unwrap();
@@ -355,9 +360,14 @@ fn bind() -> Option<Bind> {
 #[tokio::test(flavor = "multi_thread")]
 async fn dns01_through_rfc2136_to_bind_issues_a_wildcard_and_apex_certificate_and_removes_the_records() {
     let Some(b) = bind() else { return };
-    let (a, _) = AcmeAccount::create(&b.directory, &["ops@example.test".into()], None, Some(b.ca_pem.as_str()))
-        .await
-        .expect("account at the BIND-backed Pebble");
+    let (a, _) = AcmeAccount::create(
+        &b.directory,
+        &["ops@example.test".into()],
+        None,
+        Some(b.ca_pem.as_str()),
+    )
+    .await
+    .expect("account at the BIND-backed Pebble");
     let apex = format!("r{:08x}.{}", rand::random::<u32>(), b.rfc.zone);
     let domains = vec![format!("*.{apex}"), apex.clone()];
     let key = CertKey::generate(KeySpec::EcP256).unwrap();

@@ -21,7 +21,9 @@ fn origin(u: &url::Url) -> String {
 
 /// Whether `to` has the same scheme, host and port as `from`.
 pub fn same_origin(from: &url::Url, to: &url::Url) -> bool {
-    from.scheme() == to.scheme() && from.host() == to.host() && from.port_or_known_default() == to.port_or_known_default()
+    from.scheme() == to.scheme()
+        && from.host() == to.host()
+        && from.port_or_known_default() == to.port_or_known_default()
 }
 
 /// Follows a redirect only to the origin of the first request, at most [`MAX_REDIRECTS`] times.
@@ -57,7 +59,5 @@ pub fn client_builder(timeout: Duration) -> reqwest::ClientBuilder {
 
 /// [`client_builder`], built.
 pub fn client(timeout: Duration) -> Result<reqwest::Client, String> {
-    client_builder(timeout)
-        .build()
-        .map_err(|e| format!("HTTP client: {e}"))
+    client_builder(timeout).build().map_err(|e| format!("HTTP client: {e}"))
 }

@@ -22,7 +22,10 @@ pub fn check_token(token: &str) -> Result<(), String> {
             token.len()
         ));
     }
-    if let Some(c) = token.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_')) {
+    if let Some(c) = token
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+    {
         return Err(format!(
             "the CA sent a challenge token with '{}', outside the base64url alphabet; refusing it",
             c.escape_debug()
@@ -194,8 +197,7 @@ impl Solver for WebrootOverSsh {
     fn present<'a>(&'a self, challenges: &'a [Challenge], step: Step<'a>) -> BoxFut<'a, Result<(), String>> {
         use super::ssh::shell_quote as q;
         Box::pin(async move {
-            crate::domain::acme_clients::check_webroot(&self.webroot)
-                .map_err(|e| format!("webroot refused: {e}"))?;
+            crate::domain::acme_clients::check_webroot(&self.webroot).map_err(|e| format!("webroot refused: {e}"))?;
             for c in challenges {
                 check_token(&c.token)?;
             }

@@ -2,7 +2,6 @@
 //! DNS providers (RFC 2136 for now; secrets sealed), certificate requests, and the
 //! `certificate_issue` task that runs an order through the engine and stores the result.
 
-
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 

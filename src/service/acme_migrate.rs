@@ -723,7 +723,9 @@ fn renewability(m: &MappedSettings, l: &Lineage, server_id: Option<i64>) -> (boo
         Some(MappedChallenge::Http01Standalone) | None => {}
         Some(MappedChallenge::Http01Webroot { .. }) if webroot_on_server(m, server_id).is_some() => {}
         Some(MappedChallenge::Http01Webroot { webroots }) if server_id.is_some() && webroots.len() == 1 => {
-            let e = crate::domain::acme_clients::check_webroot(&webroots[0]).err().unwrap_or_default();
+            let e = crate::domain::acme_clients::check_webroot(&webroots[0])
+                .err()
+                .unwrap_or_default();
             why.push(format!(
                 "the webroot in its renewal configuration is refused ({e}): certdeck writes challenge files only \
                  under an absolute path without '..'"

@@ -242,7 +242,11 @@ impl Services {
         let is_active = input.is_active.unwrap_or(true);
         let (connect_address, trust_bundle_pem) = probe_overrides(input)?;
         if t == MonitorType::Domain {
-            let host = connect_address.clone().flatten().or_else(|| domain.clone()).unwrap_or_default();
+            let host = connect_address
+                .clone()
+                .flatten()
+                .or_else(|| domain.clone())
+                .unwrap_or_default();
             self.check_target("monitor address", &host, port).await?;
         }
         let new = NewMonitor {

@@ -139,11 +139,21 @@ impl Services {
 
     /// Checks where a DNS provider connects: the RFC 2136 server, or a custom API `endpoint`
     /// (the vendors' own endpoints are public names and are checked like any other).
-    pub async fn check_dns_provider_targets(&self, provider_type: &str, settings: &serde_json::Value) -> ServiceResult<()> {
+    pub async fn check_dns_provider_targets(
+        &self,
+        provider_type: &str,
+        settings: &serde_json::Value,
+    ) -> ServiceResult<()> {
         match provider_type {
             "manual" => Ok(()),
-            "rfc2136" => match settings["server"].as_str().and_then(|a| a.parse::<std::net::SocketAddr>().ok()) {
-                Some(a) => self.check_target("RFC 2136 server", &a.ip().to_string(), a.port()).await,
+            "rfc2136" => match settings["server"]
+                .as_str()
+                .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
+            {
+                Some(a) => {
+                    self.check_target("RFC 2136 server", &a.ip().to_string(), a.port())
+                        .await
+                }
                 None => Ok(()),
             },
             _ => match settings["endpoint"].as_str() {
@@ -175,7 +185,10 @@ mod tests {
             deny: CidrList::parse("169.254.0.0/16").unwrap(),
         };
         assert!(p.refusal("10.1.1.1".parse().unwrap()).is_none());
-        assert!(p.refusal("169.254.169.254".parse().unwrap()).unwrap().contains(DENY_KEY));
+        assert!(p
+            .refusal("169.254.169.254".parse().unwrap())
+            .unwrap()
+            .contains(DENY_KEY));
         assert!(p.refusal("192.0.2.1".parse().unwrap()).unwrap().contains(ALLOW_KEY));
         assert_eq!(url_host_port("https://[::1]:8443/x"), Some(("::1".into(), 8443)));
         assert_eq!(url_host_port("http://h.example/x"), Some(("h.example".into(), 80)));

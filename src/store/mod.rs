@@ -127,7 +127,8 @@ impl Db {
     pub async fn connect(url: &str, settings: &PoolSettings) -> Result<Db, sqlx::Error> {
         if url.starts_with("mysql://") || url.starts_with("mariadb://") {
             let url = url.replacen("mariadb://", "mysql://", 1);
-            check_mysql_transport(&url, settings.allow_unverified_tls).map_err(|e| sqlx::Error::Configuration(e.into()))?;
+            check_mysql_transport(&url, settings.allow_unverified_tls)
+                .map_err(|e| sqlx::Error::Configuration(e.into()))?;
             let opts = MySqlConnectOptions::from_str(&url)?.charset("utf8mb4");
             let pool = MySqlPoolOptions::new()
                 .max_connections(settings.max_connections)
@@ -209,12 +210,19 @@ pub fn check_mysql_transport(url: &str, allow_unverified: bool) -> Result<(), St
             && matches!(v.to_ascii_uppercase().as_str(), "VERIFY_CA" | "VERIFY_IDENTITY")
     });
     let socket = u.query_pairs().any(|(k, _)| k == "socket");
-    let local = match u.host() {
-        None => true,
-        Some(url::Host::Domain(d)) => d.is_empty() || d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(a)) => a.is_loopback(),
-        Some(url::Host::Ipv6(a)) => a.is_loopback() || a.to_ipv4_mapped().is_some_and(|v| v.is_loopback()),
-    };
+    // mysql:// is not a special scheme to `url`: its host is opaque text, IP or not.
+    let host = u
+        .host_str()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let local = host.is_empty()
+        || host.eq_ignore_ascii_case("localhost")
+        || match host.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V4(a)) => a.is_loopback(),
+            Ok(std::net::IpAddr::V6(a)) => a.is_loopback() || a.to_ipv4_mapped().is_some_and(|v| v.is_loopback()),
+            Err(_) => false,
+        };
     if verified || socket || local {
         return Ok(());
     }
