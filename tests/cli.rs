@@ -189,14 +189,14 @@ fn db_status_rollback_and_no_migrate() {
     assert!(
         text(&rb)
             .0
-            .contains("rolled back V14, V13, V12, V11, V10, V9, V8, V7, V6"),
+            .contains("rolled back V18, V17, V16, V15, V14, V13, V12, V11, V10, V9, V8, V7, V6"),
         "{:?}",
         text(&rb)
     );
     let st2 = certdeck(home.path(), &["--database-url", &url, "db", "status"], None);
     let (out, _) = text(&st2);
     assert!(
-        out.contains("V5") && out.lines().filter(|l| l.contains("pending")).count() == 9,
+        out.contains("V5") && out.lines().filter(|l| l.contains("pending")).count() == 13,
         "{out}"
     );
 }

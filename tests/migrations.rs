@@ -139,7 +139,7 @@ async fn fresh_database_migrates_1_to_7_and_a_second_migrate_applies_nothing() {
         let applied = migrate::migrate(&t.db).await.unwrap();
         assert_eq!(
             applied,
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14],
+            (1..=LATEST).collect::<Vec<_>>(),
             "[{l}] first migrate"
         );
         assert_at_latest(&t).await;
@@ -147,7 +147,7 @@ async fn fresh_database_migrates_1_to_7_and_a_second_migrate_applies_nothing() {
         let status = migrate::status(&t.db).await.unwrap();
         assert_eq!(
             status.iter().map(|s| s.version).collect::<Vec<_>>(),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14],
+            (1..=LATEST).collect::<Vec<_>>(),
             "[{l}]"
         );
         for s in &status {
@@ -193,7 +193,7 @@ async fn rollback_to_zero_drops_every_design_table_and_migrate_restores_them() {
             .unwrap_or_else(|e| panic!("[{l}] rollback 0: {e}"));
         assert_eq!(
             reverted,
-            vec![14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1],
+            (1..=LATEST).rev().collect::<Vec<_>>(),
             "[{l}] rollback to 0"
         );
         // Only the (now empty) history table is left.
@@ -225,7 +225,7 @@ async fn rollback_to_zero_drops_every_design_table_and_migrate_restores_them() {
         let applied = migrate::migrate(&t.db).await.unwrap();
         assert_eq!(
             applied,
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14],
+            (1..=LATEST).collect::<Vec<_>>(),
             "[{l}] migrate after rollback 0"
         );
         assert_at_latest(&t).await;
@@ -250,7 +250,7 @@ async fn rollback_to_5_undoes_seed_data_and_extensions_and_migrate_reapplies_6_a
         let reverted = migrate::rollback(&t.db, 5)
             .await
             .unwrap_or_else(|e| panic!("[{l}] rollback 5: {e}"));
-        assert_eq!(reverted, vec![14, 13, 12, 11, 10, 9, 8, 7, 6], "[{l}] rollback to 5");
+        assert_eq!(reverted, (6..=LATEST).rev().collect::<Vec<_>>(), "[{l}] rollback to 5");
         assert_eq!(migrate::current_version(&t.db).await.unwrap(), 5, "[{l}]");
         let mut at5 = design_tables();
         at5.insert(HISTORY.to_string());
@@ -287,7 +287,7 @@ async fn rollback_to_5_undoes_seed_data_and_extensions_and_migrate_reapplies_6_a
         let applied = migrate::migrate(&t.db).await.unwrap();
         assert_eq!(
             applied,
-            vec![6, 7, 8, 9, 10, 11, 12, 13, 14],
+            (6..=LATEST).collect::<Vec<_>>(),
             "[{l}] migrate after rollback 5"
         );
         assert_at_latest(&t).await;
@@ -363,7 +363,7 @@ async fn rollback_and_remigrate_keep_user_rows_in_tables_the_undo_does_not_drop(
         // Down to 6 (U8, U7): every row stays, the seed data too.
         assert_eq!(
             migrate::rollback(db, 6).await.unwrap(),
-            vec![14, 13, 12, 11, 10, 9, 8, 7],
+            (7..=LATEST).rev().collect::<Vec<_>>(),
             "[{l}]"
         );
         assert_eq!(rows(db).await, all_there, "[{l}] rows after rollback to 6");
@@ -380,7 +380,7 @@ async fn rollback_and_remigrate_keep_user_rows_in_tables_the_undo_does_not_drop(
         );
         assert_eq!(
             migrate::migrate(db).await.unwrap(),
-            vec![7, 8, 9, 10, 11, 12, 13, 14],
+            (7..=LATEST).collect::<Vec<_>>(),
             "[{l}]"
         );
         assert_eq!(rows(db).await, all_there, "[{l}] rows after re-migrating 7");
@@ -394,7 +394,7 @@ async fn rollback_and_remigrate_keep_user_rows_in_tables_the_undo_does_not_drop(
         // Down to 5 (U7, U6): U6 removes exactly the seed rows, not the admin's own.
         assert_eq!(
             migrate::rollback(db, 5).await.unwrap(),
-            vec![14, 13, 12, 11, 10, 9, 8, 7, 6],
+            (6..=LATEST).rev().collect::<Vec<_>>(),
             "[{l}]"
         );
         assert_eq!(rows(db).await, all_there, "[{l}] rows after rollback to 5");
@@ -410,7 +410,7 @@ async fn rollback_and_remigrate_keep_user_rows_in_tables_the_undo_does_not_drop(
         );
         assert_eq!(
             migrate::migrate(db).await.unwrap(),
-            vec![6, 7, 8, 9, 10, 11, 12, 13, 14],
+            (6..=LATEST).collect::<Vec<_>>(),
             "[{l}]"
         );
         assert_eq!(rows(db).await, all_there, "[{l}] rows after re-migrating 6 and 7");
@@ -502,7 +502,7 @@ async fn a_database_migrated_by_a_newer_certdeck_is_refused_with_upgrade_advice(
             .await
             .expect_err("check must refuse a newer database");
         assert!(
-            matches!(e, MigrationError::NewerDatabase { db: 99, ours: 14 }),
+            matches!(e, MigrationError::NewerDatabase { db: 99, ours: LATEST }),
             "[{l}] check: {e:?}"
         );
         let msg = e.to_string();
@@ -512,17 +512,17 @@ async fn a_database_migrated_by_a_newer_certdeck_is_refused_with_upgrade_advice(
         );
         let e = migrate::check(&t.db, true).await.unwrap_err();
         assert!(
-            matches!(e, MigrationError::NewerDatabase { db: 99, ours: 14 }),
+            matches!(e, MigrationError::NewerDatabase { db: 99, ours: LATEST }),
             "[{l}] check(true): {e:?}"
         );
         let e = migrate::migrate(&t.db).await.unwrap_err();
         assert!(
-            matches!(e, MigrationError::NewerDatabase { db: 99, ours: 14 }),
+            matches!(e, MigrationError::NewerDatabase { db: 99, ours: LATEST }),
             "[{l}] migrate: {e:?}"
         );
         let e = migrate::rollback(&t.db, 5).await.unwrap_err();
         assert!(
-            matches!(e, MigrationError::NewerDatabase { db: 99, ours: 14 }),
+            matches!(e, MigrationError::NewerDatabase { db: 99, ours: LATEST }),
             "[{l}] rollback: {e:?}"
         );
 
@@ -558,13 +558,13 @@ async fn check_requiring_current_reports_pending_on_a_database_at_version_5() {
         let e = migrate::check(&t.db, true)
             .await
             .expect_err("check(true) at 5 must report pending migrations");
-        assert!(matches!(e, MigrationError::Pending { db: 5, ours: 14 }), "[{l}] {e:?}");
+        assert!(matches!(e, MigrationError::Pending { db: 5, ours: LATEST }), "[{l}] {e:?}");
         let msg = e.to_string();
         assert!(msg.contains("certdeck db migrate"), "[{l}] message: {msg}");
 
         assert_eq!(
             migrate::migrate(&t.db).await.unwrap(),
-            vec![6, 7, 8, 9, 10, 11, 12, 13, 14],
+            (6..=LATEST).collect::<Vec<_>>(),
             "[{l}] migrate from 5"
         );
         assert_at_latest(&t).await;
@@ -624,7 +624,7 @@ async fn rollback_refuses_a_target_outside_0_to_the_current_version() {
     common::init();
     for t in migrated_dbs().await {
         let l = t.label();
-        for bad in [-1, 15, 99] {
+        for bad in [-1, LATEST + 1, 99] {
             let e = migrate::rollback(&t.db, bad).await.expect_err("bad target");
             assert!(
                 matches!(e, MigrationError::BadTarget(v) if v == bad),
@@ -632,7 +632,7 @@ async fn rollback_refuses_a_target_outside_0_to_the_current_version() {
             );
         }
         // Rolling back to the current version is a no-op.
-        assert!(migrate::rollback(&t.db, 14).await.unwrap().is_empty(), "[{l}]");
+        assert!(migrate::rollback(&t.db, LATEST).await.unwrap().is_empty(), "[{l}]");
         assert_at_latest(&t).await;
     }
 }
