@@ -666,7 +666,10 @@ async fn a_certbot_directory_is_migrated_from_a_server_over_sftp() {
     // The hostile webroot: imported, but no webroot stored and the reason said.
     let hostile = lineage(&r, "hostile-webroot.example");
     assert_eq!(hostile.outcome, MigrateOutcome::Imported, "{hostile:#?}");
-    let iss = get_issuance(w.db(), hostile.certificate_id.unwrap()).await.unwrap().unwrap();
+    let iss = get_issuance(w.db(), hostile.certificate_id.unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((iss.http_server_id, iss.webroot.as_deref()), (None, None), "{iss:?}");
     assert!(!hostile.renewable, "{hostile:#?}");
     let why = hostile.not_renewable_reason.as_deref().unwrap_or_default();

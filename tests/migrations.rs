@@ -137,11 +137,7 @@ async fn fresh_database_migrates_1_to_7_and_a_second_migrate_applies_nothing() {
         );
 
         let applied = migrate::migrate(&t.db).await.unwrap();
-        assert_eq!(
-            applied,
-            (1..=LATEST).collect::<Vec<_>>(),
-            "[{l}] first migrate"
-        );
+        assert_eq!(applied, (1..=LATEST).collect::<Vec<_>>(), "[{l}] first migrate");
         assert_at_latest(&t).await;
 
         let status = migrate::status(&t.db).await.unwrap();
@@ -191,11 +187,7 @@ async fn rollback_to_zero_drops_every_design_table_and_migrate_restores_them() {
         let reverted = migrate::rollback(&t.db, 0)
             .await
             .unwrap_or_else(|e| panic!("[{l}] rollback 0: {e}"));
-        assert_eq!(
-            reverted,
-            (1..=LATEST).rev().collect::<Vec<_>>(),
-            "[{l}] rollback to 0"
-        );
+        assert_eq!(reverted, (1..=LATEST).rev().collect::<Vec<_>>(), "[{l}] rollback to 0");
         // Only the (now empty) history table is left.
         assert_eq!(
             tables(&t.db).await,
@@ -558,7 +550,10 @@ async fn check_requiring_current_reports_pending_on_a_database_at_version_5() {
         let e = migrate::check(&t.db, true)
             .await
             .expect_err("check(true) at 5 must report pending migrations");
-        assert!(matches!(e, MigrationError::Pending { db: 5, ours: LATEST }), "[{l}] {e:?}");
+        assert!(
+            matches!(e, MigrationError::Pending { db: 5, ours: LATEST }),
+            "[{l}] {e:?}"
+        );
         let msg = e.to_string();
         assert!(msg.contains("certdeck db migrate"), "[{l}] message: {msg}");
 

@@ -562,6 +562,31 @@ async fn http_clients_follow_no_redirect_to_another_host_or_scheme() {
     assert!(elsewhere.seen.lock().unwrap().is_empty());
 }
 
+#[tokio::test]
+async fn a_pinned_client_connects_to_the_checked_addresses_without_resolving_again() {
+    common::init();
+    let server = http_server(None).await;
+    // The name does not resolve at all: only the pin can lead the request to the server.
+    let pin = certdeck::engine::http::PinnedHost {
+        host: "pinned.certdeck.invalid".into(),
+        addrs: vec![std::net::SocketAddr::from(([127, 0, 0, 1], 9))],
+    };
+    let client = certdeck::engine::http::client_pinned(Duration::from_secs(5), Some(&pin)).unwrap();
+    let r = client
+        .get(format!("http://pinned.certdeck.invalid:{}/pinned", server.port))
+        .send()
+        .await
+        .expect("the pinned address is used (with the URL's port)");
+    assert_eq!(r.status(), 200);
+    assert_eq!(server.seen.lock().unwrap().len(), 1);
+    let unpinned = certdeck::engine::http::client_pinned(Duration::from_secs(5), None).unwrap();
+    assert!(unpinned
+        .get(format!("http://pinned.certdeck.invalid:{}/pinned", server.port))
+        .send()
+        .await
+        .is_err());
+}
+
 // ------------------------------------------------------------ 6. ACME tokens
 
 #[tokio::test]

@@ -57,6 +57,26 @@ pub fn client_builder(timeout: Duration) -> reqwest::ClientBuilder {
         .redirect(redirect_policy())
 }
 
+/// Addresses a host name connects to, resolved and checked by the caller: the client uses
+/// them instead of resolving the name again, so an answer that changes between the check and
+/// the connection (DNS rebinding) cannot lead the request elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinnedHost {
+    /// The host name as it appears in the URL.
+    pub host: String,
+    /// Its checked addresses (the URL's port is used).
+    pub addrs: Vec<std::net::SocketAddr>,
+}
+
+/// [`client_builder`] with `pin`'s addresses for its host, built.
+pub fn client_pinned(timeout: Duration, pin: Option<&PinnedHost>) -> Result<reqwest::Client, String> {
+    let mut b = client_builder(timeout);
+    if let Some(p) = pin.filter(|p| !p.addrs.is_empty()) {
+        b = b.resolve_to_addrs(&p.host, &p.addrs);
+    }
+    b.build().map_err(|e| format!("HTTP client: {e}"))
+}
+
 /// [`client_builder`], built.
 pub fn client(timeout: Duration) -> Result<reqwest::Client, String> {
     client_builder(timeout).build().map_err(|e| format!("HTTP client: {e}"))

@@ -93,13 +93,8 @@ impl Services {
     /// A timestamped backup in `dir` (created 0700 if missing), keeping the newest `keep`.
     pub async fn backup_to_dir(&self, dir: &Path, keep: usize) -> ServiceResult<BackupReport> {
         if !dir.exists() {
-            std::fs::create_dir_all(dir)
+            crate::fsutil::private_dir(dir)
                 .map_err(|e| ServiceError::Internal(format!("cannot create {}: {e}", dir.display())))?;
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
-            }
         }
         let name = format!("{PREFIX}{}{SUFFIX}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"));
         let mut report = self.backup_to_file(&dir.join(name)).await?;

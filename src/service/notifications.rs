@@ -168,6 +168,7 @@ pub fn channel_config(
                 auth_header: get("auth_header").map(|h| (h, text(secrets, "api_key").unwrap_or_default())),
                 phones: list(settings, "phones"),
                 timeout: Duration::from_secs(15),
+                pin: None,
             }))
         }
     })
@@ -196,9 +197,10 @@ impl Services {
         let view = self.channel_view(row, true)?;
         let settings = view.settings.as_object().cloned().unwrap_or_default();
         let secrets = view.secrets.and_then(|s| s.as_object().cloned()).unwrap_or_default();
-        let cfg = channel_config(t, &settings, &secrets).map_err(|e| ServiceError::invalid("config", e))?;
-        // Checked again at each use: the names may resolve elsewhere now, the lists may have changed.
-        self.check_channel_targets(&cfg).await?;
+        let mut cfg = channel_config(t, &settings, &secrets).map_err(|e| ServiceError::invalid("config", e))?;
+        // Checked again at each use (names may resolve elsewhere now, the lists may have
+        // changed), and the checked addresses are the ones connected to.
+        self.pin_channel_targets(&mut cfg).await?;
         Ok((name, cfg))
     }
 
@@ -246,6 +248,8 @@ impl Services {
                     let n = self.notification_of(&d).await?;
                     notify::deliver(&cfg, &n).await.map_err(|e| (e.transient, e.message))
                 }
+                // A name that does not resolve now may resolve later; anything else is final.
+                Err(e @ ServiceError::Remote(_)) => Err((true, e.to_string())),
                 Err(e) => Err((false, e.to_string())),
             };
             match outcome {

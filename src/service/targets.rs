@@ -51,31 +51,53 @@ impl TargetPolicy {
     }
 }
 
+/// Why a target cannot be used now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetError {
+    /// Outside the target policy (the message names the setting and the range).
+    Refused(String),
+    /// The name resolves to nothing now (a retry may work).
+    Unresolved(String),
+}
+
 impl TargetPolicy {
-    /// Resolves `host` (unless it is an address) and returns why it is refused, or `None`.
-    pub async fn check(&self, what: &str, host: &str, port: u16) -> Option<String> {
+    /// Resolves `host` (unless it is an address) and checks every address: the addresses, or
+    /// why they may not be used.
+    pub async fn resolve(&self, what: &str, host: &str, port: u16) -> Result<Vec<IpAddr>, TargetError> {
         let host = host.trim().trim_start_matches('[').trim_end_matches(']');
-        if host.is_empty() {
-            return None;
-        }
         let literal = host.parse::<IpAddr>().ok();
         let addrs: Vec<IpAddr> = match literal {
             Some(ip) => vec![ip],
             None => match tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((host, port))).await {
                 Ok(Ok(it)) => it.map(|a| a.ip()).collect(),
-                // Nothing to connect to now; the check runs again when the target is used.
-                _ => Vec::new(),
+                Ok(Err(e)) => return Err(TargetError::Unresolved(format!("{what} {host} does not resolve: {e}"))),
+                Err(_) => return Err(TargetError::Unresolved(format!("resolving {what} {host} timed out"))),
             },
         };
-        addrs.into_iter().find_map(|ip| {
-            self.refusal(ip).map(|why| {
+        for ip in &addrs {
+            if let Some(why) = self.refusal(*ip) {
                 let shown = match literal {
                     Some(_) => host.to_string(),
-                    None => format!("{host} (resolves to {})", canonical(ip)),
+                    None => format!("{host} (resolves to {})", canonical(*ip)),
                 };
-                format!("{what} {shown} is refused by the target policy: {why}; an admin can change {DENY_KEY} / {ALLOW_KEY}")
-            })
-        })
+                return Err(TargetError::Refused(format!(
+                    "{what} {shown} is refused by the target policy: {why}; an admin can change {DENY_KEY} / {ALLOW_KEY}"
+                )));
+            }
+        }
+        Ok(addrs)
+    }
+
+    /// Why `host` is refused, or `None`. A name that does not resolve passes (nothing to
+    /// connect to now; the check runs again at use).
+    pub async fn check(&self, what: &str, host: &str, port: u16) -> Option<String> {
+        if host.trim().is_empty() {
+            return None;
+        }
+        match self.resolve(what, host, port).await {
+            Err(TargetError::Refused(m)) => Some(m),
+            _ => None,
+        }
     }
 }
 
@@ -160,6 +182,45 @@ impl Services {
                 Some(e) => self.check_url_target("DNS API endpoint", e).await,
                 None => Ok(()),
             },
+        }
+    }
+
+    /// At the moment of sending: checks every place the channel connects to and pins the
+    /// checked addresses of an HTTP channel's host into it, so the request goes where the check
+    /// looked (no second resolution). A refusal is [`ServiceError::Forbidden`]; a name that
+    /// does not resolve now is [`ServiceError::Remote`] (a later attempt may work).
+    pub async fn pin_channel_targets(&self, cfg: &mut ChannelConfig) -> ServiceResult<()> {
+        let policy = self.target_policy().await?;
+        let (what, pin) = match cfg {
+            ChannelConfig::Email(s) => {
+                return match policy.check("SMTP host", &s.host, s.port).await {
+                    Some(m) => Err(ServiceError::Forbidden(m)),
+                    None => Ok(()),
+                }
+            }
+            ChannelConfig::Webhook(w) => ("webhook URL", (w.url.clone(), &mut w.pin)),
+            ChannelConfig::Sms(SmsSettings::Gateway(g)) => ("SMS gateway URL", (g.url.clone(), &mut g.pin)),
+            ChannelConfig::Sms(SmsSettings::Aliyun(a)) => ("SMS endpoint", (a.endpoint.clone(), &mut a.pin)),
+        };
+        let (url, slot) = pin;
+        let Some((host, port)) = url_host_port(&url) else {
+            return Ok(());
+        };
+        match policy.resolve(what, &host, port).await {
+            Ok(addrs) => {
+                if host.parse::<IpAddr>().is_err() {
+                    *slot = Some(crate::engine::http::PinnedHost {
+                        host,
+                        addrs: addrs
+                            .into_iter()
+                            .map(|ip| std::net::SocketAddr::new(ip, port))
+                            .collect(),
+                    });
+                }
+                Ok(())
+            }
+            Err(TargetError::Refused(m)) => Err(ServiceError::Forbidden(m)),
+            Err(TargetError::Unresolved(m)) => Err(ServiceError::Remote(m)),
         }
     }
 
