@@ -70,8 +70,13 @@ impl TargetPolicy {
             Some(ip) => vec![ip],
             None => match tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((host, port))).await {
                 Ok(Ok(it)) => it.map(|a| a.ip()).collect(),
-                Ok(Err(e)) => return Err(TargetError::Unresolved(format!("{what} {host} does not resolve: {e}"))),
-                Err(_) => return Err(TargetError::Unresolved(format!("resolving {what} {host} timed out"))),
+                Ok(Err(e)) => return Err(TargetError::Unresolved(format!("{host} does not resolve: {e}"))),
+                Err(_) => {
+                    return Err(TargetError::Unresolved(format!(
+                        "resolving {host} timed out after {} s",
+                        RESOLVE_TIMEOUT.as_secs()
+                    )))
+                }
             },
         };
         for ip in &addrs {
