@@ -721,6 +721,58 @@ async fn targets_aimed_at_link_local_and_the_metadata_service_are_refused_by_def
                 "[{l}] nothing stored in {table}"
             );
         }
+        // A deployment's verify host (the handshake after a deploy, and certificate monitors).
+        let kp = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["shop.example.test".to_string()])
+            .unwrap()
+            .self_signed(&kp)
+            .unwrap();
+        let c =
+            w.s.cert_import(
+                &w.alice,
+                &certdeck::service::certificates::ImportInput {
+                    certificate: cert.pem().into_bytes(),
+                    private_key: kp.serialize_pem().into_bytes(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let srv =
+            w.s.server_create(
+                &w.alice,
+                &certdeck::service::servers::ServerInput {
+                    name: Some("web".into()),
+                    hostname: Some("web.example.test".into()),
+                    port: Some(22),
+                    auth_type: Some(certdeck::domain::AuthType::Password),
+                    username: Some("deploy".into()),
+                    password: Some("pw-pw-pw".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let m = forbidden(
+            w.s.deployment_create_with(
+                &w.alice,
+                c.id,
+                srv.id,
+                &certdeck::service::certificates::DeploymentInput {
+                    deploy_path: "/etc/ssl/shop.pem".into(),
+                    verify_host: Some("169.254.169.254".into()),
+                    ..Default::default()
+                },
+            )
+            .await,
+            &format!("[{l}] verify host"),
+        );
+        assert!(m.contains("deployment verify host 169.254.169.254"), "[{l}] {m}");
+        assert_eq!(
+            common::count(w.db(), "SELECT COUNT(*) FROM certificate_deployments").await,
+            0,
+            "[{l}]"
+        );
     }
 }
 
