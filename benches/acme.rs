@@ -47,7 +47,8 @@ const HTTP01_ADDR: &str = "127.0.0.1:5002";
 struct Bed {
     bind_directory: String,
     http_directory: String,
-    ca: PathBuf,
+    /// The CA's trust root, PEM.
+    ca_pem: String,
     rfc: Rfc2136,
 }
 
@@ -63,7 +64,7 @@ fn bed() -> Option<Bed> {
     Some(Bed {
         bind_directory: env("CERTDECK_TEST_PEBBLE_BIND_DIRECTORY")?,
         http_directory: env("CERTDECK_TEST_PEBBLE_DIRECTORY")?,
-        ca: env("CERTDECK_TEST_PEBBLE_CA")?.into(),
+        ca_pem: std::fs::read_to_string(env("CERTDECK_TEST_PEBBLE_CA")?).ok()?,
         rfc: Rfc2136 {
             server: env("CERTDECK_TEST_BIND_ADDR")?.parse().ok()?,
             zone: env("CERTDECK_TEST_BIND_ZONE")?,
@@ -239,7 +240,7 @@ async fn main() {
         &bed.bind_directory,
         &["bench@example.test".into()],
         None,
-        Some(bed.ca.as_ref()),
+        Some(bed.ca_pem.as_str()),
     )
     .await
     .expect("account at the BIND-backed Pebble");
@@ -247,7 +248,7 @@ async fn main() {
         &bed.http_directory,
         &["bench@example.test".into()],
         None,
-        Some(bed.ca.as_ref()),
+        Some(bed.ca_pem.as_str()),
     )
     .await
     .expect("account at the challtestsrv-backed Pebble");

@@ -193,6 +193,7 @@ fn target(port: u16, sni: String, trust: &str) -> ProbeTarget {
         handshake_timeout: Duration::from_secs(10),
         warn_days: 30,
         error_days: 7,
+        resolved: None,
     }
 }
 

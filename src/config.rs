@@ -29,6 +29,9 @@ pub struct Config {
     /// Where the console's tasks run: `embedded` (in the console) or `external` (a
     /// `--serve-scheduler` daemon). Default: embedded for SQLite, external for MySQL.
     pub scheduler: String,
+    /// Accept a MySQL server on another host without `ssl-mode=VERIFY_CA|VERIFY_IDENTITY`
+    /// (`database_allow_unverified_tls`; default false: such a URL is refused).
+    pub database_allow_unverified_tls: bool,
 }
 
 /// The file form of the configuration; every field optional.
@@ -51,6 +54,8 @@ pub struct ConfigFile {
     pub language: Option<String>,
     /// `embedded` or `external`.
     pub scheduler: Option<String>,
+    /// Accept an unverified TLS connection to a MySQL server on another host.
+    pub database_allow_unverified_tls: Option<bool>,
 }
 
 /// Values given on the command line.
@@ -71,6 +76,9 @@ pub enum ConfigError {
     /// The file is not valid.
     #[error("config file {0} is invalid: {1}")]
     Parse(PathBuf, String),
+    /// An environment variable has a bad value.
+    #[error("environment variable {0}: {1}")]
+    Env(String, String),
     /// No home directory to place files in.
     #[error("cannot find a home directory for certdeck's files: set CERTDECK_DATA_DIR and CERTDECK_CONFIG_DIR")]
     NoDirs,
@@ -111,6 +119,19 @@ impl Config {
             .or(file.database_url)
             .unwrap_or(default_db);
         let default_sqlite = database_url.starts_with("sqlite:");
+        let database_allow_unverified_tls = match env("CERTDECK_DATABASE_ALLOW_UNVERIFIED_TLS") {
+            Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" => false,
+                _ => {
+                    return Err(ConfigError::Env(
+                        "CERTDECK_DATABASE_ALLOW_UNVERIFIED_TLS".into(),
+                        format!("'{v}' is not true or false"),
+                    ))
+                }
+            },
+            None => file.database_allow_unverified_tls.unwrap_or(false),
+        };
         Ok(Config {
             database_url,
             theme: env("CERTDECK_THEME").or(file.theme).unwrap_or_else(|| "default".into()),
@@ -133,9 +154,19 @@ impl Config {
                     "external".into()
                 }
             }),
+            database_allow_unverified_tls,
             data_dir,
             config_dir,
         })
+    }
+
+    /// The database pool settings of this configuration.
+    pub fn pool_settings(&self) -> crate::store::PoolSettings {
+        crate::store::PoolSettings {
+            max_connections: self.max_connections,
+            allow_unverified_tls: self.database_allow_unverified_tls,
+            ..Default::default()
+        }
     }
 
     /// Whether the database is the embedded SQLite.

@@ -9,6 +9,7 @@ pub mod crypto;
 pub mod domain;
 pub mod engine;
 pub mod errors;
+pub mod fsutil;
 pub mod logging;
 pub mod scheduler;
 pub mod service;

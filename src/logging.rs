@@ -21,8 +21,11 @@ pub enum Sink {
 
 /// Starts logging; keep the guards alive until exit so buffered lines are written.
 pub fn init(data_dir: &Path, level: &str, sink: Sink) -> Result<Vec<WorkerGuard>, String> {
+    // The data dir holds the database, the key file and the logs: private (0700) from its
+    // creation, whatever the umask. Logging starts first, so it creates both.
+    crate::fsutil::private_dir(data_dir).map_err(|e| format!("cannot create data dir {}: {e}", data_dir.display()))?;
     let dir = data_dir.join("logs");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create log dir {}: {e}", dir.display()))?;
+    crate::fsutil::private_dir(&dir).map_err(|e| format!("cannot create log dir {}: {e}", dir.display()))?;
     let appender = RollingFileAppender::builder()
         .rotation(Rotation::DAILY)
         .filename_prefix("certdeck")

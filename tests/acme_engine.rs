@@ -21,6 +21,8 @@ struct Pebble {
     directory: String,
     mgmt: String,
     ca: String,
+    /// The CA's trust root, PEM (the engine keeps it in memory).
+    ca_pem: String,
     challtestsrv: String,
 }
 
@@ -32,6 +34,7 @@ fn pebble() -> Option<Pebble> {
             directory: get("CERTDECK_TEST_PEBBLE_DIRECTORY")?,
             mgmt: get("CERTDECK_TEST_PEBBLE_MGMT")?,
             ca: get("CERTDECK_TEST_PEBBLE_CA")?,
+            ca_pem: std::fs::read_to_string(get("CERTDECK_TEST_PEBBLE_CA")?).ok()?,
             challtestsrv: get("CERTDECK_TEST_CHALLTESTSRV_MGMT")?,
         })
     })();
@@ -138,12 +141,17 @@ async fn verify_chain_to(p: &Pebble, root: u32, cert_pem: &str, chain_pem: &str,
 }
 
 async fn account(p: &Pebble) -> AcmeAccount {
-    let (a, creds) = AcmeAccount::create(&p.directory, &["ops@example.test".into()], None, Some(p.ca.as_ref()))
-        .await
-        .expect("account");
+    let (a, creds) = AcmeAccount::create(
+        &p.directory,
+        &["ops@example.test".into()],
+        None,
+        Some(p.ca_pem.as_str()),
+    )
+    .await
+    .expect("account");
     assert!(creds.contains("key_pkcs8"), "credentials hold the account key");
     // Restoring from the stored credentials gives the same account.
-    let again = AcmeAccount::restore(&creds, Some(p.ca.as_ref())).await.unwrap();
+    let again = AcmeAccount::restore(&creds, Some(p.ca_pem.as_str())).await.unwrap();
     assert_eq!(again.id(), a.id());
     a
 }
@@ -261,6 +269,7 @@ struct Bind {
     directory: String,
     mgmt: String,
     ca: String,
+    ca_pem: String,
     rfc: certdeck::engine::rfc2136::Rfc2136,
 }
 
@@ -280,7 +289,7 @@ impl Bind {
             &self.directory,
             &["ops@example.test".into()],
             None,
-            Some(self.ca.as_ref()),
+            Some(self.ca_pem.as_str()),
         )
         .await
         .expect("account at the BIND-backed Pebble")
@@ -327,6 +336,7 @@ fn bind() -> Option<Bind> {
             directory: get("CERTDECK_TEST_PEBBLE_BIND_DIRECTORY")?,
             mgmt: get("CERTDECK_TEST_PEBBLE_BIND_MGMT")?,
             ca: get("CERTDECK_TEST_PEBBLE_CA")?,
+            ca_pem: std::fs::read_to_string(get("CERTDECK_TEST_PEBBLE_CA")?).ok()?,
             rfc: certdeck::engine::rfc2136::Rfc2136 {
                 server: get("CERTDECK_TEST_BIND_ADDR")?.parse().ok()?,
                 zone: get("CERTDECK_TEST_BIND_ZONE")?,
@@ -350,9 +360,14 @@ fn bind() -> Option<Bind> {
 #[tokio::test(flavor = "multi_thread")]
 async fn dns01_through_rfc2136_to_bind_issues_a_wildcard_and_apex_certificate_and_removes_the_records() {
     let Some(b) = bind() else { return };
-    let (a, _) = AcmeAccount::create(&b.directory, &["ops@example.test".into()], None, Some(b.ca.as_ref()))
-        .await
-        .expect("account at the BIND-backed Pebble");
+    let (a, _) = AcmeAccount::create(
+        &b.directory,
+        &["ops@example.test".into()],
+        None,
+        Some(b.ca_pem.as_str()),
+    )
+    .await
+    .expect("account at the BIND-backed Pebble");
     let apex = format!("r{:08x}.{}", rand::random::<u32>(), b.rfc.zone);
     let domains = vec![format!("*.{apex}"), apex.clone()];
     let key = CertKey::generate(KeySpec::EcP256).unwrap();
@@ -376,6 +391,7 @@ async fn dns01_through_rfc2136_to_bind_issues_a_wildcard_and_apex_certificate_an
         directory: b.directory.clone(),
         mgmt: b.mgmt.clone(),
         ca: b.ca.clone(),
+        ca_pem: b.ca_pem.clone(),
         challtestsrv: String::new(),
     };
     verify_chain(&p, &issued.cert_pem, &issued.chain_pem, &format!("www.{apex}")).await;
@@ -539,6 +555,7 @@ async fn a_preferred_chain_is_taken_from_the_cas_alternates_and_verifies_to_its_
         directory: b.directory.clone(),
         mgmt: b.mgmt.clone(),
         ca: b.ca.clone(),
+        ca_pem: b.ca_pem.clone(),
         challtestsrv: String::new(),
     };
     let subject_cn = |pem: &str| {

@@ -590,6 +590,20 @@ async fn a_certbot_directory_is_migrated_from_a_server_over_sftp() {
         &["root-only.example"],
         true,
     );
+    // A renewal file whose webroot climbs out of the document root (issue 14 §7): it gets the
+    // checks of a typed webroot, so certdeck never writes challenge files there.
+    certbot_lineage(
+        tmp.path(),
+        &remote_abs,
+        "hostile-webroot.example",
+        &["hostile-webroot.example"],
+        true,
+    );
+    let conf = tmp.path().join("renewal/hostile-webroot.example.conf");
+    let text = std::fs::read_to_string(&conf)
+        .unwrap()
+        .replace("/var/www/example", "/var/www/example/../../../etc/cron.d");
+    std::fs::write(&conf, text).unwrap();
     let tar = std::process::Command::new("tar")
         .args(["-cf", "-", "-C"])
         .arg(tmp.path())
@@ -649,5 +663,16 @@ async fn a_certbot_directory_is_migrated_from_a_server_over_sftp() {
         e.contains("cannot read") && e.contains(&format!("SSH user {}", b.user)) && e.contains("privkey.pem"),
         "{e}"
     );
-    assert_eq!(count(w.db(), "SELECT COUNT(*) FROM certificates").await, 1);
+    // The hostile webroot: imported, but no webroot stored and the reason said.
+    let hostile = lineage(&r, "hostile-webroot.example");
+    assert_eq!(hostile.outcome, MigrateOutcome::Imported, "{hostile:#?}");
+    let iss = get_issuance(w.db(), hostile.certificate_id.unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((iss.http_server_id, iss.webroot.as_deref()), (None, None), "{iss:?}");
+    assert!(!hostile.renewable, "{hostile:#?}");
+    let why = hostile.not_renewable_reason.as_deref().unwrap_or_default();
+    assert!(why.contains("webroot") && why.contains("'..'"), "{why}");
+    assert_eq!(count(w.db(), "SELECT COUNT(*) FROM certificates").await, 2);
 }

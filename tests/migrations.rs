@@ -11,11 +11,12 @@ use certdeck::store::migrate::{self, MigrationError, Script};
 use certdeck::store::Db;
 use common::{count, exec, TestDb};
 
-const LATEST: i64 = 16;
+const LATEST: i64 = 17;
 /// Every shipped version.
-const VERSIONS: &[i64] = &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
-/// Settings rows at the latest version: V6 seeds 20, V13 adds the 3 dns-01 settings, V14 2 more, V16 1.
-const SETTINGS_AT_LATEST: i64 = 26;
+const VERSIONS: &[i64] = &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17];
+/// Settings rows at the latest version: V6 seeds 20, V13 adds the 3 dns-01 settings, V14 2 more, V16 1,
+/// V17 the 2 target-policy settings.
+const SETTINGS_AT_LATEST: i64 = 28;
 const HISTORY: &str = "certdeck_schema_history";
 
 /// Empty databases: SQLite, plus MariaDB when available.
@@ -134,17 +135,13 @@ async fn fresh_database_migrates_1_to_7_and_a_second_migrate_applies_nothing() {
         );
 
         let applied = migrate::migrate(&t.db).await.unwrap();
-        assert_eq!(
-            applied,
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16],
-            "[{l}] first migrate"
-        );
+        assert_eq!(applied, (1..=LATEST).collect::<Vec<_>>(), "[{l}] first migrate");
         assert_at_latest(&t).await;
 
         let status = migrate::status(&t.db).await.unwrap();
         assert_eq!(
             status.iter().map(|s| s.version).collect::<Vec<_>>(),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16],
+            (1..=LATEST).collect::<Vec<_>>(),
             "[{l}]"
         );
         for s in &status {
@@ -188,11 +185,7 @@ async fn rollback_to_zero_drops_every_design_table_and_migrate_restores_them() {
         let reverted = migrate::rollback(&t.db, 0)
             .await
             .unwrap_or_else(|e| panic!("[{l}] rollback 0: {e}"));
-        assert_eq!(
-            reverted,
-            vec![16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1],
-            "[{l}] rollback to 0"
-        );
+        assert_eq!(reverted, (1..=LATEST).rev().collect::<Vec<_>>(), "[{l}] rollback to 0");
         // Only the (now empty) history table is left.
         assert_eq!(
             tables(&t.db).await,
@@ -222,7 +215,7 @@ async fn rollback_to_zero_drops_every_design_table_and_migrate_restores_them() {
         let applied = migrate::migrate(&t.db).await.unwrap();
         assert_eq!(
             applied,
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16],
+            (1..=LATEST).collect::<Vec<_>>(),
             "[{l}] migrate after rollback 0"
         );
         assert_at_latest(&t).await;
@@ -247,11 +240,7 @@ async fn rollback_to_5_undoes_seed_data_and_extensions_and_migrate_reapplies_6_a
         let reverted = migrate::rollback(&t.db, 5)
             .await
             .unwrap_or_else(|e| panic!("[{l}] rollback 5: {e}"));
-        assert_eq!(
-            reverted,
-            vec![16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6],
-            "[{l}] rollback to 5"
-        );
+        assert_eq!(reverted, (6..=LATEST).rev().collect::<Vec<_>>(), "[{l}] rollback to 5");
         assert_eq!(migrate::current_version(&t.db).await.unwrap(), 5, "[{l}]");
         let mut at5 = design_tables();
         at5.insert(HISTORY.to_string());
@@ -288,7 +277,7 @@ async fn rollback_to_5_undoes_seed_data_and_extensions_and_migrate_reapplies_6_a
         let applied = migrate::migrate(&t.db).await.unwrap();
         assert_eq!(
             applied,
-            vec![6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16],
+            (6..=LATEST).collect::<Vec<_>>(),
             "[{l}] migrate after rollback 5"
         );
         assert_at_latest(&t).await;
@@ -364,7 +353,7 @@ async fn rollback_and_remigrate_keep_user_rows_in_tables_the_undo_does_not_drop(
         // Down to 6 (U8, U7): every row stays, the seed data too.
         assert_eq!(
             migrate::rollback(db, 6).await.unwrap(),
-            vec![16, 15, 14, 13, 12, 11, 10, 9, 8, 7],
+            (7..=LATEST).rev().collect::<Vec<_>>(),
             "[{l}]"
         );
         assert_eq!(rows(db).await, all_there, "[{l}] rows after rollback to 6");
@@ -381,7 +370,7 @@ async fn rollback_and_remigrate_keep_user_rows_in_tables_the_undo_does_not_drop(
         );
         assert_eq!(
             migrate::migrate(db).await.unwrap(),
-            vec![7, 8, 9, 10, 11, 12, 13, 14, 15, 16],
+            (7..=LATEST).collect::<Vec<_>>(),
             "[{l}]"
         );
         assert_eq!(rows(db).await, all_there, "[{l}] rows after re-migrating 7");
@@ -395,7 +384,7 @@ async fn rollback_and_remigrate_keep_user_rows_in_tables_the_undo_does_not_drop(
         // Down to 5 (U7, U6): U6 removes exactly the seed rows, not the admin's own.
         assert_eq!(
             migrate::rollback(db, 5).await.unwrap(),
-            vec![16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6],
+            (6..=LATEST).rev().collect::<Vec<_>>(),
             "[{l}]"
         );
         assert_eq!(rows(db).await, all_there, "[{l}] rows after rollback to 5");
@@ -411,7 +400,7 @@ async fn rollback_and_remigrate_keep_user_rows_in_tables_the_undo_does_not_drop(
         );
         assert_eq!(
             migrate::migrate(db).await.unwrap(),
-            vec![6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16],
+            (6..=LATEST).collect::<Vec<_>>(),
             "[{l}]"
         );
         assert_eq!(rows(db).await, all_there, "[{l}] rows after re-migrating 6 and 7");
@@ -503,7 +492,7 @@ async fn a_database_migrated_by_a_newer_certdeck_is_refused_with_upgrade_advice(
             .await
             .expect_err("check must refuse a newer database");
         assert!(
-            matches!(e, MigrationError::NewerDatabase { db: 99, ours: 16 }),
+            matches!(e, MigrationError::NewerDatabase { db: 99, ours: LATEST }),
             "[{l}] check: {e:?}"
         );
         let msg = e.to_string();
@@ -513,17 +502,17 @@ async fn a_database_migrated_by_a_newer_certdeck_is_refused_with_upgrade_advice(
         );
         let e = migrate::check(&t.db, true).await.unwrap_err();
         assert!(
-            matches!(e, MigrationError::NewerDatabase { db: 99, ours: 16 }),
+            matches!(e, MigrationError::NewerDatabase { db: 99, ours: LATEST }),
             "[{l}] check(true): {e:?}"
         );
         let e = migrate::migrate(&t.db).await.unwrap_err();
         assert!(
-            matches!(e, MigrationError::NewerDatabase { db: 99, ours: 16 }),
+            matches!(e, MigrationError::NewerDatabase { db: 99, ours: LATEST }),
             "[{l}] migrate: {e:?}"
         );
         let e = migrate::rollback(&t.db, 5).await.unwrap_err();
         assert!(
-            matches!(e, MigrationError::NewerDatabase { db: 99, ours: 16 }),
+            matches!(e, MigrationError::NewerDatabase { db: 99, ours: LATEST }),
             "[{l}] rollback: {e:?}"
         );
 
@@ -559,13 +548,16 @@ async fn check_requiring_current_reports_pending_on_a_database_at_version_5() {
         let e = migrate::check(&t.db, true)
             .await
             .expect_err("check(true) at 5 must report pending migrations");
-        assert!(matches!(e, MigrationError::Pending { db: 5, ours: 16 }), "[{l}] {e:?}");
+        assert!(
+            matches!(e, MigrationError::Pending { db: 5, ours: LATEST }),
+            "[{l}] {e:?}"
+        );
         let msg = e.to_string();
         assert!(msg.contains("certdeck db migrate"), "[{l}] message: {msg}");
 
         assert_eq!(
             migrate::migrate(&t.db).await.unwrap(),
-            vec![6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16],
+            (6..=LATEST).collect::<Vec<_>>(),
             "[{l}] migrate from 5"
         );
         assert_at_latest(&t).await;

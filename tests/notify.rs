@@ -694,6 +694,7 @@ async fn notify_sms_gateway_templates() {
         auth_header: Some(("X-Api-Key".into(), "sms-gw-key".into())),
         phones: vec!["+8613800000001".into(), "13800000002".into()],
         timeout: Duration::from_secs(5),
+        pin: None,
     };
     let mut n = note("shop-cert");
     n.what_to_do = format!("Renew \"now\" {}", "x".repeat(400));
@@ -729,6 +730,7 @@ async fn notify_sms_gateway_templates() {
         auth_header: None,
         phones: vec!["+441234567890".into()],
         timeout: Duration::from_secs(5),
+        pin: None,
     };
     deliver(&ChannelConfig::Sms(SmsSettings::Gateway(g)), &note("shop-cert"))
         .await
@@ -749,6 +751,7 @@ async fn notify_sms_gateway_templates() {
         auth_header: None,
         phones: vec!["13800000001".into()],
         timeout: Duration::from_secs(5),
+        pin: None,
     };
     assert!(
         deliver(&ChannelConfig::Sms(SmsSettings::Gateway(g)), &note("c"))

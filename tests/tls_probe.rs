@@ -34,6 +34,7 @@ fn target(host: &str, port: u16, sni: &str, trust: Option<&str>) -> ProbeTarget 
         handshake_timeout: Duration::from_secs(5),
         warn_days: 30,
         error_days: 7,
+        resolved: None,
     }
 }
 

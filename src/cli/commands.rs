@@ -28,7 +28,7 @@ use crate::store::monitoring::MonitorFilter;
 use crate::store::servers::ServerFilter;
 use crate::store::tasks::TaskFilter;
 use crate::store::users::{UserChanges, UserFilter};
-use crate::store::{Db, Page, PoolSettings};
+use crate::store::{Db, Page};
 
 /// A CLI failure: the message printed after `error: `.
 type R<T> = Result<T, String>;
@@ -151,10 +151,7 @@ impl Ctx {
             database_url: self.config.database_url.clone(),
             migrate: !self.no_migrate,
             key: self.key_source(),
-            pool: PoolSettings {
-                max_connections: self.config.max_connections,
-                ..Default::default()
-            },
+            pool: self.config.pool_settings(),
             client: ClientInfo::from_env(),
         };
         bootstrap::open(&opts)
@@ -674,7 +671,7 @@ async fn status(ctx: &Ctx, s: &Services, a: &Actor) -> R<()> {
 }
 
 async fn db(ctx: &Ctx, c: &DbCmd) -> R<()> {
-    let db = Db::connect(&ctx.config.database_url, &PoolSettings::default())
+    let db = Db::connect(&ctx.config.database_url, &ctx.config.pool_settings())
         .await
         .map_err(|e| {
             format!(

@@ -2,7 +2,6 @@
 //! file in the config dir, one entry per database, like `gh auth login`.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use sha2::Digest;
@@ -59,21 +58,14 @@ impl SessionStore {
     }
 
     fn write(&self, f: &SessionFile) -> std::io::Result<()> {
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir)?;
+        // A config dir made here is private; an existing one is the operator's choice.
+        if let Some(dir) = self.path.parent().filter(|d| !d.exists()) {
+            crate::fsutil::private_dir(dir)?;
         }
-        let tmp = self.path.with_extension("tmp");
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut file = opts.open(&tmp)?;
-        file.write_all(serde_json::to_string_pretty(f).unwrap_or_default().as_bytes())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, &self.path)
+        crate::fsutil::write_private(
+            &self.path,
+            serde_json::to_string_pretty(f).unwrap_or_default().as_bytes(),
+        )
     }
 
     /// The session for a database.

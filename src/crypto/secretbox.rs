@@ -12,7 +12,6 @@
 //! [`Keyring::open_legacy`], which the start-up data migration uses to re-seal them in place.
 
 use std::fmt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use aes_gcm::aead::{Aead, Generate, KeyInit, Payload};
@@ -202,18 +201,9 @@ impl Keyring {
             path: path.to_path_buf(),
             source,
         };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
+        if let Some(dir) = path.parent().filter(|d| !d.exists()) {
+            crate::fsutil::private_dir(dir).map_err(io)?;
         }
-        let tmp = path.with_extension("tmp");
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut f = opts.open(&tmp).map_err(io)?;
         let mut text = Zeroizing::new(String::from(
             "# certdeck master key(s): the first line seals, every line opens. Keep this file secret.\n",
         ));
@@ -221,9 +211,7 @@ impl Keyring {
             text.push_str(&k.to_base64());
             text.push('\n');
         }
-        f.write_all(text.as_bytes()).map_err(io)?;
-        f.sync_all().map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)?;
+        crate::fsutil::write_private(path, text.as_bytes()).map_err(io)?;
         Ok(())
     }
 

@@ -678,6 +678,27 @@ fn map_key(l: &Lineage) -> Result<String, String> {
     }
 }
 
+/// Checks a webroot (the document root certdeck writes http-01 challenge files under), typed
+/// by an operator or read from a migrated certbot/acme.sh configuration: an absolute path of
+/// at most 500 bytes, no `..` component, no control characters. Returns it without trailing
+/// slashes.
+pub fn check_webroot(raw: &str) -> Result<String, String> {
+    let root = raw.trim();
+    if !root.starts_with('/') {
+        return Err(format!("'{}' is not an absolute path", root.escape_debug()));
+    }
+    if root.split('/').any(|c| c == "..") || root.contains("..") {
+        return Err(format!("'{}' contains '..'", root.escape_debug()));
+    }
+    if root.chars().any(char::is_control) {
+        return Err(format!("'{}' contains a control character", root.escape_debug()));
+    }
+    if root.len() > 500 {
+        return Err(format!("is {} bytes long; at most 500", root.len()));
+    }
+    Ok(root.trim_end_matches('/').to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

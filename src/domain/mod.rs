@@ -4,6 +4,7 @@
 pub mod acme_clients;
 pub mod alert_rules;
 pub mod certpem;
+pub mod cidr;
 pub mod enums;
 pub mod ssh_config;
 pub mod values;

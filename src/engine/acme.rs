@@ -7,7 +7,6 @@
 //! Every step is reported through a callback so a task can log it.
 
 use std::future::Future;
-use std::path::Path;
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -239,14 +238,39 @@ pub struct AcmeAccount {
     account: Account,
     /// The credentials (JSON with the key), for requests instant-acme does not make.
     credentials: Zeroizing<String>,
-    trust_root: Option<std::path::PathBuf>,
+    /// The CA's own TLS trust root (PEM), if it has one.
+    trust_root: Option<String>,
 }
 
-fn builder(trust_root: Option<&Path>) -> Result<instant_acme::AccountBuilder, AcmeError> {
-    Ok(match trust_root {
-        Some(p) => Account::builder_with_root(p)?,
-        None => Account::builder()?,
-    })
+/// An account builder: the platform's roots, or only the CA's own trust root (PEM, kept in
+/// memory: nothing is written to disk).
+fn builder(trust_root: Option<&str>) -> Result<instant_acme::AccountBuilder, AcmeError> {
+    let Some(pem) = trust_root else {
+        return Ok(Account::builder()?);
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for der in crate::domain::certpem::certificates_der(pem.as_bytes())
+        .map_err(|e| AcmeError::Other(format!("the CA's trust root: {e}")))?
+    {
+        roots
+            .add(rustls::pki_types::CertificateDer::from(der))
+            .map_err(|e| AcmeError::Other(format!("the CA's trust root: {e}")))?;
+    }
+    if roots.is_empty() {
+        return Err(AcmeError::Other("the CA's trust root holds no certificate".into()));
+    }
+    let tls = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_only()
+        .enable_http1()
+        .enable_http2()
+        .build();
+    let client: hyper_util::client::legacy::Client<_, instant_acme::BodyWrapper<bytes::Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(https);
+    Ok(Account::builder_with_http(Box::new(client)))
 }
 
 impl AcmeAccount {
@@ -257,7 +281,7 @@ impl AcmeAccount {
         directory: &str,
         contacts: &[String],
         eab: Option<(&str, &[u8])>,
-        trust_root: Option<&Path>,
+        trust_root: Option<&str>,
     ) -> Result<(AcmeAccount, Zeroizing<String>), AcmeError> {
         let contact: Vec<String> = contacts.iter().map(|c| format!("mailto:{c}")).collect();
         let contact_refs: Vec<&str> = contact.iter().map(String::as_str).collect();
@@ -278,20 +302,20 @@ impl AcmeAccount {
             AcmeAccount {
                 account,
                 credentials: json.clone(),
-                trust_root: trust_root.map(Path::to_path_buf),
+                trust_root: trust_root.map(str::to_string),
             },
             json,
         ))
     }
 
     /// Restores an account from stored credentials.
-    pub async fn restore(credentials_json: &str, trust_root: Option<&Path>) -> Result<AcmeAccount, AcmeError> {
+    pub async fn restore(credentials_json: &str, trust_root: Option<&str>) -> Result<AcmeAccount, AcmeError> {
         let creds: instant_acme::AccountCredentials = serde_json::from_str(credentials_json)
             .map_err(|e| AcmeError::Other(format!("bad account credentials: {e}")))?;
         Ok(AcmeAccount {
             account: builder(trust_root)?.from_credentials(creds).await?,
             credentials: Zeroizing::new(credentials_json.to_string()),
-            trust_root: trust_root.map(Path::to_path_buf),
+            trust_root: trust_root.map(str::to_string),
         })
     }
 

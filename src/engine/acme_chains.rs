@@ -4,7 +4,6 @@
 //! requests (JWS ES256 with the account key, as RFC 8555 §6.3 asks) and keeps the chain whose
 //! topmost certificate was issued by the preferred name (certbot's `--preferred-chain`).
 
-use std::path::Path;
 use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -69,7 +68,7 @@ fn nonce_of(r: &reqwest::Response) -> Option<String> {
 
 impl ChainFetcher {
     /// From instant-acme's credentials JSON (`id`, `key_pkcs8`, `directory`).
-    pub fn new(credentials_json: &str, trust_root: Option<&Path>) -> Result<ChainFetcher, String> {
+    pub fn new(credentials_json: &str, trust_root: Option<&str>) -> Result<ChainFetcher, String> {
         let v: Value = serde_json::from_str(credentials_json).map_err(|e| format!("account credentials: {e}"))?;
         let kid = v["id"].as_str().ok_or("account credentials without id")?.to_string();
         let directory = v["directory"]
@@ -85,12 +84,9 @@ impl ChainFetcher {
             &ring::rand::SystemRandom::new(),
         )
         .map_err(|_| "the account key is not an ECDSA P-256 key".to_string())?;
-        let mut b = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .user_agent(concat!("certdeck/", env!("CARGO_PKG_VERSION")));
-        if let Some(p) = trust_root {
-            let pem = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
-            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| format!("trust root: {e}"))?;
+        let mut b = super::http::client_builder(Duration::from_secs(30));
+        if let Some(pem) = trust_root {
+            let cert = reqwest::Certificate::from_pem(pem.as_bytes()).map_err(|e| format!("trust root: {e}"))?;
             b = b.add_root_certificate(cert);
         }
         let http = b.build().map_err(|e| format!("HTTP client: {e}"))?;

@@ -12,6 +12,28 @@ use tokio::task::JoinHandle;
 
 use super::acme::{BoxFut, Challenge, ChallengeKind, Solver, Step};
 
+/// Checks an ACME challenge token before it is used as a file name or a path: 1 to 256
+/// characters of the base64url alphabet (`A-Z a-z 0-9 - _`, RFC 8555 §8.3), so a CA (or anyone
+/// answering in its place) cannot name a file outside the challenge directory.
+pub fn check_token(token: &str) -> Result<(), String> {
+    if token.is_empty() || token.len() > 256 {
+        return Err(format!(
+            "the CA sent a challenge token of {} characters; refusing it (1 to 256 expected)",
+            token.len()
+        ));
+    }
+    if let Some(c) = token
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+    {
+        return Err(format!(
+            "the CA sent a challenge token with '{}', outside the base64url alphabet; refusing it",
+            c.escape_debug()
+        ));
+    }
+    Ok(())
+}
+
 /// The responder: bound on [`StandaloneHttp01::bind`], stopped on drop.
 pub struct StandaloneHttp01 {
     addr: SocketAddr,
@@ -91,6 +113,9 @@ impl Solver for StandaloneHttp01 {
 
     fn present<'a>(&'a self, challenges: &'a [Challenge], _step: Step<'a>) -> BoxFut<'a, Result<(), String>> {
         Box::pin(async move {
+            for c in challenges {
+                check_token(&c.token)?;
+            }
             let mut m = self.tokens.lock().map_err(|_| "poisoned".to_string())?;
             for c in challenges {
                 m.insert(c.token.clone(), c.key_authorization.clone());
@@ -172,6 +197,10 @@ impl Solver for WebrootOverSsh {
     fn present<'a>(&'a self, challenges: &'a [Challenge], step: Step<'a>) -> BoxFut<'a, Result<(), String>> {
         use super::ssh::shell_quote as q;
         Box::pin(async move {
+            crate::domain::acme_clients::check_webroot(&self.webroot).map_err(|e| format!("webroot refused: {e}"))?;
+            for c in challenges {
+                check_token(&c.token)?;
+            }
             let dir = self.dir();
             self.run_file_command(&[format!("mkdir -p {}", q(&dir))], None).await?;
             for c in challenges {
@@ -195,12 +224,32 @@ impl Solver for WebrootOverSsh {
         use super::ssh::shell_quote as q;
         Box::pin(async move {
             let dir = self.dir();
-            let files: Vec<String> = challenges.iter().map(|c| q(&format!("{dir}/{}", c.token))).collect();
+            // Only tokens that passed the check were written; never join another into a path.
+            let files: Vec<String> = challenges
+                .iter()
+                .filter(|c| check_token(&c.token).is_ok())
+                .map(|c| q(&format!("{dir}/{}", c.token)))
+                .collect();
             if files.is_empty() {
                 return Ok(());
             }
             self.run_file_command(&[format!("rm -f {}", files.join(" "))], None)
                 .await
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_token;
+
+    #[test]
+    fn tokens_are_base64url_and_bounded() {
+        assert!(check_token("LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0").is_ok());
+        for bad in ["", "../../etc/passwd", "a/b", "a b", "tok\n", "x.y", "%2e%2e"] {
+            assert!(check_token(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_token(&"a".repeat(257)).is_err());
+        assert!(check_token(&"a".repeat(256)).is_ok());
     }
 }

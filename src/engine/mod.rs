@@ -5,6 +5,7 @@ pub mod acme;
 pub mod acme_chains;
 pub mod dns01;
 pub mod dnsapi;
+pub mod http;
 pub mod http01;
 pub mod notify;
 pub mod rfc2136;

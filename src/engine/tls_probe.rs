@@ -35,6 +35,9 @@ pub struct ProbeTarget {
     pub warn_days: i64,
     /// Fewer days left than this: an error.
     pub error_days: i64,
+    /// The addresses of `connect_host` as the caller resolved (and checked) them, used instead
+    /// of resolving again; `Err` is why it did not resolve. `None`: resolve here.
+    pub resolved: Option<Result<Vec<SocketAddr>, String>>,
 }
 
 /// One certificate as presented.
@@ -236,6 +239,19 @@ async fn resolve(t: &ProbeTarget) -> Result<Vec<SocketAddr>, Finding> {
     }
     if bare.is_empty() {
         return Err(Finding::error(FindingKind::DnsFailure, "no host name to connect to"));
+    }
+    match &t.resolved {
+        Some(Ok(v)) if !v.is_empty() => {
+            return Ok(v.iter().map(|a| SocketAddr::new(a.ip(), t.port)).collect());
+        }
+        Some(Ok(_)) => {
+            return Err(Finding::error(
+                FindingKind::DnsFailure,
+                format!("{bare} resolves to no address"),
+            ))
+        }
+        Some(Err(e)) => return Err(Finding::error(FindingKind::DnsFailure, e.clone())),
+        None => {}
     }
     match tokio::time::timeout(t.connect_timeout, tokio::net::lookup_host((bare, t.port))).await {
         Err(_) => Err(Finding::error(

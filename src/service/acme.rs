@@ -2,8 +2,6 @@
 //! DNS providers (RFC 2136 for now; secrets sealed), certificate requests, and the
 //! `certificate_issue` task that runs an order through the engine and stores the result.
 
-use std::path::PathBuf;
-
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
@@ -355,6 +353,8 @@ impl Services {
                     ServiceError::invalid("secret", "the TSIG secret must be base64 (as tsig-keygen prints it)")
                 })?;
         }
+        self.check_dns_provider_targets("rfc2136", &json!({"server": settings.server}))
+            .await?;
         let secrets = json!({"tsig_secret": tsig_secret.trim()});
         self.insert_provider(
             actor,
@@ -450,6 +450,8 @@ impl Services {
                         format!("{} takes the secrets {}", spec.title, spec.secrets.join(", ")),
                     ));
                 }
+                self.check_dns_provider_targets(other, &Value::Object(settings.clone()))
+                    .await?;
                 // Builds the client offline: a missing or empty secret is named here.
                 crate::engine::dnsapi::build(other, &Value::Object(settings.clone()), &Value::Object(secrets.clone()))
                     .map_err(|e| ServiceError::invalid("secret", e))?;
@@ -532,6 +534,8 @@ impl Services {
     async fn provider_records(&self, p: &DnsProviderRow) -> ServiceResult<(Box<dyn DnsRecords>, Option<String>)> {
         let settings = p.settings.as_ref().map(|j| j.0.clone()).unwrap_or(Value::Null);
         let delegation = settings["delegation_zone"].as_str().map(str::to_string);
+        // Checked at each use too: the lists may have changed, names may resolve elsewhere.
+        self.check_dns_provider_targets(&p.provider_type, &settings).await?;
         let secrets = || -> ServiceResult<Value> {
             let sealed = p
                 .secrets_encrypted
@@ -692,14 +696,10 @@ impl Services {
                         discovered.as_str()
                     }
                 };
-                if !root.starts_with('/') || root.contains("..") || root.chars().any(char::is_control) {
-                    return Err(ServiceError::invalid(
-                        "webroot",
-                        "must be an absolute path without '..'",
-                    ));
-                }
-                crate::domain::check_len("webroot", root, 500)?;
-                (Some(server.id), Some(root.trim_end_matches('/').to_string()))
+                let root = crate::domain::acme_clients::check_webroot(root).map_err(|e| {
+                    ServiceError::invalid("webroot", format!("must be an absolute path without '..': {e}"))
+                })?;
+                (Some(server.id), Some(root))
             }
             (ChallengeKind::Http01, None) if input.webroot.is_some() => {
                 return Err(ServiceError::invalid(
@@ -1006,9 +1006,8 @@ impl Services {
     ) -> Result<Value, TaskFailure> {
         let log = |m: String| async move { ctx.log(LogLevel::Info, &m, None).await };
         let ca = self.resolve_ca(cert.user_id, &iss.ca).await?;
-        let trust_path = trust_file(ca.trust_root.as_deref()).map_err(TaskFailure::transient)?;
         let account = self
-            .account_for(ctx, cert.user_id, iss, trust_path.as_deref(), ca.eab.as_ref())
+            .account_for(ctx, cert.user_id, iss, ca.trust_root.as_deref(), ca.eab.as_ref())
             .await?;
         ctx.progress(15).await?;
         let spec = KeySpec::parse(&iss.key_type).map_err(TaskFailure::permanent)?;
@@ -1275,13 +1274,12 @@ impl Services {
                     .resolve_ca(cert.user_id, &iss.ca)
                     .await
                     .map_err(|e| e.to_string())?;
-                let trust = trust_file(ca.trust_root.as_deref())?;
                 let creds = self
                     .open_at(SealedColumn::AcmeAccount, acct.id, &acct.credentials_encrypted)
                     .map_err(|e| e.to_string())?;
                 let restored = tokio::time::timeout(
                     std::time::Duration::from_secs(15),
-                    AcmeAccount::restore(&creds, trust.as_deref()),
+                    AcmeAccount::restore(&creds, ca.trust_root.as_deref()),
                 )
                 .await
                 .map_err(|_| "the CA did not answer in 15 s".to_string())
@@ -1347,11 +1345,10 @@ impl Services {
             .next()
             .ok_or_else(|| ServiceError::Internal("no certificate block".into()))?;
         let ca = self.resolve_ca(cert.user_id, &iss.ca).await?;
-        let trust_path = trust_file(ca.trust_root.as_deref()).map_err(ServiceError::Internal)?;
         let creds = self
             .open_at(SealedColumn::AcmeAccount, acct.id, &acct.credentials_encrypted)
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        let account = AcmeAccount::restore(&creds, trust_path.as_deref())
+        let account = AcmeAccount::restore(&creds, ca.trust_root.as_deref())
             .await
             .map_err(|e| ServiceError::Remote(e.to_string()))?;
         account.revoke(&der, reason).await.map_err(|e| match e {
@@ -1376,7 +1373,7 @@ impl Services {
         ctx: &TaskContext,
         user_id: i64,
         iss: &IssuanceRow,
-        trust: Option<&std::path::Path>,
+        trust: Option<&str>,
         eab: Option<&(String, Zeroizing<Vec<u8>>)>,
     ) -> Result<AcmeAccount, TaskFailure> {
         let acme_err = |e: AcmeError| {
@@ -1447,20 +1444,6 @@ impl Services {
 
 /// Accounts restored during one renewal-information sweep (or why the CA could not be reached).
 type AccountCache = std::collections::HashMap<i64, Result<std::sync::Arc<AcmeAccount>, String>>;
-
-/// instant-acme reads an extra trust root from a file: the (public) root, written once per
-/// content under the temp dir.
-fn trust_file(pem: Option<&str>) -> Result<Option<PathBuf>, String> {
-    let Some(pem) = pem else { return Ok(None) };
-    let p = std::env::temp_dir().join(format!(
-        "certdeck-ca-{}.pem",
-        &super::discovery::hex_sha256(pem.as_bytes())[..16]
-    ));
-    if !p.exists() {
-        std::fs::write(&p, pem).map_err(|e| format!("{}: {e}", p.display()))?;
-    }
-    Ok(Some(p))
-}
 
 /// Records every challenge as a `dns_challenges` row while the real solver works.
 struct Recording<'a> {

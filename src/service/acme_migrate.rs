@@ -693,8 +693,9 @@ fn renewal_of(m: &MappedSettings, contact: (String, String)) -> MappedRenewal {
 /// The one webroot of a lineage read from a server: certdeck answers http-01 there over SSH.
 fn webroot_on_server(m: &MappedSettings, server_id: Option<i64>) -> Option<String> {
     match (&m.challenge, server_id) {
+        // The same checks as a typed webroot: a renewal file is input like any other.
         (Some(MappedChallenge::Http01Webroot { webroots }), Some(_)) if webroots.len() == 1 => {
-            Some(webroots[0].trim_end_matches('/').to_string())
+            crate::domain::acme_clients::check_webroot(&webroots[0]).ok()
         }
         _ => None,
     }
@@ -721,6 +722,15 @@ fn renewability(m: &MappedSettings, l: &Lineage, server_id: Option<i64>) -> (boo
     match &m.challenge {
         Some(MappedChallenge::Http01Standalone) | None => {}
         Some(MappedChallenge::Http01Webroot { .. }) if webroot_on_server(m, server_id).is_some() => {}
+        Some(MappedChallenge::Http01Webroot { webroots }) if server_id.is_some() && webroots.len() == 1 => {
+            let e = crate::domain::acme_clients::check_webroot(&webroots[0])
+                .err()
+                .unwrap_or_default();
+            why.push(format!(
+                "the webroot in its renewal configuration is refused ({e}): certdeck writes challenge files only \
+                 under an absolute path without '..'"
+            ))
+        }
         Some(MappedChallenge::Http01Webroot { webroots }) => why.push(format!(
             "{} answered http-01 by writing into the webroot {} on this host or several webroots, while certdeck \
              writes into one webroot on a server over SSH (migrate with --server) or answers with its own listener \

@@ -59,17 +59,10 @@ fn private_file(path: &Path) -> std::io::Result<File> {
     o.open(path)
 }
 
-/// `dir`, created with mode 0700 when missing.
+/// `dir`, created with mode 0700 (an existing, wider one is narrowed).
 pub(crate) fn private_dir(dir: &Path) -> ServiceResult<&Path> {
-    if !dir.exists() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| ServiceError::Internal(format!("cannot create {}: {e}", dir.display())))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
-        }
-    }
+    crate::fsutil::private_dir(dir)
+        .map_err(|e| ServiceError::Internal(format!("cannot create {}: {e}", dir.display())))?;
     Ok(dir)
 }
 

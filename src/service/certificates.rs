@@ -387,6 +387,10 @@ impl Services {
             )),
             None => None,
         };
+        if let Some(h) = &verify_host {
+            let port = verify_port.or(s.verify_port).unwrap_or(443).clamp(1, 65_535) as u16;
+            self.check_target("deployment verify host", h, port).await?;
+        }
         let audit = self.audit(
             Some(actor),
             "deployment.create",

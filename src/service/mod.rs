@@ -31,6 +31,7 @@ pub mod schema;
 pub mod secrets;
 pub mod servers;
 pub mod settings;
+pub mod targets;
 pub mod tasks;
 pub mod users;
 

@@ -226,6 +226,7 @@ impl Services {
                 handshake_timeout: cfg.timeout,
                 warn_days: cfg.warn_days,
                 error_days: cfg.error_days,
+                resolved: None,
             };
             match m.monitor_type {
                 MonitorType::Domain => {
@@ -353,6 +354,44 @@ impl Services {
                 }
             }
         }
+        // Every host a probe would connect to, resolved and checked against the target policy
+        // now (names may resolve elsewhere than when the monitor was made): a refused one is
+        // the monitor's finding and none of its hosts is probed; the others are probed at
+        // exactly the addresses checked (no second resolution).
+        use crate::service::targets::TargetError;
+        let policy = self.target_policy().await?;
+        let hosts: std::collections::BTreeSet<(String, u16)> = planned
+            .iter()
+            .map(|p| (p.target.connect_host.clone(), p.target.port))
+            .collect();
+        let resolved: std::collections::HashMap<(String, u16), Result<Vec<std::net::IpAddr>, TargetError>> =
+            futures::future::join_all(hosts.into_iter().map(|(h, port)| {
+                let policy = &policy;
+                async move {
+                    let r = policy.resolve("monitor target", &h, port).await;
+                    ((h, port), r)
+                }
+            }))
+            .await
+            .into_iter()
+            .collect();
+        for p in &mut planned {
+            let port = p.target.port;
+            match resolved.get(&(p.target.connect_host.clone(), port)) {
+                Some(Err(TargetError::Refused(why))) => {
+                    direct[p.monitor].get_or_insert_with(|| (MonitorStatus::Error, why.clone(), None));
+                }
+                Some(Err(TargetError::Unresolved(e))) => p.target.resolved = Some(Err(e.clone())),
+                Some(Ok(addrs)) => {
+                    p.target.resolved = Some(Ok(addrs
+                        .iter()
+                        .map(|ip| std::net::SocketAddr::new(*ip, port))
+                        .collect()))
+                }
+                None => {}
+            }
+        }
+        planned.retain(|p| direct[p.monitor].is_none());
         let reports = tls_probe::probe_many(planned.iter().map(|p| p.target.clone()).collect(), cfg.concurrency).await;
         let mut per_monitor: Vec<Vec<(&Planned, ProbeReport)>> = (0..monitors.len()).map(|_| Vec::new()).collect();
         for (p, r) in planned.iter().zip(reports) {

@@ -256,6 +256,14 @@ impl Services {
         }
         let is_active = input.is_active.unwrap_or(true);
         let (connect_address, trust_bundle_pem) = probe_overrides(input)?;
+        if t == MonitorType::Domain {
+            let host = connect_address
+                .clone()
+                .flatten()
+                .or_else(|| domain.clone())
+                .unwrap_or_default();
+            self.check_target("monitor address", &host, port).await?;
+        }
         let new = NewMonitor {
             user_id: actor.user_id,
             name,
@@ -323,6 +331,10 @@ impl Services {
         }
         let mut sets = Sets::new();
         let (addr, trust) = probe_overrides(input)?;
+        if let Some(Some(a)) = &addr {
+            let port = input.port.or(row.port.map(i64::from)).unwrap_or(443).clamp(1, 65_535) as u16;
+            self.check_target("monitor address", a, port).await?;
+        }
         if let Some(a) = addr {
             sets.set("connect_address", a.map(Arg::Str).unwrap_or(Arg::Null));
         }
@@ -652,6 +664,7 @@ impl Services {
     ) -> ServiceResult<ChannelView> {
         let name = opt_text("name", Some(name), 100)?.ok_or_else(|| ServiceError::invalid("name", "is required"))?;
         let (settings, secrets) = self.split_channel_config(t, fields)?;
+        self.check_channel_fields_targets(t, fields).await?;
         let audit = self.audit(
             Some(actor),
             "channel.create",
@@ -740,7 +753,9 @@ impl Services {
                 }
             }
             merged.retain(|_, v| !v.is_null());
-            let (settings, secrets) = self.split_channel_config(row.channel_type, &Value::Object(merged))?;
+            let merged = Value::Object(merged);
+            self.check_channel_fields_targets(row.channel_type, &merged).await?;
+            let (settings, secrets) = self.split_channel_config(row.channel_type, &merged)?;
             details["settings"] = Value::Object(settings.clone());
             details["secret_fields"] = secrets.keys().cloned().collect();
             let config = super::secrets::channel_config_sealed(self.keyring(), id, &settings, &secrets)

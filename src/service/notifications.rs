@@ -5,7 +5,8 @@
 //!
 //! Channel settings (`alert_channels.config`, secrets sealed) per type:
 //! - email: `smtp_host`, `smtp_port` (587), `security` (`starttls` | `tls` | `plain`), `username`,
-//!   `password` (secret), `from`, `to` and `cc` (address or list), `trust_pem` (private CA).
+//!   `password` (secret), `from`, `to` and `cc` (address or list), `trust_pem` (private CA),
+//!   `allow_plaintext_auth` (AUTH without TLS to a host that is not the loopback; default false).
 //! - webhook: `url` (secret: it may carry a token), `flavor` (`generic` | `dingtalk` | `feishu`),
 //!   `secret` (secret: HMAC or the vendor's sign secret), `headers` (object, secret), `allow_http`
 //!   (loopback only).
@@ -98,6 +99,10 @@ pub fn channel_config(
             s.username = get("username");
             s.password = get("password");
             s.trust_pem = get("trust_pem");
+            s.allow_plaintext_auth = settings
+                .get("allow_plaintext_auth")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
             ChannelConfig::Email(s)
         }
         ChannelType::Webhook => {
@@ -164,6 +169,7 @@ pub fn channel_config(
                 auth_header: get("auth_header").map(|h| (h, text(secrets, "api_key").unwrap_or_default())),
                 phones: list(settings, "phones"),
                 timeout: Duration::from_secs(15),
+                pin: None,
             }))
         }
     })
@@ -192,7 +198,10 @@ impl Services {
         let view = self.channel_view(row, true)?;
         let settings = view.settings.as_object().cloned().unwrap_or_default();
         let secrets = view.secrets.and_then(|s| s.as_object().cloned()).unwrap_or_default();
-        let cfg = channel_config(t, &settings, &secrets).map_err(|e| ServiceError::invalid("config", e))?;
+        let mut cfg = channel_config(t, &settings, &secrets).map_err(|e| ServiceError::invalid("config", e))?;
+        // Checked again at each use (names may resolve elsewhere now, the lists may have
+        // changed), and the checked addresses are the ones connected to.
+        self.pin_channel_targets(&mut cfg).await?;
         Ok((name, cfg))
     }
 
@@ -240,6 +249,8 @@ impl Services {
                     let n = self.notification_of(&d).await?;
                     notify::deliver(&cfg, &n).await.map_err(|e| (e.transient, e.message))
                 }
+                // A name that does not resolve now may resolve later; anything else is final.
+                Err(e @ ServiceError::Remote(_)) => Err((true, e.to_string())),
                 Err(e) => Err((false, e.to_string())),
             };
             match outcome {

@@ -56,6 +56,8 @@ pub const REGISTRY: &[SettingDef] = defs! {
     "backup.keep_count" Number "7" true "Number of backups to keep";
     "task.worker_concurrency" Number "0" true "Worker pool size (0 = 2 x CPU cores)";
     "ssh.operator_credentials_users" Json "[]" true "Non-admin users (JSON list of usernames) whose servers may use the ssh-agent or key files of the certdeck host";
+    "security.target_allow_cidrs" String "" true "Only these ranges (CIDR, comma separated) may be targets users configure: monitors, verify hosts, webhooks, SMS, SMTP, DNS endpoints (empty = any not denied)";
+    "security.target_deny_cidrs" String "169.254.0.0/16, fe80::/10, 169.254.169.254/32, fd00:ec2::254/128" true "Ranges (CIDR, comma separated) that targets users configure may never reach (default: link-local and cloud metadata)";
 };
 
 /// The registered definition of a key.
@@ -101,6 +103,11 @@ pub fn validate_value(key: &str, ty: SettingType, value: &str) -> ServiceResult<
         }
         "ssh.operator_credentials_users" if serde_json::from_str::<Vec<String>>(value).is_err() => {
             return bad("must be a JSON list of usernames, e.g. [\"alice\", \"bob\"]".into())
+        }
+        "security.target_allow_cidrs" | "security.target_deny_cidrs" => {
+            if let Err(e) = crate::domain::cidr::CidrList::parse(value) {
+                return bad(e);
+            }
         }
         "certificate.default_key_type" if !matches!(value, "RSA" | "ECC") => return bad("must be RSA or ECC".into()),
         "monitor.default_port" => super::field(

@@ -5,6 +5,7 @@
 //! and binds a `NaiveDateTime`: MySQL stores it in a DATETIME, SQLite as `YYYY-MM-DD HH:MM:SS`,
 //! the same text `DEFAULT CURRENT_TIMESTAMP` writes, so text comparisons stay correct.
 
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -105,6 +106,9 @@ pub struct PoolSettings {
     pub max_connections: u32,
     /// How long to wait for a free connection (and for connecting).
     pub acquire_timeout: Duration,
+    /// Accept a MySQL server on another host without a verified TLS connection (config
+    /// `database_allow_unverified_tls`); see [`check_mysql_transport`].
+    pub allow_unverified_tls: bool,
 }
 
 impl Default for PoolSettings {
@@ -112,6 +116,7 @@ impl Default for PoolSettings {
         PoolSettings {
             max_connections: 10,
             acquire_timeout: Duration::from_secs(10),
+            allow_unverified_tls: false,
         }
     }
 }
@@ -122,6 +127,8 @@ impl Db {
     pub async fn connect(url: &str, settings: &PoolSettings) -> Result<Db, sqlx::Error> {
         if url.starts_with("mysql://") || url.starts_with("mariadb://") {
             let url = url.replacen("mariadb://", "mysql://", 1);
+            check_mysql_transport(&url, settings.allow_unverified_tls)
+                .map_err(|e| sqlx::Error::Configuration(e.into()))?;
             let opts = MySqlConnectOptions::from_str(&url)?.charset("utf8mb4");
             let pool = MySqlPoolOptions::new()
                 .max_connections(settings.max_connections)
@@ -132,7 +139,25 @@ impl Db {
             Ok(Db::MySql(pool))
         } else if url.starts_with("sqlite:") {
             let memory = url.contains(":memory:") || url.contains("mode=memory");
-            let opts = SqliteConnectOptions::from_str(url)?
+            let opts = SqliteConnectOptions::from_str(url)?;
+            if !memory {
+                // sqlx would create the file under the umask (0644): create it 0600 first, and
+                // narrow an older, wider one. SQLite gives its -wal and -shm files the mode of
+                // the database file.
+                let file = opts.get_filename().to_path_buf();
+                if file.parent().is_some_and(Path::is_dir) {
+                    crate::fsutil::private_file(&file).map_err(|e| {
+                        sqlx::Error::Configuration(format!("cannot create {}: {e}", file.display()).into())
+                    })?;
+                    for ext in ["-wal", "-shm"] {
+                        let side = PathBuf::from(format!("{}{ext}", file.display()));
+                        if side.exists() {
+                            let _ = crate::fsutil::private_file(&side);
+                        }
+                    }
+                }
+            }
+            let opts = opts
                 .create_if_missing(true)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10))
@@ -171,6 +196,50 @@ impl Db {
     pub async fn close(&self) {
         crate::on_db!(self, p => p.close().await)
     }
+}
+
+/// Refuses a MySQL URL that reaches a server on another host without a verified TLS
+/// connection: whoever sits on the path could read every secret sealed for the fleet's
+/// operations and rewrite rows (a deployment's `test_command` runs on the fleet). Allowed:
+/// `ssl-mode=VERIFY_CA` or `VERIFY_IDENTITY`, a Unix socket (`socket=`), a loopback host
+/// (127.0.0.0/8, ::1, `localhost`), or `allow_unverified` (the operator's explicit opt-out).
+pub fn check_mysql_transport(url: &str, allow_unverified: bool) -> Result<(), String> {
+    let u = url::Url::parse(url).map_err(|e| format!("invalid database URL: {e}"))?;
+    let verified = u.query_pairs().any(|(k, v)| {
+        matches!(k.as_ref(), "ssl-mode" | "sslmode")
+            && matches!(v.to_ascii_uppercase().as_str(), "VERIFY_CA" | "VERIFY_IDENTITY")
+    });
+    let socket = u.query_pairs().any(|(k, _)| k == "socket");
+    // mysql:// is not a special scheme to `url`: its host is opaque text, IP or not.
+    let host = u
+        .host_str()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let local = host.is_empty()
+        || host.eq_ignore_ascii_case("localhost")
+        || match host.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V4(a)) => a.is_loopback(),
+            Ok(std::net::IpAddr::V6(a)) => a.is_loopback() || a.to_ipv4_mapped().is_some_and(|v| v.is_loopback()),
+            Err(_) => false,
+        };
+    if verified || socket || local {
+        return Ok(());
+    }
+    if allow_unverified {
+        tracing::warn!(
+            url = %redact_url(url),
+            "database_allow_unverified_tls: the MySQL server's identity is not verified"
+        );
+        return Ok(());
+    }
+    Err(format!(
+        "refusing database URL {}: the server is on another host and the connection does not verify its TLS certificate. \
+         Add ?ssl-mode=VERIFY_IDENTITY&ssl-ca=/path/to/ca.pem (or ssl-mode=VERIFY_CA) to the URL, \
+         or accept the risk with database_allow_unverified_tls = true in config.toml \
+         (or CERTDECK_DATABASE_ALLOW_UNVERIFIED_TLS=true)",
+        redact_url(url)
+    ))
 }
 
 /// A URL with its password replaced by `***`, for messages and logs.

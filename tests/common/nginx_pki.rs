@@ -165,6 +165,7 @@ pub async fn wait_served(bed: &Nginx, pki: &Pki, name: &str, leaf_der: &[u8]) {
         handshake_timeout: std::time::Duration::from_secs(5),
         warn_days: 30,
         error_days: 7,
+        resolved: None,
     };
     let mut streak = 0;
     for _ in 0..100 {

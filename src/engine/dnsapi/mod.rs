@@ -32,14 +32,9 @@ pub trait DnsRecords: Send + Sync {
     }
 }
 
-/// The HTTP client every vendor API uses: rustls (the process-wide ring provider), timeouts.
+/// The HTTP client every vendor API (and notification channel) uses: [`super::http::client`].
 pub fn http_client(timeout: Duration) -> Result<reqwest::Client, String> {
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(Duration::from_secs(10))
-        .user_agent(concat!("certdeck/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| format!("HTTP client: {e}"))
+    super::http::client(timeout)
 }
 
 /// Provider types that need an HTTP API, and the settings/secret keys each takes.

@@ -39,6 +39,9 @@ pub struct SmtpSettings {
     pub trust_pem: Option<String>,
     /// Connect / command timeout.
     pub timeout: Duration,
+    /// Permit AUTH (username and password) over a connection without TLS to a host that is not
+    /// the loopback (a relay on a trusted network). Default false: such a channel is refused.
+    pub allow_plaintext_auth: bool,
 }
 
 impl fmt::Debug for SmtpSettings {
@@ -54,6 +57,7 @@ impl fmt::Debug for SmtpSettings {
             .field("cc", &self.cc)
             .field("trust_pem", &self.trust_pem.as_ref().map(|_| "<pem>"))
             .field("timeout", &self.timeout)
+            .field("allow_plaintext_auth", &self.allow_plaintext_auth)
             .finish()
     }
 }
@@ -78,6 +82,7 @@ impl SmtpSettings {
             cc: Vec::new(),
             trust_pem: None,
             timeout: Duration::from_secs(30),
+            allow_plaintext_auth: false,
         }
     }
 
@@ -95,6 +100,17 @@ impl SmtpSettings {
             (Some(_), None) => return Err(DeliveryError::permanent("SMTP: a username but no password")),
             (None, Some(_)) => return Err(DeliveryError::permanent("SMTP: a password but no username")),
             _ => {}
+        }
+        if self.security == SmtpSecurity::Plain
+            && self.username.is_some()
+            && !self.allow_plaintext_auth
+            && !is_loopback_host(&self.host)
+        {
+            return Err(DeliveryError::permanent(format!(
+                "SMTP: refusing to send the password in clear text to {}: use security starttls or tls, \
+                 or set allow_plaintext_auth on the channel if the network to that relay is trusted",
+                self.host.trim()
+            )));
         }
         self.certificates().map(|_| ())
     }
@@ -225,6 +241,19 @@ impl SmtpSettings {
     }
 }
 
+/// Whether `host` names the loopback: 127.0.0.0/8, ::1 or `localhost` (no name is resolved).
+fn is_loopback_host(host: &str) -> bool {
+    let h = host.trim().trim_start_matches('[').trim_end_matches(']');
+    if h.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    match h.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(a)) => a.is_loopback(),
+        Ok(std::net::IpAddr::V6(a)) => a.is_loopback() || a.to_ipv4_mapped().is_some_and(|v| v.is_loopback()),
+        Err(_) => false,
+    }
+}
+
 /// Whether a rustls error (a certificate the server shows that we do not trust, a handshake
 /// failure) is somewhere in the error's chain: lettre reports those as connection errors.
 fn tls_failure(e: &(dyn std::error::Error + 'static)) -> bool {
@@ -323,6 +352,33 @@ mod tests {
         let mut s = settings();
         s.trust_pem = Some("garbage".into());
         assert!(!s.validate().unwrap_err().transient);
+    }
+
+    #[test]
+    fn plaintext_auth_is_for_the_loopback_or_an_explicit_allowance() {
+        let mut s = settings();
+        s.username = Some("u".into());
+        s.password = Some("p".into());
+        assert!(s.validate().is_ok(), "loopback");
+        s.host = "mail.example.test".into();
+        let e = s.validate().unwrap_err();
+        assert!(e.message.contains("allow_plaintext_auth"), "{}", e.message);
+        assert!(!e.transient);
+        s.allow_plaintext_auth = true;
+        assert!(s.validate().is_ok());
+        s.allow_plaintext_auth = false;
+        s.security = SmtpSecurity::StartTls;
+        assert!(s.validate().is_ok(), "TLS protects the password");
+        s.security = SmtpSecurity::Plain;
+        s.username = None;
+        s.password = None;
+        assert!(s.validate().is_ok(), "no AUTH, nothing to protect");
+        for h in ["localhost", "127.0.0.2", "::1", "[::1]"] {
+            assert!(is_loopback_host(h), "{h}");
+        }
+        for h in ["127.0.0.1.example.test", "10.0.0.1", "localhost.example.test"] {
+            assert!(!is_loopback_host(h), "{h}");
+        }
     }
 
     #[test]

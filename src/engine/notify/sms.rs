@@ -46,6 +46,8 @@ pub struct SmsGateway {
     pub auth_header: Option<(String, String)>,
     pub phones: Vec<String>,
     pub timeout: Duration,
+    /// The checked addresses of the URL's host (set by the service).
+    pub pin: Option<crate::engine::http::PinnedHost>,
 }
 
 impl fmt::Debug for SmsGateway {
@@ -82,6 +84,8 @@ pub struct AliyunSms {
     pub phones: Vec<String>,
     pub region_id: String,
     pub timeout: Duration,
+    /// The checked addresses of the endpoint's host (set by the service).
+    pub pin: Option<crate::engine::http::PinnedHost>,
 }
 
 impl fmt::Debug for AliyunSms {
@@ -223,7 +227,8 @@ impl SmsGateway {
     /// One request per phone; the first failure stops (earlier phones got theirs).
     pub async fn send(&self, n: &Notification) -> Result<DeliveryOutcome, DeliveryError> {
         self.validate()?;
-        let client = crate::engine::dnsapi::http_client(self.timeout).map_err(DeliveryError::permanent)?;
+        let client =
+            crate::engine::http::client_pinned(self.timeout, self.pin.as_ref()).map_err(DeliveryError::permanent)?;
         let secrets: Vec<&str> = self.auth_header.as_ref().map(|(_, v)| v.as_str()).into_iter().collect();
         let ct = self
             .content_type
@@ -276,6 +281,7 @@ impl AliyunSms {
             phones: phones.iter().map(|s| s.to_string()).collect(),
             region_id: "cn-hangzhou".to_string(),
             timeout: Duration::from_secs(15),
+            pin: None,
         }
     }
 
@@ -349,7 +355,8 @@ impl AliyunSms {
 
     pub async fn send(&self, n: &Notification) -> Result<DeliveryOutcome, DeliveryError> {
         self.validate()?;
-        let client = crate::engine::dnsapi::http_client(self.timeout).map_err(DeliveryError::permanent)?;
+        let client =
+            crate::engine::http::client_pinned(self.timeout, self.pin.as_ref()).map_err(DeliveryError::permanent)?;
         let ts = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
         let nonce = format!("{:032x}", rand::random::<u128>());
         let url = format!(

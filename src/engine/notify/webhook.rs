@@ -103,6 +103,9 @@ pub struct WebhookSettings {
     pub timeout: Duration,
     /// Permit `http://` for the https-only vendors, to a loopback host only (tests, local relays).
     pub allow_http: bool,
+    /// The checked addresses of the URL's host (set by the service), used instead of a new
+    /// resolution.
+    pub pin: Option<crate::engine::http::PinnedHost>,
 }
 
 impl fmt::Debug for WebhookSettings {
@@ -228,6 +231,7 @@ impl WebhookSettings {
             secret: None,
             timeout: Duration::from_secs(15),
             allow_http: false,
+            pin: None,
         }
     }
 
@@ -327,7 +331,8 @@ impl WebhookSettings {
     pub async fn send_at(&self, n: &Notification, now_ms: i64) -> Result<DeliveryOutcome, DeliveryError> {
         let mut url = self.validate()?;
         let what = self.flavor.name();
-        let client = crate::engine::dnsapi::http_client(self.timeout).map_err(DeliveryError::permanent)?;
+        let client =
+            crate::engine::http::client_pinned(self.timeout, self.pin.as_ref()).map_err(DeliveryError::permanent)?;
         let secrets = self.secrets();
         let now_s = now_ms.div_euclid(1000);
         let (req, check): (reqwest::RequestBuilder, Option<super::BodyCheck>) = match self.flavor {
