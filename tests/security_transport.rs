@@ -50,6 +50,48 @@ fn certdeck(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.output().expect("run certdeck")
 }
 
+/// The first run (the admin is made with a one-time password) and the first login that
+/// replaces it, both under umask 022 like [`certdeck`].
+fn first_run_and_login(home: &Path) {
+    use std::io::Write;
+    let first = certdeck(home, &["server", "list"], &[]);
+    let err = String::from_utf8_lossy(&first.stderr).into_owned();
+    let one_time = err
+        .lines()
+        .find_map(|l| l.split("shown only now: ").nth(1))
+        .unwrap_or_else(|| panic!("no one-time password in: {err}"))
+        .trim()
+        .to_string();
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg("umask 022 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_certdeck"))
+        .args(["login", "-u", "admin", "--password-stdin", "--new-password-stdin"])
+        .env("CERTDECK_DATA_DIR", home.join("data"))
+        .env("CERTDECK_CONFIG_DIR", home.join("config"))
+        .env_remove("CERTDECK_DATABASE_URL")
+        .env_remove("CERTDECK_API_KEY")
+        .env_remove("CERTDECK_MASTER_KEY")
+        .env_remove("CERTDECK_DATABASE_ALLOW_UNVERIFIED_TLS")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run certdeck login");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{one_time}\nthe admin's own password\n").as_bytes())
+        .unwrap();
+    let login = child.wait_with_output().unwrap();
+    assert!(
+        login.status.success(),
+        "first login: {}",
+        String::from_utf8_lossy(&login.stderr)
+    );
+}
+
 fn mode(p: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p)
@@ -152,6 +194,7 @@ fn hook(url: String) -> ChannelConfig {
 #[test]
 fn data_dir_logs_database_key_and_session_are_private_under_umask_022() {
     let home = tempfile::tempdir().unwrap();
+    first_run_and_login(home.path());
     let out = certdeck(home.path(), &["server", "list"], &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let data = home.path().join("data");
