@@ -341,6 +341,19 @@ async fn hostile_configs_end_at_a_named_bound_and_leave_the_last_good_discovery(
         let _ = std::fs::remove_file(home.path(&format!("part{i}.conf")));
     }
 
+    // Include patterns cost SFTP round trips: their number is bounded too.
+    let many: String = (0..2001)
+        .map(|i| format!("include {}/none-{i}.conf;\n", home.dir.display()))
+        .collect();
+    refused(
+        &w,
+        &home,
+        &srv,
+        many.as_bytes(),
+        &["more than 2000 distinct include patterns (MAX_PATTERNS)", &main],
+    )
+    .await;
+
     // A certificate path on /dev/zero: the site is found, its certificate refused.
     let zero = "http {\n  server {\n    listen 443 ssl;\n    server_name zero.bounds.test;\n    ssl_certificate /dev/zero;\n  }\n}\n";
     home.write("nginx.conf", zero.as_bytes());

@@ -38,6 +38,8 @@ pub const MAX_CERT_FILES: usize = 1000;
 pub const MAX_SITES: usize = 5000;
 /// Bytes read over SFTP per discovery: config and certificate files together.
 pub const MAX_TOTAL_BYTES: u64 = 32 * 1024 * 1024;
+/// Distinct include patterns expanded over SFTP per discovery (each costs round trips).
+pub const MAX_PATTERNS: usize = 2000;
 /// Sudoers drop-ins are checked for the reload rule when privilege mode is sudo.
 const SUDOERS_DIR: &str = "/etc/sudoers.d";
 
@@ -286,6 +288,7 @@ impl Services {
         let mut configs = Vec::new();
         let mut parsed = Vec::new();
         let mut total: u64 = 0;
+        let mut expanded: HashMap<String, Vec<String>> = HashMap::new();
         // One budget for the per-file include scans: every file counts once.
         let mut scan = webconf::Budget::new(webconf::Limits::DEFAULT);
         while let Some(path) = queue.pop() {
@@ -366,7 +369,18 @@ impl Services {
             }
             let mut incs = Vec::new();
             for pattern in patterns {
-                incs.extend(self.expand_glob(sftp, &pattern).await.map_err(stop)?);
+                if let Some(files) = expanded.get(&pattern) {
+                    incs.extend(files.iter().cloned());
+                    continue;
+                }
+                if expanded.len() >= MAX_PATTERNS {
+                    return Err(stop(format!(
+                        "more than {MAX_PATTERNS} distinct include patterns (MAX_PATTERNS), at {path}"
+                    )));
+                }
+                let files = self.expand_glob(sftp, &pattern).await.map_err(stop)?;
+                incs.extend(files.iter().cloned());
+                expanded.insert(pattern, files);
             }
             // Depth-first in file order: the stack pops the last pushed first.
             for i in incs.into_iter().rev() {
@@ -385,12 +399,21 @@ impl Services {
         let found = tokio::task::spawn_blocking(move || {
             let mut budget = webconf::Budget::new(webconf::Limits::DEFAULT);
             let (file, text) = (&parsed[0].0, &parsed[0].1);
+            // Each pattern is matched once: a file included many times costs one scan.
+            let mut matched: HashMap<String, Vec<usize>> = HashMap::new();
             webconf::parse_sites_following(
                 flavor,
                 file,
                 text,
                 &main_root,
-                &mut |pattern| included_files(&parsed, pattern),
+                &mut |pattern| {
+                    matched
+                        .entry(pattern.to_string())
+                        .or_insert_with(|| included_files(&parsed, pattern))
+                        .iter()
+                        .map(|&i| parsed[i].clone())
+                        .collect()
+                },
                 &mut budget,
             )
         })
@@ -748,21 +771,21 @@ impl CertReads {
     }
 }
 
-/// The fetched files an include pattern names, in path order (how both servers read globs).
-fn included_files(files: &[(String, String)], pattern: &str) -> Vec<(String, String)> {
+/// The fetched files (indices) an include pattern names, in path order (how both servers read
+/// globs).
+fn included_files(files: &[(String, String)], pattern: &str) -> Vec<usize> {
     let (dir, name) = pattern.rsplit_once('/').unwrap_or(("", pattern));
-    let mut out: Vec<(String, String)> = files
-        .iter()
-        .filter(|(p, _)| {
+    let mut out: Vec<usize> = (0..files.len())
+        .filter(|&i| {
+            let p = &files[i].0;
             p == pattern
                 || match p.rsplit_once('/') {
                     Some((d, n)) => (d == dir && webconf::glob_match(name, n)) || d == pattern.trim_end_matches('/'),
                     None => false,
                 }
         })
-        .cloned()
         .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.sort_by(|&a, &b| files[a].0.cmp(&files[b].0));
     out
 }
 
