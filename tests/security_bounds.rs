@@ -256,7 +256,7 @@ async fn hostile_configs_end_at_a_named_bound_and_leave_the_last_good_discovery(
         task_log(&w, d.task.id).await
     );
     let (configs, sites) = stored(&w, srv.id).await;
-    assert_eq!(configs, [main.clone()]);
+    assert_eq!(configs, std::slice::from_ref(&main));
     assert_eq!(sites.len(), 1);
     assert_eq!(sites[0].0, ["good.bounds.test"]);
     assert!(sites[0].1.is_some(), "the certificate was read");
@@ -396,14 +396,14 @@ async fn a_command_that_prints_forever_is_stopped_at_the_output_bound() {
     let s = SshSession::connect(&target, SshTimeouts::default())
         .await
         .expect("connect");
-    let e = s.exec("yes").await.err().expect("stopped");
+    let e = s.exec("yes").await.expect_err("stopped");
     assert!(matches!(e, SshError::Limit { .. }), "{e}");
     assert_eq!(e.stage(), Stage::Command);
     let m = e.to_string();
     assert!(m.contains("`yes` printed more than 4 MiB"), "{m}");
     assert!(m.contains("COMMAND_OUTPUT_MAX") && m.contains("y | y"), "{m}");
     // Stderr too, and through `run`.
-    let e = s.run("yes oops >&2").await.err().expect("stopped");
+    let e = s.run("yes oops >&2").await.expect_err("stopped");
     assert!(e.to_string().contains("printed more than 4 MiB"), "{e}");
     // Long but finite output: the tail is kept, the cut noted; the session is still usable.
     let out = s

@@ -43,7 +43,10 @@ fuzz_target!(|data: &[u8]| {
     // acme.sh
     let assignments = parse_shell_assignments(&text);
     for (k, _) in &assignments {
-        assert!(!k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "key {k:?}");
+        assert!(
+            !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "key {k:?}"
+        );
     }
     let names = saved_credential_names(&assignments);
     for n in &names {

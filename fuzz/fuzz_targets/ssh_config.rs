@@ -18,7 +18,11 @@ fuzz_target!(|data: &[u8]| {
     let mut seen = std::collections::HashSet::new();
     for h in &hosts {
         assert!(!h.alias.is_empty(), "empty alias");
-        assert!(!h.alias.starts_with('!') && !h.alias.contains(['*', '?']), "pattern {:?} taken for a host", h.alias);
+        assert!(
+            !h.alias.starts_with('!') && !h.alias.contains(['*', '?']),
+            "pattern {:?} taken for a host",
+            h.alias
+        );
         assert!(seen.insert(h.alias.clone()), "alias {:?} twice", h.alias);
         assert!(!h.hostname.is_empty(), "no host name for {:?}", h.alias);
         assert_ne!(h.port, Some(0), "port 0 for {:?}", h.alias);

@@ -67,8 +67,16 @@ fuzz_target!(|data: &[u8]| {
             let mut budget = Budget::new(LIMITS);
             let all = parse_sites_following(flavor, "/fuzz.conf", &text, "/etc/x", &mut itself, &mut budget);
             assert!(budget.loads() <= LIMITS.loads + 1, "{} loads", budget.loads());
-            assert!(budget.directives() <= LIMITS.directives + 1, "{} directives", budget.directives());
-            assert!(calls <= budget.loads(), "{calls} loader calls for {} loads", budget.loads());
+            assert!(
+                budget.directives() <= LIMITS.directives + 1,
+                "{} directives",
+                budget.directives()
+            );
+            assert!(
+                calls <= budget.loads(),
+                "{calls} loader calls for {} loads",
+                budget.loads()
+            );
             match all {
                 Ok(all) => assert!(all.iter().all(|s| s.file == "/fuzz.conf" || s.file == "/inc.conf")),
                 Err(e) => {

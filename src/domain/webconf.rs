@@ -233,7 +233,7 @@ impl Budget {
     /// Checks the time now and then (every 1024 calls, or now when `now`).
     fn clock(&mut self, file: &str, now: bool) -> Result<(), LimitExceeded> {
         self.ticks = self.ticks.wrapping_add(1);
-        if !now && self.ticks % 1024 != 0 {
+        if !now && !self.ticks.is_multiple_of(1024) {
             return Ok(());
         }
         let running = self.since.map_or(Duration::ZERO, |t| t.elapsed());
