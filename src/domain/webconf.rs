@@ -9,8 +9,14 @@
 //! included inside a `server {}`) are seen. Best effort: unterminated blocks, stray braces and
 //! binary garbage give what could be read, never a panic; the work is linear in the input (no
 //! recursion over nesting, so deeply nested input cannot overflow the stack).
+//!
+//! The text comes from managed servers, which may be hostile. What follows includes counts
+//! *loads*, not files, against a [`Budget`]: a file included twice is read (and counted) twice,
+//! so a file that includes itself cannot multiply the work. Past a [`Limits`] bound the reading
+//! stops with a [`LimitExceeded`] that names the bound and the file.
 
 use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 /// Which web server's syntax.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,10 +64,185 @@ pub struct Site {
     pub document_root: Option<String>,
 }
 
-/// How deep [`parse_sites_following`] follows includes of includes.
-const MAX_INCLUDE_DEPTH: usize = 16;
-/// How many files [`parse_sites_following`] reads at most (include loops end here).
-const MAX_INCLUDED_FILES: usize = 1024;
+/// Bounds on reading a configuration (see [`Budget`]). Loads, bytes and directives are summed
+/// over every load: a file read twice counts twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// File loads: the main file and each file read for an include, every time it is read.
+    pub loads: usize,
+    /// How deep includes of includes are followed.
+    pub depth: usize,
+    /// Bytes of text read, over all loads.
+    pub bytes: usize,
+    /// Directives parsed over all loads: nginx directives and blocks, Apache lines that hold a
+    /// directive or a container.
+    pub directives: usize,
+    /// Time spent reading (only while one of this module's functions runs).
+    pub time: Duration,
+}
+
+impl Limits {
+    /// The bounds of a discovery: far above real configurations (a distribution's nginx or
+    /// Apache tree is tens of files and a few thousand directives), far below what hurts.
+    pub const DEFAULT: Limits = Limits {
+        loads: 1024,
+        depth: 16,
+        bytes: 32 * 1024 * 1024,
+        directives: 200_000,
+        time: Duration::from_secs(20),
+    };
+    /// No bound (for text already bounded by the caller, and for tests).
+    pub const NONE: Limits = Limits {
+        loads: usize::MAX,
+        depth: usize::MAX,
+        bytes: usize::MAX,
+        directives: usize::MAX,
+        time: Duration::MAX,
+    };
+}
+
+/// Which bound a reading went past, with its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// [`Limits::loads`].
+    Loads(usize),
+    /// [`Limits::depth`].
+    Depth(usize),
+    /// [`Limits::bytes`].
+    Bytes(usize),
+    /// [`Limits::directives`].
+    Directives(usize),
+    /// [`Limits::time`].
+    Time(Duration),
+}
+
+impl std::fmt::Display for Limit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Limit::Loads(n) => write!(
+                f,
+                "more than {n} file loads (each include read counts, a file read twice counts twice: an include loop?)"
+            ),
+            Limit::Depth(n) => write!(f, "includes nested more than {n} deep (an include loop?)"),
+            Limit::Bytes(n) => write!(f, "more than {} MiB of configuration text read over all loads", n >> 20),
+            Limit::Directives(n) => write!(f, "more than {n} directives parsed over all loads"),
+            Limit::Time(d) => write!(f, "more than {} s spent parsing", d.as_secs()),
+        }
+    }
+}
+
+/// A reading stopped at a bound of its [`Limits`]: which bound, and the file being read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("config reading stopped: {limit}, at {file}")]
+pub struct LimitExceeded {
+    /// The bound.
+    pub limit: Limit,
+    /// The file being read (or about to be loaded) when it was reached.
+    pub file: String,
+}
+
+/// The work done against [`Limits`]. One budget may span several readings (for example the
+/// per-file [`includes`] of a discovery): the counts add up.
+#[derive(Debug, Clone)]
+pub struct Budget {
+    limits: Limits,
+    loads: usize,
+    bytes: usize,
+    directives: usize,
+    spent: Duration,
+    since: Option<Instant>,
+    ticks: u32,
+}
+
+impl Budget {
+    /// A fresh budget.
+    pub fn new(limits: Limits) -> Self {
+        Budget {
+            limits,
+            loads: 0,
+            bytes: 0,
+            directives: 0,
+            spent: Duration::ZERO,
+            since: None,
+            ticks: 0,
+        }
+    }
+
+    /// Its limits.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// File loads counted so far.
+    pub fn loads(&self) -> usize {
+        self.loads
+    }
+
+    /// Directives counted so far.
+    pub fn directives(&self) -> usize {
+        self.directives
+    }
+
+    /// Runs one reading, its time counted.
+    fn timed<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
+        let outer = self.since.is_none();
+        if outer {
+            self.since = Some(Instant::now());
+        }
+        let out = f(self);
+        if outer {
+            if let Some(t) = self.since.take() {
+                self.spent += t.elapsed();
+            }
+        }
+        out
+    }
+
+    fn exceeded(limit: Limit, file: &str) -> LimitExceeded {
+        LimitExceeded {
+            limit,
+            file: file.to_string(),
+        }
+    }
+
+    /// Counts one load of `file` (`bytes` long) at include depth `depth`.
+    fn load(&mut self, file: &str, bytes: usize, depth: usize) -> Result<(), LimitExceeded> {
+        if depth > self.limits.depth {
+            return Err(Self::exceeded(Limit::Depth(self.limits.depth), file));
+        }
+        self.loads += 1;
+        if self.loads > self.limits.loads {
+            return Err(Self::exceeded(Limit::Loads(self.limits.loads), file));
+        }
+        self.bytes = self.bytes.saturating_add(bytes);
+        if self.bytes > self.limits.bytes {
+            return Err(Self::exceeded(Limit::Bytes(self.limits.bytes), file));
+        }
+        self.clock(file, true)
+    }
+
+    /// Counts one directive of `file`.
+    fn directive(&mut self, file: &str) -> Result<(), LimitExceeded> {
+        self.directives += 1;
+        if self.directives > self.limits.directives {
+            return Err(Self::exceeded(Limit::Directives(self.limits.directives), file));
+        }
+        self.clock(file, false)
+    }
+
+    /// Checks the time now and then (every 1024 calls, or now when `now`).
+    fn clock(&mut self, file: &str, now: bool) -> Result<(), LimitExceeded> {
+        self.ticks = self.ticks.wrapping_add(1);
+        if !now && !self.ticks.is_multiple_of(1024) {
+            return Ok(());
+        }
+        let running = self.since.map_or(Duration::ZERO, |t| t.elapsed());
+        if self.spent.saturating_add(running) > self.limits.time {
+            return Err(Self::exceeded(Limit::Time(self.limits.time), file));
+        }
+        Ok(())
+    }
+}
 
 /// Reads the files an include pattern names: `(path, text)` of each, in the order the server
 /// reads them (sorted by name); nothing when none matches or they cannot be read.
@@ -71,22 +252,31 @@ type Loader<'a> = Option<&'a mut dyn FnMut(&str) -> Vec<(String, String)>>;
 ///
 /// nginx `include` anywhere except inside `stream {}` / `mail {}` (those files cannot hold web
 /// sites); Apache `Include` and `IncludeOptional` (relative to the `ServerRoot` in force at that
-/// line). In order of appearance, without duplicates.
-pub fn includes(flavor: Flavor, file: &str, content: &str, root: &str) -> Vec<String> {
-    let found = match flavor {
-        Flavor::Nginx => {
-            let mut reader = NginxReader::new(root, None);
-            reader.read(file, content, None, 0);
-            reader.includes()
-        }
-        Flavor::Apache => {
-            let mut reader = ApacheReader::new(root, None);
-            reader.read(file, content, 0);
-            reader.includes
-        }
-    };
+/// line). In order of appearance, without duplicates. The file counts as one load of `budget`.
+pub fn includes(
+    flavor: Flavor,
+    file: &str,
+    content: &str,
+    root: &str,
+    budget: &mut Budget,
+) -> Result<Vec<String>, LimitExceeded> {
+    let found = budget.timed(|budget| -> Result<Vec<String>, LimitExceeded> {
+        budget.load(file, content.len(), 0)?;
+        Ok(match flavor {
+            Flavor::Nginx => {
+                let mut reader = NginxReader::new(root, None, budget);
+                reader.read(file, content, None, 0)?;
+                reader.includes()
+            }
+            Flavor::Apache => {
+                let mut reader = ApacheReader::new(root, None, budget);
+                reader.read(file, content, 0)?;
+                reader.includes
+            }
+        })
+    })?;
     let mut seen = HashSet::new();
-    found.into_iter().filter(|p| seen.insert(p.clone())).collect()
+    Ok(found.into_iter().filter(|p| seen.insert(p.clone())).collect())
 }
 
 /// Sites defined in one file's text, in order. `root` = the directory relative paths are resolved
@@ -96,44 +286,61 @@ pub fn includes(flavor: Flavor, file: &str, content: &str, root: &str) -> Vec<St
 /// nginx sites are the `server` blocks inside `http {}`, and top-level `server` blocks (a
 /// `sites-enabled` file is included from inside `http`); never those of `stream {}` / `mail {}`.
 pub fn parse_sites(flavor: Flavor, file: &str, content: &str, root: &str) -> Vec<Site> {
-    sites(flavor, file, content, root, None)
+    // Without a loader the work is linear in `content`: no bound needed, none can be reached.
+    sites(flavor, file, content, root, None, &mut Budget::new(Limits::NONE)).unwrap_or_default()
 }
 
 /// Sites of a whole configuration: like [`parse_sites`] on the main file, but every include is
 /// read where it stands through `load`, which gets an absolute pattern (globs possible) and
 /// returns `(path, text)` of the matching files in the order the server reads them (an empty
 /// list when none matches or they cannot be read). Values inherited from another file apply,
-/// and an Apache `ServerRoot` applies to the files read after it. Includes are followed
-/// 16 deep and 1024 files at most, so loops end.
+/// and an Apache `ServerRoot` applies to the files read after it.
+///
+/// Every load (the main file included) is counted against `budget`: past one of its
+/// [`Limits`] (loads, include depth, bytes, directives, time) the reading stops with the bound
+/// and the file, so include loops end and a hostile configuration cannot exhaust the reader.
 pub fn parse_sites_following(
     flavor: Flavor,
     file: &str,
     content: &str,
     root: &str,
     load: &mut dyn FnMut(&str) -> Vec<(String, String)>,
-) -> Vec<Site> {
-    sites(flavor, file, content, root, Some(load))
+    budget: &mut Budget,
+) -> Result<Vec<Site>, LimitExceeded> {
+    sites(flavor, file, content, root, Some(load), budget)
 }
 
-fn sites(flavor: Flavor, file: &str, content: &str, root: &str, load: Loader<'_>) -> Vec<Site> {
-    match flavor {
-        Flavor::Nginx => {
-            let mut reader = NginxReader::new(root, load);
-            reader.read(file, content, None, 0);
-            reader.sites()
-        }
-        Flavor::Apache => {
-            let mut reader = ApacheReader::new(root, load);
-            reader.read(file, content, 0);
-            reader.sites()
-        }
-    }
+fn sites(
+    flavor: Flavor,
+    file: &str,
+    content: &str,
+    root: &str,
+    load: Loader<'_>,
+    budget: &mut Budget,
+) -> Result<Vec<Site>, LimitExceeded> {
+    budget.timed(|budget| {
+        budget.load(file, content.len(), 0)?;
+        Ok(match flavor {
+            Flavor::Nginx => {
+                let mut reader = NginxReader::new(root, load, budget);
+                reader.read(file, content, None, 0)?;
+                reader.sites()
+            }
+            Flavor::Apache => {
+                let mut reader = ApacheReader::new(root, load, budget);
+                reader.read(file, content, 0)?;
+                reader.sites()
+            }
+        })
+    })
 }
 
 /// `ServerRoot` set in an Apache file, if any (the last one; to update `root` for later files).
+/// Linear in `content`, which the caller bounds.
 pub fn apache_server_root(content: &str) -> Option<String> {
-    let mut reader = ApacheReader::new("", None);
-    reader.read("", content, 0);
+    let mut budget = Budget::new(Limits::NONE);
+    let mut reader = ApacheReader::new("", None, &mut budget);
+    reader.read("", content, 0).ok()?;
     reader.server_root
 }
 
@@ -326,82 +533,97 @@ fn nginx_unescape(word: &mut String, c: char) {
 
 /// nginx tokens with their 1-based line: words (quotes removed, escapes applied), `{`, `}`, `;`.
 /// A `#` starts a comment at the start of a token; inside a word it is literal, as is `}`; a `{`
-/// right after `$` belongs to the word (`${var}`).
-fn nginx_tokens(text: &str) -> Vec<(Tok, usize)> {
-    let mut out = Vec::new();
-    let mut it = text.chars().peekable();
-    let mut line = 1;
-    while let Some(c) = it.next() {
-        match c {
-            '\n' => line += 1,
-            c if c.is_whitespace() => {}
-            '#' => {
-                for c in it.by_ref() {
-                    if c == '\n' {
-                        line += 1;
-                        break;
+/// right after `$` belongs to the word (`${var}`). Lazy, so a reading stopped at a bound does
+/// not tokenize the rest.
+struct NginxTokens<'t> {
+    it: std::iter::Peekable<std::str::Chars<'t>>,
+    line: usize,
+}
+
+fn nginx_tokens(text: &str) -> NginxTokens<'_> {
+    NginxTokens {
+        it: text.chars().peekable(),
+        line: 1,
+    }
+}
+
+impl Iterator for NginxTokens<'_> {
+    type Item = (Tok, usize);
+
+    fn next(&mut self) -> Option<(Tok, usize)> {
+        let it = &mut self.it;
+        while let Some(c) = it.next() {
+            match c {
+                '\n' => self.line += 1,
+                c if c.is_whitespace() => {}
+                '#' => {
+                    for c in it.by_ref() {
+                        if c == '\n' {
+                            self.line += 1;
+                            break;
+                        }
                     }
                 }
-            }
-            ';' => out.push((Tok::Semi, line)),
-            '{' => out.push((Tok::Open, line)),
-            '}' => out.push((Tok::Close, line)),
-            '"' | '\'' => {
-                let start = line;
-                let mut word = String::new();
-                while let Some(q) = it.next() {
-                    match q {
-                        q if q == c => break,
-                        '\\' => {
-                            if let Some(n) = it.next() {
-                                if n == '\n' {
-                                    line += 1;
+                ';' => return Some((Tok::Semi, self.line)),
+                '{' => return Some((Tok::Open, self.line)),
+                '}' => return Some((Tok::Close, self.line)),
+                '"' | '\'' => {
+                    let start = self.line;
+                    let mut word = String::new();
+                    while let Some(q) = it.next() {
+                        match q {
+                            q if q == c => break,
+                            '\\' => {
+                                if let Some(n) = it.next() {
+                                    if n == '\n' {
+                                        self.line += 1;
+                                    }
+                                    nginx_unescape(&mut word, n);
                                 }
-                                nginx_unescape(&mut word, n);
                             }
+                            '\n' => {
+                                self.line += 1;
+                                word.push('\n');
+                            }
+                            other => word.push(other),
                         }
-                        '\n' => {
-                            line += 1;
-                            word.push('\n');
-                        }
-                        other => word.push(other),
                     }
+                    return Some((Tok::Word(word), start));
                 }
-                out.push((Tok::Word(word), start));
-            }
-            first => {
-                let start = line;
-                let mut word = String::new();
-                let mut c = first;
-                loop {
-                    let mut prev = c;
-                    if c == '\\' {
-                        match it.next() {
-                            Some(n) => {
-                                if n == '\n' {
-                                    line += 1;
+                first => {
+                    let start = self.line;
+                    let mut word = String::new();
+                    let mut c = first;
+                    loop {
+                        let mut prev = c;
+                        if c == '\\' {
+                            match it.next() {
+                                Some(n) => {
+                                    if n == '\n' {
+                                        self.line += 1;
+                                    }
+                                    nginx_unescape(&mut word, n);
+                                    prev = '\0';
                                 }
-                                nginx_unescape(&mut word, n);
-                                prev = '\0';
+                                None => word.push('\\'),
                             }
-                            None => word.push('\\'),
+                        } else {
+                            word.push(c);
                         }
-                    } else {
-                        word.push(c);
-                    }
-                    match it.peek() {
-                        Some(&n) if !(n.is_whitespace() || n == ';' || (n == '{' && prev != '$')) => {
-                            c = n;
-                            it.next();
+                        match it.peek() {
+                            Some(&n) if !(n.is_whitespace() || n == ';' || (n == '{' && prev != '$')) => {
+                                c = n;
+                                it.next();
+                            }
+                            _ => break,
                         }
-                        _ => break,
                     }
+                    return Some((Tok::Word(word), start));
                 }
-                out.push((Tok::Word(word), start));
             }
         }
+        None
     }
-    out
 }
 
 /// One directive or block of an nginx config, in a flat arena (no recursive ownership, so even
@@ -417,29 +639,29 @@ struct Node {
     in_stream: bool,
 }
 
-struct NginxReader<'a> {
+struct NginxReader<'a, 'b> {
     nodes: Vec<Node>,
     files: Vec<String>,
     root: String,
     load: Loader<'a>,
-    loaded: usize,
+    budget: &'b mut Budget,
 }
 
-impl<'a> NginxReader<'a> {
-    fn new(root: &str, load: Loader<'a>) -> Self {
+impl<'a, 'b> NginxReader<'a, 'b> {
+    fn new(root: &str, load: Loader<'a>, budget: &'b mut Budget) -> Self {
         NginxReader {
             nodes: Vec::new(),
             files: Vec::new(),
             root: root.to_string(),
             load,
-            loaded: 0,
+            budget,
         }
     }
 
     /// Adds one file's directives under `parent` (where it is included). Its blocks cannot close
     /// blocks of the including file: a stray `}` is ignored, an unterminated block ends with the
     /// file.
-    fn read(&mut self, file: &str, text: &str, parent: Option<usize>, depth: usize) {
+    fn read(&mut self, file: &str, text: &str, parent: Option<usize>, depth: usize) -> Result<(), LimitExceeded> {
         let file_id = self.files.len();
         self.files.push(file.to_string());
         let mut stack: Vec<usize> = Vec::new();
@@ -456,32 +678,43 @@ impl<'a> NginxReader<'a> {
                 }
                 Tok::Semi => {
                     if !words.is_empty() {
-                        let id = self.push(std::mem::take(&mut words), line, file_id, here, false);
-                        self.follow(id, depth);
+                        let id = self.push(std::mem::take(&mut words), line, file_id, here, false)?;
+                        self.follow(id, depth)?;
                     }
                 }
                 Tok::Open => {
                     if words.is_empty() {
                         line = at;
                     }
-                    let id = self.push(std::mem::take(&mut words), line, file_id, here, true);
+                    let id = self.push(std::mem::take(&mut words), line, file_id, here, true)?;
                     stack.push(id);
                 }
                 Tok::Close => {
                     if !words.is_empty() {
-                        self.push(std::mem::take(&mut words), line, file_id, here, false);
+                        self.push(std::mem::take(&mut words), line, file_id, here, false)?;
                     }
                     stack.pop();
                 }
             }
+            // Semicolons and braces alone make no directive: the clock still runs.
+            self.budget.clock(file, false)?;
         }
         if !words.is_empty() {
             let here = stack.last().copied().or(parent);
-            self.push(words, line, file_id, here, false);
+            self.push(words, line, file_id, here, false)?;
         }
+        Ok(())
     }
 
-    fn push(&mut self, words: Vec<String>, line: usize, file: usize, parent: Option<usize>, block: bool) -> usize {
+    fn push(
+        &mut self,
+        words: Vec<String>,
+        line: usize,
+        file: usize,
+        parent: Option<usize>,
+        block: bool,
+    ) -> Result<usize, LimitExceeded> {
+        self.budget.directive(&self.files[file])?;
         let mut words = words.into_iter();
         let name = words.next().unwrap_or_default();
         let in_stream = parent.is_some_and(|p| {
@@ -497,29 +730,31 @@ impl<'a> NginxReader<'a> {
             block,
             in_stream,
         });
-        self.nodes.len() - 1
+        Ok(self.nodes.len() - 1)
     }
 
-    /// Reads the files of an `include` directive in its place, when following includes.
-    fn follow(&mut self, id: usize, depth: usize) {
+    /// Reads the files of an `include` directive in its place, when following includes; each
+    /// counts as a load.
+    fn follow(&mut self, id: usize, depth: usize) -> Result<(), LimitExceeded> {
         let node = &self.nodes[id];
-        if node.name != "include" || depth >= MAX_INCLUDE_DEPTH || self.loaded >= MAX_INCLUDED_FILES {
-            return;
+        if node.name != "include" {
+            return Ok(());
         }
         let (Some(arg), parent) = (node.args.first(), node.parent) else {
-            return;
+            return Ok(());
         };
         let pattern = absolute(arg, &self.root);
         let Some(load) = self.load.as_mut() else {
-            return;
+            return Ok(());
         };
-        for (path, text) in load(&pattern) {
-            if self.loaded >= MAX_INCLUDED_FILES {
-                break;
-            }
-            self.loaded += 1;
-            self.read(&path, &text, parent, depth + 1);
+        if depth + 1 > self.budget.limits.depth {
+            return Err(Budget::exceeded(Limit::Depth(self.budget.limits.depth), &pattern));
         }
+        for (path, text) in load(&pattern) {
+            self.budget.load(&path, text.len(), depth + 1)?;
+            self.read(&path, &text, parent, depth + 1)?;
+        }
+        Ok(())
     }
 
     fn includes(&self) -> Vec<String> {
@@ -721,7 +956,7 @@ struct VHost {
     scope: Scope,
 }
 
-struct ApacheReader<'a> {
+struct ApacheReader<'a, 'b> {
     root: String,
     server_root: Option<String>,
     global: Scope,
@@ -732,11 +967,11 @@ struct ApacheReader<'a> {
     macro_depth: usize,
     includes: Vec<String>,
     load: Loader<'a>,
-    loaded: usize,
+    budget: &'b mut Budget,
 }
 
-impl<'a> ApacheReader<'a> {
-    fn new(root: &str, load: Loader<'a>) -> Self {
+impl<'a, 'b> ApacheReader<'a, 'b> {
+    fn new(root: &str, load: Loader<'a>, budget: &'b mut Budget) -> Self {
         ApacheReader {
             root: root.to_string(),
             server_root: None,
@@ -746,21 +981,23 @@ impl<'a> ApacheReader<'a> {
             macro_depth: 0,
             includes: Vec::new(),
             load,
-            loaded: 0,
+            budget,
         }
     }
 
-    fn read(&mut self, file: &str, text: &str, depth: usize) {
+    fn read(&mut self, file: &str, text: &str, depth: usize) -> Result<(), LimitExceeded> {
         for (line, l) in apache_lines(text) {
-            self.line(file, line, &l, depth);
+            self.line(file, line, &l, depth)?;
         }
+        Ok(())
     }
 
-    fn line(&mut self, file: &str, line: usize, text: &str, depth: usize) {
+    fn line(&mut self, file: &str, line: usize, text: &str, depth: usize) -> Result<(), LimitExceeded> {
         let t = text.trim();
         if t.is_empty() || t.starts_with('#') {
-            return;
+            return self.budget.clock(file, false);
         }
+        self.budget.directive(file)?;
         if let Some(rest) = t.strip_prefix("</") {
             let name = rest.trim_end_matches('>').trim();
             if self.macro_depth > 0 {
@@ -770,12 +1007,12 @@ impl<'a> ApacheReader<'a> {
             } else if name.eq_ignore_ascii_case("virtualhost") {
                 self.current = None;
             }
-            return;
+            return Ok(());
         }
         if let Some(rest) = t.strip_prefix('<') {
             let words = apache_words(rest.strip_suffix('>').unwrap_or(rest));
             let Some((name, args)) = words.split_first() else {
-                return;
+                return Ok(());
             };
             if name.eq_ignore_ascii_case("macro") {
                 self.macro_depth += 1;
@@ -792,17 +1029,17 @@ impl<'a> ApacheReader<'a> {
             }
             // Other containers (<IfModule>, <Directory>, <IfDefine>, …): their content is read
             // as if active.
-            return;
+            return Ok(());
         }
         if self.macro_depth > 0 {
-            return;
+            return Ok(());
         }
         let words = apache_words(t);
         let Some((name, args)) = words.split_first() else {
-            return;
+            return Ok(());
         };
         let Some(arg) = args.first() else {
-            return;
+            return Ok(());
         };
         let path = || absolute(arg, &self.root);
         match name.to_ascii_lowercase().as_str() {
@@ -813,7 +1050,7 @@ impl<'a> ApacheReader<'a> {
             "include" | "includeoptional" => {
                 let pattern = path();
                 self.includes.push(pattern.clone());
-                self.follow(&pattern, depth);
+                self.follow(&pattern, depth)?;
             }
             "servername" => {
                 if let Some(v) = self.current {
@@ -844,6 +1081,7 @@ impl<'a> ApacheReader<'a> {
             }
             _ => {}
         }
+        Ok(())
     }
 
     /// The scope directives apply to: the open vhost, else the global one.
@@ -854,20 +1092,18 @@ impl<'a> ApacheReader<'a> {
         }
     }
 
-    fn follow(&mut self, pattern: &str, depth: usize) {
-        if depth >= MAX_INCLUDE_DEPTH || self.loaded >= MAX_INCLUDED_FILES {
-            return;
-        }
+    fn follow(&mut self, pattern: &str, depth: usize) -> Result<(), LimitExceeded> {
         let Some(load) = self.load.as_mut() else {
-            return;
+            return Ok(());
         };
-        for (path, text) in load(pattern) {
-            if self.loaded >= MAX_INCLUDED_FILES {
-                break;
-            }
-            self.loaded += 1;
-            self.read(&path, &text, depth + 1);
+        if depth + 1 > self.budget.limits.depth {
+            return Err(Budget::exceeded(Limit::Depth(self.budget.limits.depth), pattern));
         }
+        for (path, text) in load(pattern) {
+            self.budget.load(&path, text.len(), depth + 1)?;
+            self.read(&path, &text, depth + 1)?;
+        }
+        Ok(())
     }
 
     fn sites(self) -> Vec<Site> {
@@ -936,6 +1172,21 @@ mod tests {
 
     const NGINX_ROOT: &str = "/etc/nginx";
     const APACHE_ROOT: &str = "/etc/apache2";
+
+    fn inc(flavor: Flavor, file: &str, content: &str, root: &str) -> Vec<String> {
+        includes(flavor, file, content, root, &mut Budget::new(Limits::DEFAULT)).expect("within the limits")
+    }
+
+    fn follow(
+        flavor: Flavor,
+        file: &str,
+        content: &str,
+        root: &str,
+        load: &mut dyn FnMut(&str) -> Vec<(String, String)>,
+    ) -> Vec<Site> {
+        parse_sites_following(flavor, file, content, root, load, &mut Budget::new(Limits::DEFAULT))
+            .expect("within the limits")
+    }
 
     fn nginx(text: &str) -> Vec<Site> {
         parse_sites(Flavor::Nginx, "/etc/nginx/sites-enabled/default", text, NGINX_ROOT)
@@ -1028,7 +1279,7 @@ server {
             }]
         );
         assert_eq!(
-            includes(
+            inc(
                 Flavor::Nginx,
                 "/etc/nginx/sites-enabled/default",
                 DEBIAN_DEFAULT,
@@ -1049,7 +1300,7 @@ server {
                 _ => vec![],
             }
         };
-        let sites = parse_sites_following(
+        let sites = follow(
             Flavor::Nginx,
             "/etc/nginx/sites-enabled/default",
             DEBIAN_DEFAULT,
@@ -1200,7 +1451,7 @@ stream {
         assert_eq!(s.cert_path.as_deref(), Some("/etc/nginx/certs/wildcard.pem"));
         assert_eq!(s.key_path.as_deref(), Some("/etc/nginx/certs/wild card.key"));
         assert_eq!(
-            includes(Flavor::Nginx, "/etc/nginx/nginx.conf", NGINX_CONF, NGINX_ROOT),
+            inc(Flavor::Nginx, "/etc/nginx/nginx.conf", NGINX_CONF, NGINX_ROOT),
             [
                 "/etc/nginx/modules-enabled/*.conf",
                 "/etc/nginx/mime.types",
@@ -1223,7 +1474,7 @@ stream {
             "/etc/nginx/streams/*.conf" => vec![("/etc/nginx/streams/s.conf".to_string(), stream.to_string())],
             _ => vec![],
         };
-        let sites = parse_sites_following(
+        let sites = follow(
             Flavor::Nginx,
             "/etc/nginx/nginx.conf",
             NGINX_CONF,
@@ -1248,7 +1499,7 @@ stream {
     }
 
     #[test]
-    fn include_loops_end() {
+    fn include_loops_end_at_a_bound_naming_it_and_the_file() {
         let text = "http { include /etc/nginx/loop.conf; server { listen 443 ssl; } }";
         let mut calls = 0;
         let mut load = |p: &str| {
@@ -1258,14 +1509,125 @@ stream {
                 "include loop.conf; include loop.conf; server { listen 80; }".to_string(),
             )]
         };
-        let sites = parse_sites_following(Flavor::Nginx, "/etc/nginx/nginx.conf", text, NGINX_ROOT, &mut load);
-        assert!(calls <= MAX_INCLUDED_FILES, "{calls}");
-        assert!(sites.len() <= MAX_INCLUDED_FILES + 1);
-        assert_eq!(sites.last().map(|s| s.port), Some(Some(443)));
+        let mut budget = Budget::new(Limits::DEFAULT);
+        let e = parse_sites_following(
+            Flavor::Nginx,
+            "/etc/nginx/nginx.conf",
+            text,
+            NGINX_ROOT,
+            &mut load,
+            &mut budget,
+        )
+        .unwrap_err();
+        assert!(matches!(e.limit, Limit::Loads(1024) | Limit::Depth(16)), "{e}");
+        assert_eq!(e.file, "/etc/nginx/loop.conf");
+        assert!(calls <= 1024, "{calls}");
+        assert!(e.to_string().contains("/etc/nginx/loop.conf"), "{e}");
 
         let mut load = |p: &str| vec![(p.to_string(), "Include again.conf\nInclude again.conf\n".to_string())];
-        let sites = parse_sites_following(Flavor::Apache, "/a.conf", "Include x.conf\n", APACHE_ROOT, &mut load);
-        assert!(sites.is_empty());
+        let mut budget = Budget::new(Limits::DEFAULT);
+        let e = parse_sites_following(
+            Flavor::Apache,
+            "/a.conf",
+            "Include x.conf\n",
+            APACHE_ROOT,
+            &mut load,
+            &mut budget,
+        )
+        .unwrap_err();
+        assert!(matches!(e.limit, Limit::Loads(_) | Limit::Depth(_)), "{e}");
+        assert!(budget.loads() <= 1025);
+
+        // A single chain (each file includes the next) ends at the depth bound.
+        let mut n = 0;
+        let mut chain = |_: &str| {
+            n += 1;
+            vec![(format!("/c/{n}.conf"), "include next.conf;".to_string())]
+        };
+        let e = parse_sites_following(
+            Flavor::Nginx,
+            "/c/0.conf",
+            "include next.conf;",
+            "/c",
+            &mut chain,
+            &mut Budget::new(Limits::DEFAULT),
+        )
+        .unwrap_err();
+        assert_eq!(e.limit, Limit::Depth(16), "{e}");
+    }
+
+    #[test]
+    fn loads_count_not_files_a_self_include_with_many_directives_stops_at_the_directive_bound() {
+        // The reported attack: nginx.conf includes itself twice, plus 100k directives (300 KB).
+        let text = format!(
+            "{}include /etc/nginx/nginx.conf;\ninclude /etc/nginx/nginx.conf;\n",
+            "a;\n".repeat(100_000)
+        );
+        assert!(text.len() >= 300_000);
+        let mut calls = 0;
+        let mut load = |p: &str| {
+            calls += 1;
+            vec![(p.to_string(), text.clone())]
+        };
+        let mut budget = Budget::new(Limits::DEFAULT);
+        let e = parse_sites_following(
+            Flavor::Nginx,
+            "/etc/nginx/nginx.conf",
+            &text,
+            NGINX_ROOT,
+            &mut load,
+            &mut budget,
+        )
+        .unwrap_err();
+        assert_eq!(e.limit, Limit::Directives(200_000), "{e}");
+        assert_eq!(e.file, "/etc/nginx/nginx.conf");
+        assert!(calls <= 3, "stopped within a few loads: {calls}");
+        assert!(budget.directives() <= 200_001);
+        assert!(e.to_string().contains("more than 200000 directives"), "{e}");
+        // Includes first: the depth bound ends it after 16 loads.
+        let first = format!(
+            "include /etc/nginx/nginx.conf;\ninclude /etc/nginx/nginx.conf;\n{}",
+            "a;\n".repeat(100_000)
+        );
+        let mut calls = 0;
+        let mut load = |p: &str| {
+            calls += 1;
+            vec![(p.to_string(), first.clone())]
+        };
+        let e = parse_sites_following(
+            Flavor::Nginx,
+            "/etc/nginx/nginx.conf",
+            &first,
+            NGINX_ROOT,
+            &mut load,
+            &mut Budget::new(Limits::DEFAULT),
+        )
+        .unwrap_err();
+        assert_eq!(e.limit, Limit::Depth(16), "{e}");
+        assert_eq!(calls, 16);
+
+        // The same budget spans readings: includes() of each file adds up.
+        let mut budget = Budget::new(Limits {
+            directives: 150_000,
+            ..Limits::DEFAULT
+        });
+        assert!(includes(Flavor::Nginx, "/x.conf", &text, NGINX_ROOT, &mut budget).is_ok());
+        let e = includes(Flavor::Nginx, "/y.conf", &text, NGINX_ROOT, &mut budget).unwrap_err();
+        assert_eq!((e.limit, e.file.as_str()), (Limit::Directives(150_000), "/y.conf"));
+
+        // Bytes and time are bounds too.
+        let mut budget = Budget::new(Limits {
+            bytes: 1000,
+            ..Limits::DEFAULT
+        });
+        let e = includes(Flavor::Apache, "/big.conf", &"#".repeat(1001), APACHE_ROOT, &mut budget).unwrap_err();
+        assert_eq!(e.limit, Limit::Bytes(1000));
+        let mut budget = Budget::new(Limits {
+            time: Duration::ZERO,
+            ..Limits::DEFAULT
+        });
+        let e = includes(Flavor::Nginx, "/slow.conf", "a;", NGINX_ROOT, &mut budget).unwrap_err();
+        assert_eq!(e.limit, Limit::Time(Duration::ZERO));
     }
 
     #[test]
@@ -1491,7 +1853,7 @@ IncludeOptional sites-enabled/*.conf
     #[test]
     fn apache_includes_are_made_absolute_against_server_root() {
         assert_eq!(
-            includes(Flavor::Apache, "/etc/apache2/apache2.conf", APACHE2_CONF, APACHE_ROOT),
+            inc(Flavor::Apache, "/etc/apache2/apache2.conf", APACHE2_CONF, APACHE_ROOT),
             [
                 "/etc/apache2/mods-enabled/*.load",
                 "/etc/apache2/mods-enabled/*.conf",
@@ -1505,7 +1867,7 @@ IncludeOptional sites-enabled/*.conf
                      Include conf/extra/httpd-ssl.conf\nINCLUDEOPTIONAL \"/opt/site [1-3].conf\"\n";
         assert_eq!(apache_server_root(httpd).as_deref(), Some("/usr/local/apache2"));
         assert_eq!(
-            includes(
+            inc(
                 Flavor::Apache,
                 "/usr/local/apache2/conf/httpd.conf",
                 httpd,
@@ -1558,7 +1920,7 @@ IncludeOptional sites-enabled/*.conf
             "/srv/httpd/ssl-on.conf" => vec![(p.to_string(), "SSLEngine on\n".to_string())],
             _ => vec![],
         };
-        let sites = parse_sites_following(Flavor::Apache, "/srv/httpd/httpd.conf", main, "/etc/httpd", &mut load);
+        let sites = follow(Flavor::Apache, "/srv/httpd/httpd.conf", main, "/etc/httpd", &mut load);
         assert_eq!(sites.len(), 1);
         assert_eq!(sites[0].file, "/srv/httpd/sites/www.conf");
         assert_eq!(sites[0].line, 1);
@@ -1877,9 +2239,16 @@ IncludeOptional sites-enabled/*.conf
                     prop_assert!(site.chain_path.is_none());
                 }
             }
-            let _ = includes(flavor, "/f.conf", text, "/r");
+            let _ = includes(flavor, "/f.conf", text, "/r", &mut Budget::new(Limits::DEFAULT));
             let mut load = |_: &str| vec![("/g.conf".to_string(), text.to_string())];
-            let _ = parse_sites_following(flavor, "/f.conf", text, "/r", &mut load);
+            let _ = parse_sites_following(
+                flavor,
+                "/f.conf",
+                text,
+                "/r",
+                &mut load,
+                &mut Budget::new(Limits::DEFAULT),
+            );
         }
         let _ = apache_server_root(text);
         let (a, b) = text.split_at(text.char_indices().nth(text.chars().count() / 2).map_or(0, |(i, _)| i));

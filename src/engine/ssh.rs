@@ -243,6 +243,17 @@ pub enum SshError {
         /// Message.
         reason: String,
     },
+    /// A server sent more than certdeck reads from it (see [`COMMAND_OUTPUT_MAX`],
+    /// [`Sftp::read_bounded`]): the operation was stopped.
+    #[error("[{label}] {stage}: {what}")]
+    Limit {
+        /// Target label.
+        label: String,
+        /// Stage (command or SFTP).
+        stage: Stage,
+        /// What was refused, naming the limit.
+        what: String,
+    },
 }
 
 impl SshError {
@@ -251,7 +262,9 @@ impl SshError {
         match self {
             SshError::Dns { .. } => Stage::Dns,
             SshError::Tcp { .. } => Stage::Tcp,
-            SshError::Timeout { stage, .. } | SshError::Protocol { stage, .. } => *stage,
+            SshError::Timeout { stage, .. } | SshError::Protocol { stage, .. } | SshError::Limit { stage, .. } => {
+                *stage
+            }
             SshError::UnknownHostKey { .. } | SshError::HostKeyChanged { .. } => Stage::HostKey,
             SshError::Auth { .. } => Stage::Auth,
             SshError::Command { .. } => Stage::Command,
@@ -260,15 +273,61 @@ impl SshError {
     }
 }
 
+/// Bytes a remote command may print (stdout and stderr together) before certdeck stops reading,
+/// closes its channel and fails with [`SshError::Limit`]: a command that prints forever (or a
+/// hostile server) cannot fill the scheduler's memory nor hold a worker until the timeout.
+pub const COMMAND_OUTPUT_MAX: u64 = 4 * 1024 * 1024;
+/// Bytes kept of each output stream: its tail, which is what error messages show
+/// ([`CommandOutput::truncated`] says when the head was dropped).
+pub const COMMAND_OUTPUT_KEEP: usize = 64 * 1024;
+
 /// Output of a remote command.
 #[derive(Debug, Clone, Default)]
 pub struct CommandOutput {
     /// Exit status (-1 when the command ended without one, e.g. by a signal).
     pub code: i64,
-    /// Standard output.
+    /// Standard output (its last [`COMMAND_OUTPUT_KEEP`] bytes).
     pub stdout: String,
-    /// Standard error.
+    /// Standard error (its last [`COMMAND_OUTPUT_KEEP`] bytes).
     pub stderr: String,
+    /// Whether the head of stdout or stderr was dropped to keep [`COMMAND_OUTPUT_KEEP`] bytes.
+    pub truncated: bool,
+}
+
+/// The tail of one output stream: at most [`COMMAND_OUTPUT_KEEP`] bytes are kept.
+#[derive(Default)]
+struct Tail {
+    buf: std::collections::VecDeque<u8>,
+    dropped: bool,
+}
+
+impl Tail {
+    fn push(&mut self, data: &[u8]) {
+        let data = if data.len() > COMMAND_OUTPUT_KEEP {
+            self.dropped = true;
+            self.buf.clear();
+            &data[data.len() - COMMAND_OUTPUT_KEEP..]
+        } else {
+            data
+        };
+        let over = (self.buf.len() + data.len()).saturating_sub(COMMAND_OUTPUT_KEEP);
+        if over > 0 {
+            self.dropped = true;
+            self.buf.drain(..over);
+        }
+        self.buf.extend(data);
+    }
+
+    fn text(self) -> String {
+        let (buf, dropped) = (Vec::from(self.buf), self.dropped);
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        if dropped {
+            // A multi-byte character cut at the start shows as U+FFFD: drop it.
+            format!("…{}", text.trim_start_matches('\u{FFFD}'))
+        } else {
+            text
+        }
+    }
 }
 
 impl CommandOutput {
@@ -530,21 +589,53 @@ impl SshSession {
             drop(w);
             ch.eof().await.map_err(proto)?;
         }
-        let mut out = Vec::new();
-        let mut err = Vec::new();
+        let mut out = Tail::default();
+        let mut err = Tail::default();
+        let mut received: u64 = 0;
         let mut code = None;
         while let Some(msg) = ch.wait().await {
-            match msg {
-                ChannelMsg::Data { data } => out.extend_from_slice(&data),
-                ChannelMsg::ExtendedData { data, .. } => err.extend_from_slice(&data),
-                ChannelMsg::ExitStatus { exit_status } => code = Some(i64::from(exit_status)),
-                _ => {}
+            let data = match msg {
+                ChannelMsg::Data { data } => {
+                    out.push(&data);
+                    data.len()
+                }
+                ChannelMsg::ExtendedData { data, .. } => {
+                    err.push(&data);
+                    data.len()
+                }
+                ChannelMsg::ExitStatus { exit_status } => {
+                    code = Some(i64::from(exit_status));
+                    0
+                }
+                _ => 0,
+            };
+            received += data as u64;
+            if received > COMMAND_OUTPUT_MAX {
+                // Stop reading: closing the channel ends the command (SIGPIPE on its output).
+                let _ = ch.close().await;
+                let partial = CommandOutput {
+                    code: -1,
+                    stdout: out.text(),
+                    stderr: err.text(),
+                    truncated: true,
+                };
+                return Err(SshError::Limit {
+                    label: self.label.clone(),
+                    stage: Stage::Command,
+                    what: format!(
+                        "`{command}` printed more than {} MiB, the limit of output read from a command (COMMAND_OUTPUT_MAX); stopped it. Last output: {}",
+                        COMMAND_OUTPUT_MAX >> 20,
+                        partial.excerpt(200)
+                    ),
+                });
             }
         }
+        let truncated = out.dropped || err.dropped;
         Ok(CommandOutput {
             code: code.unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out).into_owned(),
-            stderr: String::from_utf8_lossy(&err).into_owned(),
+            stdout: out.text(),
+            stderr: err.text(),
+            truncated,
         })
     }
 
@@ -659,6 +750,33 @@ pub struct RemoteStat {
     pub is_dir: bool,
 }
 
+/// What [`Sftp::read_bounded`] found.
+#[derive(Debug)]
+pub enum Bounded {
+    /// The whole file, at most the limit.
+    Data(Vec<u8>),
+    /// The file holds more than the limit (by its size or by what was read): not returned.
+    TooLarge,
+    /// Not a regular file (its type: "FIFO", "character device"…): neither opened nor read.
+    NotRegular(&'static str),
+}
+
+/// The type of a non-regular file, `None` for a regular one. A reply without a type (no
+/// permissions attribute) is not taken for a regular file.
+fn not_regular(st: &russh_sftp::client::fs::Metadata) -> Option<&'static str> {
+    match st.permissions.map(|p| p & 0o170_000) {
+        Some(0o100_000) => None,
+        Some(0o010_000) => Some("FIFO"),
+        Some(0o020_000) => Some("character device"),
+        Some(0o040_000) => Some("directory"),
+        Some(0o060_000) => Some("block device"),
+        Some(0o120_000) => Some("symbolic link"),
+        Some(0o140_000) => Some("socket"),
+        Some(_) => Some("unknown file type"),
+        None => Some("no file type reported"),
+    }
+}
+
 /// An SFTP session bound to its connection's label and timeouts.
 pub struct Sftp<'a> {
     session: SftpSession,
@@ -687,19 +805,56 @@ impl Sftp<'_> {
             .map_err(|_| timeout_err(&self.owner.label, Stage::Sftp, t, &format!("{op} {path}")))?
     }
 
-    /// Reads a whole file, refusing files over `max` bytes (`Ok(None)` then).
+    /// Reads a whole regular file of at most `max` bytes: `Ok(None)` when it holds more. Anything
+    /// else (a FIFO, a device such as `/dev/zero`, a socket, a directory) is refused with an
+    /// error naming its type. See [`Sftp::read_bounded`].
     pub async fn read(&self, path: &str, max: u64) -> Result<Option<Vec<u8>>, SshError> {
+        match self.read_bounded(path, max).await? {
+            Bounded::Data(d) => Ok(Some(d)),
+            Bounded::TooLarge => Ok(None),
+            Bounded::NotRegular(kind) => Err(self.err(
+                "read",
+                path,
+                format!("not a regular file ({kind}); only regular files are read"),
+            )),
+        }
+    }
+
+    /// Reads a regular file through a bounded reader: never more than `max + 1` bytes whatever
+    /// the size the server reports (a server may lie, a file may grow), and only after `stat`
+    /// (following symlinks) and `fstat` of the opened handle both say it is a regular file, so a
+    /// FIFO is never opened and a device never read.
+    pub async fn read_bounded(&self, path: &str, max: u64) -> Result<Bounded, SshError> {
+        use tokio::io::AsyncReadExt;
         self.timed("read", path, async {
             let st = self
                 .session
                 .metadata(path)
                 .await
                 .map_err(|e| self.err("stat", path, e))?;
-            if st.size.unwrap_or(0) > max {
-                return Ok(None);
+            if let Some(kind) = not_regular(&st) {
+                return Ok(Bounded::NotRegular(kind));
             }
-            let data = self.session.read(path).await.map_err(|e| self.err("read", path, e))?;
-            Ok(Some(data))
+            if st.size.unwrap_or(0) > max {
+                return Ok(Bounded::TooLarge);
+            }
+            let file = self.session.open(path).await.map_err(|e| self.err("open", path, e))?;
+            // The path may have been swapped between the stat and the open.
+            let st = file.metadata().await.map_err(|e| self.err("fstat", path, e))?;
+            if let Some(kind) = not_regular(&st) {
+                return Ok(Bounded::NotRegular(kind));
+            }
+            let mut data = Vec::new();
+            let mut limited = file.take(max.saturating_add(1));
+            limited
+                .read_to_end(&mut data)
+                .await
+                .map_err(|e| self.err("read", path, e))?;
+            let _ = limited.into_inner().close().await;
+            if data.len() as u64 > max {
+                return Ok(Bounded::TooLarge);
+            }
+            Ok(Bounded::Data(data))
         })
         .await
     }
@@ -828,11 +983,39 @@ mod tests {
     }
 
     #[test]
+    fn command_output_keeps_only_the_tail_of_each_stream() {
+        let mut t = Tail::default();
+        t.push(b"head ");
+        for _ in 0..(COMMAND_OUTPUT_KEEP / 4) {
+            t.push(b"yyy\n");
+        }
+        t.push(b"the end");
+        assert!(t.dropped);
+        assert!(t.buf.len() <= COMMAND_OUTPUT_KEEP);
+        let text = t.text();
+        assert!(
+            text.starts_with('…') && text.ends_with("yyy\nthe end"),
+            "{}",
+            &text[..20]
+        );
+        assert!(!text.contains("head"));
+        // One chunk larger than what is kept.
+        let mut t = Tail::default();
+        t.push(&vec![b'x'; COMMAND_OUTPUT_KEEP * 2]);
+        assert_eq!(t.buf.len(), COMMAND_OUTPUT_KEEP);
+        let mut t = Tail::default();
+        t.push(b"short");
+        assert!(!t.dropped);
+        assert_eq!(t.text(), "short");
+    }
+
+    #[test]
     fn excerpt_keeps_the_tail() {
         let o = CommandOutput {
             code: 1,
             stdout: String::new(),
             stderr: "line one\nline two\n".into(),
+            truncated: false,
         };
         assert_eq!(o.excerpt(100), "line one | line two");
         assert_eq!(o.excerpt(4), "… two");

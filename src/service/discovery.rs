@@ -2,7 +2,7 @@
 //! web server configuration — every config file reached from the main one through includes, the
 //! sites they define and the certificate each TLS site serves from disk.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -12,19 +12,34 @@ use super::tasks::{RunFuture, TaskContext, TaskFailure, TaskRunner};
 use super::{Actor, Services};
 use crate::domain::webconf::{self, Flavor};
 use crate::domain::{ConfigType, LogLevel, ServerStatus, ServerType};
-use crate::engine::ssh::{shell_quote, Sftp, SshSession};
+use crate::engine::ssh::{shell_quote, Bounded, Sftp, SshSession};
 use crate::errors::{ServiceError, ServiceResult};
 use crate::store::discovery::{self as store, FoundConfig, ProbeFacts, SiteRow};
 use crate::store::servers::ServerRow;
 
 /// The `server_configs.config_content` TEXT column holds at most this many bytes.
 pub const CONFIG_CONTENT_MAX: usize = 65_535;
-/// Config files read per discovery, at most.
-const MAX_FILES: usize = 400;
-/// A config file larger than this is not read at all.
-const MAX_READ: u64 = 4 * 1024 * 1024;
-/// A certificate file larger than this is not a certificate.
-const MAX_CERT: u64 = 1024 * 1024;
+
+// Bounds of one discovery. A managed server's files are untrusted input: past any of these the
+// check fails with a message naming the bound and the file, and the server's stored configs and
+// sites stay as the last good check left them. Parsing has its own bounds,
+// `webconf::Limits::DEFAULT` (1024 file loads, includes 16 deep, 32 MiB parsed, 200 000
+// directives, 20 s), counted per load: a file included twice counts twice.
+
+/// Distinct config files read per discovery.
+pub const MAX_FILES: usize = 400;
+/// Bytes of one config file (read through a bounded reader, whatever size the server reports).
+pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
+/// Bytes of one certificate file; a larger one is not a certificate (the site gets an error).
+pub const MAX_CERT_BYTES: u64 = 1024 * 1024;
+/// Distinct certificate files read per discovery.
+pub const MAX_CERT_FILES: usize = 1000;
+/// Sites stored per discovery.
+pub const MAX_SITES: usize = 5000;
+/// Bytes read over SFTP per discovery: config and certificate files together.
+pub const MAX_TOTAL_BYTES: u64 = 32 * 1024 * 1024;
+/// Distinct include patterns expanded over SFTP per discovery (each costs round trips).
+pub const MAX_PATTERNS: usize = 2000;
 /// Sudoers drop-ins are checked for the reload rule when privilege mode is sudo.
 const SUDOERS_DIR: &str = "/etc/sudoers.d";
 
@@ -266,33 +281,37 @@ impl Services {
             Flavor::Nginx => ConfigType::Nginx,
             Flavor::Apache => ConfigType::Apache,
         };
+        let label = server_label(server);
+        let stop = |what: String| TaskFailure::permanent(format!("discovery on {label} stopped: {what}"));
         let mut queue = vec![main.clone()];
         let mut seen = BTreeSet::new();
         let mut configs = Vec::new();
         let mut parsed = Vec::new();
+        let mut total: u64 = 0;
+        let mut expanded: HashMap<String, Vec<String>> = HashMap::new();
+        // One budget for the per-file include scans: every file counts once.
+        let mut scan = webconf::Budget::new(webconf::Limits::DEFAULT);
         while let Some(path) = queue.pop() {
             if !seen.insert(path.clone()) {
                 continue;
             }
-            if configs.len() >= MAX_FILES {
-                ctx.log(
-                    LogLevel::Warning,
-                    &format!("stopped after {MAX_FILES} config files"),
-                    None,
-                )
-                .await?;
-                break;
+            if seen.len() > MAX_FILES {
+                return Err(stop(format!(
+                    "more than {MAX_FILES} config files (MAX_FILES), at {path}"
+                )));
             }
-            let data = match sftp.read(&path, MAX_READ).await {
-                Ok(Some(d)) => d,
-                Ok(None) => {
-                    ctx.log(
-                        LogLevel::Warning,
-                        &format!("{path}: larger than {} MB, not read", MAX_READ >> 20),
-                        None,
-                    )
-                    .await?;
-                    continue;
+            let data = match sftp.read_bounded(&path, MAX_FILE_BYTES).await {
+                Ok(Bounded::Data(d)) => d,
+                Ok(Bounded::TooLarge) => {
+                    return Err(stop(format!(
+                        "{path} is larger than {} MiB, the limit of one config file (MAX_FILE_BYTES)",
+                        MAX_FILE_BYTES >> 20
+                    )));
+                }
+                Ok(Bounded::NotRegular(kind)) => {
+                    return Err(stop(format!(
+                        "{path} is a {kind}, not a regular file: refused (only regular files are read)"
+                    )));
                 }
                 Err(e) => {
                     ctx.log(LogLevel::Warning, &format!("{path}: not readable: {e}"), None)
@@ -300,11 +319,34 @@ impl Services {
                     continue;
                 }
             };
+            total += data.len() as u64;
+            if total > MAX_TOTAL_BYTES {
+                return Err(stop(format!(
+                    "more than {} MiB read from the server (MAX_TOTAL_BYTES), at {path}",
+                    MAX_TOTAL_BYTES >> 20
+                )));
+            }
             let text = String::from_utf8_lossy(&data).into_owned();
-            if flavor == Flavor::Apache {
-                if let Some(r) = webconf::apache_server_root(&text) {
-                    root = r;
-                }
+            drop(data);
+            // Parsing is CPU work on untrusted text: off the async workers, so the scheduler's
+            // heartbeat and other tasks keep running.
+            let (scanned, budget, text, server_root) = {
+                let (p, r) = (path.clone(), root.clone());
+                let mut budget = scan.clone();
+                tokio::task::spawn_blocking(move || {
+                    let found = webconf::includes(flavor, &p, &text, &r, &mut budget);
+                    let server_root = (flavor == Flavor::Apache)
+                        .then(|| webconf::apache_server_root(&text))
+                        .flatten();
+                    (found, budget, text, server_root)
+                })
+                .await
+                .map_err(|e| TaskFailure::permanent(format!("config parser failed: {e}")))?
+            };
+            scan = budget;
+            let patterns = scanned.map_err(|e| stop(e.to_string()))?;
+            if let Some(r) = server_root {
+                root = r;
             }
             let (content, note) = if text.len() > CONFIG_CONTENT_MAX {
                 (
@@ -326,8 +368,19 @@ impl Services {
                 });
             }
             let mut incs = Vec::new();
-            for pattern in webconf::includes(flavor, &path, &text, &root) {
-                incs.extend(self.expand_glob(sftp, &pattern).await);
+            for pattern in patterns {
+                if let Some(files) = expanded.get(&pattern) {
+                    incs.extend(files.iter().cloned());
+                    continue;
+                }
+                if expanded.len() >= MAX_PATTERNS {
+                    return Err(stop(format!(
+                        "more than {MAX_PATTERNS} distinct include patterns (MAX_PATTERNS), at {path}"
+                    )));
+                }
+                let files = self.expand_glob(sftp, &pattern).await.map_err(stop)?;
+                incs.extend(files.iter().cloned());
+                expanded.insert(pattern, files);
             }
             // Depth-first in file order: the stack pops the last pushed first.
             for i in incs.into_iter().rev() {
@@ -336,46 +389,87 @@ impl Services {
             parsed.push((path, text));
         }
         // Parse from the main file, reading includes where they stand (from the files fetched
-        // above), so values inherited across files (http-level certificates) apply.
+        // above), so values inherited across files (http-level certificates) apply. Every load
+        // counts against the budget: a file included twice is parsed (and counted) twice.
         let mut sites = Vec::new();
         if parsed.is_empty() {
             return Ok((configs, sites));
         }
         let main_root = parent_dir(&main);
-        let found = webconf::parse_sites_following(flavor, &parsed[0].0, &parsed[0].1, &main_root, &mut |pattern| {
-            included_files(&parsed, pattern)
-        });
+        let found = tokio::task::spawn_blocking(move || {
+            let mut budget = webconf::Budget::new(webconf::Limits::DEFAULT);
+            let (file, text) = (&parsed[0].0, &parsed[0].1);
+            // Each pattern is matched once: a file included many times costs one scan.
+            let mut matched: HashMap<String, Vec<usize>> = HashMap::new();
+            webconf::parse_sites_following(
+                flavor,
+                file,
+                text,
+                &main_root,
+                &mut |pattern| {
+                    matched
+                        .entry(pattern.to_string())
+                        .or_insert_with(|| included_files(&parsed, pattern))
+                        .iter()
+                        .map(|&i| parsed[i].clone())
+                        .collect()
+                },
+                &mut budget,
+            )
+        })
+        .await
+        .map_err(|e| TaskFailure::permanent(format!("config parser failed: {e}")))?
+        .map_err(|e| stop(e.to_string()))?;
+        if found.len() > MAX_SITES {
+            return Err(stop(format!(
+                "more than {MAX_SITES} sites (MAX_SITES) in {main} and its includes"
+            )));
+        }
+        let mut certs = CertReads {
+            total,
+            files: HashMap::new(),
+        };
         for site in found {
-            sites.push(self.site_row(server, sftp, site).await);
+            sites.push(self.site_row(server, sftp, site, &mut certs).await.map_err(stop)?);
         }
         Ok((configs, sites))
     }
 
     /// Files matching an include pattern (glob in the last component only, as both servers use).
-    async fn expand_glob(&self, sftp: &Sftp<'_>, pattern: &str) -> Vec<String> {
+    /// More than [`MAX_FILES`] matches is an error naming the bound.
+    async fn expand_glob(&self, sftp: &Sftp<'_>, pattern: &str) -> Result<Vec<String>, String> {
         let (dir, name) = match pattern.rsplit_once('/') {
             Some((d, n)) => (if d.is_empty() { "/" } else { d }, n),
-            None => return Vec::new(),
+            None => return Ok(Vec::new()),
         };
         if !name.contains(['*', '?', '[']) {
             return match sftp.stat(pattern).await {
                 Ok(Some(s)) if s.is_dir => self.dir_files(sftp, pattern, "*").await,
-                Ok(Some(_)) => vec![pattern.to_string()],
-                _ => Vec::new(),
+                Ok(Some(_)) => Ok(vec![pattern.to_string()]),
+                _ => Ok(Vec::new()),
             };
         }
         if dir.contains(['*', '?', '[']) {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         self.dir_files(sftp, dir, name).await
     }
 
-    async fn dir_files(&self, sftp: &Sftp<'_>, dir: &str, name_glob: &str) -> Vec<String> {
+    async fn dir_files(&self, sftp: &Sftp<'_>, dir: &str, name_glob: &str) -> Result<Vec<String>, String> {
         let Ok(names) = sftp.list(dir).await else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
+        let names: Vec<String> = names
+            .into_iter()
+            .filter(|n| webconf::glob_match(name_glob, n))
+            .collect();
+        if names.len() > MAX_FILES {
+            return Err(format!(
+                "include {dir}/{name_glob} matches more than {MAX_FILES} files (MAX_FILES)"
+            ));
+        }
         let mut out = Vec::new();
-        for n in names.into_iter().filter(|n| webconf::glob_match(name_glob, n)) {
+        for n in names {
             let p = format!("{}/{n}", dir.trim_end_matches('/'));
             if let Ok(Some(s)) = sftp.stat(&p).await {
                 if !s.is_dir {
@@ -383,10 +477,19 @@ impl Services {
                 }
             }
         }
-        out
+        Ok(out)
     }
 
-    async fn site_row(&self, server: &ServerRow, sftp: &Sftp<'_>, site: webconf::Site) -> SiteRow {
+    /// A site's row, with the facts of the certificate it serves from disk (each certificate
+    /// file read once per discovery, within [`MAX_CERT_BYTES`], [`MAX_CERT_FILES`] and
+    /// [`MAX_TOTAL_BYTES`]: past the last two the discovery stops, with the error returned).
+    async fn site_row(
+        &self,
+        server: &ServerRow,
+        sftp: &Sftp<'_>,
+        site: webconf::Site,
+        certs: &mut CertReads,
+    ) -> Result<SiteRow, String> {
         let mut row = SiteRow {
             server_id: server.id,
             config_path: clip(&site.file, 255),
@@ -403,17 +506,13 @@ impl Services {
             ..Default::default()
         };
         let Some(cert_path) = site.cert_path.filter(|p| !p.contains('$')) else {
-            return row;
+            return Ok(row);
         };
-        let data = match sftp.read(&cert_path, MAX_CERT).await {
-            Ok(Some(d)) => d,
-            Ok(None) => {
-                row.cert_error = Some("file too large for a certificate".into());
-                return row;
-            }
+        let data = match certs.read(sftp, &cert_path).await? {
+            Ok(d) => d,
             Err(e) => {
-                row.cert_error = Some(clip(&format!("not readable: {e}"), 255));
-                return row;
+                row.cert_error = Some(clip(&e, 255));
+                return Ok(row);
             }
         };
         match crate::domain::certpem::certificates_der(&data) {
@@ -435,7 +534,7 @@ impl Services {
             Ok(_) => row.cert_error = Some("no certificate in the file".into()),
             Err(e) => row.cert_error = Some(clip(&e, 255)),
         }
-        row
+        Ok(row)
     }
 
     async fn managed_match(&self, user_id: i64, sum: &LeafSummary) -> Option<i64> {
@@ -461,7 +560,13 @@ impl Services {
         sftp: &Sftp<'_>,
     ) -> Result<Vec<FoundConfig>, TaskFailure> {
         let mut out = Vec::new();
-        for name in sftp.list(SUDOERS_DIR).await.unwrap_or_default() {
+        for name in sftp
+            .list(SUDOERS_DIR)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .take(MAX_FILES)
+        {
             let path = format!("{SUDOERS_DIR}/{name}");
             if let Ok(Some(d)) = sftp.read(&path, CONFIG_CONTENT_MAX as u64).await {
                 out.push(FoundConfig {
@@ -572,7 +677,7 @@ impl Services {
             let session = &session;
             async move {
                 let sftp = session.sftp().await.map_err(|e| ServiceError::Remote(e.to_string()))?;
-                sftp.read(&path, MAX_CERT)
+                sftp.read(&path, MAX_CERT_BYTES)
                     .await
                     .map_err(|e| {
                         ServiceError::invalid(
@@ -626,21 +731,63 @@ impl Services {
     }
 }
 
-/// The fetched files an include pattern names, in path order (how both servers read globs).
-fn included_files(files: &[(String, String)], pattern: &str) -> Vec<(String, String)> {
+/// Certificate files read by one discovery: each path once, counted against the bounds.
+struct CertReads {
+    /// Bytes read so far by the discovery (config files included).
+    total: u64,
+    /// Path → its bytes, or why the site gets no certificate facts.
+    files: HashMap<String, Result<std::sync::Arc<Vec<u8>>, String>>,
+}
+
+impl CertReads {
+    /// The file's bytes or the site's error; `Err` (outer) when a discovery bound is passed.
+    async fn read(&mut self, sftp: &Sftp<'_>, path: &str) -> Result<Result<std::sync::Arc<Vec<u8>>, String>, String> {
+        if let Some(r) = self.files.get(path) {
+            return Ok(r.clone());
+        }
+        if self.files.len() >= MAX_CERT_FILES {
+            return Err(format!(
+                "more than {MAX_CERT_FILES} certificate files (MAX_CERT_FILES), at {path}"
+            ));
+        }
+        let r = match sftp.read_bounded(path, MAX_CERT_BYTES).await {
+            Ok(Bounded::Data(d)) => {
+                self.total += d.len() as u64;
+                if self.total > MAX_TOTAL_BYTES {
+                    return Err(format!(
+                        "more than {} MiB read from the server (MAX_TOTAL_BYTES), at {path}",
+                        MAX_TOTAL_BYTES >> 20
+                    ));
+                }
+                Ok(std::sync::Arc::new(d))
+            }
+            Ok(Bounded::TooLarge) => Err(format!(
+                "larger than {} MiB (MAX_CERT_BYTES): not a certificate file",
+                MAX_CERT_BYTES >> 20
+            )),
+            Ok(Bounded::NotRegular(kind)) => Err(format!("a {kind}, not a regular file: refused")),
+            Err(e) => Err(format!("not readable: {e}")),
+        };
+        self.files.insert(path.to_string(), r.clone());
+        Ok(r)
+    }
+}
+
+/// The fetched files (indices) an include pattern names, in path order (how both servers read
+/// globs).
+fn included_files(files: &[(String, String)], pattern: &str) -> Vec<usize> {
     let (dir, name) = pattern.rsplit_once('/').unwrap_or(("", pattern));
-    let mut out: Vec<(String, String)> = files
-        .iter()
-        .filter(|(p, _)| {
+    let mut out: Vec<usize> = (0..files.len())
+        .filter(|&i| {
+            let p = &files[i].0;
             p == pattern
                 || match p.rsplit_once('/') {
                     Some((d, n)) => (d == dir && webconf::glob_match(name, n)) || d == pattern.trim_end_matches('/'),
                     None => false,
                 }
         })
-        .cloned()
         .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.sort_by(|&a, &b| files[a].0.cmp(&files[b].0));
     out
 }
 
