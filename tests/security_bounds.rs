@@ -138,7 +138,7 @@ async fn add_server(w: &W, bed: &Bed, root: &str, kind: ServerType) -> ServerRow
         )
         .await
         .expect("add server");
-    w.s.server_trust_host_key(&w.a, row.id, Some(&bed.host_fp))
+    w.s.server_trust_host_key(&w.a, row.id, &bed.host_fp)
         .await
         .expect("trust");
     w.s.server_get(&w.a, row.id).await.unwrap()
