@@ -923,3 +923,52 @@ async fn the_duplicate_check_matches_one_machine_on_both_backends() {
             .expect("another machine's same path is its own file");
     }
 }
+
+/// A deployment's explicit verify host is checked against the target policy again when the
+/// deploy runs (the policy or the name's addresses may have changed since it was added): the
+/// entry is refused before anything on the server changes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_verify_host_the_target_policy_now_refuses_stops_the_deploy_before_any_change() {
+    let Some(w) = world().await else { return };
+    let _g = BED_LOCK.lock().await;
+    let web = w.bed.nginx.clone();
+    let name = format!("deploy-policy{}.nginx.test", rand_suffix());
+    let old = served_site(&web, false, &name).await;
+    let (new_c, new_k) = make_cert(&[&name]);
+    let cert = import(&w, &new_c, &new_k).await;
+    let srv = add_server(&w, ServerType::Nginx).await;
+    let dep =
+        w.s.deployment_create_with(
+            &w.a,
+            cert,
+            srv.id,
+            &DeploymentInput {
+                deploy_path: old.cert.display().to_string(),
+                key_path: Some(old.key.display().to_string()),
+                verify_host: Some("127.0.0.1".into()),
+                verify_sni: Some(name.clone()),
+                verify_port: Some(i64::from(web.port)),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("allowed when added")
+        .id;
+    // Later an admin denies the loopback range for configured targets.
+    w.s.setting_set(&w.a, "security.target_deny_cidrs", "127.0.0.0/8", None)
+        .await
+        .unwrap();
+    let (d, log) = deploy(&w, cert, DeployTarget::Server(srv.id)).await;
+    assert_eq!(d.task.status, TaskStatus::Failed, "{log}");
+    let row = w.s.deployment_get(&w.a, dep).await.unwrap();
+    let msg = row.error_message.unwrap_or_default();
+    assert!(
+        msg.contains("deployment verify host 127.0.0.1 is refused by the target policy"),
+        "{msg}"
+    );
+    assert!(!log.contains("uploaded"), "nothing uploaded:\n{log}");
+    assert_eq!(read_s(&old.cert), old.cert_pem, "nothing written");
+    assert_eq!(read_s(&old.key), old.key_pem, "nothing written");
+    config_test_passes(&web);
+    assert_eq!(served_serial(web.port, &name).await, pem_serial(&old.cert_pem));
+}

@@ -446,11 +446,20 @@ impl Services {
         // and those that share config test and reload commands share one test and one reload.
         let mut hosts: BTreeMap<(String, i32), Vec<Job>> = BTreeMap::new();
         let cert_of_task = deployments.first().map(|d| d.certificate_id);
+        let policy = self.target_policy().await?;
         for d in deployments {
             let Some(server) = servers::get_server(self.db(), d.server_id).await? else {
                 continue;
             };
-            let job = Job::new(d, server);
+            let mut job = Job::new(d, server);
+            // An explicit verify host is a user-configured target: checked again at use (DNS
+            // can change since it was added), before anything on the server changes.
+            if let (None, Some(vh)) = (&job.error, job.d.verify_host.as_deref()) {
+                let (_, port, _) = verify_target(&job.d, &job.server, &material.main_domain);
+                if let Some(why) = policy.check("deployment verify host", vh, port).await {
+                    job.error = Some(format!("refused: {why}; nothing was changed"));
+                }
+            }
             hosts
                 .entry((job.server.hostname.to_ascii_lowercase(), job.server.port))
                 .or_default()
