@@ -1,0 +1,94 @@
+//! Issue 14 review: attacks a `user`-role account can play against what the other items
+//! merged, each with the refusal (or the absence of harm) the victim would notice.
+
+mod common;
+
+use certdeck::domain::{AuthType, ServerType, UserRole};
+use certdeck::errors::ServiceError;
+use certdeck::service::certificates::{DeploymentInput, ImportInput};
+use certdeck::service::servers::ServerInput;
+use certdeck::service::{Actor, Services};
+use common::{make_user, services_with};
+
+fn server(host: &str) -> ServerInput {
+    ServerInput {
+        name: Some(format!("review-{host}")),
+        hostname: Some(host.into()),
+        port: Some(22),
+        server_type: Some(ServerType::Nginx),
+        auth_type: Some(AuthType::Password),
+        username: Some("deploy".into()),
+        password: Some("unused".into()),
+        ..Default::default()
+    }
+}
+
+async fn cert(s: &Services, a: &Actor, name: &str) -> i64 {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let c = rcgen::CertificateParams::new(vec![name.to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    s.cert_import(
+        a,
+        &ImportInput {
+            certificate: c.pem().into_bytes(),
+            private_key: key.serialize_pem().into_bytes(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+    .id
+}
+
+/// User B types user A's machine into a server of B's own (no credentials needed) and binds a
+/// certificate at the path A deploys to. A never-deployed row of another user must not reserve
+/// A's paths; B cannot replace A's deployment either; only a deployment B really made (deployed
+/// there) keeps A from writing the same file.
+#[tokio::test(flavor = "multi_thread")]
+async fn another_users_undeployed_row_does_not_reserve_my_paths() {
+    common::init();
+    for t in common::both().await {
+        let s = services_with(&t, common::keyring());
+        let (_, _admin) = make_user(&s, &t, None, "ops", UserRole::Admin).await;
+        let (_, alice) = make_user(&s, &t, None, "alice", UserRole::User).await;
+        let (_, bob) = make_user(&s, &t, None, "bob", UserRole::User).await;
+        let host = "shop.review.example.test";
+        let a_srv = s.server_create(&alice, &server(host)).await.unwrap();
+        let b_srv = s.server_create(&bob, &server(&host.to_uppercase())).await.unwrap();
+        let a_cert = cert(&s, &alice, host).await;
+        let b_cert = cert(&s, &bob, host).await;
+        let b_dep = s
+            .deployment_create(&bob, b_cert, b_srv.id, "/etc/ssl/shop.pem", None, true)
+            .await
+            .expect("bob binds his own row");
+
+        // Bob's row was never deployed: Alice's deployment on her machine goes ahead.
+        let a_dep = s
+            .deployment_create(&alice, a_cert, a_srv.id, "/etc/ssl/shop.pem", None, true)
+            .await
+            .unwrap_or_else(|e| panic!("[{}] a squatting row blocks alice: {e}", t.label()));
+
+        // Bob cannot replace (delete) Alice's deployment through the duplicate check.
+        let replace = DeploymentInput {
+            deploy_path: "/etc/ssl/shop.pem".into(),
+            replace: true,
+            ..Default::default()
+        };
+        s.deployment_delete(&bob, b_dep.id).await.unwrap();
+        common::exec_with(
+            &t.db,
+            "UPDATE certificate_deployments SET deployed_serial = 'aa' WHERE id = ?",
+            a_dep.id,
+        )
+        .await;
+        match s.deployment_create_with(&bob, b_cert, b_srv.id, &replace).await {
+            Err(ServiceError::Conflict(m)) => assert!(m.contains("another user"), "{m}"),
+            other => panic!("[{}] bob replaced alice's deployment: {other:?}", t.label()),
+        }
+        let still = s.deployment_get(&alice, a_dep.id).await.expect("alice's deployment stays");
+        assert_eq!(still.certificate_id, a_cert);
+        assert_eq!(still.deploy_path, "/etc/ssl/shop.pem");
+    }
+}
