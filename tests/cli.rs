@@ -248,7 +248,8 @@ fn db_status_rollback_and_no_migrate() {
     );
     let (out, err) = text(&rb);
     assert!(
-        out.contains("rolled back V16, V15, V14, V13, V12, V11, V10, V9, V8, V7, V6") && out.contains("backup written: "),
+        out.contains("rolled back V16, V15, V14, V13, V12, V11, V10, V9, V8, V7, V6")
+            && out.contains("backup written: "),
         "{out}{err}"
     );
     let st2 = certdeck(home.path(), &["--database-url", &url, "db", "status"], None);

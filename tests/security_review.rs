@@ -87,8 +87,88 @@ async fn another_users_undeployed_row_does_not_reserve_my_paths() {
             Err(ServiceError::Conflict(m)) => assert!(m.contains("another user"), "{m}"),
             other => panic!("[{}] bob replaced alice's deployment: {other:?}", t.label()),
         }
-        let still = s.deployment_get(&alice, a_dep.id).await.expect("alice's deployment stays");
+        let still = s
+            .deployment_get(&alice, a_dep.id)
+            .await
+            .expect("alice's deployment stays");
         assert_eq!(still.certificate_id, a_cert);
         assert_eq!(still.deploy_path, "/etc/ssl/shop.pem");
+    }
+}
+
+/// A loopback HTTP service that answers each of `n` requests with `400` and a body quoting the
+/// request line, as gateways that explain a refusal do ("unknown parameter in GET /send?…").
+async fn echoing_receiver(n: usize) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        for _ in 0..n {
+            let Ok((mut sock, _)) = l.accept().await else { return };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while !String::from_utf8_lossy(&buf).contains("\r\n\r\n") {
+                match sock.read(&mut chunk).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                }
+            }
+            let text = String::from_utf8_lossy(&buf).to_string();
+            let line = text.lines().next().unwrap_or_default().to_string();
+            let body = format!("{{\"error\":\"bad request\",\"request\":\"{line}\"}}");
+            let resp = format!(
+                "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = sock.write_all(resp.as_bytes()).await;
+        }
+    });
+    port
+}
+
+/// A sealed gateway or webhook URL must not come back in plain text through the far side's
+/// answer: a refusal that quotes the request line (with the key in its query or path) ends up
+/// in the channel test's message and in a delivery's error message, which are stored and shown.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gateway_that_echoes_the_request_does_not_reveal_the_sealed_url() {
+    use certdeck::domain::ChannelType;
+    common::init();
+    let t = common::sqlite().await;
+    let s = services_with(&t, common::keyring());
+    let (_, alice) = make_user(&s, &t, None, "alice", UserRole::User).await;
+    let port = echoing_receiver(2).await;
+    let sms_key = "reviewSmsKey7731";
+    let hook_token = "reviewHookToken5520";
+    let sms = s
+        .channel_create(
+            &alice,
+            "sms-echo",
+            ChannelType::Sms,
+            &serde_json::json!({
+                "gateway_url": format!("http://127.0.0.1:{port}/send?apikey={sms_key}&to={{phone}}"),
+                "method": "GET",
+                "phones": "+8613800000000",
+            }),
+        )
+        .await
+        .unwrap();
+    let hook = s
+        .channel_create(
+            &alice,
+            "hook-echo",
+            ChannelType::Webhook,
+            &serde_json::json!({"flavor": "generic", "url": format!("http://127.0.0.1:{port}/hooks/{hook_token}")}),
+        )
+        .await
+        .unwrap();
+    for (id, secret) in [(sms.id, sms_key), (hook.id, hook_token)] {
+        match s.channel_test(&alice, id).await {
+            Err(e) => {
+                let m = e.to_string();
+                assert!(m.contains("HTTP 400"), "the far side answered: {m}");
+                assert!(!m.contains(secret), "the sealed URL's key is in the message: {m}");
+            }
+            Ok(m) => panic!("the receiver refuses, not {m}"),
+        }
     }
 }
