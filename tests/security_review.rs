@@ -172,3 +172,82 @@ async fn a_gateway_that_echoes_the_request_does_not_reveal_the_sealed_url() {
         }
     }
 }
+
+/// User B deploys for real to a machine of B's own, then points that server at user A's
+/// machine: B's row must not carry "deployed" (and so reserve A's path) to a machine where
+/// nothing was deployed. Another address resets the server's deployments to pending.
+#[tokio::test(flavor = "multi_thread")]
+async fn moving_a_server_to_another_address_forgets_what_was_deployed() {
+    use certdeck::domain::DeploymentStatus;
+    common::init();
+    for t in common::both().await {
+        let s = services_with(&t, common::keyring());
+        let (_, alice) = make_user(&s, &t, None, "alice", UserRole::User).await;
+        let (_, bob) = make_user(&s, &t, None, "bob", UserRole::User).await;
+        let a_host = "web.alice.review.example.test";
+        let a_srv = s.server_create(&alice, &server(a_host)).await.unwrap();
+        let b_srv = s
+            .server_create(&bob, &server("web.bob.review.example.test"))
+            .await
+            .unwrap();
+        let a_cert = cert(&s, &alice, a_host).await;
+        let b_cert = cert(&s, &bob, a_host).await;
+        let b_dep = s
+            .deployment_create(&bob, b_cert, b_srv.id, "/etc/ssl/site.pem", None, true)
+            .await
+            .unwrap();
+        // As a real deploy on bob's own machine records it.
+        common::exec_with(
+            &t.db,
+            "UPDATE certificate_deployments SET status = 'deployed', deployed_serial = 'bb' WHERE id = ?",
+            b_dep.id,
+        )
+        .await;
+        // A port change alone is another machine too; the same address in another case is not.
+        let same = ServerInput {
+            hostname: Some("WEB.bob.review.example.test".into()),
+            ..Default::default()
+        };
+        s.server_update(&bob, b_srv.id, &same).await.unwrap();
+        let kept = s.deployment_get(&bob, b_dep.id).await.unwrap();
+        assert_eq!(kept.status, DeploymentStatus::Deployed, "[{}] same machine", t.label());
+        let moved = ServerInput {
+            hostname: Some(a_host.into()),
+            ..Default::default()
+        };
+        s.server_update(&bob, b_srv.id, &moved).await.unwrap();
+        let d = s.deployment_get(&bob, b_dep.id).await.unwrap();
+        assert_eq!(d.status, DeploymentStatus::Pending, "[{}]", t.label());
+        assert_eq!(d.deployed_serial, None, "[{}]", t.label());
+        s.deployment_create(&alice, a_cert, a_srv.id, "/etc/ssl/site.pem", None, true)
+            .await
+            .unwrap_or_else(|e| panic!("[{}] bob's moved row blocks alice: {e}", t.label()));
+
+        let port_cert = cert(&s, &alice, a_host).await;
+        let other = s
+            .server_create(&alice, &server("port.alice.review.example.test"))
+            .await
+            .unwrap();
+        let dep = s
+            .deployment_create(&alice, port_cert, other.id, "/etc/ssl/p.pem", None, true)
+            .await
+            .unwrap();
+        common::exec_with(
+            &t.db,
+            "UPDATE certificate_deployments SET status = 'deployed', deployed_serial = 'cc' WHERE id = ?",
+            dep.id,
+        )
+        .await;
+        let port = ServerInput {
+            port: Some(2222),
+            ..Default::default()
+        };
+        s.server_update(&alice, other.id, &port).await.unwrap();
+        assert_eq!(
+            s.deployment_get(&alice, dep.id).await.unwrap().status,
+            DeploymentStatus::Pending,
+            "[{}] another port",
+            t.label()
+        );
+    }
+}

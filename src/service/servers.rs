@@ -345,13 +345,16 @@ impl Services {
         let row = self.server_get(actor, id).await?;
         let mut sets = Sets::new();
         let mut changed = serde_json::Map::new();
+        let mut moved = false;
         if let Some(h) = &input.hostname {
             let h = field("hostname", Hostname::parse(h))?;
+            moved |= !h.as_str().eq_ignore_ascii_case(&row.hostname);
             changed.insert("hostname".into(), h.as_str().into());
             sets.set("hostname", Arg::Str(h.as_str().into()));
         }
         if let Some(p) = input.port {
             let p = field("port", Port::new(p))?;
+            moved |= i32::from(p.get()) != row.port;
             changed.insert("port".into(), p.get().into());
             sets.set("port", Arg::I64(p.get().into()));
         }
@@ -485,6 +488,8 @@ impl Services {
                 format!("auth type {new_auth} needs its secret: give it with this change"),
             ));
         }
+        // Another address is another machine: what its deployments say was deployed (and the
+        // duplicate check trusts as proof that a path is in use there) no longer holds.
         let audit = self.audit(
             Some(actor),
             "server.update",
@@ -492,6 +497,9 @@ impl Services {
             Some(id),
             serde_json::Value::Object(changed),
         );
+        if moved {
+            crate::store::certificates::reset_deployments_of_server(self.db(), id).await?;
+        }
         store_update(self, id, &sets, &audit).await?;
         self.server_get(actor, id).await
     }
