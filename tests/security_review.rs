@@ -251,3 +251,117 @@ async fn moving_a_server_to_another_address_forgets_what_was_deployed() {
         );
     }
 }
+
+/// The CLI with its data dir in `home/data` and its config (session) dir in `home/<cfg>`.
+fn certdeck(home: &std::path::Path, cfg: &str, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_certdeck"));
+    cmd.args(args)
+        .env("CERTDECK_DATA_DIR", home.join("data"))
+        .env("CERTDECK_CONFIG_DIR", home.join(cfg))
+        .env_remove("CERTDECK_DATABASE_URL")
+        .env_remove("CERTDECK_MASTER_KEY")
+        .env_remove("CERTDECK_API_KEY")
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("run certdeck");
+    if let Some(text) = stdin {
+        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn said(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// `cert import --key FILE` read any private key the certdeck process can read (a host's
+/// `/etc/letsencrypt/live/*/privkey.pem`) for any user, who could then `cert export
+/// --reveal-key` it: the same rule as a server's `--key-file` now applies (admins and listed
+/// users, audited); a user gives the key on standard input (`--key -`).
+#[test]
+fn cli_a_user_cannot_import_a_private_key_file_of_the_host() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let init = certdeck(h, "config", &["init"], None);
+    let err = String::from_utf8_lossy(&init.stderr).into_owned();
+    assert!(init.status.success(), "init: {err}");
+    let otp = err
+        .lines()
+        .find_map(|l| l.split("shown only now: ").nth(1))
+        .unwrap_or_else(|| panic!("no one-time password in {err}"))
+        .trim()
+        .to_string();
+    let login = |cfg: &str, user: &str, stdin: String| {
+        let o = certdeck(
+            h,
+            cfg,
+            &["login", "-u", user, "--password-stdin", "--new-password-stdin"],
+            Some(&stdin),
+        );
+        assert!(o.status.success(), "{}", said(&o));
+    };
+    login("config", "admin", format!("{otp}\nthe admin's own password\n"));
+    let create = certdeck(
+        h,
+        "config",
+        &[
+            "user",
+            "create",
+            "bob",
+            "--email",
+            "bob@example.com",
+            "--password-stdin",
+        ],
+        Some("bob-one-time-1\n"),
+    );
+    assert!(create.status.success(), "{}", said(&create));
+    login("bob", "bob", "bob-one-time-1\nbob-own-password\n".into());
+
+    // A certificate and key of the host, readable by the process.
+    let key = rcgen::KeyPair::generate().unwrap();
+    let c = rcgen::CertificateParams::new(vec!["host.review.example.test".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let (cert_file, key_file) = (h.join("fullchain.pem"), h.join("privkey.pem"));
+    std::fs::write(&cert_file, c.pem()).unwrap();
+    std::fs::write(&key_file, key.serialize_pem()).unwrap();
+    let (cert_s, key_s) = (cert_file.to_str().unwrap(), key_file.to_str().unwrap());
+
+    let o = certdeck(h, "bob", &["cert", "import", "--cert", cert_s, "--key", key_s], None);
+    assert_eq!(o.status.code(), Some(1), "{}", said(&o));
+    let m = said(&o);
+    assert!(
+        m.contains("ssh.operator_credentials_users") && m.contains("--key -"),
+        "{m}"
+    );
+    let list = certdeck(h, "bob", &["--json", "cert", "list"], None);
+    assert_eq!(String::from_utf8_lossy(&list.stdout).trim(), "[]", "nothing imported");
+
+    // The key given on standard input works for the user; the admin may name the file.
+    let o = certdeck(
+        h,
+        "bob",
+        &["cert", "import", "--cert", cert_s, "--key", "-"],
+        Some(&key.serialize_pem()),
+    );
+    assert!(o.status.success(), "{}", said(&o));
+    let o = certdeck(h, "config", &["cert", "import", "--cert", cert_s, "--key", key_s], None);
+    let m = said(&o);
+    assert!(
+        o.status.success() || m.contains("already"),
+        "the admin reads the file: {m}"
+    );
+    let audit = certdeck(h, "config", &["--json", "audit", "list"], None);
+    assert!(
+        String::from_utf8_lossy(&audit.stdout).contains("certificate.key_file_read"),
+        "the read is audited"
+    );
+}
