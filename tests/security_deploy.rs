@@ -554,6 +554,69 @@ async fn a_rollback_removes_only_the_files_that_did_not_exist() {
     assert_eq!(served_serial(web.port, &name).await, pem_serial(&old.cert_pem));
 }
 
+/// A site whose certificate and key paths are symbolic links to shared files (certbot's
+/// `live/` links): a failing deploy puts the links back (not copies of what they pointed to),
+/// and the shared files are untouched byte for byte.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rollback_puts_symbolic_links_back_as_links() {
+    let Some(w) = world().await else { return };
+    let _g = BED_LOCK.lock().await;
+    let web = w.bed.nginx.clone();
+    let name = format!("deploy-link{}.nginx.test", rand_suffix());
+    let stem = name.replace('.', "-");
+    let (c, k) = make_cert(&[&name]);
+    let (shared_c, shared_k) = (
+        web.certs.join(format!("{stem}-shared.crt")),
+        web.certs.join(format!("{stem}-shared.key")),
+    );
+    write_owned(&shared_c, &c, 0o644);
+    write_owned(&shared_k, &k, 0o600);
+    let (link_c, link_k) = (
+        web.certs.join(format!("{stem}.crt")),
+        web.certs.join(format!("{stem}.key")),
+    );
+    let target_c = PathBuf::from(format!("{stem}-shared.crt"));
+    let target_k = PathBuf::from(format!("{stem}-shared.key"));
+    std::os::unix::fs::symlink(&target_c, &link_c).unwrap();
+    std::os::unix::fs::symlink(&target_k, &link_k).unwrap();
+    let site = make_site(&web, false, &name, &stem, &link_c, &link_k);
+    wait_served(web.port, &name, &pem_serial(&c)).await;
+
+    let (new_c, new_k) = make_cert(&[&name]);
+    let cert = import(&w, &new_c, &new_k).await;
+    let srv = add_server(&w, ServerType::Nginx).await;
+    // The config test fails after the swap: everything is rolled back.
+    let failing = ServerInput {
+        test_command: Some("false".into()),
+        ..Default::default()
+    };
+    w.s.server_update(&w.a, srv.id, &failing).await.unwrap();
+    let dep = deployment(&w, cert, &srv, &link_c, Some(&link_k), &name, web.port).await;
+    let (d, log) = deploy(&w, cert, DeployTarget::Server(srv.id)).await;
+    assert_eq!(d.task.status, TaskStatus::Failed, "{log}");
+    let msg =
+        w.s.deployment_get(&w.a, dep)
+            .await
+            .unwrap()
+            .error_message
+            .unwrap_or_default();
+    assert!(msg.contains("rolled back"), "{msg}");
+    for (link, target) in [(&link_c, &target_c), (&link_k, &target_k)] {
+        let meta = std::fs::symlink_metadata(link).unwrap();
+        assert!(
+            meta.file_type().is_symlink(),
+            "{} is a link again, not a copy:\n{log}",
+            link.display()
+        );
+        assert_eq!(&std::fs::read_link(link).unwrap(), target);
+    }
+    assert_eq!(read_s(&shared_c), c, "the shared certificate is untouched");
+    assert_eq!(read_s(&shared_k), k, "the shared key is untouched");
+    config_test_passes(&web);
+    assert_eq!(served_serial(web.port, &name).await, pem_serial(&c));
+    drop(site);
+}
+
 // ------------------------------------------------------------------ §8
 
 /// Killed right after the swap in an earlier attempt (played here by hand: the new pair is on

@@ -936,3 +936,56 @@ async fn the_sender_still_uses_the_sealed_url_and_header_values() {
         );
     }
 }
+
+/// Two hosts opening the same database at once both run the one-time re-seal: whichever writes
+/// a row first wins it (each write is guarded by the value it read), neither fails to open, no
+/// value ends up unreadable or unbound, and the re-seal is recorded.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_hosts_re_sealing_at_once_leave_every_value_readable() {
+    for t in common::both().await {
+        let l = t.label();
+        let key = MasterKey::generate();
+        let s = keyed_services(&t, &key).await;
+        let (_, admin) = make_user(&s, &t, None, "root", UserRole::Admin).await;
+        let mut servers = Vec::new();
+        for i in 0..40 {
+            let pw = format!("race-pw-{i:03}");
+            let id = password_server(&s, &admin, &format!("race{i}.seal.example.com"), &pw).await;
+            exec_with(
+                &t.db,
+                "UPDATE servers SET password_encrypted = ? WHERE id = ?",
+                (&legacy_seal(&key, pw.as_bytes()), id),
+            )
+            .await;
+            servers.push((id, pw));
+        }
+        exec_with(&t.db, "DELETE FROM certdeck_meta WHERE meta_key = ?", SECRETS_BOUND).await;
+        let opts = OpenOptions {
+            database_url: t.url.clone(),
+            migrate: true,
+            key: KeySource::Env(b64(&key)),
+            pool: PoolSettings::default(),
+            client: Default::default(),
+        };
+        let (a, b) = tokio::join!(bootstrap::open(&opts), bootstrap::open(&opts));
+        let a = a.unwrap_or_else(|e| panic!("[{l}] host A: {e}"));
+        b.unwrap_or_else(|e| panic!("[{l}] host B: {e}"));
+        // A later start finishes whatever a lost race left.
+        let _ = bootstrap::open(&opts).await.unwrap();
+        assert_eq!(
+            meta::get(&t.db, SECRETS_BOUND).await.unwrap().as_deref(),
+            Some(BOUND_VERSION),
+            "[{l}] the re-seal is recorded"
+        );
+        for (id, pw) in &servers {
+            let stored = text_with(&t.db, "SELECT password_encrypted FROM servers WHERE id = ?", *id).await;
+            assert!(stored.starts_with("v2:"), "[{l}] server {id}: {stored}");
+            assert_eq!(
+                &*a.keyring()
+                    .open_string(&SealedColumn::ServerPassword.place(*id), &stored)
+                    .unwrap_or_else(|e| panic!("[{l}] server {id}: {e}")),
+                pw.as_str()
+            );
+        }
+    }
+}

@@ -1701,7 +1701,13 @@ async fn cert(ctx: &Ctx, s: &Services, a: &Actor, c: &CertCmd) -> R<()> {
             let input = ImportInput {
                 name: name.clone(),
                 certificate: read_file(cert, "certificate")?,
-                private_key: read_file(key, "private key")?,
+                // The key file is read through the service's rule (admins and allowed users,
+                // audited); anyone may give it on standard input.
+                private_key: if key.as_os_str() == "-" {
+                    read_stdin_secret("private key")?.into_bytes()
+                } else {
+                    svc(s.read_host_private_key_file(a, key).await)?.into_bytes()
+                },
                 chain: chain.as_deref().map(|p| read_file(p, "chain")).transpose()?,
                 notes: notes.clone(),
             };

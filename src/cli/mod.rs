@@ -824,7 +824,8 @@ pub enum CertCmd {
         /// Certificate PEM (leaf first; may include the chain).
         #[arg(long, value_name = "PATH")]
         cert: PathBuf,
-        /// Private key PEM.
+        /// Private key PEM; `-` reads it from standard input. A file on the certdeck host is
+        /// read only for admins and the users listed in ssh.operator_credentials_users.
         #[arg(long, value_name = "PATH")]
         key: PathBuf,
         /// Separate chain PEM.

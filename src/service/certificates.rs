@@ -457,6 +457,7 @@ impl Services {
     /// other's certificate, or pair one certificate with the other's key. Refused unless
     /// `replace` is set and the actor may see each of them; then they are returned, to be
     /// removed by the caller. Also refused: a second deployment of the certificate to the server.
+    /// Another user's deployment counts only once it has been deployed (see the loop).
     async fn deployment_path_conflicts(
         &self,
         actor: &Actor,
@@ -493,6 +494,13 @@ impl Services {
                 continue;
             };
             if self.deployment_get(actor, e.id).await.is_err() {
+                // Another user's row names this machine by its address only, which anyone can
+                // type: it blocks the path only once it has been deployed there (proof its owner
+                // really writes that file). A never-deployed row must not let one user reserve
+                // the paths of another user's machine.
+                if e.deployed_serial.is_none() {
+                    continue;
+                }
                 return Err(ServiceError::Conflict(format!(
                     "{file} on this machine is already written by a deployment of another user: choose another path"
                 )));

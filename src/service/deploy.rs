@@ -274,11 +274,14 @@ impl From<SshError> for StepError {
 }
 
 /// The shell command that puts `path` back as it was: copied back from its backup, or removed
-/// when it did not exist.
+/// when it did not exist. Backups and restores copy a symbolic link as the link (`cp -P`): a
+/// path that linked to a shared file (certbot's `live/` links) links to it again, instead of
+/// becoming a stale copy that the link's owner no longer updates. The copy's name is removed
+/// first: `cp` writes through a link left there (a backup that is a link) into its target.
 fn put_back(path: &str, backup: Option<&str>) -> String {
     match backup {
         Some(b) => format!(
-            "cp -p {b} {r} && mv -f {r} {p}",
+            "rm -f {r} && cp -P -p {b} {r} && mv -f {r} {p}",
             b = q(b),
             r = q(&format!("{path}.certdeck-restore")),
             p = q(path)
@@ -975,7 +978,10 @@ impl Services {
                 };
                 let copies: Vec<String> = [(&j.cert_path, &prior.cert), (&j.key_path, &prior.key)]
                     .into_iter()
-                    .filter_map(|(p, b)| b.as_ref().map(|b| format!("cp -p {} {}", q(p), q(b))))
+                    .filter_map(|(p, b)| {
+                        b.as_ref()
+                            .map(|b| format!("rm -f {b} && cp -P -p {} {b}", q(p), b = q(b)))
+                    })
                     .collect();
                 if !copies.is_empty() {
                     s.run(&copies.join(" && ")).await?;

@@ -162,6 +162,32 @@ impl Services {
     /// field, ssh-config and CSV imports). Only admins and the users listed in
     /// [`HOST_CREDENTIALS_SETTING`] may; every read is audited. Others are told to store the key.
     pub async fn read_host_key_file(&self, actor: &Actor, path: &std::path::Path) -> ServiceResult<String> {
+        let place = ("key_file", "server", "server.key_file_read");
+        self.read_host_secret_file(actor, path, place, STORE_A_KEY).await
+    }
+
+    /// Reads a certificate's private key file on the certdeck host (`cert import --key`, the
+    /// console's import form): the same rule as [`Services::read_host_key_file`], since the
+    /// file holds a key the process may read and the user may not (then `cert export
+    /// --reveal-key` would hand it out). Others give the key on standard input.
+    pub async fn read_host_private_key_file(&self, actor: &Actor, path: &std::path::Path) -> ServiceResult<String> {
+        self.read_host_secret_file(
+            actor,
+            path,
+            ("private_key", "certificate", "certificate.key_file_read"),
+            "give the key on standard input instead (`certdeck cert import --cert CERT --key - < KEY_FILE`)",
+        )
+        .await
+    }
+
+    /// The rule of both: `place` is (input field, audited resource type, audit action).
+    async fn read_host_secret_file(
+        &self,
+        actor: &Actor,
+        path: &std::path::Path,
+        (field, resource, action): (&str, &str, &str),
+        instead: &str,
+    ) -> ServiceResult<String> {
         let allowed = actor.is_admin()
             || self
                 .host_credential_users()
@@ -171,21 +197,20 @@ impl Services {
         if !allowed {
             return Err(ServiceError::Forbidden(format!(
                 "reading key files on the certdeck host ({}) is for admins and the users an admin lists in the setting \
-                 {HOST_CREDENTIALS_SETTING}: {STORE_A_KEY}",
+                 {HOST_CREDENTIALS_SETTING}: {instead}",
                 path.display()
             )));
         }
         let text = std::fs::read(path)
-            .map_err(|e| ServiceError::invalid("key_file", format!("cannot read {}: {e}", path.display())))
+            .map_err(|e| ServiceError::invalid(field, format!("cannot read {}: {e}", path.display())))
             .and_then(|b| {
-                String::from_utf8(b).map_err(|_| {
-                    ServiceError::invalid("key_file", format!("{} is not a text key file", path.display()))
-                })
+                String::from_utf8(b)
+                    .map_err(|_| ServiceError::invalid(field, format!("{} is not a text key file", path.display())))
             })?;
         let audit = self.audit(
             Some(actor),
-            "server.key_file_read",
-            "server",
+            action,
+            resource,
             None,
             serde_json::json!({"path": path.display().to_string(), "admin": actor.is_admin()}),
         );
@@ -345,13 +370,16 @@ impl Services {
         let row = self.server_get(actor, id).await?;
         let mut sets = Sets::new();
         let mut changed = serde_json::Map::new();
+        let mut moved = false;
         if let Some(h) = &input.hostname {
             let h = field("hostname", Hostname::parse(h))?;
+            moved |= !h.as_str().eq_ignore_ascii_case(&row.hostname);
             changed.insert("hostname".into(), h.as_str().into());
             sets.set("hostname", Arg::Str(h.as_str().into()));
         }
         if let Some(p) = input.port {
             let p = field("port", Port::new(p))?;
+            moved |= i32::from(p.get()) != row.port;
             changed.insert("port".into(), p.get().into());
             sets.set("port", Arg::I64(p.get().into()));
         }
@@ -485,6 +513,8 @@ impl Services {
                 format!("auth type {new_auth} needs its secret: give it with this change"),
             ));
         }
+        // Another address is another machine: what its deployments say was deployed (and the
+        // duplicate check trusts as proof that a path is in use there) no longer holds.
         let audit = self.audit(
             Some(actor),
             "server.update",
@@ -492,6 +522,9 @@ impl Services {
             Some(id),
             serde_json::Value::Object(changed),
         );
+        if moved {
+            crate::store::certificates::reset_deployments_of_server(self.db(), id).await?;
+        }
         store_update(self, id, &sets, &audit).await?;
         self.server_get(actor, id).await
     }

@@ -399,6 +399,17 @@ pub async fn set_deployment_outcome(
         .execute(p).await.map(|_| ()))
 }
 
+/// Forgets what the deployments of a server say was deployed (status back to `pending`, no
+/// serial, no error): the server now names another machine, where none of it was done.
+pub async fn reset_deployments_of_server(db: &Db, server_id: i64) -> Result<u64, sqlx::Error> {
+    let now = super::now();
+    on_db!(db, p => sqlx::query(
+        "UPDATE certificate_deployments SET status = 'pending', deployed_serial = NULL, error_message = NULL, \
+         updated_at = ? WHERE server_id = ?")
+        .bind(now).bind(server_id)
+        .execute(p).await.map(|r| r.rows_affected()))
+}
+
 /// Deletes a deployment binding.
 pub async fn delete_deployment(db: &Db, id: i64, audit: &NewAudit) -> Result<bool, sqlx::Error> {
     super::delete_by_id(db, "certificate_deployments", id, &[], audit).await

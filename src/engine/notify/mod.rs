@@ -399,16 +399,61 @@ pub(crate) fn check_url(
 /// What a vendor said inside a 2xx answer: `Err((transient, message))` when it refused.
 pub(crate) type BodyCheck = fn(&str) -> Result<(), (bool, String)>;
 
+/// The parts of a request URL that may carry a key, to remove from what the far side says
+/// back (a refusal that quotes the request line): every query value (as sent and decoded) and
+/// every path segment of 8 characters or more.
+fn url_secrets(u: &url::Url) -> Vec<String> {
+    let raw_values = u
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|pair| pair.split_once('=').map(|(_, v)| v.to_string()));
+    let decoded_values = u.query_pairs().map(|(_, v)| v.into_owned());
+    let segments = u
+        .path_segments()
+        .into_iter()
+        .flatten()
+        .filter(|s| s.len() >= 8)
+        .map(str::to_string);
+    let mut out: Vec<String> = raw_values
+        .chain(decoded_values)
+        .chain(segments)
+        .filter(|v| v.len() >= 3)
+        .collect();
+    // Longest first, so a value is removed whole before a part of it is.
+    out.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    out.dedup();
+    out
+}
+
 /// Sends a request and classifies the answer: transport errors and timeouts, 429 and 5xx are
 /// transient; other non-2xx permanent; a 2xx is then passed to `check` (vendors that answer
-/// 200 with an error code). Messages and excerpts have `secrets` removed and never hold the URL.
+/// 200 with an error code). Messages and excerpts have `secrets` and the key-bearing parts of
+/// the request URL ([`url_secrets`]) removed, and never hold the URL.
 pub(crate) async fn send_http(
     what: &str,
     req: reqwest::RequestBuilder,
     secrets: &[&str],
     check: Option<BodyCheck>,
 ) -> Result<DeliveryOutcome, DeliveryError> {
-    let resp = match req.send().await {
+    let (client, built) = req.build_split();
+    let built = match built {
+        Ok(r) => r,
+        Err(e) => {
+            return Err(DeliveryError::permanent(redact(
+                &format!("{what}: bad request: {}", e.without_url()),
+                secrets,
+            )))
+        }
+    };
+    let from_url = url_secrets(built.url());
+    let all: Vec<&str> = secrets
+        .iter()
+        .copied()
+        .chain(from_url.iter().map(String::as_str))
+        .collect();
+    let secrets = all.as_slice();
+    let resp = match client.execute(built).await {
         Ok(r) => r,
         Err(e) => {
             let e = e.without_url();

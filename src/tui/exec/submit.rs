@@ -140,7 +140,12 @@ impl Runner {
                 let input = ImportInput {
                     name: opt_s(v, "name"),
                     certificate: read_file("certificate", get(v, "certificate"))?,
-                    private_key: read_file("private_key", get(v, "private_key"))?,
+                    // A key file on this host: through the service's check (admins and
+                    // allowed users; audited), like a server's key file.
+                    private_key: s
+                        .read_host_private_key_file(a, &shellexpand_home(get(v, "private_key")))
+                        .await?
+                        .into_bytes(),
                     chain: match opt_s(v, "chain") {
                         Some(p) => Some(read_file("chain", &p)?),
                         None => None,
