@@ -20,69 +20,11 @@ use certdeck::service::servers::ServerInput;
 use certdeck::service::tasks::Runners;
 use certdeck::service::{Actor, Services};
 use certdeck::store::servers::ServerRow;
+use common::bed::{bed, Bed, Web};
 use common::TestDb;
 use common::{make_user, services_with};
 
 static BED_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-#[derive(Clone)]
-struct Web {
-    sites: PathBuf,
-    certs: PathBuf,
-    port: u16,
-    test_cmd: String,
-    reload_cmd: String,
-    conf: String,
-}
-
-#[derive(Clone)]
-struct Bed {
-    host: String,
-    port: u16,
-    user: String,
-    key: String,
-    host_fp: String,
-    nginx: Web,
-    apache: Web,
-}
-
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-fn web(prefix: &str) -> Option<Web> {
-    Some(Web {
-        conf: env(&format!("{prefix}_CONF"))?,
-        sites: env(&format!("{prefix}_SITES"))?.into(),
-        certs: env(&format!("{prefix}_CERTS"))?.into(),
-        port: env(&format!("{prefix}_PORT"))?.parse().ok()?,
-        test_cmd: env(&format!("{prefix}_TEST_CMD"))?,
-        reload_cmd: env(&format!("{prefix}_RELOAD_CMD"))?,
-    })
-}
-
-fn bed() -> Option<Bed> {
-    common::init();
-    let b = (|| {
-        Some(Bed {
-            host: env("CERTDECK_TEST_SSH_HOST")?,
-            port: env("CERTDECK_TEST_SSH_PORT")?.parse().ok()?,
-            user: env("CERTDECK_TEST_SSH_USER")?,
-            key: env("CERTDECK_TEST_SSH_KEY")?,
-            host_fp: env("CERTDECK_TEST_SSH_HOSTKEY_SHA256")?,
-            nginx: web("CERTDECK_TEST_NGINX")?,
-            apache: web("CERTDECK_TEST_APACHE")?,
-        })
-    })();
-    if b.is_none() {
-        assert!(
-            !common::peers_required(),
-            "the sshd/nginx/apache test bed is not up but peers are required: run the suite with scripts/test"
-        );
-        eprintln!("SKIP: sshd/nginx/apache test bed not up (scripts/testbed up; eval \"$(scripts/testbed env)\")");
-    }
-    b
-}
 
 struct W {
     s: Services,

@@ -20,6 +20,7 @@ macro_rules! assert_err {
 #[allow(unused_imports)]
 pub(crate) use assert_err;
 
+pub mod bed;
 pub mod nginx_pki;
 mod world;
 
