@@ -414,31 +414,16 @@ async fn a_requested_certificate_is_renewed_the_same_way_and_then_revoked_at_the
     assert!(again.to_string().contains("already revoked"), "{again}");
 }
 
-fn certdeck(home: &std::path::Path, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_certdeck"))
-        .args(args)
+fn certdeck(home: &std::path::Path, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_certdeck"));
+    cmd.args(args)
         .env("CERTDECK_DATA_DIR", home.join("data"))
         .env("CERTDECK_CONFIG_DIR", home.join("config"))
         .env_remove("CERTDECK_DATABASE_URL")
         .env_remove("CERTDECK_API_KEY")
         .env_remove("CERTDECK_MASTER_KEY")
-        .env_remove("CERTDECK_TESTKIT_COUNT_FILE")
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run certdeck");
-    if let Some(text) = stdin {
-        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    }
-    let o = child.wait_with_output().unwrap();
-    (
-        o.status.success(),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+        .env_remove("CERTDECK_TESTKIT_COUNT_FILE");
+    common::cli::output(&mut cmd, stdin)
 }
 
 #[test]
@@ -448,26 +433,22 @@ fn the_cli_requests_a_certificate_through_a_dns_provider_and_revokes_it() {
     let h = home.path();
     let ca_file = std::env::var("CERTDECK_TEST_PEBBLE_CA").unwrap();
     let run = |args: &[&str], stdin: Option<&str>| {
-        let (ok, out, err) = certdeck(h, args, stdin);
-        assert!(ok, "certdeck {args:?} failed:\n{out}\n{err}");
+        let o = certdeck(h, args, stdin);
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "certdeck {args:?} failed:\n{out}\n{err}");
         (out, err)
     };
     // First run: the admin is made with a one-time password, replaced at the first login.
-    let (ok, _, err) = certdeck(h, &["server", "list"], None);
+    let first = certdeck(h, &["server", "list"], None);
+    let err = String::from_utf8_lossy(&first.stderr);
     assert!(
-        !ok,
+        !first.status.success(),
         "a first run without a terminal stops until the password is chosen: {err}"
     );
-    let one_time = err
-        .lines()
-        .find_map(|l| l.split("shown only now: ").nth(1))
-        .unwrap_or_else(|| panic!("no one-time password in: {err}"))
-        .trim()
-        .to_string();
-    run(
-        &["login", "-u", "admin", "--password-stdin", "--new-password-stdin"],
-        Some(&format!("{one_time}\nthe admin's own password\n")),
-    );
+    common::cli::first_login(&common::cli::one_time_password(&err), |args, stdin| {
+        certdeck(h, args, stdin)
+    });
     let (out, _) = run(&["ca", "list"], None);
     assert!(out.contains("letsencrypt-staging") && out.contains("zerossl"), "{out}");
     run(
@@ -533,7 +514,7 @@ fn the_cli_requests_a_certificate_through_a_dns_provider_and_revokes_it() {
     );
     let (out, _) = run(&["cert", "revoke", "1", "--reason", "cessationOfOperation"], None);
     assert!(out.contains("revoked at its CA"), "{out}");
-    let (ok, _, err) = certdeck(
+    let wild = certdeck(
         h,
         &[
             "cert",
@@ -545,7 +526,11 @@ fn the_cli_requests_a_certificate_through_a_dns_provider_and_revokes_it() {
         ],
         None,
     );
-    assert!(!ok && err.contains("a wildcard name needs dns-01"), "{err}");
+    let err = String::from_utf8_lossy(&wild.stderr);
+    assert!(
+        !wild.status.success() && err.contains("a wildcard name needs dns-01"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

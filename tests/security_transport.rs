@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -29,6 +29,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 // ------------------------------------------------------------------------ helpers
 
 fn certdeck(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    certdeck_with_stdin(home, args, env, None)
+}
+
+/// [`certdeck`] with `stdin` written to the binary.
+fn certdeck_with_stdin(home: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
     // The shell sets the umask most installs have; certdeck must not depend on it.
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
@@ -40,56 +45,19 @@ fn certdeck(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         .env_remove("CERTDECK_DATABASE_URL")
         .env_remove("CERTDECK_API_KEY")
         .env_remove("CERTDECK_MASTER_KEY")
-        .env_remove("CERTDECK_DATABASE_ALLOW_UNVERIFIED_TLS")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .env_remove("CERTDECK_DATABASE_ALLOW_UNVERIFIED_TLS");
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.output().expect("run certdeck")
+    common::cli::output(&mut cmd, stdin)
 }
 
 /// The first run (the admin is made with a one-time password) and the first login that
 /// replaces it, both under umask 022 like [`certdeck`].
 fn first_run_and_login(home: &Path) {
-    use std::io::Write;
     let first = certdeck(home, &["server", "list"], &[]);
-    let err = String::from_utf8_lossy(&first.stderr).into_owned();
-    let one_time = err
-        .lines()
-        .find_map(|l| l.split("shown only now: ").nth(1))
-        .unwrap_or_else(|| panic!("no one-time password in: {err}"))
-        .trim()
-        .to_string();
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg("umask 022 && exec \"$0\" \"$@\"")
-        .arg(env!("CARGO_BIN_EXE_certdeck"))
-        .args(["login", "-u", "admin", "--password-stdin", "--new-password-stdin"])
-        .env("CERTDECK_DATA_DIR", home.join("data"))
-        .env("CERTDECK_CONFIG_DIR", home.join("config"))
-        .env_remove("CERTDECK_DATABASE_URL")
-        .env_remove("CERTDECK_API_KEY")
-        .env_remove("CERTDECK_MASTER_KEY")
-        .env_remove("CERTDECK_DATABASE_ALLOW_UNVERIFIED_TLS")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run certdeck login");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{one_time}\nthe admin's own password\n").as_bytes())
-        .unwrap();
-    let login = child.wait_with_output().unwrap();
-    assert!(
-        login.status.success(),
-        "first login: {}",
-        String::from_utf8_lossy(&login.stderr)
-    );
+    let one_time = common::cli::one_time_password(&String::from_utf8_lossy(&first.stderr));
+    common::cli::first_login(&one_time, |args, stdin| certdeck_with_stdin(home, args, &[], stdin));
 }
 
 fn mode(p: &Path) -> u32 {

@@ -21,6 +21,7 @@ macro_rules! assert_err {
 pub(crate) use assert_err;
 
 pub mod bed;
+pub mod cli;
 pub mod nginx_pki;
 mod world;
 
