@@ -4,72 +4,11 @@
 mod common;
 
 use certdeck::domain::{CertificateStatus, CertificateType, EncryptionType, TaskStatus, UserRole};
-use certdeck::service::acme::{RequestInput, Rfc2136Settings};
+use certdeck::service::acme::RequestInput;
 use certdeck::service::servers::ServerInput;
 use certdeck::service::tasks::Runners;
+use common::pebble_bind::{bed, world};
 use common::{make_user, services};
-
-struct Bed {
-    directory: String,
-    ca_pem: String,
-    settings: Rfc2136Settings,
-    secret: String,
-}
-
-fn bed() -> Option<Bed> {
-    common::init();
-    let get = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
-    let b = (|| {
-        Some(Bed {
-            directory: get("CERTDECK_TEST_PEBBLE_BIND_DIRECTORY")?,
-            ca_pem: std::fs::read_to_string(get("CERTDECK_TEST_PEBBLE_CA")?).ok()?,
-            settings: Rfc2136Settings {
-                server: get("CERTDECK_TEST_BIND_ADDR")?,
-                zone: get("CERTDECK_TEST_BIND_ZONE")?,
-                key_name: get("CERTDECK_TEST_TSIG_NAME")?,
-                algorithm: get("CERTDECK_TEST_TSIG_ALGORITHM")?,
-            },
-            secret: get("CERTDECK_TEST_TSIG_SECRET")?,
-        })
-    })();
-    if b.is_none() {
-        assert!(
-            !common::peers_required(),
-            "BIND / pebble-bind are not up but peers are required: run the suite with scripts/test"
-        );
-        eprintln!("SKIP: BIND / pebble-bind not up");
-    }
-    b
-}
-
-/// Services, an admin, the BIND-backed Pebble as CA `pebble` and BIND as DNS provider `bind`.
-async fn world(
-    t: &common::TestDb,
-    b: &Bed,
-) -> (
-    certdeck::service::Services,
-    certdeck::service::Actor,
-    certdeck::store::acme::DnsProviderRow,
-) {
-    let s = services(t);
-    let (_, a) = make_user(&s, t, None, "ops", UserRole::Admin).await;
-    s.ca_add(&a, "pebble", &b.directory, Some(&b.ca_pem), false, None)
-        .await
-        .unwrap();
-    let p = s
-        .dns_provider_add_rfc2136(&a, "bind", &b.settings, &b.secret)
-        .await
-        .unwrap();
-    // dns-01 finds the zone's name servers through BIND and asks them on BIND's port.
-    let port = b.settings.server.rsplit(':').next().unwrap().to_string();
-    s.setting_set(&a, "acme.dns_resolvers", &b.settings.server, None)
-        .await
-        .unwrap();
-    s.setting_set(&a, "acme.dns_authoritative_port", &port, None)
-        .await
-        .unwrap();
-    (s, a, p)
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_wildcard_certificate_is_requested_issued_through_rfc2136_and_stored_with_its_challenges() {

@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use certdeck::domain::{ChannelType, MonitorStatus, MonitorType, UserRole};
+use certdeck::domain::{ChannelType, MonitorStatus, MonitorType};
 use certdeck::engine::acme::{Challenge, Solver};
 use certdeck::engine::http01::StandaloneHttp01;
 use certdeck::engine::notify::{
@@ -339,50 +339,15 @@ fn the_binary_refuses_the_url_and_names_the_fix_and_the_config_key_opts_out() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_private_ca_trust_root_is_never_written_to_the_temp_dir() {
-    common::init();
-    let get = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
-    let (Some(directory), Some(ca), Some(server), Some(zone), Some(key_name), Some(alg), Some(secret)) = (
-        get("CERTDECK_TEST_PEBBLE_BIND_DIRECTORY"),
-        get("CERTDECK_TEST_PEBBLE_CA"),
-        get("CERTDECK_TEST_BIND_ADDR"),
-        get("CERTDECK_TEST_BIND_ZONE"),
-        get("CERTDECK_TEST_TSIG_NAME"),
-        get("CERTDECK_TEST_TSIG_ALGORITHM"),
-        get("CERTDECK_TEST_TSIG_SECRET"),
-    ) else {
-        assert!(
-            !common::peers_required(),
-            "BIND / pebble-bind are not up but peers are required"
-        );
-        return;
-    };
+    let Some(b) = common::pebble_bind::bed() else { return };
     // This process's temp dir is a fresh one (nextest runs each test in its own process).
     let tmp = tempfile::tempdir().unwrap();
     std::env::set_var("TMPDIR", tmp.path());
     assert_eq!(std::env::temp_dir(), tmp.path());
 
     let t = common::sqlite().await;
-    let s = common::services(&t);
-    let (_, a) = common::make_user(&s, &t, None, "ops", UserRole::Admin).await;
-    let pem = std::fs::read_to_string(&ca).unwrap();
-    s.ca_add(&a, "pebble", &directory, Some(&pem), false, None)
-        .await
-        .unwrap();
-    let settings = certdeck::service::acme::Rfc2136Settings {
-        server: server.clone(),
-        zone: zone.clone(),
-        key_name,
-        algorithm: alg,
-    };
-    let p = s
-        .dns_provider_add_rfc2136(&a, "bind", &settings, &secret)
-        .await
-        .unwrap();
-    s.setting_set(&a, "acme.dns_resolvers", &server, None).await.unwrap();
-    let port = server.rsplit(':').next().unwrap().to_string();
-    s.setting_set(&a, "acme.dns_authoritative_port", &port, None)
-        .await
-        .unwrap();
+    let (s, a, p) = common::pebble_bind::world(&t, &b).await;
+    let zone = &b.settings.zone;
     let (c, task) = s
         .cert_request(
             &a,

@@ -23,6 +23,7 @@ pub(crate) use assert_err;
 pub mod bed;
 pub mod cli;
 pub mod nginx_pki;
+pub mod pebble_bind;
 mod world;
 
 use std::sync::atomic::{AtomicU32, Ordering};
