@@ -11,16 +11,14 @@ use std::process::Command;
 use std::time::Duration;
 
 use certdeck::domain::{AuthType, DeploymentStatus, PrivilegeMode, ServerType, TaskStatus, UserRole};
-use certdeck::engine::tls_peek;
 use certdeck::errors::ServiceError;
 use certdeck::service::certificates::{DeploymentInput, ImportInput};
 use certdeck::service::deploy::DeployTarget;
-use certdeck::service::discovery::serial_hex;
 use certdeck::service::servers::ServerInput;
 use certdeck::service::tasks::Runners;
 use certdeck::service::{Actor, Services};
 use certdeck::store::servers::ServerRow;
-use common::bed::{bed, Bed, Web};
+use common::bed::{bed, pair_matches, pem_serial, served_serial, sh, wait_served, Bed, Web};
 use common::TestDb;
 use common::{make_user, services_with};
 
@@ -82,18 +80,6 @@ fn make_cert(names: &[&str]) -> (String, String) {
         rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).expect("params");
     let cert = params.self_signed(&kp).expect("self-sign");
     (cert.pem(), kp.serialize_pem())
-}
-
-fn pem_serial(pem: &str) -> String {
-    let der = certdeck::domain::certpem::certificates_der(pem.as_bytes())
-        .unwrap()
-        .remove(0);
-    serial_hex(&der).unwrap()
-}
-
-fn sh(cmd: &str) {
-    let st = Command::new("sh").arg("-c").arg(cmd).status().unwrap();
-    assert!(st.success(), "{cmd}");
 }
 
 fn write_owned(path: &Path, text: &str, mode: u32) {
@@ -186,32 +172,6 @@ async fn served_site(web: &Web, apache: bool, name: &str) -> Served {
     }
 }
 
-async fn served_serial(port: u16, sni: &str) -> String {
-    let der = tls_peek::served_leaf("127.0.0.1", port, sni, Duration::from_secs(5))
-        .await
-        .expect("handshake");
-    serial_hex(&der).unwrap()
-}
-
-/// Waits until `serial` is served on every handshake for 0.3 s.
-async fn wait_served(port: u16, sni: &str, serial: &str) {
-    let mut since: Option<std::time::Instant> = None;
-    for _ in 0..200 {
-        let ok = match tls_peek::served_leaf("127.0.0.1", port, sni, Duration::from_secs(5)).await {
-            Ok(der) => serial_hex(&der).as_deref() == Some(serial),
-            Err(_) => false,
-        };
-        match (ok, since) {
-            (true, Some(t)) if t.elapsed() >= Duration::from_millis(300) => return,
-            (true, None) => since = Some(std::time::Instant::now()),
-            (true, Some(_)) => {}
-            (false, _) => since = None,
-        }
-        tokio::time::sleep(Duration::from_millis(30)).await;
-    }
-    panic!("{sni} on {port} never served {serial} steadily");
-}
-
 async fn import(w: &W, cert: &str, key: &str) -> i64 {
     w.s.cert_import(
         &w.a,
@@ -271,15 +231,6 @@ fn read(p: &Path) -> Vec<u8> {
 
 fn read_s(p: &Path) -> String {
     String::from_utf8_lossy(&read(p)).into_owned()
-}
-
-fn pair_matches(cert: &Path, key: &Path) -> bool {
-    use certdeck::domain::certpem;
-    let c = certpem::certificates_der(&read(cert)).unwrap().remove(0);
-    let facts = certpem::cert_facts(&c).unwrap();
-    let blocks = certpem::pem_blocks(&read(key)).unwrap();
-    let k = certpem::key_public_part(&blocks[0].label, &blocks[0].der).unwrap();
-    facts.public_key == k
 }
 
 /// The files in the certs dir that belong to this test (named with the site's stem).

@@ -3,9 +3,15 @@
 //! [`sshd`] is for tests that need only the sshd, [`bed`] for those that also deploy to the
 //! bed's nginx and Apache. Each returns `None` (the test skips) when its peers are not up, and
 //! fails the test instead when peers are required (`CERTDECK_TEST_REQUIRE_PEERS=1` or CI).
+//! The helpers at the end check what the web servers serve.
 
 use std::ops::Deref;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use certdeck::engine::tls_peek;
+use certdeck::service::discovery::serial_hex;
 
 /// An environment variable, `None` when it is unset or empty.
 pub fn env(name: &str) -> Option<String> {
@@ -112,4 +118,57 @@ pub fn bed() -> Option<Bed> {
         })
     })();
     or_skip(b, "sshd/nginx/apache")
+}
+
+/// Runs `cmd` with `sh -c`; it must succeed.
+pub fn sh(cmd: &str) {
+    let st = Command::new("sh").arg("-c").arg(cmd).status().unwrap();
+    assert!(st.success(), "{cmd}");
+}
+
+/// The serial (hex) of the first certificate in `pem`.
+pub fn pem_serial(pem: &str) -> String {
+    let der = certdeck::domain::certpem::certificates_der(pem.as_bytes())
+        .unwrap()
+        .remove(0);
+    serial_hex(&der).unwrap()
+}
+
+/// Whether the key file `key` is the private key of the certificate file `cert`.
+pub fn pair_matches(cert: &Path, key: &Path) -> bool {
+    use certdeck::domain::certpem;
+    let read = |p: &Path| std::fs::read(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()));
+    let c = certpem::certificates_der(&read(cert)).unwrap().remove(0);
+    let facts = certpem::cert_facts(&c).unwrap();
+    let blocks = certpem::pem_blocks(&read(key)).unwrap();
+    let k = certpem::key_public_part(&blocks[0].label, &blocks[0].der).unwrap();
+    facts.public_key == k
+}
+
+/// The serial (hex) of the leaf the web server on `127.0.0.1:port` serves for `sni`.
+pub async fn served_serial(port: u16, sni: &str) -> String {
+    let der = tls_peek::served_leaf("127.0.0.1", port, sni, Duration::from_secs(5))
+        .await
+        .expect("handshake");
+    serial_hex(&der).unwrap()
+}
+
+/// Waits until `serial` is served on every handshake for 0.3 s: after a reload (nginx) or a
+/// graceful restart (Apache) the old workers may still answer for a moment.
+pub async fn wait_served(port: u16, sni: &str, serial: &str) {
+    let mut since: Option<std::time::Instant> = None;
+    for _ in 0..200 {
+        let ok = match tls_peek::served_leaf("127.0.0.1", port, sni, Duration::from_secs(5)).await {
+            Ok(der) => serial_hex(&der).as_deref() == Some(serial),
+            Err(_) => false,
+        };
+        match (ok, since) {
+            (true, Some(t)) if t.elapsed() >= Duration::from_millis(300) => return,
+            (true, None) => since = Some(std::time::Instant::now()),
+            (true, Some(_)) => {}
+            (false, _) => since = None,
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    panic!("{sni} on {port} never served {serial} steadily");
 }
