@@ -4,72 +4,11 @@
 mod common;
 
 use certdeck::domain::{CertificateStatus, CertificateType, EncryptionType, TaskStatus, UserRole};
-use certdeck::service::acme::{RequestInput, Rfc2136Settings};
+use certdeck::service::acme::RequestInput;
 use certdeck::service::servers::ServerInput;
 use certdeck::service::tasks::Runners;
+use common::pebble_bind::{bed, world};
 use common::{make_user, services};
-
-struct Bed {
-    directory: String,
-    ca_pem: String,
-    settings: Rfc2136Settings,
-    secret: String,
-}
-
-fn bed() -> Option<Bed> {
-    common::init();
-    let get = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
-    let b = (|| {
-        Some(Bed {
-            directory: get("CERTDECK_TEST_PEBBLE_BIND_DIRECTORY")?,
-            ca_pem: std::fs::read_to_string(get("CERTDECK_TEST_PEBBLE_CA")?).ok()?,
-            settings: Rfc2136Settings {
-                server: get("CERTDECK_TEST_BIND_ADDR")?,
-                zone: get("CERTDECK_TEST_BIND_ZONE")?,
-                key_name: get("CERTDECK_TEST_TSIG_NAME")?,
-                algorithm: get("CERTDECK_TEST_TSIG_ALGORITHM")?,
-            },
-            secret: get("CERTDECK_TEST_TSIG_SECRET")?,
-        })
-    })();
-    if b.is_none() {
-        assert!(
-            !common::peers_required(),
-            "BIND / pebble-bind are not up but peers are required: run the suite with scripts/test"
-        );
-        eprintln!("SKIP: BIND / pebble-bind not up");
-    }
-    b
-}
-
-/// Services, an admin, the BIND-backed Pebble as CA `pebble` and BIND as DNS provider `bind`.
-async fn world(
-    t: &common::TestDb,
-    b: &Bed,
-) -> (
-    certdeck::service::Services,
-    certdeck::service::Actor,
-    certdeck::store::acme::DnsProviderRow,
-) {
-    let s = services(t);
-    let (_, a) = make_user(&s, t, None, "ops", UserRole::Admin).await;
-    s.ca_add(&a, "pebble", &b.directory, Some(&b.ca_pem), false, None)
-        .await
-        .unwrap();
-    let p = s
-        .dns_provider_add_rfc2136(&a, "bind", &b.settings, &b.secret)
-        .await
-        .unwrap();
-    // dns-01 finds the zone's name servers through BIND and asks them on BIND's port.
-    let port = b.settings.server.rsplit(':').next().unwrap().to_string();
-    s.setting_set(&a, "acme.dns_resolvers", &b.settings.server, None)
-        .await
-        .unwrap();
-    s.setting_set(&a, "acme.dns_authoritative_port", &port, None)
-        .await
-        .unwrap();
-    (s, a, p)
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_wildcard_certificate_is_requested_issued_through_rfc2136_and_stored_with_its_challenges() {
@@ -414,31 +353,16 @@ async fn a_requested_certificate_is_renewed_the_same_way_and_then_revoked_at_the
     assert!(again.to_string().contains("already revoked"), "{again}");
 }
 
-fn certdeck(home: &std::path::Path, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_certdeck"))
-        .args(args)
+fn certdeck(home: &std::path::Path, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_certdeck"));
+    cmd.args(args)
         .env("CERTDECK_DATA_DIR", home.join("data"))
         .env("CERTDECK_CONFIG_DIR", home.join("config"))
         .env_remove("CERTDECK_DATABASE_URL")
         .env_remove("CERTDECK_API_KEY")
         .env_remove("CERTDECK_MASTER_KEY")
-        .env_remove("CERTDECK_TESTKIT_COUNT_FILE")
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run certdeck");
-    if let Some(text) = stdin {
-        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    }
-    let o = child.wait_with_output().unwrap();
-    (
-        o.status.success(),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+        .env_remove("CERTDECK_TESTKIT_COUNT_FILE");
+    common::cli::output(&mut cmd, stdin)
 }
 
 #[test]
@@ -448,26 +372,22 @@ fn the_cli_requests_a_certificate_through_a_dns_provider_and_revokes_it() {
     let h = home.path();
     let ca_file = std::env::var("CERTDECK_TEST_PEBBLE_CA").unwrap();
     let run = |args: &[&str], stdin: Option<&str>| {
-        let (ok, out, err) = certdeck(h, args, stdin);
-        assert!(ok, "certdeck {args:?} failed:\n{out}\n{err}");
+        let o = certdeck(h, args, stdin);
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "certdeck {args:?} failed:\n{out}\n{err}");
         (out, err)
     };
     // First run: the admin is made with a one-time password, replaced at the first login.
-    let (ok, _, err) = certdeck(h, &["server", "list"], None);
+    let first = certdeck(h, &["server", "list"], None);
+    let err = String::from_utf8_lossy(&first.stderr);
     assert!(
-        !ok,
+        !first.status.success(),
         "a first run without a terminal stops until the password is chosen: {err}"
     );
-    let one_time = err
-        .lines()
-        .find_map(|l| l.split("shown only now: ").nth(1))
-        .unwrap_or_else(|| panic!("no one-time password in: {err}"))
-        .trim()
-        .to_string();
-    run(
-        &["login", "-u", "admin", "--password-stdin", "--new-password-stdin"],
-        Some(&format!("{one_time}\nthe admin's own password\n")),
-    );
+    common::cli::first_login(&common::cli::one_time_password(&err), |args, stdin| {
+        certdeck(h, args, stdin)
+    });
     let (out, _) = run(&["ca", "list"], None);
     assert!(out.contains("letsencrypt-staging") && out.contains("zerossl"), "{out}");
     run(
@@ -533,7 +453,7 @@ fn the_cli_requests_a_certificate_through_a_dns_provider_and_revokes_it() {
     );
     let (out, _) = run(&["cert", "revoke", "1", "--reason", "cessationOfOperation"], None);
     assert!(out.contains("revoked at its CA"), "{out}");
-    let (ok, _, err) = certdeck(
+    let wild = certdeck(
         h,
         &[
             "cert",
@@ -545,7 +465,11 @@ fn the_cli_requests_a_certificate_through_a_dns_provider_and_revokes_it() {
         ],
         None,
     );
-    assert!(!ok && err.contains("a wildcard name needs dns-01"), "{err}");
+    let err = String::from_utf8_lossy(&wild.stderr);
+    assert!(
+        !wild.status.success() && err.contains("a wildcard name needs dns-01"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -514,39 +514,9 @@ async fn a_broken_lineage_is_reported_and_changes_nothing() {
 
 // ------------------------------------------------------------------ over SSH
 
-struct Bed {
-    host: String,
-    port: u16,
-    user: String,
-    key: String,
-    host_fp: String,
-}
-
-fn bed() -> Option<Bed> {
-    common::init();
-    let env = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
-    let b = (|| {
-        Some(Bed {
-            host: env("CERTDECK_TEST_SSH_HOST")?,
-            port: env("CERTDECK_TEST_SSH_PORT")?.parse().ok()?,
-            user: env("CERTDECK_TEST_SSH_USER")?,
-            key: env("CERTDECK_TEST_SSH_KEY")?,
-            host_fp: env("CERTDECK_TEST_SSH_HOSTKEY_SHA256")?,
-        })
-    })();
-    if b.is_none() {
-        assert!(
-            !common::peers_required(),
-            "the test bed's sshd is not up but peers are required: run the suite with scripts/test"
-        );
-        eprintln!("SKIP: the test bed's sshd is not up (scripts/testbed up sshd; eval \"$(scripts/testbed env)\")");
-    }
-    b
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_certbot_directory_is_migrated_from_a_server_over_sftp() {
-    let Some(b) = bed() else { return };
+    let Some(b) = common::bed::sshd() else { return };
     let t = common::sqlite().await;
     let w = World::new(&t).await;
     let server =

@@ -3,9 +3,10 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+
+use common::cli::{first_login, one_time_password, output, ADMIN_PW};
 
 fn certdeck(home: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_certdeck"));
@@ -14,15 +15,8 @@ fn certdeck(home: &Path, args: &[&str], stdin: Option<&str>) -> Output {
         .env("CERTDECK_CONFIG_DIR", home.join("config"))
         .env_remove("CERTDECK_DATABASE_URL")
         .env_remove("CERTDECK_API_KEY")
-        .env_remove("CERTDECK_MASTER_KEY")
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("run certdeck");
-    if let Some(text) = stdin {
-        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    }
-    child.wait_with_output().unwrap()
+        .env_remove("CERTDECK_MASTER_KEY");
+    output(&mut cmd, stdin)
 }
 
 fn text(o: &Output) -> (String, String) {
@@ -32,18 +26,6 @@ fn text(o: &Output) -> (String, String) {
     )
 }
 
-/// The one-time admin password that a first run or `init` prints on stderr.
-fn one_time_password(err: &str) -> String {
-    err.lines()
-        .find_map(|l| l.split("shown only now: ").nth(1))
-        .unwrap_or_else(|| panic!("no one-time password in: {err}"))
-        .trim()
-        .to_string()
-}
-
-/// The admin's own password, set at its first login by [`first_admin`].
-const ADMIN_PW: &str = "the admin's own password";
-
 /// Initialises a database (`pre` come before the command, e.g. `--database-url`) and logs in as
 /// its admin, replacing the one-time password as the first login must. Returns the one-time
 /// password.
@@ -52,16 +34,7 @@ fn first_admin(home: &Path, pre: &[&str]) -> String {
     let (out, err) = text(&init);
     assert!(init.status.success(), "init: {out}{err}");
     let password = one_time_password(&err);
-    let login = certdeck(
-        home,
-        &[
-            pre,
-            &["login", "-u", "admin", "--password-stdin", "--new-password-stdin"],
-        ]
-        .concat(),
-        Some(&format!("{password}\n{ADMIN_PW}\n")),
-    );
-    assert!(login.status.success(), "first login: {:?}", text(&login));
+    first_login(&password, |args, stdin| certdeck(home, &[pre, args].concat(), stdin));
     password
 }
 
@@ -102,12 +75,7 @@ fn first_run_on_sqlite_prints_the_admin_password_once_and_it_only_sets_a_new_one
         "no session was saved"
     );
     // It sets a new password once; then it is gone.
-    let login = certdeck(
-        home.path(),
-        &["login", "-u", "admin", "--password-stdin", "--new-password-stdin"],
-        Some(&format!("{password}\n{ADMIN_PW}\n")),
-    );
-    assert!(login.status.success(), "{:?}", text(&login));
+    first_login(&password, |args, stdin| certdeck(home.path(), args, stdin));
     let list = certdeck(home.path(), &["server", "list"], None);
     assert!(text(&list).0.contains("(0 rows)"), "{:?}", text(&list));
     assert!(certdeck(home.path(), &["logout"], None).status.success());
@@ -304,20 +272,9 @@ async fn mariadb_needs_init_then_login_and_the_same_binary_works() {
         Some(&format!("{password}\n")),
     );
     assert_eq!(once.status.code(), Some(1), "a one-time password must be replaced");
-    let ok = certdeck(
-        home.path(),
-        &[
-            "--database-url",
-            &url,
-            "login",
-            "-u",
-            "admin",
-            "--password-stdin",
-            "--new-password-stdin",
-        ],
-        Some(&format!("{password}\n{ADMIN_PW}\n")),
-    );
-    assert!(ok.status.success(), "{:?}", text(&ok));
+    first_login(&password, |args, stdin| {
+        certdeck(home.path(), &[&["--database-url", &url], args].concat(), stdin)
+    });
     let list = certdeck(home.path(), &["--database-url", &url, "server", "list"], None);
     assert!(list.status.success(), "{:?}", text(&list));
 

@@ -3,6 +3,7 @@
 //! through the form, filters the table, quits, and checks through the CLI that the row and its
 //! audit entry exist and that the terminal was restored.
 
+mod common;
 mod pty;
 
 use std::path::Path;
@@ -33,12 +34,7 @@ fn log_in_create_a_server_filter_and_quit_in_a_real_terminal() {
 
     let (ok, _, err) = cli(home, &["init"]);
     assert!(ok, "init failed: {err}");
-    let password = err
-        .lines()
-        .find_map(|l| l.split("shown only now: ").nth(1))
-        .unwrap_or_else(|| panic!("no one-time password in: {err}"))
-        .trim()
-        .to_string();
+    let password = common::cli::one_time_password(&err);
     let (ok, _, err) = cli(home, &["logout"]);
     assert!(ok, "logout failed: {err}");
 

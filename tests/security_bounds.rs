@@ -18,42 +18,9 @@ use certdeck::service::servers::ServerInput;
 use certdeck::service::tasks::{Runners, TaskDetail, TaskInput};
 use certdeck::service::{Actor, Services};
 use certdeck::store::servers::ServerRow;
+use common::bed::{env, sshd, Sshd};
 use common::{make_user, services_with};
 use zeroize::Zeroizing;
-
-/// The bed's sshd, from `scripts/testbed env`.
-struct Bed {
-    host: String,
-    port: u16,
-    user: String,
-    key: String,
-    host_fp: String,
-}
-
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-fn bed() -> Option<Bed> {
-    common::init();
-    let b = (|| {
-        Some(Bed {
-            host: env("CERTDECK_TEST_SSH_HOST")?,
-            port: env("CERTDECK_TEST_SSH_PORT")?.parse().ok()?,
-            user: env("CERTDECK_TEST_SSH_USER")?,
-            key: env("CERTDECK_TEST_SSH_KEY")?,
-            host_fp: env("CERTDECK_TEST_SSH_HOSTKEY_SHA256")?,
-        })
-    })();
-    if b.is_none() {
-        assert!(
-            !common::peers_required(),
-            "the sshd test bed is not up but peers are required: run the suite with scripts/test"
-        );
-        eprintln!("SKIP: sshd test bed not up (scripts/testbed up; eval \"$(scripts/testbed env)\")");
-    }
-    b
-}
 
 /// A directory in the SSH user's home, owned by it, removed on drop.
 struct Home {
@@ -118,7 +85,7 @@ async fn world() -> W {
 }
 
 /// An nginx server on the bed whose config root is `root`, host key trusted.
-async fn add_server(w: &W, bed: &Bed, root: &str, kind: ServerType) -> ServerRow {
+async fn add_server(w: &W, bed: &Sshd, root: &str, kind: ServerType) -> ServerRow {
     let row =
         w.s.server_create(
             &w.a,
@@ -236,7 +203,7 @@ async fn refused(w: &W, home: &Home, srv: &ServerRow, conf: &[u8], expect: &[&st
 
 #[tokio::test(flavor = "multi_thread")]
 async fn hostile_configs_end_at_a_named_bound_and_leave_the_last_good_discovery() {
-    let Some(bed) = bed() else { return };
+    let Some(bed) = sshd() else { return };
     let w = world().await;
     let home = Home::new(&bed.user);
     let main = home.path("nginx.conf");
@@ -380,7 +347,7 @@ async fn hostile_configs_end_at_a_named_bound_and_leave_the_last_good_discovery(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_command_that_prints_forever_is_stopped_at_the_output_bound() {
-    let Some(bed) = bed() else { return };
+    let Some(bed) = sshd() else { return };
     let target = SshTarget {
         label: "bounds".into(),
         host: bed.host.clone(),
@@ -424,7 +391,7 @@ async fn a_command_that_prints_forever_is_stopped_at_the_output_bound() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_deploy_whose_config_test_prints_forever_fails_on_the_bound_and_rolls_back() {
-    let Some(bed) = bed() else { return };
+    let Some(bed) = sshd() else { return };
     let w = world().await;
     let home = Home::new(&bed.user);
     let srv = add_server(&w, &bed, &home.path("nginx.conf"), ServerType::Other).await;

@@ -11,78 +11,18 @@ use std::process::Command;
 use std::time::Duration;
 
 use certdeck::domain::{AuthType, DeploymentStatus, PrivilegeMode, ServerType, TaskStatus, UserRole};
-use certdeck::engine::tls_peek;
 use certdeck::errors::ServiceError;
 use certdeck::service::certificates::{DeploymentInput, ImportInput};
 use certdeck::service::deploy::DeployTarget;
-use certdeck::service::discovery::serial_hex;
 use certdeck::service::servers::ServerInput;
 use certdeck::service::tasks::Runners;
 use certdeck::service::{Actor, Services};
 use certdeck::store::servers::ServerRow;
+use common::bed::{bed, pair_matches, pem_serial, served_serial, sh, wait_served, Bed, Web};
 use common::TestDb;
 use common::{make_user, services_with};
 
 static BED_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-#[derive(Clone)]
-struct Web {
-    sites: PathBuf,
-    certs: PathBuf,
-    port: u16,
-    test_cmd: String,
-    reload_cmd: String,
-    conf: String,
-}
-
-#[derive(Clone)]
-struct Bed {
-    host: String,
-    port: u16,
-    user: String,
-    key: String,
-    host_fp: String,
-    nginx: Web,
-    apache: Web,
-}
-
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-fn web(prefix: &str) -> Option<Web> {
-    Some(Web {
-        conf: env(&format!("{prefix}_CONF"))?,
-        sites: env(&format!("{prefix}_SITES"))?.into(),
-        certs: env(&format!("{prefix}_CERTS"))?.into(),
-        port: env(&format!("{prefix}_PORT"))?.parse().ok()?,
-        test_cmd: env(&format!("{prefix}_TEST_CMD"))?,
-        reload_cmd: env(&format!("{prefix}_RELOAD_CMD"))?,
-    })
-}
-
-fn bed() -> Option<Bed> {
-    common::init();
-    let b = (|| {
-        Some(Bed {
-            host: env("CERTDECK_TEST_SSH_HOST")?,
-            port: env("CERTDECK_TEST_SSH_PORT")?.parse().ok()?,
-            user: env("CERTDECK_TEST_SSH_USER")?,
-            key: env("CERTDECK_TEST_SSH_KEY")?,
-            host_fp: env("CERTDECK_TEST_SSH_HOSTKEY_SHA256")?,
-            nginx: web("CERTDECK_TEST_NGINX")?,
-            apache: web("CERTDECK_TEST_APACHE")?,
-        })
-    })();
-    if b.is_none() {
-        assert!(
-            !common::peers_required(),
-            "the sshd/nginx/apache test bed is not up but peers are required: run the suite with scripts/test"
-        );
-        eprintln!("SKIP: sshd/nginx/apache test bed not up (scripts/testbed up; eval \"$(scripts/testbed env)\")");
-    }
-    b
-}
 
 struct W {
     s: Services,
@@ -140,18 +80,6 @@ fn make_cert(names: &[&str]) -> (String, String) {
         rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).expect("params");
     let cert = params.self_signed(&kp).expect("self-sign");
     (cert.pem(), kp.serialize_pem())
-}
-
-fn pem_serial(pem: &str) -> String {
-    let der = certdeck::domain::certpem::certificates_der(pem.as_bytes())
-        .unwrap()
-        .remove(0);
-    serial_hex(&der).unwrap()
-}
-
-fn sh(cmd: &str) {
-    let st = Command::new("sh").arg("-c").arg(cmd).status().unwrap();
-    assert!(st.success(), "{cmd}");
 }
 
 fn write_owned(path: &Path, text: &str, mode: u32) {
@@ -244,32 +172,6 @@ async fn served_site(web: &Web, apache: bool, name: &str) -> Served {
     }
 }
 
-async fn served_serial(port: u16, sni: &str) -> String {
-    let der = tls_peek::served_leaf("127.0.0.1", port, sni, Duration::from_secs(5))
-        .await
-        .expect("handshake");
-    serial_hex(&der).unwrap()
-}
-
-/// Waits until `serial` is served on every handshake for 0.3 s.
-async fn wait_served(port: u16, sni: &str, serial: &str) {
-    let mut since: Option<std::time::Instant> = None;
-    for _ in 0..200 {
-        let ok = match tls_peek::served_leaf("127.0.0.1", port, sni, Duration::from_secs(5)).await {
-            Ok(der) => serial_hex(&der).as_deref() == Some(serial),
-            Err(_) => false,
-        };
-        match (ok, since) {
-            (true, Some(t)) if t.elapsed() >= Duration::from_millis(300) => return,
-            (true, None) => since = Some(std::time::Instant::now()),
-            (true, Some(_)) => {}
-            (false, _) => since = None,
-        }
-        tokio::time::sleep(Duration::from_millis(30)).await;
-    }
-    panic!("{sni} on {port} never served {serial} steadily");
-}
-
 async fn import(w: &W, cert: &str, key: &str) -> i64 {
     w.s.cert_import(
         &w.a,
@@ -329,15 +231,6 @@ fn read(p: &Path) -> Vec<u8> {
 
 fn read_s(p: &Path) -> String {
     String::from_utf8_lossy(&read(p)).into_owned()
-}
-
-fn pair_matches(cert: &Path, key: &Path) -> bool {
-    use certdeck::domain::certpem;
-    let c = certpem::certificates_der(&read(cert)).unwrap().remove(0);
-    let facts = certpem::cert_facts(&c).unwrap();
-    let blocks = certpem::pem_blocks(&read(key)).unwrap();
-    let k = certpem::key_public_part(&blocks[0].label, &blocks[0].der).unwrap();
-    facts.public_key == k
 }
 
 /// The files in the certs dir that belong to this test (named with the site's stem).

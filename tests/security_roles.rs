@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,6 +18,8 @@ use certdeck::service::servers::{ServerInput, HOST_CREDENTIALS_SETTING};
 use certdeck::service::users::UserInput;
 use certdeck::service::Actor;
 use certdeck::store::{meta, migrate};
+use common::bed::sshd;
+use common::cli::{first_login, one_time_password, output};
 use common::{audit_rows, count, count_with, World, PW};
 
 // ------------------------------------------------------------------ helpers
@@ -47,42 +48,6 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-/// The bed's sshd: host, port, user, password, key file, host key fingerprint.
-struct Sshd {
-    host: String,
-    port: u16,
-    user: String,
-    password: String,
-    key: String,
-    host_fp: String,
-}
-
-fn sshd() -> Option<Sshd> {
-    common::init();
-    let b = (|| {
-        Some(Sshd {
-            host: env("CERTDECK_TEST_SSH_HOST")?,
-            port: env("CERTDECK_TEST_SSH_PORT")?.parse().ok()?,
-            user: env("CERTDECK_TEST_SSH_USER")?,
-            password: env("CERTDECK_TEST_SSH_PASSWORD")?,
-            key: env("CERTDECK_TEST_SSH_KEY")?,
-            host_fp: env("CERTDECK_TEST_SSH_HOSTKEY_SHA256")?,
-        })
-    })();
-    if b.is_none() {
-        assert!(
-            !common::peers_required(),
-            "the sshd test bed is not up but peers are required: run the suite with scripts/test"
-        );
-        eprintln!("SKIP: sshd test bed not up (scripts/testbed up; eval \"$(scripts/testbed env)\")");
-    }
-    b
-}
-
 /// The CLI with its data dir in `home/data` and its config (session) dir in `home/<cfg>`.
 fn certdeck(home: &Path, cfg: &str, args: &[&str], stdin: Option<&str>, api_key: Option<&str>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_certdeck"));
@@ -90,19 +55,12 @@ fn certdeck(home: &Path, cfg: &str, args: &[&str], stdin: Option<&str>, api_key:
         .env("CERTDECK_DATA_DIR", home.join("data"))
         .env("CERTDECK_CONFIG_DIR", home.join(cfg))
         .env_remove("CERTDECK_DATABASE_URL")
-        .env_remove("CERTDECK_MASTER_KEY")
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .env_remove("CERTDECK_MASTER_KEY");
     match api_key {
         Some(k) => cmd.env("CERTDECK_API_KEY", k),
         None => cmd.env_remove("CERTDECK_API_KEY"),
     };
-    let mut child = cmd.spawn().expect("run certdeck");
-    if let Some(text) = stdin {
-        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    }
-    child.wait_with_output().unwrap()
+    output(&mut cmd, stdin)
 }
 
 fn text(o: &Output) -> (String, String) {
@@ -112,27 +70,14 @@ fn text(o: &Output) -> (String, String) {
     )
 }
 
-const ADMIN_PW: &str = "the admin's own password";
-
 /// `init` and the admin's first login (its one-time password replaced) in config dir `cfg`.
 fn first_admin(home: &Path, cfg: &str) {
     let init = certdeck(home, cfg, &["init"], None, None);
     let (_, err) = text(&init);
     assert!(init.status.success(), "init: {err}");
-    let otp = err
-        .lines()
-        .find_map(|l| l.split("shown only now: ").nth(1))
-        .unwrap_or_else(|| panic!("no one-time password in {err}"))
-        .trim()
-        .to_string();
-    let login = certdeck(
-        home,
-        cfg,
-        &["login", "-u", "admin", "--password-stdin", "--new-password-stdin"],
-        Some(&format!("{otp}\n{ADMIN_PW}\n")),
-        None,
-    );
-    assert!(login.status.success(), "{:?}", text(&login));
+    first_login(&one_time_password(&err), |args, stdin| {
+        certdeck(home, cfg, args, stdin, None)
+    });
 }
 
 fn applied_versions(home: &Path) -> usize {

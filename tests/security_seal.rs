@@ -10,9 +10,8 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use aes_gcm::aead::{Aead, Generate, KeyInit};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
@@ -125,15 +124,8 @@ fn certdeck(home: &Path, url: &str, key: &MasterKey, args: &[&str], stdin: Optio
         .env("CERTDECK_CONFIG_DIR", home.join("config"))
         .env("CERTDECK_MASTER_KEY", b64(key))
         .env_remove("CERTDECK_DATABASE_URL")
-        .env_remove("CERTDECK_API_KEY")
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("run certdeck");
-    if let Some(text) = stdin {
-        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    }
-    child.wait_with_output().unwrap()
+        .env_remove("CERTDECK_API_KEY");
+    common::cli::output(&mut cmd, stdin)
 }
 
 fn out(o: &Output) -> String {

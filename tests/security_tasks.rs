@@ -11,7 +11,7 @@
 
 mod common;
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use certdeck::domain::{
     AlertType, AuthType, CertificateStatus, ChannelType, ConditionType, MonitorType, Severity, TaskStatus, TaskType,
@@ -956,25 +956,16 @@ async fn a_transient_failure_on_the_last_attempt_turns_the_certificate_error() {
 // ------------------------------------------------------------------ §8: the run-now CLI wait
 
 fn certdeck(home: &std::path::Path, args: &[&str], stdin: Option<&str>, wait: &str) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_certdeck"))
-        .args(args)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_certdeck"));
+    cmd.args(args)
         .env("CERTDECK_DATA_DIR", home.join("data"))
         .env("CERTDECK_CONFIG_DIR", home.join("config"))
         .env("CERTDECK_TASK_WAIT_SECONDS", wait)
         .env_remove("CERTDECK_DATABASE_URL")
         .env_remove("CERTDECK_API_KEY")
         .env_remove("CERTDECK_MASTER_KEY")
-        .env_remove("CERTDECK_TESTKIT_COUNT_FILE")
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(text) = stdin {
-        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    }
-    child.wait_with_output().unwrap()
+        .env_remove("CERTDECK_TESTKIT_COUNT_FILE");
+    common::cli::output(&mut cmd, stdin)
 }
 
 fn text(o: &Output) -> String {
@@ -991,17 +982,8 @@ async fn a_run_now_command_says_what_it_waits_for_gives_up_and_leaves_no_duplica
     let h = home.path();
     // First run: the admin's one-time password is replaced at the first login.
     let first = certdeck(h, &["server", "list"], None, "2");
-    let one_time = text(&first)
-        .lines()
-        .find_map(|l| l.split("shown only now: ").nth(1).map(|p| p.trim().to_string()))
-        .unwrap_or_else(|| panic!("no one-time password in: {}", text(&first)));
-    let login = certdeck(
-        h,
-        &["login", "-u", "admin", "--password-stdin", "--new-password-stdin"],
-        Some(&format!("{one_time}\nthe admin's own password\n")),
-        "2",
-    );
-    assert!(login.status.success(), "{}", text(&login));
+    let one_time = common::cli::one_time_password(&text(&first));
+    common::cli::first_login(&one_time, |args, stdin| certdeck(h, args, stdin, "2"));
     let add = certdeck(
         h,
         &[

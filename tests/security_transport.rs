@@ -8,11 +8,11 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use certdeck::domain::{ChannelType, MonitorStatus, MonitorType, UserRole};
+use certdeck::domain::{ChannelType, MonitorStatus, MonitorType};
 use certdeck::engine::acme::{Challenge, Solver};
 use certdeck::engine::http01::StandaloneHttp01;
 use certdeck::engine::notify::{
@@ -29,6 +29,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 // ------------------------------------------------------------------------ helpers
 
 fn certdeck(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    certdeck_with_stdin(home, args, env, None)
+}
+
+/// [`certdeck`] with `stdin` written to the binary.
+fn certdeck_with_stdin(home: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
     // The shell sets the umask most installs have; certdeck must not depend on it.
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
@@ -40,56 +45,19 @@ fn certdeck(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         .env_remove("CERTDECK_DATABASE_URL")
         .env_remove("CERTDECK_API_KEY")
         .env_remove("CERTDECK_MASTER_KEY")
-        .env_remove("CERTDECK_DATABASE_ALLOW_UNVERIFIED_TLS")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .env_remove("CERTDECK_DATABASE_ALLOW_UNVERIFIED_TLS");
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.output().expect("run certdeck")
+    common::cli::output(&mut cmd, stdin)
 }
 
 /// The first run (the admin is made with a one-time password) and the first login that
 /// replaces it, both under umask 022 like [`certdeck`].
 fn first_run_and_login(home: &Path) {
-    use std::io::Write;
     let first = certdeck(home, &["server", "list"], &[]);
-    let err = String::from_utf8_lossy(&first.stderr).into_owned();
-    let one_time = err
-        .lines()
-        .find_map(|l| l.split("shown only now: ").nth(1))
-        .unwrap_or_else(|| panic!("no one-time password in: {err}"))
-        .trim()
-        .to_string();
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg("umask 022 && exec \"$0\" \"$@\"")
-        .arg(env!("CARGO_BIN_EXE_certdeck"))
-        .args(["login", "-u", "admin", "--password-stdin", "--new-password-stdin"])
-        .env("CERTDECK_DATA_DIR", home.join("data"))
-        .env("CERTDECK_CONFIG_DIR", home.join("config"))
-        .env_remove("CERTDECK_DATABASE_URL")
-        .env_remove("CERTDECK_API_KEY")
-        .env_remove("CERTDECK_MASTER_KEY")
-        .env_remove("CERTDECK_DATABASE_ALLOW_UNVERIFIED_TLS")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run certdeck login");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{one_time}\nthe admin's own password\n").as_bytes())
-        .unwrap();
-    let login = child.wait_with_output().unwrap();
-    assert!(
-        login.status.success(),
-        "first login: {}",
-        String::from_utf8_lossy(&login.stderr)
-    );
+    let one_time = common::cli::one_time_password(&String::from_utf8_lossy(&first.stderr));
+    common::cli::first_login(&one_time, |args, stdin| certdeck_with_stdin(home, args, &[], stdin));
 }
 
 fn mode(p: &Path) -> u32 {
@@ -371,50 +339,15 @@ fn the_binary_refuses_the_url_and_names_the_fix_and_the_config_key_opts_out() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_private_ca_trust_root_is_never_written_to_the_temp_dir() {
-    common::init();
-    let get = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
-    let (Some(directory), Some(ca), Some(server), Some(zone), Some(key_name), Some(alg), Some(secret)) = (
-        get("CERTDECK_TEST_PEBBLE_BIND_DIRECTORY"),
-        get("CERTDECK_TEST_PEBBLE_CA"),
-        get("CERTDECK_TEST_BIND_ADDR"),
-        get("CERTDECK_TEST_BIND_ZONE"),
-        get("CERTDECK_TEST_TSIG_NAME"),
-        get("CERTDECK_TEST_TSIG_ALGORITHM"),
-        get("CERTDECK_TEST_TSIG_SECRET"),
-    ) else {
-        assert!(
-            !common::peers_required(),
-            "BIND / pebble-bind are not up but peers are required"
-        );
-        return;
-    };
+    let Some(b) = common::pebble_bind::bed() else { return };
     // This process's temp dir is a fresh one (nextest runs each test in its own process).
     let tmp = tempfile::tempdir().unwrap();
     std::env::set_var("TMPDIR", tmp.path());
     assert_eq!(std::env::temp_dir(), tmp.path());
 
     let t = common::sqlite().await;
-    let s = common::services(&t);
-    let (_, a) = common::make_user(&s, &t, None, "ops", UserRole::Admin).await;
-    let pem = std::fs::read_to_string(&ca).unwrap();
-    s.ca_add(&a, "pebble", &directory, Some(&pem), false, None)
-        .await
-        .unwrap();
-    let settings = certdeck::service::acme::Rfc2136Settings {
-        server: server.clone(),
-        zone: zone.clone(),
-        key_name,
-        algorithm: alg,
-    };
-    let p = s
-        .dns_provider_add_rfc2136(&a, "bind", &settings, &secret)
-        .await
-        .unwrap();
-    s.setting_set(&a, "acme.dns_resolvers", &server, None).await.unwrap();
-    let port = server.rsplit(':').next().unwrap().to_string();
-    s.setting_set(&a, "acme.dns_authoritative_port", &port, None)
-        .await
-        .unwrap();
+    let (s, a, p) = common::pebble_bind::world(&t, &b).await;
+    let zone = &b.settings.zone;
     let (c, task) = s
         .cert_request(
             &a,

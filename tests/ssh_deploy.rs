@@ -11,88 +11,19 @@ use std::time::Duration;
 
 use certdeck::domain::{AuthType, DeploymentStatus, PrivilegeMode, ServerStatus, ServerType, TaskStatus, UserRole};
 use certdeck::engine::ssh::{HostKeyPolicy, SshAuth, SshError, SshSession, SshTarget, SshTimeouts, Stage};
-use certdeck::engine::tls_peek;
 use certdeck::service::certificates::{DeploymentInput, ImportInput};
 use certdeck::service::deploy::DeployTarget;
-use certdeck::service::discovery::serial_hex;
 use certdeck::service::onboarding::ImportDefaults;
 use certdeck::service::servers::ServerInput;
 use certdeck::service::tasks::{Runners, TaskInput};
 use certdeck::service::{Actor, Services};
 use certdeck::store::servers::ServerRow;
+use common::bed::{bed, env, pair_matches, pem_serial, served_serial, sh, wait_served, Bed, Web};
 use common::TestDb;
 use common::{make_user, services_with};
 use zeroize::Zeroizing;
 
 static BED_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// The test bed's peers, from `scripts/testbed env`.
-#[derive(Clone)]
-struct Bed {
-    host: String,
-    port: u16,
-    user: String,
-    password: String,
-    key: String,
-    key_pem: String,
-    key_enc: String,
-    key_pass: String,
-    host_fp: String,
-    nginx: Web,
-    apache: Web,
-}
-
-#[derive(Clone)]
-struct Web {
-    conf: String,
-    sites: PathBuf,
-    certs: PathBuf,
-    port: u16,
-    test_cmd: String,
-    reload_cmd: String,
-}
-
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-fn web(prefix: &str) -> Option<Web> {
-    Some(Web {
-        conf: env(&format!("{prefix}_CONF"))?,
-        sites: env(&format!("{prefix}_SITES"))?.into(),
-        certs: env(&format!("{prefix}_CERTS"))?.into(),
-        port: env(&format!("{prefix}_PORT"))?.parse().ok()?,
-        test_cmd: env(&format!("{prefix}_TEST_CMD"))?,
-        reload_cmd: env(&format!("{prefix}_RELOAD_CMD"))?,
-    })
-}
-
-fn bed() -> Option<Bed> {
-    common::init();
-    let b = (|| {
-        Some(Bed {
-            host: env("CERTDECK_TEST_SSH_HOST")?,
-            port: env("CERTDECK_TEST_SSH_PORT")?.parse().ok()?,
-            user: env("CERTDECK_TEST_SSH_USER")?,
-            password: env("CERTDECK_TEST_SSH_PASSWORD")?,
-            key: env("CERTDECK_TEST_SSH_KEY")?,
-            key_pem: env("CERTDECK_TEST_SSH_KEY_PEM")?,
-            key_enc: env("CERTDECK_TEST_SSH_KEY_ENC")?,
-            key_pass: env("CERTDECK_TEST_SSH_KEY_PASSPHRASE")?,
-            host_fp: env("CERTDECK_TEST_SSH_HOSTKEY_SHA256")?,
-            nginx: web("CERTDECK_TEST_NGINX")?,
-            apache: web("CERTDECK_TEST_APACHE")?,
-        })
-    })();
-    if b.is_none() {
-        assert!(
-            !common::peers_required(),
-            "the sshd/nginx/apache test bed is not up but peers are required: run the suite with scripts/test"
-        );
-        eprintln!("SKIP: sshd/nginx/apache test bed not up (scripts/testbed up; eval \"$(scripts/testbed env)\")");
-    }
-    b
-}
 
 struct W {
     s: Services,
@@ -182,21 +113,9 @@ fn make_cert(name: &str) -> (String, String) {
     (cert.pem(), kp.serialize_pem())
 }
 
-fn pem_serial(pem: &str) -> String {
-    let der = certdeck::domain::certpem::certificates_der(pem.as_bytes())
-        .unwrap()
-        .remove(0);
-    serial_hex(&der).unwrap()
-}
-
 fn deploy_uid() -> String {
     let out = Command::new("id").args(["-u", "deploy"]).output().unwrap();
     String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn sh(cmd: &str) {
-    let st = Command::new("sh").arg("-c").arg(cmd).status().unwrap();
-    assert!(st.success(), "{cmd}");
 }
 
 /// A TLS site on the bed's nginx or Apache for `name`, serving `cert`; returns the paths of
@@ -278,33 +197,6 @@ async fn served_site(web: &Web, apache: bool, name: &str) -> (Site, String) {
     let site = make_site(web, apache, name, &old_c, &old_k, None);
     wait_served(web.port, name, &pem_serial(&old_c)).await;
     (site, old_c)
-}
-
-async fn served_serial(port: u16, sni: &str) -> String {
-    let der = tls_peek::served_leaf("127.0.0.1", port, sni, Duration::from_secs(5))
-        .await
-        .expect("handshake");
-    serial_hex(&der).unwrap()
-}
-
-/// Waits until `serial` is served on every handshake for 0.3 s: after a reload (nginx) or a
-/// graceful restart (Apache) the old workers may still answer for a moment.
-async fn wait_served(port: u16, sni: &str, serial: &str) {
-    let mut since: Option<std::time::Instant> = None;
-    for _ in 0..200 {
-        let ok = match tls_peek::served_leaf("127.0.0.1", port, sni, Duration::from_secs(5)).await {
-            Ok(der) => serial_hex(&der).as_deref() == Some(serial),
-            Err(_) => false,
-        };
-        match (ok, since) {
-            (true, Some(t)) if t.elapsed() >= Duration::from_millis(300) => return,
-            (true, None) => since = Some(std::time::Instant::now()),
-            (true, Some(_)) => {}
-            (false, _) => since = None,
-        }
-        tokio::time::sleep(Duration::from_millis(30)).await;
-    }
-    panic!("{sni} on {port} never served {serial} steadily");
 }
 
 async fn import(w: &W, cert: &str, key: &str) -> i64 {
@@ -695,17 +587,6 @@ async fn deployment_for(w: &W, cert: i64, srv: &ServerRow, site: &Site, name: &s
 fn mode_of(p: &Path) -> u32 {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata(p).unwrap().mode() & 0o777
-}
-
-fn pair_matches(cert: &Path, key: &Path) -> bool {
-    use certdeck::domain::certpem;
-    let c = certpem::certificates_der(&std::fs::read(cert).unwrap())
-        .unwrap()
-        .remove(0);
-    let facts = certpem::cert_facts(&c).unwrap();
-    let blocks = certpem::pem_blocks(&std::fs::read(key).unwrap()).unwrap();
-    let k = certpem::key_public_part(&blocks[0].label, &blocks[0].der).unwrap();
-    facts.public_key == k
 }
 
 #[tokio::test(flavor = "multi_thread")]

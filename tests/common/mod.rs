@@ -20,7 +20,10 @@ macro_rules! assert_err {
 #[allow(unused_imports)]
 pub(crate) use assert_err;
 
+pub mod bed;
+pub mod cli;
 pub mod nginx_pki;
+pub mod pebble_bind;
 mod world;
 
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -17,9 +17,7 @@ pub struct Nginx {
     pub reload: String,
 }
 
-pub fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
+pub use super::bed::env;
 
 pub fn bed() -> Option<Nginx> {
     super::init();
