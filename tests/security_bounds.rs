@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use certdeck::domain::{AuthType, ServerStatus, ServerType, TaskStatus, TaskType, UserRole};
+use certdeck::engine::ssh::DIR_ENTRIES_MAX;
 use certdeck::engine::ssh::{
     HostKeyPolicy, SshAuth, SshError, SshSession, SshTarget, SshTimeouts, Stage, COMMAND_OUTPUT_KEEP,
 };
@@ -320,6 +321,28 @@ async fn hostile_configs_end_at_a_named_bound_and_leave_the_last_good_discovery(
         &["more than 2000 distinct include patterns (MAX_PATTERNS)", &main],
     )
     .await;
+
+    // A directory of more names than a listing may hold: its include fails the check (the
+    // listing is read batch by batch and stopped, not collected whole).
+    let big = home.dir.join("big");
+    std::fs::create_dir_all(&big).unwrap();
+    for i in 0..=DIR_ENTRIES_MAX {
+        std::fs::write(big.join(format!("n{i}")), b"").unwrap();
+    }
+    home.own(&big);
+    refused(
+        &w,
+        &home,
+        &srv,
+        format!("http {{ include {}/*.conf; }}\n", big.display()).as_bytes(),
+        &[
+            &format!("more than {DIR_ENTRIES_MAX} entries"),
+            "(DIR_ENTRIES_MAX)",
+            &big.display().to_string(),
+        ],
+    )
+    .await;
+    std::fs::remove_dir_all(&big).unwrap();
 
     // A certificate path on /dev/zero: the site is found, its certificate refused.
     let zero = "http {\n  server {\n    listen 443 ssl;\n    server_name zero.bounds.test;\n    ssl_certificate /dev/zero;\n  }\n}\n";

@@ -277,6 +277,11 @@ impl SshError {
 /// closes its channel and fails with [`SshError::Limit`]: a command that prints forever (or a
 /// hostile server) cannot fill the scheduler's memory nor hold a worker until the timeout.
 pub const COMMAND_OUTPUT_MAX: u64 = 4 * 1024 * 1024;
+
+/// Entries a directory listing may hold before certdeck stops reading it and fails with
+/// [`SshError::Limit`]: a directory of millions of names (or a server that never sends the end
+/// of a listing) cannot fill the scheduler's memory.
+pub const DIR_ENTRIES_MAX: usize = 10_000;
 /// Bytes kept of each output stream: its tail, which is what error messages show
 /// ([`CommandOutput::truncated`] says when the head was dropped).
 pub const COMMAND_OUTPUT_KEEP: usize = 64 * 1024;
@@ -881,11 +886,57 @@ impl Sftp<'_> {
         .await
     }
 
-    /// Names in a directory (no `.`/`..`), sorted.
+    /// Names in a directory (no `.`/`..`), sorted; at most [`DIR_ENTRIES_MAX`] of them, else
+    /// [`SshError::Limit`] naming the directory.
+    ///
+    /// `SftpSession::read_dir` collects a whole listing (quadratically) before it returns, so
+    /// listings go through a raw SFTP session on a channel of their own, read batch by batch.
     pub async fn list(&self, dir: &str) -> Result<Vec<String>, SshError> {
         self.timed("list", dir, async {
-            let rd = self.session.read_dir(dir).await.map_err(|e| self.err("list", dir, e))?;
-            let mut names: Vec<String> = rd.map(|e| e.file_name()).filter(|n| n != "." && n != "..").collect();
+            let ch = self
+                .owner
+                .handle
+                .channel_open_session()
+                .await
+                .map_err(|e| self.err("list", dir, e))?;
+            ch.request_subsystem(true, "sftp")
+                .await
+                .map_err(|e| self.err("list", dir, e))?;
+            let raw = russh_sftp::client::RawSftpSession::new(ch.into_stream());
+            raw.init().await.map_err(|e| self.err("list", dir, e))?;
+            let handle = raw.opendir(dir).await.map_err(|e| self.err("list", dir, e))?.handle;
+            let mut names: Vec<String> = Vec::new();
+            let result = loop {
+                match raw.readdir(handle.as_str()).await {
+                    Ok(batch) => {
+                        names.extend(
+                            batch
+                                .files
+                                .into_iter()
+                                .map(|f| f.filename)
+                                .filter(|n| n != "." && n != ".."),
+                        );
+                        if names.len() > DIR_ENTRIES_MAX {
+                            break Err(SshError::Limit {
+                                label: self.owner.label.clone(),
+                                stage: Stage::Sftp,
+                                what: format!(
+                                    "directory {dir} holds more than {DIR_ENTRIES_MAX} entries, the limit of a listing \
+                                     (DIR_ENTRIES_MAX); stopped reading it"
+                                ),
+                            });
+                        }
+                    }
+                    Err(russh_sftp::client::error::Error::Status(st))
+                        if st.status_code == russh_sftp::protocol::StatusCode::Eof =>
+                    {
+                        break Ok(());
+                    }
+                    Err(e) => break Err(self.err("list", dir, e)),
+                }
+            };
+            let _ = raw.close(handle).await;
+            result?;
             names.sort();
             Ok(names)
         })

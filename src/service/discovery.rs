@@ -456,8 +456,12 @@ impl Services {
     }
 
     async fn dir_files(&self, sftp: &Sftp<'_>, dir: &str, name_glob: &str) -> Result<Vec<String>, String> {
-        let Ok(names) = sftp.list(dir).await else {
-            return Ok(Vec::new());
+        let names = match sftp.list(dir).await {
+            Ok(names) => names,
+            // A listing past its bound fails the check; a missing or unreadable directory
+            // simply matches nothing (as an include of it does for the web server).
+            Err(e @ crate::engine::ssh::SshError::Limit { .. }) => return Err(e.to_string()),
+            Err(_) => return Ok(Vec::new()),
         };
         let names: Vec<String> = names
             .into_iter()
