@@ -18,7 +18,7 @@ use certdeck::service::servers::ServerInput;
 use certdeck::service::tasks::Runners;
 use certdeck::service::{Actor, Services};
 use certdeck::store::servers::ServerRow;
-use common::bed::{bed, pair_matches, pem_serial, served_serial, sh, wait_served, Bed, Web};
+use common::bed::{bed, pair_matches, pem_serial, served_serial, sh, wait_served, write_tls_site, Bed, Web};
 use common::TestDb;
 use common::{make_user, services_with};
 
@@ -117,30 +117,12 @@ impl Drop for Site {
 
 /// Writes the site's config naming `cert` and `key` (files written by the caller) and reloads.
 fn make_site(web: &Web, apache: bool, name: &str, stem: &str, cert: &Path, key: &Path) -> Site {
-    let conf = web.sites.join(format!("{stem}.conf"));
-    let text = if apache {
-        format!(
-            "<VirtualHost 127.0.0.1:{port}>\n  ServerName {name}\n  SSLEngine on\n  SSLCertificateFile {c}\n  SSLCertificateKeyFile {k}\n</VirtualHost>\n",
-            port = web.port,
-            c = cert.display(),
-            k = key.display()
-        )
-    } else {
-        format!(
-            "server {{\n  listen 127.0.0.1:{port} ssl;\n  server_name {name};\n  ssl_certificate {c};\n  ssl_certificate_key {k};\n}}\n",
-            port = web.port,
-            c = cert.display(),
-            k = key.display()
-        )
-    };
-    std::fs::write(&conf, text).unwrap();
-    let reload = format!("/usr/sbin/{}", web.reload_cmd);
-    sh(&reload);
+    let conf = write_tls_site(web, apache, name, stem, cert, key);
     Site {
         conf,
         stem: stem.to_string(),
         dir: web.certs.clone(),
-        reload,
+        reload: format!("/usr/sbin/{}", web.reload_cmd),
     }
 }
 

@@ -18,7 +18,7 @@ use certdeck::service::servers::ServerInput;
 use certdeck::service::tasks::{Runners, TaskInput};
 use certdeck::service::{Actor, Services};
 use certdeck::store::servers::ServerRow;
-use common::bed::{bed, env, pair_matches, pem_serial, served_serial, sh, wait_served, Bed, Web};
+use common::bed::{bed, env, pair_matches, pem_serial, served_serial, sh, wait_served, write_tls_site, Bed, Web};
 use common::TestDb;
 use common::{make_user, services_with};
 use zeroize::Zeroizing;
@@ -162,31 +162,12 @@ fn make_site(web: &Web, apache: bool, name: &str, cert: &str, key: &str, key_fil
     let key_path = web.certs.join(format!("{stem}.key"));
     write_owned(&cert_path, cert, 0o644);
     write_owned(&key_path, key, 0o600);
-    let conf = web.sites.join(format!("{stem}.conf"));
-    let key_ref = key_file.unwrap_or(&key_path);
-    let text = if apache {
-        format!(
-            "<VirtualHost 127.0.0.1:{port}>\n  ServerName {name}\n  SSLEngine on\n  SSLCertificateFile {c}\n  SSLCertificateKeyFile {k}\n</VirtualHost>\n",
-            port = web.port,
-            c = cert_path.display(),
-            k = key_ref.display()
-        )
-    } else {
-        format!(
-            "server {{\n  listen 127.0.0.1:{port} ssl;\n  server_name {name};\n  ssl_certificate {c};\n  ssl_certificate_key {k};\n}}\n",
-            port = web.port,
-            c = cert_path.display(),
-            k = key_ref.display()
-        )
-    };
-    std::fs::write(&conf, text).unwrap();
-    let reload = format!("/usr/sbin/{}", web.reload_cmd);
-    sh(&reload);
+    let conf = write_tls_site(web, apache, name, &stem, &cert_path, key_file.unwrap_or(&key_path));
     Site {
         conf,
         cert: cert_path,
         key: key_path,
-        reload,
+        reload: format!("/usr/sbin/{}", web.reload_cmd),
     }
 }
 

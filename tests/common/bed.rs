@@ -126,6 +126,30 @@ pub fn sh(cmd: &str) {
     assert!(st.success(), "{cmd}");
 }
 
+/// Writes the bed's web server a TLS site for `name` on its port, with the certificate and key
+/// files given (written by the caller), and reloads it. Returns the config file's path.
+pub fn write_tls_site(web: &Web, apache: bool, name: &str, stem: &str, cert: &Path, key: &Path) -> PathBuf {
+    let conf = web.sites.join(format!("{stem}.conf"));
+    let text = if apache {
+        format!(
+            "<VirtualHost 127.0.0.1:{port}>\n  ServerName {name}\n  SSLEngine on\n  SSLCertificateFile {c}\n  SSLCertificateKeyFile {k}\n</VirtualHost>\n",
+            port = web.port,
+            c = cert.display(),
+            k = key.display()
+        )
+    } else {
+        format!(
+            "server {{\n  listen 127.0.0.1:{port} ssl;\n  server_name {name};\n  ssl_certificate {c};\n  ssl_certificate_key {k};\n}}\n",
+            port = web.port,
+            c = cert.display(),
+            k = key.display()
+        )
+    };
+    std::fs::write(&conf, text).unwrap();
+    sh(&format!("/usr/sbin/{}", web.reload_cmd));
+    conf
+}
+
 /// The serial (hex) of the first certificate in `pem`.
 pub fn pem_serial(pem: &str) -> String {
     let der = certdeck::domain::certpem::certificates_der(pem.as_bytes())
