@@ -25,6 +25,7 @@ pub mod monitor_check;
 pub mod monitoring;
 pub mod notifications;
 pub mod onboarding;
+pub mod query;
 pub mod remote;
 pub mod schedules;
 pub mod schema;
@@ -34,6 +35,7 @@ pub mod settings;
 pub mod targets;
 pub mod tasks;
 pub mod users;
+pub mod views;
 
 /// Who is calling: the client's address and user agent, recorded in audit rows and sessions.
 #[derive(Debug, Clone, Default)]
@@ -166,7 +168,15 @@ impl Services {
         self.data_dir.as_deref()
     }
 
-    /// The database (for faces that need to close it).
+    /// The database: for the service's own modules only (faces go through operations).
+    #[cfg(not(feature = "testkit"))]
+    pub(crate) fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The database, open to integration tests (the `testkit` feature, never in a release
+    /// build) so they can check rows behind the service's back.
+    #[cfg(feature = "testkit")]
     pub fn db(&self) -> &Db {
         &self.db
     }
