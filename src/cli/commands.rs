@@ -1225,7 +1225,6 @@ async fn user(ctx: &Ctx, s: &Services, a: &Actor, c: &UserCmd) -> R<()> {
                 phone: nullable(phone),
                 role: parse_opt(role)?,
                 status: parse_opt(status)?,
-                ..Default::default()
             };
             let u = svc(s.user_update(a, user, &ch).await)?;
             println!("updated user {} ({}, {})", u.username, u.role, u.status);

@@ -212,6 +212,24 @@ impl Services {
     }
 }
 
+/// Refuses everyone but an admin session (`Some(admin)`) and the local operator (`None`: no
+/// session and no API key, whose authority is access to the database and its master key) for a
+/// destructive operation. API keys and user sessions get a specific error; nothing is changed.
+pub fn require_operator(actor: Option<&Actor>, what: &str) -> ServiceResult<()> {
+    match actor {
+        None => Ok(()),
+        Some(a) if a.role == UserRole::Api => Err(ServiceError::Forbidden(format!(
+            "an API key may not {what}: it needs an admin session (`certdeck login`), or the local operator \
+             with no session and no CERTDECK_API_KEY; nothing was changed"
+        ))),
+        Some(a) if !a.is_admin() => Err(ServiceError::Forbidden(format!(
+            "only an admin may {what} ({} has role {}); nothing was changed",
+            a.username, a.role
+        ))),
+        Some(_) => Ok(()),
+    }
+}
+
 /// Refuses access to a row owned by `owner` unless the actor owns it or is an admin. Rows the
 /// actor may not see are reported as not found, so ids of others' rows leak nothing.
 pub(crate) fn ensure_owner(actor: &Actor, owner: i64, resource: &'static str, id: i64) -> ServiceResult<()> {

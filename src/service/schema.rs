@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 
 use super::bootstrap::OpenError;
 use super::{Actor, ClientInfo, Services};
-use crate::domain::UserRole;
 use crate::errors::{ServiceError, ServiceResult};
 use crate::store::audit::NewAudit;
 use crate::store::{migrate, Db, PoolSettings};
@@ -93,23 +92,7 @@ impl Services {
     }
 }
 
-/// Refuses everyone but an admin session (`Some(admin)`) and the local operator (`None`: no
-/// session and no API key, whose authority is access to the database and its master key) for a
-/// destructive operation. API keys and user sessions get a specific error; nothing is changed.
-pub fn require_operator(actor: Option<&Actor>, what: &str) -> ServiceResult<()> {
-    match actor {
-        None => Ok(()),
-        Some(a) if a.role == UserRole::Api => Err(ServiceError::Forbidden(format!(
-            "an API key may not {what}: it needs an admin session (`certdeck login`), or the local operator \
-             with no session and no CERTDECK_API_KEY; nothing was changed"
-        ))),
-        Some(a) if !a.is_admin() => Err(ServiceError::Forbidden(format!(
-            "only an admin may {what} ({} has role {}); nothing was changed",
-            a.username, a.role
-        ))),
-        Some(_) => Ok(()),
-    }
-}
+pub use super::require_operator;
 
 /// What a schema rollback did.
 #[derive(Debug, Clone, serde::Serialize)]
