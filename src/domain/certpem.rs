@@ -594,6 +594,50 @@ mod tests {
     }
 
     #[test]
+    fn the_summary_formats_serials_fingerprints_and_names_as_before() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["Www.Example.com".to_string()]).unwrap();
+        params.serial_number = Some(rcgen::SerialNumber::from(vec![0x00, 0x0a, 0xbc]));
+        params
+            .subject_alt_names
+            .push(rcgen::SanType::IpAddress("192.0.2.7".parse().unwrap()));
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "www.example.com");
+        let cert = params.self_signed(&key).unwrap();
+        let der = cert.der().to_vec();
+        let s = summarize(&der, Utc::now()).unwrap();
+        assert_eq!(s.serial_hex, "0abc", "leading zero bytes dropped, lowercase");
+        assert_eq!(serial_hex(&der).as_deref(), Some("0abc"));
+        assert_eq!(s.sha256_hex, sha256_hex(&der));
+        assert_eq!(s.sha256_hex.len(), 64);
+        assert!(s
+            .sha256_hex
+            .chars()
+            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)));
+        assert_eq!(s.sans, vec!["Www.Example.com", "192.0.2.7"]);
+        assert_eq!(s.dns_names_lower(), vec!["www.example.com"]);
+        assert_eq!(s.subject_label(), "www.example.com");
+        assert_eq!(s.key_type, "EC P-256");
+        assert!(s.self_signed);
+        assert_eq!(hex(&[0x00, 0x0f, 0xa0]), "000fa0");
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(format_serial(&[0, 0]), "00", "a zero serial keeps one byte");
+        let facts = cert_facts(&der).unwrap();
+        assert_eq!(facts.domains, vec!["www.example.com"]);
+        assert_eq!(facts.issuer.as_deref(), Some("www.example.com"));
+        let mut trailing = der.clone();
+        trailing.push(0);
+        assert_eq!(
+            cert_facts(&trailing).unwrap_err(),
+            "trailing bytes after the certificate"
+        );
+    }
+
+    #[test]
     fn refuses_a_key_of_another_certificate() {
         let (cert, _) = ecdsa_cert(&["a.example.com"]);
         let (_, other_key) = ecdsa_cert(&["b.example.com"]);
