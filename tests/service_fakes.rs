@@ -14,7 +14,7 @@ use certdeck::engine::notify::{ChannelConfig, DeliveryError, DeliveryOutcome, No
 use certdeck::engine::probe::{date_and_key_findings, ProbeReport, ProbeTarget, Prober};
 use certdeck::engine::BoxFut;
 use certdeck::service::monitoring::{AlertInput, MonitorInput};
-use certdeck::service::Services;
+use certdeck::service::{Actor, Services};
 use common::nginx_pki::{leaf, pki};
 use common::{count, make_user, services, TestDb};
 use serde_json::json;
@@ -75,7 +75,12 @@ const DOMAIN: &str = "shop.fake.test";
 
 /// An admin's services over `t` with the fakes, a domain monitor of [`DOMAIN`] (trusting
 /// `trust`) and a certificate-expiry rule (30 days) bound to one webhook channel, checked once.
-async fn world(t: &TestDb, trust: &str, prober: Arc<FakeProber>, notifier: Arc<FakeNotifier>) -> (Services, i64) {
+async fn world(
+    t: &TestDb,
+    trust: &str,
+    prober: Arc<FakeProber>,
+    notifier: Arc<FakeNotifier>,
+) -> (Services, Actor, i64) {
     let s = services(t).with_prober(prober).with_notifier(notifier);
     let (_, a) = make_user(&s, t, None, "ops", UserRole::Admin).await;
     let hook = s
@@ -121,7 +126,7 @@ async fn world(t: &TestDb, trust: &str, prober: Arc<FakeProber>, notifier: Arc<F
     s.monitor_check_now(&a, m.id)
         .await
         .unwrap_or_else(|e| panic!("[{}] check: {e}", t.label()));
-    (s, m.id)
+    (s, a, m.id)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -134,7 +139,7 @@ async fn a_monitor_check_records_what_the_prober_saw_and_fires_the_expiry_rule()
             leaf_der: der.clone(),
             asked: Mutex::default(),
         });
-        let (s, monitor_id) = world(&t, &pki.root_pem, prober.clone(), Arc::default()).await;
+        let (s, a, monitor_id) = world(&t, &pki.root_pem, prober.clone(), Arc::default()).await;
 
         let asked = prober.asked.lock().unwrap().clone();
         assert_eq!(asked.len(), 1, "[{l}] one probe for one domain monitor");
@@ -154,10 +159,7 @@ async fn a_monitor_check_records_what_the_prober_saw_and_fires_the_expiry_rule()
             "[{l}] the settings' thresholds"
         );
 
-        let row = certdeck::store::monitoring::get_monitor(s.db(), monitor_id)
-            .await
-            .unwrap()
-            .unwrap();
+        let row = s.monitor_get(&a, monitor_id).await.unwrap();
         assert_eq!(row.status, MonitorStatus::Warning, "[{l}] {:?}", row.last_result);
         let host = &row.last_result.as_ref().unwrap().0["hosts"][0];
         assert_eq!(
@@ -213,7 +215,7 @@ async fn a_delivery_that_fails_transiently_is_retried_once_and_recorded_once() {
                 response_excerpt: "queued".into(),
             }),
         ]);
-        let (s, _) = world(&t, &pki.root_pem, prober, notifier.clone()).await;
+        let (s, _, _) = world(&t, &pki.root_pem, prober, notifier.clone()).await;
 
         let r = s.outbox_run(100).await.unwrap();
         assert_eq!((r.sent, r.retrying, r.failed), (0, 1, 0), "[{l}] {r:?}");
