@@ -23,10 +23,11 @@ use serde_json::{json, Value};
 use tokio::sync::{Mutex, Semaphore};
 use zeroize::Zeroizing;
 
-use super::discovery::{q, serial_hex};
+use super::discovery::q;
 use super::remote::{server_label, RemoteError};
 use super::tasks::{RunFuture, TaskContext, TaskFailure, TaskInput, TaskRunner};
 use super::{Actor, Services};
+use crate::domain::certpem::serial_hex;
 use crate::domain::{DeploymentStatus, LogLevel, PrivilegeMode, ServerType, TaskType};
 use crate::engine::ssh::{Sftp, SshError, SshSession};
 use crate::engine::tls_peek;
