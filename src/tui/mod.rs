@@ -7,16 +7,13 @@
 //! tasks; replies come back by request id and stale ones are dropped. Drawing only reads state.
 
 pub mod action;
-pub mod details;
 pub mod effects;
 pub mod exec;
 pub mod form;
-pub mod forms;
 pub mod i18n;
 pub mod keymap;
 pub mod paged;
 pub mod resources;
-pub mod rows;
 pub mod state;
 pub mod text;
 pub mod theme;

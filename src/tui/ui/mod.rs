@@ -184,10 +184,7 @@ pub fn context_actions(s: &State) -> Vec<Action> {
         }
         View::Detail(d) => {
             v.extend([Action::NextTab, Action::PrevTab]);
-            if matches!(
-                d.kind,
-                super::resources::Kind::Certificates | super::resources::Kind::Alerts
-            ) {
+            if d.kind.resource().creates_in_detail() {
                 v.push(Action::Create);
             }
             v.extend(d.kind.row_actions().iter().copied());

@@ -4,8 +4,9 @@
 use tui_input::Input;
 
 use super::{load_view, refresh};
-use crate::tui::action::Action;
+use crate::tui::action::{Action, Danger};
 use crate::tui::effects::{Effect, Reply};
+use crate::tui::resources::{danger, Kind, Target};
 use crate::tui::state::{Login, Mode, Screen, State, View};
 use crate::tui::theme::Tone;
 
@@ -138,14 +139,18 @@ pub(super) fn on_reply(s: &mut State, req: u64, r: Reply) -> Vec<Effect> {
                 return refresh(s);
             }
             Reply::AskHostKey { id, label, presented } => {
-                s.mode = Mode::Confirm(crate::tui::state::Confirm {
+                let confirm = crate::tui::state::Confirm {
                     action: Action::TrustHostKey,
-                    kind: crate::tui::resources::Kind::Servers,
+                    kind: Kind::Servers,
                     id,
                     label,
                     link: None,
                     arg: Some(presented),
-                });
+                };
+                if danger(Action::TrustHostKey, Target::PresentedKey) == Danger::Safe {
+                    return super::keys::confirmed(s, confirm);
+                }
+                s.mode = Mode::Confirm(confirm);
             }
             Reply::Failed(_, msg) => s.flash(msg, Tone::Error),
             _ => {}

@@ -9,7 +9,7 @@ use crate::domain::UserRole;
 use crate::service::Actor;
 use crate::tui::action::Action;
 use crate::tui::effects::Note;
-use crate::tui::form::FormKind;
+use crate::tui::form::{FormKind, FormOp};
 use crate::tui::i18n::{Catalog, Lang};
 use crate::tui::keymap::Keymap;
 use crate::tui::resources::{Cell, Cursor, Row};
@@ -486,7 +486,13 @@ fn forms_move_between_fields_cycle_pickers_and_show_service_errors_inline() {
     answer_pages(&mut s, fx, 1);
     update(&mut s, key('n'));
     let Mode::Form(f) = &s.mode else { panic!() };
-    assert_eq!(f.kind, FormKind::ServerCreate);
+    assert_eq!(
+        f.kind,
+        FormKind {
+            kind: Kind::Servers,
+            op: FormOp::Create
+        }
+    );
     // Submitting without the required host marks it and sends nothing.
     assert!(update(&mut s, code(KeyCode::Enter)).is_empty());
     let Mode::Form(f) = &s.mode else { panic!() };
