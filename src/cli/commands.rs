@@ -6,7 +6,6 @@ use std::path::Path;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use super::output::{countdown, opt, print_fields, print_json, when, Table};
-use super::session::{database_key, Resumed, SessionStore};
 use super::*;
 use crate::config::{Config, Overrides};
 use crate::crypto::{Keyring, MasterKey};
@@ -17,18 +16,20 @@ use crate::service::bootstrap::{self, KeySource, OpenOptions};
 use crate::service::certificates::{CertChanges, ImportInput};
 use crate::service::monitoring::{AlertInput, MonitorInput};
 use crate::service::schedules::ScheduleInput;
+use crate::service::schema::SchemaAdmin;
 use crate::service::servers::ServerInput;
 use crate::service::tasks::TaskInput;
+use crate::service::users::UserEdit;
 use crate::service::users::UserInput;
 use crate::service::{Actor, ClientInfo, Services};
+use crate::session::{database_key, Resumed, SessionStore};
 use crate::store::audit::AuditFilter;
 use crate::store::certificates::{CertFilter, CertOrder};
-use crate::store::migrate;
 use crate::store::monitoring::MonitorFilter;
 use crate::store::servers::ServerFilter;
 use crate::store::tasks::TaskFilter;
-use crate::store::users::{UserChanges, UserFilter};
-use crate::store::{Db, Page};
+use crate::store::users::UserFilter;
+use crate::store::Page;
 
 /// A CLI failure: the message printed after `error: `.
 type R<T> = Result<T, String>;
@@ -607,7 +608,7 @@ async fn console(ctx: &Ctx, cli: &Cli, s: Services) -> R<()> {
 }
 
 async fn migrate_version(s: &Services) -> R<i64> {
-    migrate::current_version(s.db()).await.map_err(|e| e.to_string())
+    svc(s.schema_version().await)
 }
 
 async fn status(ctx: &Ctx, s: &Services, a: &Actor) -> R<()> {
@@ -671,22 +672,21 @@ async fn status(ctx: &Ctx, s: &Services, a: &Actor) -> R<()> {
 }
 
 async fn db(ctx: &Ctx, c: &DbCmd) -> R<()> {
-    let db = Db::connect(&ctx.config.database_url, &ctx.config.pool_settings())
-        .await
-        .map_err(|e| {
-            format!(
-                "cannot open database {}: {e}",
-                crate::store::redact_url(&ctx.config.database_url)
-            )
-        })?;
+    let schema = SchemaAdmin::connect(
+        &ctx.config.database_url,
+        &ctx.config.pool_settings(),
+        ClientInfo::from_env(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     match c {
         DbCmd::Status => {
-            let rows = migrate::status(&db).await.map_err(|e| e.to_string())?;
+            let st = schema.status().await.map_err(|e| e.to_string())?;
             if ctx.json {
-                print_json(&rows);
+                print_json(&st.migrations);
             } else {
                 let mut t = Table::new(&["VERSION", "DESCRIPTION", "STATE", "INSTALLED", "CHECKSUM"]);
-                for r in &rows {
+                for r in &st.migrations {
                     let state = if r.dirty {
                         "DIRTY"
                     } else if r.applied {
@@ -708,22 +708,24 @@ async fn db(ctx: &Ctx, c: &DbCmd) -> R<()> {
                     ]);
                 }
                 t.print();
-                if let Err(e) = migrate::check(&db, false).await {
+                if let Some(e) = &st.problem {
                     println!("\nproblem: {e}");
                 }
             }
         }
         DbCmd::Migrate => {
-            let applied = migrate::migrate(&db).await.map_err(|e| e.to_string())?;
-            if applied.is_empty() {
-                println!(
-                    "the schema is up to date (version {})",
-                    migrate::current_version(&db).await.map_err(|e| e.to_string())?
-                );
+            let report = schema.migrate().await.map_err(|e| e.to_string())?;
+            if report.applied.is_empty() {
+                println!("the schema is up to date (version {})", report.version);
             } else {
                 println!(
                     "applied {}",
-                    applied.iter().map(|v| format!("V{v}")).collect::<Vec<_>>().join(", ")
+                    report
+                        .applied
+                        .iter()
+                        .map(|v| format!("V{v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 );
             }
         }
@@ -731,7 +733,7 @@ async fn db(ctx: &Ctx, c: &DbCmd) -> R<()> {
             return Err("internal: backup, restore and rollback run through the service layer".into());
         }
     }
-    db.close().await;
+    schema.close().await;
     Ok(())
 }
 
@@ -1217,13 +1219,12 @@ async fn user(ctx: &Ctx, s: &Services, a: &Actor, c: &UserCmd) -> R<()> {
             status,
         } => {
             let nullable = |v: &Option<String>| v.as_ref().map(|x| Some(x.clone()).filter(|s| !s.is_empty()));
-            let ch = UserChanges {
+            let ch = UserEdit {
                 email: email.clone(),
                 full_name: nullable(full_name),
                 phone: nullable(phone),
                 role: parse_opt(role)?,
                 status: parse_opt(status)?,
-                ..Default::default()
             };
             let u = svc(s.user_update(a, user, &ch).await)?;
             println!("updated user {} ({}, {})", u.username, u.role, u.status);

@@ -9,7 +9,6 @@ mod commands;
 mod migrate;
 pub mod output;
 mod remote;
-pub mod session;
 
 pub use commands::run;
 

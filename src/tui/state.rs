@@ -116,7 +116,7 @@ pub struct TableView {
     /// The last load error.
     pub error: Option<String>,
     /// The last change summary seen by polling, and the time polled from.
-    pub mark: Option<(chrono::DateTime<Utc>, crate::store::changes::ChangeMark)>,
+    pub mark: Option<(chrono::DateTime<Utc>, crate::service::query::ChangeMark)>,
     /// The change poll in flight.
     pub poll_pending: Option<u64>,
     /// The selected task's log (tasks pane on a tall enough terminal).

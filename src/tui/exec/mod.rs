@@ -9,9 +9,9 @@ use tokio::sync::mpsc;
 use super::effects::{Effect, Reply};
 use super::resources::{self, Cx};
 use super::state::LogLine;
-use crate::cli::session::{Resumed, SessionStore};
 use crate::errors::ServiceError;
 use crate::service::{Actor, Services};
+use crate::session::{Resumed, SessionStore};
 
 /// Where the console keeps its session (the same file as `certdeck login`).
 #[derive(Debug, Clone)]

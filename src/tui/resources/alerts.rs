@@ -9,6 +9,7 @@ use super::{Cx, Kind, Resource, Watched};
 use crate::domain::{AlertType, ConditionType, Severity};
 use crate::errors::ServiceResult;
 use crate::service::monitoring::AlertInput;
+use crate::service::query::ALERT_KEYS;
 use crate::tui::action::Action;
 use crate::tui::effects::{Query, Reply};
 use crate::tui::form::{names, yes_no, Field, Form, FormOp, YES_NO};
@@ -45,7 +46,7 @@ impl Resource for Alerts {
     }
 
     fn sql_filters(&self) -> &'static [&'static str] {
-        &["type"]
+        ALERT_KEYS
     }
 
     fn row_actions(&self) -> &'static [Action] {
@@ -95,7 +96,7 @@ impl Resource for Alerts {
         start: Option<Cursor>,
     ) -> BoxFuture<'a, ServiceResult<Fetched>> {
         Box::pin(async move {
-            let t = term(q, "type")?;
+            let t = q.terms.get("type")?;
             let rows = cx
                 .svc
                 .alert_list(cx.actor, t, id_page(start))

@@ -4,10 +4,9 @@
 use futures::future::BoxFuture;
 
 use super::model::*;
-use super::values::*;
 use super::{Cx, Kind, Resource, Watched};
 use crate::errors::ServiceResult;
-use crate::store::audit::AuditFilter;
+use crate::service::query::{AuditFilter, ListFilter};
 use crate::tui::effects::Query;
 use crate::tui::state::{Body, Detail};
 
@@ -45,7 +44,7 @@ impl Resource for Audit {
     }
 
     fn sql_filters(&self) -> &'static [&'static str] {
-        &["user", "action", "resource", "id", "since", "until"]
+        AuditFilter::KEYS
     }
 
     fn can_create(&self) -> bool {
@@ -63,22 +62,8 @@ impl Resource for Audit {
         start: Option<Cursor>,
     ) -> BoxFuture<'a, ServiceResult<Fetched>> {
         Box::pin(async move {
-            let mut f = AuditFilter::default();
-            if let Some(v) = q.term("user") {
-                f.user_id = Some(match v.parse::<i64>() {
-                    Ok(id) => id,
-                    Err(_) => cx.svc.user_get(cx.actor, v).await?.id,
-                });
-            }
-            f.action = q.term("action").map(str::to_string);
-            f.resource_type = q.term("resource").map(str::to_string);
-            f.resource_id = term(q, "id")?;
-            if let Some(v) = q.term("since") {
-                f.since = Some(when("since", v)?);
-            }
-            if let Some(v) = q.term("until") {
-                f.until = Some(when("until", v)?);
-            }
+            // `user:` takes an id or a name.
+            let f = cx.svc.audit_filter(cx.actor, &q.terms, chrono::Utc::now()).await?;
             let rows = cx
                 .svc
                 .audit_list(cx.actor, &f, id_page(start))

@@ -2,7 +2,7 @@
 //! notes, import / request / edit forms, deployments added from the detail, and the row actions
 //! (show PEM, deploy, renew, revoke, delete).
 
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use futures::future::BoxFuture;
 
 use super::model::*;
@@ -11,7 +11,7 @@ use super::{Cx, Kind, Resource, Watched};
 use crate::errors::ServiceResult;
 use crate::service::certificates::{CertChanges, DeploymentInput, ImportInput};
 use crate::service::deploy::DeployTarget;
-use crate::store::certificates::{CertFilter, CertOrder};
+use crate::service::query::{CertFilter, CertOrder, ListFilter};
 use crate::tui::action::Action;
 use crate::tui::effects::{Query, Redacted, Reply};
 use crate::tui::form::{yes_no, Field, Form, FormOp, YES_NO};
@@ -81,7 +81,7 @@ impl Resource for Certificates {
     }
 
     fn sql_filters(&self) -> &'static [&'static str] {
-        &["status", "type", "domain", "expires_within"]
+        CertFilter::KEYS
     }
 
     fn row_actions(&self) -> &'static [Action] {
@@ -141,19 +141,7 @@ impl Resource for Certificates {
         start: Option<Cursor>,
     ) -> BoxFuture<'a, ServiceResult<Fetched>> {
         Box::pin(async move {
-            let now = Utc::now();
-            let mut f = CertFilter {
-                status: term(q, "status")?,
-                certificate_type: term(q, "type")?,
-                ..Default::default()
-            };
-            if let Some(v) = q.term("domain") {
-                f.main_domain = Some(v.to_ascii_lowercase());
-            }
-            if let Some(v) = q.term("expires_within") {
-                let days: i64 = parse("expires_within", v.trim_end_matches('d'))?;
-                f.expires_to = Some(now + Duration::days(days));
-            }
+            let mut f = CertFilter::from_terms(&q.terms, Utc::now())?;
             if q.order == Order::Expiry {
                 f.order = CertOrder::Expiry;
                 if let Some(Cursor::Expiry(t, id)) = start {

@@ -7,7 +7,7 @@ use super::model::*;
 use super::values::*;
 use super::{Cx, Kind, Resource, Watched};
 use crate::errors::ServiceResult;
-use crate::store::servers::ServerFilter;
+use crate::service::query::ServerFilter;
 use crate::tui::action::Action;
 use crate::tui::effects::{Query, Reply};
 use crate::tui::form::{Field, Form, FormOp};

@@ -4,9 +4,9 @@
 use futures::future::BoxFuture;
 
 use super::model::*;
-use super::values::*;
 use super::{Cx, Kind, Resource, Watched};
 use crate::errors::ServiceResult;
+use crate::service::query::HISTORY_KEYS;
 use crate::tui::action::Action;
 use crate::tui::effects::{Query, Reply};
 use crate::tui::state::{Body, Detail, Link};
@@ -50,7 +50,7 @@ impl Resource for History {
     }
 
     fn sql_filters(&self) -> &'static [&'static str] {
-        &["open"]
+        HISTORY_KEYS
     }
 
     fn row_actions(&self) -> &'static [Action] {
@@ -72,11 +72,7 @@ impl Resource for History {
         start: Option<Cursor>,
     ) -> BoxFuture<'a, ServiceResult<Fetched>> {
         Box::pin(async move {
-            let open_only = q
-                .term("open")
-                .map(|v| yes_term("open", v))
-                .transpose()?
-                .unwrap_or(false);
+            let open_only = q.terms.yes("open")?.unwrap_or(false);
             let rows = cx
                 .svc
                 .alert_history(cx.actor, open_only, id_page(start))

@@ -34,8 +34,8 @@ use super::effects::{Query, Reply};
 use super::form::{Form, FormOp};
 use super::state::{Detail, Link};
 use crate::errors::{ServiceError, ServiceResult};
+pub use crate::service::query::Watched;
 use crate::service::{Actor, Services};
-pub use crate::store::changes::Watched;
 use values::Values;
 
 /// A kind of resource, one table pane each.

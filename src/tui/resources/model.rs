@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::errors::{ServiceError, ServiceResult};
-pub use crate::store::Page;
+pub use crate::service::query::Page;
 use crate::tui::effects::{Note, Query, Reply};
 use crate::tui::paged::PAGE_SIZE;
 use crate::tui::state::{Body, Tab};

@@ -9,8 +9,8 @@ use super::{Cx, Kind, Resource, Watched};
 use crate::domain::{MonitorType, TaskType};
 use crate::errors::ServiceResult;
 use crate::service::monitoring::MonitorInput;
+use crate::service::query::{ListFilter, MonitorFilter};
 use crate::service::tasks::TaskInput;
-use crate::store::monitoring::MonitorFilter;
 use crate::tui::action::Action;
 use crate::tui::effects::{Query, Reply};
 use crate::tui::form::{names, yes_no, Field, Form, FormOp, YES_NO};
@@ -48,7 +48,7 @@ impl Resource for Monitors {
     }
 
     fn sql_filters(&self) -> &'static [&'static str] {
-        &["status", "type", "active"]
+        MonitorFilter::KEYS
     }
 
     fn row_actions(&self) -> &'static [Action] {
@@ -82,14 +82,7 @@ impl Resource for Monitors {
         start: Option<Cursor>,
     ) -> BoxFuture<'a, ServiceResult<Fetched>> {
         Box::pin(async move {
-            let mut f = MonitorFilter {
-                status: term(q, "status")?,
-                monitor_type: term(q, "type")?,
-                ..Default::default()
-            };
-            if let Some(v) = q.term("active") {
-                f.is_active = Some(yes_term("active", v)?);
-            }
+            let f = MonitorFilter::from_terms(&q.terms, chrono::Utc::now())?;
             let rows = cx
                 .svc
                 .monitor_list(cx.actor, &f, id_page(start))

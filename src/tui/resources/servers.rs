@@ -12,9 +12,9 @@ use crate::domain::{AuthType, PrivilegeMode, ServerStatus, ServerType, TaskType}
 use crate::errors::{ServiceError, ServiceResult};
 use crate::service::deploy::DeployTarget;
 use crate::service::onboarding::ImportDefaults;
+use crate::service::query::{ListFilter, ServerFilter};
 use crate::service::servers::ServerInput;
 use crate::service::tasks::TaskInput;
-use crate::store::servers::ServerFilter;
 use crate::tui::action::Action;
 use crate::tui::effects::{Query, Reply};
 use crate::tui::form::{names, Field, Form, FormOp};
@@ -94,7 +94,7 @@ impl Resource for Servers {
     }
 
     fn sql_filters(&self) -> &'static [&'static str] {
-        &["status", "type", "hostname", "group"]
+        ServerFilter::KEYS
     }
 
     fn row_actions(&self) -> &'static [Action] {
@@ -156,15 +156,7 @@ impl Resource for Servers {
         start: Option<Cursor>,
     ) -> BoxFuture<'a, ServiceResult<Fetched>> {
         Box::pin(async move {
-            let mut f = ServerFilter {
-                status: term(q, "status")?,
-                server_type: term(q, "type")?,
-                ..Default::default()
-            };
-            if let Some(v) = q.term("hostname") {
-                f.hostname = Some(v.to_ascii_lowercase());
-            }
-            f.group_id = term(q, "group")?;
+            let f = ServerFilter::from_terms(&q.terms, chrono::Utc::now())?;
             let rows = cx
                 .svc
                 .server_list(cx.actor, &f, id_page(start))

@@ -4,10 +4,9 @@
 use futures::future::BoxFuture;
 
 use super::model::*;
-use super::values::*;
 use super::{Cx, Kind, Resource, Watched};
 use crate::errors::ServiceResult;
-use crate::store::tasks::TaskFilter;
+use crate::service::query::{ListFilter, TaskFilter};
 use crate::tui::action::Action;
 use crate::tui::effects::{Query, Reply};
 use crate::tui::state::{Body, Detail, Link};
@@ -43,7 +42,7 @@ impl Resource for Tasks {
     }
 
     fn sql_filters(&self) -> &'static [&'static str] {
-        &["status", "type"]
+        TaskFilter::KEYS
     }
 
     fn row_actions(&self) -> &'static [Action] {
@@ -65,11 +64,7 @@ impl Resource for Tasks {
         start: Option<Cursor>,
     ) -> BoxFuture<'a, ServiceResult<Fetched>> {
         Box::pin(async move {
-            let f = TaskFilter {
-                status: term(q, "status")?,
-                task_type: term(q, "type")?,
-                ..Default::default()
-            };
+            let f = TaskFilter::from_terms(&q.terms, chrono::Utc::now())?;
             let rows = cx
                 .svc
                 .task_list(cx.actor, &f, id_page(start))

@@ -8,9 +8,8 @@ use super::values::*;
 use super::{Cx, Kind, Resource, Watched};
 use crate::domain::{UserRole, UserStatus};
 use crate::errors::ServiceResult;
-use crate::service::users::UserInput;
-use crate::store::certificates::CertFilter;
-use crate::store::users::{UserChanges, UserFilter};
+use crate::service::query::{CertFilter, ListFilter, UserFilter};
+use crate::service::users::{UserEdit, UserInput};
 use crate::tui::action::Action;
 use crate::tui::effects::{Query, Redacted, Reply};
 use crate::tui::form::{names, Field, Form, FormOp};
@@ -50,7 +49,7 @@ impl Resource for Users {
     }
 
     fn sql_filters(&self) -> &'static [&'static str] {
-        &["status", "role"]
+        UserFilter::KEYS
     }
 
     fn row_actions(&self) -> &'static [Action] {
@@ -83,10 +82,7 @@ impl Resource for Users {
         start: Option<Cursor>,
     ) -> BoxFuture<'a, ServiceResult<Fetched>> {
         Box::pin(async move {
-            let f = UserFilter {
-                status: term(q, "status")?,
-                role: term(q, "role")?,
-            };
+            let f = UserFilter::from_terms(&q.terms, chrono::Utc::now())?;
             let rows = cx
                 .svc
                 .user_list(cx.actor, &f, id_page(start))
@@ -187,7 +183,7 @@ impl Resource for Users {
                     }
                 }
                 FormOp::Edit(id) => {
-                    let changes = UserChanges {
+                    let changes = UserEdit {
                         email: opt_s(v, "email"),
                         full_name: Some(opt_s(v, "full_name")),
                         role: parse_enum(v, "role")?,
@@ -227,9 +223,9 @@ impl Resource for Users {
                     } else {
                         UserStatus::Active
                     };
-                    let changes = UserChanges {
+                    // Activating also clears the failed-login count (the service does it).
+                    let changes = UserEdit {
                         status: Some(status),
-                        reset_failed_logins: status == UserStatus::Active,
                         ..Default::default()
                     };
                     let u = s.user_update(a, &id.to_string(), &changes).await?;

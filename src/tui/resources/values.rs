@@ -1,12 +1,9 @@
-//! Reading what the operator typed: the `/` filter's `key:value` terms and a submitted form's
-//! values, each turned into the service's inputs with errors named after their field.
+//! Reading a submitted form's values into the service's inputs, with errors named after their
+//! field. (The `/` filter's terms are read by the service's one parser, `service::query`.)
 
 use std::path::PathBuf;
 
-use chrono::{NaiveDate, TimeZone, Utc};
-
 use crate::errors::{ServiceError, ServiceResult};
-use crate::tui::effects::Query;
 
 /// A submitted form's values by field name.
 pub type Values = Vec<(&'static str, String)>;
@@ -14,43 +11,6 @@ pub type Values = Vec<(&'static str, String)>;
 /// A validation error on `field`.
 pub fn invalid(field: &str, reason: impl Into<String>) -> ServiceError {
     ServiceError::invalid(field, reason.into())
-}
-
-/// Parses a filter term's value.
-pub fn parse<T: std::str::FromStr>(key: &str, v: &str) -> ServiceResult<T>
-where
-    T::Err: std::fmt::Display,
-{
-    v.parse::<T>().map_err(|e| ServiceError::invalid(key, e.to_string()))
-}
-
-/// The term `key` of the filter, parsed (None when absent).
-pub fn term<T: std::str::FromStr>(q: &Query, key: &str) -> ServiceResult<Option<T>>
-where
-    T::Err: std::fmt::Display,
-{
-    q.term(key).map(|v| parse(key, v)).transpose()
-}
-
-/// A yes/no filter term.
-pub fn yes_term(key: &str, v: &str) -> ServiceResult<bool> {
-    match v.to_ascii_lowercase().as_str() {
-        "yes" | "true" | "1" | "on" => Ok(true),
-        "no" | "false" | "0" | "off" => Ok(false),
-        _ => Err(ServiceError::invalid(key, format!("'{v}' is not yes or no"))),
-    }
-}
-
-/// A date filter term: RFC 3339 or `YYYY-MM-DD` (midnight UTC).
-pub fn when(key: &str, v: &str) -> ServiceResult<chrono::DateTime<Utc>> {
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    NaiveDate::parse_from_str(v, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| Utc.from_utc_datetime(&t))
-        .ok_or_else(|| ServiceError::invalid(key, format!("'{v}' is not a date (YYYY-MM-DD)")))
 }
 
 /// The trimmed value of a field ("" when absent).

@@ -297,7 +297,7 @@ fn filter_pushes_indexed_terms_to_sql_and_refuses_unknown_keys() {
         panic!("{fx:?}")
     };
     assert_eq!(query.term("status"), Some("issued"));
-    assert_eq!(query.text, Some(("example".into(), true)));
+    assert_eq!(query.terms.text(), Some(("example", true)));
     assert_eq!(table(&s).filter, "status:issued !example");
     // A key without an index is refused and the filter line stays open.
     update(&mut s, key('/'));
@@ -563,7 +563,7 @@ fn worker_events_refresh_the_tasks_pane_without_a_key() {
 
 #[test]
 fn polling_asks_for_changes_and_rereads_the_page_only_when_something_changed() {
-    use crate::store::changes::ChangeMark;
+    use crate::service::query::ChangeMark;
     let mut s = main_state();
     let fx = run_command(&mut s, "srv");
     answer_pages(&mut s, fx, 3);
@@ -1029,7 +1029,7 @@ fn monitors_are_checked_and_channels_tested_from_their_panes() {
 
 #[test]
 fn an_idle_console_does_not_ask_for_a_redraw_every_second() {
-    use crate::store::changes::ChangeMark;
+    use crate::service::query::ChangeMark;
     let mut s = main_state();
     let fx = run_command(&mut s, "srv");
     answer_pages(&mut s, fx, 3);
