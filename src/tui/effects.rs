@@ -5,60 +5,43 @@ use super::form::{Form, FormKind};
 use super::resources::{Cursor, Kind, Order, Row};
 use super::state::{Detail, LogLine};
 use crate::service::dashboard::Dashboard;
+use crate::service::query::{ChangeMark, Terms};
 use crate::service::Actor;
 
-/// A parsed `/` filter: `key:value` terms for SQL, the rest matched as a substring.
+/// A parsed `/` filter: the service's [`Terms`] (`key:value` terms for SQL, parsed by the same
+/// parser as the CLI's), the rest matched as a substring of what the table shows.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Query {
     /// The order.
     pub order: Order,
-    /// `key:value` terms (pushed to SQL).
-    pub terms: Vec<(String, String)>,
-    /// A lower-case substring to keep (or, when inverted, to drop).
-    pub text: Option<(String, bool)>,
+    /// The terms and the free text.
+    pub terms: Terms,
 }
 
 impl Query {
-    /// Parses a filter line for `kind`: `status:issued type:wildcard example` or `!example`.
+    /// Parses a filter line for `kind`: `status:issued type:wildcard example` or `!example`. A
+    /// key the pane does not filter by is the error.
     pub fn parse(kind: Kind, order: Order, line: &str) -> Result<Query, String> {
-        let mut q = Query {
-            order,
-            ..Default::default()
+        let terms: Terms = match line.parse() {
+            Ok(t) => t,
+            Err(never) => match never {},
         };
-        let mut words = Vec::new();
-        for w in line.split_whitespace() {
-            match w.split_once(':') {
-                Some((k, v)) if !k.is_empty() && !k.starts_with('!') => {
-                    let k = k.to_ascii_lowercase();
-                    if !kind.sql_filters().contains(&k.as_str()) {
-                        return Err(k);
-                    }
-                    q.terms.push((k, v.to_string()));
-                }
-                _ => words.push(w),
-            }
+        if let Some(k) = terms.unknown_key(kind.sql_filters()) {
+            return Err(k.to_string());
         }
-        let text = words.join(" ");
-        if let Some(rest) = text.strip_prefix('!') {
-            if !rest.is_empty() {
-                q.text = Some((rest.to_lowercase(), true));
-            }
-        } else if !text.is_empty() {
-            q.text = Some((text.to_lowercase(), false));
-        }
-        Ok(q)
+        Ok(Query { order, terms })
     }
 
     /// The term `key`, if given.
     pub fn term(&self, key: &str) -> Option<&str> {
-        self.terms.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.terms.raw(key)
     }
 
     /// Whether a row passes the substring part.
     pub fn keeps(&self, row: &Row) -> bool {
-        match &self.text {
+        match self.terms.text() {
             None => true,
-            Some((needle, invert)) => row.matches(needle) != *invert,
+            Some((needle, invert)) => row.matches(needle) != invert,
         }
     }
 }
@@ -214,7 +197,7 @@ pub enum Reply {
         end: Option<Cursor>,
     },
     /// What a poll saw.
-    Changes(crate::store::changes::ChangeMark),
+    Changes(ChangeMark),
     /// A detail.
     Detail(Box<Detail>),
     /// Task log lines.

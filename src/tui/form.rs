@@ -4,6 +4,26 @@
 
 use tui_input::{Input, InputRequest};
 
+use super::resources::Kind;
+use super::state::Link;
+
+/// The names of a domain enum's values, for a picker.
+pub fn names<T: Copy>(all: &[T], f: impl Fn(T) -> &'static str) -> Vec<&'static str> {
+    all.iter().map(|v| f(*v)).collect()
+}
+
+/// The values of a yes/no picker.
+pub const YES_NO: &[&str] = &["yes", "no"];
+
+/// A yes/no picker's value.
+pub fn yes_no(v: bool) -> &'static str {
+    if v {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
 /// How a field is edited.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FieldKind {
@@ -151,92 +171,29 @@ impl Field {
     }
 }
 
-/// What a submitted form does (the target row travels with it).
+/// What a submitted form does, besides the resource it belongs to (the target row travels with
+/// it).
 #[derive(Debug, Clone, PartialEq)]
-pub enum FormKind {
-    /// New server.
-    ServerCreate,
-    /// Edit server.
-    ServerEdit(i64),
-    /// New group.
-    GroupCreate,
-    /// Edit group.
-    GroupEdit(i64),
-    /// Import a certificate from PEM files on this host.
-    CertImport,
-    /// Edit a certificate's name, notes and renewal settings.
-    CertEdit(i64),
-    /// Bind a certificate to a server.
-    DeploymentCreate(i64),
-    /// Add a server to a group.
-    GroupMemberAdd(i64),
-    /// Put a server into a group.
-    ServerJoinGroup(i64),
-    /// Bind a managed certificate to a discovered site.
-    SiteBind(i64),
-    /// Request a certificate from an ACME CA.
-    CertRequest,
-    /// New monitor.
-    MonitorCreate,
-    /// Edit monitor.
-    MonitorEdit(i64),
-    /// New alert rule.
-    AlertCreate,
-    /// Edit alert rule.
-    AlertEdit(i64),
-    /// Bind a channel to an alert rule.
-    BindingCreate(i64),
-    /// New channel.
-    ChannelCreate,
-    /// Edit channel.
-    ChannelEdit(i64),
-    /// New schedule.
-    ScheduleCreate,
-    /// Edit schedule.
-    ScheduleEdit(i64),
-    /// Set a system setting.
-    SettingEdit(String),
-    /// Set one of the user's own settings.
-    PreferenceSet,
-    /// New user.
-    UserCreate,
-    /// Edit user.
-    UserEdit(i64),
-    /// New API key.
-    ApiKeyCreate,
+pub enum FormOp {
+    /// A new row of the pane.
+    Create,
+    /// A row requested from elsewhere rather than created here (a certificate from an ACME CA).
+    Request,
+    /// Edit the row with this id.
+    Edit(i64),
+    /// A row linked to the open detail's row (this id): a deployment, a binding, a member.
+    Add(i64),
+    /// Act on a linked row of the open detail (bind a certificate to a discovered site).
+    OnLink(Link, i64),
 }
 
-impl FormKind {
-    /// Catalog key of the form's title.
-    pub fn title_key(&self) -> &'static str {
-        match self {
-            FormKind::ServerCreate => "form.server_create",
-            FormKind::ServerEdit(_) => "form.server_edit",
-            FormKind::GroupCreate => "form.group_create",
-            FormKind::GroupEdit(_) => "form.group_edit",
-            FormKind::CertImport => "form.cert_import",
-            FormKind::CertEdit(_) => "form.cert_edit",
-            FormKind::DeploymentCreate(_) => "form.deployment_create",
-            FormKind::GroupMemberAdd(_) => "form.group_member_add",
-            FormKind::ServerJoinGroup(_) => "form.server_join_group",
-            FormKind::SiteBind(_) => "form.site_bind",
-            FormKind::CertRequest => "form.cert_request",
-            FormKind::MonitorCreate => "form.monitor_create",
-            FormKind::MonitorEdit(_) => "form.monitor_edit",
-            FormKind::AlertCreate => "form.alert_create",
-            FormKind::AlertEdit(_) => "form.alert_edit",
-            FormKind::BindingCreate(_) => "form.binding_create",
-            FormKind::ChannelCreate => "form.channel_create",
-            FormKind::ChannelEdit(_) => "form.channel_edit",
-            FormKind::ScheduleCreate => "form.schedule_create",
-            FormKind::ScheduleEdit(_) => "form.schedule_edit",
-            FormKind::SettingEdit(_) => "form.setting_edit",
-            FormKind::PreferenceSet => "form.preference_set",
-            FormKind::UserCreate => "form.user_create",
-            FormKind::UserEdit(_) => "form.user_edit",
-            FormKind::ApiKeyCreate => "form.apikey_create",
-        }
-    }
+/// Which resource's form, and what it does: the resource's module turns it into a service call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FormKind {
+    /// The resource that submits it.
+    pub kind: Kind,
+    /// What it does.
+    pub op: FormOp,
 }
 
 /// An open form.
@@ -244,6 +201,8 @@ impl FormKind {
 pub struct Form {
     /// What it does.
     pub kind: FormKind,
+    /// Catalog key of the title.
+    pub title: &'static str,
     /// Its fields.
     pub fields: Vec<Field>,
     /// The focused field.
@@ -255,11 +214,13 @@ pub struct Form {
 }
 
 impl Form {
-    /// A form with its fields; focus on the first editable one.
-    pub fn new(kind: FormKind, fields: Vec<Field>) -> Form {
+    /// A form of `kind` doing `op`, titled by the catalog key `title`, with its fields; focus on
+    /// the first editable one.
+    pub fn new(kind: Kind, op: FormOp, title: &'static str, fields: Vec<Field>) -> Form {
         let focus = fields.iter().position(|f| !f.locked).unwrap_or(0);
         Form {
-            kind,
+            kind: FormKind { kind, op },
+            title,
             fields,
             focus,
             pending: None,

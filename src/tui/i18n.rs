@@ -191,12 +191,12 @@ mod tests {
         for k in Kind::ALL {
             wanted.push(k.title_key().to_string());
             wanted.extend(k.columns().iter().map(|c| format!("col.{}", c.key)));
-            if let Some(f) = crate::tui::forms::create(*k, None) {
-                wanted.push(f.kind.title_key().to_string());
+            if let Some(f) = k.resource().create_form(None) {
+                wanted.push(f.title.to_string());
                 wanted.extend(f.fields.iter().map(|x| x.label.clone()));
             }
-            if let Some(f) = crate::tui::forms::create(*k, Some(1)) {
-                wanted.push(f.kind.title_key().to_string());
+            if let Some(f) = k.resource().create_form(Some(1)) {
+                wanted.push(f.title.to_string());
                 wanted.extend(f.fields.iter().map(|x| x.label.clone()));
             }
         }

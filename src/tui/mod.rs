@@ -2,21 +2,20 @@
 //!
 //! One task reads the terminal (crossterm `EventStream`); the loop `select!`s over terminal
 //! events, service replies, the in-process worker bus, a one-second tick (polling, for work done
-//! by other processes) and a frame deadline. Keys become `Action`s through the keymap;
-//! `update::update` changes the state and returns effects, which `exec::Runner` runs on tokio
-//! tasks; replies come back by request id and stale ones are dropped. Drawing only reads state.
+//! by other processes, paused longer after failed reads) and a frame deadline. Keys become
+//! `Action`s through the keymap; `update::update` changes the state and returns effects, which
+//! `exec::Runner` runs on tokio tasks; replies come back by request id and stale ones are
+//! dropped. Drawing only reads state, and happens only when what it would show changed (the
+//! state's generation, or clock-dependent text such as "3 min ago"), at most once a frame.
 
 pub mod action;
-pub mod details;
 pub mod effects;
 pub mod exec;
 pub mod form;
-pub mod forms;
 pub mod i18n;
 pub mod keymap;
 pub mod paged;
 pub mod resources;
-pub mod rows;
 pub mod state;
 pub mod text;
 pub mod theme;
@@ -181,14 +180,16 @@ async fn event_loop(
     for e in update::start(state) {
         runner.spawn(e, state.actor.clone());
     }
-    let mut dirty = true;
+    let mut shown = Shown::default();
     let mut last_draw = Instant::now() - FRAME;
     loop {
+        let mut dirty = shown.stale(state);
         if dirty && last_draw.elapsed() >= FRAME {
             terminal
                 .draw(|f| ui::draw(f, state, theme))
                 .map_err(|e| format!("cannot draw: {e}"))?;
             last_draw = Instant::now();
+            shown.mark(state);
             dirty = false;
         }
         if state.quit {
@@ -216,6 +217,22 @@ async fn event_loop(
         for e in update::update(state, msg) {
             runner.spawn(e, state.actor.clone());
         }
-        dirty = true;
+    }
+}
+
+/// What the screen last showed: the state's generation and the digest of its clock-dependent
+/// text ([`ui::time_key`]). The loop draws only when either moved, at most once a frame.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Shown(Option<(u64, u64)>);
+
+impl Shown {
+    /// Whether the screen no longer shows `state`.
+    pub fn stale(&self, state: &State) -> bool {
+        self.0 != Some((state.generation, ui::time_key(state)))
+    }
+
+    /// Records that `state` was drawn.
+    pub fn mark(&mut self, state: &State) {
+        self.0 = Some((state.generation, ui::time_key(state)));
     }
 }

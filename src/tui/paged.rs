@@ -11,7 +11,7 @@ pub const PAGE_SIZE: i64 = 100;
 /// Pages kept in memory on each side of the cursor's page.
 const KEEP_AROUND: usize = 2;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 struct PageMeta {
     /// The cursor that fetches this page (None = the first).
     start: Option<Cursor>,
@@ -22,7 +22,7 @@ struct PageMeta {
 }
 
 /// The list behind a table.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Paged {
     metas: Vec<PageMeta>,
     rows: BTreeMap<usize, Vec<Row>>,

@@ -116,7 +116,7 @@ pub struct TableView {
     /// The last load error.
     pub error: Option<String>,
     /// The last change summary seen by polling, and the time polled from.
-    pub mark: Option<(chrono::DateTime<Utc>, crate::store::changes::ChangeMark)>,
+    pub mark: Option<(chrono::DateTime<Utc>, crate::service::query::ChangeMark)>,
     /// The change poll in flight.
     pub poll_pending: Option<u64>,
     /// The selected task's log (tasks pane on a tall enough terminal).
@@ -332,7 +332,51 @@ pub struct State {
     pub login_user: Option<String>,
     /// `--lang` was given: the user's `language` setting does not override it.
     pub lang_forced: bool,
+    /// Counts changes that show on screen: the loop redraws when it moved (see [`State::touch`]).
+    pub generation: u64,
+    /// Timed polling's pause after failed reads.
+    pub backoff: Backoff,
     next_request: u64,
+}
+
+/// Timed polling's pause after failures: exponential in the failures in a row (2, 4, 8… ticks),
+/// capped at [`Backoff::MAX_TICKS`], cleared by the next successful read. Keys (refresh) and
+/// worker events are not held back.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backoff {
+    /// Failed reads in a row.
+    pub failures: u32,
+    /// Timed polling resumes at this tick.
+    pub until_tick: u64,
+}
+
+impl Backoff {
+    /// The longest pause, in ticks (seconds).
+    pub const MAX_TICKS: u64 = 60;
+
+    /// The pause after `failures` failures in a row.
+    pub fn delay(failures: u32) -> u64 {
+        match failures {
+            0 => 0,
+            n => (1u64 << n.min(16)).min(Self::MAX_TICKS),
+        }
+    }
+
+    /// A read failed at `tick`: pause longer.
+    pub fn failed(&mut self, tick: u64) {
+        self.failures = self.failures.saturating_add(1);
+        self.until_tick = tick + Self::delay(self.failures);
+    }
+
+    /// A read succeeded: poll at the normal pace again.
+    pub fn succeeded(&mut self) {
+        *self = Backoff::default();
+    }
+
+    /// Whether timed polling may run at `tick`.
+    pub fn allows(&self, tick: u64) -> bool {
+        tick >= self.until_tick
+    }
 }
 
 impl State {
@@ -358,8 +402,15 @@ impl State {
             prefs_pending: None,
             login_user: None,
             lang_forced: false,
+            generation: 0,
+            backoff: Backoff::default(),
             next_request: 0,
         }
+    }
+
+    /// Marks a change that shows on screen (the loop redraws on the next frame).
+    pub fn touch(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
     }
 
     /// A fresh request id.
@@ -396,6 +447,7 @@ impl State {
 
     /// Shows a message on the flash line.
     pub fn flash(&mut self, text: impl Into<String>, tone: Tone) {
+        self.touch();
         self.flash = Some(Flash {
             text: text.into(),
             tone,

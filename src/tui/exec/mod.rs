@@ -1,21 +1,14 @@
 //! Runs effects on tokio tasks against the service layer and sends the replies back to the
-//! loop. Nothing here touches the terminal or the state.
-
-mod actions;
-mod submit;
+//! loop: the session effects here, everything about a resource dispatched to its module under
+//! `resources/`. Nothing here touches the terminal or the state.
 
 use std::path::PathBuf;
 
 use tokio::sync::mpsc;
 
-use super::action::Action;
-use super::details;
-use super::effects::{Effect, Note, Reply};
-use super::form::Form;
-use super::forms;
-use super::resources::Kind;
-use super::rows;
-use super::state::{Link, LogLine};
+use super::effects::{Effect, Reply};
+use super::resources::{self, Cx};
+use super::state::LogLine;
 use crate::errors::ServiceError;
 use crate::service::{Actor, Services};
 use crate::session::{Resumed, SessionStore};
@@ -43,10 +36,6 @@ fn failed(e: ServiceError) -> Reply {
         ServiceError::Validation { field, reason } => Reply::Failed(Some(field.clone()), format!("{field}: {reason}")),
         other => Reply::Failed(None, other.to_string()),
     }
-}
-
-pub(super) fn invalid_field(field: &str, reason: impl Into<String>) -> ServiceError {
-    ServiceError::invalid(field, reason.into())
 }
 
 impl Runner {
@@ -154,6 +143,7 @@ impl Runner {
 
     async fn with_actor(&self, effect: Effect, a: &Actor) -> Result<Reply, ServiceError> {
         let s = &self.svc;
+        let cx = Cx { svc: s, actor: a };
         Ok(match effect {
             Effect::LoadPage {
                 kind,
@@ -162,7 +152,7 @@ impl Runner {
                 start,
                 ..
             } => {
-                let (rows, fetched, end) = rows::load(s, a, kind, &query, start).await?;
+                let (rows, fetched, end) = kind.resource().load_page(cx, &query, start).await?;
                 Reply::Page {
                     page,
                     rows,
@@ -171,7 +161,7 @@ impl Runner {
                 }
             }
             Effect::Poll { kind, since, .. } => Reply::Changes(s.changes_since(a, kind.watched(), since).await?),
-            Effect::LoadDetail { kind, id, .. } => Reply::Detail(Box::new(details::load(s, a, kind, id).await?)),
+            Effect::LoadDetail { kind, id, .. } => Reply::Detail(Box::new(kind.resource().load_detail(cx, id).await?)),
             Effect::LoadLogs { task, after, .. } => Reply::Logs(
                 s.task_logs(a, task, after, 500)
                     .await?
@@ -195,81 +185,19 @@ impl Runner {
                 Reply::Preferences(get("language"), get("timezone"))
             }
             Effect::LoadDashboard { .. } => Reply::Dashboard(Box::new(s.dashboard(a).await?)),
-            Effect::OpenEdit { kind, id, .. } => Reply::FormReady(Box::new(self.edit_form(a, kind, id).await?)),
-            Effect::Submit { form, values, .. } => self.submit(a, form, &values.0).await?,
+            Effect::OpenEdit { kind, id, .. } => Reply::FormReady(Box::new(kind.resource().edit_form(cx, id).await?)),
+            Effect::Submit { form, values, .. } => form.kind.resource().submit(cx, form.op, &values.0).await?,
             Effect::RowAction {
-                action: Action::ImportSite,
-                link: Some((Link::Site, site)),
-                ..
-            } => self.import_site(a, site).await?,
-            Effect::RowAction {
-                link: Some((link, other)),
+                action,
+                kind,
                 id,
+                link,
+                arg,
                 ..
-            } => self.unlink(a, link, id, other).await?,
-            Effect::RowAction {
-                action, kind, id, arg, ..
-            } => self.row_action(a, action, kind, id, arg).await?,
-            Effect::ImportSsh { .. } => self.import_ssh(a).await?,
+            } => kind.resource().row_action(cx, action, id, link, arg).await?,
+            Effect::ImportSsh { .. } => resources::import_ssh_config(cx).await?,
             Effect::Resume { .. } | Effect::Login { .. } | Effect::Logout { .. } => Reply::Failed(None, String::new()),
         })
-    }
-
-    async fn edit_form(&self, a: &Actor, kind: Kind, id: i64) -> Result<Form, ServiceError> {
-        let s = &self.svc;
-        Ok(match kind {
-            Kind::Servers => forms::server_edit(&s.server_get(a, id).await?),
-            Kind::Groups => forms::group_edit(&s.group_get(a, id).await?),
-            Kind::Certificates => {
-                let mut f = forms::cert_edit(&s.cert_get(a, id).await?);
-                if let Some(notes) = s.cert_notes(a, id).await? {
-                    if let Some(field) = f.fields.iter_mut().find(|f| f.name == "notes") {
-                        field.input = tui_input::Input::new(notes);
-                    }
-                }
-                f
-            }
-            Kind::Monitors => forms::monitor_edit(&s.monitor_get(a, id).await?),
-            Kind::Alerts => forms::alert_edit(&s.alert_get(a, id).await?),
-            Kind::Channels => forms::channel_edit(&s.channel_get(a, id, false).await?),
-            Kind::Schedules => forms::schedule_edit(&s.schedule_get(a, id).await?),
-            Kind::Settings => {
-                let row = s
-                    .settings_list(a)
-                    .await?
-                    .into_iter()
-                    .find(|r| r.id == id)
-                    .ok_or_else(|| ServiceError::not_found("setting", id))?;
-                forms::setting_edit(&row)
-            }
-            Kind::Preferences => {
-                let row = s
-                    .user_settings_list(a)
-                    .await?
-                    .into_iter()
-                    .find(|r| r.id == id)
-                    .ok_or_else(|| ServiceError::not_found("setting", id))?;
-                forms::preference_edit(&row)
-            }
-            Kind::Users => forms::user_edit(&s.user_get(a, &id.to_string()).await?),
-            _ => return Err(ServiceError::Conflict(format!("{kind:?} rows cannot be edited"))),
-        })
-    }
-}
-
-pub(super) fn on_off(active: bool) -> &'static str {
-    if active {
-        "done.enabled"
-    } else {
-        "done.disabled"
-    }
-}
-
-pub(super) fn note(key: &'static str, what: &'static str, name: &str) -> Note {
-    Note {
-        key,
-        what,
-        name: name.to_string(),
     }
 }
 

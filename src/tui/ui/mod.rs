@@ -36,6 +36,54 @@ pub fn draw(f: &mut Frame, s: &State, theme: &Theme) {
     }
 }
 
+/// A digest of everything on screen that changes with the clock alone: the header clock, the
+/// relative times and expiry tones of the visible rows, which schedulers count as alive. The
+/// loop redraws on a tick only when this (or the state's generation) moved, so an idle console
+/// does not redraw every second.
+pub fn time_key(s: &State) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    text::local_time(s.now, s.tz).hash(&mut h);
+    let mut cell = |c: &Cell| {
+        if let Cell::Rel(Some(t), expiry) = c {
+            text::relative(*t, s.now, &s.cat).hash(&mut h);
+            if *expiry {
+                (*t - s.now).num_days().hash(&mut h);
+            }
+        }
+    };
+    match s.view() {
+        View::Table(t) => {
+            let start = t.paged.offset;
+            for abs in start..start + s.table_height() {
+                match t.paged.row(abs) {
+                    Some(r) => r.cells.iter().for_each(&mut cell),
+                    None => break,
+                }
+            }
+        }
+        View::Detail(d) => {
+            if let Some(tab) = d.data.as_ref().and_then(|x| x.tabs.get(d.tab)) {
+                match &tab.body {
+                    super::state::Body::Fields(fields) => fields.iter().for_each(|(_, c)| cell(c)),
+                    super::state::Body::Table(_, rows) => rows.iter().flatten().for_each(&mut cell),
+                    super::state::Body::Text(_) => {}
+                }
+            }
+        }
+        View::Dashboard => {
+            if let Some(d) = &s.dashboard.data {
+                let alive_after = s.now - chrono::Duration::seconds(90);
+                for r in &d.schedulers {
+                    (r.heartbeat_at >= alive_after).hash(&mut h);
+                    text::relative(r.heartbeat_at, s.now, &s.cat).hash(&mut h);
+                }
+            }
+        }
+    }
+    h.finish()
+}
+
 fn too_small(f: &mut Frame, s: &State, theme: &Theme, area: Rect) {
     let w = area.width.to_string();
     let h = area.height.to_string();
@@ -184,10 +232,7 @@ pub fn context_actions(s: &State) -> Vec<Action> {
         }
         View::Detail(d) => {
             v.extend([Action::NextTab, Action::PrevTab]);
-            if matches!(
-                d.kind,
-                super::resources::Kind::Certificates | super::resources::Kind::Alerts
-            ) {
+            if d.kind.resource().creates_in_detail() {
                 v.push(Action::Create);
             }
             v.extend(d.kind.row_actions().iter().copied());

@@ -194,7 +194,7 @@ fn form_popup(f: &mut Frame, s: &State, theme: &Theme, area: Rect, form: &Form) 
     let h = (rows + 4 + u16::from(form.error.is_some())).min(area.height);
     let r = center(area, w, h);
     clear(f, r);
-    let b = block(theme, s.cat.get(form.kind.title_key()).to_string());
+    let b = block(theme, s.cat.get(form.title).to_string());
     let inner = b.inner(r);
     f.render_widget(b, r);
     let mut y = inner.y;

@@ -7,9 +7,8 @@ use tui_input::Input;
 use super::{load_view, refresh};
 use crate::tui::action::{Action, Danger};
 use crate::tui::effects::{Effect, Query, Redacted};
-use crate::tui::forms;
 use crate::tui::keymap::Key;
-use crate::tui::resources::{danger, Kind};
+use crate::tui::resources::{certificates, danger, servers, Kind, Target};
 use crate::tui::state::{Confirm, DetailView, Link, Mode, Screen, State, TableView, View};
 use crate::tui::theme::Tone;
 
@@ -101,7 +100,7 @@ pub(super) fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
         }
         Mode::Confirm(c) => {
             if s.keymap.actions_for(&key).contains(&Action::Confirm) {
-                run_row_action(s, c.action, c.kind, c.id, c.link, c.arg)
+                confirmed(s, c)
             } else {
                 s.flash(s.cat.get("flash.cancelled").to_string(), Tone::Muted);
                 vec![]
@@ -570,7 +569,7 @@ fn normal_key(s: &mut State, key: &Key) -> Vec<Effect> {
                 View::Detail(d) => (d.kind, Some(d.id)),
                 View::Dashboard => return vec![],
             };
-            match forms::create(kind, parent) {
+            match kind.resource().create_form(parent) {
                 Some(f) => s.mode = Mode::Form(f),
                 None => {
                     let msg = s.cat.get("flash.no_create").to_string();
@@ -587,7 +586,7 @@ fn normal_key(s: &mut State, key: &Key) -> Vec<Effect> {
             if !s.allowed(action) {
                 return vec![];
             }
-            s.mode = Mode::Form(forms::cert_request());
+            s.mode = Mode::Form(certificates::request_form());
             vec![]
         }
         Action::ImportSite | Action::BindSite => {
@@ -601,7 +600,7 @@ fn normal_key(s: &mut State, key: &Key) -> Vec<Effect> {
                 return vec![];
             }
             if action == Action::BindSite {
-                s.mode = Mode::Form(forms::site_bind(site));
+                s.mode = Mode::Form(servers::site_bind_form(site));
                 return vec![];
             }
             run_row_action(s, action, Kind::Servers, server, Some((Link::Site, site)), None)
@@ -650,6 +649,9 @@ fn normal_key(s: &mut State, key: &Key) -> Vec<Effect> {
                         View::Detail(d) => (d.kind, d.id),
                         _ => return vec![],
                     };
+                    if danger(action, Target::Link) == Danger::Safe {
+                        return run_row_action(s, action, kind, id, Some((link, link_id)), None);
+                    }
                     s.mode = Mode::Confirm(Confirm {
                         action,
                         kind,
@@ -668,7 +670,13 @@ fn normal_key(s: &mut State, key: &Key) -> Vec<Effect> {
                 s.flash(s.cat.get("flash.not_here").to_string(), Tone::Muted);
                 return vec![];
             }
-            if danger(action, active.unwrap_or(true)) == Danger::Dangerous {
+            if danger(
+                action,
+                Target::Row {
+                    active: active.unwrap_or(true),
+                },
+            ) == Danger::Dangerous
+            {
                 s.mode = Mode::Confirm(Confirm {
                     action,
                     kind,
@@ -683,6 +691,11 @@ fn normal_key(s: &mut State, key: &Key) -> Vec<Effect> {
         }
         Action::Submit | Action::NextField | Action::PrevField | Action::Confirm => vec![],
     }
+}
+
+/// Runs an action the operator confirmed (or that needs no confirmation).
+pub(super) fn confirmed(s: &mut State, c: Confirm) -> Vec<Effect> {
+    run_row_action(s, c.action, c.kind, c.id, c.link, c.arg)
 }
 
 fn run_row_action(

@@ -38,15 +38,21 @@ pub fn start(s: &mut State) -> Vec<Effect> {
     vec![Effect::Resume { req }]
 }
 
-/// Applies one message.
+/// Applies one message. Keys, pastes and resizes always mark the state changed
+/// ([`State::touch`]); ticks, replies and worker events only when what they change shows.
 pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
     match msg {
-        Msg::Key(k) => keys::on_key(s, k),
+        Msg::Key(k) => {
+            s.touch();
+            keys::on_key(s, k)
+        }
         Msg::Paste(text) => {
+            s.touch();
             keys::paste(s, &text);
             vec![]
         }
         Msg::Resize(w, h) => {
+            s.touch();
             s.size = (w, h);
             let hgt = s.table_height();
             if let View::Table(t) = s.view_mut() {
@@ -200,6 +206,8 @@ const POLL_TICKS: u64 = 2;
 /// Seconds between full re-reads of the visible pages.
 const FULL_REFRESH_TICKS: u64 = 15;
 
+/// A second passed: advance the clock, fade the flash, and poll what the top view shows (held
+/// back while [`crate::tui::state::Backoff`] pauses after failed reads).
 fn on_tick(s: &mut State, now: DateTime<Utc>) -> Vec<Effect> {
     s.now = now;
     s.ticks += 1;
@@ -207,9 +215,10 @@ fn on_tick(s: &mut State, now: DateTime<Utc>) -> Vec<Effect> {
         f.ttl = f.ttl.saturating_sub(1);
         if f.ttl == 0 {
             s.flash = None;
+            s.touch();
         }
     }
-    if !matches!(s.screen, Screen::Main) {
+    if !matches!(s.screen, Screen::Main) || !s.backoff.allows(s.ticks) {
         return vec![];
     }
     let mut out = follow_tail(s);

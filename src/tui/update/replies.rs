@@ -4,15 +4,35 @@
 use tui_input::Input;
 
 use super::{load_view, refresh};
-use crate::tui::action::Action;
+use crate::service::dashboard::Dashboard;
+use crate::tui::action::{Action, Danger};
 use crate::tui::effects::{Effect, Reply};
+use crate::tui::resources::{danger, Kind, Target};
 use crate::tui::state::{Login, Mode, Screen, State, View};
 use crate::tui::theme::Tone;
 
 /// Log lines kept under the tasks table.
 const TAIL_KEEP: usize = 200;
 
+/// Whether two dashboards show the same (the time they were read is not shown).
+fn same_dashboard(old: Option<&Dashboard>, new: &Dashboard) -> bool {
+    old.is_some_and(|o| {
+        Dashboard {
+            at: o.at,
+            ..new.clone()
+        } == *o
+    })
+}
+
 pub(super) fn on_reply(s: &mut State, req: u64, r: Reply) -> Vec<Effect> {
+    // Reads repeated by polling mark the state changed only when what they bring differs.
+    let quiet = matches!(
+        r,
+        Reply::Changes(_) | Reply::Logs(_) | Reply::Page { .. } | Reply::Detail(_) | Reply::Dashboard(_)
+    );
+    if !quiet {
+        s.touch();
+    }
     // Session replies.
     let login_req = match &s.screen {
         Screen::Login(l) => l.pending,
@@ -138,14 +158,18 @@ pub(super) fn on_reply(s: &mut State, req: u64, r: Reply) -> Vec<Effect> {
                 return refresh(s);
             }
             Reply::AskHostKey { id, label, presented } => {
-                s.mode = Mode::Confirm(crate::tui::state::Confirm {
+                let confirm = crate::tui::state::Confirm {
                     action: Action::TrustHostKey,
-                    kind: crate::tui::resources::Kind::Servers,
+                    kind: Kind::Servers,
                     id,
                     label,
                     link: None,
                     arg: Some(presented),
-                });
+                };
+                if danger(Action::TrustHostKey, Target::PresentedKey) == Danger::Safe {
+                    return super::keys::confirmed(s, confirm);
+                }
+                s.mode = Mode::Confirm(confirm);
             }
             Reply::Failed(_, msg) => s.flash(msg, Tone::Error),
             _ => {}
@@ -155,8 +179,17 @@ pub(super) fn on_reply(s: &mut State, req: u64, r: Reply) -> Vec<Effect> {
     if s.dashboard.pending == Some(req) {
         s.dashboard.pending = None;
         match r {
-            Reply::Dashboard(d) => s.dashboard.data = Some(*d),
-            Reply::Failed(_, msg) => s.flash(msg, Tone::Error),
+            Reply::Dashboard(d) => {
+                s.backoff.succeeded();
+                if !same_dashboard(s.dashboard.data.as_ref(), &d) {
+                    s.touch();
+                }
+                s.dashboard.data = Some(*d);
+            }
+            Reply::Failed(_, msg) => {
+                s.backoff.failed(s.ticks);
+                s.flash(msg, Tone::Error);
+            }
             _ => {}
         }
         return vec![];
@@ -166,11 +199,16 @@ pub(super) fn on_reply(s: &mut State, req: u64, r: Reply) -> Vec<Effect> {
     let mut more = false;
     let mut poll_changed = false;
     let mut error = None;
+    // Whether a read of a view came back (Some(true)) or failed (Some(false)), and whether
+    // what it brought shows.
+    let mut read_ok = None;
+    let mut shows = false;
     for v in s.stack.iter_mut() {
         match v {
             View::Table(t) => {
                 if t.poll_pending == Some(req) {
                     t.poll_pending = None;
+                    read_ok = Some(matches!(r, Reply::Changes(_)));
                     if let Reply::Changes(m) = r {
                         let changed = match t.mark {
                             None => m.rows > 0,
@@ -186,7 +224,9 @@ pub(super) fn on_reply(s: &mut State, req: u64, r: Reply) -> Vec<Effect> {
                 }
                 if let Some(tail) = t.tail.as_mut().filter(|x| x.pending == Some(req)) {
                     tail.pending = None;
+                    read_ok = Some(matches!(r, Reply::Logs(_)));
                     if let Reply::Logs(lines) = r {
+                        shows = !lines.is_empty();
                         tail.lines.extend(lines);
                         let n = tail.lines.len();
                         if n > TAIL_KEEP {
@@ -206,13 +246,16 @@ pub(super) fn on_reply(s: &mut State, req: u64, r: Reply) -> Vec<Effect> {
                         fetched,
                         end,
                     } if p == page => {
-                        t.error = None;
+                        let before = (t.error.take().is_some(), t.paged.clone());
                         t.paged.apply(page, rows, fetched, end);
                         t.paged.scroll_into_view(h);
+                        shows = before.0 || before.1 != t.paged;
+                        read_ok = Some(true);
                         more = true;
                     }
                     Reply::Failed(_, msg) => {
                         t.error = Some(msg.clone());
+                        read_ok = Some(false);
                         error = Some(msg);
                     }
                     _ => {}
@@ -224,20 +267,26 @@ pub(super) fn on_reply(s: &mut State, req: u64, r: Reply) -> Vec<Effect> {
                     d.pending = None;
                     match r {
                         Reply::Detail(x) => {
-                            d.error = None;
+                            read_ok = Some(true);
+                            shows = d.error.take().is_some() || d.data.as_ref() != Some(&*x);
                             if d.tab >= x.tabs.len() {
                                 d.tab = 0;
                             }
                             d.data = Some(*x);
                         }
-                        Reply::Failed(_, msg) => d.error = Some(msg),
+                        Reply::Failed(_, msg) => {
+                            read_ok = Some(false);
+                            d.error = Some(msg);
+                        }
                         _ => {}
                     }
                     break;
                 }
                 if d.logs_pending == Some(req) {
                     d.logs_pending = None;
+                    read_ok = Some(matches!(r, Reply::Logs(_)));
                     if let Reply::Logs(lines) = r {
+                        shows = !lines.is_empty();
                         d.logs.extend(lines);
                         // Keep the tail only.
                         let n = d.logs.len();
@@ -250,6 +299,14 @@ pub(super) fn on_reply(s: &mut State, req: u64, r: Reply) -> Vec<Effect> {
             }
             View::Dashboard => {}
         }
+    }
+    match read_ok {
+        Some(true) => s.backoff.succeeded(),
+        Some(false) => s.backoff.failed(s.ticks),
+        None => {}
+    }
+    if shows {
+        s.touch();
     }
     if let Some(msg) = error {
         s.flash(msg, Tone::Error);

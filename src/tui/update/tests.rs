@@ -9,7 +9,7 @@ use crate::domain::UserRole;
 use crate::service::Actor;
 use crate::tui::action::Action;
 use crate::tui::effects::Note;
-use crate::tui::form::FormKind;
+use crate::tui::form::{FormKind, FormOp};
 use crate::tui::i18n::{Catalog, Lang};
 use crate::tui::keymap::Keymap;
 use crate::tui::resources::{Cell, Cursor, Row};
@@ -297,7 +297,7 @@ fn filter_pushes_indexed_terms_to_sql_and_refuses_unknown_keys() {
         panic!("{fx:?}")
     };
     assert_eq!(query.term("status"), Some("issued"));
-    assert_eq!(query.text, Some(("example".into(), true)));
+    assert_eq!(query.terms.text(), Some(("example", true)));
     assert_eq!(table(&s).filter, "status:issued !example");
     // A key without an index is refused and the filter line stays open.
     update(&mut s, key('/'));
@@ -486,7 +486,13 @@ fn forms_move_between_fields_cycle_pickers_and_show_service_errors_inline() {
     answer_pages(&mut s, fx, 1);
     update(&mut s, key('n'));
     let Mode::Form(f) = &s.mode else { panic!() };
-    assert_eq!(f.kind, FormKind::ServerCreate);
+    assert_eq!(
+        f.kind,
+        FormKind {
+            kind: Kind::Servers,
+            op: FormOp::Create
+        }
+    );
     // Submitting without the required host marks it and sends nothing.
     assert!(update(&mut s, code(KeyCode::Enter)).is_empty());
     let Mode::Form(f) = &s.mode else { panic!() };
@@ -557,7 +563,7 @@ fn worker_events_refresh_the_tasks_pane_without_a_key() {
 
 #[test]
 fn polling_asks_for_changes_and_rereads_the_page_only_when_something_changed() {
-    use crate::store::changes::ChangeMark;
+    use crate::service::query::ChangeMark;
     let mut s = main_state();
     let fx = run_command(&mut s, "srv");
     answer_pages(&mut s, fx, 3);
@@ -1019,4 +1025,152 @@ fn monitors_are_checked_and_channels_tested_from_their_panes() {
         ),
         "{fx:?}"
     );
+}
+
+#[test]
+fn an_idle_console_does_not_ask_for_a_redraw_every_second() {
+    use crate::service::query::ChangeMark;
+    let mut s = main_state();
+    let fx = run_command(&mut s, "srv");
+    answer_pages(&mut s, fx, 3);
+    let mut shown = crate::tui::Shown::default();
+    shown.mark(&s);
+    s.flash = None;
+    let start = s.now;
+    // Ticks within the same minute, polls that saw nothing new, a re-read that brought the same
+    // rows: nothing on screen changed.
+    let mark = ChangeMark {
+        latest: None,
+        rows: 0,
+        max_id: None,
+    };
+    for i in 1..=14 {
+        let fx = update(&mut s, Msg::Tick(start + chrono::Duration::seconds(i)));
+        for e in fx {
+            match e {
+                Effect::Poll { req, .. } => {
+                    update(&mut s, Msg::Reply(req, Reply::Changes(mark)));
+                }
+                Effect::LoadPage { req, page, .. } => {
+                    update(
+                        &mut s,
+                        Msg::Reply(
+                            req,
+                            Reply::Page {
+                                page,
+                                rows: rows(1..=3),
+                                fetched: 3,
+                                end: None,
+                            },
+                        ),
+                    );
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        if (start + chrono::Duration::seconds(i)).format("%M").to_string() == start.format("%M").to_string() {
+            assert!(!shown.stale(&s), "tick {i} redraws an unchanged screen");
+        }
+    }
+    // A key, or a row that changed, does.
+    update(&mut s, code(KeyCode::Down));
+    assert!(shown.stale(&s));
+    shown.mark(&s);
+    let fx = update(&mut s, Msg::Tick(start + chrono::Duration::seconds(15)));
+    for e in fx {
+        if let Effect::LoadPage { req, page, .. } = e {
+            update(
+                &mut s,
+                Msg::Reply(
+                    req,
+                    Reply::Page {
+                        page,
+                        rows: rows(1..=4),
+                        fetched: 4,
+                        end: None,
+                    },
+                ),
+            );
+        }
+    }
+    assert!(shown.stale(&s), "a new row shows");
+}
+
+#[test]
+fn the_clock_redraws_only_when_its_minute_changes() {
+    let mut s = main_state();
+    s.flash = None;
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 5).unwrap();
+    update(&mut s, Msg::Tick(t0));
+    let mut shown = crate::tui::Shown::default();
+    shown.mark(&s);
+    update(&mut s, Msg::Tick(t0 + chrono::Duration::seconds(30)));
+    assert!(!shown.stale(&s));
+    update(&mut s, Msg::Tick(t0 + chrono::Duration::seconds(60)));
+    assert!(shown.stale(&s), "12:01 shows");
+}
+
+#[test]
+fn polling_backs_off_after_failures_and_resumes_on_success() {
+    use crate::tui::state::Backoff;
+    assert_eq!(
+        (0..8).map(Backoff::delay).collect::<Vec<_>>(),
+        [0, 2, 4, 8, 16, 32, 60, 60],
+        "exponential, capped"
+    );
+    let mut s = main_state();
+    let fx = run_command(&mut s, "srv");
+    answer_pages(&mut s, fx, 3);
+    let now = s.now;
+    // Ticks until a poll goes out; it fails.
+    let next_poll = |s: &mut State| -> (u64, u64) {
+        for _ in 0..200 {
+            let fx = update(s, Msg::Tick(now));
+            for e in fx {
+                match e {
+                    Effect::Poll { req, .. } => return (s.ticks, req),
+                    // The periodic full re-read fails too.
+                    Effect::LoadPage { req, .. } => {
+                        update(s, Msg::Reply(req, Reply::Failed(None, "database is down".into())));
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+        panic!("no poll in 200 ticks")
+    };
+    let (t1, req) = next_poll(&mut s);
+    update(&mut s, Msg::Reply(req, Reply::Failed(None, "database is down".into())));
+    let (t2, req) = next_poll(&mut s);
+    update(&mut s, Msg::Reply(req, Reply::Failed(None, "database is down".into())));
+    let (t3, req) = next_poll(&mut s);
+    update(&mut s, Msg::Reply(req, Reply::Failed(None, "database is down".into())));
+    let (t4, req) = next_poll(&mut s);
+    assert!(t2 - t1 >= 2 && t3 - t2 >= 4 && t4 - t3 >= 8, "{t1} {t2} {t3} {t4}");
+    update(&mut s, Msg::Reply(req, Reply::Failed(None, "database is down".into())));
+    for _ in 0..10 {
+        s.backoff.failed(s.ticks);
+    }
+    assert_eq!(s.backoff.until_tick - s.ticks, Backoff::MAX_TICKS);
+    // A refresh key is not held back, and its success resets the pace.
+    let fx = update(&mut s, ctrl('r'));
+    let [Effect::LoadPage { req, page, .. }] = fx[..] else {
+        panic!("{fx:?}")
+    };
+    update(
+        &mut s,
+        Msg::Reply(
+            req,
+            Reply::Page {
+                page,
+                rows: rows(1..=3),
+                fetched: 3,
+                end: None,
+            },
+        ),
+    );
+    assert_eq!(s.backoff, Backoff::default());
+    let before = s.ticks;
+    let (t5, _) = next_poll(&mut s);
+    assert!(t5 - before <= 2, "normal pace again");
 }
