@@ -242,7 +242,7 @@ mod tests {
         };
         assert_eq!(
             super::super::table(&[a.clone()]).render(),
-            "ID  NAME  TYPE                CONDITION     SEVERITY  MONITOR  ACTIVE\n\
+            "ID  NAME  TYPE                CONDITION      SEVERITY  MONITOR  ACTIVE\n\
              2   soon  certificate_expiry  days_before 7  warning   all      true\n"
         );
         let d = AlertDetail { alert: a, bindings: vec![] };
@@ -257,6 +257,7 @@ mod tests {
             secret_fields: vec!["secret".into()],
             secrets: None,
             secrets_error: None,
+            created_at: t0(),
         };
         assert_eq!(
             super::super::table(&[c.clone()]).render(),
