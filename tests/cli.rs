@@ -589,7 +589,14 @@ fn exit_codes_name_the_kind_of_failure() {
     let (c, said) = code(&["apikey", "create", "ci"], None);
     assert_eq!(c, Some(0), "{said}");
     let (c, said) = code(
-        &["user", "create", "admin", "--email", "other@example.com", "--password-stdin"],
+        &[
+            "user",
+            "create",
+            "admin",
+            "--email",
+            "other@example.com",
+            "--password-stdin",
+        ],
         Some("another-password-1\n"),
     );
     assert_eq!(c, Some(5), "{said}");
@@ -603,7 +610,14 @@ fn exit_codes_name_the_kind_of_failure() {
 
     // Forbidden: a plain user asks for an admin's list.
     let (c, said) = code(
-        &["user", "create", "carol", "--email", "carol@example.com", "--password-stdin"],
+        &[
+            "user",
+            "create",
+            "carol",
+            "--email",
+            "carol@example.com",
+            "--password-stdin",
+        ],
         Some("carol-password-1\n"),
     );
     assert_eq!(c, Some(0), "{said}");
@@ -632,5 +646,8 @@ fn exit_codes_name_the_kind_of_failure() {
     // The codes are listed in the help.
     let (c, said) = code(&["--help"], None);
     assert_eq!(c, Some(0), "{said}");
-    assert!(said.contains("3 not found") && said.contains("6 invalid input"), "{said}");
+    assert!(
+        said.contains("3 not found") && said.contains("6 invalid input"),
+        "{said}"
+    );
 }

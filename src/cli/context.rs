@@ -273,7 +273,9 @@ pub(crate) fn prompt_new_password() -> CliResult<String> {
     let p1 = prompt_secret("New password: ")?;
     let p2 = prompt_secret("Repeat new password: ")?;
     if p1 != p2 {
-        return Err(CliError::Invalid("the two passwords differ; nothing was changed".into()));
+        return Err(CliError::Invalid(
+            "the two passwords differ; nothing was changed".into(),
+        ));
     }
     Ok(p1)
 }

@@ -1,8 +1,6 @@
 //! `init`, `login`, `logout` and `whoami`.
 
-use crate::cli::context::{
-    interactive, prompt_new_password, prompt_secret, read_stdin_secret, Ctx, NEW_PASSWORD_HINT,
-};
+use crate::cli::context::{interactive, prompt_new_password, prompt_secret, read_stdin_secret, Ctx, NEW_PASSWORD_HINT};
 use crate::cli::error::{CliError, CliResult};
 use crate::cli::views;
 use crate::domain::Email;
@@ -21,7 +19,10 @@ pub(crate) async fn init(ctx: &Ctx, admin_email: &str) -> CliResult<()> {
     }
     Email::parse(admin_email).map_err(|r| ServiceError::invalid("admin-email", r))?;
     let logged_in = ctx.first_run(&s, admin_email).await?.is_some();
-    println!("initialised: schema at version {}", super::db::schema_version(&s).await?);
+    println!(
+        "initialised: schema at version {}",
+        super::db::schema_version(&s).await?
+    );
     if !logged_in {
         println!("next: `certdeck login -u admin` with the one-time password, to set the admin's password");
     }

@@ -74,4 +74,3 @@ pub(crate) async fn run(json: bool, s: &Services, a: &Actor, c: &CaCmd) -> CliRe
     }
     Ok(())
 }
-

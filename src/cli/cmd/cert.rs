@@ -456,7 +456,9 @@ async fn migrate(
     }
     match report.count(MigrateOutcome::Failed) {
         0 => Ok(()),
-        n => Err(CliError::Failed(format!("{n} lineage(s) could not be migrated (see above)"))),
+        n => Err(CliError::Failed(format!(
+            "{n} lineage(s) could not be migrated (see above)"
+        ))),
     }
 }
 

@@ -54,7 +54,9 @@ pub enum DbCmd {
 }
 /// The schema version of the open database.
 pub(crate) async fn schema_version(s: &Services) -> CliResult<i64> {
-    migrate::current_version(s.db()).await.map_err(|e| CliError::Failed(e.to_string()))
+    migrate::current_version(s.db())
+        .await
+        .map_err(|e| CliError::Failed(e.to_string()))
 }
 
 /// Runs a `db` command (each authorizes itself: the operator, or no one for status/migrate).

@@ -2,7 +2,7 @@
 
 use clap::Subcommand;
 
-use crate::cli::context::{parse, parse_opt, page, prompt_secret, read_stdin_secret, Ctx};
+use crate::cli::context::{page, parse, parse_opt, prompt_secret, read_stdin_secret, Ctx};
 use crate::cli::error::{CliError, CliResult};
 use crate::cli::views;
 use crate::cli::PageArgs;
@@ -181,11 +181,14 @@ pub(crate) async fn run(ctx: &Ctx, s: &Services, a: &Actor, c: &UserCmd) -> CliR
                 let p1 = prompt_secret("New password: ")?;
                 let p2 = prompt_secret("Repeat new password: ")?;
                 if p1 != p2 {
-                    return Err(CliError::Invalid("the two passwords differ; nothing was changed".into()));
+                    return Err(CliError::Invalid(
+                        "the two passwords differ; nothing was changed".into(),
+                    ));
                 }
                 p1
             };
-            s.user_set_password(a, &target.username, current.as_deref(), &new).await?;
+            s.user_set_password(a, &target.username, current.as_deref(), &new)
+                .await?;
             println!("password of {} changed; its sessions were ended", target.username);
         }
         UserCmd::Unlock { user } => unlock(ctx, s, user).await?,

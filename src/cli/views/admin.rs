@@ -236,7 +236,7 @@ mod tests {
             created_at: t0(),
         };
         assert_eq!(
-            super::super::table(&[a.clone()]).render(),
+            super::super::table(std::slice::from_ref(&a)).render(),
             "ID  WHEN              USER  ACTION         RESOURCE   IP  DETAILS\n\
              8   2026-01-02 03:04  1     server.create  server #7  -\n"
         );

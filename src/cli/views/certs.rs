@@ -127,7 +127,8 @@ pub fn expiry_horizon(days: i64) -> chrono::DateTime<Utc> {
 }
 
 impl TableView for DeploymentRow {
-    const HEADERS: &'static [&'static str] = &["ID", "CERT", "SERVER", "PATH", "STATUS", "AUTO", "LAST DEPLOY", "ERROR"];
+    const HEADERS: &'static [&'static str] =
+        &["ID", "CERT", "SERVER", "PATH", "STATUS", "AUTO", "LAST DEPLOY", "ERROR"];
     fn cells(&self) -> Vec<String> {
         vec![
             self.id.to_string(),
@@ -216,7 +217,6 @@ pub fn migrate_report_text(r: &MigrateReport) -> String {
     out
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::super::testing::t0;
@@ -282,7 +282,10 @@ mod tests {
         };
         let text = d.render();
         assert!(text.contains("domains      example.com, www.example.com\n"), "{text}");
-        assert!(text.contains("deployments  #2 server 7 /etc/ssl/a.pem [pending]\n"), "{text}");
+        assert!(
+            text.contains("deployments  #2 server 7 /etc/ssl/a.pem [pending]\n"),
+            "{text}"
+        );
         let v = serde_json::to_value(&d).unwrap();
         assert_eq!(v["certificate"]["main_domain"], "example.com");
         assert!(v["pem"].is_null() && v["notes"].is_null());

@@ -222,7 +222,10 @@ mod tests {
             message: "expires in 5 days".into(),
             alerts: vec!["fired rule 2".into()],
         };
-        assert_eq!(check_text(3, &o), "monitor 3: warning — expires in 5 days\n  fired rule 2\n");
+        assert_eq!(
+            check_text(3, &o),
+            "monitor 3: warning — expires in 5 days\n  fired rule 2\n"
+        );
     }
 
     #[test]
@@ -241,11 +244,14 @@ mod tests {
             updated_at: t0(),
         };
         assert_eq!(
-            super::super::table(&[a.clone()]).render(),
+            super::super::table(std::slice::from_ref(&a)).render(),
             "ID  NAME  TYPE                CONDITION      SEVERITY  MONITOR  ACTIVE\n\
              2   soon  certificate_expiry  days_before 7  warning   all      true\n"
         );
-        let d = AlertDetail { alert: a, bindings: vec![] };
+        let d = AlertDetail {
+            alert: a,
+            bindings: vec![],
+        };
         assert_eq!(serde_json::to_value(&d).unwrap()["alert"]["name"], "soon");
         let c = ChannelView {
             id: 1,
@@ -260,7 +266,7 @@ mod tests {
             created_at: t0(),
         };
         assert_eq!(
-            super::super::table(&[c.clone()]).render(),
+            super::super::table(std::slice::from_ref(&c)).render(),
             "ID  NAME  TYPE     ACTIVE  SECRETS\n1   hook  webhook  true    secret\n"
         );
         let v = serde_json::to_value(&c).unwrap();

@@ -8,7 +8,9 @@ use crate::store::discovery::SiteRow;
 use crate::store::servers::{GroupRow, ServerConfigRow, ServerRow};
 
 impl TableView for ServerRow {
-    const HEADERS: &'static [&'static str] = &["ID", "NAME", "HOST", "PORT", "TYPE", "AUTH", "USER", "STATUS", "CHECKED"];
+    const HEADERS: &'static [&'static str] = &[
+        "ID", "NAME", "HOST", "PORT", "TYPE", "AUTH", "USER", "STATUS", "CHECKED",
+    ];
     fn cells(&self) -> Vec<String> {
         vec![
             self.id.to_string(),

@@ -52,7 +52,10 @@ impl FieldsView for TaskDetail {
                 ),
             ),
             ("progress", format!("{}%", r.progress)),
-            ("attempts", format!("{} of {}", self.queue.attempts, self.queue.max_attempts)),
+            (
+                "attempts",
+                format!("{} of {}", self.queue.attempts, self.queue.max_attempts),
+            ),
             ("scheduled", when(Some(r.scheduled_at))),
             ("started", when(r.started_at)),
             ("completed", when(r.completed_at)),
@@ -214,7 +217,10 @@ mod tests {
             data: Some(sqlx::types::Json(serde_json::json!({"port": 22}))),
             created_at: t0(),
         };
-        assert_eq!(log_line(false, &l), "2026-01-02 03:04:05  info  connecting  {\"port\":22}");
+        assert_eq!(
+            log_line(false, &l),
+            "2026-01-02 03:04:05  info  connecting  {\"port\":22}"
+        );
         assert_eq!(log_line_final(&l), "2026-01-02 03:04:05  info  connecting");
         assert_eq!(log_line_short(&l), "03:04:05  info  connecting");
         let v: serde_json::Value = serde_json::from_str(&log_line(true, &l)).unwrap();
@@ -237,7 +243,7 @@ mod tests {
             updated_at: t0(),
         };
         assert_eq!(
-            super::super::table(&[s.clone()]).render(),
+            super::super::table(std::slice::from_ref(&s)).render(),
             "ID  NAME     TYPE    CRON       ACTIVE  OWNER   LAST RUN  NEXT RUN\n\
              1   nightly  backup  0 3 * * *  true    system  -         2026-01-02 03:04\n"
         );

@@ -124,7 +124,10 @@ mod tests {
         assert!(text.starts_with("id             2\nusername       bob\n"), "{text}");
         let json = super::super::json_text(&user()).unwrap();
         assert!(!json.contains("argon2"), "{json}");
-        assert_eq!(serde_json::from_str::<serde_json::Value>(&json).unwrap()["role"], "user");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&json).unwrap()["role"],
+            "user"
+        );
     }
 
     #[test]
