@@ -13,5 +13,6 @@ pub mod fsutil;
 pub mod logging;
 pub mod scheduler;
 pub mod service;
+pub mod session;
 pub mod store;
 pub mod tui;

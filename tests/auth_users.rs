@@ -10,10 +10,11 @@ use certdeck::crypto::token::token_hash;
 use certdeck::domain::{AlertType, ApiKeyStatus, AuthType, ConditionType, Severity, UserRole, UserStatus};
 use certdeck::errors::ServiceError;
 use certdeck::service::bootstrap;
+use certdeck::service::query::UserFilter;
 use certdeck::service::servers::ServerInput;
+use certdeck::service::users::UserEdit;
 use certdeck::service::users::UserInput;
 use certdeck::store::audit::{AuditFilter, AuditRow};
-use certdeck::store::users::{UserChanges, UserFilter};
 use certdeck::store::{Db, Page};
 use common::{assert_err, audit_all, count, exec_with, make_user, services, strings, vfield, IP, PW, UA};
 
@@ -331,7 +332,7 @@ async fn inactive_users_and_api_role_users_cannot_log_in() {
         make_user(&s, &t, Some(&admin), "robot", UserRole::Api).await;
 
         let (_, sess) = s.login("dave", PW).await.unwrap();
-        let changes = UserChanges {
+        let changes = UserEdit {
             status: Some(UserStatus::Inactive),
             ..Default::default()
         };
@@ -350,7 +351,7 @@ async fn inactive_users_and_api_role_users_cannot_log_in() {
             "[{l}] sessions of a deactivated user end"
         );
 
-        let changes = UserChanges {
+        let changes = UserEdit {
             status: Some(UserStatus::Active),
             ..Default::default()
         };
@@ -883,7 +884,7 @@ async fn api_keys_authenticate_scripts_with_the_api_roles_limits() {
 
         // A key of a deactivated user stops working.
         let (k2, s2) = s.apikey_create(&bob, "other", None, None).await.unwrap();
-        let changes = UserChanges {
+        let changes = UserEdit {
             status: Some(UserStatus::Inactive),
             ..Default::default()
         };
@@ -1064,7 +1065,7 @@ async fn users_see_only_themselves_and_the_last_admin_is_protected() {
         );
 
         // No self-promotion, no deleting others.
-        let promote = UserChanges {
+        let promote = UserEdit {
             role: Some(UserRole::Admin),
             ..Default::default()
         };
@@ -1084,7 +1085,7 @@ async fn users_see_only_themselves_and_the_last_admin_is_protected() {
             "[{l}] bob deletes carol"
         );
         // A profile change of his own is fine.
-        let own = UserChanges {
+        let own = UserEdit {
             full_name: Some(Some("Bob Builder".into())),
             ..Default::default()
         };
@@ -1099,21 +1100,21 @@ async fn users_see_only_themselves_and_the_last_admin_is_protected() {
         for (what, c) in [
             (
                 "demote",
-                UserChanges {
+                UserEdit {
                     role: Some(UserRole::User),
                     ..Default::default()
                 },
             ),
             (
                 "deactivate",
-                UserChanges {
+                UserEdit {
                     status: Some(UserStatus::Inactive),
                     ..Default::default()
                 },
             ),
             (
                 "lock",
-                UserChanges {
+                UserEdit {
                     status: Some(UserStatus::Locked),
                     ..Default::default()
                 },
@@ -1140,14 +1141,14 @@ async fn users_see_only_themselves_and_the_last_admin_is_protected() {
 
         // A second admin that is inactive does not count as an active admin.
         let (_, ops) = make_user(&s, &t, Some(&root), "ops", UserRole::Admin).await;
-        let off = UserChanges {
+        let off = UserEdit {
             status: Some(UserStatus::Inactive),
             ..Default::default()
         };
         s.user_update(&root, "ops", &off)
             .await
             .unwrap_or_else(|e| panic!("[{l}] deactivate a second admin: {e}"));
-        let demote = UserChanges {
+        let demote = UserEdit {
             role: Some(UserRole::User),
             ..Default::default()
         };
@@ -1156,7 +1157,7 @@ async fn users_see_only_themselves_and_the_last_admin_is_protected() {
             ServiceError::Conflict(_),
             "[{l}] demote root while the other admin is inactive"
         );
-        let on = UserChanges {
+        let on = UserEdit {
             status: Some(UserStatus::Active),
             ..Default::default()
         };
@@ -1223,7 +1224,7 @@ async fn audit_rows_name_the_user_the_client_address_and_agent() {
         let (_, root) = make_user(&s, &t, None, "root", UserRole::Admin).await;
         let (bob_row, _) = make_user(&s, &t, Some(&root), "bob", UserRole::User).await;
         let (bob, _) = s.login("bob", PW).await.unwrap();
-        let email = UserChanges {
+        let email = UserEdit {
             email: Some("robert@example.com".into()),
             ..Default::default()
         };

@@ -696,3 +696,31 @@ async fn a_script_failing_part_way_is_rolled_back_on_sqlite_and_marked_dirty_on_
         }
     }
 }
+
+/// `db status` and `db migrate` through the service (`SchemaAdmin`): status lists every
+/// migration as pending on an empty database, migrate applies what is pending and leaves one audit row saying so, and a
+/// second migrate has nothing to apply and writes nothing.
+#[tokio::test]
+async fn schema_status_and_migrate_are_service_operations_and_migrate_is_audited() {
+    use certdeck::service::schema::SchemaAdmin;
+    use certdeck::service::ClientInfo;
+    for t in empty_dbs().await {
+        let l = t.label();
+        let admin = SchemaAdmin::connect(&t.url, &Default::default(), ClientInfo::default())
+            .await
+            .unwrap();
+        let st = admin.status().await.unwrap();
+        assert_eq!(st.migrations.len(), VERSIONS.len(), "[{l}]");
+        assert!(st.migrations.iter().all(|m| !m.applied), "[{l}]");
+        let report = admin.migrate().await.unwrap();
+        assert_eq!(report.applied, VERSIONS.to_vec(), "[{l}]");
+        assert_eq!(report.version, LATEST, "[{l}]");
+        let audited = "SELECT COUNT(*) FROM audit_logs WHERE action = 'schema.migrate' AND user_id IS NULL";
+        assert_eq!(count(&t.db, audited).await, 1, "[{l}]");
+        let again = admin.migrate().await.unwrap();
+        assert!(again.applied.is_empty(), "[{l}]");
+        assert_eq!(count(&t.db, audited).await, 1, "[{l}] nothing applied, nothing audited");
+        assert_eq!(admin.status().await.unwrap().problem, None, "[{l}]");
+        admin.close().await;
+    }
+}

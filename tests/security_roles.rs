@@ -451,7 +451,7 @@ async fn api_users_have_no_password_at_all() {
         assert_eq!(a.username, "robot", "[{l}]");
         // A user made api loses its password and its sessions.
         let (_, alice_session) = w.s.login("alice", PW).await.unwrap();
-        let to_api = certdeck::store::users::UserChanges {
+        let to_api = certdeck::service::users::UserEdit {
             role: Some(UserRole::Api),
             ..Default::default()
         };

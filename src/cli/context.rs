@@ -8,12 +8,12 @@ use std::path::Path;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::error::{CliError, CliResult};
-use super::session::{database_key, Resumed, SessionStore};
 use super::PageArgs;
 use crate::config::Config;
 use crate::service::bootstrap::{self, KeySource, OpenError, OpenOptions};
+use crate::service::query::Page;
 use crate::service::{Actor, ClientInfo, Services};
-use crate::store::Page;
+use crate::session::{database_key, Resumed, SessionStore};
 
 /// How to set the new password of an account with a one-time password from a script.
 pub(crate) const NEW_PASSWORD_HINT: &str = "certdeck login -u NAME --password-stdin --new-password-stdin \
@@ -60,10 +60,7 @@ impl Ctx {
         bootstrap::open(&opts)
             .await
             .map(|s| s.with_data_dir(self.config.data_dir.clone()))
-            .map_err(|e| match e {
-                e @ OpenError::Connect { .. } => CliError::Service(crate::errors::ServiceError::Remote(e.to_string())),
-                e => CliError::Failed(e.to_string()),
-            })
+            .map_err(open_error)
     }
 
     /// The session file and this database's key in it.
@@ -170,6 +167,15 @@ impl Ctx {
             .map_err(|e| format!("cannot save the session: {e}"))?;
         eprintln!("You are logged in as admin on this machine.");
         Ok(Some(actor))
+    }
+}
+
+/// A database that cannot be opened: unreachable is a remote failure, anything else (pending
+/// migrations with `--no-migrate`, a key problem) fails the command.
+pub(crate) fn open_error(e: OpenError) -> CliError {
+    match e {
+        e @ OpenError::Connect { .. } => CliError::Service(crate::errors::ServiceError::Remote(e.to_string())),
+        e => CliError::Failed(e.to_string()),
     }
 }
 

@@ -18,7 +18,6 @@ mod cmd;
 pub(crate) mod context;
 mod dispatch;
 pub mod error;
-pub mod session;
 pub mod views;
 
 pub use cmd::alert::AlertCmd;

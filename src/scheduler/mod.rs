@@ -11,9 +11,9 @@ use tokio::task::JoinSet;
 
 use crate::errors::ServiceResult;
 use crate::service::tasks::{ExecSettings, RunReport, Runners};
+use crate::service::views::Lease;
+use crate::service::views::SchedulerInfo;
 use crate::service::Services;
-use crate::store::queue::Lease;
-use crate::store::schedulers::SchedulerInfo;
 
 /// Monitors one `monitor_check` task covers.
 pub const MONITORS_PER_TASK: usize = 100;

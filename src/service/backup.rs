@@ -146,7 +146,7 @@ impl Services {
     /// backup's schema version, and hold the same master key (or none yet). All or nothing.
     /// `actor`: an admin, or None for the local operator.
     pub async fn restore_from_file(&self, actor: Option<&Actor>, path: &Path) -> ServiceResult<RowCounts> {
-        super::schema::require_operator(actor, "restore backups")?;
+        super::require_operator(actor, "restore backups")?;
         let file = File::open(path)
             .map_err(|e| ServiceError::invalid("file", format!("cannot open {}: {e}", path.display())))?;
         let mut input = BufReader::new(GzDecoder::new(file));

@@ -184,6 +184,8 @@ impl Services {
         if !actor.is_admin() {
             f.user_id = Some(actor.user_id);
         }
+        // Names are stored lower-cased; every face matches them so.
+        f.main_domain = f.main_domain.map(|d| d.trim().to_ascii_lowercase());
         Ok(store::list(self.db(), &f, page).await?)
     }
 

@@ -25,6 +25,7 @@ pub mod monitor_check;
 pub mod monitoring;
 pub mod notifications;
 pub mod onboarding;
+pub mod query;
 pub mod remote;
 pub mod schedules;
 pub mod schema;
@@ -34,6 +35,7 @@ pub mod settings;
 pub mod targets;
 pub mod tasks;
 pub mod users;
+pub mod views;
 
 /// Who is calling: the client's address and user agent, recorded in audit rows and sessions.
 #[derive(Debug, Clone, Default)]
@@ -166,7 +168,15 @@ impl Services {
         self.data_dir.as_deref()
     }
 
-    /// The database (for faces that need to close it).
+    /// The database: for the service's own modules only (faces go through operations).
+    #[cfg(not(feature = "testkit"))]
+    pub(crate) fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The database, open to integration tests (the `testkit` feature, never in a release
+    /// build) so they can check rows behind the service's back.
+    #[cfg(feature = "testkit")]
     pub fn db(&self) -> &Db {
         &self.db
     }
@@ -199,6 +209,24 @@ impl Services {
             ip_address: self.client.ip.clone(),
             user_agent: self.client.user_agent.clone(),
         }
+    }
+}
+
+/// Refuses everyone but an admin session (`Some(admin)`) and the local operator (`None`: no
+/// session and no API key, whose authority is access to the database and its master key) for a
+/// destructive operation. API keys and user sessions get a specific error; nothing is changed.
+pub fn require_operator(actor: Option<&Actor>, what: &str) -> ServiceResult<()> {
+    match actor {
+        None => Ok(()),
+        Some(a) if a.role == UserRole::Api => Err(ServiceError::Forbidden(format!(
+            "an API key may not {what}: it needs an admin session (`certdeck login`), or the local operator \
+             with no session and no CERTDECK_API_KEY; nothing was changed"
+        ))),
+        Some(a) if !a.is_admin() => Err(ServiceError::Forbidden(format!(
+            "only an admin may {what} ({} has role {}); nothing was changed",
+            a.username, a.role
+        ))),
+        Some(_) => Ok(()),
     }
 }
 

@@ -1,31 +1,98 @@
-//! Destructive operator operations on the schema: rolling migrations back. Like restore and
-//! master-key rotation, only an admin session or the local operator may do it, and a backup of
+//! The schema as a service operation: its status, migrating it forward (audited), and rolling it
+//! back (audited, destructive). Status and migrate work on a database opened for schema work
+//! only ([`SchemaAdmin`]: no master key, possibly no schema yet); rollback, like restore and
+//! master-key rotation, is for an admin session or the local operator only, and a backup of
 //! every table is written before anything is undone.
 
 use std::path::{Path, PathBuf};
 
-use super::{Actor, Services};
-use crate::domain::UserRole;
+use super::bootstrap::OpenError;
+use super::{Actor, ClientInfo, Services};
 use crate::errors::{ServiceError, ServiceResult};
-use crate::store::migrate;
+use crate::store::audit::NewAudit;
+use crate::store::{migrate, Db, PoolSettings};
 
-/// Refuses everyone but an admin session (`Some(admin)`) and the local operator (`None`: no
-/// session and no API key, whose authority is access to the database and its master key) for a
-/// destructive operation. API keys and user sessions get a specific error; nothing is changed.
-pub fn require_operator(actor: Option<&Actor>, what: &str) -> ServiceResult<()> {
-    match actor {
-        None => Ok(()),
-        Some(a) if a.role == UserRole::Api => Err(ServiceError::Forbidden(format!(
-            "an API key may not {what}: it needs an admin session (`certdeck login`), or the local operator \
-             with no session and no CERTDECK_API_KEY; nothing was changed"
-        ))),
-        Some(a) if !a.is_admin() => Err(ServiceError::Forbidden(format!(
-            "only an admin may {what} ({} has role {}); nothing was changed",
-            a.username, a.role
-        ))),
-        Some(_) => Ok(()),
+pub use crate::store::migrate::MigrationStatus;
+
+/// The schema's state: every shipped migration with its state, and what is wrong, if anything.
+#[derive(Debug, Clone)]
+pub struct SchemaStatus {
+    /// Every known migration, oldest first.
+    pub migrations: Vec<MigrationStatus>,
+    /// Why the schema cannot be used as it is (pending, changed, dirty, newer), if so.
+    pub problem: Option<String>,
+}
+
+/// What `migrate` did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MigrateReport {
+    /// The versions applied, oldest first (empty when the schema was up to date).
+    pub applied: Vec<i64>,
+    /// The version now.
+    pub version: i64,
+}
+
+/// A database opened for schema work by the local operator (whose authority is access to the
+/// database): no master key is needed and the schema may not exist yet.
+pub struct SchemaAdmin {
+    db: Db,
+    client: ClientInfo,
+}
+
+impl SchemaAdmin {
+    /// Connects to `url` (refusing an unverified remote MySQL transport as every open does).
+    pub async fn connect(url: &str, pool: &PoolSettings, client: ClientInfo) -> Result<SchemaAdmin, OpenError> {
+        let db = Db::connect(url, pool).await.map_err(|source| OpenError::Connect {
+            url: crate::store::redact_url(url),
+            source,
+        })?;
+        Ok(SchemaAdmin { db, client })
+    }
+
+    /// Every migration's state, and the problem that stops certdeck from using the schema.
+    pub async fn status(&self) -> Result<SchemaStatus, OpenError> {
+        let migrations = migrate::status(&self.db).await?;
+        let problem = migrate::check(&self.db, false).await.err().map(|e| e.to_string());
+        Ok(SchemaStatus { migrations, problem })
+    }
+
+    /// Applies every pending migration; when any was applied, an audit row `schema.migrate`
+    /// records the versions (by the local operator).
+    pub async fn migrate(&self) -> Result<MigrateReport, OpenError> {
+        let before = migrate::current_version(&self.db).await?;
+        let applied = migrate::migrate(&self.db).await?;
+        let version = migrate::current_version(&self.db).await?;
+        if !applied.is_empty() {
+            let audit = NewAudit {
+                user_id: None,
+                action: "schema.migrate".into(),
+                resource_type: Some("schema".into()),
+                resource_id: None,
+                details: Some(serde_json::json!({"from": before, "to": version, "applied": applied, "local": true})),
+                ip_address: self.client.ip.clone(),
+                user_agent: self.client.user_agent.clone(),
+            };
+            crate::store::audit::insert(&self.db, &audit).await?;
+        }
+        Ok(MigrateReport { applied, version })
+    }
+
+    /// Closes the connections.
+    pub async fn close(self) {
+        self.db.close().await;
     }
 }
+
+impl Services {
+    /// The schema version of the open database.
+    pub async fn schema_version(&self) -> ServiceResult<i64> {
+        migrate::current_version(self.db())
+            .await
+            .map_err(|e| ServiceError::Internal(e.to_string()))
+    }
+}
+
+pub use super::require_operator;
 
 /// What a schema rollback did.
 #[derive(Debug, Clone, serde::Serialize)]

@@ -246,7 +246,7 @@ impl Services {
     /// Re-encrypts every secret under `new_key` (admin only). The caller persists the new
     /// keyring (new key first, old key kept) BEFORE calling, so a crash never loses a key.
     pub async fn secrets_rotate(&self, actor: Option<&Actor>, new_key: &MasterKey) -> ServiceResult<RotationReport> {
-        super::schema::require_operator(actor, "rotate the master key")?;
+        super::require_operator(actor, "rotate the master key")?;
         let old = self.keyring().clone();
         let new = Keyring::single(new_key.clone());
         let mut updates = Vec::new();

@@ -362,6 +362,8 @@ impl Services {
         if !actor.is_admin() {
             f.user_id = Some(actor.user_id);
         }
+        // Hostnames are stored lower-cased; every face matches them so.
+        f.hostname = f.hostname.map(|h| h.trim().to_ascii_lowercase());
         Ok(store::list_servers(self.db(), &f, page).await?)
     }
 

@@ -126,6 +126,22 @@ pub fn default_alert_rules() -> Vec<DefaultAlert> {
     ]
 }
 
+/// The profile fields a face may edit; `None` leaves a field unchanged. Role and status are for
+/// admins. There is no password here: it changes only through `user_set_password`.
+#[derive(Debug, Clone, Default)]
+pub struct UserEdit {
+    /// E-mail.
+    pub email: Option<String>,
+    /// Full name (`Some(None)` clears).
+    pub full_name: Option<Option<String>>,
+    /// Phone (`Some(None)` clears).
+    pub phone: Option<Option<String>>,
+    /// Role.
+    pub role: Option<UserRole>,
+    /// Status (activating a user also clears its failed-login count).
+    pub status: Option<UserStatus>,
+}
+
 impl Services {
     /// Creates a user (admin only). Returns the user and, when none was given, the generated
     /// one-time password.
@@ -215,11 +231,19 @@ impl Services {
     }
 
     /// Changes a user's profile; role and status only by an admin, never leaving no active admin.
-    pub async fn user_update(&self, actor: &Actor, who: &str, changes: &UserChanges) -> ServiceResult<UserRow> {
+    /// Passwords change only through [`Services::user_set_password`].
+    pub async fn user_update(&self, actor: &Actor, who: &str, edit: &UserEdit) -> ServiceResult<UserRow> {
         actor.require_not_api("manage users")?;
         let row = self.user_get(actor, who).await?;
-        let mut c = changes.clone();
-        if c.role.is_some() || c.status.is_some() || c.password_hash.is_some() || c.reset_failed_logins {
+        let mut c = UserChanges {
+            email: edit.email.clone(),
+            full_name: edit.full_name.clone(),
+            phone: edit.phone.clone(),
+            role: edit.role,
+            status: edit.status,
+            ..Default::default()
+        };
+        if c.role.is_some() || c.status.is_some() {
             actor.require_admin("change a user's role, status or password this way")?;
         }
         if let Some(e) = &c.email {
@@ -240,7 +264,8 @@ impl Services {
                 row.username
             )));
         }
-        if c.status == Some(UserStatus::Active) && row.status == UserStatus::Locked {
+        // Activating a user (unlocking one included) starts its failed-login count afresh.
+        if c.status == Some(UserStatus::Active) && row.status != UserStatus::Active {
             c.reset_failed_logins = true;
         }
         // An api user has no password: becoming one drops it (and its sessions, below).

@@ -6,8 +6,8 @@ use crate::cli::context::{page, parse_time, Ctx};
 use crate::cli::error::CliResult;
 use crate::cli::views;
 use crate::cli::PageArgs;
+use crate::service::query::AuditFilter;
 use crate::service::{Actor, Services};
-use crate::store::audit::AuditFilter;
 
 /// `audit …`
 #[derive(Debug, Subcommand)]

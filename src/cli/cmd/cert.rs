@@ -15,8 +15,8 @@ use crate::domain::acme_clients::AcmeTool;
 use crate::service::acme::RequestInput;
 use crate::service::acme_migrate::{MigrateOutcome, MigrateSource};
 use crate::service::certificates::{CertChanges, Export, ImportInput};
+use crate::service::query::{CertFilter, CertOrder};
 use crate::service::{Actor, Services};
-use crate::store::certificates::{CertFilter, CertOrder};
 
 /// How a certificate is obtained from an ACME CA (`cert request`, `cert renewal-setup`).
 #[derive(Debug, Args)]

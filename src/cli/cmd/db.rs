@@ -4,11 +4,12 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
-use crate::cli::context::{confirm, Ctx};
+use crate::cli::context::{confirm, open_error, Ctx};
 use crate::cli::error::{CliError, CliResult};
 use crate::cli::views;
-use crate::service::Services;
-use crate::store::{migrate, redact_url, Db};
+use crate::service::schema::SchemaAdmin;
+use crate::service::views::redact_url;
+use crate::service::{ClientInfo, Services};
 
 /// `db …`
 #[derive(Debug, Subcommand)]
@@ -54,9 +55,7 @@ pub enum DbCmd {
 }
 /// The schema version of the open database.
 pub(crate) async fn schema_version(s: &Services) -> CliResult<i64> {
-    migrate::current_version(s.db())
-        .await
-        .map_err(|e| CliError::Failed(e.to_string()))
+    Ok(s.schema_version().await?)
 }
 
 /// Runs a `db` command (each authorizes itself: the operator, or no one for status/migrate).
@@ -133,45 +132,46 @@ pub(crate) async fn run(ctx: &Ctx, c: &DbCmd) -> CliResult<()> {
     Ok(())
 }
 
-/// `db status` and `db migrate`, on the database without opening the services.
+/// `db status` and `db migrate`, through the service's schema administration (without the
+/// services, which would migrate on open); a migration is audited.
 async fn schema(ctx: &Ctx, c: &DbCmd) -> CliResult<()> {
-    let db = Db::connect(&ctx.config.database_url, &ctx.config.pool_settings())
-        .await
-        .map_err(|e| {
-            CliError::Service(crate::errors::ServiceError::Remote(format!(
-                "cannot open database {}: {e}",
-                redact_url(&ctx.config.database_url)
-            )))
-        })?;
-    let failed = |e: migrate::MigrationError| CliError::Failed(e.to_string());
+    let schema = SchemaAdmin::connect(
+        &ctx.config.database_url,
+        &ctx.config.pool_settings(),
+        ClientInfo::from_env(),
+    )
+    .await
+    .map_err(open_error)?;
     match c {
         DbCmd::Status => {
-            let rows = migrate::status(&db).await.map_err(failed)?;
+            let st = schema.status().await.map_err(open_error)?;
             if ctx.json {
-                views::print_json(&rows);
+                views::print_json(&st.migrations);
             } else {
-                views::table(&rows).print();
-                if let Err(e) = migrate::check(&db, false).await {
+                views::table(&st.migrations).print();
+                if let Some(e) = &st.problem {
                     println!("\nproblem: {e}");
                 }
             }
         }
         DbCmd::Migrate => {
-            let applied = migrate::migrate(&db).await.map_err(failed)?;
-            if applied.is_empty() {
-                println!(
-                    "the schema is up to date (version {})",
-                    migrate::current_version(&db).await.map_err(failed)?
-                );
+            let report = schema.migrate().await.map_err(open_error)?;
+            if report.applied.is_empty() {
+                println!("the schema is up to date (version {})", report.version);
             } else {
                 println!(
                     "applied {}",
-                    applied.iter().map(|v| format!("V{v}")).collect::<Vec<_>>().join(", ")
+                    report
+                        .applied
+                        .iter()
+                        .map(|v| format!("V{v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 );
             }
         }
         _ => return Err(CliError::Failed("internal: only status and migrate run here".into())),
     }
-    db.close().await;
+    schema.close().await;
     Ok(())
 }

@@ -7,9 +7,8 @@ use crate::cli::error::CliResult;
 use crate::cli::views;
 use crate::cli::views::servers::GroupDetail;
 use crate::cli::PageArgs;
+use crate::service::query::{Page, ServerFilter};
 use crate::service::{Actor, Services};
-use crate::store::servers::ServerFilter;
-use crate::store::Page;
 
 /// `group …`
 #[derive(Debug, Subcommand)]

@@ -8,8 +8,8 @@ use crate::cli::views;
 use crate::cli::PageArgs;
 use crate::domain::MonitorStatus;
 use crate::service::monitoring::MonitorInput;
+use crate::service::query::MonitorFilter;
 use crate::service::{Actor, Services};
-use crate::store::monitoring::MonitorFilter;
 
 /// `monitor …`
 #[derive(Debug, Subcommand)]

@@ -6,7 +6,7 @@ use crate::cli::context::{confirm, Ctx};
 use crate::cli::error::CliResult;
 use crate::crypto::{Keyring, MasterKey};
 use crate::service::bootstrap::KeySource;
-use crate::store::redact_url;
+use crate::service::views::redact_url;
 
 /// `secrets …`
 #[derive(Debug, Subcommand)]

@@ -10,9 +10,9 @@ use crate::cli::error::{CliError, CliResult};
 use crate::cli::views;
 use crate::cli::views::servers::ServerDetail;
 use crate::cli::PageArgs;
+use crate::service::query::ServerFilter;
 use crate::service::servers::ServerInput;
 use crate::service::{Actor, Services};
-use crate::store::servers::ServerFilter;
 
 /// Server fields shared by add and update.
 #[derive(Debug, Args, Clone, Default)]

@@ -6,10 +6,8 @@ use crate::cli::views;
 use crate::cli::views::admin::Summary;
 use crate::cli::Cli;
 use crate::service::bootstrap;
+use crate::service::query::{CertFilter, CertOrder, Page, ServerFilter};
 use crate::service::{Actor, Services};
-use crate::store::certificates::{CertFilter, CertOrder};
-use crate::store::servers::ServerFilter;
-use crate::store::Page;
 
 /// Prints the summary of certificates and servers `a` sees.
 pub(crate) async fn status(ctx: &Ctx, s: &Services, a: &Actor) -> CliResult<()> {

@@ -8,9 +8,9 @@ use crate::cli::views;
 use crate::cli::views::tasks::{log_line, log_line_final, log_line_short};
 use crate::cli::PageArgs;
 use crate::domain::TaskStatus;
+use crate::service::query::TaskFilter;
 use crate::service::tasks::{RunReport, TaskInput, WaitStep};
 use crate::service::{Actor, Services};
-use crate::store::tasks::TaskFilter;
 
 /// `task …`
 #[derive(Debug, Subcommand)]

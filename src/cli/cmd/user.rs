@@ -7,9 +7,9 @@ use crate::cli::error::{CliError, CliResult};
 use crate::cli::views;
 use crate::cli::PageArgs;
 use crate::domain::UserRole;
-use crate::service::users::UserInput;
+use crate::service::query::UserFilter;
+use crate::service::users::{UserEdit, UserInput};
 use crate::service::{Actor, Services};
-use crate::store::users::{UserChanges, UserFilter};
 
 /// `user …`
 #[derive(Debug, Subcommand)]
@@ -157,13 +157,12 @@ pub(crate) async fn run(ctx: &Ctx, s: &Services, a: &Actor, c: &UserCmd) -> CliR
             status,
         } => {
             let nullable = |v: &Option<String>| v.as_ref().map(|x| Some(x.clone()).filter(|s| !s.is_empty()));
-            let ch = UserChanges {
+            let ch = UserEdit {
                 email: email.clone(),
                 full_name: nullable(full_name),
                 phone: nullable(phone),
                 role: parse_opt(role)?,
                 status: parse_opt(status)?,
-                ..Default::default()
             };
             let u = s.user_update(a, user, &ch).await?;
             println!("updated user {} ({}, {})", u.username, u.role, u.status);

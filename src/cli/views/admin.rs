@@ -6,13 +6,9 @@ use std::collections::BTreeMap;
 use super::{opt, when, TableView};
 use crate::service::acme::CaView;
 use crate::service::backup::BackupReport;
-use crate::service::schema::RollbackReport;
+use crate::service::schema::{MigrationStatus, RollbackReport};
+use crate::service::views::{AuditRow, CertificateRow, DnsProviderRow, SettingRow, UserSettingRow};
 use crate::service::Actor;
-use crate::store::acme::DnsProviderRow;
-use crate::store::audit::AuditRow;
-use crate::store::certificates::CertificateRow;
-use crate::store::migrate::MigrationStatus;
-use crate::store::settings::{SettingRow, UserSettingRow};
 
 impl TableView for SettingRow {
     const HEADERS: &'static [&'static str] = &["KEY", "VALUE", "TYPE", "SYSTEM", "DESCRIPTION"];

@@ -5,7 +5,7 @@ use chrono::{Duration, Utc};
 use super::{countdown, opt, when, FieldsView, Table, TableView};
 use crate::service::acme_migrate::{MigrateOutcome, MigrateReport};
 use crate::service::certificates::Export;
-use crate::store::certificates::{CertificateRow, DeploymentRow};
+use crate::service::views::{CertificateRow, DeploymentRow};
 
 impl TableView for CertificateRow {
     const HEADERS: &'static [&'static str] = &[

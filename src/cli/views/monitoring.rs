@@ -3,7 +3,7 @@
 use super::{opt, when, FieldsView, TableView};
 use crate::service::monitor_check::CheckOutcome;
 use crate::service::monitoring::ChannelView;
-use crate::store::monitoring::{AlertRow, BindingRow, HistoryRow, MonitorRow};
+use crate::service::views::{AlertRow, BindingRow, HistoryRow, MonitorRow};
 
 impl TableView for MonitorRow {
     const HEADERS: &'static [&'static str] = &[

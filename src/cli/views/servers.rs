@@ -3,9 +3,7 @@
 use super::{opt, render_fields, when, FieldsView, Table, TableView};
 use crate::service::deploy::PlannedHost;
 use crate::service::onboarding::ImportLine;
-use crate::store::certificates::DeploymentRow;
-use crate::store::discovery::SiteRow;
-use crate::store::servers::{GroupRow, ServerConfigRow, ServerRow};
+use crate::service::views::{DeploymentRow, GroupRow, ServerConfigRow, ServerRow, SiteRow};
 
 impl TableView for ServerRow {
     const HEADERS: &'static [&'static str] = &[

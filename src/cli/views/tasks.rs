@@ -2,9 +2,7 @@
 
 use super::{opt, render_fields, when, FieldsView, Table, TableView};
 use crate::service::tasks::{Health, TaskDetail};
-use crate::store::schedulers::SchedulerRow;
-use crate::store::schedules::ScheduleRow;
-use crate::store::tasks::{TaskLogRow, TaskRow};
+use crate::service::views::{ScheduleRow, SchedulerRow, TaskLogRow, TaskRow};
 
 impl TableView for TaskRow {
     const HEADERS: &'static [&'static str] = &[

@@ -1,8 +1,8 @@
 //! Views of users, API keys and the caller.
 
 use super::{opt, when, FieldsView, TableView};
+use crate::service::views::{ApiKeyRow, UserRow};
 use crate::service::Actor;
-use crate::store::users::{ApiKeyRow, UserRow};
 
 impl TableView for UserRow {
     const HEADERS: &'static [&'static str] = &["ID", "USERNAME", "EMAIL", "ROLE", "STATUS", "LAST LOGIN"];

@@ -9,8 +9,8 @@ use crate::service::deploy::DeployTarget;
 use crate::service::monitoring::{AlertInput, MonitorInput};
 use crate::service::onboarding::ImportDefaults;
 use crate::service::tasks::TaskInput;
+use crate::service::users::UserEdit;
 use crate::service::Actor;
-use crate::store::users::UserChanges;
 use crate::tui::action::Action;
 use crate::tui::effects::{Note, Redacted, Reply};
 use crate::tui::resources::Kind;
@@ -181,9 +181,8 @@ impl Runner {
                 } else {
                     crate::domain::UserStatus::Active
                 };
-                let changes = UserChanges {
+                let changes = UserEdit {
                     status: Some(status),
-                    reset_failed_logins: status == crate::domain::UserStatus::Active,
                     ..Default::default()
                 };
                 let u = s.user_update(a, &id.to_string(), &changes).await?;
@@ -193,7 +192,7 @@ impl Runner {
                 let k = s
                     .apikey_list(
                         a,
-                        crate::store::Page {
+                        crate::service::query::Page {
                             before_id: Some(id + 1),
                             limit: 1,
                         },

@@ -16,9 +16,9 @@ use super::forms;
 use super::resources::Kind;
 use super::rows;
 use super::state::{Link, LogLine};
-use crate::cli::session::{Resumed, SessionStore};
 use crate::errors::ServiceError;
 use crate::service::{Actor, Services};
+use crate::session::{Resumed, SessionStore};
 
 /// Where the console keeps its session (the same file as `certdeck login`).
 #[derive(Debug, Clone)]

@@ -9,9 +9,9 @@ use crate::service::certificates::{CertChanges, ImportInput};
 use crate::service::monitoring::{AlertInput, MonitorInput};
 use crate::service::schedules::ScheduleInput;
 use crate::service::servers::ServerInput;
+use crate::service::users::UserEdit;
 use crate::service::users::UserInput;
 use crate::service::Actor;
-use crate::store::users::UserChanges;
 use crate::tui::effects::{Note, Redacted, Reply};
 use crate::tui::form::FormKind;
 use crate::tui::forms;
@@ -358,7 +358,7 @@ impl Runner {
                 }
             }
             FormKind::UserEdit(id) => {
-                let changes = UserChanges {
+                let changes = UserEdit {
                     email: opt_s(v, "email"),
                     full_name: Some(opt_s(v, "full_name")),
                     role: parse_enum(v, "role")?,

@@ -1,4 +1,4 @@
-//! The session file of the CLI and the console: the tokens of `certdeck login`, kept in a 0600
+//! The session file shared by the faces (CLI and console): the tokens of `certdeck login`, kept in a 0600
 //! file in the config dir, one entry per database, like `gh auth login`.
 
 use std::collections::BTreeMap;
@@ -38,7 +38,7 @@ struct SessionFile {
 
 /// The key of a database in the session file (a hash of its URL without password).
 pub fn database_key(url: &str) -> String {
-    let redacted = crate::store::redact_url(url);
+    let redacted = crate::service::views::redact_url(url);
     crate::crypto::token::hex(&sha2::Sha256::digest(redacted.as_bytes())[..12])
 }
 
