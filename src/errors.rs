@@ -59,9 +59,31 @@ impl ServiceError {
         }
     }
 
-    /// The exit code a CLI should use for this error.
+    /// Exit code of a row not found (or not visible).
+    pub const EXIT_NOT_FOUND: i32 = 3;
+    /// Exit code of a refusal: not authenticated, a password to change first, or forbidden.
+    pub const EXIT_DENIED: i32 = 4;
+    /// Exit code of a conflict with existing data.
+    pub const EXIT_CONFLICT: i32 = 5;
+    /// Exit code of refused input.
+    pub const EXIT_INVALID: i32 = 6;
+    /// Exit code of a remote peer's failure (database server, SSH, ACME, DNS, network).
+    pub const EXIT_REMOTE: i32 = 7;
+
+    /// The exit code a CLI uses for this error (the one mapping; documented in the README):
+    /// 3 not found, 4 unauthenticated or forbidden, 5 conflict, 6 invalid input, 7 remote
+    /// failure, 1 internal.
     pub fn exit_code(&self) -> i32 {
-        1
+        match self {
+            ServiceError::NotFound { .. } => Self::EXIT_NOT_FOUND,
+            ServiceError::Forbidden(_) | ServiceError::Unauthenticated(_) | ServiceError::PasswordChangeRequired(_) => {
+                Self::EXIT_DENIED
+            }
+            ServiceError::Conflict(_) => Self::EXIT_CONFLICT,
+            ServiceError::Validation { .. } => Self::EXIT_INVALID,
+            ServiceError::Remote(_) => Self::EXIT_REMOTE,
+            ServiceError::Internal(_) => 1,
+        }
     }
 }
 

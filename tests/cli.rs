@@ -1,4 +1,5 @@
-//! The binary as an operator runs it: first run on SQLite, exit codes, `--json`, bad input,
+//! The binary as an operator runs it: first run on SQLite, exit codes (one per kind of failure),
+//! `--json`, bad input,
 //! `init` + `login` on MariaDB, `--no-migrate`, and the daemon's refusal without an admin.
 
 mod common;
@@ -43,8 +44,9 @@ fn first_run_on_sqlite_prints_the_admin_password_once_and_it_only_sets_a_new_one
     let home = tempfile::tempdir().unwrap();
     let first = certdeck(home.path(), &["server", "list"], None);
     let (out, err) = text(&first);
-    // Not on a terminal: the admin is created, but its one-time password must be replaced first.
-    assert_eq!(first.status.code(), Some(1), "{out}{err}");
+    // Not on a terminal: the admin is created, but its one-time password must be replaced first
+    // (exit 4: not logged in).
+    assert_eq!(first.status.code(), Some(4), "{out}{err}");
     assert!(
         err.contains("one-time password") && err.contains("--new-password-stdin"),
         "first run must show the admin password and how to replace it: {err}"
@@ -54,7 +56,7 @@ fn first_run_on_sqlite_prints_the_admin_password_once_and_it_only_sets_a_new_one
 
     let second = certdeck(home.path(), &["server", "list"], None);
     let (_, err2) = text(&second);
-    assert_eq!(second.status.code(), Some(1));
+    assert_eq!(second.status.code(), Some(4));
     assert!(!err2.contains(&password), "the password is shown only once: {err2}");
     assert!(err2.contains("certdeck login"), "{err2}");
 
@@ -65,7 +67,7 @@ fn first_run_on_sqlite_prints_the_admin_password_once_and_it_only_sets_a_new_one
         Some(&format!("{password}\n")),
     );
     let (_, err3) = text(&only);
-    assert_eq!(only.status.code(), Some(1));
+    assert_eq!(only.status.code(), Some(4));
     assert!(
         err3.contains("one-time password") && err3.contains("--new-password-stdin"),
         "{err3}"
@@ -84,7 +86,7 @@ fn first_run_on_sqlite_prints_the_admin_password_once_and_it_only_sets_a_new_one
         &["login", "-u", "admin", "--password-stdin"],
         Some(&format!("{password}\n")),
     );
-    assert_eq!(again.status.code(), Some(1), "the one-time password works once");
+    assert_eq!(again.status.code(), Some(4), "the one-time password works once");
 
     // The password is never in the log files.
     for entry in std::fs::read_dir(home.path().join("data/logs")).unwrap() {
@@ -110,7 +112,7 @@ fn first_run_on_sqlite_prints_the_admin_password_once_and_it_only_sets_a_new_one
 }
 
 #[test]
-fn bad_input_exits_1_with_a_specific_message_and_usage_errors_exit_2() {
+fn bad_input_exits_6_with_a_specific_message_and_usage_errors_exit_2() {
     let home = tempfile::tempdir().unwrap();
     first_admin(home.path(), &[]);
     assert!(certdeck(home.path(), &["whoami"], None).status.success());
@@ -129,11 +131,11 @@ fn bad_input_exits_1_with_a_specific_message_and_usage_errors_exit_2() {
         ],
         Some("pw\n"),
     );
-    assert_eq!(port.status.code(), Some(1));
+    assert_eq!(port.status.code(), Some(6));
     assert!(text(&port).1.contains("port 0 is out of range"), "{:?}", text(&port));
 
     let enum_value = certdeck(home.path(), &["server", "list", "--type", "iis"], None);
-    assert_eq!(enum_value.status.code(), Some(1));
+    assert_eq!(enum_value.status.code(), Some(6));
     assert!(
         text(&enum_value)
             .1
@@ -147,7 +149,7 @@ fn bad_input_exits_1_with_a_specific_message_and_usage_errors_exit_2() {
         &["server", "add", "bad host!", "--user", "x", "--password-stdin"],
         Some("pw\n"),
     );
-    assert_eq!(host.status.code(), Some(1));
+    assert_eq!(host.status.code(), Some(6));
     assert!(text(&host).1.contains("invalid hostname"), "{:?}", text(&host));
 
     let usage = certdeck(home.path(), &["server", "frobnicate"], None);
@@ -243,7 +245,7 @@ async fn mariadb_needs_init_then_login_and_the_same_binary_works() {
     let home = tempfile::tempdir().unwrap();
     let url = t.url.clone();
     let before = certdeck(home.path(), &["--database-url", &url, "server", "list"], None);
-    assert_eq!(before.status.code(), Some(1));
+    assert_eq!(before.status.code(), Some(4));
     assert!(text(&before).1.contains("certdeck init"), "{:?}", text(&before));
 
     let init = certdeck(
@@ -265,13 +267,13 @@ async fn mariadb_needs_init_then_login_and_the_same_binary_works() {
         &["--database-url", &url, "login", "-u", "admin", "--password-stdin"],
         Some("nope-nope-nope\n"),
     );
-    assert_eq!(wrong.status.code(), Some(1));
+    assert_eq!(wrong.status.code(), Some(4));
     let once = certdeck(
         home.path(),
         &["--database-url", &url, "login", "-u", "admin", "--password-stdin"],
         Some(&format!("{password}\n")),
     );
-    assert_eq!(once.status.code(), Some(1), "a one-time password must be replaced");
+    assert_eq!(once.status.code(), Some(4), "a one-time password must be replaced");
     first_login(&password, |args, stdin| {
         certdeck(home.path(), &[&["--database-url", &url], args].concat(), stdin)
     });
@@ -300,7 +302,7 @@ async fn mariadb_needs_init_then_login_and_the_same_binary_works() {
     let who: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(who["role"], "api");
     let o = with_key(&["--database-url", &url, "user", "list"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(4));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("API key may not"),
         "{}",
@@ -365,7 +367,7 @@ fn operator_commands_refuse_a_non_admin_session_and_channels_take_settings_json(
     for args in [&["user", "unlock", "admin"][..], &["secrets", "rotate", "--yes"][..]] {
         let o = certdeck(h, args, None);
         let (out, err) = text(&o);
-        assert_eq!(o.status.code(), Some(1), "{args:?} as bob: {out}{err}");
+        assert_eq!(o.status.code(), Some(4), "{args:?} as bob: {out}{err}");
         assert!(err.contains("needs an admin session"), "{args:?}: {err}");
     }
     assert_eq!(
@@ -381,7 +383,7 @@ fn operator_commands_refuse_a_non_admin_session_and_channels_take_settings_json(
         &["login", "-u", "bob", "--password-stdin"],
         Some("not-his-password\n"),
     );
-    assert_eq!(wrong.status.code(), Some(1), "{:?}", text(&wrong));
+    assert_eq!(wrong.status.code(), Some(4), "{:?}", text(&wrong));
     let o = certdeck(h, &["user", "unlock", "bob"], None);
     assert!(o.status.success(), "{:?}", text(&o));
 }
@@ -403,8 +405,8 @@ fn tasks_schedules_and_health_from_the_command_line() {
     assert_eq!(v["level"], "down");
     first_admin(h, &[]);
 
-    // Bad task input: a specific error, exit 1, nothing queued.
-    for (args, needle) in [
+    // Bad task input: a specific error, exit 6 (invalid) or 3 (no such target), nothing queued.
+    for (args, needle, code) in [
         (
             &[
                 "task",
@@ -417,23 +419,27 @@ fn tasks_schedules_and_health_from_the_command_line() {
                 "11",
             ][..],
             "priority",
+            6,
         ),
         (
             &["task", "enqueue", "--type", "frobnicate", "--target", "1"][..],
             "frobnicate",
+            6,
         ),
         (
             &["task", "enqueue", "--type", "server_check", "--target", "999"][..],
             "999",
+            3,
         ),
         (
             &["schedule", "add", "x", "--type", "server_check", "--cron", "61 * * * *"][..],
             "cron",
+            6,
         ),
     ] {
         let o = certdeck(h, args, None);
         let (out, err) = text(&o);
-        assert_eq!(o.status.code(), Some(1), "{args:?}: {out}{err}");
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {out}{err}");
         assert!(err.contains(needle), "{args:?}: {err}");
     }
     let list = certdeck(h, &["task", "list", "--json"], None);
@@ -546,5 +552,102 @@ fn the_daemon_runs_a_queued_task_and_task_logs_follows_it_to_the_end() {
         (v["status"].as_str(), v["attempts"].as_i64()),
         (Some("failed"), Some(1)),
         "{v}"
+    );
+}
+
+/// Each kind of failure has its own exit code (README, "Exit codes"): 2 usage, 3 not found,
+/// 4 not logged in or forbidden, 5 conflict, 6 invalid input; 0 and the message otherwise.
+#[test]
+fn exit_codes_name_the_kind_of_failure() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    first_admin(h, &[]);
+    let code = |args: &[&str], stdin: Option<&str>| {
+        let o = certdeck(h, args, stdin);
+        let (out, err) = text(&o);
+        (o.status.code(), format!("{out}{err}"))
+    };
+
+    // Not found: a row that does not exist.
+    let (c, said) = code(&["server", "show", "999"], None);
+    assert_eq!(c, Some(3), "{said}");
+    assert!(said.contains("server 999 not found"), "{said}");
+    let (c, said) = code(&["cert", "show", "4242"], None);
+    assert_eq!(c, Some(3), "{said}");
+
+    // Invalid input: a value the service refuses, and one the command line cannot parse.
+    let (c, said) = code(
+        &["server", "add", "bad host!", "--user", "x", "--password-stdin"],
+        Some("pw\n"),
+    );
+    assert_eq!(c, Some(6), "{said}");
+    assert!(said.contains("invalid hostname"), "{said}");
+    let (c, said) = code(&["task", "list", "--status", "sleeping"], None);
+    assert_eq!(c, Some(6), "{said}");
+
+    // Conflict: a name that is taken.
+    let (c, said) = code(&["apikey", "create", "ci"], None);
+    assert_eq!(c, Some(0), "{said}");
+    let (c, said) = code(
+        &[
+            "user",
+            "create",
+            "admin",
+            "--email",
+            "other@example.com",
+            "--password-stdin",
+        ],
+        Some("another-password-1\n"),
+    );
+    assert_eq!(c, Some(5), "{said}");
+    assert!(said.contains("conflict"), "{said}");
+
+    // Usage: a deploy that does not say where; a clap error.
+    let (c, said) = code(&["deploy", "1"], None);
+    assert_eq!(c, Some(2), "{said}");
+    assert!(said.contains("--server ID, --group ID or --all"), "{said}");
+    assert_eq!(code(&["cert", "frobnicate"], None).0, Some(2));
+
+    // Forbidden: a plain user asks for an admin's list.
+    let (c, said) = code(
+        &[
+            "user",
+            "create",
+            "carol",
+            "--email",
+            "carol@example.com",
+            "--password-stdin",
+        ],
+        Some("carol-password-1\n"),
+    );
+    assert_eq!(c, Some(0), "{said}");
+    assert!(certdeck(h, &["logout"], None).status.success());
+    let login = certdeck(
+        h,
+        &["login", "-u", "carol", "--password-stdin", "--new-password-stdin"],
+        Some("carol-password-1\ncarol-own-password-1\n"),
+    );
+    assert!(login.status.success(), "{:?}", text(&login));
+    let (c, said) = code(&["user", "list"], None);
+    assert_eq!(c, Some(4), "{said}");
+    assert!(said.contains("forbidden"), "{said}");
+
+    // Unauthenticated: no session, and a wrong password.
+    assert!(certdeck(h, &["logout"], None).status.success());
+    let (c, said) = code(&["server", "list"], None);
+    assert_eq!(c, Some(4), "{said}");
+    assert!(said.contains("not logged in"), "{said}");
+    let (c, said) = code(
+        &["login", "-u", "carol", "--password-stdin"],
+        Some("not-her-password\n"),
+    );
+    assert_eq!(c, Some(4), "{said}");
+
+    // The codes are listed in the help.
+    let (c, said) = code(&["--help"], None);
+    assert_eq!(c, Some(0), "{said}");
+    assert!(
+        said.contains("3 not found") && said.contains("6 invalid input"),
+        "{said}"
     );
 }

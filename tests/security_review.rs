@@ -336,7 +336,7 @@ fn cli_a_user_cannot_import_a_private_key_file_of_the_host() {
     let (cert_s, key_s) = (cert_file.to_str().unwrap(), key_file.to_str().unwrap());
 
     let o = certdeck(h, "bob", &["cert", "import", "--cert", cert_s, "--key", key_s], None);
-    assert_eq!(o.status.code(), Some(1), "{}", said(&o));
+    assert_eq!(o.status.code(), Some(4), "forbidden: {}", said(&o));
     let m = said(&o);
     assert!(
         m.contains("ssh.operator_credentials_users") && m.contains("--key -"),

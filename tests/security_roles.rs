@@ -244,10 +244,10 @@ fn cli_rollback_restore_and_rotate_ask_first_and_refuse_api_keys_and_user_sessio
         &["secrets", "rotate", "--yes"],
     ];
     for args in attacks {
-        // An api key: refused, exit 1, nothing done.
+        // An api key: refused, exit 4, nothing done.
         let o = certdeck(h, "nokey", args, None, Some(&cred));
         let (out, err) = text(&o);
-        assert_eq!(o.status.code(), Some(1), "{args:?} with an api key: {out}{err}");
+        assert_eq!(o.status.code(), Some(4), "{args:?} with an api key: {out}{err}");
         assert!(
             err.contains("role api") && err.contains("admin session"),
             "{args:?}: {err}"
@@ -255,16 +255,17 @@ fn cli_rollback_restore_and_rotate_ask_first_and_refuse_api_keys_and_user_sessio
         // A user session: refused the same way.
         let o = certdeck(h, "bob", args, None, None);
         let (out, err) = text(&o);
-        assert_eq!(o.status.code(), Some(1), "{args:?} as bob: {out}{err}");
+        assert_eq!(o.status.code(), Some(4), "{args:?} as bob: {out}{err}");
         assert!(
             err.contains("role user") && err.contains("admin session"),
             "{args:?}: {err}"
         );
-        // An admin session, not on a terminal, without --yes: asks for --yes and does nothing.
+        // An admin session, not on a terminal, without --yes: asks for --yes and does nothing
+        // (a usage error, exit 2).
         let no_yes: Vec<&str> = args.iter().copied().filter(|a| *a != "--yes").collect();
         let o = certdeck(h, "config", &no_yes, None, None);
         let (out, err) = text(&o);
-        assert_eq!(o.status.code(), Some(1), "{no_yes:?} without --yes: {out}{err}");
+        assert_eq!(o.status.code(), Some(2), "{no_yes:?} without --yes: {out}{err}");
         assert!(
             err.contains("--yes") && err.contains("Nothing was changed"),
             "{no_yes:?}: {err}"
@@ -778,7 +779,8 @@ async fn trust_hostkey_pins_the_key_it_showed_not_the_one_a_second_connection_pr
     // The attack: the key shown (the bed's) is not the key the second connection presents.
     let o = run(s(&["server", "trust-hostkey", "1", "--yes"]), None).await.unwrap();
     let (out, err) = text(&o);
-    assert_eq!(o.status.code(), Some(1), "a key that changed was pinned: {out}{err}");
+    // A conflict between the key shown and the key presented: exit 5.
+    assert_eq!(o.status.code(), Some(5), "a key that changed was pinned: {out}{err}");
     assert!(err.contains(&bed.host_fp), "the shown key: {err}");
     assert!(err.contains("not trusted"), "{err}");
     let show = run(s(&["--json", "server", "show", "1"]), None).await.unwrap();
@@ -851,11 +853,11 @@ fn cli_a_user_stores_a_key_instead_of_reading_key_files_or_the_agent_of_the_host
     };
     let o = add("bob", "b1", &["--key-file", key], None);
     let (out, err) = text(&o);
-    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert_eq!(o.status.code(), Some(4), "forbidden: {out}{err}");
     assert!(err.contains("store the key") && err.contains("--key-stdin"), "{err}");
     let o = add("bob", "b2", &[], None);
     let (out, err) = text(&o);
-    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert_eq!(o.status.code(), Some(6), "invalid input: {out}{err}");
     assert!(err.contains("ssh-agent"), "{err}");
     let list = certdeck(h, "bob", &["--json", "server", "list"], None, None);
     assert_eq!(text(&list).0.trim(), "[]", "nothing added");

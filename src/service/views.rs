@@ -15,4 +15,4 @@ pub use crate::store::schedules::ScheduleRow;
 pub use crate::store::servers::{GroupRow, ServerConfigRow, ServerRow};
 pub use crate::store::settings::{SettingRow, UserSettingRow};
 pub use crate::store::tasks::{TaskLogRow, TaskRow};
-pub use crate::store::users::UserRow;
+pub use crate::store::users::{ApiKeyRow, UserRow};

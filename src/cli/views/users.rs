@@ -1,0 +1,147 @@
+//! Views of users, API keys and the caller.
+
+use super::{opt, when, FieldsView, TableView};
+use crate::service::views::{ApiKeyRow, UserRow};
+use crate::service::Actor;
+
+impl TableView for UserRow {
+    const HEADERS: &'static [&'static str] = &["ID", "USERNAME", "EMAIL", "ROLE", "STATUS", "LAST LOGIN"];
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.id.to_string(),
+            self.username.clone(),
+            self.email.clone(),
+            self.role.to_string(),
+            self.status.to_string(),
+            when(self.last_login_at),
+        ]
+    }
+}
+
+impl FieldsView for UserRow {
+    fn fields(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("id", self.id.to_string()),
+            ("username", self.username.clone()),
+            ("email", self.email.clone()),
+            ("full name", opt(&self.full_name)),
+            ("phone", opt(&self.phone)),
+            ("role", self.role.to_string()),
+            ("status", self.status.to_string()),
+            ("failed logins", self.failed_login_count.to_string()),
+            ("last login", when(self.last_login_at)),
+            ("created", when(Some(self.created_at))),
+        ]
+    }
+}
+
+impl TableView for ApiKeyRow {
+    const HEADERS: &'static [&'static str] = &["ID", "NAME", "API KEY", "USER", "STATUS", "EXPIRES", "LAST USED"];
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.id.to_string(),
+            self.key_name.clone(),
+            self.api_key.clone(),
+            self.user_id.to_string(),
+            self.status.to_string(),
+            when(self.expires_at),
+            when(self.last_used_at),
+        ]
+    }
+}
+
+/// A new API key with its secret (shown once): JSON, or the three lines of text.
+pub fn apikey_created(json: bool, row: &ApiKeyRow, secret: &str) -> String {
+    if json {
+        return super::json_text(
+            &serde_json::json!({"id": row.id, "api_key": row.api_key, "secret": secret, "credential": format!("{}:{secret}", row.api_key)}),
+        )
+        .map(|s| s + "\n")
+        .unwrap_or_default();
+    }
+    format!(
+        "created API key {} (id {})\nsecret, shown only now: {secret}\nuse it as: CERTDECK_API_KEY={}:{secret}\n",
+        row.api_key, row.id, row.api_key
+    )
+}
+
+/// `whoami`: JSON, or `name (role, id N)`.
+pub fn whoami(json: bool, a: &Actor) -> String {
+    if json {
+        return super::json_text(&serde_json::json!({"user_id": a.user_id, "username": a.username, "role": a.role}))
+            .map(|s| s + "\n")
+            .unwrap_or_default();
+    }
+    format!("{} ({}, id {})\n", a.username, a.role, a.user_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::t0;
+    use super::*;
+    use crate::domain::{ApiKeyStatus, UserRole, UserStatus};
+
+    fn user() -> UserRow {
+        UserRow {
+            id: 2,
+            username: "bob".into(),
+            email: "bob@example.com".into(),
+            password_hash: "$argon2id$secret-hash".into(),
+            full_name: None,
+            phone: None,
+            role: UserRole::User,
+            status: UserStatus::Active,
+            last_login_at: Some(t0()),
+            failed_login_count: 0,
+            must_change_password: false,
+            created_at: t0(),
+            updated_at: t0(),
+        }
+    }
+
+    fn key() -> ApiKeyRow {
+        ApiKeyRow {
+            id: 4,
+            user_id: 2,
+            key_name: "ci".into(),
+            api_key: "cdk_abc".into(),
+            secret_hash: "$argon2id$hash".into(),
+            status: ApiKeyStatus::Active,
+            expires_at: None,
+            last_used_at: None,
+            created_at: t0(),
+            updated_at: t0(),
+        }
+    }
+
+    #[test]
+    fn user_views_never_show_the_password_hash() {
+        assert_eq!(
+            super::super::table(&[user()]).render(),
+            "ID  USERNAME  EMAIL            ROLE  STATUS  LAST LOGIN\n2   bob       bob@example.com  user  active  2026-01-02 03:04\n"
+        );
+        let text = super::super::render_fields(&user().fields());
+        assert!(text.starts_with("id             2\nusername       bob\n"), "{text}");
+        let json = super::super::json_text(&user()).unwrap();
+        assert!(!json.contains("argon2"), "{json}");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&json).unwrap()["role"],
+            "user"
+        );
+    }
+
+    #[test]
+    fn api_key_views() {
+        assert_eq!(
+            super::super::table(&[key()]).render(),
+            "ID  NAME  API KEY  USER  STATUS  EXPIRES  LAST USED\n4   ci    cdk_abc  2     active  -        -\n"
+        );
+        assert!(!super::super::json_text(&[key()]).unwrap().contains("argon2"));
+        assert_eq!(
+            apikey_created(false, &key(), "s3"),
+            "created API key cdk_abc (id 4)\nsecret, shown only now: s3\nuse it as: CERTDECK_API_KEY=cdk_abc:s3\n"
+        );
+        let v: serde_json::Value = serde_json::from_str(&apikey_created(true, &key(), "s3")).unwrap();
+        assert_eq!(v["credential"], "cdk_abc:s3");
+    }
+}
