@@ -2,11 +2,11 @@
 
 use clap::Subcommand;
 
-use crate::cli::context::{page, parse_time, Ctx};
+use crate::cli::context::{page, Ctx};
 use crate::cli::error::CliResult;
 use crate::cli::views;
 use crate::cli::PageArgs;
-use crate::service::query::AuditFilter;
+use crate::service::query::Terms;
 use crate::service::{Actor, Services};
 
 /// `audit …`
@@ -47,18 +47,14 @@ pub(crate) async fn run(ctx: &Ctx, s: &Services, a: &Actor, c: &AuditCmd) -> Cli
         until,
         page: p,
     } = c;
-    let user_id = match user {
-        Some(u) => Some(s.user_get(a, u).await?.id),
-        None => None,
-    };
-    let f = AuditFilter {
-        user_id,
-        action: action.clone(),
-        resource_type: resource.clone(),
-        resource_id: *resource_id,
-        since: since.as_deref().map(parse_time).transpose()?,
-        until: until.as_deref().map(parse_time).transpose()?,
-    };
+    let terms = Terms::default()
+        .with("user", user.as_ref())
+        .with("action", action.as_ref())
+        .with("resource", resource.as_ref())
+        .with("id", resource_id.as_ref())
+        .with("since", since.as_ref())
+        .with("until", until.as_ref());
+    let f = s.audit_filter(a, &terms, chrono::Utc::now()).await?;
     views::list(ctx.json, &s.audit_list(a, &f, page(p)).await?);
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 
 use super::task::run_task;
-use crate::cli::context::{page, parse_opt, read_file, read_stdin_secret, Ctx};
+use crate::cli::context::{page, read_file, read_stdin_secret, Ctx};
 use crate::cli::error::{CliError, CliResult};
 use crate::cli::views;
 use crate::cli::views::certs::CertDetail;
@@ -15,7 +15,7 @@ use crate::domain::acme_clients::AcmeTool;
 use crate::service::acme::RequestInput;
 use crate::service::acme_migrate::{MigrateOutcome, MigrateSource};
 use crate::service::certificates::{CertChanges, Export, ImportInput};
-use crate::service::query::{CertFilter, CertOrder};
+use crate::service::query::{CertFilter, CertOrder, ListFilter, Terms};
 use crate::service::{Actor, Services};
 
 /// How a certificate is obtained from an ACME CA (`cert request`, `cert renewal-setup`).
@@ -252,15 +252,14 @@ pub(crate) async fn run(ctx: &Ctx, s: &Services, a: &Actor, c: &CertCmd) -> CliR
             expiring_within,
             page: p,
         } => {
-            let mut f = CertFilter {
-                status: parse_opt(status)?,
-                certificate_type: parse_opt(certificate_type)?,
-                main_domain: domain.clone(),
-                ..Default::default()
-            };
-            if let Some(d) = expiring_within {
+            let terms = Terms::default()
+                .with("status", status.as_ref())
+                .with("type", certificate_type.as_ref())
+                .with("domain", domain.as_ref())
+                .with("expires_within", expiring_within.as_ref());
+            let mut f = CertFilter::from_terms(&terms, chrono::Utc::now())?;
+            if expiring_within.is_some() {
                 f.order = CertOrder::Expiry;
-                f.expires_to = Some(views::certs::expiry_horizon(*d));
             }
             views::list(json, &s.cert_list(a, &f, page(p)).await?);
         }

@@ -2,13 +2,13 @@
 
 use clap::Subcommand;
 
-use crate::cli::context::{page, parse, parse_opt, Ctx};
+use crate::cli::context::{page, parse, Ctx};
 use crate::cli::error::{CliError, CliResult};
 use crate::cli::views;
 use crate::cli::PageArgs;
 use crate::domain::MonitorStatus;
 use crate::service::monitoring::MonitorInput;
-use crate::service::query::MonitorFilter;
+use crate::service::query::{ListFilter, MonitorFilter, Terms};
 use crate::service::{Actor, Services};
 
 /// `monitor …`
@@ -98,12 +98,10 @@ pub(crate) async fn run(ctx: &Ctx, s: &Services, a: &Actor, c: &MonitorCmd) -> C
             monitor_type,
             page: p,
         } => {
-            let f = MonitorFilter {
-                user_id: None,
-                status: parse_opt(status)?,
-                monitor_type: parse_opt(monitor_type)?,
-                is_active: None,
-            };
+            let terms = Terms::default()
+                .with("status", status.as_ref())
+                .with("type", monitor_type.as_ref());
+            let f = MonitorFilter::from_terms(&terms, chrono::Utc::now())?;
             views::list(ctx.json, &s.monitor_list(a, &f, page(p)).await?);
         }
         MonitorCmd::Show { id } => views::show(ctx.json, &s.monitor_get(a, *id).await?),

@@ -10,7 +10,7 @@ use crate::cli::error::{CliError, CliResult};
 use crate::cli::views;
 use crate::cli::views::servers::ServerDetail;
 use crate::cli::PageArgs;
-use crate::service::query::ServerFilter;
+use crate::service::query::{ListFilter, ServerFilter, Terms};
 use crate::service::servers::ServerInput;
 use crate::service::{Actor, Services};
 
@@ -263,13 +263,12 @@ pub(crate) async fn run(ctx: &Ctx, s: &Services, a: &Actor, c: &ServerCmd) -> Cl
             group,
             page: p,
         } => {
-            let f = ServerFilter {
-                user_id: None,
-                status: parse_opt(status)?,
-                server_type: parse_opt(server_type)?,
-                hostname: hostname.clone(),
-                group_id: *group,
-            };
+            let terms = Terms::default()
+                .with("status", status.as_ref())
+                .with("type", server_type.as_ref())
+                .with("hostname", hostname.as_ref())
+                .with("group", group.as_ref());
+            let f = ServerFilter::from_terms(&terms, chrono::Utc::now())?;
             views::list(ctx.json, &s.server_list(a, &f, page(p)).await?);
         }
         ServerCmd::Show { id } => {

@@ -2,13 +2,13 @@
 
 use clap::Subcommand;
 
-use crate::cli::context::{json_arg, page, parse, parse_opt, parse_time, Ctx};
+use crate::cli::context::{json_arg, page, parse, parse_time, Ctx};
 use crate::cli::error::{CliError, CliResult};
 use crate::cli::views;
 use crate::cli::views::tasks::{log_line, log_line_final, log_line_short};
 use crate::cli::PageArgs;
 use crate::domain::TaskStatus;
-use crate::service::query::TaskFilter;
+use crate::service::query::{ListFilter, TaskFilter, Terms};
 use crate::service::tasks::{RunReport, TaskInput, WaitStep};
 use crate::service::{Actor, Services};
 
@@ -79,11 +79,10 @@ pub(crate) async fn run(ctx: &Ctx, s: &Services, a: &Actor, c: &TaskCmd) -> CliR
             task_type,
             page: p,
         } => {
-            let f = TaskFilter {
-                visible_to: None,
-                status: parse_opt(status)?,
-                task_type: parse_opt(task_type)?,
-            };
+            let terms = Terms::default()
+                .with("status", status.as_ref())
+                .with("type", task_type.as_ref());
+            let f = TaskFilter::from_terms(&terms, chrono::Utc::now())?;
             views::list(ctx.json, &s.task_list(a, &f, page(p)).await?);
         }
         TaskCmd::Show { id } => views::show(ctx.json, &s.task_get(a, *id).await?),

@@ -7,7 +7,7 @@ use crate::cli::error::{CliError, CliResult};
 use crate::cli::views;
 use crate::cli::PageArgs;
 use crate::domain::UserRole;
-use crate::service::query::UserFilter;
+use crate::service::query::{ListFilter, Terms, UserFilter};
 use crate::service::users::{UserEdit, UserInput};
 use crate::service::{Actor, Services};
 
@@ -101,10 +101,8 @@ pub(crate) async fn unlock(ctx: &Ctx, s: &Services, user: &str) -> CliResult<()>
 pub(crate) async fn run(ctx: &Ctx, s: &Services, a: &Actor, c: &UserCmd) -> CliResult<()> {
     match c {
         UserCmd::List { status, role, page: p } => {
-            let f = UserFilter {
-                status: parse_opt(status)?,
-                role: parse_opt(role)?,
-            };
+            let terms = Terms::default().with("status", status.as_ref()).with("role", role.as_ref());
+            let f = UserFilter::from_terms(&terms, chrono::Utc::now())?;
             views::list(ctx.json, &s.user_list(a, &f, page(p)).await?);
         }
         UserCmd::Show { user } => views::show(ctx.json, &s.user_get(a, user).await?),
