@@ -1,7 +1,19 @@
 //! certdeck: the whole life of TLS certificates for a fleet of web servers, from a terminal.
 //!
-//! Layers, top to bottom (see DESIGN.md): faces (`cli`, console, scheduler) call `service`,
-//! the only entry for any operation; `service` uses `store` (SQL), `crypto` and `domain`.
+//! Layers, one direction of dependency, top to bottom (see DESIGN.md section 1):
+//!
+//! - faces: [`tui`] (the console), [`cli`] (clap, `--json` for scripts) and [`scheduler`] (claims
+//!   due tasks and schedules and runs them); they reach everything through [`service`];
+//! - [`service`]: the only entry for any operation: validation, authorization, audit rows, task
+//!   rows and task logs, orchestration of the engines;
+//! - below the service: [`store`] (sqlx, the only place with SQL; MySQL/MariaDB and SQLite),
+//!   [`engine`] (leaf adapters to the outside world, no database: ACME, DNS, SSH, TLS probes,
+//!   notifications), [`crypto`] (secret box, password and token hashing) and [`domain`]
+//!   (newtypes, enums, parsing, certificate summary).
+//!
+//! Beside them: [`config`] (config file, `CERTDECK_*` variables, directories), [`errors`] (the
+//! service error type), [`logging`] (rolling file logs) and [`fsutil`] (private files and
+//! directories).
 
 pub mod cli;
 pub mod config;

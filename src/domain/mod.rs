@@ -1,5 +1,8 @@
 //! Domain types: one Rust enum per ENUM column of the design, and newtypes that parse and
-//! validate input at the edge (domain names, hostnames, ports, e-mails, URLs, cron expressions).
+//! validate input at the edge (domain names, hostnames, ports, e-mails, URLs, cron expressions);
+//! pure parsing without I/O: certificate and key PEM/DER (`certpem`), OpenSSH client config
+//! (`ssh_config`), nginx/Apache configuration (`webconf`), CIDR lists (`cidr`), other ACME
+//! clients' renewal files (`acme_clients`) and alert rule conditions (`alert_rules`).
 
 pub mod acme_clients;
 pub mod alert_rules;

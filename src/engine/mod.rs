@@ -1,4 +1,5 @@
-//! Engines: talk to the outside world (SSH servers, TLS endpoints). They never touch the
+//! Engines: leaf adapters that talk to the outside world (ACME CAs, DNS servers and provider
+//! APIs, SSH servers, TLS endpoints, mail, webhook and SMS gateways). They never touch the
 //! database or the screen; the service layer feeds them decrypted settings and stores results.
 
 pub mod acme;
