@@ -377,6 +377,17 @@ pub fn parse_bundle(
     })
 }
 
+/// The serial number of a DER certificate, lowercase hex without leading zeros.
+pub fn serial_hex(der: &[u8]) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let bytes = cert.raw_serial();
+    let i = bytes
+        .iter()
+        .position(|b| *b != 0)
+        .unwrap_or(bytes.len().saturating_sub(1));
+    Some(bytes[i..].iter().map(|b| format!("{b:02x}")).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,8 @@
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
-use super::tasks::{RunFuture, TaskContext, TaskFailure, TaskInput, TaskRunner};
+use super::runner::{RunFuture, TaskContext, TaskFailure, TaskRunner};
+use super::tasks::enqueue::TaskInput;
 use super::{opt_text, Actor, Services};
 use crate::domain::{CertificateStatus, CertificateType, DomainName, Email, EncryptionType, LogLevel, TaskType};
 use crate::engine::acme::{

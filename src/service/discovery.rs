@@ -8,11 +8,11 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::remote::{server_label, RemoteError};
-use super::tasks::{RunFuture, TaskContext, TaskFailure, TaskRunner};
+use super::runner::{RunFuture, TaskContext, TaskFailure, TaskRunner};
 use super::{Actor, Services};
 use crate::domain::webconf::{self, Flavor};
 use crate::domain::{ConfigType, LogLevel, ServerStatus, ServerType};
-use crate::engine::ssh::{shell_quote, Bounded, Sftp, SshSession};
+use crate::engine::ssh::{Bounded, Sftp, SshSession};
 use crate::errors::{ServiceError, ServiceResult};
 use crate::store::discovery::{self as store, FoundConfig, ProbeFacts, SiteRow};
 use crate::store::servers::ServerRow;
@@ -581,7 +581,7 @@ impl Services {
                 });
             }
         }
-        let cmds = super::deploy::server_commands(server);
+        let cmds = super::hosts::server_commands(server);
         for (what, cmd) in [("test", &cmds.test), ("reload", &cmds.reload)] {
             let Some(cmd) = cmd else { continue };
             let r = session
@@ -854,21 +854,8 @@ pub fn leaf_summary(der: &[u8]) -> Result<LeafSummary, String> {
     })
 }
 
-/// The serial number of a DER certificate, lowercase hex without leading zeros.
-pub fn serial_hex(der: &[u8]) -> Option<String> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
-    let bytes = cert.raw_serial();
-    let i = bytes
-        .iter()
-        .position(|b| *b != 0)
-        .unwrap_or(bytes.len().saturating_sub(1));
-    Some(bytes[i..].iter().map(|b| format!("{b:02x}")).collect())
-}
-
-/// Quotes a path for the remote shell (re-exported for the deploy module).
-pub(crate) fn q(p: &str) -> String {
-    shell_quote(p)
-}
+/// The serial number of a DER certificate (see [`crate::domain::certpem::serial_hex`]).
+pub use crate::domain::certpem::serial_hex;
 
 #[cfg(test)]
 mod tests {
