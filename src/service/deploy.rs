@@ -117,7 +117,14 @@ impl ServerAccess for SshAccess {
 struct SshHosts<'a> {
     svc: &'a Services,
     servers: HashMap<i64, ServerRow>,
-    conns: Mutex<(Vec<Arc<SshSession>>, HashMap<String, usize>)>,
+    conns: Mutex<Pool>,
+}
+
+/// Open sessions, and which one serves each target identity.
+#[derive(Default)]
+struct Pool {
+    list: Vec<Arc<SshSession>>,
+    by_identity: HashMap<String, usize>,
 }
 
 impl Hosts for SshHosts<'_> {
@@ -134,17 +141,17 @@ impl Hosts for SshHosts<'_> {
             let target = self.svc.ssh_target(server, None).await.map_err(fail)?;
             let identity = target.identity();
             let mut conns = self.conns.lock().await;
-            let s = match conns.1.get(&identity) {
-                Some(i) => conns.0[*i].clone(),
+            let s = match conns.by_identity.get(&identity) {
+                Some(i) => conns.list[*i].clone(),
                 None => {
                     let s = Arc::new(
                         SshSession::connect(&target, ssh_timeouts())
                             .await
                             .map_err(|e| fail(e.into()))?,
                     );
-                    conns.0.push(s.clone());
-                    let i = conns.0.len() - 1;
-                    conns.1.insert(identity, i);
+                    conns.list.push(s.clone());
+                    let i = conns.list.len() - 1;
+                    conns.by_identity.insert(identity, i);
                     s
                 }
             };
@@ -154,7 +161,7 @@ impl Hosts for SshHosts<'_> {
 
     fn close(&self) -> BoxFut<'_, ()> {
         Box::pin(async move {
-            let list = std::mem::take(&mut self.conns.lock().await.0);
+            let list = std::mem::take(&mut self.conns.lock().await.list);
             for s in list {
                 if let Ok(s) = Arc::try_unwrap(s) {
                     s.close().await;

@@ -1,6 +1,6 @@
 //! [`Deployer`]: the steps of the deploy transaction for the entries of one host.
 
-use std::collections::HashMap;
+use std::collections::{hash_map, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -159,7 +159,7 @@ impl Deployer {
         entries: Vec<Entry>,
         m: &Material,
     ) -> Result<Vec<Outcome>, S::Error> {
-        let mut units: Vec<((Option<String>, Option<String>), Vec<Job>)> = Vec::new();
+        let mut units: Vec<(super::UnitKey, Vec<Job>)> = Vec::new();
         for e in entries {
             let k = e.unit_key();
             let j = Job::new(e);
@@ -197,10 +197,10 @@ impl Deployer {
             if j.error.is_some() {
                 continue;
             }
-            if !conns.contains_key(&j.e.server_id) {
+            if let hash_map::Entry::Vacant(slot) = conns.entry(j.e.server_id) {
                 match hosts.connect(&j.e).await {
                     Ok(t) => {
-                        conns.insert(j.e.server_id, t);
+                        slot.insert(t);
                     }
                     Err(e) => {
                         j.transient = e.transient;

@@ -168,13 +168,16 @@ impl Entry {
 
     /// The config test and reload commands as run: entries of one host with equal ones share
     /// one test and one reload.
-    fn unit_key(&self) -> (Option<String>, Option<String>) {
+    fn unit_key(&self) -> UnitKey {
         (
             self.test.as_ref().map(|c| c.run.clone()),
             self.reload.as_ref().map(|c| c.run.clone()),
         )
     }
 }
+
+/// The config test and reload commands as run, which make entries one unit.
+type UnitKey = (Option<String>, Option<String>);
 
 /// The refusal of a deployment whose key path is its certificate path.
 pub fn same_path_refusal(path: &str) -> String {

@@ -1,4 +1,5 @@
-//! The execution side the scheduler drives: claim, run a [`TaskRunner`] under a renewed,
+//! The execution side the scheduler drives: claim, run a
+//! [`TaskRunner`](crate::service::runner::TaskRunner) under a renewed,
 //! fenced lease, and record the outcome with retries for transient failures only; run a task
 //! here for a face that wants it now; return expired leases to the queue.
 
@@ -11,8 +12,6 @@ use chrono::{DateTime, Utc};
 use super::health::HEARTBEAT_STALE_SECS;
 use crate::domain::{LogLevel, TaskStatus, TaskType, UserStatus};
 use crate::errors::{ServiceError, ServiceResult};
-#[allow(unused_imports)] // named in doc links
-use crate::service::runner::TaskRunner;
 use crate::service::runner::{TaskContext, TaskFailure, TaskScope};
 use crate::service::runners::{engine_of, Runners};
 use crate::service::{Actor, Services, WorkerEvent};
