@@ -35,6 +35,7 @@ pub mod schema;
 pub mod secrets;
 pub mod servers;
 pub mod settings;
+pub mod sites;
 pub mod targets;
 pub mod tasks;
 pub mod users;
