@@ -32,11 +32,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use certdeck::crypto::{Keyring, MasterKey};
+use certdeck::domain::certpem::serial_hex;
 use certdeck::domain::{AuthType, LogLevel, PrivilegeMode, ServerType, TaskStatus, UserRole};
 use certdeck::engine::tls_peek;
 use certdeck::service::certificates::{DeploymentInput, ImportInput};
 use certdeck::service::deploy::DeployTarget;
-use certdeck::service::discovery::serial_hex;
 use certdeck::service::servers::ServerInput;
 use certdeck::service::tasks::Runners;
 use certdeck::service::users::UserInput;

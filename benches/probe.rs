@@ -1,10 +1,10 @@
-//! The monitor prober (`engine::tls_probe`) against the test bed's nginx. Prints figures, asserts
+//! The monitor prober (`engine::probe`) against the test bed's nginx. Prints figures, asserts
 //! nothing about time:
 //!
 //! (a) 2,000 endpoints = 500 SNI names × 4 ports: one nginx site serving a wildcard certificate
 //!     for `*.bench.probe.test` (ECDSA P-256 leaf + intermediate of a test CA made with rcgen) with
 //!     `server_name *.bench.probe.test;` on the bed's TLS port and on 127.0.0.1:18471–18473.
-//!     At each concurrency (64, 200 and 256): the wall time of `tls_probe::probe_many` over the 2,000
+//!     At each concurrency (64, 200 and 256): the wall time of `Prober::probe_many` over the 2,000
 //!     targets (full probe: connect, handshake, chain capture, x509 analysis, trust check with the
 //!     test root as trust bundle) and of a bare rustls baseline over the same 2,000 endpoints
 //!     (tokio-rustls `TlsConnector`, one shared config with resumption disabled so every
@@ -36,7 +36,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use certdeck::engine::tls_probe::{self, ProbeReport, ProbeTarget};
+use certdeck::engine::probe::{ProbeReport, ProbeTarget, Prober, TlsProber};
 use futures::StreamExt;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
@@ -220,7 +220,7 @@ async fn wait_served(bed: &Bed, root_pem: &str, leaf_der: &[u8]) {
         let t = target(port, format!("ready.{DOMAIN}"), root_pem);
         let mut streak = 0;
         for _ in 0..100 {
-            let r = tls_probe::probe(&t).await;
+            let r = prober().probe(&t).await;
             streak = if r.chain.first().is_some_and(|c| c.sha256_hex == want) && r.findings.is_empty() {
                 streak + 1
             } else {
@@ -378,6 +378,12 @@ fn s_time_real(port: u16) -> (String, String) {
     (user, real)
 }
 
+/// One prober for the whole run (it keeps the trust verifiers it builds, as the services' does).
+fn prober() -> &'static TlsProber {
+    static P: std::sync::OnceLock<TlsProber> = std::sync::OnceLock::new();
+    P.get_or_init(TlsProber::new)
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -419,14 +425,14 @@ async fn main() {
     let mut rows = Vec::new();
     for &conc in &CONCURRENCIES {
         // warm-up
-        let _ = tls_probe::probe_many(tg.clone(), conc).await;
+        let _ = prober().probe_many(tg.clone(), conc).await;
         let _ = baseline(&base_sig, &tg, conc).await;
         let (mut full, mut base, mut nosig) = (Vec::new(), Vec::new(), Vec::new());
         let (mut full_fail, mut base_fail, mut nosig_fail) = (0, 0, 0);
         let mut first_fail = None;
         for _ in 0..RUNS {
             let t0 = Instant::now();
-            let reports = tls_probe::probe_many(tg.clone(), conc).await;
+            let reports = prober().probe_many(tg.clone(), conc).await;
             full.push(t0.elapsed().as_secs_f64());
             let (_, f, first) = tally(&reports);
             full_fail += f;
@@ -515,7 +521,7 @@ async fn main() {
     let mem_targets = targets(&bed, MEM_NAMES, &root_pem);
     let (hwm2, rss2) = mem();
     let t0 = Instant::now();
-    let reports = tls_probe::probe_many(mem_targets.clone(), MEM_CONCURRENCY).await;
+    let reports = prober().probe_many(mem_targets.clone(), MEM_CONCURRENCY).await;
     let took = t0.elapsed().as_secs_f64();
     let (hwm3, rss3) = mem();
     let (ok, failed, first) = tally(&reports);

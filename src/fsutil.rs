@@ -64,7 +64,7 @@ fn temp_name(path: &Path) -> PathBuf {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    path.with_file_name(format!(".{name}.{}.tmp", crate::crypto::token::hex(&r)))
+    path.with_file_name(format!(".{name}.{}.tmp", crate::domain::certpem::hex(&r)))
 }
 
 /// Writes `bytes` to `path` atomically with mode 0600: a new temporary file in the same

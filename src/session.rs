@@ -39,7 +39,7 @@ struct SessionFile {
 /// The key of a database in the session file (a hash of its URL without password).
 pub fn database_key(url: &str) -> String {
     let redacted = crate::service::views::redact_url(url);
-    crate::crypto::token::hex(&sha2::Sha256::digest(redacted.as_bytes())[..12])
+    crate::domain::certpem::hex(&sha2::Sha256::digest(redacted.as_bytes())[..12])
 }
 
 impl SessionStore {

@@ -346,7 +346,7 @@ async fn a_requested_certificate_is_renewed_the_same_way_and_then_revoked_at_the
     let der = certdeck::domain::certpem::certificates_der(second.certificate_pem.as_bytes())
         .unwrap()
         .remove(0);
-    let serial = certdeck::service::discovery::serial_hex(&der).unwrap();
+    let serial = certdeck::domain::certpem::serial_hex(&der).unwrap();
     let st = common::https_get(&format!("{mgmt}/cert-status-by-serial/{serial}"), &ca_path).await;
     assert!(st.contains("Revoked"), "Pebble says: {st}");
     let again = s.cert_revoke(&a, cert.id, "superseded").await.expect_err("twice");

@@ -10,12 +10,18 @@ use common::nginx_pki::*;
 
 use std::time::Duration;
 
-use certdeck::engine::tls_probe::{self, FindingKind, ProbeReport, ProbeTarget, Severity};
-use certdeck::service::discovery::serial_hex;
+use certdeck::domain::certpem::serial_hex;
+use certdeck::engine::probe::{FindingKind, ProbeReport, ProbeTarget, Prober, Severity, TlsProber};
 use rcgen::{KeyPair, PublicKeyData};
 use sha2::Digest;
 
 static BED_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// One prober for the whole binary (it keeps the trust verifiers it builds).
+fn prober() -> &'static TlsProber {
+    static P: std::sync::OnceLock<TlsProber> = std::sync::OnceLock::new();
+    P.get_or_init(TlsProber::new)
+}
 
 /// Ports of the protocol/cipher-specific sites (127.0.0.1 unless noted) and a closed one.
 const PORT_RSA1024: u16 = 18461;
@@ -41,18 +47,18 @@ fn target(host: &str, port: u16, sni: &str, trust: Option<&str>) -> ProbeTarget 
 /// Probes until `ready` holds (nginx's old workers answer for a moment after a reload), for at
 /// most 10 s; returns the last report either way (the assertions then say what is wrong).
 async fn probe_until(t: &ProbeTarget, ready: impl Fn(&ProbeReport) -> bool) -> ProbeReport {
-    let mut last = tls_probe::probe(t).await;
+    let mut last = prober().probe(t).await;
     for _ in 0..100 {
         if ready(&last) {
             // and once more: a second worker generation must not disagree
             tokio::time::sleep(Duration::from_millis(200)).await;
-            let again = tls_probe::probe(t).await;
+            let again = prober().probe(t).await;
             if ready(&again) {
                 return again;
             }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-        last = tls_probe::probe(t).await;
+        last = prober().probe(t).await;
     }
     last
 }
@@ -138,7 +144,7 @@ async fn tls_probe_valid_chain_is_ok_and_recorded() {
     // The same site against thresholds: 60 days left is a warning under 90, an error under 61.
     let mut t = target("127.0.0.1", bed.port, name, Some(&pki.root_pem));
     t.warn_days = 90;
-    let w = tls_probe::probe(&t).await;
+    let w = prober().probe(&t).await;
     only(
         &w,
         FindingKind::Expiring,
@@ -151,27 +157,28 @@ async fn tls_probe_valid_chain_is_ok_and_recorded() {
         w.findings[0].message
     );
     t.error_days = 61;
-    let e = tls_probe::probe(&t).await;
+    let e = prober().probe(&t).await;
     only(&e, FindingKind::Expiring, Severity::Error, "error threshold of 61 days");
 
     // The public webpki roots do not know the test CA: untrusted, the chain still recorded.
-    let u = tls_probe::probe(&target("127.0.0.1", bed.port, name, None)).await;
+    let u = prober().probe(&target("127.0.0.1", bed.port, name, None)).await;
     only(&u, FindingKind::Untrusted, Severity::Error, "public (webpki) roots");
     assert!(u.findings[0].message.contains(INT_CN), "{}", u.findings[0].message);
     assert_eq!(u.chain.len(), 2);
     assert_eq!(u.chain[0].sha256_hex, sha_hex(&l.0));
 
     // probe_many keeps the order and probes each.
-    let many = tls_probe::probe_many(
-        vec![
-            target("nonexistent.invalid", 443, "nonexistent.invalid", None),
-            target("127.0.0.1", bed.port, name, Some(&pki.root_pem)),
-            target("127.0.0.1", PORT_CLOSED, name, None),
-            target("127.0.0.1", bed.port, name, None),
-        ],
-        2,
-    )
-    .await;
+    let many = prober()
+        .probe_many(
+            vec![
+                target("nonexistent.invalid", 443, "nonexistent.invalid", None),
+                target("127.0.0.1", bed.port, name, Some(&pki.root_pem)),
+                target("127.0.0.1", PORT_CLOSED, name, None),
+                target("127.0.0.1", bed.port, name, None),
+            ],
+            2,
+        )
+        .await;
     assert_eq!(
         many.iter().map(|r| r.status()).collect::<Vec<_>>(),
         vec!["error", "ok", "error", "error"]
@@ -383,14 +390,18 @@ async fn tls_probe_ipv6_loopback() {
     assert_eq!(r.address, Some(listen.parse().unwrap()));
     assert_eq!(r.chain.len(), 2);
     // the bracketed form works too
-    let r = tls_probe::probe(&target("[::1]", PORT_IPV6, name, Some(&pki.root_pem))).await;
+    let r = prober()
+        .probe(&target("[::1]", PORT_IPV6, name, Some(&pki.root_pem)))
+        .await;
     assert_eq!(r.status(), "ok", "{r:#?}");
 }
 
 #[tokio::test]
 async fn tls_probe_closed_port_is_refused() {
     common::init();
-    let r = tls_probe::probe(&target("127.0.0.1", PORT_CLOSED, "closed.probe.test", None)).await;
+    let r = prober()
+        .probe(&target("127.0.0.1", PORT_CLOSED, "closed.probe.test", None))
+        .await;
     only(
         &r,
         FindingKind::ConnectionRefused,
@@ -404,7 +415,9 @@ async fn tls_probe_closed_port_is_refused() {
 #[tokio::test]
 async fn tls_probe_unresolvable_name_is_dns_failure() {
     common::init();
-    let r = tls_probe::probe(&target("nonexistent.invalid", 443, "nonexistent.invalid", None)).await;
+    let r = prober()
+        .probe(&target("nonexistent.invalid", 443, "nonexistent.invalid", None))
+        .await;
     only(
         &r,
         FindingKind::DnsFailure,
@@ -426,7 +439,7 @@ async fn tls_probe_silent_server_times_out() {
     });
     let mut t = target("127.0.0.1", port, "silent.probe.test", None);
     t.handshake_timeout = Duration::from_millis(500);
-    let r = tls_probe::probe(&t).await;
+    let r = prober().probe(&t).await;
     only(
         &r,
         FindingKind::Timeout,
@@ -459,7 +472,9 @@ async fn tls_probe_non_tls_server_is_handshake_failure() {
             .await;
         tokio::time::sleep(Duration::from_secs(2)).await;
     });
-    let r = tls_probe::probe(&target("127.0.0.1", port, "plain.probe.test", None)).await;
+    let r = prober()
+        .probe(&target("127.0.0.1", port, "plain.probe.test", None))
+        .await;
     only(
         &r,
         FindingKind::HandshakeFailed,

@@ -117,7 +117,7 @@ impl MasterKey {
         let mut h = Sha256::new();
         h.update(b"certdeck key check value v1");
         h.update(*self.bytes);
-        crate::crypto::token::hex(&h.finalize()[..8])
+        crate::domain::certpem::hex(&h.finalize()[..8])
     }
 
     /// The key id carried by envelopes: the first 8 hex characters of the check value.

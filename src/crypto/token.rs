@@ -1,7 +1,7 @@
 //! Random bearer tokens and API key ids; only their SHA-256 is stored.
 
+use crate::domain::certpem::{hex, sha256_hex};
 use base64::Engine;
-use sha2::{Digest, Sha256};
 
 /// A random URL-safe token with 256 bits of entropy.
 pub fn generate_token() -> String {
@@ -20,12 +20,7 @@ pub fn generate_api_key_id() -> String {
 /// The stored form of a high-entropy token: hex SHA-256. (Tokens are random, so a slow hash
 /// adds nothing and a fast one allows an indexed lookup.)
 pub fn token_hash(token: &str) -> String {
-    hex(&Sha256::digest(token.as_bytes()))
-}
-
-/// Lower-case hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    sha256_hex(token.as_bytes())
 }
 
 #[cfg(test)]

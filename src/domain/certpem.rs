@@ -158,61 +158,246 @@ pub fn certificates_der(input: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     Ok(certs)
 }
 
-/// Reads the facts of one DER certificate.
+/// Lowercase hex of bytes (the one hex encoder of the tree: fingerprints, serials, token
+/// hashes, signatures).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// SHA-256 of `data`, lowercase hex (a certificate's fingerprint when `data` is its DER).
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex(&sha2::Sha256::digest(data))
+}
+
+/// A serial number as certdeck shows and compares it: lowercase hex of the raw big-endian
+/// bytes without leading zero bytes (one `00` byte stays for a zero serial).
+fn format_serial(raw: &[u8]) -> String {
+    let i = raw.iter().position(|b| *b != 0).unwrap_or(raw.len().saturating_sub(1));
+    hex(&raw[i..])
+}
+
+/// The serial number of a DER certificate, formatted as [`CertSummary::serial_hex`].
+pub fn serial_hex(der: &[u8]) -> Option<String> {
+    summarize(der, Utc::now()).ok().map(|s| s.serial_hex)
+}
+
+/// Whole days from `now` to `t` (rounded toward negative infinity: 1 h after expiry is -1).
+pub fn days_until(t: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
+    (t - now).num_seconds().div_euclid(86_400)
+}
+
+/// Everything certdeck reads from one X.509 certificate: the one summary behind the prober's
+/// chain, discovery's "certificate in use", deploy's served serial and the import checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertSummary {
+    /// Subject DN, e.g. `CN=www.example.com`.
+    pub subject: String,
+    /// The subject's first common name, when it is a string.
+    pub subject_cn: Option<String>,
+    /// DNS and IP subject alternative names, in the certificate's order, as written.
+    pub sans: Vec<String>,
+    /// The DNS subject alternative names only, as written.
+    pub dns_names: Vec<String>,
+    /// Issuer DN.
+    pub issuer: String,
+    /// The issuer's first common name, when it is a string.
+    pub issuer_cn: Option<String>,
+    /// The issuer's first organization, when it is a string.
+    pub issuer_org: Option<String>,
+    /// Serial, lowercase hex without leading zero bytes.
+    pub serial_hex: String,
+    /// Not before.
+    pub not_before: DateTime<Utc>,
+    /// Not after.
+    pub not_after: DateTime<Utc>,
+    /// Whole days until not_after at the `now` given to [`summarize`] (negative once expired).
+    pub days_left: i64,
+    /// `RSA`, `EC P-256`, `EC P-384`, `EC P-521`, `Ed25519`, `Ed448`, or the key OID.
+    pub key_type: String,
+    /// Key size in bits (RSA modulus, curve size).
+    pub key_bits: u32,
+    /// The public key when it is RSA or EC (comparable with [`key_public_part`]); else why not.
+    pub public_key: Result<KeyPublic, String>,
+    /// e.g. `sha256WithRSAEncryption`, `ecdsa-with-SHA256`, or the OID.
+    pub signature_algorithm: String,
+    /// SHA-256 of the DER, lowercase hex.
+    pub sha256_hex: String,
+    /// Subject equals issuer.
+    pub self_signed: bool,
+}
+
+impl CertSummary {
+    /// The subject's common name, else the whole DN.
+    pub fn subject_label(&self) -> String {
+        self.subject_cn.clone().unwrap_or_else(|| self.subject.clone())
+    }
+
+    /// The issuer's common name, else the whole DN.
+    pub fn issuer_label(&self) -> String {
+        self.issuer_cn.clone().unwrap_or_else(|| self.issuer.clone())
+    }
+
+    /// The DNS subject alternative names, lowercased.
+    pub fn dns_names_lower(&self) -> Vec<String> {
+        self.dns_names.iter().map(|d| d.to_ascii_lowercase()).collect()
+    }
+}
+
+fn signature_name(oid: &str) -> String {
+    match oid {
+        "1.2.840.113549.1.1.5" => "sha1WithRSAEncryption",
+        "1.2.840.113549.1.1.4" => "md5WithRSAEncryption",
+        "1.2.840.113549.1.1.11" => "sha256WithRSAEncryption",
+        "1.2.840.113549.1.1.12" => "sha384WithRSAEncryption",
+        "1.2.840.113549.1.1.13" => "sha512WithRSAEncryption",
+        "1.2.840.113549.1.1.10" => "RSASSA-PSS",
+        "1.2.840.10045.4.1" => "ecdsa-with-SHA1",
+        "1.2.840.10045.4.3.2" => "ecdsa-with-SHA256",
+        "1.2.840.10045.4.3.3" => "ecdsa-with-SHA384",
+        "1.2.840.10045.4.3.4" => "ecdsa-with-SHA512",
+        "1.3.101.112" => "Ed25519",
+        "1.3.101.113" => "Ed448",
+        other => return other.to_string(),
+    }
+    .to_string()
+}
+
+fn key_info(spki: &SubjectPublicKeyInfo<'_>) -> (String, u32) {
+    let alg = spki.algorithm.algorithm.to_id_string();
+    match alg.as_str() {
+        "1.3.101.112" => return ("Ed25519".into(), 256),
+        "1.3.101.113" => return ("Ed448".into(), 456),
+        _ => {}
+    }
+    match spki.parsed() {
+        Ok(PublicKey::RSA(k)) => ("RSA".into(), k.key_size() as u32),
+        Ok(PublicKey::EC(p)) => {
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok())
+                .map(|o| o.to_id_string());
+            match curve.as_deref() {
+                Some("1.2.840.10045.3.1.7") => ("EC P-256".into(), 256),
+                Some("1.3.132.0.34") => ("EC P-384".into(), 384),
+                Some("1.3.132.0.35") => ("EC P-521".into(), 521),
+                Some(o) => (format!("EC {o}"), p.key_size() as u32),
+                None => ("EC".into(), p.key_size() as u32),
+            }
+        }
+        Ok(PublicKey::DSA(_)) => ("DSA".into(), 0),
+        _ => (alg, 0),
+    }
+}
+
+/// Whether a DER certificate carries an RSA key of fewer than 2048 bits (which ring refuses to
+/// verify signatures with). False when it does not parse.
+pub fn is_weak_rsa(der: &[u8]) -> bool {
+    summarize(der, Utc::now()).is_ok_and(|s| s.key_type == "RSA" && s.key_bits < 2048)
+}
+
+/// The first attribute of a name that is a string.
+fn first_str<'a, 'b: 'a>(mut it: impl Iterator<Item = &'a AttributeTypeAndValue<'b>>) -> Option<String> {
+    it.next().and_then(|a| a.as_str().ok()).map(str::to_string)
+}
+
+/// The summary of one DER certificate; `now` sets `days_left`. Never panics on any input.
+pub fn summarize(der: &[u8], now: DateTime<Utc>) -> Result<CertSummary, String> {
+    let (_, c) = parse_x509_certificate(der).map_err(|e| format!("not a valid X.509 certificate: {e}"))?;
+    let mut sans = Vec::new();
+    let mut dns_names = Vec::new();
+    if let Ok(Some(san)) = c.subject_alternative_name() {
+        for n in &san.value.general_names {
+            match n {
+                GeneralName::DNSName(d) => {
+                    sans.push(d.to_string());
+                    dns_names.push(d.to_string());
+                }
+                GeneralName::IPAddress(b) => {
+                    if let Ok(a) = <[u8; 4]>::try_from(*b) {
+                        sans.push(std::net::IpAddr::from(a).to_string());
+                    } else if let Ok(a) = <[u8; 16]>::try_from(*b) {
+                        sans.push(std::net::IpAddr::from(a).to_string());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    // ASN.1 times (years 0000-9999) are always inside chrono's range.
+    let ts = |t: ASN1Time| DateTime::<Utc>::from_timestamp(t.timestamp(), 0).unwrap_or_default();
+    let not_before = ts(c.validity().not_before);
+    let not_after = ts(c.validity().not_after);
+    let (key_type, key_bits) = key_info(c.public_key());
+    let public_key = match c.public_key().parsed() {
+        Ok(PublicKey::RSA(k)) => Ok(KeyPublic::Rsa(strip_zeros(k.modulus), strip_zeros(k.exponent))),
+        Ok(PublicKey::EC(p)) => Ok(KeyPublic::Ec(p.data().to_vec())),
+        Ok(_) => Err(
+            "the certificate's key is neither RSA nor ECDSA: only RSA and ECC certificates are supported".to_string(),
+        ),
+        Err(e) => Err(format!("the certificate's public key cannot be read: {e}")),
+    };
+    Ok(CertSummary {
+        subject: c.subject().to_string(),
+        subject_cn: first_str(c.subject().iter_common_name()),
+        sans,
+        dns_names,
+        issuer: c.issuer().to_string(),
+        issuer_cn: first_str(c.issuer().iter_common_name()),
+        issuer_org: first_str(c.issuer().iter_organization()),
+        serial_hex: format_serial(c.raw_serial()),
+        not_before,
+        not_after,
+        days_left: days_until(not_after, now),
+        key_type,
+        key_bits,
+        public_key,
+        signature_algorithm: signature_name(&c.signature_algorithm.algorithm.to_id_string()),
+        sha256_hex: sha256_hex(der),
+        self_signed: c.subject().as_raw() == c.issuer().as_raw(),
+    })
+}
+
+/// Reads the facts of one DER certificate for an import: its [`summarize`]d names, issuer,
+/// dates and key, refusing trailing bytes and keys that are neither RSA nor EC.
 pub fn cert_facts(der: &[u8]) -> Result<CertFacts, String> {
-    let (rest, cert) = parse_x509_certificate(der).map_err(|e| format!("not a valid X.509 certificate: {e}"))?;
-    if !rest.is_empty() {
+    let s = summarize(der, Utc::now())?;
+    if !Any::from_der(der).is_ok_and(|(rest, _)| rest.is_empty()) {
         return Err("trailing bytes after the certificate".into());
     }
     let mut domains: Vec<String> = Vec::new();
-    if let Ok(Some(san)) = cert.subject_alternative_name() {
-        for name in &san.value.general_names {
-            if let GeneralName::DNSName(d) = name {
-                let d = d.trim().to_ascii_lowercase();
-                if !d.is_empty() && !domains.contains(&d) {
-                    domains.push(d);
-                }
-            }
+    for d in &s.dns_names {
+        let d = d.trim().to_ascii_lowercase();
+        if !d.is_empty() && !domains.contains(&d) {
+            domains.push(d);
         }
     }
     if domains.is_empty() {
         // A CN is only a name when it parses as one ("Acme Root CA" is not a domain).
-        if let Some(cn) = cert.subject().iter_common_name().next().and_then(|a| a.as_str().ok()) {
+        if let Some(cn) = &s.subject_cn {
             if let Ok(d) = super::DomainName::parse(cn.trim()) {
                 domains.push(d.as_str().to_string());
             }
         }
     }
-    let issuer = cert
-        .issuer()
-        .iter_common_name()
-        .next()
-        .or_else(|| cert.issuer().iter_organization().next())
-        .and_then(|a| a.as_str().ok())
+    let issuer = s
+        .issuer_cn
+        .clone()
+        .or_else(|| s.issuer_org.clone())
         .map(|s| s.chars().take(100).collect::<String>());
-    let public_key = match cert.public_key().parsed() {
-        Ok(PublicKey::RSA(k)) => KeyPublic::Rsa(strip_zeros(k.modulus), strip_zeros(k.exponent)),
-        Ok(PublicKey::EC(p)) => KeyPublic::Ec(p.data().to_vec()),
-        Ok(_) => {
-            return Err(
-                "the certificate's key is neither RSA nor ECDSA: only RSA and ECC certificates are supported".into(),
-            )
-        }
-        Err(e) => return Err(format!("the certificate's public key cannot be read: {e}")),
-    };
+    let public_key = s.public_key?;
     let encryption_type = match public_key {
         KeyPublic::Rsa(..) => EncryptionType::Rsa,
         KeyPublic::Ec(_) => EncryptionType::Ecc,
-    };
-    let ts = |t: ASN1Time| {
-        DateTime::<Utc>::from_timestamp(t.timestamp(), 0).ok_or_else(|| "certificate validity out of range".to_string())
     };
     Ok(CertFacts {
         domains,
         issuer,
         encryption_type,
-        issued_at: ts(cert.validity().not_before)?,
-        expires_at: ts(cert.validity().not_after)?,
+        issued_at: s.not_before,
+        expires_at: s.not_after,
         public_key,
     })
 }
@@ -377,17 +562,6 @@ pub fn parse_bundle(
     })
 }
 
-/// The serial number of a DER certificate, lowercase hex without leading zeros.
-pub fn serial_hex(der: &[u8]) -> Option<String> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
-    let bytes = cert.raw_serial();
-    let i = bytes
-        .iter()
-        .position(|b| *b != 0)
-        .unwrap_or(bytes.len().saturating_sub(1));
-    Some(bytes[i..].iter().map(|b| format!("{b:02x}")).collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -416,6 +590,50 @@ mod tests {
                 .unwrap()
                 .certificate_type,
             CertificateType::Wildcard
+        );
+    }
+
+    #[test]
+    fn the_summary_formats_serials_fingerprints_and_names_as_before() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["Www.Example.com".to_string()]).unwrap();
+        params.serial_number = Some(rcgen::SerialNumber::from(vec![0x00, 0x0a, 0xbc]));
+        params
+            .subject_alt_names
+            .push(rcgen::SanType::IpAddress("192.0.2.7".parse().unwrap()));
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "www.example.com");
+        let cert = params.self_signed(&key).unwrap();
+        let der = cert.der().to_vec();
+        let s = summarize(&der, Utc::now()).unwrap();
+        assert_eq!(s.serial_hex, "0abc", "leading zero bytes dropped, lowercase");
+        assert_eq!(serial_hex(&der).as_deref(), Some("0abc"));
+        assert_eq!(s.sha256_hex, sha256_hex(&der));
+        assert_eq!(s.sha256_hex.len(), 64);
+        assert!(s
+            .sha256_hex
+            .chars()
+            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)));
+        assert_eq!(s.sans, vec!["Www.Example.com", "192.0.2.7"]);
+        assert_eq!(s.dns_names_lower(), vec!["www.example.com"]);
+        assert_eq!(s.subject_label(), "www.example.com");
+        assert_eq!(s.key_type, "EC P-256");
+        assert!(s.self_signed);
+        assert_eq!(hex(&[0x00, 0x0f, 0xa0]), "000fa0");
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(format_serial(&[0, 0]), "00", "a zero serial keeps one byte");
+        let facts = cert_facts(&der).unwrap();
+        assert_eq!(facts.domains, vec!["www.example.com"]);
+        assert_eq!(facts.issuer.as_deref(), Some("www.example.com"));
+        let mut trailing = der.clone();
+        trailing.push(0);
+        assert_eq!(
+            cert_facts(&trailing).unwrap_err(),
+            "trailing bytes after the certificate"
         );
     }
 

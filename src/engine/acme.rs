@@ -6,8 +6,6 @@
 //! the key and the certificate, and chooses the solver (DNS provider, webroot over SSH, …).
 //! Every step is reported through a callback so a task can log it.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -17,8 +15,8 @@ use instant_acme::{
 };
 use zeroize::Zeroizing;
 
-/// A boxed future, for the object-safe [`Solver`] trait.
-pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// A boxed future, for the object-safe [`Solver`] trait (the engines' one [`super::BoxFut`]).
+pub use super::BoxFut;
 
 /// Why an ACME operation failed.
 #[derive(Debug, thiserror::Error)]

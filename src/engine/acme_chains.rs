@@ -15,14 +15,9 @@ use serde_json::{json, Value};
 pub fn top_issuer_cn(chain_pem: &str) -> Option<String> {
     let ders = crate::domain::certpem::certificates_der(chain_pem.as_bytes()).ok()?;
     let top = ders.last()?;
-    let (_, cert) = x509_parser::parse_x509_certificate(top).ok()?;
-    let cn = cert
-        .issuer()
-        .iter_common_name()
-        .next()
-        .and_then(|cn| cn.as_str().ok())
-        .map(str::to_string);
-    cn
+    crate::domain::certpem::summarize(top, chrono::Utc::now())
+        .ok()?
+        .issuer_cn
 }
 
 /// Whether `chain_pem` is the preferred one.

@@ -9,7 +9,11 @@ pub mod dnsapi;
 pub mod http;
 pub mod http01;
 pub mod notify;
+pub mod probe;
 pub mod rfc2136;
 pub mod ssh;
 pub mod tls_peek;
-pub mod tls_probe;
+
+/// A boxed future, as the object-safe engine traits (`Prober`, `Notifier`, `Solver`,
+/// `DnsRecords`) return them.
+pub type BoxFut<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

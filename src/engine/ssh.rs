@@ -88,7 +88,7 @@ impl SshTarget {
         }
         add(format!("{:?}", self.host_key).as_bytes());
         add(self.jump.as_ref().map(|j| j.identity()).unwrap_or_default().as_bytes());
-        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+        crate::domain::certpem::hex(&h.finalize())
     }
 }
 

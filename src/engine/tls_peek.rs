@@ -1,51 +1,13 @@
 //! Which certificate does an endpoint serve? A TLS handshake with SNI that accepts any chain and
-//! returns the leaf, used to verify a deploy (the new serial is served) and its rollback.
+//! returns the leaf, used to verify a deploy (the new serial is served) and its rollback. The
+//! verifier is the prober's [`AcceptAnyVerifier`], strict about handshake signatures.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::ServerName;
 
-/// Accepts every chain: we only want to see what is served, not to trust it.
-#[derive(Debug)]
-struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
+use super::probe::verifier::AcceptAnyVerifier;
 
 /// Connects to `host:port`, sends `sni`, and returns the served leaf certificate (DER).
 pub async fn served_leaf(host: &str, port: u16, sni: &str, timeout: Duration) -> Result<Vec<u8>, String> {
@@ -54,7 +16,7 @@ pub async fn served_leaf(host: &str, port: u16, sni: &str, timeout: Duration) ->
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+        .with_custom_certificate_verifier(Arc::new(AcceptAnyVerifier::strict(provider)))
         .with_no_client_auth();
     let name = ServerName::try_from(sni.to_string()).map_err(|e| format!("bad SNI name {sni}: {e}"))?;
     let host_only = host.trim_start_matches('[').trim_end_matches(']').to_string();

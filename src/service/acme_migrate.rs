@@ -659,13 +659,13 @@ impl Services {
     /// The actor's certificate with exactly this leaf (by SHA-256), if stored.
     async fn same_certificate(&self, user_id: i64, leaf_der: &[u8]) -> ServiceResult<Option<i64>> {
         let facts = certpem::cert_facts(leaf_der).map_err(|e| ServiceError::invalid("certificate", e))?;
-        let want = super::discovery::hex_sha256(leaf_der);
+        let want = certpem::sha256_hex(leaf_der);
         let mut names = facts.domains;
         names.truncate(50);
         let rows = crate::store::discovery::certs_for_names(self.db(), user_id, &names).await?;
         Ok(rows.into_iter().find_map(|(id, pem)| {
             let der = certpem::certificates_der(pem?.as_bytes()).ok()?.into_iter().next()?;
-            (super::discovery::hex_sha256(&der) == want).then_some(id)
+            (certpem::sha256_hex(&der) == want).then_some(id)
         }))
     }
 }

@@ -5,7 +5,6 @@
 use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 use super::remote::{server_label, RemoteError};
 use super::runner::{RunFuture, TaskContext, TaskFailure, TaskRunner};
@@ -521,14 +520,14 @@ impl Services {
         match crate::domain::certpem::certificates_der(&data) {
             Ok(ders) if !ders.is_empty() => {
                 let der = &ders[0];
-                match leaf_summary(der) {
+                match crate::domain::certpem::summarize(der, chrono::Utc::now()) {
                     Ok(sum) => {
-                        row.cert_subject = Some(clip(&sum.subject, 255));
-                        row.cert_sans = serde_json::to_string(&sum.sans).ok();
-                        row.cert_issuer = Some(clip(&sum.issuer, 255));
-                        row.cert_serial = Some(clip(&sum.serial, 100));
+                        row.cert_subject = Some(clip(&sum.subject_label(), 255));
+                        row.cert_sans = serde_json::to_string(&sum.dns_names_lower()).ok();
+                        row.cert_issuer = Some(clip(&sum.issuer_label(), 255));
+                        row.cert_serial = Some(clip(&sum.serial_hex, 100));
                         row.cert_not_after = Some(sum.not_after);
-                        row.cert_sha256 = Some(sum.sha256.clone());
+                        row.cert_sha256 = Some(sum.sha256_hex.clone());
                         row.certificate_id = self.managed_match(server.user_id, &sum).await;
                     }
                     Err(e) => row.cert_error = Some(clip(&e, 255)),
@@ -540,8 +539,8 @@ impl Services {
         Ok(row)
     }
 
-    async fn managed_match(&self, user_id: i64, sum: &LeafSummary) -> Option<i64> {
-        let mut names = sum.sans.clone();
+    async fn managed_match(&self, user_id: i64, sum: &crate::domain::certpem::CertSummary) -> Option<i64> {
+        let mut names = sum.dns_names_lower();
         names.truncate(20);
         let rows = store::certs_for_names(self.db(), user_id, &names).await.ok()?;
         rows.into_iter().find_map(|(id, pem)| {
@@ -549,7 +548,7 @@ impl Services {
                 .ok()?
                 .into_iter()
                 .next()?;
-            (hex_sha256(&der) == sum.sha256).then_some(id)
+            (crate::domain::certpem::sha256_hex(&der) == sum.sha256_hex).then_some(id)
         })
     }
 
@@ -674,60 +673,6 @@ fn parent_dir(path: &str) -> String {
         None => "/".into(),
     }
 }
-
-/// What the discovery shows of a certificate in use.
-#[derive(Debug, Clone)]
-pub struct LeafSummary {
-    /// Subject (CN or the whole DN).
-    pub subject: String,
-    /// DNS SANs.
-    pub sans: Vec<String>,
-    /// Issuer CN (or DN).
-    pub issuer: String,
-    /// Serial, lowercase hex.
-    pub serial: String,
-    /// Not after.
-    pub not_after: chrono::DateTime<chrono::Utc>,
-    /// SHA-256 of the DER, lowercase hex.
-    pub sha256: String,
-}
-
-/// Lowercase hex SHA-256.
-pub fn hex_sha256(der: &[u8]) -> String {
-    Sha256::digest(der).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Reads the summary of a DER certificate.
-pub fn leaf_summary(der: &[u8]) -> Result<LeafSummary, String> {
-    use x509_parser::prelude::*;
-    let (_, cert) = parse_x509_certificate(der).map_err(|e| format!("not a valid X.509 certificate: {e}"))?;
-    let cn = |n: &X509Name<'_>| {
-        n.iter_common_name()
-            .next()
-            .and_then(|a| a.as_str().ok())
-            .map(str::to_string)
-            .unwrap_or_else(|| n.to_string())
-    };
-    let mut sans = Vec::new();
-    if let Ok(Some(san)) = cert.subject_alternative_name() {
-        for g in &san.value.general_names {
-            if let GeneralName::DNSName(d) = g {
-                sans.push(d.to_ascii_lowercase());
-            }
-        }
-    }
-    Ok(LeafSummary {
-        subject: cn(cert.subject()),
-        sans,
-        issuer: cn(cert.issuer()),
-        serial: serial_hex(der).unwrap_or_default(),
-        not_after: chrono::DateTime::from_timestamp(cert.validity().not_after.timestamp(), 0).unwrap_or_default(),
-        sha256: hex_sha256(der),
-    })
-}
-
-/// The serial number of a DER certificate (see [`crate::domain::certpem::serial_hex`]).
-pub use crate::domain::certpem::serial_hex;
 
 #[cfg(test)]
 mod tests {

@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use crate::crypto::Keyring;
 use crate::domain::UserRole;
+use crate::engine::notify::{ChannelNotifier, Notifier};
+use crate::engine::probe::{Prober, TlsProber};
 use crate::errors::{ServiceError, ServiceResult};
 use crate::store::audit::NewAudit;
 use crate::store::Db;
@@ -129,6 +131,8 @@ pub struct Services {
     client: ClientInfo,
     data_dir: Option<std::path::PathBuf>,
     events: tokio::sync::broadcast::Sender<WorkerEvent>,
+    prober: Arc<dyn Prober>,
+    notifier: Arc<dyn Notifier>,
 }
 
 impl std::fmt::Debug for Services {
@@ -148,7 +152,32 @@ impl Services {
             client,
             data_dir: None,
             events: tokio::sync::broadcast::channel(256).0,
+            prober: Arc::new(TlsProber::new()),
+            notifier: Arc::new(ChannelNotifier),
         }
+    }
+
+    /// The same services, probing TLS endpoints through `prober` (a fake in tests). Clones
+    /// share it, and with it its verifier cache.
+    pub fn with_prober(mut self, prober: Arc<dyn Prober>) -> Self {
+        self.prober = prober;
+        self
+    }
+
+    /// The same services, delivering notifications through `notifier` (a fake in tests).
+    pub fn with_notifier(mut self, notifier: Arc<dyn Notifier>) -> Self {
+        self.notifier = notifier;
+        self
+    }
+
+    /// The TLS prober monitors run through.
+    pub(crate) fn prober(&self) -> &dyn Prober {
+        self.prober.as_ref()
+    }
+
+    /// The notifier the outbox and channel tests send through.
+    pub(crate) fn notifier(&self) -> &dyn Notifier {
+        self.notifier.as_ref()
     }
 
     /// Live events of background work in this process (the console's in-process bus).

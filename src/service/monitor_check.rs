@@ -1,5 +1,6 @@
-//! `monitor_check`: runs monitors through the TLS prober and records what each found, then
-//! evaluates the alert rules against it (one open alert per rule and monitor; re-notified after
+//! `monitor_check`: runs monitors through the services' TLS prober
+//! ([`Prober`](crate::engine::probe::Prober)) and records what each found, then evaluates the
+//! alert rules against it (one open alert per rule and monitor; re-notified after
 //! `alert.renotify_interval_hours`; resolved when the condition clears), queueing one
 //! notification per bound channel and event in the outbox.
 //!
@@ -18,8 +19,9 @@ use serde_json::{json, Value};
 use super::runner::{RunFuture, TaskContext, TaskFailure, TaskRunner};
 use super::{Actor, Services};
 use crate::domain::alert_rules::{self, Observation};
+use crate::domain::certpem::days_until;
 use crate::domain::{LogLevel, MonitorStatus, MonitorType};
-use crate::engine::tls_probe::{self, ProbeReport, ProbeTarget};
+use crate::engine::probe::{FindingKind, ProbeReport, ProbeTarget};
 use crate::errors::{ServiceError, ServiceResult};
 use crate::store::monitor_checks::{self as store, CheckRecord};
 use crate::store::monitoring::MonitorRow;
@@ -61,11 +63,6 @@ struct Planned {
     target: ProbeTarget,
     label: String,
     expect_sha256: Option<String>,
-}
-
-fn sha256_hex(der: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(der).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Services {
@@ -259,7 +256,7 @@ impl Services {
                     let deployments =
                         crate::store::certificates::list_deployments(self.db(), Some(cert.id), None).await?;
                     if deployments.is_empty() {
-                        let days = cert.expires_at.map(|t| tls_probe::days_until(t, chrono::Utc::now()));
+                        let days = cert.expires_at.map(|t| days_until(t, chrono::Utc::now()));
                         let (status, message) = match days {
                             None => (
                                 MonitorStatus::Unknown,
@@ -318,7 +315,7 @@ impl Services {
                             monitor: i,
                             target: target(host.clone(), port, sni),
                             label: format!("{name} ({host}:{port})"),
-                            expect_sha256: held.as_deref().map(sha256_hex),
+                            expect_sha256: held.as_deref().map(crate::domain::certpem::sha256_hex),
                         });
                     }
                 }
@@ -392,7 +389,10 @@ impl Services {
             }
         }
         planned.retain(|p| direct[p.monitor].is_none());
-        let reports = tls_probe::probe_many(planned.iter().map(|p| p.target.clone()).collect(), cfg.concurrency).await;
+        let reports = self
+            .prober()
+            .probe_many(planned.iter().map(|p| p.target.clone()).collect(), cfg.concurrency)
+            .await;
         let mut per_monitor: Vec<Vec<(&Planned, ProbeReport)>> = (0..monitors.len()).map(|_| Vec::new()).collect();
         for (p, r) in planned.iter().zip(reports) {
             per_monitor[p.monitor].push((p, r));
@@ -479,10 +479,10 @@ impl Services {
                 let down = r.findings.iter().any(|f| {
                     matches!(
                         f.kind,
-                        tls_probe::FindingKind::ConnectionRefused
-                            | tls_probe::FindingKind::Timeout
-                            | tls_probe::FindingKind::DnsFailure
-                            | tls_probe::FindingKind::HandshakeFailed
+                        FindingKind::ConnectionRefused
+                            | FindingKind::Timeout
+                            | FindingKind::DnsFailure
+                            | FindingKind::HandshakeFailed
                     )
                 });
                 status = if down { MonitorStatus::Error } else { MonitorStatus::Ok };

@@ -1,7 +1,8 @@
 //! The notification outbox: `alert_deliveries` rows (one per alert event and bound channel) are
-//! sent through the channel engines, retried with backoff while the failure is transient, and
-//! their outcome recorded, so a pending delivery survives a crash and is sent by the next
-//! scheduler tick. Also the channel's "send test" (inline).
+//! sent through the services' [`Notifier`](crate::engine::notify::Notifier) (the channel
+//! engines), retried with backoff while the failure is transient, and their outcome recorded,
+//! so a pending delivery survives a crash and is sent by the next scheduler tick. Also the
+//! channel's "send test" (inline).
 //!
 //! Channel settings (`alert_channels.config`, secrets sealed) per type:
 //! - email: `smtp_host`, `smtp_port` (587), `security` (`starttls` | `tls` | `plain`), `username`,
@@ -227,7 +228,7 @@ impl Services {
             monitor: None,
             link: None,
         };
-        match notify::deliver(&cfg, &n).await {
+        match self.notifier().deliver(&cfg, &n).await {
             Ok(o) => Ok(format!(
                 "sent through {name}{}",
                 o.status_code.map(|c| format!(" (HTTP {c})")).unwrap_or_default()
@@ -247,7 +248,10 @@ impl Services {
             let outcome = match self.channel_engine_config(d.channel_id).await {
                 Ok((_, cfg)) => {
                     let n = self.notification_of(&d).await?;
-                    notify::deliver(&cfg, &n).await.map_err(|e| (e.transient, e.message))
+                    self.notifier()
+                        .deliver(&cfg, &n)
+                        .await
+                        .map_err(|e| (e.transient, e.message))
                 }
                 // A name that does not resolve now may resolve later; anything else is final.
                 Err(e @ ServiceError::Remote(_)) => Err((true, e.to_string())),

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use certdeck::domain::certpem::serial_hex;
 use certdeck::engine::tls_peek;
-use certdeck::service::discovery::serial_hex;
 
 /// An environment variable, `None` when it is unset or empty.
 pub fn env(name: &str) -> Option<String> {

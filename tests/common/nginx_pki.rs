@@ -149,12 +149,10 @@ pub fn leaf(pki: &Pki, names: &[&str], from_days: i64, to_days: i64) -> (Vec<u8>
 /// Waits until nginx serves `leaf_der` for `name` on the bed's port three probes in a row (old
 /// workers answer for a moment after a reload); panics after 10 s.
 pub async fn wait_served(bed: &Nginx, pki: &Pki, name: &str, leaf_der: &[u8]) {
-    use sha2::Digest;
-    let want: String = sha2::Sha256::digest(leaf_der)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let t = certdeck::engine::tls_probe::ProbeTarget {
+    use certdeck::engine::probe::Prober;
+    let want = certdeck::domain::certpem::sha256_hex(leaf_der);
+    let prober = certdeck::engine::probe::TlsProber::new();
+    let t = certdeck::engine::probe::ProbeTarget {
         connect_host: "127.0.0.1".into(),
         port: bed.port,
         sni: name.into(),
@@ -167,7 +165,7 @@ pub async fn wait_served(bed: &Nginx, pki: &Pki, name: &str, leaf_der: &[u8]) {
     };
     let mut streak = 0;
     for _ in 0..100 {
-        let r = certdeck::engine::tls_probe::probe(&t).await;
+        let r = prober.probe(&t).await;
         streak = if r.chain.first().is_some_and(|c| c.sha256_hex == want) {
             streak + 1
         } else {

@@ -211,14 +211,7 @@ fn base_url(endpoint: Option<String>, default: &str) -> String {
         .to_string()
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-pub(crate) fn sha256_hex(data: &[u8]) -> String {
-    use sha2::Digest;
-    hex(&sha2::Sha256::digest(data))
-}
+pub(crate) use crate::domain::certpem::{hex, sha256_hex};
 
 pub(crate) fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
     use hmac::Mac;

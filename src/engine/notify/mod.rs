@@ -1,7 +1,8 @@
 //! Notification channels: e-mail (SMTP), webhooks (generic JSON and the chat vendors) and SMS
 //! (an HTTP gateway or Aliyun SMS). Engines only: they get a decrypted [`ChannelConfig`] and a
 //! [`Notification`], talk to the outside world and say how it went; they never touch the
-//! database or the screen.
+//! database or the screen. The services send through a [`Notifier`] ([`ChannelNotifier`] for
+//! real), so that the outbox can be tested with a fake.
 //!
 //! Errors ([`DeliveryError`]) say whether a retry may help (`transient`: network, timeout, 5xx,
 //! 429, SMTP 4xx) or not (bad configuration, 4xx, SMTP 5xx). Secrets (passwords, signing
@@ -16,6 +17,8 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+
+use super::BoxFut;
 
 pub use email::{SmtpSecurity, SmtpSettings};
 pub use sms::{AliyunSms, HttpMethod, SmsGateway, SmsSettings};
@@ -264,6 +267,31 @@ pub async fn deliver(channel: &ChannelConfig, n: &Notification) -> Result<Delive
         ChannelConfig::Email(s) => s.send(n).await,
         ChannelConfig::Webhook(s) => s.send(n).await,
         ChannelConfig::Sms(s) => s.send(n).await,
+    }
+}
+
+/// Delivers notifications over channels. The services hold one (`Services::notifier`): the
+/// outbox and the channel test send through it, and tests give them a fake.
+pub trait Notifier: Send + Sync {
+    /// Sends `n` over `channel` (one attempt; retries are the caller's business).
+    fn deliver<'a>(
+        &'a self,
+        channel: &'a ChannelConfig,
+        n: &'a Notification,
+    ) -> BoxFut<'a, Result<DeliveryOutcome, DeliveryError>>;
+}
+
+/// The real notifier: SMTP, webhooks and SMS gateways as [`deliver`] sends them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ChannelNotifier;
+
+impl Notifier for ChannelNotifier {
+    fn deliver<'a>(
+        &'a self,
+        channel: &'a ChannelConfig,
+        n: &'a Notification,
+    ) -> BoxFut<'a, Result<DeliveryOutcome, DeliveryError>> {
+        Box::pin(deliver(channel, n))
     }
 }
 

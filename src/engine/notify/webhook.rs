@@ -139,8 +139,7 @@ fn hmac_sha256(key: &[u8], msg: &[u8]) -> Vec<u8> {
 /// `sha256=<hex>` of the generic payload: HMAC-SHA256(key = secret, message = raw body).
 pub fn generic_signature(secret: &str, body: &[u8]) -> String {
     let mac = hmac_sha256(secret.as_bytes(), body);
-    let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256={hex}")
+    format!("sha256={}", crate::domain::certpem::hex(&mac))
 }
 
 /// DingTalk's `sign` before URL encoding: base64(HMAC-SHA256(key = secret,
