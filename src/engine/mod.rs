@@ -4,6 +4,7 @@
 
 pub mod acme;
 pub mod acme_chains;
+pub mod deploy;
 pub mod dns01;
 pub mod dnsapi;
 pub mod http;

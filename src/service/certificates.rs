@@ -366,7 +366,7 @@ impl Services {
                 "must differ from the certificate path (the key would overwrite the certificate)",
             ));
         }
-        let key_file = super::deploy::key_path_for(&path, key_path.as_deref());
+        let key_file = super::hosts::key_path_for(&path, key_path.as_deref());
         if key_file == path {
             return Err(ServiceError::invalid(
                 "key_path",
@@ -421,7 +421,7 @@ impl Services {
                     "certificate_id": old.certificate_id,
                     "server_id": old.server_id,
                     "deploy_path": old.deploy_path,
-                    "key_path": super::deploy::key_path_of(old),
+                    "key_path": super::hosts::key_path_of(old),
                     "replaced_by_certificate_id": cert_id,
                     "replaced_by_server_id": server_id,
                 }),
@@ -448,7 +448,7 @@ impl Services {
         input: &DeploymentInput,
     ) -> ServiceResult<()> {
         let path = input.deploy_path.trim();
-        let key = super::deploy::key_path_for(path, input.key_path.as_deref());
+        let key = super::hosts::key_path_for(path, input.key_path.as_deref());
         self.deployment_path_conflicts(actor, 0, server, path, &key, false)
             .await
             .map(|_| ())
@@ -472,7 +472,7 @@ impl Services {
         let on_host = store::list_deployments_on_host(self.db(), &server.hostname, server.port).await?;
         let mut replaced = Vec::new();
         for e in on_host {
-            let e_key = super::deploy::key_path_of(&e);
+            let e_key = super::hosts::key_path_of(&e);
             let clash = [(cert_path, "certificate"), (key_path, "key")]
                 .into_iter()
                 .find_map(|(mine, my_role)| {

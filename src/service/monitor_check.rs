@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::tasks::{RunFuture, TaskContext, TaskFailure, TaskRunner};
+use super::runner::{RunFuture, TaskContext, TaskFailure, TaskRunner};
 use super::{Actor, Services};
 use crate::domain::alert_rules::{self, Observation};
 use crate::domain::certpem::days_until;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use zeroize::Zeroizing;
 
-use super::tasks::TaskFailure;
+use super::runner::TaskFailure;
 use super::{Actor, Services};
 use crate::domain::AuthType;
 use crate::engine::ssh::{HostKeyPolicy, SshAuth, SshError, SshSession, SshTarget, SshTimeouts, Stage};

@@ -6,7 +6,7 @@ use zeroize::Zeroizing;
 
 use crate::domain::LogLevel;
 use crate::engine::acme::{AcmeAccount, AcmeError};
-use crate::service::tasks::{TaskContext, TaskFailure};
+use crate::service::runner::{TaskContext, TaskFailure};
 use crate::service::Services;
 use crate::store::acme::{self as store, AccountRow, IssuanceRow};
 use crate::store::secrets::SealedColumn;

@@ -10,7 +10,7 @@ use crate::engine::acme::{BoxFut, CertKey, Challenge, ChallengeKind, KeySpec, Or
 use crate::engine::dns01::Dns01Solver;
 use crate::engine::http01::{StandaloneHttp01, WebrootOverSsh};
 use crate::errors::ServiceResult;
-use crate::service::tasks::{RunFuture, TaskContext, TaskFailure, TaskRunner};
+use crate::service::runner::{RunFuture, TaskContext, TaskFailure, TaskRunner};
 use crate::service::Services;
 use crate::store::acme::{self as store, IssuanceRow};
 use crate::store::certificates::{self as certs, CertificateMaterial, CertificateRow};

@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::domain::{CertificateStatus, CertificateType, DomainName, Email, EncryptionType, TaskType};
 use crate::engine::acme::{ChallengeKind, KeySpec};
 use crate::errors::{ServiceError, ServiceResult};
-use crate::service::tasks::TaskInput;
+use crate::service::tasks::enqueue::TaskInput;
 use crate::service::{opt_text, Actor, Services};
 use crate::store::acme::{self as store, IssuanceRow};
 use crate::store::certificates::{self as certs, CertificateMaterial, CertificateRow, NewCertificate};
