@@ -33,7 +33,7 @@ pub use cmd::group::GroupCmd;
 pub use cmd::monitor::MonitorCmd;
 pub use cmd::schedule::ScheduleCmd;
 pub use cmd::secrets::SecretsCmd;
-pub use cmd::server::{ImportArgs, ServerArgs, ServerCmd};
+pub use cmd::server_args::{ImportArgs, ServerArgs, ServerCmd};
 pub use cmd::setting::SettingCmd;
 pub use cmd::task::TaskCmd;
 pub use cmd::user::UserCmd;

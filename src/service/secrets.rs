@@ -75,7 +75,7 @@ fn bind_one(ring: &Keyring, col: SealedColumn, id: i64, stored: &str) -> Result<
         .unwrap_or_default();
     let moving: Vec<String> = settings
         .keys()
-        .filter(|k| super::monitoring::is_channel_secret(k))
+        .filter(|k| is_channel_secret(k))
         .cloned()
         .collect();
     if !rebound && moving.is_empty() {
@@ -96,6 +96,29 @@ fn bind_one(ring: &Keyring, col: SealedColumn, id: i64, stored: &str) -> Result<
 
 /// What an audit entry shows instead of a secret value.
 pub const REDACTED: &str = "(sealed)";
+
+/// Fields that are secrets in every channel kind: credentials, every URL that may carry a token
+/// (DingTalk `access_token`, Feishu hook, WeCom key, ServerChan key, Slack hook, an SMS gateway's
+/// key in its query) and all webhook header values.
+const SECRET_FIELDS: &[&str] = &[
+    "password",
+    "api_key",
+    "api_secret",
+    "secret",
+    "token",
+    "sign_secret",
+    "webhook_url",
+    "access_key_secret",
+    "url",
+    "gateway_url",
+    "headers",
+];
+
+/// Whether a channel setting is sealed (kept in `config.secrets`, shown only with reveal).
+pub(crate) fn is_channel_secret(field: &str) -> bool {
+    SECRET_FIELDS.contains(&field)
+}
+
 
 fn internal(e: SecretError) -> ServiceError {
     ServiceError::Internal(format!("cannot open a stored secret: {e}"))
@@ -301,7 +324,7 @@ fn redact_channel_settings(details: &mut Value) -> bool {
     };
     let mut changed = false;
     for (k, v) in settings.iter_mut() {
-        if super::monitoring::is_channel_secret(k) && v.as_str() != Some(REDACTED) {
+        if is_channel_secret(k) && v.as_str() != Some(REDACTED) {
             *v = Value::String(REDACTED.into());
             changed = true;
         }

@@ -20,6 +20,7 @@ pub(crate) mod schedule;
 pub(crate) mod scheduler;
 pub(crate) mod secrets;
 pub(crate) mod server;
+pub(crate) mod server_args;
 pub(crate) mod server_ssh;
 pub(crate) mod setting;
 pub(crate) mod status;

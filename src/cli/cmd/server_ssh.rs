@@ -4,7 +4,7 @@
 
 use std::io::IsTerminal;
 
-use super::server::{ImportArgs, ServerCmd};
+use super::server_args::{ImportArgs, ServerCmd};
 use super::task::run_task;
 use crate::cli::error::{CliError, CliResult};
 use crate::cli::views;

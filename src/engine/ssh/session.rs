@@ -8,11 +8,9 @@ use std::time::Duration;
 use russh::client::{self, Handle};
 use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
 use russh::ChannelMsg;
-use russh_sftp::client::SftpSession;
 use tokio::io::AsyncWriteExt;
 
 use super::command::Tail;
-use super::sftp::Sftp;
 use super::{CommandOutput, HostKeyPolicy, SshAuth, SshError, SshTarget, SshTimeouts, Stage, COMMAND_OUTPUT_MAX};
 
 /// SHA256 fingerprint of a host key, as `ssh-keygen -l` prints it.
@@ -319,36 +317,6 @@ impl SshSession {
             });
         }
         Ok(out)
-    }
-
-    /// Opens an SFTP session on this connection.
-    pub async fn sftp(&self) -> Result<Sftp<'_>, SshError> {
-        let t = self.timeouts.command;
-        let fut = async {
-            let proto = |e: String| SshError::Protocol {
-                label: self.label.clone(),
-                stage: Stage::Sftp,
-                reason: e,
-            };
-            let ch = self
-                .handle
-                .channel_open_session()
-                .await
-                .map_err(|e| proto(e.to_string()))?;
-            ch.request_subsystem(true, "sftp")
-                .await
-                .map_err(|e| proto(e.to_string()))?;
-            let s = SftpSession::new(ch.into_stream())
-                .await
-                .map_err(|e| proto(e.to_string()))?;
-            Ok(Sftp {
-                session: s,
-                owner: self,
-            })
-        };
-        tokio::time::timeout(t, fut)
-            .await
-            .map_err(|_| timeout_err(&self.label, Stage::Sftp, t, "opening the SFTP subsystem"))?
     }
 
     /// Closes the connection politely.

@@ -8,6 +8,38 @@ use tokio::io::AsyncWriteExt;
 use super::session::{timeout_err, SshSession};
 use super::{SshError, Stage, DIR_ENTRIES_MAX};
 
+impl SshSession {
+    /// Opens an SFTP session on this connection.
+    pub async fn sftp(&self) -> Result<Sftp<'_>, SshError> {
+        let t = self.timeouts.command;
+        let fut = async {
+            let proto = |e: String| SshError::Protocol {
+                label: self.label.clone(),
+                stage: Stage::Sftp,
+                reason: e,
+            };
+            let ch = self
+                .handle
+                .channel_open_session()
+                .await
+                .map_err(|e| proto(e.to_string()))?;
+            ch.request_subsystem(true, "sftp")
+                .await
+                .map_err(|e| proto(e.to_string()))?;
+            let s = SftpSession::new(ch.into_stream())
+                .await
+                .map_err(|e| proto(e.to_string()))?;
+            Ok(Sftp {
+                session: s,
+                owner: self,
+            })
+        };
+        tokio::time::timeout(t, fut)
+            .await
+            .map_err(|_| timeout_err(&self.label, Stage::Sftp, t, "opening the SFTP subsystem"))?
+    }
+}
+
 /// Metadata of a remote file.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RemoteStat {

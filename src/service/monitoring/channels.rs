@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use crate::domain::{ChannelType, Email, HttpUrl, Port};
 use crate::errors::{ServiceError, ServiceResult};
 use crate::store::monitoring::{self as store, ChannelRow};
+use crate::service::secrets::is_channel_secret;
 use crate::store::secrets::{SealOnInsert, SealedColumn};
 use crate::store::{Arg, Page, Sets};
 
@@ -38,28 +39,6 @@ pub struct ChannelView {
     pub is_active: bool,
     /// Created.
     pub created_at: chrono::DateTime<Utc>,
-}
-
-/// Fields that are secrets in every channel kind: credentials, every URL that may carry a token
-/// (DingTalk `access_token`, Feishu hook, WeCom key, ServerChan key, Slack hook, an SMS gateway's
-/// key in its query) and all webhook header values.
-const SECRET_FIELDS: &[&str] = &[
-    "password",
-    "api_key",
-    "api_secret",
-    "secret",
-    "token",
-    "sign_secret",
-    "webhook_url",
-    "access_key_secret",
-    "url",
-    "gateway_url",
-    "headers",
-];
-
-/// Whether a channel setting is sealed (kept in `config.secrets`, shown only with reveal).
-pub(crate) fn is_channel_secret(field: &str) -> bool {
-    SECRET_FIELDS.contains(&field)
 }
 
 /// Required settings per channel kind.
@@ -132,7 +111,7 @@ impl Services {
         crate::engine::notify::validate(&cfg).map_err(|e| ServiceError::invalid("config", e.message))?;
         let (mut settings, mut secrets) = (Map::new(), Map::new());
         for (k, v) in map {
-            if SECRET_FIELDS.contains(&k.as_str()) {
+            if is_channel_secret(k) {
                 secrets.insert(k.clone(), v.clone());
             } else {
                 settings.insert(k.clone(), v.clone());

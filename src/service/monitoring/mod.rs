@@ -9,6 +9,5 @@ mod channels;
 mod monitors;
 
 pub use alerts::AlertInput;
-pub(crate) use channels::is_channel_secret;
 pub use channels::ChannelView;
 pub use monitors::MonitorInput;
