@@ -73,11 +73,7 @@ fn bind_one(ring: &Keyring, col: SealedColumn, id: i64, stored: &str) -> Result<
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
-    let moving: Vec<String> = settings
-        .keys()
-        .filter(|k| is_channel_secret(k))
-        .cloned()
-        .collect();
+    let moving: Vec<String> = settings.keys().filter(|k| is_channel_secret(k)).cloned().collect();
     if !rebound && moving.is_empty() {
         return Ok(None);
     }
@@ -118,7 +114,6 @@ const SECRET_FIELDS: &[&str] = &[
 pub(crate) fn is_channel_secret(field: &str) -> bool {
     SECRET_FIELDS.contains(&field)
 }
-
 
 fn internal(e: SecretError) -> ServiceError {
     ServiceError::Internal(format!("cannot open a stored secret: {e}"))

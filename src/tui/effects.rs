@@ -2,59 +2,11 @@
 //! `update` only describes them; `exec` runs them on tokio tasks.
 
 use super::form::{Form, FormKind};
-use super::resources::{Cursor, Kind, Order, Row};
-use super::state::{Detail, LogLine};
+use super::model::{Cursor, Detail, Kind, Link, LogLine, Row};
+pub use super::model::{Query, Redacted};
 use crate::service::dashboard::Dashboard;
-use crate::service::query::{ChangeMark, Terms};
+use crate::service::query::ChangeMark;
 use crate::service::Actor;
-
-/// A parsed `/` filter: the service's [`Terms`] (`key:value` terms for SQL, parsed by the same
-/// parser as the CLI's), the rest matched as a substring of what the table shows.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Query {
-    /// The order.
-    pub order: Order,
-    /// The terms and the free text.
-    pub terms: Terms,
-}
-
-impl Query {
-    /// Parses a filter line for `kind`: `status:issued type:wildcard example` or `!example`. A
-    /// key the pane does not filter by is the error.
-    pub fn parse(kind: Kind, order: Order, line: &str) -> Result<Query, String> {
-        let terms: Terms = match line.parse() {
-            Ok(t) => t,
-            Err(never) => match never {},
-        };
-        if let Some(k) = terms.unknown_key(kind.sql_filters()) {
-            return Err(k.to_string());
-        }
-        Ok(Query { order, terms })
-    }
-
-    /// The term `key`, if given.
-    pub fn term(&self, key: &str) -> Option<&str> {
-        self.terms.raw(key)
-    }
-
-    /// Whether a row passes the substring part.
-    pub fn keeps(&self, row: &Row) -> bool {
-        match self.terms.text() {
-            None => true,
-            Some((needle, invert)) => row.matches(needle) != invert,
-        }
-    }
-}
-
-/// A value that `Debug` output never shows (passwords, form values, secrets shown once).
-#[derive(Clone, PartialEq, Eq)]
-pub struct Redacted<T>(pub T);
-
-impl<T> std::fmt::Debug for Redacted<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
 
 /// Work for the effect runner.
 #[derive(Debug, Clone)]
@@ -159,7 +111,7 @@ pub enum Effect {
         /// Which.
         id: i64,
         /// A linked row of `id` to unlink instead (delete in a detail's table tab).
-        link: Option<(super::state::Link, i64)>,
+        link: Option<(Link, i64)>,
         /// The confirmed value, for actions that show one before asking (a host key).
         arg: Option<String>,
     },

@@ -4,8 +4,7 @@
 
 use tui_input::{Input, InputRequest};
 
-use super::resources::Kind;
-use super::state::Link;
+use super::model::{Kind, Link};
 
 /// The names of a domain enum's values, for a picker.
 pub fn names<T: Copy>(all: &[T], f: impl Fn(T) -> &'static str) -> Vec<&'static str> {

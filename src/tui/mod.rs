@@ -14,6 +14,7 @@ pub mod exec;
 pub mod form;
 pub mod i18n;
 pub mod keymap;
+pub mod model;
 pub mod paged;
 pub mod resources;
 pub mod state;

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::resources::{Cursor, Row};
+use super::model::{Cursor, Row};
 
 /// Rows per fetch.
 pub const PAGE_SIZE: i64 = 100;
@@ -229,7 +229,7 @@ impl Paged {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tui::resources::Cell;
+    use crate::tui::model::Cell;
 
     fn rows(ids: std::ops::Range<i64>) -> Vec<Row> {
         ids.rev()

@@ -7,8 +7,9 @@ use super::action::Action;
 use super::form::Form;
 use super::i18n::Catalog;
 use super::keymap::Keymap;
+pub use super::model::{Body, Detail, Link, LogLine, Tab};
+use super::model::{Kind, Order, Redacted};
 use super::paged::Paged;
-use super::resources::{Cell, Kind, Order};
 use super::theme::Tone;
 use crate::service::dashboard::Dashboard;
 use crate::service::Actor;
@@ -140,67 +141,6 @@ impl TableView {
     }
 }
 
-/// One section of a detail view.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Body {
-    /// Label/value pairs (labels are catalog keys).
-    Fields(Vec<(String, Cell)>),
-    /// A small table: catalog keys of the columns, then rows.
-    Table(Vec<&'static str>, Vec<Vec<Cell>>),
-    /// Text (PEM, config, JSON).
-    Text(String),
-}
-
-/// Rows linked to the detail's row, listed in one of its tabs, that the detail can unlink.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Link {
-    /// A certificate's deployment (id = deployment).
-    Deployment,
-    /// An alert rule's channel binding (id = channel).
-    Binding,
-    /// A group's member server (id = server).
-    GroupMember,
-    /// A server's group (id = group).
-    ServerGroup,
-    /// A site discovered on a server (id = site).
-    Site,
-}
-
-/// A tab of a detail view.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Tab {
-    /// The linked rows of a table tab, in row order, and what they are.
-    pub links: Option<(Link, Vec<i64>)>,
-    /// Catalog key of the tab's name.
-    pub key: &'static str,
-    /// Its content.
-    pub body: Body,
-}
-
-/// The loaded detail of one row.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Detail {
-    /// Heading (a name or domain).
-    pub title: String,
-    /// Whether the row is active (decides whether toggle disables, which asks first).
-    pub active: bool,
-    /// Tabs.
-    pub tabs: Vec<Tab>,
-}
-
-/// A task log line.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LogLine {
-    /// Log row id.
-    pub id: i64,
-    /// When.
-    pub at: DateTime<Utc>,
-    /// Level.
-    pub level: String,
-    /// Message.
-    pub message: String,
-}
-
 /// The detail pane of one row.
 #[derive(Debug, Clone)]
 pub struct DetailView {
@@ -268,7 +208,7 @@ pub enum Mode {
     /// A question before a dangerous action.
     Confirm(Confirm),
     /// A secret shown once (a new API key, a first password), with its title key.
-    Reveal(&'static str, super::effects::Redacted<String>),
+    Reveal(&'static str, Redacted<String>),
 }
 
 /// The flash line: the result of the last action.
@@ -441,8 +381,7 @@ impl State {
 
     /// Whether the tasks pane is up with room for the selected task's log under it.
     pub fn shows_tail(&self) -> bool {
-        matches!(self.view(), View::Table(t) if t.kind == super::resources::Kind::Tasks)
-            && self.size.1 >= TAIL_MIN_HEIGHT
+        matches!(self.view(), View::Table(t) if t.kind == Kind::Tasks) && self.size.1 >= TAIL_MIN_HEIGHT
     }
 
     /// Shows a message on the flash line.

@@ -1,8 +1,6 @@
 //! `server …`: the servers themselves (list, show, add, update, rm); the SSH work on them
 //! (check, host keys, sites, configs, imports) is in [`super::server_ssh`].
 
-
-
 use crate::cli::context::{page, parse_opt, read_stdin_secret, Ctx};
 use crate::cli::error::{CliError, CliResult};
 use crate::cli::views;

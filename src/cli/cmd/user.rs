@@ -101,7 +101,9 @@ pub(crate) async fn unlock(ctx: &Ctx, s: &Services, user: &str) -> CliResult<()>
 pub(crate) async fn run(ctx: &Ctx, s: &Services, a: &Actor, c: &UserCmd) -> CliResult<()> {
     match c {
         UserCmd::List { status, role, page: p } => {
-            let terms = Terms::default().with("status", status.as_ref()).with("role", role.as_ref());
+            let terms = Terms::default()
+                .with("status", status.as_ref())
+                .with("role", role.as_ref());
             let f = UserFilter::from_terms(&terms, chrono::Utc::now())?;
             views::list(ctx.json, &s.user_list(a, &f, page(p)).await?);
         }

@@ -6,8 +6,8 @@ use serde_json::{Map, Value};
 
 use crate::domain::{ChannelType, Email, HttpUrl, Port};
 use crate::errors::{ServiceError, ServiceResult};
-use crate::store::monitoring::{self as store, ChannelRow};
 use crate::service::secrets::is_channel_secret;
+use crate::store::monitoring::{self as store, ChannelRow};
 use crate::store::secrets::{SealOnInsert, SealedColumn};
 use crate::store::{Arg, Page, Sets};
 

@@ -30,46 +30,15 @@ pub use servers::import_ssh_config;
 use futures::future::BoxFuture;
 
 use super::action::{Action, Danger};
-use super::effects::{Query, Reply};
+use super::effects::Reply;
 use super::form::{Form, FormOp};
 use super::state::{Detail, Link};
 use crate::errors::{ServiceError, ServiceResult};
 pub use crate::service::query::Watched;
 use crate::service::{Actor, Services};
+pub use crate::tui::model::Kind;
+use crate::tui::model::Query;
 use values::Values;
-
-/// A kind of resource, one table pane each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
-    /// Certificates.
-    Certificates,
-    /// Servers.
-    Servers,
-    /// Server groups.
-    Groups,
-    /// TLS monitors.
-    Monitors,
-    /// Alert rules.
-    Alerts,
-    /// Notification channels.
-    Channels,
-    /// Fired alerts.
-    History,
-    /// The task queue.
-    Tasks,
-    /// Cron schedules.
-    Schedules,
-    /// System settings.
-    Settings,
-    /// The user's own settings.
-    Preferences,
-    /// Users (admin).
-    Users,
-    /// API keys.
-    ApiKeys,
-    /// The audit log.
-    Audit,
-}
 
 /// Who asks, and the service that answers: what a resource's service calls need.
 #[derive(Clone, Copy)]
