@@ -3,16 +3,18 @@
 
 use futures::future::BoxFuture;
 
+use super::contract::{Cx, Resource};
 use super::model::*;
 use super::values::*;
-use super::{Cx, Kind, Resource, Watched};
 use crate::domain::{AlertType, ConditionType, Severity};
 use crate::errors::ServiceResult;
 use crate::service::monitoring::AlertInput;
+use crate::service::query::Watched;
 use crate::service::query::ALERT_KEYS;
 use crate::tui::action::Action;
 use crate::tui::effects::{Query, Reply};
 use crate::tui::form::{names, yes_no, Field, Form, FormOp, YES_NO};
+use crate::tui::model::Kind;
 use crate::tui::state::{Body, Detail, Link, Tab};
 
 /// The alert rules pane.

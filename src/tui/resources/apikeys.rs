@@ -3,14 +3,16 @@
 
 use futures::future::BoxFuture;
 
+use super::contract::{Cx, Resource};
 use super::model::*;
 use super::values::*;
-use super::{Cx, Kind, Resource, Watched};
 use crate::domain::ApiKeyStatus;
 use crate::errors::ServiceResult;
+use crate::service::query::Watched;
 use crate::tui::action::Action;
 use crate::tui::effects::{Query, Redacted, Reply};
 use crate::tui::form::{Field, Form, FormOp};
+use crate::tui::model::Kind;
 use crate::tui::state::{Detail, Link};
 
 /// The API keys pane.

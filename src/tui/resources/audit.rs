@@ -3,11 +3,13 @@
 
 use futures::future::BoxFuture;
 
+use super::contract::{Cx, Resource};
 use super::model::*;
-use super::{Cx, Kind, Resource, Watched};
 use crate::errors::ServiceResult;
+use crate::service::query::Watched;
 use crate::service::query::{AuditFilter, ListFilter};
 use crate::tui::effects::Query;
+use crate::tui::model::Kind;
 use crate::tui::state::{Body, Detail};
 
 /// The audit pane.

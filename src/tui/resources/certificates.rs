@@ -5,16 +5,18 @@
 use chrono::Utc;
 use futures::future::BoxFuture;
 
+use super::contract::{Cx, Resource};
 use super::model::*;
 use super::values::*;
-use super::{Cx, Kind, Resource, Watched};
 use crate::errors::ServiceResult;
 use crate::service::certificates::{CertChanges, DeploymentInput, ImportInput};
 use crate::service::deploy::DeployTarget;
+use crate::service::query::Watched;
 use crate::service::query::{CertFilter, CertOrder, ListFilter};
 use crate::tui::action::Action;
 use crate::tui::effects::{Query, Redacted, Reply};
 use crate::tui::form::{yes_no, Field, Form, FormOp, YES_NO};
+use crate::tui::model::Kind;
 use crate::tui::state::{Body, Detail, Link, Tab};
 
 /// The certificates pane.

@@ -4,14 +4,16 @@
 
 use futures::future::BoxFuture;
 
+use super::contract::{Cx, Resource};
 use super::model::*;
 use super::values::*;
-use super::{Cx, Kind, Resource, Watched};
 use crate::domain::ChannelType;
 use crate::errors::ServiceResult;
+use crate::service::query::Watched;
 use crate::tui::action::Action;
 use crate::tui::effects::{Query, Reply};
 use crate::tui::form::{names, yes_no, Field, Form, FormOp, YES_NO};
+use crate::tui::model::Kind;
 use crate::tui::state::{Detail, Link};
 
 /// The channels pane.

@@ -3,12 +3,14 @@
 
 use futures::future::BoxFuture;
 
+use super::contract::{Cx, Resource};
 use super::model::*;
-use super::{Cx, Kind, Resource, Watched};
 use crate::errors::ServiceResult;
+use crate::service::query::Watched;
 use crate::service::query::HISTORY_KEYS;
 use crate::tui::action::Action;
 use crate::tui::effects::{Query, Reply};
+use crate::tui::model::Kind;
 use crate::tui::state::{Body, Detail, Link};
 
 /// The fired alerts pane.

@@ -3,17 +3,19 @@
 
 use futures::future::BoxFuture;
 
+use super::contract::{Cx, Resource};
 use super::model::*;
 use super::values::*;
-use super::{Cx, Kind, Resource, Watched};
 use crate::domain::{MonitorType, TaskType};
 use crate::errors::ServiceResult;
 use crate::service::monitoring::MonitorInput;
+use crate::service::query::Watched;
 use crate::service::query::{ListFilter, MonitorFilter};
 use crate::service::tasks::TaskInput;
 use crate::tui::action::Action;
 use crate::tui::effects::{Query, Reply};
 use crate::tui::form::{names, yes_no, Field, Form, FormOp, YES_NO};
+use crate::tui::model::Kind;
 use crate::tui::state::{Detail, Link};
 
 /// The monitors pane.

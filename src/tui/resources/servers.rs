@@ -5,19 +5,21 @@
 
 use futures::future::BoxFuture;
 
+use super::contract::{Cx, Resource};
 use super::model::*;
 use super::values::*;
-use super::{Cx, Kind, Resource, Watched};
 use crate::domain::{AuthType, PrivilegeMode, ServerStatus, ServerType, TaskType};
 use crate::errors::{ServiceError, ServiceResult};
 use crate::service::deploy::DeployTarget;
 use crate::service::onboarding::ImportDefaults;
+use crate::service::query::Watched;
 use crate::service::query::{ListFilter, ServerFilter};
 use crate::service::servers::ServerInput;
 use crate::service::tasks::TaskInput;
 use crate::tui::action::Action;
 use crate::tui::effects::{Query, Reply};
 use crate::tui::form::{names, Field, Form, FormOp};
+use crate::tui::model::Kind;
 use crate::tui::state::{Body, Detail, Link, Tab};
 
 /// The servers pane.

@@ -2,13 +2,15 @@
 
 use futures::future::BoxFuture;
 
+use super::contract::{Cx, Resource};
 use super::model::*;
 use super::values::*;
-use super::{Cx, Kind, Resource, Watched};
 use crate::errors::{ServiceError, ServiceResult};
+use crate::service::query::Watched;
 use crate::tui::action::Action;
 use crate::tui::effects::{Query, Reply};
 use crate::tui::form::{Field, Form, FormOp};
+use crate::tui::model::Kind;
 use crate::tui::state::Detail;
 
 /// The system settings pane.

@@ -3,16 +3,18 @@
 
 use futures::future::BoxFuture;
 
+use super::contract::{Cx, Resource};
 use super::model::*;
 use super::values::*;
-use super::{Cx, Kind, Resource, Watched};
 use crate::domain::{UserRole, UserStatus};
 use crate::errors::ServiceResult;
+use crate::service::query::Watched;
 use crate::service::query::{CertFilter, ListFilter, UserFilter};
 use crate::service::users::{UserEdit, UserInput};
 use crate::tui::action::Action;
 use crate::tui::effects::{Query, Redacted, Reply};
 use crate::tui::form::{names, Field, Form, FormOp};
+use crate::tui::model::Kind;
 use crate::tui::state::{Detail, Link};
 
 /// The users pane.
