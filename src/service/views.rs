@@ -1,13 +1,14 @@
-//! The rows the service hands to its faces. They are the store's projections (no secret column
-//! is in any of them: sealed values stay behind the service), re-exported here so that a face
-//! names `service::views::CertificateRow` and never `store::…`.
+//! The rows the service hands to its faces, re-exported here so that a face names
+//! `service::views::CertificateRow` and never `store::…`. They are the store's list projections:
+//! no PEM or private key is in them, and a sealed column that a row carries (a DNS provider's
+//! secrets, an API key's hash) is never serialised into a face's JSON.
 
-pub use crate::store::acme::{AccountRow, CaRow, DnsProviderRow, IssuanceRow};
+pub use crate::store::acme::DnsProviderRow;
 pub use crate::store::audit::AuditRow;
-pub use crate::store::certificates::{CertificateRow, ChallengeRow, DeploymentRow};
+pub use crate::store::certificates::{CertificateRow, DeploymentRow};
 pub use crate::store::dashboard::Expiries;
 pub use crate::store::discovery::SiteRow;
-pub use crate::store::monitoring::{AlertRow, BindingRow, ChannelRow, HistoryRow, MonitorRow};
+pub use crate::store::monitoring::{AlertRow, BindingRow, HistoryRow, MonitorRow};
 pub use crate::store::queue::Lease;
 pub use crate::store::redact_url;
 pub use crate::store::schedulers::{SchedulerInfo, SchedulerRow};
