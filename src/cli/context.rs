@@ -8,7 +8,6 @@ use std::path::Path;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::error::{CliError, CliResult};
-use super::PageArgs;
 use crate::config::Config;
 use crate::service::bootstrap::{self, KeySource, OpenError, OpenOptions};
 use crate::service::query::Page;
@@ -289,4 +288,15 @@ pub(crate) fn prompt_new_password() -> CliResult<String> {
 /// Reads a file named on the command line.
 pub(crate) fn read_file(path: &Path, what: &str) -> CliResult<Vec<u8>> {
     std::fs::read(path).map_err(|e| CliError::Failed(format!("cannot read {what} {}: {e}", path.display())))
+}
+
+/// Paging flags of list commands.
+#[derive(Debug, clap::Args, Clone, Copy)]
+pub struct PageArgs {
+    /// Rows per page.
+    #[arg(long, default_value_t = 50)]
+    pub limit: i64,
+    /// Show rows with an id below this (the next page).
+    #[arg(long)]
+    pub before: Option<i64>,
 }

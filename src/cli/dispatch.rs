@@ -1,10 +1,11 @@
 //! From a parsed command line to an exit code: load the config, start logging, open the
 //! services, find the caller, and hand the command to its group's module in [`super::cmd`].
 
+use super::args::{Cli, Command};
 use super::cmd;
+use super::cmd::user::UserCmd;
 use super::context::Ctx;
 use super::error::{CliError, CliResult};
-use super::{Cli, Command, UserCmd};
 use crate::config::{Config, Overrides};
 use crate::service::bootstrap;
 

@@ -1,7 +1,8 @@
 //! The scriptable face: clap subcommands for every service operation, each `list`/`show` with a
 //! readable table and `--json`.
 //!
-//! - `mod.rs`: the top-level clap definitions ([`Cli`], [`Command`]);
+//! - `args.rs`: the top-level clap definitions ([`Cli`], [`Command`]); [`PageArgs`] is in
+//!   [`context`] with the paging helper;
 //! - [`context`]: config, opening the services, who the caller is, input helpers;
 //! - `dispatch.rs`: [`run`], from a parsed command line to an exit code;
 //! - `cmd/<group>.rs`: one module per command group, with its clap arguments and handlers
@@ -10,16 +11,14 @@
 //! - [`error`]: [`error::CliError`] and the exit codes (0 ok, 1 failed, 2 usage, 3 not found,
 //!   4 unauthenticated or forbidden, 5 conflict, 6 invalid input, 7 remote failure).
 
-use std::path::PathBuf;
-
-use clap::{Args, Parser, Subcommand};
-
+mod args;
 mod cmd;
 pub(crate) mod context;
 mod dispatch;
 pub mod error;
 pub mod views;
 
+pub use args::{Cli, Command};
 pub use cmd::alert::AlertCmd;
 pub use cmd::apikey::ApikeyCmd;
 pub use cmd::audit::AuditCmd;
@@ -37,169 +36,5 @@ pub use cmd::server_args::{ImportArgs, ServerArgs, ServerCmd};
 pub use cmd::setting::SettingCmd;
 pub use cmd::task::TaskCmd;
 pub use cmd::user::UserCmd;
+pub use context::PageArgs;
 pub use dispatch::run;
-
-/// The exit codes, as `certdeck --help` lists them after the options.
-const EXIT_CODES_HELP: &str = "Exit codes: 0 ok, 1 failed (a task or check did not succeed, or an internal error), \
-2 usage, 3 not found, 4 not logged in or forbidden, 5 conflict, 6 invalid input, \
-7 remote failure (database server, SSH, ACME, DNS, network). `health`: 0 ok, 1 degraded, 2 down.";
-
-/// certdeck: TLS certificates for a fleet of web servers, from a terminal.
-#[derive(Debug, Parser)]
-#[command(
-    name = "certdeck",
-    version,
-    about,
-    propagate_version = true,
-    after_help = EXIT_CODES_HELP
-)]
-pub struct Cli {
-    /// Config file (default: config.toml in the config dir).
-    #[arg(long, global = true, value_name = "PATH")]
-    pub config: Option<PathBuf>,
-    /// Database URL: sqlite://PATH or mysql://USER:PASS@HOST:PORT/DB[?ssl-mode=VERIFY_IDENTITY&ssl-ca=CA.pem].
-    #[arg(long, global = true, value_name = "URL")]
-    pub database_url: Option<String>,
-    /// Do not apply pending migrations; refuse to run if any are pending.
-    #[arg(long, global = true)]
-    pub no_migrate: bool,
-    /// Print JSON instead of tables.
-    #[arg(long, global = true)]
-    pub json: bool,
-    /// Run the headless task scheduler daemon.
-    #[arg(long)]
-    pub serve_scheduler: bool,
-    /// Console theme: default, light, high-contrast, or a file in <config dir>/themes.
-    #[arg(long, value_name = "NAME")]
-    pub theme: Option<String>,
-    /// Console keymap: default (arrows + vim keys), emacs, or a file in <config dir>/keymaps.
-    #[arg(long, value_name = "NAME")]
-    pub keymap: Option<String>,
-    /// Console language: en or zh-CN (default: the user's setting, else LANG).
-    #[arg(long, value_name = "LANG")]
-    pub lang: Option<String>,
-    /// Username to prefill on the console's login screen.
-    #[arg(long, value_name = "NAME")]
-    pub user: Option<String>,
-    /// Console without any action that changes data.
-    #[arg(long)]
-    pub read_only: bool,
-    /// The command (none: the console).
-    #[command(subcommand)]
-    pub command: Option<Command>,
-}
-
-/// Top-level commands.
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Initialise a database: migrate and create the first admin (prints its one-time password).
-    Init {
-        /// E-mail of the admin.
-        #[arg(long, default_value = "admin@localhost")]
-        admin_email: String,
-    },
-    /// Log in and keep the session in the config dir.
-    Login {
-        /// Username (prompted when missing).
-        #[arg(long, short)]
-        username: Option<String>,
-        /// Read the password from standard input instead of prompting.
-        #[arg(long)]
-        password_stdin: bool,
-        /// Set a new password in the same step (required when the password is one-time), read
-        /// from standard input: with --password-stdin, the first line is the current password
-        /// and the second the new one.
-        #[arg(long)]
-        new_password_stdin: bool,
-    },
-    /// Revoke and forget the session.
-    Logout,
-    /// Show who is logged in.
-    Whoami,
-    /// A summary of certificates and servers.
-    Status,
-    /// Users (admin).
-    #[command(subcommand)]
-    User(UserCmd),
-    /// API keys for scripts (CERTDECK_API_KEY=<key>:<secret>).
-    #[command(subcommand)]
-    Apikey(ApikeyCmd),
-    /// Servers.
-    #[command(subcommand)]
-    Server(ServerCmd),
-    /// Server groups.
-    #[command(subcommand)]
-    Group(GroupCmd),
-    /// Certificates.
-    #[command(subcommand)]
-    Cert(CertCmd),
-    /// Deployment bindings of certificates to servers.
-    #[command(subcommand)]
-    Deployment(DeploymentCmd),
-    /// Deploy a certificate to its servers over SSH (test, reload, verify; rolled back on failure).
-    Deploy {
-        /// Certificate id.
-        cert: i64,
-        /// Only the deployment on this server.
-        #[arg(long, conflicts_with_all = ["group", "all"])]
-        server: Option<i64>,
-        /// The deployments on this group's servers.
-        #[arg(long, conflicts_with = "all")]
-        group: Option<i64>,
-        /// Every deployment of the certificate.
-        #[arg(long)]
-        all: bool,
-        /// Show the files, servers and commands it would touch, and change nothing.
-        #[arg(long)]
-        plan: bool,
-        /// Queue the deploy for the scheduler and return at once.
-        #[arg(long)]
-        no_wait: bool,
-    },
-    /// ACME certificate authorities.
-    #[command(subcommand)]
-    Ca(CaCmd),
-    /// DNS providers for dns-01 challenges.
-    #[command(subcommand)]
-    DnsProvider(DnsProviderCmd),
-    /// TLS monitors.
-    #[command(subcommand)]
-    Monitor(MonitorCmd),
-    /// Alert rules and fired alerts.
-    #[command(subcommand)]
-    Alert(AlertCmd),
-    /// Notification channels.
-    #[command(subcommand)]
-    Channel(ChannelCmd),
-    /// System and personal settings.
-    #[command(subcommand)]
-    Setting(SettingCmd),
-    /// The audit log.
-    #[command(subcommand)]
-    Audit(AuditCmd),
-    /// Scheduler liveness and queue state; exit 0 ok, 1 degraded, 2 down (for monitoring).
-    Health,
-    /// Tasks: the queue of issue, renew, deploy and check jobs.
-    #[command(subcommand)]
-    Task(TaskCmd),
-    /// Cron schedules (certificate_check, server_check, backup, cleanup).
-    #[command(subcommand)]
-    Schedule(ScheduleCmd),
-    /// Schema migrations.
-    #[command(subcommand)]
-    Db(DbCmd),
-    /// The master key.
-    #[command(subcommand)]
-    Secrets(SecretsCmd),
-}
-
-/// Paging flags of list commands.
-#[derive(Debug, Args, Clone, Copy)]
-pub struct PageArgs {
-    /// Rows per page.
-    #[arg(long, default_value_t = 50)]
-    pub limit: i64,
-    /// Show rows with an id below this (the next page).
-    #[arg(long)]
-    pub before: Option<i64>,
-}

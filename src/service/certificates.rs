@@ -270,7 +270,7 @@ impl Services {
         let audit = self.audit(Some(actor), "certificate.update", "certificate", Some(id), serde_json::json!({
             "name": c.name, "auto_renew": c.auto_renew, "renew_before_days": c.renew_before_days, "notes_changed": c.notes.is_some(),
         }));
-        crate::store::update_by_id(self.db(), "certificates", id, &sets, &audit).await?;
+        crate::store::audited::update_by_id(self.db(), "certificates", id, &sets, &audit).await?;
         self.cert_get(actor, id).await
     }
 

@@ -247,7 +247,7 @@ impl Services {
             Some(id),
             serde_json::json!({"previous": check.stored, "fingerprint": check.presented}),
         );
-        crate::store::update_by_id(self.db(), "servers", id, &sets, &audit).await?;
+        crate::store::audited::update_by_id(self.db(), "servers", id, &sets, &audit).await?;
         Ok(check)
     }
 }

@@ -702,7 +702,7 @@ async fn store_update_table(
     sets: &Sets,
     audit: &crate::store::audit::NewAudit,
 ) -> ServiceResult<()> {
-    if crate::store::update_by_id(services.db(), table, id, sets, audit).await? {
+    if crate::store::audited::update_by_id(services.db(), table, id, sets, audit).await? {
         Ok(())
     } else {
         Err(ServiceError::not_found("row", id))

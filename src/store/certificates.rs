@@ -256,7 +256,7 @@ pub async fn set_status(db: &Db, id: i64, status: CertificateStatus) -> Result<(
 
 /// Deletes a certificate with its DNS challenges (refused while deployments reference it).
 pub async fn delete(db: &Db, id: i64, audit: &NewAudit) -> Result<bool, sqlx::Error> {
-    super::delete_by_id(
+    super::audited::delete_by_id(
         db,
         "certificates",
         id,
@@ -412,7 +412,7 @@ pub async fn reset_deployments_of_server(db: &Db, server_id: i64) -> Result<u64,
 
 /// Deletes a deployment binding.
 pub async fn delete_deployment(db: &Db, id: i64, audit: &NewAudit) -> Result<bool, sqlx::Error> {
-    super::delete_by_id(db, "certificate_deployments", id, &[], audit).await
+    super::audited::delete_by_id(db, "certificate_deployments", id, &[], audit).await
 }
 
 // ---------------------------------------------------------------- dns_challenges

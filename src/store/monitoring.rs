@@ -137,7 +137,7 @@ pub async fn list_monitors(db: &Db, f: &MonitorFilter, page: Page) -> Result<Vec
 
 /// Deletes a monitor, its history and detaches alerts that reference it.
 pub async fn delete_monitor(db: &Db, id: i64, audit: &NewAudit) -> Result<bool, sqlx::Error> {
-    super::delete_by_id(
+    super::audited::delete_by_id(
         db,
         "monitors",
         id,
@@ -245,7 +245,7 @@ pub async fn list_alerts(
 
 /// Deletes an alert rule with its bindings and history.
 pub async fn delete_alert(db: &Db, id: i64, audit: &NewAudit) -> Result<bool, sqlx::Error> {
-    super::delete_by_id(
+    super::audited::delete_by_id(
         db,
         "alerts",
         id,
@@ -337,7 +337,7 @@ pub async fn list_channels(db: &Db, user_id: Option<i64>, page: Page) -> Result<
 
 /// Deletes a channel with its bindings.
 pub async fn delete_channel(db: &Db, id: i64, audit: &NewAudit) -> Result<bool, sqlx::Error> {
-    super::delete_by_id(
+    super::audited::delete_by_id(
         db,
         "alert_channels",
         id,
@@ -456,5 +456,5 @@ pub async fn resolve_history(db: &Db, id: i64, audit: &NewAudit) -> Result<bool,
     let mut sets = super::Sets::new();
     sets.set("is_resolved", Arg::Bool(true))
         .set("resolved_at", Arg::Time(super::now()));
-    super::update_by_id(db, "alert_history", id, &sets, audit).await
+    super::audited::update_by_id(db, "alert_history", id, &sets, audit).await
 }

@@ -173,7 +173,7 @@ pub async fn update_schedule(db: &Db, id: i64, c: &ScheduleChanges, audit: &NewA
     if let Some(v) = c.next_run_at {
         sets.set("next_run_at", v.map_or(Arg::Null, |t| Arg::Time(ts(t))));
     }
-    super::update_by_id(db, "scheduled_tasks", id, &sets, audit).await
+    super::audited::update_by_id(db, "scheduled_tasks", id, &sets, audit).await
 }
 
 // ------------------------------------------------------------------ what schedule runs do

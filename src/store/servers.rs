@@ -216,7 +216,7 @@ pub async fn list_servers(db: &Db, f: &ServerFilter, page: Page) -> Result<Vec<S
 /// Deletes a server with its configs and group memberships (refused by the database while
 /// deployments reference it).
 pub async fn delete_server(db: &Db, id: i64, audit: &NewAudit) -> Result<bool, sqlx::Error> {
-    super::delete_by_id(
+    super::audited::delete_by_id(
         db,
         "servers",
         id,
@@ -339,7 +339,7 @@ pub async fn list_groups(db: &Db, user_id: Option<i64>, page: Page) -> Result<Ve
 
 /// Deletes a group and its memberships.
 pub async fn delete_group(db: &Db, id: i64, audit: &NewAudit) -> Result<bool, sqlx::Error> {
-    super::delete_by_id(
+    super::audited::delete_by_id(
         db,
         "server_groups",
         id,

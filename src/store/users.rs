@@ -222,7 +222,7 @@ pub async fn update_user(
     if c.reset_failed_logins {
         sets.raw("failed_login_count = 0");
     }
-    super::update_by_id(db, "users", id, &sets, audit).await
+    super::audited::update_by_id(db, "users", id, &sets, audit).await
 }
 
 /// Records a failed login: increments the counter and locks at `max`; returns the new count.

@@ -2,11 +2,11 @@
 
 use clap::Subcommand;
 
+use crate::cli::context::PageArgs;
 use crate::cli::context::{page, parse, parse_opt, Ctx};
 use crate::cli::error::CliResult;
 use crate::cli::views;
 use crate::cli::views::monitoring::AlertDetail;
-use crate::cli::PageArgs;
 use crate::service::monitoring::AlertInput;
 use crate::service::{Actor, Services};
 

@@ -2,10 +2,10 @@
 
 use clap::Subcommand;
 
+use crate::cli::context::PageArgs;
 use crate::cli::context::{page, Ctx};
 use crate::cli::error::CliResult;
 use crate::cli::views;
-use crate::cli::PageArgs;
 use crate::domain::ApiKeyStatus;
 use crate::service::{Actor, Services};
 

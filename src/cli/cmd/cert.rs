@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 
 use super::task::run_task;
+use crate::cli::context::PageArgs;
 use crate::cli::context::{page, read_file, read_stdin_secret, Ctx};
 use crate::cli::error::{CliError, CliResult};
 use crate::cli::views;
 use crate::cli::views::certs::CertDetail;
 use crate::cli::views::{opt, print_json, when};
-use crate::cli::PageArgs;
 use crate::domain::acme_clients::AcmeTool;
 use crate::service::acme::RequestInput;
 use crate::service::acme_migrate::{MigrateOutcome, MigrateSource};

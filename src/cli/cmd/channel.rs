@@ -2,10 +2,10 @@
 
 use clap::Subcommand;
 
+use crate::cli::context::PageArgs;
 use crate::cli::context::{json_arg, page, parse, Ctx};
 use crate::cli::error::CliResult;
 use crate::cli::views;
-use crate::cli::PageArgs;
 use crate::service::{Actor, Services};
 
 /// `channel …`

@@ -2,11 +2,11 @@
 
 use clap::Subcommand;
 
+use crate::cli::context::PageArgs;
 use crate::cli::context::{page, Ctx};
 use crate::cli::error::CliResult;
 use crate::cli::views;
 use crate::cli::views::servers::GroupDetail;
-use crate::cli::PageArgs;
 use crate::service::query::{Page, ServerFilter};
 use crate::service::{Actor, Services};
 

@@ -2,10 +2,10 @@
 
 use clap::Subcommand;
 
+use crate::cli::context::PageArgs;
 use crate::cli::context::{page, parse, Ctx};
 use crate::cli::error::{CliError, CliResult};
 use crate::cli::views;
-use crate::cli::PageArgs;
 use crate::domain::MonitorStatus;
 use crate::service::monitoring::MonitorInput;
 use crate::service::query::{ListFilter, MonitorFilter, Terms};

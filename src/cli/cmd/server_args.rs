@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use crate::cli::PageArgs;
+use crate::cli::context::PageArgs;
 
 /// Server fields shared by add and update.
 #[derive(Debug, Args, Clone, Default)]

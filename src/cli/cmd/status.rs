@@ -1,10 +1,10 @@
 //! `status` (and no command off a terminal): the summary; no command on a terminal: the console.
 
+use crate::cli::args::Cli;
 use crate::cli::context::Ctx;
 use crate::cli::error::{CliError, CliResult};
 use crate::cli::views;
 use crate::cli::views::admin::Summary;
-use crate::cli::Cli;
 use crate::service::bootstrap;
 use crate::service::query::{CertFilter, CertOrder, Page, ServerFilter};
 use crate::service::{Actor, Services};

@@ -2,11 +2,11 @@
 
 use clap::Subcommand;
 
+use crate::cli::context::PageArgs;
 use crate::cli::context::{json_arg, page, parse, parse_time, Ctx};
 use crate::cli::error::{CliError, CliResult};
 use crate::cli::views;
 use crate::cli::views::tasks::{log_line, log_line_final, log_line_short};
-use crate::cli::PageArgs;
 use crate::domain::TaskStatus;
 use crate::service::query::{ListFilter, TaskFilter, Terms};
 use crate::service::tasks::{RunReport, TaskInput, WaitStep};

@@ -2,10 +2,10 @@
 
 use clap::Subcommand;
 
+use crate::cli::context::PageArgs;
 use crate::cli::context::{page, parse, parse_opt, prompt_secret, read_stdin_secret, Ctx};
 use crate::cli::error::{CliError, CliResult};
 use crate::cli::views;
-use crate::cli::PageArgs;
 use crate::domain::UserRole;
 use crate::service::query::{ListFilter, Terms, UserFilter};
 use crate::service::users::{UserEdit, UserInput};

@@ -4,8 +4,8 @@ use std::collections::{hash_map, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::contract::{DeploySink, Entry, Hosts, Material, Outcome, StepError, Transport};
 use super::manifest::{put_back, read_manifest, Prior};
-use super::{DeploySink, Entry, Hosts, Material, Outcome, StepError, Transport};
 use crate::domain::certpem::{certificates_der, serial_hex};
 use crate::domain::LogLevel;
 use crate::engine::ssh::shell_quote as q;
@@ -72,7 +72,7 @@ impl Job {
     fn new(e: Entry) -> Job {
         let mut error = e.refused.clone();
         if error.is_none() && e.key_path == e.cert_path {
-            error = Some(super::same_path_refusal(&e.cert_path));
+            error = Some(super::contract::same_path_refusal(&e.cert_path));
         }
         Job {
             e,
@@ -159,7 +159,7 @@ impl Deployer {
         entries: Vec<Entry>,
         m: &Material,
     ) -> Result<Vec<Outcome>, S::Error> {
-        let mut units: Vec<(super::UnitKey, Vec<Job>)> = Vec::new();
+        let mut units: Vec<(super::contract::UnitKey, Vec<Job>)> = Vec::new();
         for e in entries {
             let k = e.unit_key();
             let j = Job::new(e);

@@ -1,7 +1,7 @@
 //! What existed before a deploy, as recorded on the host (the transaction record), and the
 //! shell commands that put it back.
 
-use super::{Files, StepError};
+use super::contract::{Files, StepError};
 use crate::engine::ssh::shell_quote as q;
 
 /// What a deployment's paths held before a deploy: the backup of each file that existed

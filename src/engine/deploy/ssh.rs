@@ -1,7 +1,7 @@
 //! The deploy transport over SSH: commands on an [`SshSession`], files over its SFTP
 //! subsystem ([`Sftp`]).
 
-use super::{BoxFut, CommandOutput, Files, RemoteStat, StepError, Transport};
+use super::contract::{BoxFut, CommandOutput, Files, RemoteStat, StepError, Transport};
 use crate::engine::ssh::{Sftp, SshError, SshSession, Stage};
 
 /// Whether another attempt may get past `e`: the network may come back (DNS, TCP, key

@@ -10,7 +10,7 @@ use base64::Engine;
 use serde_json::Value;
 use zeroize::Zeroizing;
 
-use super::{base_url, longest_zone, norm, percent_encode, relative_name, transport, unquote, DnsRecords};
+use super::common::{base_url, longest_zone, norm, percent_encode, relative_name, transport, unquote, DnsRecords};
 use crate::engine::acme::BoxFut;
 
 /// Aliyun DNS's API endpoint.

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
-use super::{base_url, norm, transport, unquote, DnsRecords};
+use super::common::{base_url, norm, transport, unquote, DnsRecords};
 use crate::engine::acme::BoxFut;
 
 /// Cloudflare's API base.

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
-use super::{
+use super::common::{
     base_url, hex, hmac_sha256, host_header, longest_zone, norm, relative_name, sha256_hex, transport, unquote,
     DnsRecords,
 };

@@ -9,7 +9,7 @@ use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::{html_escape, DeliveryError, DeliveryOutcome, Notification};
+use super::common::{html_escape, DeliveryError, DeliveryOutcome, Notification};
 
 /// How the SMTP connection is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,7 +216,7 @@ impl SmtpSettings {
         match t.send(msg).await {
             Ok(r) => Ok(DeliveryOutcome {
                 status_code: r.code().to_string().parse().ok(),
-                response_excerpt: super::truncate_chars(&r.message().collect::<Vec<_>>().join(" "), 300),
+                response_excerpt: super::common::truncate_chars(&r.message().collect::<Vec<_>>().join(" "), 300),
             }),
             Err(e) => {
                 // 4xx replies, network trouble and timeouts may pass; 5xx replies (bad
@@ -234,7 +234,7 @@ impl SmtpSettings {
                 }
                 Err(DeliveryError {
                     transient,
-                    message: super::redact(&msg, &secrets),
+                    message: super::common::redact(&msg, &secrets),
                 })
             }
         }
@@ -278,9 +278,9 @@ fn tls_failure(e: &(dyn std::error::Error + 'static)) -> bool {
 /// The HTML part: heading, what to do, a table of facts, the link.
 fn html_body(n: &Notification) -> String {
     let color = match (n.status, n.severity) {
-        (super::AlertStatus::Resolved, _) => "#2e7d32",
-        (_, super::Severity::Info) => "#1565c0",
-        (_, super::Severity::Warning) => "#ef6c00",
+        (super::common::AlertStatus::Resolved, _) => "#2e7d32",
+        (_, super::common::Severity::Info) => "#1565c0",
+        (_, super::common::Severity::Warning) => "#ef6c00",
         _ => "#c62828",
     };
     let mut s = String::from("<!DOCTYPE html>\n<html><body style=\"font-family:sans-serif\">\n");

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{check_url, send_http, url_origin, DeliveryError, DeliveryOutcome, Notification};
+use super::common::{check_url, send_http, url_origin, DeliveryError, DeliveryOutcome, Notification};
 use crate::engine::dnsapi::aliyun::{canonical_query, signature};
 use crate::engine::dnsapi::percent_encode;
 

@@ -59,7 +59,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use super::{
+use super::common::{
     check_url, send_http, truncate_bytes, truncate_chars, url_origin, DeliveryError, DeliveryOutcome, Notification,
 };
 
@@ -334,7 +334,7 @@ impl WebhookSettings {
             crate::engine::http::client_pinned(self.timeout, self.pin.as_ref()).map_err(DeliveryError::permanent)?;
         let secrets = self.secrets();
         let now_s = now_ms.div_euclid(1000);
-        let (req, check): (reqwest::RequestBuilder, Option<super::BodyCheck>) = match self.flavor {
+        let (req, check): (reqwest::RequestBuilder, Option<super::common::BodyCheck>) = match self.flavor {
             WebhookFlavor::Generic => {
                 let body = serde_json::to_vec(&generic_payload(n)).expect("JSON");
                 let mut r = client

@@ -11,9 +11,8 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::CertificateError;
 
-use super::report::{CertSummary, Finding, FindingKind};
+use super::report::{CertSummary, Finding, FindingKind, ProbeTarget};
 use super::verifier::VerifierCache;
-use super::ProbeTarget;
 use crate::domain::certpem::days_until;
 
 /// "1 day", "N days".

@@ -25,32 +25,8 @@ use rustls::AlertDescription;
 
 use super::BoxFut;
 pub use classify::{date_and_key_findings, trust_finding};
-pub use report::{CertSummary, Finding, FindingKind, ProbeReport, Severity};
+pub use report::{CertSummary, Finding, FindingKind, ProbeReport, ProbeTarget, Severity};
 use verifier::{AcceptAnyVerifier, VerifierCache};
-
-/// What to probe.
-#[derive(Debug, Clone)]
-pub struct ProbeTarget {
-    /// Host name or IP literal to connect to (`::1` and `[::1]` both work).
-    pub connect_host: String,
-    /// TCP port.
-    pub port: u16,
-    /// Server name sent (SNI; not sent for an IP literal) and checked against the certificate.
-    pub sni: String,
-    /// Custom trust bundle (PEM); `None` = the public webpki roots.
-    pub trust_pem: Option<String>,
-    /// Per-address TCP connect timeout (also bounds the DNS lookup).
-    pub connect_timeout: Duration,
-    /// TLS handshake timeout.
-    pub handshake_timeout: Duration,
-    /// Fewer days left than this: a warning.
-    pub warn_days: i64,
-    /// Fewer days left than this: an error.
-    pub error_days: i64,
-    /// The addresses of `connect_host` as the caller resolved (and checked) them, used instead
-    /// of resolving again; `Err` is why it did not resolve. `None`: resolve here.
-    pub resolved: Option<Result<Vec<SocketAddr>, String>>,
-}
 
 /// Probes TLS endpoints. The services hold one (`Services::prober`); tests give them a fake.
 pub trait Prober: Send + Sync {

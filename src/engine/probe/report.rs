@@ -1,10 +1,34 @@
-//! What a probe reports: the presented chain (as [`CertSummary`]s), the findings and their
+//! What to probe ([`ProbeTarget`]) and what a probe reports: the presented chain (as [`CertSummary`]s), the findings and their
 //! severities, and the one-line summary a monitor shows.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 pub use crate::domain::certpem::CertSummary;
+
+/// What to probe.
+#[derive(Debug, Clone)]
+pub struct ProbeTarget {
+    /// Host name or IP literal to connect to (`::1` and `[::1]` both work).
+    pub connect_host: String,
+    /// TCP port.
+    pub port: u16,
+    /// Server name sent (SNI; not sent for an IP literal) and checked against the certificate.
+    pub sni: String,
+    /// Custom trust bundle (PEM); `None` = the public webpki roots.
+    pub trust_pem: Option<String>,
+    /// Per-address TCP connect timeout (also bounds the DNS lookup).
+    pub connect_timeout: Duration,
+    /// TLS handshake timeout.
+    pub handshake_timeout: Duration,
+    /// Fewer days left than this: a warning.
+    pub warn_days: i64,
+    /// Fewer days left than this: an error.
+    pub error_days: i64,
+    /// The addresses of `connect_host` as the caller resolved (and checked) them, used instead
+    /// of resolving again; `Err` is why it did not resolve. `None`: resolve here.
+    pub resolved: Option<Result<Vec<SocketAddr>, String>>,
+}
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -148,7 +148,7 @@ impl Services {
         let audit = self.audit(Some(actor), "alert.update", "alert", Some(id), serde_json::json!({
             "name": input.name, "type": t, "condition": c, "severity": input.severity, "is_active": input.is_active, "monitor_id": input.monitor_id,
         }));
-        crate::store::update_by_id(self.db(), "alerts", id, &sets, &audit).await?;
+        crate::store::audited::update_by_id(self.db(), "alerts", id, &sets, &audit).await?;
         self.alert_get(actor, id).await
     }
 

@@ -267,7 +267,7 @@ impl Services {
             sets.set("is_active", Arg::Bool(a));
         }
         let audit = self.audit(Some(actor), "channel.update", "alert_channel", Some(id), details);
-        crate::store::update_by_id(self.db(), "alert_channels", id, &sets, &audit).await?;
+        crate::store::audited::update_by_id(self.db(), "alert_channels", id, &sets, &audit).await?;
         self.channel_get(actor, id, false).await
     }
 

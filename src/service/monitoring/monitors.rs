@@ -237,7 +237,7 @@ impl Services {
         let audit = self.audit(Some(actor), "monitor.update", "monitor", Some(id), serde_json::json!({
             "name": input.name, "port": input.port, "check_interval": input.check_interval, "is_active": input.is_active,
         }));
-        crate::store::update_by_id(self.db(), "monitors", id, &sets, &audit).await?;
+        crate::store::audited::update_by_id(self.db(), "monitors", id, &sets, &audit).await?;
         self.monitor_get(actor, id).await
     }
 

@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Bar, BarChart, Paragraph};
 use ratatui::Frame;
 
-use super::block;
+use super::widgets::block;
 use crate::tui::resources::status_tone;
 use crate::tui::state::State;
 use crate::tui::text;

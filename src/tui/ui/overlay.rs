@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::{block, center, clear, context_actions, input_line};
+use super::widgets::{block, center, clear, context_actions, input_line};
 use crate::tui::action::Action;
 use crate::tui::form::{FieldKind, Form};
 use crate::tui::state::{Mode, Screen, State};

@@ -5,7 +5,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row as TRow, Table, Tabs};
 use ratatui::Frame;
 
-use super::{block, cell_style, cell_text};
+use super::widgets::{block, cell_style, cell_text};
 use crate::tui::resources::Column;
 use crate::tui::state::{Body, DetailView, LogLine, State, TableView};
 use crate::tui::text;

@@ -4,7 +4,7 @@
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use tui_input::Input;
 
-use super::{load_view, refresh};
+use super::load::{load_view, refresh};
 use crate::tui::action::{Action, Danger};
 use crate::tui::effects::{Effect, Query, Redacted};
 use crate::tui::keymap::Key;

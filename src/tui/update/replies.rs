@@ -3,7 +3,7 @@
 
 use tui_input::Input;
 
-use super::{load_view, refresh};
+use super::load::{load_view, refresh};
 use crate::service::dashboard::Dashboard;
 use crate::tui::action::{Action, Danger};
 use crate::tui::effects::{Effect, Reply};
