@@ -229,9 +229,9 @@ mod tests {
                     }
                 }
             }
-            // Detail labels: f("name", …) is field.name; detail table columns are col.*.
-            if f.ends_with("details.rs") {
-                for part in text.split("f(\"").skip(1) {
+            // Detail labels: field("name", …) is field.name; detail table columns are col.*.
+            if f.parent().is_some_and(|d| d.ends_with("resources")) {
+                for part in text.split("field(\"").skip(1) {
                     if let Some((name, _)) = part.split_once('"') {
                         wanted.push(format!("field.{name}"));
                     }
