@@ -103,3 +103,24 @@ pub fn app(state: ApiState) -> axum::Router {
 pub fn openapi_document() -> serde_json::Value {
     routes::all().document()
 }
+
+#[cfg(test)]
+mod tests {
+    /// The committed document (`assets/openapi.json`) is the one this build serves. After a
+    /// change of routes or types, regenerate it: `UPDATE_OPENAPI=1 cargo test --lib api::tests`
+    /// (or `certdeck openapi > assets/openapi.json`).
+    #[test]
+    fn the_committed_openapi_document_matches_the_code() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/openapi.json");
+        let now = serde_json::to_string_pretty(&super::openapi_document()).unwrap() + "\n";
+        if std::env::var("UPDATE_OPENAPI").is_ok_and(|v| v == "1") {
+            std::fs::write(path, &now).unwrap();
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == now,
+            "assets/openapi.json is out of date with the code: regenerate it with \
+             `UPDATE_OPENAPI=1 cargo test --lib api::tests` and commit it"
+        );
+    }
+}

@@ -282,7 +282,9 @@ impl Services {
         };
         let (key, secret) = credential.trim().split_once(':').ok_or_else(bad)?;
         let row = store::get_api_key_by_key(self.db(), key).await?.ok_or_else(bad)?;
-        if !password::verify_password(secret, &row.secret_hash) {
+        if !self.key_cache.verify(row.id, secret, &row.secret_hash, || {
+            password::verify_password(secret, &row.secret_hash)
+        }) {
             return Err(bad());
         }
         match row.status {
@@ -302,7 +304,9 @@ impl Services {
                 row.api_key, user.status
             )));
         }
-        store::touch_api_key(self.db(), row.id).await?;
+        if self.key_cache.should_touch(row.id) {
+            store::touch_api_key(self.db(), row.id).await?;
+        }
         Ok(Actor {
             user_id: user.id,
             username: user.username,

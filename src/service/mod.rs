@@ -24,6 +24,7 @@ pub mod dashboard;
 pub mod deploy;
 pub mod discovery;
 pub mod hosts;
+pub mod key_cache;
 pub mod monitor_check;
 pub mod monitoring;
 pub mod notifications;
@@ -133,6 +134,7 @@ pub struct Services {
     events: tokio::sync::broadcast::Sender<WorkerEvent>,
     prober: Arc<dyn Prober>,
     notifier: Arc<dyn Notifier>,
+    key_cache: Arc<key_cache::KeyCache>,
 }
 
 impl std::fmt::Debug for Services {
@@ -154,6 +156,7 @@ impl Services {
             events: tokio::sync::broadcast::channel(256).0,
             prober: Arc::new(TlsProber::new()),
             notifier: Arc::new(ChannelNotifier),
+            key_cache: Arc::default(),
         }
     }
 
