@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use certdeck::crypto::MasterKey;
-use certdeck::domain::{AuthType, UserRole};
+use certdeck::domain::{ApiKeyPermissions, AuthType, UserRole};
 use certdeck::errors::ServiceError;
 use certdeck::service::onboarding::ImportDefaults;
 use certdeck::service::servers::{ServerInput, HOST_CREDENTIALS_SETTING};
@@ -26,7 +26,7 @@ use common::{audit_rows, count, count_with, World, PW};
 
 /// An api-role actor: the admin's own API key.
 async fn admin_api_key(w: &World) -> Actor {
-    let (key, secret) = w.s.apikey_create(&w.admin, "ci", None, None).await.unwrap();
+    let (key, secret) = w.s.apikey_create(&w.admin, "ci", None, ApiKeyPermissions::ReadWrite, None).await.unwrap();
     let api =
         w.s.authenticate_api_key(&format!("{}:{secret}", key.api_key))
             .await
@@ -441,7 +441,7 @@ async fn api_users_have_no_password_at_all() {
         );
         // It works through API keys.
         let (key, secret) =
-            w.s.apikey_create(&w.admin, "robot-key", None, Some("robot"))
+            w.s.apikey_create(&w.admin, "robot-key", None, ApiKeyPermissions::ReadWrite, Some("robot"))
                 .await
                 .unwrap();
         let a =

@@ -174,7 +174,7 @@ impl Services {
                     "certificate",
                     Some(id),
                     json!({"main_domain": imported.main_domain, "why": "migration could not store its renewal settings"}),
-                );
+                )?;
                 let _ = self.cert_remove(actor, id, &audit).await;
                 return LineageReport::new(l).failed(format!("storing the renewal settings failed: {e}"));
             }
@@ -192,7 +192,7 @@ impl Services {
                 "tool": l.tool, "lineage": l.name, "config_path": l.config_path, "server_id": server_id,
                 "issuance_stored": mapped.complete(), "renewable": r.renewable, "unmapped": r.unmapped,
             }),
-        );
+        )?;
         if let Err(e) = crate::store::audit::insert(self.db(), &audit).await {
             r.todo
                 .push(format!("the audit entry of this migration could not be written: {e}"));
