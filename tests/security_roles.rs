@@ -26,7 +26,10 @@ use common::{audit_rows, count, count_with, World, PW};
 
 /// An api-role actor: the admin's own API key.
 async fn admin_api_key(w: &World) -> Actor {
-    let (key, secret) = w.s.apikey_create(&w.admin, "ci", None, ApiKeyPermissions::ReadWrite, None).await.unwrap();
+    let (key, secret) =
+        w.s.apikey_create(&w.admin, "ci", None, ApiKeyPermissions::ReadWrite, None)
+            .await
+            .unwrap();
     let api =
         w.s.authenticate_api_key(&format!("{}:{secret}", key.api_key))
             .await

@@ -3,7 +3,9 @@
 use chrono::{Duration, Utc};
 
 use crate::crypto::{password, token};
-use crate::domain::{AlertType, ApiKeyPermissions, ApiKeyStatus, ConditionType, Email, Severity, UserRole, UserStatus, Username};
+use crate::domain::{
+    AlertType, ApiKeyPermissions, ApiKeyStatus, ConditionType, Email, Severity, UserRole, UserStatus, Username,
+};
 use crate::errors::{ServiceError, ServiceResult};
 use crate::store::users::{self as store, ApiKeyRow, DefaultAlert, NewUser, UserChanges, UserFilter, UserRow};
 use crate::store::Page;

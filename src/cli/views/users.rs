@@ -1,8 +1,8 @@
 //! Views of users, API keys and the caller.
 
 use super::{opt, when, FieldsView, TableView};
-use crate::service::views::{ApiKeyRow, UserRow};
 use crate::domain::ApiKeyPermissions;
+use crate::service::views::{ApiKeyRow, UserRow};
 use crate::service::Actor;
 
 impl TableView for UserRow {
@@ -37,8 +37,16 @@ impl FieldsView for UserRow {
 }
 
 impl TableView for ApiKeyRow {
-    const HEADERS: &'static [&'static str] =
-        &["ID", "NAME", "API KEY", "USER", "STATUS", "PERMISSIONS", "EXPIRES", "LAST USED"];
+    const HEADERS: &'static [&'static str] = &[
+        "ID",
+        "NAME",
+        "API KEY",
+        "USER",
+        "STATUS",
+        "PERMISSIONS",
+        "EXPIRES",
+        "LAST USED",
+    ];
     fn cells(&self) -> Vec<String> {
         vec![
             self.id.to_string(),
