@@ -470,7 +470,19 @@ impl Services {
             None,
             serde_json::json!({"name": name, "api_key": key, "user": owner.username, "permissions": permissions, "expires_at": expires_at}),
         )?;
-        let id = store::insert_api_key(self.db(), owner.id, name, &key, &hash, permissions, expires_at, &audit).await?;
+        let id = store::insert_api_key(
+            self.db(),
+            &store::NewApiKey {
+                user_id: owner.id,
+                name,
+                api_key: &key,
+                secret_hash: &hash,
+                permissions,
+                expires_at,
+            },
+            &audit,
+        )
+        .await?;
         let row = store::get_api_key(self.db(), id)
             .await?
             .ok_or_else(|| ServiceError::Internal("api key vanished".into()))?;

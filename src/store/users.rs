@@ -316,20 +316,28 @@ impl std::fmt::Debug for ApiKeyRow {
     }
 }
 
+/// Values of a new API key.
+#[derive(Clone)]
+pub struct NewApiKey<'a> {
+    /// Owner.
+    pub user_id: i64,
+    /// Name.
+    pub name: &'a str,
+    /// Public key id.
+    pub api_key: &'a str,
+    /// argon2id hash of the secret.
+    pub secret_hash: &'a str,
+    /// What the key may do.
+    pub permissions: ApiKeyPermissions,
+    /// Expiry.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
 /// Inserts an API key; returns its id.
-pub async fn insert_api_key(
-    db: &Db,
-    user_id: i64,
-    name: &str,
-    api_key: &str,
-    secret_hash: &str,
-    permissions: ApiKeyPermissions,
-    expires_at: Option<DateTime<Utc>>,
-    audit: &super::audit::NewAudit,
-) -> Result<i64, sqlx::Error> {
+pub async fn insert_api_key(db: &Db, k: &NewApiKey<'_>, audit: &super::audit::NewAudit) -> Result<i64, sqlx::Error> {
     crate::in_tx!(db, tx => {
         let id = sqlx::query("INSERT INTO api_keys (user_id, key_name, api_key, secret_hash, permissions, expires_at) VALUES (?, ?, ?, ?, ?, ?)")
-            .bind(user_id).bind(name).bind(api_key).bind(secret_hash).bind(permissions.as_str()).bind(expires_at.map(ts))
+            .bind(k.user_id).bind(k.name).bind(k.api_key).bind(k.secret_hash).bind(k.permissions.as_str()).bind(k.expires_at.map(ts))
             .execute(&mut **tx).await?.last_id();
         super::audit::insert_in!(&mut **tx, &audit.clone().with_resource_id(id));
         Ok::<i64, sqlx::Error>(id)
