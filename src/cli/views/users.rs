@@ -87,14 +87,17 @@ fn permissions_words(p: ApiKeyPermissions) -> &'static str {
     }
 }
 
-/// `whoami`: JSON, or `name (role, id N)`.
+/// `whoami`: JSON, or `name (role, id N)` (`, read-only` for a read-only API key).
 pub fn whoami(json: bool, a: &Actor) -> String {
     if json {
-        return super::json_text(&serde_json::json!({"user_id": a.user_id, "username": a.username, "role": a.role}))
-            .map(|s| s + "\n")
-            .unwrap_or_default();
+        return super::json_text(
+            &serde_json::json!({"user_id": a.user_id, "username": a.username, "role": a.role, "read_only": a.read_only}),
+        )
+        .map(|s| s + "\n")
+        .unwrap_or_default();
     }
-    format!("{} ({}, id {})\n", a.username, a.role, a.user_id)
+    let read_only = if a.read_only { ", read-only" } else { "" };
+    format!("{} ({}{read_only}, id {})\n", a.username, a.role, a.user_id)
 }
 
 #[cfg(test)]
@@ -168,6 +171,17 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&apikey_created(true, &key(), "s3")).unwrap();
         assert_eq!(v["credential"], "cdk_abc:s3");
         assert_eq!(v["permissions"], "read-write");
+        let mut a = Actor {
+            user_id: 2,
+            username: "bob".into(),
+            role: UserRole::Api,
+            read_only: false,
+        };
+        assert_eq!(whoami(false, &a), "bob (api, id 2)\n");
+        a.read_only = true;
+        assert_eq!(whoami(false, &a), "bob (api, read-only, id 2)\n");
+        let v: serde_json::Value = serde_json::from_str(&whoami(true, &a)).unwrap();
+        assert_eq!(v["read_only"], true);
         let read_only = ApiKeyRow {
             permissions: ApiKeyPermissions::Read,
             ..key()
