@@ -426,7 +426,13 @@ async fn the_cli_with_a_read_only_key_lists_and_exports_but_refuses_writes_with_
             "[{l}] not used yet"
         );
 
-        // Reads work.
+        // Reads work, and whoami says what the key is.
+        let who = json(&ro_run(&["--json", "whoami"], None));
+        assert_eq!(
+            (&who["role"], &who["read_only"]),
+            (&"api".into(), &true.into()),
+            "[{l}] {who}"
+        );
         let certs = json(&ro_run(&["--json", "cert", "list"], None));
         assert_eq!(certs.as_array().unwrap().len(), 1, "[{l}] {certs}");
         let servers = json(&ro_run(&["--json", "server", "list"], None));
