@@ -117,11 +117,13 @@ async fn run(db: &Db, label: &str) -> bool {
         user_id: 1,
         username: "bench0".into(),
         role: UserRole::Admin,
+        read_only: false,
     };
     let user = Actor {
         user_id: 42,
         username: "bench41".into(),
         role: UserRole::User,
+        read_only: false,
     };
     let page = Page::first(50);
     let now = Utc::now();
