@@ -15,6 +15,7 @@
 //! service error type), [`logging`] (rolling file logs) and [`fsutil`] (private files and
 //! directories).
 
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod crypto;

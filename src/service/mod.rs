@@ -24,6 +24,7 @@ pub mod dashboard;
 pub mod deploy;
 pub mod discovery;
 pub mod hosts;
+pub mod metrics;
 pub mod monitor_check;
 pub mod monitoring;
 pub mod notifications;

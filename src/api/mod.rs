@@ -1,0 +1,3 @@
+//! The HTTP face: `/metrics` (Prometheus).
+
+pub mod metrics;
