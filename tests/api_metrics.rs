@@ -31,9 +31,8 @@ fn material(name: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> (String, Stri
 async fn import(w: &World, actor: &Actor, name: &str, days: i64) -> (i64, DateTime<Utc>) {
     let now = Utc::now();
     let (cert, key) = material(name, now - Duration::days(400), now + Duration::days(days));
-    let row = w
-        .s
-        .cert_import(
+    let row =
+        w.s.cert_import(
             actor,
             &ImportInput {
                 name: None,
@@ -62,7 +61,13 @@ fn label_count(rows: &[(String, u64)], label: &str) -> u64 {
 fn task_counts(s: &MetricsSnapshot) -> HashMap<(String, String), u64> {
     s.tasks
         .iter()
-        .map(|TaskCount { status, task_type, count }| ((status.clone(), task_type.clone()), *count))
+        .map(
+            |TaskCount {
+                 status,
+                 task_type,
+                 count,
+             }| ((status.clone(), task_type.clone()), *count),
+        )
         .collect()
 }
 
@@ -94,7 +99,11 @@ async fn the_snapshot_counts_the_fleet_on_both_backends() {
         let (mid, _) = import(&w, &w.admin, "mid.metrics.test", 50).await;
         let (revoked, _) = import(&w, &w.bob, "revoked.metrics.test", 70).await;
         let (late, _) = import(&w, &w.bob, "late.metrics.test", 100).await;
-        exec(w.db(), &format!("UPDATE certificates SET status = 'revoked' WHERE id = {revoked}")).await;
+        exec(
+            w.db(),
+            &format!("UPDATE certificates SET status = 'revoked' WHERE id = {revoked}"),
+        )
+        .await;
 
         // Only an admin (or a scrape the server lets in without a key) reads the fleet.
         for who in [&w.alice, &w.bob] {
@@ -112,6 +121,15 @@ async fn the_snapshot_counts_the_fleet_on_both_backends() {
             ServiceError::Forbidden(_),
             "[{l}] an api user reads the fleet's metrics"
         );
+
+        // An admin's API key acts with the api role, and may read them.
+        let admin_key = Actor {
+            role: UserRole::Api,
+            ..w.admin.clone()
+        };
+        w.s.metrics_snapshot(Some(&admin_key), 1)
+            .await
+            .unwrap_or_else(|e| panic!("[{l}] an admin's API key reads the metrics: {e}"));
 
         let before = w.s.metrics_snapshot(Some(&w.admin), 100).await.unwrap();
         assert_eq!(
@@ -134,7 +152,12 @@ async fn the_snapshot_counts_the_fleet_on_both_backends() {
         );
         let second = &s.certificates[1];
         assert_eq!(
-            (second.id, second.domain.as_str(), second.status.as_str(), second.not_after),
+            (
+                second.id,
+                second.domain.as_str(),
+                second.status.as_str(),
+                second.not_after
+            ),
             (soon, "soon.metrics.test", "issued", soon_at),
             "[{l}]"
         );
@@ -153,7 +176,11 @@ async fn the_snapshot_counts_the_fleet_on_both_backends() {
         assert!(monitors >= 1, "[{l}] imports make monitors");
         exec(w.db(), "UPDATE monitors SET status = 'ok'").await;
         let monitor: i64 = common::scalar(w.db(), "SELECT MIN(id) FROM monitors", ()).await;
-        exec(w.db(), &format!("UPDATE monitors SET status = 'error' WHERE id = {monitor}")).await;
+        exec(
+            w.db(),
+            &format!("UPDATE monitors SET status = 'error' WHERE id = {monitor}"),
+        )
+        .await;
 
         // Fired alerts: two open (critical, warning), one resolved; a pending delivery queued
         // two minutes ago and a sent one.
@@ -266,7 +293,10 @@ async fn the_snapshot_counts_the_fleet_on_both_backends() {
         assert_eq!(label_count(&s.deployments_by_status, "pending"), 0, "[{l}]");
         assert_eq!(s.outbox_pending, 1, "[{l}]");
         let age = (s.at - s.outbox_oldest_pending.expect("a pending delivery")).num_seconds();
-        assert!((119..=180).contains(&age), "[{l}] the oldest pending delivery is ~120 s old: {age}");
+        assert!(
+            (119..=180).contains(&age),
+            "[{l}] the oldest pending delivery is ~120 s old: {age}"
+        );
 
         // Tasks: the new rows on top of what the imports queued.
         let (was, now) = (task_counts(&before), task_counts(&s));

@@ -49,16 +49,34 @@ pub fn render(s: &MetricsSnapshot) -> String {
         "gauge",
         "Most certificates that get a series of their own (--metrics-max-certificates).",
     );
-    o.sample("certdeck_certificate_series_limit", &[], &s.certificate_series_limit.to_string());
+    o.sample(
+        "certdeck_certificate_series_limit",
+        &[],
+        &s.certificate_series_limit.to_string(),
+    );
     o.family(
         "certdeck_certificate_series_dropped",
         "gauge",
         "Certificates with an expiry left without a series of their own by certdeck_certificate_series_limit (those expiring last).",
     );
-    o.sample("certdeck_certificate_series_dropped", &[], &s.certificate_series_dropped.to_string());
+    o.sample(
+        "certdeck_certificate_series_dropped",
+        &[],
+        &s.certificate_series_dropped.to_string(),
+    );
 
-    o.counts("certdeck_certificates", "Certificates by status.", "status", &s.certificates_by_status);
-    o.counts("certdeck_monitors", "Monitors by status.", "status", &s.monitors_by_status);
+    o.counts(
+        "certdeck_certificates",
+        "Certificates by status.",
+        "status",
+        &s.certificates_by_status,
+    );
+    o.counts(
+        "certdeck_monitors",
+        "Monitors by status.",
+        "status",
+        &s.monitors_by_status,
+    );
     o.counts(
         "certdeck_alerts_open",
         "Fired alerts not yet resolved, by severity.",
@@ -93,8 +111,16 @@ pub fn render(s: &MetricsSnapshot) -> String {
             &[("type", &h.task_type), ("le", "+Inf")],
             &h.count.to_string(),
         );
-        o.sample("certdeck_task_duration_seconds_sum", &[("type", &h.task_type)], &float(h.sum));
-        o.sample("certdeck_task_duration_seconds_count", &[("type", &h.task_type)], &h.count.to_string());
+        o.sample(
+            "certdeck_task_duration_seconds_sum",
+            &[("type", &h.task_type)],
+            &float(h.sum),
+        );
+        o.sample(
+            "certdeck_task_duration_seconds_count",
+            &[("type", &h.task_type)],
+            &h.count.to_string(),
+        );
     }
 
     o.counts(
@@ -153,9 +179,7 @@ pub fn render(s: &MetricsSnapshot) -> String {
         "gauge",
         "Age of the oldest pending notification delivery, in seconds (0 when none is pending).",
     );
-    let age = s
-        .outbox_oldest_pending
-        .map_or(0, |t| (s.at - t).num_seconds().max(0));
+    let age = s.outbox_oldest_pending.map_or(0, |t| (s.at - t).num_seconds().max(0));
     o.sample("certdeck_outbox_oldest_pending_age_seconds", &[], &int(age));
     o.0
 }
@@ -327,11 +351,12 @@ mod tests {
             } else if let Some(rest) = l.strip_prefix("# TYPE ") {
                 let mut f = rest.split(' ');
                 let (name, kind) = (f.next().unwrap(), f.next().unwrap());
-                assert_eq!(helped.last().map(String::as_str), Some(name), "HELP right before TYPE of {name}");
-                assert!(
-                    typed.iter().all(|(n, _)| n != name),
-                    "{name} is declared once"
+                assert_eq!(
+                    helped.last().map(String::as_str),
+                    Some(name),
+                    "HELP right before TYPE of {name}"
                 );
+                assert!(typed.iter().all(|(n, _)| n != name), "{name} is declared once");
                 typed.push((name.to_string(), kind.to_string()));
             } else {
                 let name = l.split(['{', ' ']).next().unwrap();
@@ -395,7 +420,10 @@ mod tests {
             vec![r#"certdeck_task_duration_seconds_count{type="monitor_check"} 4"#]
         );
         // A type with no finished task still has its zero buckets, +Inf last.
-        let empty = lines_of(&text, "certdeck_task_duration_seconds_bucket{type=\"certificate_issue\"");
+        let empty = lines_of(
+            &text,
+            "certdeck_task_duration_seconds_bucket{type=\"certificate_issue\"",
+        );
         assert_eq!(empty.len(), 5);
         assert!(empty[4].ends_with(r#"le="+Inf"} 0"#));
         // Per type, the lines of one histogram are contiguous: buckets, then sum, then count.

@@ -5,8 +5,10 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::{Actor, Services};
-use crate::domain::{CertificateStatus, DeploymentStatus, MonitorStatus, Severity, TaskStatus, TaskType};
-use crate::errors::ServiceResult;
+use crate::domain::{
+    CertificateStatus, DeploymentStatus, MonitorStatus, Severity, TaskStatus, TaskType, UserRole, UserStatus,
+};
+use crate::errors::{ServiceError, ServiceResult};
 use crate::store::metrics as store;
 
 /// The default bound of per-certificate series (`--metrics-max-certificates`).
@@ -140,9 +142,27 @@ fn fill(all: impl IntoIterator<Item = &'static str>, rows: Vec<(String, i64)>) -
 }
 
 impl Services {
+    /// Refuses all but an admin's session and an admin's API key: a key acts with the `api`
+    /// role's limits, but the fleet's figures are read-only, so the key's owner decides.
+    async fn require_fleet_reader(&self, a: &Actor) -> ServiceResult<()> {
+        if a.is_admin() {
+            return Ok(());
+        }
+        if a.role == UserRole::Api {
+            let owner = crate::store::users::get_user(self.db(), a.user_id).await?;
+            if owner.is_some_and(|u| u.role == UserRole::Admin && u.status == UserStatus::Active) {
+                return Ok(());
+            }
+        }
+        Err(ServiceError::Forbidden(format!(
+            "only an admin (a session or an admin's API key) may read the fleet's metrics; {} may not",
+            a.username
+        )))
+    }
+
     /// The fleet's figures for `/metrics`. `actor` is `None` when the server face lets a scrape
-    /// in without a key; a caller with a session or key must be an admin (the figures cover
-    /// every user's rows). At most `max_certificate_series` certificates get a series of their
+    /// in without a key; a caller with a session must be an admin, one with an API key must
+    /// hold an admin's key (the figures cover every user's rows). At most `max_certificate_series` certificates get a series of their
     /// own (soonest expiry first); the rest are counted in
     /// [`MetricsSnapshot::certificate_series_dropped`].
     pub async fn metrics_snapshot(
@@ -151,7 +171,7 @@ impl Services {
         max_certificate_series: usize,
     ) -> ServiceResult<MetricsSnapshot> {
         if let Some(a) = actor {
-            a.require_admin("read the fleet's metrics")?;
+            self.require_fleet_reader(a).await?;
         }
         let db = self.db();
         let at = Utc::now();
@@ -169,7 +189,10 @@ impl Services {
             }
         }
         for r in store::tasks_by_status_and_type(db).await? {
-            match tasks.iter_mut().find(|c| c.status == r.status && c.task_type == r.task_type) {
+            match tasks
+                .iter_mut()
+                .find(|c| c.status == r.status && c.task_type == r.task_type)
+            {
                 Some(c) => c.count += count(r.count),
                 None => tasks.push(TaskCount {
                     status: r.status,

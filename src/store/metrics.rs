@@ -57,12 +57,20 @@ async fn grouped(db: &Db, sql: &'static str) -> Result<Vec<(String, i64)>, sqlx:
 
 /// Certificates by status (`idx_status`).
 pub async fn certificates_by_status(db: &Db) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    grouped(db, "SELECT status, COUNT(*) FROM certificates GROUP BY status ORDER BY status").await
+    grouped(
+        db,
+        "SELECT status, COUNT(*) FROM certificates GROUP BY status ORDER BY status",
+    )
+    .await
 }
 
 /// Monitors by status (`idx_status`).
 pub async fn monitors_by_status(db: &Db) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    grouped(db, "SELECT status, COUNT(*) FROM monitors GROUP BY status ORDER BY status").await
+    grouped(
+        db,
+        "SELECT status, COUNT(*) FROM monitors GROUP BY status ORDER BY status",
+    )
+    .await
 }
 
 /// Fired alerts not yet resolved (`alert_history`), by severity (`idx_is_resolved`).
