@@ -2,8 +2,9 @@
 //!
 //! Layers, one direction of dependency, top to bottom (see DESIGN.md section 1):
 //!
-//! - faces: [`tui`] (the console), [`cli`] (clap, `--json` for scripts) and [`scheduler`] (claims
-//!   due tasks and schedules and runs them); they reach everything through [`service`];
+//! - faces: [`tui`] (the console), [`cli`] (clap, `--json` for scripts), [`scheduler`] (claims
+//!   due tasks and schedules and runs them) and [`api`] (HTTP, `/api/v1` and `/metrics`); they
+//!   reach everything through [`service`];
 //! - [`service`]: the only entry for any operation: validation, authorization, audit rows, task
 //!   rows and task logs, orchestration of the engines;
 //! - below the service: [`store`] (sqlx, the only place with SQL; MySQL/MariaDB and SQLite),

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use super::cmd::alert::AlertCmd;
 use super::cmd::apikey::ApikeyCmd;
@@ -53,6 +53,13 @@ pub struct Cli {
     /// Run the headless task scheduler daemon.
     #[arg(long)]
     pub serve_scheduler: bool,
+    /// Serve the HTTP API (/api/v1, /metrics) on this address, e.g. 0.0.0.0:8443 (TLS) or
+    /// 127.0.0.1:8080 (plain HTTP, loopback only); with --serve-scheduler both run in one process.
+    #[arg(long, value_name = "ADDR")]
+    pub serve_api: Option<std::net::SocketAddr>,
+    /// Flags of --serve-api.
+    #[command(flatten)]
+    pub api: ApiArgs,
     /// Console theme: default, light, high-contrast, or a file in <config dir>/themes.
     #[arg(long, value_name = "NAME")]
     pub theme: Option<String>,
@@ -163,6 +170,8 @@ pub enum Command {
     Audit(AuditCmd),
     /// Scheduler liveness and queue state; exit 0 ok, 1 degraded, 2 down (for monitoring).
     Health,
+    /// Print the HTTP API's OpenAPI 3.1 document (the one assets/openapi.json holds).
+    Openapi,
     /// Tasks: the queue of issue, renew, deploy and check jobs.
     #[command(subcommand)]
     Task(TaskCmd),
@@ -175,4 +184,41 @@ pub enum Command {
     /// The master key.
     #[command(subcommand)]
     Secrets(SecretsCmd),
+}
+
+/// Flags of `--serve-api`.
+#[derive(Debug, Clone, Args)]
+pub struct ApiArgs {
+    /// TLS certificate chain file (PEM) of the API; re-read every minute (renewals).
+    #[arg(
+        long,
+        value_name = "PATH",
+        requires = "tls_key",
+        conflicts_with = "tls_certificate_id"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key file (PEM) of the API.
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve TLS with a certificate certdeck manages (by id); renewals are picked up within a minute.
+    #[arg(long, value_name = "ID")]
+    pub tls_certificate_id: Option<i64>,
+    /// Requests per second per credential (0 = no limit; bursts of twice that).
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub api_rate_per_key: u32,
+    /// Requests per second per source address (0 = no limit; bursts of twice that).
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub api_rate_per_address: u32,
+    /// Largest request body in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024)]
+    pub api_max_body: usize,
+    /// Seconds a request may take to produce its response.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub api_timeout: u64,
+    /// Serve /metrics without a credential (default: an admin's API key or session is needed).
+    #[arg(long)]
+    pub metrics_public: bool,
+    /// At most this many per-certificate series on /metrics (soonest expiry first).
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub metrics_max_certificates: usize,
 }

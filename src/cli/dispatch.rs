@@ -22,7 +22,14 @@ pub async fn run(cli: Cli) -> i32 {
             return super::error::EXIT_FAILURE;
         }
     };
-    let sink = if cli.serve_scheduler {
+    if matches!(cli.command, Some(Command::Openapi)) {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&crate::api::openapi_document()).unwrap_or_default()
+        );
+        return 0;
+    }
+    let sink = if cli.serve_scheduler || cli.serve_api.is_some() {
         crate::logging::Sink::FileAndJournal
     } else {
         crate::logging::Sink::FileOnly
@@ -59,14 +66,17 @@ pub async fn run(cli: Cli) -> i32 {
 }
 
 async fn dispatch(ctx: &Ctx, cli: &Cli) -> CliResult<()> {
-    if cli.serve_scheduler {
+    if cli.serve_scheduler || cli.serve_api.is_some() {
         let s = ctx.open().await?;
         if !bootstrap::has_admin(&s).await? {
             return Err(CliError::Failed(
-                "this database has no admin yet: run `certdeck init` before starting the scheduler".into(),
+                "this database has no admin yet: run `certdeck init` before starting the scheduler or the API".into(),
             ));
         }
-        return cmd::scheduler::serve(&s).await;
+        return match cli.serve_api {
+            Some(addr) => cmd::serve::serve(&s, addr, &cli.api, cli.serve_scheduler).await,
+            None => cmd::scheduler::serve(&s).await,
+        };
     }
     let Some(command) = &cli.command else {
         use std::io::IsTerminal;
@@ -127,6 +137,7 @@ async fn dispatch(ctx: &Ctx, cli: &Cli) -> CliResult<()> {
         Command::Audit(c) => cmd::audit::run(ctx, s, a, c).await,
         Command::Task(c) => cmd::task::run(ctx, s, a, c).await,
         Command::Schedule(c) => cmd::schedule::run(ctx, s, a, c).await,
+        Command::Openapi => Err(CliError::Failed("internal: openapi runs before dispatch".into())),
         Command::Health => Err(CliError::Failed("internal: health runs before dispatch".into())),
         Command::Db(_)
         | Command::Init { .. }

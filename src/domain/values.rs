@@ -8,7 +8,7 @@ pub type ParseError = String;
 
 /// A DNS name for a certificate: IDN converted to punycode, lower case, optionally a wildcard
 /// (`*.` as the whole leftmost label, followed by at least two labels).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct DomainName(String);
 
@@ -84,7 +84,7 @@ fn check_dns_labels(ascii: &str) -> Result<(), String> {
 }
 
 /// A host to connect to: an IP address or a DNS hostname (IDN converted to punycode).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct Hostname(String);
 
@@ -121,7 +121,7 @@ impl fmt::Display for Hostname {
 }
 
 /// A TCP port, 1–65535.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct Port(u16);
 
@@ -142,7 +142,7 @@ impl Port {
 }
 
 /// An e-mail address (`local@domain`, domain checked like a DNS name, IDN to punycode).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct Email(String);
 
@@ -178,7 +178,7 @@ impl fmt::Display for Email {
 }
 
 /// An absolute `http` or `https` URL.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct HttpUrl(String);
 
@@ -202,7 +202,7 @@ impl HttpUrl {
 }
 
 /// A cron expression of 5 fields (minute first) or 6 fields (seconds first).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct CronExpr(String);
 
@@ -280,7 +280,7 @@ impl CronExpr {
 }
 
 /// A login name: 3–50 characters of letters, digits, `.`, `_` and `-`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct Username(String);
 

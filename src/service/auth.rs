@@ -11,7 +11,7 @@ use crate::store::users::{self as store, NewToken, UserRow};
 use super::{Actor, Services};
 
 /// A session: the two bearer tokens (held by the client only) and who they belong to.
-#[derive(Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Session {
     /// User id.
     pub user_id: i64,

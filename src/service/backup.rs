@@ -20,7 +20,7 @@ const PREFIX: &str = "certdeck-backup-";
 const SUFFIX: &str = ".jsonl.gz";
 
 /// What a backup wrote.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct BackupReport {
     /// The file.
     pub path: PathBuf,

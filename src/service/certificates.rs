@@ -63,7 +63,7 @@ pub struct DeploymentInput {
 }
 
 /// An exported certificate; the key only when asked for.
-#[derive(Clone, serde::Serialize)]
+#[derive(Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct Export {
     /// Leaf PEM.
     pub certificate_pem: String,
@@ -234,6 +234,26 @@ impl Services {
             fullchain_pem,
             private_key_pem,
         })
+    }
+
+    /// The full chain and private key of certificate `id`, for this process to serve its own TLS
+    /// with (`--serve-api --tls-certificate-id`, reloaded when the certificate is renewed). An act
+    /// of the local operator, whose authority is the master key; the key never leaves the process.
+    pub async fn tls_identity(&self, id: i64) -> ServiceResult<(String, Zeroizing<String>)> {
+        let m = store::get_material(self.db(), id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("certificate", id))?;
+        let cert = m
+            .certificate_pem
+            .ok_or_else(|| ServiceError::Conflict(format!("certificate {id} has no certificate yet")))?;
+        let sealed = m
+            .private_key_encrypted
+            .as_deref()
+            .ok_or_else(|| ServiceError::Conflict(format!("certificate {id} has no private key")))?;
+        let key = self
+            .open_at(SealedColumn::CertificateKey, id, sealed)
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        Ok((format!("{cert}{}", m.chain_pem.unwrap_or_default()), key))
     }
 
     /// The notes of a certificate.

@@ -50,7 +50,7 @@ pub enum DeployTarget {
 }
 
 /// One step of a plan.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct PlannedHost {
     /// Deployment id.
     pub deployment_id: i64,
@@ -229,7 +229,7 @@ impl DeploySink for TaskSink<'_> {
 }
 
 /// Result of one deployment, for the task result and the CLI.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct HostResult {
     /// Deployment id.
     pub deployment_id: i64,

@@ -8,7 +8,7 @@ use crate::store::certificates::DeploymentRow;
 use crate::store::servers::ServerRow;
 
 /// The config test and reload commands of a server (before privilege is applied).
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, schemars::JsonSchema)]
 pub struct ServerCommands {
     /// Config test, if any.
     pub test: Option<String>,

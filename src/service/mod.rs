@@ -171,6 +171,14 @@ impl Services {
         self
     }
 
+    /// The same services acting for another client (its address and user agent go into the
+    /// audit rows and sessions it writes): the HTTP API makes one per request.
+    pub fn for_client(&self, client: ClientInfo) -> Services {
+        let mut s = self.clone();
+        s.client = client;
+        s
+    }
+
     /// The TLS prober monitors run through.
     pub(crate) fn prober(&self) -> &dyn Prober {
         self.prober.as_ref()

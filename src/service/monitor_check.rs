@@ -36,7 +36,7 @@ impl TaskRunner for MonitorCheckRunner {
 }
 
 /// What checking one monitor found.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct CheckOutcome {
     /// The monitor.
     pub monitor_id: i64,

@@ -37,7 +37,7 @@ use crate::store::notifications as store;
 const MAX_ATTEMPTS: i32 = 8;
 
 /// What one outbox run did.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, schemars::JsonSchema)]
 pub struct OutboxReport {
     /// Delivered now.
     pub sent: usize,

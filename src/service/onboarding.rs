@@ -11,7 +11,7 @@ use crate::store::servers::{self as store, ServerFilter};
 use crate::store::Page;
 
 /// The outcome of one line or host entry.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct ImportLine {
     /// Line number in the file (1-based).
     pub line: usize,

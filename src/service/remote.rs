@@ -14,7 +14,7 @@ use crate::store::secrets::SealedColumn;
 use crate::store::servers::{self as store, ServerRow};
 
 /// A host key as presented and as stored.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct HostKeyCheck {
     /// Server id.
     pub server_id: i64,

@@ -29,7 +29,7 @@ pub struct ScheduleInput {
 }
 
 /// What one firing of a schedule did.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct FiringReport {
     /// The schedule.
     pub schedule_id: i64,

@@ -24,7 +24,7 @@ pub struct SchemaStatus {
 }
 
 /// What `migrate` did.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct MigrateReport {
     /// The versions applied, oldest first (empty when the schema was up to date).
     pub applied: Vec<i64>,
@@ -95,7 +95,7 @@ impl Services {
 pub use super::require_operator;
 
 /// What a schema rollback did.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct RollbackReport {
     /// The version before.
     pub from: i64,

@@ -20,7 +20,7 @@ pub const SECRETS_BOUND: &str = "secrets_bound";
 pub const BOUND_VERSION: &str = "v2";
 
 /// What a rotation did.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct RotationReport {
     /// The new key's id.
     pub new_key_id: String,
@@ -31,7 +31,7 @@ pub struct RotationReport {
 }
 
 /// What the start-up re-seal did.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, schemars::JsonSchema)]
 pub struct ResealReport {
     /// Unbound (`v1`) envelopes re-sealed bound to their place.
     pub rebound: usize,

@@ -10,7 +10,7 @@ use super::{now, Db};
 use crate::on_db;
 
 /// A custom CA of a user.
-#[derive(Debug, Clone, FromRow, serde::Serialize)]
+#[derive(Debug, Clone, FromRow, serde::Serialize, schemars::JsonSchema)]
 pub struct CaRow {
     /// Id.
     pub id: i64,
@@ -123,7 +123,7 @@ pub async fn insert_account(
 }
 
 /// A DNS provider (secrets sealed).
-#[derive(Clone, FromRow, serde::Serialize)]
+#[derive(Clone, FromRow, serde::Serialize, schemars::JsonSchema)]
 pub struct DnsProviderRow {
     /// Id.
     pub id: i64,
@@ -134,6 +134,7 @@ pub struct DnsProviderRow {
     /// `rfc2136`.
     pub provider_type: String,
     /// Plain settings (JSON).
+    #[schemars(with = "Option<serde_json::Value>")]
     pub settings: Option<sqlx::types::Json<serde_json::Value>>,
     /// Sealed secrets JSON.
     #[serde(skip)]
@@ -185,7 +186,7 @@ pub async fn list_providers(db: &Db, user_id: Option<i64>) -> Result<Vec<DnsProv
 }
 
 /// How a certificate is obtained.
-#[derive(Debug, Clone, FromRow, serde::Serialize)]
+#[derive(Debug, Clone, FromRow, serde::Serialize, schemars::JsonSchema)]
 pub struct IssuanceRow {
     /// The certificate.
     pub certificate_id: i64,
@@ -242,7 +243,7 @@ pub async fn get_issuance(db: &Db, certificate_id: i64) -> Result<Option<Issuanc
 }
 
 /// The CA's renewal window for a certificate (RFC 9773), as last fetched.
-#[derive(Debug, Clone, Default, FromRow, serde::Serialize)]
+#[derive(Debug, Clone, Default, FromRow, serde::Serialize, schemars::JsonSchema)]
 pub struct AriState {
     /// Start of the suggested window.
     pub ari_window_start: Option<DateTime<Utc>>,

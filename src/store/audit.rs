@@ -75,7 +75,7 @@ pub async fn insert(db: &Db, audit: &NewAudit) -> Result<(), sqlx::Error> {
 }
 
 /// An `audit_logs` row.
-#[derive(Debug, Clone, FromRow, serde::Serialize)]
+#[derive(Debug, Clone, FromRow, serde::Serialize, schemars::JsonSchema)]
 pub struct AuditRow {
     /// Id.
     pub id: i64,
@@ -88,6 +88,7 @@ pub struct AuditRow {
     /// Resource id.
     pub resource_id: Option<i64>,
     /// Details.
+    #[schemars(with = "Option<serde_json::Value>")]
     pub details: Option<Json<serde_json::Value>>,
     /// IP.
     pub ip_address: Option<String>,

@@ -16,7 +16,7 @@ const LIST_COLS: &str = "id, user_id, name, domains, main_domain, issuer, certif
     issued_at, expires_at, auto_renew, renew_before_days, last_renewal_at, created_at, updated_at";
 
 /// A certificate as listed (no PEM and no key).
-#[derive(Debug, Clone, FromRow, serde::Serialize)]
+#[derive(Debug, Clone, FromRow, serde::Serialize, schemars::JsonSchema)]
 pub struct CertificateRow {
     /// Id.
     pub id: i64,
@@ -272,7 +272,7 @@ pub async fn delete(db: &Db, id: i64, audit: &NewAudit) -> Result<bool, sqlx::Er
 // ---------------------------------------------------------------- certificate_deployments
 
 /// A `certificate_deployments` row.
-#[derive(Debug, Clone, FromRow, serde::Serialize)]
+#[derive(Debug, Clone, FromRow, serde::Serialize, schemars::JsonSchema)]
 pub struct DeploymentRow {
     /// Id.
     pub id: i64,
@@ -418,7 +418,7 @@ pub async fn delete_deployment(db: &Db, id: i64, audit: &NewAudit) -> Result<boo
 // ---------------------------------------------------------------- dns_challenges
 
 /// A `dns_challenges` row.
-#[derive(Debug, Clone, FromRow, serde::Serialize)]
+#[derive(Debug, Clone, FromRow, serde::Serialize, schemars::JsonSchema)]
 pub struct ChallengeRow {
     /// Id.
     pub id: i64,

@@ -58,7 +58,7 @@ pub struct FoundConfig {
 }
 
 /// A site as discovered.
-#[derive(Debug, Clone, Default, FromRow, serde::Serialize)]
+#[derive(Debug, Clone, Default, FromRow, serde::Serialize, schemars::JsonSchema)]
 pub struct SiteRow {
     /// Id (0 before insert).
     pub id: i64,

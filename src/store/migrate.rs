@@ -133,7 +133,7 @@ impl From<sqlx::Error> for MigrationError {
 }
 
 /// One row of `db status`.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct MigrationStatus {
     /// Version.
     pub version: i64,

@@ -11,7 +11,7 @@ use crate::domain::{AlertType, ChannelType, ConditionType, MonitorStatus, Monito
 use crate::{bind_args, on_db};
 
 /// A `monitors` row.
-#[derive(Debug, Clone, FromRow, serde::Serialize)]
+#[derive(Debug, Clone, FromRow, serde::Serialize, schemars::JsonSchema)]
 pub struct MonitorRow {
     /// Id.
     pub id: i64,
@@ -52,6 +52,7 @@ pub struct MonitorRow {
     /// Failed checks in a row (V14).
     pub consecutive_failures: i32,
     /// What the last check found (V14): findings and the presented chain.
+    #[schemars(with = "Option<serde_json::Value>")]
     pub last_result: Option<Json<serde_json::Value>>,
 }
 
@@ -153,7 +154,7 @@ pub async fn delete_monitor(db: &Db, id: i64, audit: &NewAudit) -> Result<bool, 
 // ---------------------------------------------------------------- alerts
 
 /// An `alerts` row (a rule).
-#[derive(Debug, Clone, FromRow, serde::Serialize)]
+#[derive(Debug, Clone, FromRow, serde::Serialize, schemars::JsonSchema)]
 pub struct AlertRow {
     /// Id.
     pub id: i64,
@@ -350,7 +351,7 @@ pub async fn delete_channel(db: &Db, id: i64, audit: &NewAudit) -> Result<bool, 
 // ---------------------------------------------------------------- alert_channel_bindings
 
 /// An `alert_channel_bindings` row.
-#[derive(Debug, Clone, FromRow, serde::Serialize)]
+#[derive(Debug, Clone, FromRow, serde::Serialize, schemars::JsonSchema)]
 pub struct BindingRow {
     /// Id.
     pub id: i64,
@@ -393,7 +394,7 @@ pub async fn bindings_of_alert(db: &Db, alert_id: i64) -> Result<Vec<BindingRow>
 // ---------------------------------------------------------------- alert_history
 
 /// An `alert_history` row.
-#[derive(Debug, Clone, FromRow, serde::Serialize)]
+#[derive(Debug, Clone, FromRow, serde::Serialize, schemars::JsonSchema)]
 pub struct HistoryRow {
     /// Id.
     pub id: i64,
@@ -407,6 +408,7 @@ pub struct HistoryRow {
     /// Message.
     pub message: String,
     /// Data.
+    #[schemars(with = "Option<serde_json::Value>")]
     pub data: Option<Json<serde_json::Value>>,
     /// Resolved.
     pub is_resolved: bool,

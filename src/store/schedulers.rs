@@ -8,7 +8,7 @@ use super::{now, Db};
 use crate::on_db;
 
 /// A scheduler's row.
-#[derive(Debug, Clone, PartialEq, FromRow, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, FromRow, serde::Serialize, schemars::JsonSchema)]
 pub struct SchedulerRow {
     /// `<host>:<pid>:<random>`.
     pub worker_id: String,

@@ -14,7 +14,7 @@ use crate::domain::ScheduleType;
 use crate::{bind_args, on_db};
 
 /// A `scheduled_tasks` row.
-#[derive(Debug, Clone, FromRow, serde::Serialize)]
+#[derive(Debug, Clone, FromRow, serde::Serialize, schemars::JsonSchema)]
 pub struct ScheduleRow {
     /// Id.
     pub id: i64,
@@ -26,6 +26,7 @@ pub struct ScheduleRow {
     /// Cron expression.
     pub cron_expression: String,
     /// Parameters.
+    #[schemars(with = "Option<serde_json::Value>")]
     pub params: Option<Json<Value>>,
     /// Enabled.
     pub is_active: bool,
@@ -262,7 +263,7 @@ pub async fn servers_to_check(db: &Db, owner: Option<i64>, limit: i64) -> Result
 }
 
 /// Rows removed by a cleanup run.
-#[derive(Debug, Clone, Default, serde::Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, serde::Serialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct CleanupCounts {
     /// task_logs older than their retention.
     pub task_logs: u64,

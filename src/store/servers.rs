@@ -17,7 +17,7 @@ const SERVER_COLS: &str = "id, user_id, name, hostname, port, server_type, os_ty
     host_key_fingerprint, jump_server_id, privilege_mode, test_command, reload_command, verify_port, config_root";
 
 /// A `servers` row without its secret columns (those are read only by [`get_server_secrets`]).
-#[derive(Debug, Clone, FromRow, serde::Serialize)]
+#[derive(Debug, Clone, FromRow, serde::Serialize, schemars::JsonSchema)]
 pub struct ServerRow {
     /// Id.
     pub id: i64,
@@ -239,7 +239,7 @@ pub async fn count_server_deployments(db: &Db, id: i64) -> Result<i64, sqlx::Err
 // ---------------------------------------------------------------- server_configs
 
 /// A `server_configs` row (content omitted in lists).
-#[derive(Debug, Clone, FromRow, serde::Serialize)]
+#[derive(Debug, Clone, FromRow, serde::Serialize, schemars::JsonSchema)]
 pub struct ServerConfigRow {
     /// Id.
     pub id: i64,
@@ -281,7 +281,7 @@ pub async fn get_server_config(db: &Db, id: i64) -> Result<Option<ServerConfigRo
 // ---------------------------------------------------------------- server_groups
 
 /// A `server_groups` row with its member count.
-#[derive(Debug, Clone, FromRow, serde::Serialize)]
+#[derive(Debug, Clone, FromRow, serde::Serialize, schemars::JsonSchema)]
 pub struct GroupRow {
     /// Id.
     pub id: i64,

@@ -9,7 +9,7 @@ use crate::domain::SettingType;
 use crate::on_db;
 
 /// A `settings` row.
-#[derive(Debug, Clone, FromRow, serde::Serialize)]
+#[derive(Debug, Clone, FromRow, serde::Serialize, schemars::JsonSchema)]
 pub struct SettingRow {
     /// Id.
     pub id: i64,
@@ -85,7 +85,7 @@ pub async fn delete_non_system(db: &Db, key: &str, audit: &NewAudit) -> Result<b
 }
 
 /// A `user_settings` row.
-#[derive(Debug, Clone, FromRow, serde::Serialize)]
+#[derive(Debug, Clone, FromRow, serde::Serialize, schemars::JsonSchema)]
 pub struct UserSettingRow {
     /// Id.
     pub id: i64,

@@ -9,7 +9,7 @@ use crate::domain::{LogLevel, TaskStatus, TaskType};
 use crate::{bind_args, on_db};
 
 /// A `tasks` row.
-#[derive(Debug, Clone, FromRow, serde::Serialize)]
+#[derive(Debug, Clone, FromRow, serde::Serialize, schemars::JsonSchema)]
 pub struct TaskRow {
     /// Id.
     pub id: i64,
@@ -26,8 +26,10 @@ pub struct TaskRow {
     /// Target id.
     pub target_id: Option<i64>,
     /// Parameters.
+    #[schemars(with = "Option<serde_json::Value>")]
     pub params: Option<Json<serde_json::Value>>,
     /// Result.
+    #[schemars(with = "Option<serde_json::Value>")]
     pub result: Option<Json<serde_json::Value>>,
     /// Error.
     pub error_message: Option<String>,
@@ -103,7 +105,7 @@ pub async fn get_task(db: &Db, id: i64) -> Result<Option<TaskRow>, sqlx::Error> 
 }
 
 /// A `task_logs` row.
-#[derive(Debug, Clone, FromRow, serde::Serialize)]
+#[derive(Debug, Clone, FromRow, serde::Serialize, schemars::JsonSchema)]
 pub struct TaskLogRow {
     /// Id.
     pub id: i64,
@@ -115,6 +117,7 @@ pub struct TaskLogRow {
     /// Message.
     pub message: String,
     /// Data.
+    #[schemars(with = "Option<serde_json::Value>")]
     pub data: Option<Json<serde_json::Value>>,
     /// When.
     pub created_at: DateTime<Utc>,

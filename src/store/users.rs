@@ -11,7 +11,7 @@ const USER_COLS: &str = "id, username, email, password_hash, full_name, phone, r
     failed_login_count, must_change_password, created_at, updated_at";
 
 /// A `users` row.
-#[derive(Clone, FromRow, serde::Serialize)]
+#[derive(Clone, FromRow, serde::Serialize, schemars::JsonSchema)]
 pub struct UserRow {
     /// Id.
     pub id: i64,
@@ -276,7 +276,7 @@ const KEY_COLS: &str =
     "id, user_id, key_name, api_key, secret_hash, status, expires_at, last_used_at, created_at, updated_at";
 
 /// An `api_keys` row.
-#[derive(Clone, FromRow, serde::Serialize)]
+#[derive(Clone, FromRow, serde::Serialize, schemars::JsonSchema)]
 pub struct ApiKeyRow {
     /// Id.
     pub id: i64,
@@ -382,7 +382,7 @@ const TOKEN_COLS: &str =
     "id, user_id, token_type, token_hash, expires_at, client_ip, user_agent, is_revoked, created_at, updated_at";
 
 /// A `user_tokens` row (the token itself is never stored, only its hash).
-#[derive(Debug, Clone, FromRow, serde::Serialize)]
+#[derive(Debug, Clone, FromRow, serde::Serialize, schemars::JsonSchema)]
 pub struct TokenRow {
     /// Id.
     pub id: i64,

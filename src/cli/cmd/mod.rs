@@ -19,6 +19,7 @@ pub(crate) mod monitor;
 pub(crate) mod schedule;
 pub(crate) mod scheduler;
 pub(crate) mod secrets;
+pub(crate) mod serve;
 pub(crate) mod server;
 pub(crate) mod server_args;
 pub(crate) mod server_ssh;

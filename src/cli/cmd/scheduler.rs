@@ -21,6 +21,11 @@ pub(crate) async fn health(ctx: &Ctx) -> CliResult<i32> {
 
 /// `--serve-scheduler`: the headless scheduler until SIGTERM or SIGINT.
 pub(crate) async fn serve(s: &Services) -> CliResult<()> {
+    serve_until(s, super::serve::stop_signal()).await
+}
+
+/// The headless scheduler until `rx` turns true.
+pub(crate) async fn serve_until(s: &Services, rx: tokio::sync::watch::Receiver<bool>) -> CliResult<()> {
     let mut cfg = SchedulerConfig::new("daemon");
     let knob = |name: &str, range: std::ops::RangeInclusive<u64>| -> CliResult<Option<u64>> {
         match std::env::var(name) {
@@ -56,21 +61,6 @@ pub(crate) async fn serve(s: &Services) -> CliResult<()> {
     cfg.housekeeping = (cfg.exec.lease / 3).clamp(std::time::Duration::from_secs(1), std::time::Duration::from_secs(5));
     let runners = crate::scheduler::runners_for_this_build();
     let scheduler = Scheduler::new(s.clone(), runners, cfg);
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::error!("cannot listen for SIGTERM: {e}");
-                return;
-            }
-        };
-        tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
-        }
-        let _ = tx.send(true);
-    });
     eprintln!(
         "certdeck scheduler {} running with {} worker slot(s); stop with SIGTERM or Ctrl-C",
         scheduler.config().worker_id,

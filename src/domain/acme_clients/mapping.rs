@@ -4,7 +4,7 @@
 use super::{AcmeTool, Lineage};
 
 /// How certdeck would answer the challenge.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum MappedChallenge {
     /// http-01 with certdeck's own listener (the client used a standalone server too).
@@ -39,7 +39,7 @@ impl MappedChallenge {
 }
 
 /// A lineage's settings as certdeck issuance settings, and what did not carry over.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct MappedSettings {
     /// CA: a preset key or custom CA name that has this directory, else the directory URL.
     pub ca: Option<String>,

@@ -23,7 +23,7 @@ pub use mapping::{ca_for_directory, check_webroot, dns_vendor, map_settings, Map
 use std::fmt;
 
 /// The ACME client a directory belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub enum AcmeTool {
     /// certbot (`/etc/letsencrypt`).
     #[serde(rename = "certbot")]
@@ -62,7 +62,7 @@ impl std::str::FromStr for AcmeTool {
 }
 
 /// Where a lineage keeps its PEM files (paths as the tool recorded them, or as its layout puts them).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct LineageFiles {
     /// The leaf certificate.
     pub cert: Option<String>,
@@ -76,7 +76,7 @@ pub struct LineageFiles {
 
 /// One certificate ("lineage") as its ACME client recorded it. Secrets are never read: only the
 /// names of settings that hold them.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct Lineage {
     /// The client.
     pub tool: AcmeTool,

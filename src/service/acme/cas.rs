@@ -11,7 +11,7 @@ use crate::store::acme::{self as store, CaRow};
 use crate::store::secrets::SealedColumn;
 
 /// A well-known CA.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct CaPreset {
     /// Key used on the command line (`--ca`).
     pub key: &'static str,
@@ -64,7 +64,7 @@ pub const CA_PRESETS: &[CaPreset] = &[
 ];
 
 /// A CA as the list shows it: a preset or one of the user's own.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct CaView {
     /// `--ca` value.
     pub key: String,

@@ -15,7 +15,7 @@ use crate::store::acme::{self as store, DnsProviderRow};
 use crate::store::secrets::SealedColumn;
 
 /// RFC 2136 settings of a DNS provider (plain part).
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Rfc2136Settings {
     /// Primary server `host:port`.
     pub server: String,

@@ -14,7 +14,8 @@ use crate::store::certificates::{self as certs, CertificateMaterial, Certificate
 use crate::store::tasks::TaskRow;
 
 /// A certificate request.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RequestInput {
     /// Domains (first = subject); IDN converted; `*.` needs dns-01.
     pub domains: Vec<String>,
@@ -35,6 +36,7 @@ pub struct RequestInput {
     /// The document root on that server.
     pub webroot: Option<String>,
     /// Keep the private key on renewal.
+    #[serde(default)]
     pub key_reuse: bool,
     /// ACME profile (the CA must offer it; checked when the order is placed).
     pub profile: Option<String>,

@@ -40,7 +40,7 @@ pub struct MigrateSource {
 }
 
 /// What happened to one lineage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MigrateOutcome {
     /// Imported as a new certificate.
@@ -62,7 +62,7 @@ impl std::fmt::Display for MigrateOutcome {
 }
 
 /// The renewal settings a lineage maps to.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct MappedRenewal {
     /// CA preset key, custom CA name, or the directory URL.
     pub ca: Option<String>,
@@ -90,7 +90,7 @@ pub struct MappedRenewal {
 }
 
 /// One lineage's outcome.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct LineageReport {
     /// certbot lineage name or acme.sh main domain.
     pub name: String,
@@ -147,7 +147,7 @@ impl LineageReport {
 }
 
 /// The outcome of a migration.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct MigrateReport {
     /// The client.
     pub tool: AcmeTool,

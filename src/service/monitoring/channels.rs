@@ -14,7 +14,7 @@ use crate::store::{Arg, Page, Sets};
 use crate::service::{ensure_owner, ensure_same_owner, field, opt_text, Actor, Services};
 
 /// A channel as shown: settings in clear, secrets only by name (values only when revealed).
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct ChannelView {
     /// Id.
     pub id: i64,

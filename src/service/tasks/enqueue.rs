@@ -33,7 +33,7 @@ pub struct TaskInput {
 }
 
 /// A task with its queue state, for `task show`.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct TaskDetail {
     /// The row.
     #[serde(flatten)]

@@ -14,7 +14,7 @@ pub const HEARTBEAT_STALE_SECS: i64 = 60;
 pub const DUE_LAG_SECS: i64 = 300;
 
 /// The verdict of `certdeck health` (also its exit code).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum HealthLevel {
     /// Exit 0.
@@ -37,7 +37,7 @@ impl HealthLevel {
 }
 
 /// Scheduler liveness and queue state.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct Health {
     /// Verdict.
     pub level: HealthLevel,

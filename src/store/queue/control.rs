@@ -54,7 +54,7 @@ async fn transition(db: &Db, id: i64, set: &str, from: &str, audit: &NewAudit) -
 }
 
 /// The queue fields of a task (attempts, lease) for `task show`.
-#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, schemars::JsonSchema)]
 pub struct QueueState {
     /// Runs so far.
     pub attempts: i32,
@@ -97,7 +97,7 @@ pub async fn queue_state(db: &Db, id: i64) -> Result<Option<QueueState>, sqlx::E
 }
 
 /// The queue's state for `certdeck health`.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, schemars::JsonSchema)]
 pub struct QueueStats {
     /// Pending and due now.
     pub due: i64,
