@@ -6,6 +6,9 @@
 mod common;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration as StdDuration, Instant};
 
 use certdeck::domain::UserRole;
 use certdeck::errors::ServiceError;
@@ -373,4 +376,384 @@ async fn the_snapshot_counts_the_fleet_on_both_backends() {
         assert!(beat("h2:2:bb").stopped, "[{l}]");
         assert!((s.at - beat("h1:1:aa").last_heartbeat).num_seconds() < 60, "[{l}]");
     }
+}
+
+// ------------------------------------------------------------------ a real server, promtool, prometheus
+
+/// A certdeck home (data and config dirs) on one database, driving the binary like an operator.
+struct Home {
+    dir: tempfile::TempDir,
+    url: String,
+}
+
+impl Home {
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_certdeck"));
+        c.arg("--database-url")
+            .arg(&self.url)
+            .args(args)
+            .env("CERTDECK_DATA_DIR", self.dir.path().join("data"))
+            .env("CERTDECK_CONFIG_DIR", self.dir.path().join("config"))
+            .env_remove("CERTDECK_DATABASE_URL")
+            .env_remove("CERTDECK_API_KEY")
+            .env_remove("CERTDECK_MASTER_KEY");
+        c
+    }
+
+    /// Runs a command with `--json` that must succeed; its output parsed.
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let out = common::cli::output(&mut self.cmd(&[&["--json"], args].concat()), None);
+        assert!(
+            out.status.success(),
+            "certdeck {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("certdeck {args:?} prints JSON: {e}"))
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+/// Child processes of the test, killed (by their own handle) however the test ends.
+struct Children(Vec<(&'static str, Child)>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for (_, c) in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Whether `prometheus` and `promtool` run; a missing one fails the test when peers are
+/// required (CI), else skips it.
+fn prometheus_installed() -> bool {
+    for bin in ["prometheus", "promtool", "curl"] {
+        let ok = Command::new(bin)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            assert!(
+                !common::peers_required(),
+                "`{bin}` is not installed but peers are required: run scripts/testbed up (it installs prometheus and curl)"
+            );
+            eprintln!("SKIP: `{bin}` is not installed (scripts/testbed up installs the prometheus and curl packages)");
+            return false;
+        }
+    }
+    true
+}
+
+/// A free TCP port on 127.0.0.1 (for Prometheus' own listener).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `curl` (a real client): status code, response head and body.
+fn curl(url: &str, bearer: Option<&str>) -> (u16, String, String) {
+    try_curl(url, bearer).unwrap_or_else(|| panic!("curl {url} got no HTTP answer"))
+}
+
+/// [`curl`], or None when no HTTP answer came (nothing listens yet).
+fn try_curl(url: &str, bearer: Option<&str>) -> Option<(u16, String, String)> {
+    let mut c = Command::new("curl");
+    c.args(["-q", "-s", "--noproxy", "*", "--max-time", "10", "-D", "-", url]);
+    if let Some(b) = bearer {
+        c.arg("-H").arg(format!("Authorization: Bearer {b}"));
+    }
+    let out = c.output().expect("run curl");
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("curl {url}: no status line in {head}"));
+    Some((code, head.to_string(), body.to_string()))
+}
+
+/// Waits for `file` to hold `needle`; returns its text.
+fn wait_for_text(file: &std::path::Path, needle: &str, limit: StdDuration, child: &mut Child) -> String {
+    let start = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        if text.contains(needle) {
+            return text;
+        }
+        if let Some(s) = child.try_wait().unwrap() {
+            panic!("the process exited ({s}) before saying `{needle}`: {text}");
+        }
+        assert!(start.elapsed() < limit, "no `{needle}` within {limit:?}: {text}");
+        std::thread::sleep(StdDuration::from_millis(100));
+    }
+}
+
+/// `certdeck --serve-api` on one backend: `/metrics` needs an admin's credential, passes
+/// `promtool check metrics`, and a real Prometheus scraping it shows the seeded certificate.
+async fn serve_and_scrape(home: Home, label: &str) {
+    // Seed as the operator does: init, first login, a certificate (and its monitor), a domain
+    // monitor, a task for later, an admin's API key.
+    let init = common::cli::output(&mut home.cmd(&["init"]), None);
+    assert!(
+        init.status.success(),
+        "[{label}] init: {}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let password = common::cli::one_time_password(&String::from_utf8_lossy(&init.stderr));
+    common::cli::first_login(&password, |args, stdin| common::cli::output(&mut home.cmd(args), stdin));
+    let domain = "scrape.metrics.test";
+    let now = Utc::now();
+    let (cert, key) = material(domain, now - Duration::days(1), now + Duration::days(9));
+    std::fs::write(home.path("cert.pem"), cert).unwrap();
+    std::fs::write(home.path("key.pem"), key).unwrap();
+    let cert_path = home.path("cert.pem").display().to_string();
+    let key_path = home.path("key.pem").display().to_string();
+    let c = home.json(&["cert", "import", "--cert", &cert_path, "--key", &key_path]);
+    let cert_id = c["id"].as_i64().expect("the certificate's id");
+    // `monitor add` answers in words, with the new id.
+    let added = common::cli::output(
+        &mut home.cmd(&[
+            "monitor",
+            "add",
+            "web",
+            "--type",
+            "domain",
+            "--domain",
+            "web.metrics.test",
+        ]),
+        None,
+    );
+    let said = String::from_utf8_lossy(&added.stdout).into_owned();
+    assert!(
+        added.status.success(),
+        "[{label}] monitor add: {said}{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let monitor_id = said
+        .split("(id ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .unwrap_or_else(|| panic!("[{label}] no id in: {said}"))
+        .to_string();
+    home.json(&[
+        "task",
+        "enqueue",
+        "--type",
+        "monitor_check",
+        "--target",
+        &monitor_id,
+        "--at",
+        "2099-01-01T00:00:00Z",
+    ]);
+    let k = home.json(&["apikey", "create", "prometheus"]);
+    let credential = k["credential"].as_str().expect("the key's credential").to_string();
+
+    // The server, on a port of its choosing (it says which).
+    let log = home.path("api.log");
+    let mut children = Children(Vec::new());
+    let server = home
+        .cmd(&["--serve-api", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(home.path("api.out")).unwrap())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("start certdeck --serve-api");
+    children.0.push(("certdeck", server));
+    let said = wait_for_text(
+        &log,
+        "listening on http://",
+        StdDuration::from_secs(30),
+        &mut children.0[0].1,
+    );
+    let base = said
+        .split("listening on ")
+        .nth(1)
+        .and_then(|r| r.split("/api/v1/").next())
+        .unwrap_or_else(|| panic!("[{label}] no address in {said}"))
+        .to_string();
+    let metrics_url = format!("{base}/metrics");
+
+    // A credential is needed; a user's would be refused, an admin's key is let in.
+    let (code, _, body) = curl(&metrics_url, None);
+    assert_eq!(code, 401, "[{label}] without a credential: {body}");
+    let (code, head, text) = curl(&metrics_url, Some(&credential));
+    assert_eq!(code, 200, "[{label}] with the admin's key: {text}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/plain; version=0.0.4; charset=utf-8"),
+        "[{label}] {head}"
+    );
+    let series = format!("id=\"{cert_id}\",domain=\"{domain}\",status=\"issued\"");
+    assert!(
+        text.contains(&format!("certdeck_certificate_time_left_seconds{{{series}}} ")),
+        "[{label}] the seeded certificate has a series: {text}"
+    );
+    assert!(
+        text.contains("certdeck_certificates{status=\"issued\"} 1\n"),
+        "[{label}] {text}"
+    );
+    assert!(
+        text.contains("certdeck_monitors{status=\"unknown\"} 2\n"),
+        "[{label}] two monitors: {text}"
+    );
+    assert!(
+        text.contains("certdeck_tasks{status=\"pending\",type=\"monitor_check\"} 1\n"),
+        "[{label}] the queued task: {text}"
+    );
+    assert!(
+        text.contains("certdeck_certificate_series_limit 10000\n"),
+        "[{label}] the default bound"
+    );
+    assert!(text.contains("certdeck_certificate_series_dropped 0\n"), "[{label}]");
+
+    // promtool: no error and no lint finding.
+    std::fs::write(home.path("scrape.prom"), &text).unwrap();
+    let check = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(home.path("scrape.prom")).unwrap())
+        .output()
+        .expect("run promtool");
+    assert!(
+        check.status.success() && check.stdout.is_empty() && check.stderr.is_empty(),
+        "[{label}] promtool check metrics ({}): {}{}",
+        check.status,
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+
+    // A real Prometheus scraping it every second, with the key as its bearer credential.
+    let hostport = base.trim_start_matches("http://");
+    std::fs::write(home.path("prom-key"), &credential).unwrap();
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+         scrape_configs:\n  - job_name: certdeck\n    scrape_interval: 1s\n    metrics_path: /metrics\n\
+         \x20   authorization:\n      type: Bearer\n      credentials_file: {}\n\
+         \x20   static_configs:\n      - targets: [\"{hostport}\"]\n",
+        home.path("prom-key").display()
+    );
+    std::fs::write(home.path("prometheus.yml"), config).unwrap();
+    let check = Command::new("promtool")
+        .args(["check", "config"])
+        .arg(home.path("prometheus.yml"))
+        .output()
+        .expect("run promtool");
+    assert!(
+        check.status.success(),
+        "[{label}] promtool check config: {}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let prom_port = free_port();
+    let prom_log = home.path("prometheus.log");
+    let prom = Command::new("prometheus")
+        .arg(format!("--config.file={}", home.path("prometheus.yml").display()))
+        .arg(format!("--storage.tsdb.path={}", home.path("tsdb").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(home.path("prometheus.out")).unwrap())
+        .stderr(std::fs::File::create(&prom_log).unwrap())
+        .spawn()
+        .expect("start prometheus");
+    children.0.push(("prometheus", prom));
+
+    let query = format!("http://127.0.0.1:{prom_port}/api/v1/query?query=certdeck_certificate_time_left_seconds");
+    let start = Instant::now();
+    let found = loop {
+        if let Some(s) = children.0[1].1.try_wait().unwrap() {
+            panic!(
+                "[{label}] prometheus exited ({s}): {}",
+                std::fs::read_to_string(&prom_log).unwrap_or_default()
+            );
+        }
+        let (code, _, body) = try_curl(&query, None).unwrap_or((0, String::new(), "nothing listens yet".into()));
+        if code == 200 {
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            let hit = v["data"]["result"].as_array().and_then(|r| {
+                r.iter()
+                    .find(|s| s["metric"]["id"] == cert_id.to_string().as_str() && s["metric"]["domain"] == domain)
+                    .cloned()
+            });
+            if let Some(h) = hit {
+                break h;
+            }
+        }
+        assert!(
+            start.elapsed() < StdDuration::from_secs(30),
+            "[{label}] Prometheus shows no series of certificate {cert_id} within 30 s (last answer {code}: {body}); \
+             its log: {}",
+            std::fs::read_to_string(&prom_log).unwrap_or_default()
+        );
+        std::thread::sleep(StdDuration::from_millis(500));
+    };
+    assert_eq!(found["metric"]["job"], "certdeck", "[{label}] {found}");
+    assert_eq!(found["metric"]["status"], "issued", "[{label}] {found}");
+    let left: f64 = found["value"][1].as_str().unwrap().parse().unwrap();
+    assert!(
+        (8.0 * 86_400.0..=9.0 * 86_400.0).contains(&left),
+        "[{label}] about 9 days left: {left}"
+    );
+    // The scrape itself is healthy.
+    let (_, _, up) = curl(
+        &format!("http://127.0.0.1:{prom_port}/api/v1/query?query=up%7Bjob%3D%22certdeck%22%7D"),
+        None,
+    );
+    let v: serde_json::Value = serde_json::from_str(&up).unwrap();
+    assert_eq!(v["data"]["result"][0]["value"][1], "1", "[{label}] up: {up}");
+
+    // The server stops cleanly on SIGTERM.
+    let pid = children.0[0].1.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = children.0[0].1.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < StdDuration::from_secs(30),
+            "[{label}] still running 30 s after SIGTERM"
+        );
+        std::thread::sleep(StdDuration::from_millis(100));
+    };
+    assert!(
+        status.success(),
+        "[{label}] exit after SIGTERM: {status}: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_real_prometheus_scrapes_serve_api_on_sqlite() {
+    if !prometheus_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("certdeck.db").display());
+    serve_and_scrape(Home { dir, url }, "sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_real_prometheus_scrapes_serve_api_on_mariadb() {
+    if !prometheus_installed() {
+        return;
+    }
+    let Some(t) = common::empty_mysql().await else { return };
+    let home = Home {
+        dir: tempfile::tempdir().unwrap(),
+        url: t.url.clone(),
+    };
+    serve_and_scrape(home, "mariadb").await;
 }
