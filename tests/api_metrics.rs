@@ -502,9 +502,61 @@ fn wait_for_text(file: &std::path::Path, needle: &str, limit: StdDuration, child
     }
 }
 
-/// `certdeck --serve-api` on one backend: `/metrics` needs an admin's credential, passes
-/// `promtool check metrics`, and a real Prometheus scraping it shows the seeded certificate.
-async fn serve_and_scrape(home: Home, label: &str) {
+/// The alert rules the README shows (its YAML block that starts with `groups:`).
+fn readme_rules() -> String {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme.find("```yaml\ngroups:").expect("the README shows alert rules") + "```yaml\n".len();
+    let len = readme[start..].find("```").expect("the rules block ends");
+    readme[start..start + len].to_string()
+}
+
+/// Asks Prometheus (on `port`) `promql` every half second until `pick` finds what it waits
+/// for in the result, for at most 30 s.
+fn prom_until(
+    port: u16,
+    promql: &str,
+    label: &str,
+    prom: &mut Child,
+    prom_log: &std::path::Path,
+    pick: impl Fn(&[serde_json::Value]) -> Option<serde_json::Value>,
+) -> serde_json::Value {
+    let enc: String = promql
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let url = format!("http://127.0.0.1:{port}/api/v1/query?query={enc}");
+    let start = Instant::now();
+    loop {
+        if let Some(s) = prom.try_wait().unwrap() {
+            panic!(
+                "[{label}] prometheus exited ({s}): {}",
+                std::fs::read_to_string(prom_log).unwrap_or_default()
+            );
+        }
+        let (code, _, body) = try_curl(&url, None).unwrap_or((0, String::new(), "nothing listens yet".into()));
+        if code == 200 {
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            if let Some(hit) = v["data"]["result"].as_array().and_then(|r| pick(r)) {
+                return hit;
+            }
+        }
+        assert!(
+            start.elapsed() < StdDuration::from_secs(30),
+            "[{label}] Prometheus has no answer to `{promql}` within 30 s (last answer {code}: {body}); its log: {}",
+            std::fs::read_to_string(prom_log).unwrap_or_default()
+        );
+        std::thread::sleep(StdDuration::from_millis(500));
+    }
+}
+
+/// `certdeck --serve-api` on one backend: `/metrics` needs an admin's credential (unless
+/// `public`: `--metrics-public`, and a bound of 1 series by `--metrics-max-certificates`),
+/// passes `promtool check metrics`, and a real Prometheus scraping it shows the seeded
+/// certificate and raises the README's expiry alert for it.
+async fn serve_and_scrape(home: Home, label: &str, public: bool) {
     // Seed as the operator does: init, first login, a certificate (and its monitor), a domain
     // monitor, a task for later, an admin's API key.
     let init = common::cli::output(&mut home.cmd(&["init"]), None);
@@ -566,7 +618,17 @@ async fn serve_and_scrape(home: Home, label: &str) {
     let log = home.path("api.log");
     let mut children = Children(Vec::new());
     let server = home
-        .cmd(&["--serve-api", "127.0.0.1:0"])
+        .cmd(if public {
+            &[
+                "--serve-api",
+                "127.0.0.1:0",
+                "--metrics-public",
+                "--metrics-max-certificates",
+                "1",
+            ]
+        } else {
+            &["--serve-api", "127.0.0.1:0"]
+        })
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(home.path("api.out")).unwrap())
         .stderr(std::fs::File::create(&log).unwrap())
@@ -587,11 +649,14 @@ async fn serve_and_scrape(home: Home, label: &str) {
         .to_string();
     let metrics_url = format!("{base}/metrics");
 
-    // A credential is needed; a user's would be refused, an admin's key is let in.
-    let (code, _, body) = curl(&metrics_url, None);
-    assert_eq!(code, 401, "[{label}] without a credential: {body}");
-    let (code, head, text) = curl(&metrics_url, Some(&credential));
-    assert_eq!(code, 200, "[{label}] with the admin's key: {text}");
+    // A credential is needed (an admin's key is let in), unless the metrics are public.
+    let scrape_key = (!public).then_some(credential.as_str());
+    if !public {
+        let (code, _, body) = curl(&metrics_url, None);
+        assert_eq!(code, 401, "[{label}] without a credential: {body}");
+    }
+    let (code, head, text) = curl(&metrics_url, scrape_key);
+    assert_eq!(code, 200, "[{label}] with the admin's key, or public: {text}");
     assert!(
         head.to_ascii_lowercase()
             .contains("content-type: text/plain; version=0.0.4; charset=utf-8"),
@@ -614,9 +679,10 @@ async fn serve_and_scrape(home: Home, label: &str) {
         text.contains("certdeck_tasks{status=\"pending\",type=\"monitor_check\"} 1\n"),
         "[{label}] the queued task: {text}"
     );
+    let bound = if public { 1 } else { 10_000 };
     assert!(
-        text.contains("certdeck_certificate_series_limit 10000\n"),
-        "[{label}] the default bound"
+        text.contains(&format!("certdeck_certificate_series_limit {bound}\n")),
+        "[{label}] the bound of --metrics-max-certificates: {text}"
     );
     assert!(text.contains("certdeck_certificate_series_dropped 0\n"), "[{label}]");
 
@@ -635,15 +701,24 @@ async fn serve_and_scrape(home: Home, label: &str) {
         String::from_utf8_lossy(&check.stderr)
     );
 
-    // A real Prometheus scraping it every second, with the key as its bearer credential.
+    // A real Prometheus scraping it every second (with the key as its bearer credential), and
+    // evaluating the README's alert rules.
     let hostport = base.trim_start_matches("http://");
     std::fs::write(home.path("prom-key"), &credential).unwrap();
+    std::fs::write(home.path("rules.yml"), readme_rules()).unwrap();
+    let auth = if public {
+        String::new()
+    } else {
+        format!(
+            "    authorization:\n      type: Bearer\n      credentials_file: {}\n",
+            home.path("prom-key").display()
+        )
+    };
     let config = format!(
-        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
-         scrape_configs:\n  - job_name: certdeck\n    scrape_interval: 1s\n    metrics_path: /metrics\n\
-         \x20   authorization:\n      type: Bearer\n      credentials_file: {}\n\
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\n\
+         scrape_configs:\n  - job_name: certdeck\n    scrape_interval: 1s\n    metrics_path: /metrics\n{auth}\
          \x20   static_configs:\n      - targets: [\"{hostport}\"]\n",
-        home.path("prom-key").display()
+        home.path("rules.yml").display()
     );
     std::fs::write(home.path("prometheus.yml"), config).unwrap();
     let check = Command::new("promtool")
@@ -653,7 +728,7 @@ async fn serve_and_scrape(home: Home, label: &str) {
         .expect("run promtool");
     assert!(
         check.status.success(),
-        "[{label}] promtool check config: {}{}",
+        "[{label}] promtool check config (with the README's rules): {}{}",
         String::from_utf8_lossy(&check.stdout),
         String::from_utf8_lossy(&check.stderr)
     );
@@ -670,35 +745,21 @@ async fn serve_and_scrape(home: Home, label: &str) {
         .expect("start prometheus");
     children.0.push(("prometheus", prom));
 
-    let query = format!("http://127.0.0.1:{prom_port}/api/v1/query?query=certdeck_certificate_time_left_seconds");
-    let start = Instant::now();
-    let found = loop {
-        if let Some(s) = children.0[1].1.try_wait().unwrap() {
-            panic!(
-                "[{label}] prometheus exited ({s}): {}",
-                std::fs::read_to_string(&prom_log).unwrap_or_default()
-            );
-        }
-        let (code, _, body) = try_curl(&query, None).unwrap_or((0, String::new(), "nothing listens yet".into()));
-        if code == 200 {
-            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-            let hit = v["data"]["result"].as_array().and_then(|r| {
-                r.iter()
-                    .find(|s| s["metric"]["id"] == cert_id.to_string().as_str() && s["metric"]["domain"] == domain)
-                    .cloned()
-            });
-            if let Some(h) = hit {
-                break h;
-            }
-        }
-        assert!(
-            start.elapsed() < StdDuration::from_secs(30),
-            "[{label}] Prometheus shows no series of certificate {cert_id} within 30 s (last answer {code}: {body}); \
-             its log: {}",
-            std::fs::read_to_string(&prom_log).unwrap_or_default()
-        );
-        std::thread::sleep(StdDuration::from_millis(500));
+    let id = cert_id.to_string();
+    let of_cert = |r: &[serde_json::Value]| {
+        r.iter()
+            .find(|s| s["metric"]["id"] == id.as_str() && s["metric"]["domain"] == domain)
+            .cloned()
     };
+    let prom = &mut children.0[1].1;
+    let found = prom_until(
+        prom_port,
+        "certdeck_certificate_time_left_seconds",
+        label,
+        prom,
+        &prom_log,
+        of_cert,
+    );
     assert_eq!(found["metric"]["job"], "certdeck", "[{label}] {found}");
     assert_eq!(found["metric"]["status"], "issued", "[{label}] {found}");
     let left: f64 = found["value"][1].as_str().unwrap().parse().unwrap();
@@ -707,12 +768,21 @@ async fn serve_and_scrape(home: Home, label: &str) {
         "[{label}] about 9 days left: {left}"
     );
     // The scrape itself is healthy.
-    let (_, _, up) = curl(
-        &format!("http://127.0.0.1:{prom_port}/api/v1/query?query=up%7Bjob%3D%22certdeck%22%7D"),
-        None,
+    let up = prom_until(prom_port, "up{job=\"certdeck\"}", label, prom, &prom_log, |r| {
+        r.first().cloned()
+    });
+    assert_eq!(up["value"][1], "1", "[{label}] up: {up}");
+    // The README's rule sees the certificate that expires in 9 days (pending: it has a `for`).
+    let alert = prom_until(
+        prom_port,
+        "ALERTS{alertname=\"CertificateExpiringSoon\"}",
+        label,
+        prom,
+        &prom_log,
+        of_cert,
     );
-    let v: serde_json::Value = serde_json::from_str(&up).unwrap();
-    assert_eq!(v["data"]["result"][0]["value"][1], "1", "[{label}] up: {up}");
+    assert_eq!(alert["metric"]["alertstate"], "pending", "[{label}] {alert}");
+    assert_eq!(alert["metric"]["severity"], "warning", "[{label}] {alert}");
 
     // The server stops cleanly on SIGTERM.
     let pid = children.0[0].1.id().to_string();
@@ -742,11 +812,11 @@ async fn a_real_prometheus_scrapes_serve_api_on_sqlite() {
     }
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("certdeck.db").display());
-    serve_and_scrape(Home { dir, url }, "sqlite").await;
+    serve_and_scrape(Home { dir, url }, "sqlite", false).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_real_prometheus_scrapes_serve_api_on_mariadb() {
+async fn a_real_prometheus_scrapes_serve_api_on_mariadb_with_public_bounded_metrics() {
     if !prometheus_installed() {
         return;
     }
@@ -755,5 +825,5 @@ async fn a_real_prometheus_scrapes_serve_api_on_mariadb() {
         dir: tempfile::tempdir().unwrap(),
         url: t.url.clone(),
     };
-    serve_and_scrape(home, "mariadb").await;
+    serve_and_scrape(home, "mariadb", true).await;
 }
