@@ -400,6 +400,18 @@ impl Home {
         c
     }
 
+    /// Runs a command that must succeed; what it printed on stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = common::cli::output(&mut self.cmd(args), None);
+        assert!(
+            out.status.success(),
+            "certdeck {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Runs a command with `--json` that must succeed; its output parsed.
     fn json(&self, args: &[&str]) -> serde_json::Value {
         let out = common::cli::output(&mut self.cmd(&[&["--json"], args].concat()), None);
@@ -577,24 +589,15 @@ async fn serve_and_scrape(home: Home, label: &str, public: bool) {
     let c = home.json(&["cert", "import", "--cert", &cert_path, "--key", &key_path]);
     let cert_id = c["id"].as_i64().expect("the certificate's id");
     // `monitor add` answers in words, with the new id.
-    let added = common::cli::output(
-        &mut home.cmd(&[
-            "monitor",
-            "add",
-            "web",
-            "--type",
-            "domain",
-            "--domain",
-            "web.metrics.test",
-        ]),
-        None,
-    );
-    let said = String::from_utf8_lossy(&added.stdout).into_owned();
-    assert!(
-        added.status.success(),
-        "[{label}] monitor add: {said}{}",
-        String::from_utf8_lossy(&added.stderr)
-    );
+    let said = home.ok(&[
+        "monitor",
+        "add",
+        "web",
+        "--type",
+        "domain",
+        "--domain",
+        "web.metrics.test",
+    ]);
     let monitor_id = said
         .split("(id ")
         .nth(1)
@@ -654,6 +657,17 @@ async fn serve_and_scrape(home: Home, label: &str, public: bool) {
     if !public {
         let (code, _, body) = curl(&metrics_url, None);
         assert_eq!(code, 401, "[{label}] without a credential: {body}");
+        // Another user's key (an api user's) is refused: the figures cover every user's rows.
+        home.ok(&["user", "create", "ci-bot", "--email", "ci@example.com", "--role", "api"]);
+        let k = home.json(&["apikey", "create", "ci-key", "--user", "ci-bot"]);
+        let other = k["credential"].as_str().expect("the key's credential");
+        let (code, head, body) = curl(&metrics_url, Some(other));
+        assert_eq!(code, 403, "[{label}] an api user's key: {body}");
+        assert!(
+            head.to_ascii_lowercase().contains("application/problem+json"),
+            "[{label}] {head}"
+        );
+        assert!(body.contains("admin"), "[{label}] says who may: {body}");
     }
     let (code, head, text) = curl(&metrics_url, scrape_key);
     assert_eq!(code, 200, "[{label}] with the admin's key, or public: {text}");
