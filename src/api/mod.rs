@@ -14,6 +14,7 @@
 //! - [`openapi`]: the route table that registers each operation in the router and in the
 //!   OpenAPI document at once, so the two cannot drift;
 //! - [`routes`]: one module per resource;
+//! - [`metrics`]: the Prometheus text rendering of `/metrics`;
 //! - [`server`]: listener, TLS (files or a certificate certdeck manages, reloaded when renewed),
 //!   connection handling and graceful shutdown.
 
@@ -25,6 +26,7 @@ use crate::service::Services;
 pub mod auth;
 pub mod cursor;
 pub mod limits;
+pub mod metrics;
 pub mod openapi;
 pub mod problem;
 pub mod routes;

@@ -25,6 +25,7 @@ pub mod deploy;
 pub mod discovery;
 pub mod hosts;
 pub mod key_cache;
+pub mod metrics;
 pub mod monitor_check;
 pub mod monitoring;
 pub mod notifications;

@@ -14,6 +14,7 @@ use crate::service::query::{ListFilter, Page, Terms};
 
 pub mod certificates;
 pub mod health;
+pub mod metrics;
 pub mod session;
 
 /// Every route of the API.
@@ -22,6 +23,7 @@ pub fn all() -> Api {
     health::routes(&mut api);
     session::routes(&mut api);
     certificates::routes(&mut api);
+    metrics::routes(&mut api);
     api
 }
 
