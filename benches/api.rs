@@ -104,7 +104,13 @@ async fn main() {
         .await
         .expect("bench0 logs in");
     let (row, secret) = services
-        .apikey_create(&admin, &format!("bench-{}", std::process::id()), Some(1), None)
+        .apikey_create(
+            &admin,
+            &format!("bench-{}", std::process::id()),
+            Some(1),
+            certdeck::domain::ApiKeyPermissions::Read,
+            None,
+        )
         .await
         .expect("API key");
     let api_key = format!("{}:{secret}", row.api_key);

@@ -25,7 +25,6 @@ use certdeck::store::servers::ServerFilter;
 use certdeck::store::users::UserFilter;
 use certdeck::store::{migrate, Db, Page, PoolSettings};
 use chrono::{Duration as Days, Utc};
-use sqlx::AssertSqlSafe;
 
 #[path = "common/fleet.rs"]
 mod fleet;

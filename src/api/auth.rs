@@ -8,11 +8,11 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{header, Method};
 
 use super::problem::Problem;
-use super::ApiState;
+use super::state::ApiState;
 use crate::service::{Actor, ClientInfo, Services};
 
 /// The authenticated caller of a request, and the services acting for it (audit rows get the
@@ -90,6 +90,11 @@ impl FromRequestParts<ApiState> for Caller {
         state
             .limiter
             .check_key(&format!("user:{}:{}", actor.user_id, credential_id(credential)))?;
+        if actor.read_only && !matches!(parts.method, Method::GET | Method::HEAD) {
+            return Err(Problem::forbidden(
+                "this API key is read-only: it may only read (GET); nothing was changed",
+            ));
+        }
         let access_token = (!credential.contains(':')).then(|| credential.to_string());
         Ok(Caller {
             actor,

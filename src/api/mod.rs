@@ -10,7 +10,10 @@
 //!   access token) → [`Caller`]; read-only keys may only read;
 //! - [`problem`]: errors as `application/problem+json`, and extractors whose rejections are problems;
 //! - [`cursor`]: opaque keyset cursors and the paged list envelope;
-//! - [`limits`]: rate limits per credential and per source address, with `Retry-After`;
+//! - [`rate`] and [`limits`]: rate limits per credential and per source address (429 with
+//!   `Retry-After`), the time limit of a response;
+//! - [`list`]: the query of a list (paging and the CLI's filter terms);
+//! - [`state`]: what handlers reach ([`ApiState`], [`ApiConfig`]);
 //! - [`openapi`]: the route table that registers each operation in the router and in the
 //!   OpenAPI document at once, so the two cannot drift;
 //! - [`routes`]: one module per resource;
@@ -18,77 +21,22 @@
 //! - [`server`]: listener, TLS (files or a certificate certdeck manages, reloaded when renewed),
 //!   connection handling and graceful shutdown.
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use crate::service::Services;
-
 pub mod auth;
 pub mod cursor;
 pub mod limits;
+pub mod list;
 pub mod metrics;
 pub mod openapi;
 pub mod problem;
+pub mod rate;
 pub mod routes;
 pub mod server;
+pub mod state;
 pub mod tls;
 
 pub use auth::Caller;
 pub use problem::Problem;
-
-/// The API's own knobs (command-line flags of `--serve-api`).
-#[derive(Debug, Clone)]
-pub struct ApiConfig {
-    /// Largest accepted request body in bytes.
-    pub max_body_bytes: usize,
-    /// Time limit for producing a response (streams, once started, are not cut by it).
-    pub request_timeout: Duration,
-    /// Requests per second allowed per credential (0 = no limit); bursts of twice that.
-    pub rate_per_key: u32,
-    /// Requests per second allowed per source address (0 = no limit); bursts of twice that.
-    pub rate_per_address: u32,
-    /// Whether `/metrics` answers without a credential (else an admin's credential is needed).
-    pub metrics_public: bool,
-    /// At most this many per-certificate series on `/metrics` (soonest expiry first).
-    pub metrics_max_certificates: usize,
-}
-
-impl Default for ApiConfig {
-    fn default() -> Self {
-        ApiConfig {
-            max_body_bytes: 1024 * 1024,
-            request_timeout: Duration::from_secs(30),
-            rate_per_key: 50,
-            rate_per_address: 100,
-            metrics_public: false,
-            metrics_max_certificates: 10_000,
-        }
-    }
-}
-
-/// What every handler can reach: the services (as the server process, before a caller is
-/// known), the limits and the config.
-#[derive(Clone)]
-pub struct ApiState {
-    /// The services of this process; handlers use [`Caller::services`] instead (it carries the
-    /// client's address and user agent into audit rows).
-    pub services: Services,
-    /// Rate limits.
-    pub limiter: Arc<limits::RateLimiter>,
-    /// Config.
-    pub config: Arc<ApiConfig>,
-}
-
-impl ApiState {
-    /// State over `services` with `config`.
-    pub fn new(services: Services, config: ApiConfig) -> Self {
-        ApiState {
-            limiter: Arc::new(limits::RateLimiter::new(config.rate_per_key, config.rate_per_address)),
-            services,
-            config: Arc::new(config),
-        }
-    }
-}
+pub use state::{ApiConfig, ApiState};
 
 /// The whole application: every route of [`routes`], the OpenAPI document, the limits.
 pub fn app(state: ApiState) -> axum::Router {
@@ -103,7 +51,7 @@ pub fn app(state: ApiState) -> axum::Router {
 /// The OpenAPI 3.1 document of this build (what `/api/v1/openapi.json` serves and
 /// `assets/openapi.json` holds).
 pub fn openapi_document() -> serde_json::Value {
-    routes::all().document()
+    routes::document()
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
 use super::problem::Problem;
-use super::ApiState;
+use super::state::ApiState;
 
 type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
 

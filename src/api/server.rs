@@ -11,8 +11,9 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tower::Service;
 
+use super::app;
+use super::state::{ApiConfig, ApiState};
 use super::tls::{Identity, SwappableCert, TlsSource};
-use super::{app, ApiConfig, ApiState};
 use crate::service::Services;
 
 /// A TLS handshake must finish within this.

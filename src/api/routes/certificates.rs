@@ -8,11 +8,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 
-use super::ListQuery;
+use crate::api::auth::Caller;
 use crate::api::cursor::{paged, paged_by_time, Paged};
+use crate::api::list::ListQuery;
 use crate::api::openapi::{Api, Op};
 use crate::api::problem::{ApiResult, Body, Id, Params, Problem};
-use crate::api::Caller;
 use crate::service::acme::RequestInput;
 use crate::service::certificates::{Export, ImportInput};
 use crate::service::query::{CertFilter, CertOrder, ListFilter};
@@ -26,7 +26,7 @@ pub fn routes(api: &mut Api) {
         Op::get("/api/v1/certificates", "listCertificates")
             .tag("certificates")
             .summary("List certificates (own; all for an admin), newest first or by expiry")
-            .query::<super::ListParams>()
+            .query::<crate::api::list::ListParams>()
             .query::<CertListParams>()
             .filter(CertFilter::KEYS)
             .ok::<Paged<CertificateRow>>(200, "A page of certificates"),

@@ -1,15 +1,15 @@
 //! `GET /api/v1/health` (public: is the API up and its database reachable) and
-//! `GET /api/v1/health/details` (the scheduler and queue verdict of `certdeck health`), and the
-//! OpenAPI document itself.
+//! `GET /api/v1/health/details` (the scheduler and queue verdict of `certdeck health`).
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
 
+use crate::api::auth::Caller;
 use crate::api::openapi::{Api, Op};
 use crate::api::problem::ApiResult;
-use crate::api::{ApiState, Caller};
+use crate::api::state::ApiState;
 use crate::service::tasks::health::{Health, HealthLevel};
 
 /// Registers the routes.
@@ -29,14 +29,6 @@ pub fn routes(api: &mut Api) {
             .summary("The scheduler and queue verdict of `certdeck health`")
             .ok::<Health>(200, "The verdict, schedulers and queue counts"),
         details,
-    );
-    api.add(
-        Op::get("/api/v1/openapi.json", "openapi")
-            .tag("health")
-            .summary("This document (OpenAPI 3.1)")
-            .public()
-            .ok::<serde_json::Value>(200, "The OpenAPI document"),
-        openapi,
     );
 }
 
@@ -71,9 +63,4 @@ async fn details(c: Caller) -> ApiResult<(StatusCode, Json<Health>)> {
         StatusCode::OK
     };
     Ok((code, Json(h)))
-}
-
-async fn openapi() -> Json<serde_json::Value> {
-    static DOC: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
-    Json(DOC.get_or_init(crate::api::openapi_document).clone())
 }

@@ -7,10 +7,11 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use crate::api::auth::Caller;
 use crate::api::metrics::{render, CONTENT_TYPE};
 use crate::api::openapi::{Api, Op};
 use crate::api::problem::ApiResult;
-use crate::api::{ApiState, Caller};
+use crate::api::state::ApiState;
 
 /// Registers the route.
 pub fn routes(api: &mut Api) {

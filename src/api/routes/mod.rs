@@ -1,16 +1,10 @@
 //! One module per resource. Each has a `routes(&mut Api)` that registers its operations (see
-//! [`super::openapi::Op`]); handlers take the [`Caller`](super::Caller), parse the request with the
+//! [`super::openapi::Op`]); handlers take the [`Caller`](super::auth::Caller), parse the request with the
 //! extractors of [`super::problem`], make one service call and return JSON.
 
-use std::collections::BTreeMap;
+use axum::Json;
 
-use chrono::Utc;
-use serde::Deserialize;
-
-use super::cursor::{Key, PageQuery};
-use super::openapi::Api;
-use super::problem::{ApiResult, Problem};
-use crate::service::query::{ListFilter, Page, Terms};
+use super::openapi::{Api, Op};
 
 pub mod certificates;
 pub mod health;
@@ -24,77 +18,30 @@ pub fn all() -> Api {
     session::routes(&mut api);
     certificates::routes(&mut api);
     metrics::routes(&mut api);
+    api.add(
+        Op::get("/api/v1/openapi.json", "openapi")
+            .tag("health")
+            .summary("This document (OpenAPI 3.1)")
+            .public()
+            .ok::<serde_json::Value>(200, "The OpenAPI document"),
+        openapi,
+    );
     api
 }
 
-/// The query parameters every list takes (documented once; filter terms are added per list).
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-pub struct ListParams {
-    /// Filter terms as one line, the console's grammar: `status:issued expires_within:30`.
-    pub q: Option<String>,
-    /// Rows per page, 1 to 500 (default 50).
-    pub limit: Option<i64>,
-    /// The `next_cursor` of the previous page.
-    pub cursor: Option<String>,
+/// The OpenAPI document of every route.
+pub fn document() -> serde_json::Value {
+    all().document()
 }
 
-/// A parsed list request: the page, the cursor key, and the filter terms (from `q` and from
-/// the query parameters named after terms).
-#[derive(Debug, Clone)]
-pub struct ListQuery {
-    /// The service page.
-    pub page: Page,
-    /// The decoded cursor, when one was given.
-    pub key: Option<Key>,
-    /// The filter terms.
-    pub terms: Terms,
-}
-
-impl ListQuery {
-    /// Reads the raw query string map of list `list`; `extra` are non-term parameters the
-    /// route reads itself (e.g. `order`).
-    pub fn parse(list: &str, mut raw: BTreeMap<String, String>, extra: &[&str]) -> ApiResult<ListQuery> {
-        let pq = PageQuery {
-            limit: match raw.remove("limit") {
-                Some(v) => Some(
-                    v.trim()
-                        .parse::<i64>()
-                        .map_err(|_| Problem::invalid("limit", format!("limit `{v}` is not a number")))?,
-                ),
-                None => None,
-            },
-            cursor: raw.remove("cursor"),
-        };
-        let (page, key) = pq.page(list)?;
-        let mut terms: Terms = match raw.remove("q") {
-            Some(q) => q.parse().unwrap_or_default(),
-            None => Terms::default(),
-        };
-        if terms.text().is_some() {
-            return Err(Problem::invalid(
-                "q",
-                "free text is not a filter of the API: use `key:value` terms (the keys are the list's query parameters)",
-            ));
-        }
-        for (k, v) in raw {
-            if extra.contains(&k.as_str()) {
-                continue;
-            }
-            terms = terms.with(&k, Some(v));
-        }
-        Ok(ListQuery { page, key, terms })
-    }
-
-    /// The filter of a list, from the terms; a bad term is a problem naming it.
-    pub fn filter<F: ListFilter>(&self) -> ApiResult<F> {
-        Ok(F::from_terms(&self.terms, Utc::now())?)
-    }
+async fn openapi() -> Json<serde_json::Value> {
+    static DOC: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    Json(DOC.get_or_init(document).clone())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::query::CertFilter;
 
     #[test]
     fn every_route_is_documented_once_and_the_table_builds() {
@@ -107,28 +54,5 @@ mod tests {
         let doc = api.document();
         assert_eq!(doc["openapi"], "3.1.0");
         let _router = api.into_router();
-    }
-
-    #[test]
-    fn list_queries_take_terms_from_q_and_from_parameters() {
-        let raw: BTreeMap<String, String> = [("q", "status:issued"), ("expires_within", "30"), ("limit", "5")]
-            .into_iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect();
-        let q = ListQuery::parse("certificates", raw, &[]).unwrap();
-        assert_eq!(q.page.limit, 5);
-        let f: CertFilter = q.filter().unwrap();
-        assert!(f.status.is_some() && f.expires_to.is_some());
-        let bad: BTreeMap<String, String> = [("colour".to_string(), "red".to_string())].into_iter().collect();
-        let q = ListQuery::parse("certificates", bad, &[]).unwrap();
-        assert_eq!(q.filter::<CertFilter>().unwrap_err().status, 422);
-        let text: BTreeMap<String, String> = [("q".to_string(), "example".to_string())].into_iter().collect();
-        assert_eq!(
-            ListQuery::parse("certificates", text, &[])
-                .unwrap_err()
-                .field
-                .as_deref(),
-            Some("q")
-        );
     }
 }

@@ -8,9 +8,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::api::auth::client_info;
+use crate::api::auth::Caller;
 use crate::api::openapi::{Api, Op};
 use crate::api::problem::{ApiResult, Body};
-use crate::api::{ApiState, Caller};
+use crate::api::state::ApiState;
 use crate::domain::UserRole;
 use crate::service::auth::Session;
 use crate::service::Actor;

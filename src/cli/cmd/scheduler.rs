@@ -21,7 +21,7 @@ pub(crate) async fn health(ctx: &Ctx) -> CliResult<i32> {
 
 /// `--serve-scheduler`: the headless scheduler until SIGTERM or SIGINT.
 pub(crate) async fn serve(s: &Services) -> CliResult<()> {
-    serve_until(s, super::serve::stop_signal()).await
+    serve_until(s, stop_signal()).await
 }
 
 /// The headless scheduler until `rx` turns true.
@@ -67,4 +67,24 @@ pub(crate) async fn serve_until(s: &Services, rx: tokio::sync::watch::Receiver<b
         scheduler.config().concurrency
     );
     Ok(scheduler.run(rx).await?)
+}
+
+/// A watch that turns true on SIGTERM or SIGINT.
+pub(crate) fn stop_signal() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!("cannot listen for SIGTERM: {e}");
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+        }
+        let _ = tx.send(true);
+    });
+    rx
 }

@@ -40,26 +40,6 @@ fn options(args: &ApiArgs, addr: std::net::SocketAddr) -> CliResult<ServeOptions
     })
 }
 
-/// A watch that turns true on SIGTERM or SIGINT.
-pub(crate) fn stop_signal() -> tokio::sync::watch::Receiver<bool> {
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::error!("cannot listen for SIGTERM: {e}");
-                return;
-            }
-        };
-        tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
-        }
-        let _ = tx.send(true);
-    });
-    rx
-}
-
 /// Runs the API on `addr` (and the scheduler too when `with_scheduler`) until a stop signal.
 pub(crate) async fn serve(
     s: &Services,
@@ -67,7 +47,7 @@ pub(crate) async fn serve(
     args: &ApiArgs,
     with_scheduler: bool,
 ) -> CliResult<()> {
-    let stop = stop_signal();
+    let stop = super::scheduler::stop_signal();
     let server = Server::bind(s.clone(), options(args, addr)?)
         .await
         .map_err(|e| CliError::Failed(e.to_string()))?;

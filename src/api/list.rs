@@ -1,0 +1,104 @@
+//! The query of a list over HTTP: paging parameters plus filter terms in the CLI's grammar,
+//! given as one line (`q`) or as parameters named after the terms.
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use serde::Deserialize;
+
+use super::cursor::{Key, PageQuery};
+use super::problem::{ApiResult, Problem};
+use crate::service::query::{ListFilter, Page, Terms};
+
+/// The query parameters every list takes (documented once; filter terms are added per list).
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct ListParams {
+    /// Filter terms as one line, the console's grammar: `status:issued expires_within:30`.
+    pub q: Option<String>,
+    /// Rows per page, 1 to 500 (default 50).
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A parsed list request: the page, the cursor key, and the filter terms (from `q` and from
+/// the query parameters named after terms).
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    /// The service page.
+    pub page: Page,
+    /// The decoded cursor, when one was given.
+    pub key: Option<Key>,
+    /// The filter terms.
+    pub terms: Terms,
+}
+
+impl ListQuery {
+    /// Reads the raw query string map of list `list`; `extra` are non-term parameters the
+    /// route reads itself (e.g. `order`).
+    pub fn parse(list: &str, mut raw: BTreeMap<String, String>, extra: &[&str]) -> ApiResult<ListQuery> {
+        let pq = PageQuery {
+            limit: match raw.remove("limit") {
+                Some(v) => Some(
+                    v.trim()
+                        .parse::<i64>()
+                        .map_err(|_| Problem::invalid("limit", format!("limit `{v}` is not a number")))?,
+                ),
+                None => None,
+            },
+            cursor: raw.remove("cursor"),
+        };
+        let (page, key) = pq.page(list)?;
+        let mut terms: Terms = match raw.remove("q") {
+            Some(q) => q.parse().unwrap_or_default(),
+            None => Terms::default(),
+        };
+        if terms.text().is_some() {
+            return Err(Problem::invalid(
+                "q",
+                "free text is not a filter of the API: use `key:value` terms (the keys are the list's query parameters)",
+            ));
+        }
+        for (k, v) in raw {
+            if extra.contains(&k.as_str()) {
+                continue;
+            }
+            terms = terms.with(&k, Some(v));
+        }
+        Ok(ListQuery { page, key, terms })
+    }
+
+    /// The filter of a list, from the terms; a bad term is a problem naming it.
+    pub fn filter<F: ListFilter>(&self) -> ApiResult<F> {
+        Ok(F::from_terms(&self.terms, Utc::now())?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::query::CertFilter;
+
+    #[test]
+    fn list_queries_take_terms_from_q_and_from_parameters() {
+        let raw: BTreeMap<String, String> = [("q", "status:issued"), ("expires_within", "30"), ("limit", "5")]
+            .into_iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        let q = ListQuery::parse("certificates", raw, &[]).unwrap();
+        assert_eq!(q.page.limit, 5);
+        let f: CertFilter = q.filter().unwrap();
+        assert!(f.status.is_some() && f.expires_to.is_some());
+        let bad: BTreeMap<String, String> = [("colour".to_string(), "red".to_string())].into_iter().collect();
+        let q = ListQuery::parse("certificates", bad, &[]).unwrap();
+        assert_eq!(q.filter::<CertFilter>().unwrap_err().status, 422);
+        let text: BTreeMap<String, String> = [("q".to_string(), "example".to_string())].into_iter().collect();
+        assert_eq!(
+            ListQuery::parse("certificates", text, &[])
+                .unwrap_err()
+                .field
+                .as_deref(),
+            Some("q")
+        );
+    }
+}
