@@ -12,8 +12,13 @@ use super::openapi::Api;
 use super::problem::{ApiResult, Problem};
 use crate::service::query::{ListFilter, Page, Terms};
 
+pub mod alert_rules;
+pub mod audit;
 pub mod certificates;
+pub mod channels;
+pub mod fired_alerts;
 pub mod health;
+pub mod monitors;
 pub mod session;
 
 /// Every route of the API.
@@ -22,6 +27,11 @@ pub fn all() -> Api {
     health::routes(&mut api);
     session::routes(&mut api);
     certificates::routes(&mut api);
+    monitors::routes(&mut api);
+    alert_rules::routes(&mut api);
+    fired_alerts::routes(&mut api);
+    channels::routes(&mut api);
+    audit::routes(&mut api);
     api
 }
 
