@@ -322,7 +322,10 @@ mod tests {
             .as_deref(),
             Some("check_interval")
         );
-        assert_eq!(typed_member("Failed to deserialize the JSON body into the target type: .: invalid type"), None);
+        assert_eq!(
+            typed_member("Failed to deserialize the JSON body into the target type: .: invalid type"),
+            None
+        );
         assert_eq!(typed_member("config.url: invalid type").as_deref(), Some("config.url"));
     }
 }
