@@ -18,6 +18,7 @@ pub mod certificates;
 pub mod channels;
 pub mod fired_alerts;
 pub mod health;
+pub mod metrics;
 pub mod monitors;
 pub mod session;
 
@@ -27,6 +28,7 @@ pub fn all() -> Api {
     health::routes(&mut api);
     session::routes(&mut api);
     certificates::routes(&mut api);
+    metrics::routes(&mut api);
     monitors::routes(&mut api);
     alert_rules::routes(&mut api);
     fired_alerts::routes(&mut api);

@@ -93,7 +93,7 @@ impl Services {
         };
         let audit = self.audit(Some(actor), "alert.create", "alert", None, serde_json::json!({
             "name": new.name, "type": t, "condition": c, "value": new.condition_value, "severity": new.severity, "monitor_id": new.monitor_id,
-        }));
+        }))?;
         let id = store::insert_alert(self.db(), &new, &audit).await?;
         self.alert_get(actor, id).await
     }
@@ -152,7 +152,7 @@ impl Services {
         }
         let audit = self.audit(Some(actor), "alert.update", "alert", Some(id), serde_json::json!({
             "name": input.name, "type": t, "condition": c, "severity": input.severity, "is_active": input.is_active, "monitor_id": input.monitor_id,
-        }));
+        }))?;
         crate::store::audited::update_by_id(self.db(), "alerts", id, &sets, &audit).await?;
         self.alert_get(actor, id).await
     }
@@ -166,7 +166,7 @@ impl Services {
             "alert",
             Some(id),
             serde_json::json!({"name": row.name}),
-        );
+        )?;
         store::delete_alert(self.db(), id, &audit).await?;
         Ok(())
     }
@@ -219,7 +219,7 @@ impl Services {
             "alert_history",
             Some(history_id),
             serde_json::json!({"alert_id": h.alert_id}),
-        );
+        )?;
         store::resolve_history(self.db(), history_id, &audit).await?;
         self.alert_history_get(actor, history_id).await
     }
@@ -240,7 +240,7 @@ impl Services {
             "alert_history",
             Some(history_id),
             serde_json::json!({"alert_id": h.alert_id}),
-        );
+        )?;
         if !crate::store::monitor_checks::acknowledge(self.db(), history_id, actor.user_id, &audit).await? {
             return Err(ServiceError::Conflict(format!(
                 "alert {history_id} is already acknowledged"
