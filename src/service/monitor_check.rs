@@ -208,7 +208,7 @@ impl Services {
             "monitor",
             Some(id),
             json!({"name": m.name}),
-        );
+        )?;
         crate::store::audit::insert(self.db(), &audit).await?;
         let mut out = self.check_monitors(std::slice::from_ref(&m)).await?;
         out.pop()

@@ -217,7 +217,7 @@ impl Services {
             "alert_channel",
             Some(id),
             serde_json::json!({"name": view.name}),
-        );
+        )?;
         crate::store::audit::insert(self.db(), &audit).await?;
         let (name, cfg) = self.channel_engine_config(id).await?;
         notify::validate(&cfg).map_err(|e| ServiceError::invalid("config", e.message))?;
