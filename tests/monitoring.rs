@@ -197,7 +197,7 @@ async fn domain_monitors_normalise_idn_refuse_wildcards_and_take_defaults_from_s
                     monitor_type: None,
                     ..domain_monitor("t", "a.example.com")
                 },
-                "type",
+                "monitor_type",
             ),
             (
                 "interval 59",

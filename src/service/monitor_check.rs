@@ -197,10 +197,19 @@ impl Services {
         Ok(json!({"checked": outcomes.len(), "statuses": counts}))
     }
 
-    /// Checks one monitor now, in this process (no task), and returns what it found.
+    /// Checks one monitor now, in this process (no task), and returns what it found. The request
+    /// is audited (`monitor.check`): it records a result and may fire or resolve alerts.
     pub async fn monitor_check_now(&self, actor: &Actor, id: i64) -> ServiceResult<CheckOutcome> {
         actor.require_not_api("run monitor checks")?;
         let m = self.monitor_get(actor, id).await?;
+        let audit = self.audit(
+            Some(actor),
+            "monitor.check",
+            "monitor",
+            Some(id),
+            json!({"name": m.name}),
+        )?;
+        crate::store::audit::insert(self.db(), &audit).await?;
         let mut out = self.check_monitors(std::slice::from_ref(&m)).await?;
         out.pop()
             .ok_or_else(|| ServiceError::Internal(format!("monitor {id} was not checked")))

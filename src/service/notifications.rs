@@ -207,9 +207,18 @@ impl Services {
     }
 
     /// Sends a test notification through a channel now and says what the far side answered.
+    /// The attempt is audited (`channel.test`) whether or not the far side accepts it.
     pub async fn channel_test(&self, actor: &Actor, id: i64) -> ServiceResult<String> {
         actor.require_not_api("send test notifications")?;
-        self.channel_get(actor, id, false).await?;
+        let view = self.channel_get(actor, id, false).await?;
+        let audit = self.audit(
+            Some(actor),
+            "channel.test",
+            "alert_channel",
+            Some(id),
+            serde_json::json!({"name": view.name}),
+        )?;
+        crate::store::audit::insert(self.db(), &audit).await?;
         let (name, cfg) = self.channel_engine_config(id).await?;
         notify::validate(&cfg).map_err(|e| ServiceError::invalid("config", e.message))?;
         let n = Notification {

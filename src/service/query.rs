@@ -257,10 +257,45 @@ impl ListFilter for AuditFilter {
     }
 }
 
-/// The keys of the fired-alert list (`type:` a rule type).
+/// The keys of the alert-rule list (`type:` a rule type).
 pub const ALERT_KEYS: &[&str] = &["type"];
-/// The keys of the alert-history list (`open:yes` for unresolved only).
+/// The keys of the alert-history (fired alerts) list (`open:yes` for unresolved only,
+/// `open:no` for resolved only).
 pub const HISTORY_KEYS: &[&str] = &["open"];
+
+/// The filter of the alert-rule list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlertFilter {
+    /// Only rules of this type.
+    pub alert_type: Option<crate::domain::AlertType>,
+}
+
+impl ListFilter for AlertFilter {
+    const KEYS: &'static [&'static str] = ALERT_KEYS;
+
+    fn from_terms(t: &Terms, _now: DateTime<Utc>) -> ServiceResult<Self> {
+        t.check_keys(Self::KEYS)?;
+        Ok(AlertFilter {
+            alert_type: t.get("type")?,
+        })
+    }
+}
+
+/// The filter of the fired-alert (alert history) list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HistoryFilter {
+    /// `Some(true)`: only open (unresolved) alerts; `Some(false)`: only resolved ones.
+    pub open: Option<bool>,
+}
+
+impl ListFilter for HistoryFilter {
+    const KEYS: &'static [&'static str] = HISTORY_KEYS;
+
+    fn from_terms(t: &Terms, _now: DateTime<Utc>) -> ServiceResult<Self> {
+        t.check_keys(Self::KEYS)?;
+        Ok(HistoryFilter { open: t.yes("open")? })
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -414,17 +414,26 @@ pub struct HistoryRow {
     pub is_resolved: bool,
     /// Resolved at.
     pub resolved_at: Option<DateTime<Utc>>,
+    /// When someone acknowledged it (V14): no reminders since.
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    /// Who acknowledged it (V14).
+    pub acknowledged_by: Option<i64>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Updated.
     pub updated_at: DateTime<Utc>,
 }
 
-/// A page of alert history, newest first; `user_id` scopes through the alert's owner.
+const HISTORY_COLS: &str =
+    "h.id, h.alert_id, h.monitor_id, h.severity, h.message, h.data, h.is_resolved, h.resolved_at, \
+    h.acknowledged_at, h.acknowledged_by, h.created_at, h.updated_at";
+
+/// A page of alert history, newest first; `user_id` scopes through the alert's owner; `open`
+/// keeps only unresolved (`Some(true)`) or only resolved (`Some(false)`) rows.
 pub async fn list_history(
     db: &Db,
     user_id: Option<i64>,
-    unresolved_only: bool,
+    open: Option<bool>,
     page: Page,
 ) -> Result<Vec<HistoryRow>, sqlx::Error> {
     let mut w = Where::new();
@@ -434,12 +443,18 @@ pub async fn list_history(
         user_id,
         Arg::I64,
     );
-    if unresolved_only {
-        w.and("h.is_resolved = FALSE", []);
+    if let Some(open) = open {
+        w.and(
+            if open {
+                "h.is_resolved = FALSE"
+            } else {
+                "h.is_resolved = TRUE"
+            },
+            [],
+        );
     }
     let sql = format!(
-        "SELECT h.id, h.alert_id, h.monitor_id, h.severity, h.message, h.data, h.is_resolved, h.resolved_at, h.created_at, h.updated_at \
-         FROM alert_history h{} ORDER BY h.id DESC LIMIT {}",
+        "SELECT {HISTORY_COLS} FROM alert_history h{} ORDER BY h.id DESC LIMIT {}",
         w.sql(),
         page.size()
     );
@@ -448,8 +463,8 @@ pub async fn list_history(
 
 /// A history row by id.
 pub async fn get_history(db: &Db, id: i64) -> Result<Option<HistoryRow>, sqlx::Error> {
-    on_db!(db, p => sqlx::query_as::<_, HistoryRow>(
-        "SELECT id, alert_id, monitor_id, severity, message, data, is_resolved, resolved_at, created_at, updated_at FROM alert_history WHERE id = ?")
+    let sql = format!("SELECT {HISTORY_COLS} FROM alert_history h WHERE h.id = ?");
+    on_db!(db, p => sqlx::query_as::<_, HistoryRow>(AssertSqlSafe(sql))
         .bind(id).fetch_optional(p).await)
 }
 

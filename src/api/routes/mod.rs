@@ -6,9 +6,14 @@ use axum::Json;
 
 use super::openapi::{Api, Op};
 
+pub mod alert_rules;
+pub mod audit;
 pub mod certificates;
+pub mod channels;
+pub mod fired_alerts;
 pub mod health;
 pub mod metrics;
+pub mod monitors;
 pub mod session;
 
 /// Every route of the API.
@@ -18,6 +23,11 @@ pub fn all() -> Api {
     session::routes(&mut api);
     certificates::routes(&mut api);
     metrics::routes(&mut api);
+    monitors::routes(&mut api);
+    alert_rules::routes(&mut api);
+    fired_alerts::routes(&mut api);
+    channels::routes(&mut api);
+    audit::routes(&mut api);
     api.add(
         Op::get("/api/v1/openapi.json", "openapi")
             .tag("health")

@@ -3,23 +3,28 @@
 
 use crate::domain::{AlertType, ConditionType, MonitorStatus, Severity};
 use crate::errors::{ServiceError, ServiceResult};
+use crate::service::query::HistoryFilter;
 use crate::store::monitoring::{self as store, AlertRow, HistoryRow, NewAlert};
 use crate::store::{Arg, Page, Sets};
 
 use crate::service::{ensure_owner, ensure_same_owner, opt_text, Actor, Services};
 
-/// Input of an alert rule.
-#[derive(Debug, Clone, Default)]
+/// Input of an alert rule (the CLI, the console and the HTTP API build the same struct; a
+/// field left out keeps its value on update).
+#[derive(Debug, Clone, Default, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AlertInput {
     /// Name.
     pub name: Option<String>,
-    /// Type.
+    /// Type: certificate_expiry, server_down or certificate_error.
     pub alert_type: Option<AlertType>,
     /// Monitor (None = all of the owner's).
     pub monitor_id: Option<i64>,
-    /// Condition type.
+    /// Condition type: days_before, status_change or value_threshold.
     pub condition_type: Option<ConditionType>,
-    /// Condition value.
+    /// Condition value: days (days_before), warning|error (status_change), or
+    /// `<metric><op><number>` with metric days_left|consecutive_failures (value_threshold, e.g.
+    /// `days_left<=7`).
     pub condition_value: Option<String>,
     /// Severity.
     pub severity: Option<Severity>,
@@ -63,10 +68,10 @@ impl Services {
             .ok_or_else(|| ServiceError::invalid("name", "is required"))?;
         let t = input
             .alert_type
-            .ok_or_else(|| ServiceError::invalid("type", "is required"))?;
+            .ok_or_else(|| ServiceError::invalid("alert_type", "is required"))?;
         let c = input
             .condition_type
-            .ok_or_else(|| ServiceError::invalid("condition", "is required"))?;
+            .ok_or_else(|| ServiceError::invalid("condition_type", "is required"))?;
         let v = Self::check_condition(t, c, input.condition_value.as_deref().unwrap_or_default())?;
         if let Some(m) = input.monitor_id {
             let mon = self.monitor_get(actor, m).await?;
@@ -166,24 +171,43 @@ impl Services {
         Ok(())
     }
 
-    /// Fired alerts (the actor's), newest first.
+    /// Fired alerts (the actor's), newest first; `unresolved_only` keeps the open ones.
     pub async fn alert_history(
         &self,
         actor: &Actor,
         unresolved_only: bool,
         page: Page,
     ) -> ServiceResult<Vec<HistoryRow>> {
-        Ok(store::list_history(self.db(), actor.scope(), unresolved_only, page).await?)
+        let f = HistoryFilter {
+            open: unresolved_only.then_some(true),
+        };
+        self.alert_history_list(actor, &f, page).await
     }
 
-    /// Marks a fired alert resolved.
-    pub async fn alert_resolve(&self, actor: &Actor, history_id: i64) -> ServiceResult<HistoryRow> {
+    /// Fired alerts (the actor's; all for an admin) matching `filter`, newest first.
+    pub async fn alert_history_list(
+        &self,
+        actor: &Actor,
+        filter: &HistoryFilter,
+        page: Page,
+    ) -> ServiceResult<Vec<HistoryRow>> {
+        Ok(store::list_history(self.db(), actor.scope(), filter.open, page).await?)
+    }
+
+    /// A fired alert whose rule the actor may see (another user's is not found).
+    pub async fn alert_history_get(&self, actor: &Actor, history_id: i64) -> ServiceResult<HistoryRow> {
         let h = store::get_history(self.db(), history_id)
             .await?
             .ok_or_else(|| ServiceError::not_found("alert history", history_id))?;
         self.alert_get(actor, h.alert_id)
             .await
             .map_err(|_| ServiceError::not_found("alert history", history_id))?;
+        Ok(h)
+    }
+
+    /// Marks a fired alert resolved.
+    pub async fn alert_resolve(&self, actor: &Actor, history_id: i64) -> ServiceResult<HistoryRow> {
+        let h = self.alert_history_get(actor, history_id).await?;
         if h.is_resolved {
             return Err(ServiceError::Conflict(format!(
                 "alert {history_id} is already resolved"
@@ -197,21 +221,14 @@ impl Services {
             serde_json::json!({"alert_id": h.alert_id}),
         )?;
         store::resolve_history(self.db(), history_id, &audit).await?;
-        store::get_history(self.db(), history_id)
-            .await?
-            .ok_or_else(|| ServiceError::not_found("alert history", history_id))
+        self.alert_history_get(actor, history_id).await
     }
 
     /// Acknowledges an open alert: someone is on it. It stays open (and resolves by itself when
     /// the condition clears) but sends no reminders.
     pub async fn alert_acknowledge(&self, actor: &Actor, history_id: i64) -> ServiceResult<HistoryRow> {
         actor.require_not_api("acknowledge alerts")?;
-        let h = store::get_history(self.db(), history_id)
-            .await?
-            .ok_or_else(|| ServiceError::not_found("alert history", history_id))?;
-        self.alert_get(actor, h.alert_id)
-            .await
-            .map_err(|_| ServiceError::not_found("alert history", history_id))?;
+        let h = self.alert_history_get(actor, history_id).await?;
         if h.is_resolved {
             return Err(ServiceError::Conflict(format!(
                 "alert {history_id} is already resolved"
@@ -229,8 +246,6 @@ impl Services {
                 "alert {history_id} is already acknowledged"
             )));
         }
-        store::get_history(self.db(), history_id)
-            .await?
-            .ok_or_else(|| ServiceError::not_found("alert history", history_id))
+        self.alert_history_get(actor, history_id).await
     }
 }

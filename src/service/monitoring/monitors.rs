@@ -9,12 +9,14 @@ use crate::store::{Arg, Page, Sets};
 
 use crate::service::{ensure_owner, ensure_same_owner, field, opt_text, Actor, Services};
 
-/// Input of a monitor.
-#[derive(Debug, Clone, Default)]
+/// Input of a monitor (the CLI, the console and the HTTP API build the same struct; on update
+/// a field left out keeps its value, and the type and target cannot change).
+#[derive(Debug, Clone, Default, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct MonitorInput {
     /// Name.
     pub name: Option<String>,
-    /// Type.
+    /// Type: certificate, server or domain.
     pub monitor_type: Option<MonitorType>,
     /// Certificate or server id.
     pub target_id: Option<i64>,
@@ -56,12 +58,12 @@ fn probe_overrides(input: &MonitorInput) -> ServiceResult<(Change, Change)> {
         None => None,
         Some("") => Some(None),
         Some(pem) => {
-            crate::domain::check_len("trust_bundle", pem, 65_535)?;
+            crate::domain::check_len("trust_bundle_pem", pem, 65_535)?;
             match crate::domain::certpem::certificates_der(pem.as_bytes()) {
                 Ok(v) if !v.is_empty() => Some(Some(pem.to_string())),
                 _ => {
                     return Err(ServiceError::invalid(
-                        "trust_bundle",
+                        "trust_bundle_pem",
                         "must hold one or more PEM certificates (-----BEGIN CERTIFICATE-----)",
                     ))
                 }
@@ -110,7 +112,7 @@ impl Services {
             .ok_or_else(|| ServiceError::invalid("name", "is required"))?;
         let t = input
             .monitor_type
-            .ok_or_else(|| ServiceError::invalid("type", "is required (certificate, server or domain)"))?;
+            .ok_or_else(|| ServiceError::invalid("monitor_type", "is required (certificate, server or domain)"))?;
         let domain = self
             .check_monitor_target(actor, actor.user_id, t, input.target_id, input.domain.as_deref())
             .await?;
@@ -197,7 +199,7 @@ impl Services {
             || input.domain.is_some()
         {
             return Err(ServiceError::invalid(
-                "type",
+                "monitor_type",
                 "the type and target of a monitor cannot change; create a new monitor",
             ));
         }

@@ -1,4 +1,4 @@
-//! Fired alerts: the table (open ones by `open:yes`), the detail with the alert's data, and
+//! Fired alerts: the table (`open:yes` unresolved, `open:no` resolved), the detail with the alert's data, and
 //! acknowledge / resolve.
 
 use futures::future::BoxFuture;
@@ -7,7 +7,7 @@ use super::contract::{Cx, Resource};
 use super::model::*;
 use crate::errors::ServiceResult;
 use crate::service::query::Watched;
-use crate::service::query::HISTORY_KEYS;
+use crate::service::query::{HistoryFilter, ListFilter, HISTORY_KEYS};
 use crate::tui::action::Action;
 use crate::tui::effects::{Query, Reply};
 use crate::tui::model::Kind;
@@ -74,10 +74,10 @@ impl Resource for History {
         start: Option<Cursor>,
     ) -> BoxFuture<'a, ServiceResult<Fetched>> {
         Box::pin(async move {
-            let open_only = q.terms.yes("open")?.unwrap_or(false);
+            let f = HistoryFilter::from_terms(&q.terms, chrono::Utc::now())?;
             let rows = cx
                 .svc
-                .alert_history(cx.actor, open_only, id_page(start))
+                .alert_history_list(cx.actor, &f, id_page(start))
                 .await?
                 .iter()
                 .map(|h| {
