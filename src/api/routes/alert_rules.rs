@@ -8,11 +8,11 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 
-use super::ListQuery;
+use crate::api::list::ListQuery;
 use crate::api::cursor::{paged, Paged};
 use crate::api::openapi::{Api, Op};
 use crate::api::problem::{ApiResult, Body, Id, Params};
-use crate::api::Caller;
+use crate::api::auth::Caller;
 use crate::service::monitoring::AlertInput;
 use crate::service::query::{AlertFilter, ListFilter};
 use crate::service::views::{AlertRow, BindingRow};
@@ -25,7 +25,7 @@ pub fn routes(api: &mut Api) {
         Op::get("/api/v1/alert-rules", "listAlertRules")
             .tag("alert-rules")
             .summary("List alert rules (own; all for an admin), newest first")
-            .query::<super::ListParams>()
+            .query::<crate::api::list::ListParams>()
             .filter(AlertFilter::KEYS)
             .ok::<Paged<AlertRow>>(200, "A page of alert rules"),
         list,

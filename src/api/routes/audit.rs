@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use axum::Json;
 use chrono::Utc;
 
-use super::ListQuery;
+use crate::api::list::ListQuery;
 use crate::api::cursor::{paged, Paged};
 use crate::api::openapi::{Api, Op};
 use crate::api::problem::{ApiResult, Params};
-use crate::api::Caller;
+use crate::api::auth::Caller;
 use crate::service::query::{AuditFilter, ListFilter};
 use crate::service::views::AuditRow;
 
@@ -23,7 +23,7 @@ pub fn routes(api: &mut Api) {
         Op::get("/api/v1/audit", "listAudit")
             .tag("audit")
             .summary("List audit entries (own actions; all for an admin), newest first")
-            .query::<super::ListParams>()
+            .query::<crate::api::list::ListParams>()
             .filter(AuditFilter::KEYS)
             .ok::<Paged<AuditRow>>(200, "A page of audit entries"),
         list,

@@ -9,11 +9,11 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 
-use super::ListQuery;
+use crate::api::list::ListQuery;
 use crate::api::cursor::{paged, Paged};
 use crate::api::openapi::{Api, Op};
 use crate::api::problem::{ApiResult, Body, Id, Params};
-use crate::api::Caller;
+use crate::api::auth::Caller;
 use crate::domain::ChannelType;
 use crate::service::monitoring::ChannelView;
 
@@ -25,7 +25,7 @@ pub fn routes(api: &mut Api) {
         Op::get("/api/v1/channels", "listChannels")
             .tag("channels")
             .summary("List notification channels (own; all for an admin), newest first; secrets only by name")
-            .query::<super::ListParams>()
+            .query::<crate::api::list::ListParams>()
             .ok::<Paged<ChannelView>>(200, "A page of channels"),
         list,
     );

@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 
-use super::ListQuery;
+use crate::api::list::ListQuery;
 use crate::api::cursor::{paged, Paged};
 use crate::api::openapi::{Api, Op};
 use crate::api::problem::{ApiResult, Id, Params};
-use crate::api::Caller;
+use crate::api::auth::Caller;
 use crate::service::query::{HistoryFilter, ListFilter};
 use crate::service::views::HistoryRow;
 
@@ -21,7 +21,7 @@ pub fn routes(api: &mut Api) {
         Op::get("/api/v1/fired-alerts", "listFiredAlerts")
             .tag("fired-alerts")
             .summary("List fired alerts (of own rules; all for an admin), newest first")
-            .query::<super::ListParams>()
+            .query::<crate::api::list::ListParams>()
             .filter(HistoryFilter::KEYS)
             .ok::<Paged<HistoryRow>>(200, "A page of fired alerts"),
         list,

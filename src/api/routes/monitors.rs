@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use axum::http::StatusCode;
 use axum::Json;
 
-use super::ListQuery;
+use crate::api::list::ListQuery;
 use crate::api::cursor::{paged, Paged};
 use crate::api::openapi::{Api, Op};
 use crate::api::problem::{ApiResult, Body, Id, Params};
-use crate::api::Caller;
+use crate::api::auth::Caller;
 use crate::service::monitor_check::CheckOutcome;
 use crate::service::monitoring::MonitorInput;
 use crate::service::query::{ListFilter, MonitorFilter};
@@ -25,7 +25,7 @@ pub fn routes(api: &mut Api) {
         Op::get("/api/v1/monitors", "listMonitors")
             .tag("monitors")
             .summary("List monitors (own; all for an admin), newest first")
-            .query::<super::ListParams>()
+            .query::<crate::api::list::ListParams>()
             .filter(MonitorFilter::KEYS)
             .ok::<Paged<MonitorRow>>(200, "A page of monitors"),
         list,
