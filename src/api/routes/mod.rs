@@ -12,9 +12,14 @@ use super::openapi::Api;
 use super::problem::{ApiResult, Problem};
 use crate::service::query::{ListFilter, Page, Terms};
 
+pub mod api_keys;
 pub mod certificates;
 pub mod health;
+pub mod schedules;
 pub mod session;
+pub mod settings;
+pub mod tasks;
+pub mod users;
 
 /// Every route of the API.
 pub fn all() -> Api {
@@ -22,6 +27,11 @@ pub fn all() -> Api {
     health::routes(&mut api);
     session::routes(&mut api);
     certificates::routes(&mut api);
+    tasks::routes(&mut api);
+    schedules::routes(&mut api);
+    settings::routes(&mut api);
+    users::routes(&mut api);
+    api_keys::routes(&mut api);
     api
 }
 
