@@ -201,8 +201,11 @@ fn json_rejection(rej: JsonRejection) -> Problem {
         JsonRejection::JsonDataError(e) => {
             let msg = e.body_text();
             let p = Problem::invalid(field_of(&msg).unwrap_or_else(|| "body".into()), msg.clone());
-            // serde_path_to_error names the path of a wrongly typed member.
-            match msg.split(": ").next().filter(|f| !f.is_empty() && !f.contains(' ')) {
+            // serde_path_to_error names the path of a wrongly typed member, after axum's prefix.
+            let inner = msg
+                .strip_prefix("Failed to deserialize the JSON body into the target type: ")
+                .unwrap_or(&msg);
+            match inner.split(": ").next().filter(|f| !f.is_empty() && !f.contains(' ')) {
                 Some(path) if p.field.as_deref() == Some("body") => p.with_field(path.to_string()),
                 _ => p,
             }
