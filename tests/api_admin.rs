@@ -1271,6 +1271,33 @@ async fn api_keys(s: &Server, admin: &str) {
     assert_eq!(v["key"]["user_id"].as_i64(), Some(bob_id));
     let (_, mine) = s.get("/api/v1/api-keys", &bob).await;
     assert_eq!(ids(&mine).len(), 2);
+
+    // Permissions: read-write by default; a read key reads.
+    assert_eq!(v["key"]["permissions"], "read-write", "{v}");
+    let (st, v) = s
+        .call(
+            Method::POST,
+            "/api/v1/api-keys",
+            &bob,
+            Some(json!({"name": "dash", "permissions": "read"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    assert_eq!(v["key"]["permissions"], "read");
+    let read = v["credential"].as_str().unwrap().to_string();
+    assert_eq!(s.get("/api/v1/tasks", &read).await.0, StatusCode::OK);
+    assert_problem(
+        &s.call(
+            Method::POST,
+            "/api/v1/api-keys",
+            &bob,
+            Some(json!({"name": "x", "permissions": "all"})),
+        )
+        .await,
+        422,
+        Some("permissions"),
+        "bad permissions",
+    );
 }
 
 async fn run_all(t: TestDb) {

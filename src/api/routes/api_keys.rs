@@ -14,7 +14,7 @@ use crate::api::cursor::{paged, Paged};
 use crate::api::openapi::{Api, Op};
 use crate::api::problem::{ApiResult, Body, Id, Params};
 use crate::api::Caller;
-use crate::domain::ApiKeyStatus;
+use crate::domain::{ApiKeyPermissions, ApiKeyStatus};
 use crate::service::views::ApiKeyRow;
 
 const LIST: &str = "api-keys";
@@ -89,6 +89,9 @@ pub struct CreateBody {
     pub name: String,
     /// Days until it expires (1–3650); none: it does not expire.
     pub expires_in_days: Option<i64>,
+    /// `read` (it may only read: list, show, export public material) or `read-write` (default:
+    /// everything its user may).
+    pub permissions: Option<ApiKeyPermissions>,
     /// The owner, for an admin creating a key for another user (username or id); default: the
     /// caller.
     pub user: Option<String>,
@@ -108,7 +111,13 @@ pub struct CreatedKey {
 async fn create(c: Caller, Body(b): Body<CreateBody>) -> ApiResult<Response> {
     let (key, secret) = c
         .services
-        .apikey_create(&c.actor, &b.name, b.expires_in_days, b.user.as_deref())
+        .apikey_create(
+            &c.actor,
+            &b.name,
+            b.expires_in_days,
+            b.permissions.unwrap_or(ApiKeyPermissions::ReadWrite),
+            b.user.as_deref(),
+        )
         .await?;
     let credential = format!("{}:{secret}", key.api_key);
     let mut res = (

@@ -15,6 +15,7 @@ use crate::service::query::{ListFilter, Page, Terms};
 pub mod api_keys;
 pub mod certificates;
 pub mod health;
+pub mod metrics;
 pub mod schedules;
 pub mod session;
 pub mod settings;
@@ -27,6 +28,7 @@ pub fn all() -> Api {
     health::routes(&mut api);
     session::routes(&mut api);
     certificates::routes(&mut api);
+    metrics::routes(&mut api);
     tasks::routes(&mut api);
     schedules::routes(&mut api);
     settings::routes(&mut api);
