@@ -8,182 +8,78 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use certdeck::domain::TaskType;
 use certdeck::store::queue::{self, NewTask};
 use certdeck::store::Db;
 use chrono::Utc;
-use common::TestDb;
+use common::api::{ApiServer, Backend, UA};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-/// The user agent every request of these tests sends (found again in audit rows).
-const UA: &str = "certdeck-api-admin-test/1";
-/// The admin's password after its first login.
-const ADMIN_PW: &str = "the admin's own password";
-/// Passwords the users made here choose at their first login.
+/// The passwords the users made here choose at their first login.
 const USER_PW: &str = "a user's own password";
 
 // ------------------------------------------------------------------ the server
 
-/// A running `certdeck --serve-api --serve-scheduler` over a test database.
+/// A running `certdeck --serve-api --serve-scheduler` (the harness's [`ApiServer`]) and a client
+/// with a longer timeout, for event streams.
 struct Server {
-    t: TestDb,
-    home: tempfile::TempDir,
-    child: Child,
-    base: String,
+    api: ApiServer,
     http: reqwest::Client,
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(25) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn cmd(t: &TestDb, home: &std::path::Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_certdeck"));
-    c.arg("--database-url")
-        .arg(&t.url)
-        .args(args)
-        .env("CERTDECK_DATA_DIR", home.join("data"))
-        .env("CERTDECK_CONFIG_DIR", home.join("config"))
-        .env_remove("CERTDECK_DATABASE_URL")
-        .env_remove("CERTDECK_API_KEY")
-        .env_remove("CERTDECK_MASTER_KEY")
-        .stdin(Stdio::null());
-    c
-}
-
-/// A test CA and a server certificate for 127.0.0.1 and localhost: (CA PEM, cert PEM, key PEM).
-fn tls_files() -> (String, String, String) {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.distinguished_name.push(DnType::CommonName, "certdeck api test CA");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca, ca_key);
-    let key = KeyPair::generate().unwrap();
-    let mut leaf = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    leaf.subject_alt_names
-        .push(SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])));
-    leaf.distinguished_name.push(DnType::CommonName, "localhost");
-    let cert = leaf.signed_by(&key, &issuer).unwrap();
-    (ca_cert.pem(), cert.pem(), key.serialize_pem())
-}
-
 impl Server {
-    /// Initialises `t` (`certdeck init`), starts the API with the scheduler (the counting
-    /// runner logging each of its steps) and logs the admin in (replacing its one-time
-    /// password). Returns the server and the admin's access token.
-    async fn start(t: TestDb) -> (Server, String) {
-        let home = tempfile::tempdir().unwrap();
-        let out = cmd(&t, home.path(), &["init"]).output().unwrap();
-        assert!(out.status.success(), "init: {}", String::from_utf8_lossy(&out.stderr));
-        let printed = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let one_time = common::cli::one_time_password(&printed);
-        let (ca, cert, key) = tls_files();
-        let (cert_file, key_file) = (home.path().join("api.crt"), home.path().join("api.key"));
-        std::fs::write(&cert_file, cert).unwrap();
-        std::fs::write(&key_file, key).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let log = std::fs::File::create(home.path().join("server.log")).unwrap();
-        let addr = format!("127.0.0.1:{port}");
-        let child = cmd(
-            &t,
-            home.path(),
+    /// The API with the scheduler on `backend` (the counting runner logging each of its five
+    /// steps of 300 ms), no rate limits; and the admin's access token.
+    async fn start(backend: Backend) -> Option<(Server, String)> {
+        let runs = std::env::temp_dir().join(format!("certdeck-api-admin-runs-{}.txt", std::process::id()));
+        for (k, v) in [
+            ("CERTDECK_TESTKIT_COUNT_FILE", runs.to_str().unwrap()),
+            ("CERTDECK_TESTKIT_STEPS", "5"),
+            ("CERTDECK_TESTKIT_STEP_MS", "300"),
+            ("CERTDECK_TESTKIT_LOG_STEPS", "1"),
+        ] {
+            // The server process inherits them; this test binary runs one test per process.
+            std::env::set_var(k, v);
+        }
+        let api = ApiServer::start(
+            backend,
             &[
-                "--serve-api",
-                &addr,
                 "--serve-scheduler",
-                "--tls-cert",
-                cert_file.to_str().unwrap(),
-                "--tls-key",
-                key_file.to_str().unwrap(),
                 "--api-rate-per-key",
                 "0",
                 "--api-rate-per-address",
                 "0",
             ],
         )
-        .env("CERTDECK_TESTKIT_COUNT_FILE", home.path().join("runs.txt"))
-        .env("CERTDECK_TESTKIT_STEPS", "5")
-        .env("CERTDECK_TESTKIT_STEP_MS", "300")
-        .env("CERTDECK_TESTKIT_LOG_STEPS", "1")
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("start certdeck --serve-api");
+        .await?;
         let http = reqwest::Client::builder()
-            .add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).unwrap())
+            .add_root_certificate(reqwest::Certificate::from_pem(api.ca_pem.as_bytes()).unwrap())
             .user_agent(UA)
             .timeout(Duration::from_secs(60))
             .build()
             .unwrap();
-        let s = Server {
-            t,
-            home,
-            child,
-            base: format!("https://127.0.0.1:{port}"),
-            http,
-        };
-        let start = Instant::now();
-        loop {
-            if let Ok(r) = s.http.get(format!("{}/api/v1/health", s.base)).send().await {
-                if r.status().is_success() {
-                    break;
-                }
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "the API did not come up: {}",
-                s.log()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        let token = s.first_login("admin", &one_time, ADMIN_PW).await;
-        (s, token)
+        let admin = api.admin.clone();
+        Some((Server { api, http }, admin))
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(self.home.path().join("server.log")).unwrap_or_default()
+        format!("(server at {})", self.api.base)
     }
 
     fn db(&self) -> &Db {
-        &self.t.db
+        &self.api.db
     }
 
     fn label(&self) -> &'static str {
-        self.t.label()
+        self.api.label
     }
 
     fn request(&self, method: Method, path: &str, cred: &str) -> reqwest::RequestBuilder {
         self.http
-            .request(method, format!("{}{path}", self.base))
+            .request(method, format!("{}{path}", self.api.base))
             .bearer_auth(cred)
     }
 
@@ -1300,8 +1196,10 @@ async fn api_keys(s: &Server, admin: &str) {
     );
 }
 
-async fn run_all(t: TestDb) {
-    let (s, admin) = Server::start(t).await;
+async fn run_all(backend: Backend) {
+    let Some((s, admin)) = Server::start(backend).await else {
+        return;
+    };
     settings(&s, &admin).await;
     users(&s, &admin).await;
     api_keys(&s, &admin).await;
@@ -1311,13 +1209,10 @@ async fn run_all(t: TestDb) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_routes_on_sqlite() {
-    run_all(common::empty_sqlite().await).await;
+    run_all(Backend::Sqlite).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_routes_on_mariadb() {
-    let Some(t) = common::empty_mysql().await else {
-        return;
-    };
-    run_all(t).await;
+    run_all(Backend::MariaDb).await;
 }
