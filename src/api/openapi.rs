@@ -250,10 +250,13 @@ impl Api {
             }
             let mut params = Vec::new();
             for name in path_params(op.path) {
-                params.push(json!({
-                    "name": name, "in": "path", "required": true,
-                    "schema": {"type": "integer", "format": "int64", "minimum": 1}
-                }));
+                // `{id}` is a row id; any other path parameter (a setting's `{key}`) is text.
+                let schema = if name == "id" {
+                    json!({"type": "integer", "format": "int64", "minimum": 1})
+                } else {
+                    json!({"type": "string", "minLength": 1})
+                };
+                params.push(json!({"name": name, "in": "path", "required": true, "schema": schema}));
             }
             for q in &op.query {
                 let s = q(&mut g);

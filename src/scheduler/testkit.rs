@@ -11,16 +11,19 @@ use crate::domain::LogLevel;
 use crate::service::tasks::{RunFuture, TaskContext, TaskFailure, TaskRunner};
 
 /// Appends `<task id> <attempt> <pid>` to a file per run after `steps` checkpoints of
-/// `step_ms` each. `params.fail_attempts = N` fails the first N attempts transiently.
+/// `step_ms` each. `params.fail_attempts = N` fails the first N attempts transiently. With
+/// `log_steps`, each step also writes a log line (`testkit step I of N`), for tests that follow
+/// a task's log live.
 pub struct CountingRunner {
     file: PathBuf,
     steps: u32,
     step_ms: u64,
+    log_steps: bool,
 }
 
 impl CountingRunner {
-    /// From `CERTDECK_TESTKIT_COUNT_FILE`, `CERTDECK_TESTKIT_STEPS` (default 1) and
-    /// `CERTDECK_TESTKIT_STEP_MS` (default 0).
+    /// From `CERTDECK_TESTKIT_COUNT_FILE`, `CERTDECK_TESTKIT_STEPS` (default 1),
+    /// `CERTDECK_TESTKIT_STEP_MS` (default 0) and `CERTDECK_TESTKIT_LOG_STEPS` (`1`: log each step).
     pub fn from_env() -> Option<Self> {
         let file = std::env::var("CERTDECK_TESTKIT_COUNT_FILE")
             .ok()
@@ -30,6 +33,7 @@ impl CountingRunner {
             file: file.into(),
             steps: num("CERTDECK_TESTKIT_STEPS", 1) as u32,
             step_ms: num("CERTDECK_TESTKIT_STEP_MS", 0),
+            log_steps: num("CERTDECK_TESTKIT_LOG_STEPS", 0) == 1,
         })
     }
 }
@@ -50,6 +54,14 @@ impl TaskRunner for CountingRunner {
                     tokio::time::sleep(Duration::from_millis(self.step_ms)).await;
                 }
                 ctx.progress(((i + 1) * 100 / self.steps.max(1)) as i32).await?;
+                if self.log_steps {
+                    ctx.log(
+                        LogLevel::Info,
+                        &format!("testkit step {} of {}", i + 1, self.steps),
+                        None,
+                    )
+                    .await?;
+                }
             }
             if i64::from(ctx.attempt()) <= fail_attempts {
                 return Err(TaskFailure::transient(format!(

@@ -13,8 +13,9 @@ use crate::store::audit::NewAudit;
 use crate::store::queue::{self, NewTask};
 use crate::store::schedules::{self as store, NewSchedule, ScheduleChanges, ScheduleRow};
 
-/// Input of a new or edited schedule.
-#[derive(Debug, Clone, Default)]
+/// Input of a new or edited schedule (also the JSON body of `POST /api/v1/schedules`).
+#[derive(Debug, Clone, Default, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ScheduleInput {
     /// Name (1–100 characters).
     pub name: Option<String>,
@@ -25,6 +26,7 @@ pub struct ScheduleInput {
     /// Parameters (a JSON object).
     pub params: Option<Value>,
     /// A system schedule (no owner; admin only; covers every user's rows).
+    #[serde(default)]
     pub system: bool,
 }
 

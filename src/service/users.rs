@@ -12,21 +12,29 @@ use crate::store::Page;
 
 use super::{field, opt_text, Actor, Services};
 
-/// Input of a new user.
-#[derive(Debug, Clone)]
+/// Input of a new user (also the JSON body of `POST /api/v1/users`).
+#[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UserInput {
     /// Login name.
     pub username: String,
     /// E-mail.
     pub email: String,
-    /// Password; None generates one (returned once).
+    /// Password; None generates one (returned once). Either way it is a one-time password:
+    /// the user replaces it at the first login.
+    #[schemars(extend("writeOnly" = true))]
     pub password: Option<String>,
     /// Full name.
     pub full_name: Option<String>,
     /// Phone (for SMS alerts).
     pub phone: Option<String>,
-    /// Role.
+    /// Role (default `user`).
+    #[serde(default = "default_role")]
     pub role: UserRole,
+}
+
+fn default_role() -> UserRole {
+    UserRole::User
 }
 
 impl Default for UserInput {

@@ -7,6 +7,7 @@ use axum::Json;
 use super::openapi::{Api, Op};
 
 pub mod alert_rules;
+pub mod api_keys;
 pub mod audit;
 pub mod certificates;
 pub mod channels;
@@ -14,7 +15,11 @@ pub mod fired_alerts;
 pub mod health;
 pub mod metrics;
 pub mod monitors;
+pub mod schedules;
 pub mod session;
+pub mod settings;
+pub mod tasks;
+pub mod users;
 
 /// Every route of the API.
 pub fn all() -> Api {
@@ -28,6 +33,11 @@ pub fn all() -> Api {
     fired_alerts::routes(&mut api);
     channels::routes(&mut api);
     audit::routes(&mut api);
+    tasks::routes(&mut api);
+    schedules::routes(&mut api);
+    settings::routes(&mut api);
+    users::routes(&mut api);
+    api_keys::routes(&mut api);
     api.add(
         Op::get("/api/v1/openapi.json", "openapi")
             .tag("health")
