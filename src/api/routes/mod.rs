@@ -13,7 +13,11 @@ use super::problem::{ApiResult, Problem};
 use crate::service::query::{ListFilter, Page, Terms};
 
 pub mod certificates;
+pub mod deploy;
+pub mod deployments;
+pub mod groups;
 pub mod health;
+pub mod servers;
 pub mod session;
 
 /// Every route of the API.
@@ -22,6 +26,10 @@ pub fn all() -> Api {
     health::routes(&mut api);
     session::routes(&mut api);
     certificates::routes(&mut api);
+    servers::routes(&mut api);
+    groups::routes(&mut api);
+    deployments::routes(&mut api);
+    deploy::routes(&mut api);
     api
 }
 
