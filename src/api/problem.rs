@@ -201,8 +201,9 @@ fn json_rejection(rej: JsonRejection) -> Problem {
         JsonRejection::JsonDataError(e) => {
             let msg = e.body_text();
             let p = Problem::invalid(field_of(&msg).unwrap_or_else(|| "body".into()), msg.clone());
-            // serde_path_to_error names the path of a wrongly typed member.
-            match msg.split(": ").next().filter(|f| !f.is_empty() && !f.contains(' ')) {
+            // serde_path_to_error names the path of a wrongly typed member, after axum's prefix.
+            let inner = msg.split_once("target type: ").map_or(msg.as_str(), |(_, rest)| rest);
+            match inner.split(": ").next().filter(|f| !f.is_empty() && !f.contains(' ')) {
                 Some(path) if p.field.as_deref() == Some("body") => p.with_field(path.to_string()),
                 _ => p,
             }
@@ -295,6 +296,22 @@ mod tests {
         let internal = Problem::from(ServiceError::Internal("secret detail".into()));
         assert_eq!(internal.status, 500);
         assert!(!internal.detail.contains("secret detail"));
+    }
+
+    #[tokio::test]
+    async fn a_wrongly_typed_member_is_named() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct B {
+            port: Option<i64>,
+        }
+        let req = axum::http::Request::builder()
+            .method("POST")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(axum::body::Body::from(r#"{"port":"x"}"#))
+            .unwrap();
+        let p = Body::<B>::from_request(req, &()).await.unwrap_err();
+        assert_eq!((p.status, p.field.as_deref()), (422, Some("port")));
     }
 
     #[test]

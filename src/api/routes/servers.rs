@@ -81,7 +81,10 @@ pub fn routes(api: &mut Api) {
             .tag("servers")
             .summary("Trust exactly the confirmed host key, if the server presents it now (a user session)")
             .body::<TrustBody>()
-            .ok::<HostKeyCheck>(200, "The key now trusted"),
+            .ok::<HostKeyCheck>(
+                200,
+                "The key now trusted (`presented`) and the one trusted before (`stored`, null if none)",
+            ),
         trust_host_key,
     );
     api.add(
