@@ -11,7 +11,6 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use certdeck::crypto::{Keyring, MasterKey};
@@ -25,7 +24,11 @@ use serde_json::{json, Value};
 const UA: &str = "certdeck-api-fleet-test/1";
 
 /// Secrets given to servers: none may ever appear in a response.
-const SECRETS: &[&str] = &["pw-never-returned-7Q", "tok-never-returned-9Z", "pass-never-returned-3K"];
+const SECRETS: &[&str] = &[
+    "pw-never-returned-7Q",
+    "tok-never-returned-9Z",
+    "pass-never-returned-3K",
+];
 
 /// A running `certdeck --serve-api` over one test database, stopped when dropped.
 struct Server {
@@ -66,7 +69,9 @@ impl Res {
     }
 
     fn id(&self) -> i64 {
-        self.body["id"].as_i64().unwrap_or_else(|| panic!("no id in {}", self.text))
+        self.body["id"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("no id in {}", self.text))
     }
 }
 
@@ -146,9 +151,7 @@ impl Server {
             .request(method, format!("{}{path}", self.base))
             .bearer_auth(cred);
         if let Some(b) = body {
-            req = req
-                .header("content-type", "application/json")
-                .body(b.to_string());
+            req = req.header("content-type", "application/json").body(b.to_string());
         }
         let res = req.send().await.expect("request");
         let status = res.status().as_u16();
@@ -262,7 +265,12 @@ async fn audited(p: &People, action: &str, who: &Actor, resource_id: Option<i64>
         .find(|r| r.action == action)
         .unwrap_or_else(|| panic!("[{}] no audit row {action}", p.label));
     assert_eq!(row.user_id, Some(who.user_id), "[{}] {action} by", p.label);
-    assert_eq!(row.ip_address.as_deref(), Some("127.0.0.1"), "[{}] {action} ip", p.label);
+    assert_eq!(
+        row.ip_address.as_deref(),
+        Some("127.0.0.1"),
+        "[{}] {action} ip",
+        p.label
+    );
     assert_eq!(row.user_agent.as_deref(), Some(UA), "[{}] {action} user agent", p.label);
     if resource_id.is_some() {
         assert_eq!(row.resource_id, resource_id, "[{}] {action} resource", p.label);
@@ -270,7 +278,11 @@ async fn audited(p: &People, action: &str, who: &Actor, resource_id: Option<i64>
     if let Some(d) = &row.details {
         let text = d.0.to_string();
         for s in SECRETS {
-            assert!(!text.contains(s), "[{}] a secret in the audit row {action}: {text}", p.label);
+            assert!(
+                !text.contains(s),
+                "[{}] a secret in the audit row {action}: {text}",
+                p.label
+            );
         }
     }
 }
@@ -323,7 +335,10 @@ async fn servers(t: &TestDb, p: &People, api: &Server) -> Ids {
     assert_eq!(web["hostname"], "web1.example.net", "[{l}] {web}");
     assert_eq!(web["has_password"], true, "[{l}] {web}");
     assert_eq!(web["status"], "active", "[{l}] {web}");
-    assert!(web.get("password").is_none() && web.get("password_encrypted").is_none(), "[{l}] {web}");
+    assert!(
+        web.get("password").is_none() && web.get("password_encrypted").is_none(),
+        "[{l}] {web}"
+    );
     let web_id = r.id();
     audited(p, "server.create", &p.alice, Some(web_id)).await;
 
@@ -335,7 +350,11 @@ async fn servers(t: &TestDb, p: &People, api: &Server) -> Ids {
         )
         .await;
     let tok = r.ok(201, &format!("[{l}] create token server")).clone();
-    assert_eq!((tok["has_token"].as_bool(), tok["status"].as_str()), (Some(true), Some("inactive")), "[{l}] {tok}");
+    assert_eq!(
+        (tok["has_token"].as_bool(), tok["status"].as_str()),
+        (Some(true), Some("inactive")),
+        "[{l}] {tok}"
+    );
     let token_id = r.id();
     let bobs = api
         .post(
@@ -359,10 +378,16 @@ async fn servers(t: &TestDb, p: &People, api: &Server) -> Ids {
             .collect()
     };
     let r = api.get(a, "/api/v1/servers").await;
-    assert_eq!(ids_of(r.ok(200, &format!("[{l}] list"))), vec![token_id, web_id], "[{l}] alice sees her own");
+    assert_eq!(
+        ids_of(r.ok(200, &format!("[{l}] list"))),
+        vec![token_id, web_id],
+        "[{l}] alice sees her own"
+    );
     let r = api.get(a, "/api/v1/servers?status=active").await;
     assert_eq!(ids_of(r.ok(200, "status")), vec![web_id], "[{l}] status filter");
-    let r = api.get(a, "/api/v1/servers?q=hostname:WEB1.example.net%20type:nginx").await;
+    let r = api
+        .get(a, "/api/v1/servers?q=hostname:WEB1.example.net%20type:nginx")
+        .await;
     assert_eq!(ids_of(r.ok(200, "q")), vec![web_id], "[{l}] q filter");
     // Pages: one row, then the next with the cursor, then the end.
     let r = api.get(a, "/api/v1/servers?limit=1").await;
@@ -378,15 +403,27 @@ async fn servers(t: &TestDb, p: &People, api: &Server) -> Ids {
 
     // Update: only what is given changes; a new secret replaces the stored one, unseen.
     let r = api
-        .patch(a, &format!("/api/v1/servers/{web_id}"), json!({"name": "web-one", "key_passphrase": SECRETS[2], "auth_type": "key", "private_key": null}))
+        .patch(
+            a,
+            &format!("/api/v1/servers/{web_id}"),
+            json!({"name": "web-one", "key_passphrase": SECRETS[2], "auth_type": "key", "private_key": null}),
+        )
         .await;
     // A key server without a stored key would use the host's ssh-agent: refused for alice.
     r.problem(422, "private_key", &format!("[{l}] key auth without a key"));
     let r = api
-        .patch(a, &format!("/api/v1/servers/{web_id}"), json!({"name": "web-one", "password": "pw-never-returned-7Q-2", "verify_port": 8443}))
+        .patch(
+            a,
+            &format!("/api/v1/servers/{web_id}"),
+            json!({"name": "web-one", "password": "pw-never-returned-7Q-2", "verify_port": 8443}),
+        )
         .await;
     let upd = r.ok(200, &format!("[{l}] update")).clone();
-    assert_eq!((upd["name"].as_str(), upd["verify_port"].as_i64()), (Some("web-one"), Some(8443)), "[{l}] {upd}");
+    assert_eq!(
+        (upd["name"].as_str(), upd["verify_port"].as_i64()),
+        (Some("web-one"), Some(8443)),
+        "[{l}] {upd}"
+    );
     assert_eq!(upd["username"], "deploy", "[{l}] untouched members stay");
     audited(p, "server.update", &p.alice, Some(web_id)).await;
     let audit = audit_all(&p.s, &p.admin).await;
@@ -402,7 +439,10 @@ async fn servers(t: &TestDb, p: &People, api: &Server) -> Ids {
     let r = api.get(b, "/api/v1/servers").await;
     assert_eq!(ids_of(r.ok(200, "bob lists")), vec![bobs_id], "[{l}] bob sees only his");
     let r = api.get(b, &format!("/api/v1/servers?hostname=web1.example.net")).await;
-    assert!(ids_of(r.ok(200, "bob filters")).is_empty(), "[{l}] bob's filter finds nothing of alice's");
+    assert!(
+        ids_of(r.ok(200, "bob filters")).is_empty(),
+        "[{l}] bob's filter finds nothing of alice's"
+    );
     for (m, body) in [
         (Method::GET, None),
         (Method::PATCH, Some(json!({"name": "bob-took-it"}))),
@@ -414,7 +454,11 @@ async fn servers(t: &TestDb, p: &People, api: &Server) -> Ids {
     }
     for path in ["check", "trust-host-key"] {
         let r = api
-            .post(b, &format!("/api/v1/servers/{web_id}/{path}"), json!({"fingerprint": "SHA256:x"}))
+            .post(
+                b,
+                &format!("/api/v1/servers/{web_id}/{path}"),
+                json!({"fingerprint": "SHA256:x"}),
+            )
             .await;
         assert_eq!(r.status, 404, "[{l}] bob {path}: {}", r.text);
     }
@@ -422,7 +466,11 @@ async fn servers(t: &TestDb, p: &People, api: &Server) -> Ids {
     assert_eq!(r.status, 404, "[{l}] bob host-key: {}", r.text);
     // Bob cannot point a jump at alice's server either.
     let r = api
-        .patch(b, &format!("/api/v1/servers/{bobs_id}"), json!({"jump_server_id": web_id}))
+        .patch(
+            b,
+            &format!("/api/v1/servers/{bobs_id}"),
+            json!({"jump_server_id": web_id}),
+        )
         .await;
     r.problem(422, "jump_server_id", &format!("[{l}] bob jumps through alice's"));
     assert_eq!(written(t).await, before, "[{l}] bob's attempts wrote nothing");
@@ -432,23 +480,89 @@ async fn servers(t: &TestDb, p: &People, api: &Server) -> Ids {
     // Bad input: problem documents naming the field, nothing written.
     let before = written(t).await;
     let cases: Vec<(Method, String, Option<&str>, u16, &str)> = vec![
-        (Method::POST, "/api/v1/servers".into(), Some(r#"{"hostname":"x.example","username":"u","password":"p","colour":"red"}"#), 422, "colour"),
-        (Method::POST, "/api/v1/servers".into(), Some(r#"{"hostname":"x.example","username":"u","password":"p","port":"twenty-two"}"#), 422, "port"),
-        (Method::POST, "/api/v1/servers".into(), Some(r#"{"hostname":"x.example","username":"u","password":"p","port":70000}"#), 422, "port"),
-        (Method::POST, "/api/v1/servers".into(), Some(r#"{"hostname":"x.example","username":"u","password":"p","server_type":"iis"}"#), 422, "server_type"),
-        (Method::POST, "/api/v1/servers".into(), Some(r#"{"hostname":"x.example","username":"u"}"#), 422, "password"),
-        (Method::POST, "/api/v1/servers".into(), Some(r#"{"hostname":"not a host","username":"u","password":"p"}"#), 422, "hostname"),
-        (Method::POST, "/api/v1/servers".into(), Some(r#"{"hostname":"x.example","#), 400, "body"),
-        (Method::PATCH, format!("/api/v1/servers/{web_id}"), Some(r#"{"config_root":"relative/path"}"#), 422, "config_root"),
-        (Method::PATCH, format!("/api/v1/servers/{web_id}"), Some(r#"{"private_key":"not a key"}"#), 422, "private_key"),
+        (
+            Method::POST,
+            "/api/v1/servers".into(),
+            Some(r#"{"hostname":"x.example","username":"u","password":"p","colour":"red"}"#),
+            422,
+            "colour",
+        ),
+        (
+            Method::POST,
+            "/api/v1/servers".into(),
+            Some(r#"{"hostname":"x.example","username":"u","password":"p","port":"twenty-two"}"#),
+            422,
+            "port",
+        ),
+        (
+            Method::POST,
+            "/api/v1/servers".into(),
+            Some(r#"{"hostname":"x.example","username":"u","password":"p","port":70000}"#),
+            422,
+            "port",
+        ),
+        (
+            Method::POST,
+            "/api/v1/servers".into(),
+            Some(r#"{"hostname":"x.example","username":"u","password":"p","server_type":"iis"}"#),
+            422,
+            "server_type",
+        ),
+        (
+            Method::POST,
+            "/api/v1/servers".into(),
+            Some(r#"{"hostname":"x.example","username":"u"}"#),
+            422,
+            "password",
+        ),
+        (
+            Method::POST,
+            "/api/v1/servers".into(),
+            Some(r#"{"hostname":"not a host","username":"u","password":"p"}"#),
+            422,
+            "hostname",
+        ),
+        (
+            Method::POST,
+            "/api/v1/servers".into(),
+            Some(r#"{"hostname":"x.example","#),
+            400,
+            "body",
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/servers/{web_id}"),
+            Some(r#"{"config_root":"relative/path"}"#),
+            422,
+            "config_root",
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/servers/{web_id}"),
+            Some(r#"{"private_key":"not a key"}"#),
+            422,
+            "private_key",
+        ),
         (Method::GET, "/api/v1/servers/abc".into(), None, 422, "id"),
         (Method::DELETE, "/api/v1/servers/-4".into(), None, 422, "id"),
         (Method::GET, "/api/v1/servers?colour=red".into(), None, 422, "filter"),
         (Method::GET, "/api/v1/servers?status=bogus".into(), None, 422, "status"),
         (Method::GET, "/api/v1/servers?group=first".into(), None, 422, "group"),
-        (Method::GET, "/api/v1/servers?cursor=not-a-cursor".into(), None, 400, "cursor"),
+        (
+            Method::GET,
+            "/api/v1/servers?cursor=not-a-cursor".into(),
+            None,
+            400,
+            "cursor",
+        ),
         (Method::GET, "/api/v1/servers?limit=0".into(), None, 422, "limit"),
-        (Method::POST, format!("/api/v1/servers/{web_id}/trust-host-key"), Some(r#"{"fingerprint":7}"#), 422, "fingerprint"),
+        (
+            Method::POST,
+            format!("/api/v1/servers/{web_id}/trust-host-key"),
+            Some(r#"{"fingerprint":7}"#),
+            422,
+            "fingerprint",
+        ),
     ];
     // A cursor of another list is refused too.
     let groups_cursor = {
@@ -467,7 +581,12 @@ async fn servers(t: &TestDb, p: &People, api: &Server) -> Ids {
     let r = api.post(a, &format!("/api/v1/servers/{web_id}/check"), json!({})).await;
     let task = r.ok(202, &format!("[{l}] check")).clone();
     assert_eq!(
-        (task["task_type"].as_str(), task["target_type"].as_str(), task["target_id"].as_i64(), task["status"].as_str()),
+        (
+            task["task_type"].as_str(),
+            task["target_type"].as_str(),
+            task["target_id"].as_i64(),
+            task["status"].as_str()
+        ),
         (Some("server_check"), Some("server"), Some(web_id), Some("pending")),
         "[{l}] {task}"
     );
@@ -478,7 +597,11 @@ async fn servers(t: &TestDb, p: &People, api: &Server) -> Ids {
     let r = api.delete(a, &format!("/api/v1/servers/{token_id}")).await;
     assert_eq!((r.status, r.text.as_str()), (204, ""), "[{l}] delete");
     audited(p, "server.delete", &p.alice, Some(token_id)).await;
-    assert_eq!(api.get(a, &format!("/api/v1/servers/{token_id}")).await.status, 404, "[{l}] deleted");
+    assert_eq!(
+        api.get(a, &format!("/api/v1/servers/{token_id}")).await.status,
+        404,
+        "[{l}] deleted"
+    );
     Ids {
         web: web_id,
         token: token_id,
@@ -496,9 +619,15 @@ impl People {
 async fn groups(t: &TestDb, p: &People, api: &Server, ids: &Ids) -> i64 {
     let l = p.label;
     let (a, b) = (p.alice_tok.as_str(), p.bob_tok.as_str());
-    let r = api.post(a, "/api/v1/groups", json!({"name": "front", "description": "web tier"})).await;
+    let r = api
+        .post(a, "/api/v1/groups", json!({"name": "front", "description": "web tier"}))
+        .await;
     let g = r.ok(201, &format!("[{l}] create group")).clone();
-    assert_eq!((g["name"].as_str(), g["server_count"].as_i64()), (Some("front"), Some(0)), "[{l}] {g}");
+    assert_eq!(
+        (g["name"].as_str(), g["server_count"].as_i64()),
+        (Some("front"), Some(0)),
+        "[{l}] {g}"
+    );
     let gid = r.id();
     audited(p, "group.create", &p.alice, Some(gid)).await;
     let bob_g = api.post(b, "/api/v1/groups", json!({"name": "bob's"})).await;
@@ -512,63 +641,163 @@ async fn groups(t: &TestDb, p: &People, api: &Server, ids: &Ids) -> i64 {
         .map(|g| g["id"].as_i64().unwrap())
         .collect();
     assert_eq!(listed, vec![gid], "[{l}] alice lists her groups only");
-    assert_eq!(api.get(a, &format!("/api/v1/groups/{gid}")).await.ok(200, "show")["description"], "web tier");
+    assert_eq!(
+        api.get(a, &format!("/api/v1/groups/{gid}")).await.ok(200, "show")["description"],
+        "web tier"
+    );
 
     // Membership, seen from the group (count) and from the server list's `group` term.
-    let r = api.post(a, &format!("/api/v1/groups/{gid}/add-server"), json!({"server_id": ids.web})).await;
+    let r = api
+        .post(
+            a,
+            &format!("/api/v1/groups/{gid}/add-server"),
+            json!({"server_id": ids.web}),
+        )
+        .await;
     assert_eq!(r.ok(200, &format!("[{l}] add"))["server_count"], 1, "[{l}] {}", r.text);
     audited(p, "group.add_server", &p.alice, Some(gid)).await;
     let r = api.get(a, &format!("/api/v1/servers?group={gid}")).await;
     assert_eq!(r.ok(200, "members")["items"][0]["id"], ids.web, "[{l}] members");
-    let r = api.post(a, &format!("/api/v1/groups/{gid}/add-server"), json!({"server_id": ids.web})).await;
+    let r = api
+        .post(
+            a,
+            &format!("/api/v1/groups/{gid}/add-server"),
+            json!({"server_id": ids.web}),
+        )
+        .await;
     assert_eq!(r.status, 409, "[{l}] already a member: {}", r.text);
 
-    let r = api.patch(a, &format!("/api/v1/groups/{gid}"), json!({"name": "front-end"})).await;
+    let r = api
+        .patch(a, &format!("/api/v1/groups/{gid}"), json!({"name": "front-end"}))
+        .await;
     let g2 = r.ok(200, &format!("[{l}] rename")).clone();
-    assert_eq!((g2["name"].as_str(), g2["description"].as_str()), (Some("front-end"), Some("web tier")), "[{l}] {g2}");
+    assert_eq!(
+        (g2["name"].as_str(), g2["description"].as_str()),
+        (Some("front-end"), Some("web tier")),
+        "[{l}] {g2}"
+    );
     audited(p, "group.update", &p.alice, Some(gid)).await;
 
     // Bob: alice's group is not his to see or change, nor can he join his server to it, nor
     // alice's server to his group; a deleted server is nobody's.
     let before = written(t).await;
     let r = api.get(b, "/api/v1/groups").await;
-    assert_eq!(r.ok(200, "bob groups")["items"].as_array().unwrap().len(), 1, "[{l}] bob sees his own group");
+    assert_eq!(
+        r.ok(200, "bob groups")["items"].as_array().unwrap().len(),
+        1,
+        "[{l}] bob sees his own group"
+    );
     for (m, path, body) in [
         (Method::GET, format!("/api/v1/groups/{gid}"), None),
-        (Method::PATCH, format!("/api/v1/groups/{gid}"), Some(json!({"name": "mine"}))),
+        (
+            Method::PATCH,
+            format!("/api/v1/groups/{gid}"),
+            Some(json!({"name": "mine"})),
+        ),
         (Method::DELETE, format!("/api/v1/groups/{gid}"), None),
-        (Method::POST, format!("/api/v1/groups/{gid}/add-server"), Some(json!({"server_id": ids.bobs}))),
-        (Method::POST, format!("/api/v1/groups/{gid}/remove-server"), Some(json!({"server_id": ids.web}))),
-        (Method::POST, format!("/api/v1/groups/{bob_gid}/add-server"), Some(json!({"server_id": ids.web}))),
-        (Method::POST, format!("/api/v1/groups/{bob_gid}/add-server"), Some(json!({"server_id": ids.token}))),
+        (
+            Method::POST,
+            format!("/api/v1/groups/{gid}/add-server"),
+            Some(json!({"server_id": ids.bobs})),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/groups/{gid}/remove-server"),
+            Some(json!({"server_id": ids.web})),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/groups/{bob_gid}/add-server"),
+            Some(json!({"server_id": ids.web})),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/groups/{bob_gid}/add-server"),
+            Some(json!({"server_id": ids.token})),
+        ),
     ] {
         let r = api.call(b, m.clone(), &path, body.clone()).await;
         assert_eq!(r.status, 404, "[{l}] bob {m} {path} {body:?}: {}", r.text);
     }
     // Bad input.
     for (m, path, body, status, field) in [
-        (Method::POST, "/api/v1/groups".to_string(), r#"{"name":""}"#, 422, "name"),
-        (Method::POST, "/api/v1/groups".to_string(), r#"{"description":"no name"}"#, 422, "name"),
-        (Method::POST, "/api/v1/groups".to_string(), r#"{"name":"x","owner":1}"#, 422, "owner"),
-        (Method::POST, format!("/api/v1/groups/{gid}/add-server"), r#"{"server_id":"web1"}"#, 422, "server_id"),
-        (Method::PATCH, format!("/api/v1/groups/{gid}"), r#"{"name":""}"#, 422, "name"),
+        (
+            Method::POST,
+            "/api/v1/groups".to_string(),
+            r#"{"name":""}"#,
+            422,
+            "name",
+        ),
+        (
+            Method::POST,
+            "/api/v1/groups".to_string(),
+            r#"{"description":"no name"}"#,
+            422,
+            "name",
+        ),
+        (
+            Method::POST,
+            "/api/v1/groups".to_string(),
+            r#"{"name":"x","owner":1}"#,
+            422,
+            "owner",
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/groups/{gid}/add-server"),
+            r#"{"server_id":"web1"}"#,
+            422,
+            "server_id",
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/groups/{gid}"),
+            r#"{"name":""}"#,
+            422,
+            "name",
+        ),
     ] {
         let r = api.raw(a, m.clone(), &path, Some(body)).await;
         r.problem(status, field, &format!("[{l}] {m} {path} {body}"));
     }
-    api.get(a, "/api/v1/groups?status=x").await.problem(422, "filter", &format!("[{l}] groups take no terms"));
-    api.get(a, "/api/v1/groups/0").await.problem(422, "id", &format!("[{l}] id 0"));
+    api.get(a, "/api/v1/groups?status=x")
+        .await
+        .problem(422, "filter", &format!("[{l}] groups take no terms"));
+    api.get(a, "/api/v1/groups/0")
+        .await
+        .problem(422, "id", &format!("[{l}] id 0"));
     assert_eq!(written(t).await, before, "[{l}] refused group requests wrote nothing");
 
-    let r = api.post(a, &format!("/api/v1/groups/{gid}/remove-server"), json!({"server_id": ids.web})).await;
-    assert_eq!(r.ok(200, &format!("[{l}] remove"))["server_count"], 0, "[{l}] {}", r.text);
+    let r = api
+        .post(
+            a,
+            &format!("/api/v1/groups/{gid}/remove-server"),
+            json!({"server_id": ids.web}),
+        )
+        .await;
+    assert_eq!(
+        r.ok(200, &format!("[{l}] remove"))["server_count"],
+        0,
+        "[{l}] {}",
+        r.text
+    );
     audited(p, "group.remove_server", &p.alice, Some(gid)).await;
-    let r = api.post(a, &format!("/api/v1/groups/{gid}/remove-server"), json!({"server_id": ids.web})).await;
+    let r = api
+        .post(
+            a,
+            &format!("/api/v1/groups/{gid}/remove-server"),
+            json!({"server_id": ids.web}),
+        )
+        .await;
     assert_eq!(r.status, 404, "[{l}] not a member any more: {}", r.text);
     // Back in, for the deploy to a group below.
-    api.post(a, &format!("/api/v1/groups/{gid}/add-server"), json!({"server_id": ids.web}))
-        .await
-        .ok(200, "re-add");
+    api.post(
+        a,
+        &format!("/api/v1/groups/{gid}/add-server"),
+        json!({"server_id": ids.web}),
+    )
+    .await
+    .ok(200, "re-add");
     let r = api.delete(b, &format!("/api/v1/groups/{bob_gid}")).await;
     assert_eq!(r.status, 204, "[{l}] bob deletes his group: {}", r.text);
     audited(p, "group.delete", &p.admin_actor_of("bob", &p.s).await, Some(bob_gid)).await;
@@ -588,12 +817,20 @@ async fn deployments_and_deploy(t: &TestDb, p: &People, api: &Server, ids: &Ids,
     let (a, b) = (p.alice_tok.as_str(), p.bob_tok.as_str());
     let (cert, key) = make_cert("site.example.net");
     let r = api
-        .post(a, "/api/v1/certificates", json!({"certificate_pem": cert, "private_key_pem": key}))
+        .post(
+            a,
+            "/api/v1/certificates",
+            json!({"certificate_pem": cert, "private_key_pem": key}),
+        )
         .await;
     let cert_id = r.ok(201, &format!("[{l}] import")).clone()["id"].as_i64().unwrap();
     let (bcert, bkey) = make_cert("bob.example.net");
     let bob_cert = api
-        .post(b, "/api/v1/certificates", json!({"certificate_pem": bcert, "private_key_pem": bkey}))
+        .post(
+            b,
+            "/api/v1/certificates",
+            json!({"certificate_pem": bcert, "private_key_pem": bkey}),
+        )
         .await
         .id();
 
@@ -608,13 +845,20 @@ async fn deployments_and_deploy(t: &TestDb, p: &People, api: &Server, ids: &Ids,
         .await;
     let d = r.ok(201, &format!("[{l}] bind")).clone();
     assert_eq!(
-        (d["auto_deploy"].as_bool(), d["status"].as_str(), d["key_path"].is_null()),
+        (
+            d["auto_deploy"].as_bool(),
+            d["status"].as_str(),
+            d["key_path"].is_null()
+        ),
         (Some(true), Some("pending"), true),
         "[{l}] {d}"
     );
     let did = r.id();
     audited(p, "deployment.create", &p.alice, Some(did)).await;
-    assert_eq!(api.get(a, &format!("/api/v1/deployments/{did}")).await.ok(200, "show")["deploy_path"], "/etc/ssl/site.pem");
+    assert_eq!(
+        api.get(a, &format!("/api/v1/deployments/{did}")).await.ok(200, "show")["deploy_path"],
+        "/etc/ssl/site.pem"
+    );
     for q in [
         format!("certificate_id={cert_id}"),
         format!("server_id={}", ids.web),
@@ -626,7 +870,13 @@ async fn deployments_and_deploy(t: &TestDb, p: &People, api: &Server, ids: &Ids,
         assert_eq!(items.len(), 1, "[{l}] {q}: {}", r.text);
         assert_eq!(items[0]["id"], did, "[{l}] {q}");
     }
-    let r = api.post(a, "/api/v1/deployments", json!({"certificate_id": cert_id, "server_id": ids.web, "deploy_path": "/etc/ssl/site.pem"})).await;
+    let r = api
+        .post(
+            a,
+            "/api/v1/deployments",
+            json!({"certificate_id": cert_id, "server_id": ids.web, "deploy_path": "/etc/ssl/site.pem"}),
+        )
+        .await;
     assert_eq!(r.status, 409, "[{l}] a second binding of the same pair: {}", r.text);
 
     // Bob: not his, 404 everywhere, nothing written; he cannot bind his certificate to alice's
@@ -635,81 +885,250 @@ async fn deployments_and_deploy(t: &TestDb, p: &People, api: &Server, ids: &Ids,
     for (m, path, body) in [
         (Method::GET, format!("/api/v1/deployments/{did}"), None),
         (Method::DELETE, format!("/api/v1/deployments/{did}"), None),
-        (Method::GET, format!("/api/v1/deployments?certificate_id={cert_id}"), None),
+        (
+            Method::GET,
+            format!("/api/v1/deployments?certificate_id={cert_id}"),
+            None,
+        ),
         (Method::GET, format!("/api/v1/deployments?server_id={}", ids.web), None),
-        (Method::GET, format!("/api/v1/deployments?certificate_id={bob_cert}&server_id={}", ids.web), None),
-        (Method::POST, "/api/v1/deployments".to_string(), Some(json!({"certificate_id": bob_cert, "server_id": ids.web, "deploy_path": "/etc/ssl/b.pem"}))),
-        (Method::POST, "/api/v1/deployments".to_string(), Some(json!({"certificate_id": cert_id, "server_id": ids.bobs, "deploy_path": "/etc/ssl/b.pem"}))),
-        (Method::POST, format!("/api/v1/certificates/{cert_id}/deploy/plan"), Some(json!({"all": true}))),
-        (Method::POST, format!("/api/v1/certificates/{cert_id}/deploy"), Some(json!({"all": true}))),
-        (Method::POST, format!("/api/v1/certificates/{bob_cert}/deploy/plan"), Some(json!({"group_id": gid}))),
-        (Method::POST, format!("/api/v1/certificates/{bob_cert}/deploy"), Some(json!({"server_id": ids.web}))),
+        (
+            Method::GET,
+            format!("/api/v1/deployments?certificate_id={bob_cert}&server_id={}", ids.web),
+            None,
+        ),
+        (
+            Method::POST,
+            "/api/v1/deployments".to_string(),
+            Some(json!({"certificate_id": bob_cert, "server_id": ids.web, "deploy_path": "/etc/ssl/b.pem"})),
+        ),
+        (
+            Method::POST,
+            "/api/v1/deployments".to_string(),
+            Some(json!({"certificate_id": cert_id, "server_id": ids.bobs, "deploy_path": "/etc/ssl/b.pem"})),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/certificates/{cert_id}/deploy/plan"),
+            Some(json!({"all": true})),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/certificates/{cert_id}/deploy"),
+            Some(json!({"all": true})),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/certificates/{bob_cert}/deploy/plan"),
+            Some(json!({"group_id": gid})),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/certificates/{bob_cert}/deploy"),
+            Some(json!({"server_id": ids.web})),
+        ),
     ] {
         let r = api.call(b, m.clone(), &path, body.clone()).await;
         assert_eq!(r.status, 404, "[{l}] bob {m} {path} {body:?}: {}", r.text);
     }
     // Bad input.
     for (m, path, body, status, field) in [
-        (Method::GET, "/api/v1/deployments".to_string(), None, 422, "certificate_id"),
-        (Method::GET, "/api/v1/deployments?certificate_id=one".to_string(), None, 422, "certificate_id"),
-        (Method::GET, "/api/v1/deployments?path=/etc".to_string(), None, 422, "filter"),
-        (Method::GET, format!("/api/v1/deployments?certificate_id={cert_id}&cursor=AAAA"), None, 400, "cursor"),
+        (
+            Method::GET,
+            "/api/v1/deployments".to_string(),
+            None,
+            422,
+            "certificate_id",
+        ),
+        (
+            Method::GET,
+            "/api/v1/deployments?certificate_id=one".to_string(),
+            None,
+            422,
+            "certificate_id",
+        ),
+        (
+            Method::GET,
+            "/api/v1/deployments?path=/etc".to_string(),
+            None,
+            422,
+            "filter",
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/deployments?certificate_id={cert_id}&cursor=AAAA"),
+            None,
+            400,
+            "cursor",
+        ),
         (Method::GET, "/api/v1/deployments/x1".to_string(), None, 422, "id"),
-        (Method::POST, "/api/v1/deployments".to_string(), Some(r#"{"certificate_id":1,"server_id":1}"#), 422, "deploy_path"),
-        (Method::POST, "/api/v1/deployments".to_string(), Some(r#"{"certificate_id":1,"server_id":1,"deploy_path":"/a","sni":"x"}"#), 422, "sni"),
-        (Method::POST, "/api/v1/deployments".to_string(), Some(r#"{"certificate_id":"1","server_id":1,"deploy_path":"/a"}"#), 422, "certificate_id"),
-        (Method::POST, format!("/api/v1/certificates/{cert_id}/deploy/plan"), Some(r#"{}"#), 422, "target"),
-        (Method::POST, format!("/api/v1/certificates/{cert_id}/deploy"), Some(r#"{"server_id":1,"all":true}"#), 422, "target"),
-        (Method::POST, format!("/api/v1/certificates/{cert_id}/deploy"), Some(r#"{"everywhere":true}"#), 422, "everywhere"),
-        (Method::POST, format!("/api/v1/certificates/{cert_id}/deploy"), Some(r#"{"all":"yes"}"#), 422, "all"),
+        (
+            Method::POST,
+            "/api/v1/deployments".to_string(),
+            Some(r#"{"certificate_id":1,"server_id":1}"#),
+            422,
+            "deploy_path",
+        ),
+        (
+            Method::POST,
+            "/api/v1/deployments".to_string(),
+            Some(r#"{"certificate_id":1,"server_id":1,"deploy_path":"/a","sni":"x"}"#),
+            422,
+            "sni",
+        ),
+        (
+            Method::POST,
+            "/api/v1/deployments".to_string(),
+            Some(r#"{"certificate_id":"1","server_id":1,"deploy_path":"/a"}"#),
+            422,
+            "certificate_id",
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/certificates/{cert_id}/deploy/plan"),
+            Some(r#"{}"#),
+            422,
+            "target",
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/certificates/{cert_id}/deploy"),
+            Some(r#"{"server_id":1,"all":true}"#),
+            422,
+            "target",
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/certificates/{cert_id}/deploy"),
+            Some(r#"{"everywhere":true}"#),
+            422,
+            "everywhere",
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/certificates/{cert_id}/deploy"),
+            Some(r#"{"all":"yes"}"#),
+            422,
+            "all",
+        ),
     ] {
         let r = api.raw(a, m.clone(), &path, body).await;
         r.problem(status, field, &format!("[{l}] {m} {path} {body:?}"));
     }
     let r = api
-        .post(a, "/api/v1/deployments", json!({"certificate_id": cert_id, "server_id": ids.web, "deploy_path": "etc/ssl/x.pem"}))
+        .post(
+            a,
+            "/api/v1/deployments",
+            json!({"certificate_id": cert_id, "server_id": ids.web, "deploy_path": "etc/ssl/x.pem"}),
+        )
         .await;
     r.problem(422, "deploy_path", &format!("[{l}] relative path"));
-    assert_eq!(written(t).await, before, "[{l}] refused deployment requests wrote nothing");
+    assert_eq!(
+        written(t).await,
+        before,
+        "[{l}] refused deployment requests wrote nothing"
+    );
 
     // The plan: files, server and commands, for a server, a group and all; nothing changes.
-    for target in [json!({"server_id": ids.web}), json!({"group_id": gid}), json!({"all": true})] {
+    for target in [
+        json!({"server_id": ids.web}),
+        json!({"group_id": gid}),
+        json!({"all": true}),
+    ] {
         let before = written(t).await;
-        let r = api.post(a, &format!("/api/v1/certificates/{cert_id}/deploy/plan"), target.clone()).await;
+        let r = api
+            .post(
+                a,
+                &format!("/api/v1/certificates/{cert_id}/deploy/plan"),
+                target.clone(),
+            )
+            .await;
         let plan = r.ok(200, &format!("[{l}] plan {target}")).clone();
         assert_eq!(plan["certificate_id"], cert_id);
         let host = &plan["hosts"][0];
         assert_eq!(plan["hosts"].as_array().unwrap().len(), 1, "[{l}] {plan}");
         assert_eq!(host["deployment_id"], did, "[{l}] {plan}");
-        assert!(host["server"].as_str().unwrap().contains("web1.example.net:22"), "[{l}] {plan}");
-        assert_eq!(host["files"], json!([["/etc/ssl/site.pem", "0644"], ["/etc/ssl/site.key", "0600"]]), "[{l}] {plan}");
-        let cmds: Vec<&str> = host["commands"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
         assert!(
-            cmds.len() == 2 && cmds[0].contains("sudo -n") && cmds[0].contains("nginx -t") && cmds[1].contains("reload"),
+            host["server"].as_str().unwrap().contains("web1.example.net:22"),
+            "[{l}] {plan}"
+        );
+        assert_eq!(
+            host["files"],
+            json!([["/etc/ssl/site.pem", "0644"], ["/etc/ssl/site.key", "0600"]]),
+            "[{l}] {plan}"
+        );
+        let cmds: Vec<&str> = host["commands"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
+        assert!(
+            cmds.len() == 2
+                && cmds[0].contains("sudo -n")
+                && cmds[0].contains("nginx -t")
+                && cmds[1].contains("reload"),
             "[{l}] the privileged test and reload: {cmds:?}"
         );
-        assert_eq!(host["verify"], "web1.example.net:8443 SNI site.example.net", "[{l}] {plan}");
-        assert!(host["blocked"].as_str().unwrap().contains("host key"), "[{l}] not trusted yet: {plan}");
+        assert_eq!(
+            host["verify"], "web1.example.net:8443 SNI site.example.net",
+            "[{l}] {plan}"
+        );
+        assert!(
+            host["blocked"].as_str().unwrap().contains("host key"),
+            "[{l}] not trusted yet: {plan}"
+        );
         assert_eq!(written(t).await, before, "[{l}] a plan writes nothing");
     }
     // A server with no binding of this certificate: an empty plan; a deploy there is refused.
     let r = api
-        .post(a, "/api/v1/servers", json!({"hostname": "spare.example.net", "username": "u", "password": SECRETS[0]}))
+        .post(
+            a,
+            "/api/v1/servers",
+            json!({"hostname": "spare.example.net", "username": "u", "password": SECRETS[0]}),
+        )
         .await;
     let spare = r.id();
-    let r = api.post(a, &format!("/api/v1/certificates/{cert_id}/deploy/plan"), json!({"server_id": spare})).await;
+    let r = api
+        .post(
+            a,
+            &format!("/api/v1/certificates/{cert_id}/deploy/plan"),
+            json!({"server_id": spare}),
+        )
+        .await;
     assert_eq!(r.ok(200, "empty plan")["hosts"], json!([]), "[{l}] {}", r.text);
     let before = written(t).await;
-    let r = api.post(a, &format!("/api/v1/certificates/{cert_id}/deploy"), json!({"server_id": spare})).await;
+    let r = api
+        .post(
+            a,
+            &format!("/api/v1/certificates/{cert_id}/deploy"),
+            json!({"server_id": spare}),
+        )
+        .await;
     r.problem(422, "target", &format!("[{l}] nothing to deploy there"));
     assert_eq!(written(t).await, before, "[{l}] a refused deploy wrote nothing");
 
     // Run: one certificate_deploy task for the chosen deployments, 202 with its row.
-    let r = api.post(a, &format!("/api/v1/certificates/{cert_id}/deploy"), json!({"group_id": gid})).await;
+    let r = api
+        .post(
+            a,
+            &format!("/api/v1/certificates/{cert_id}/deploy"),
+            json!({"group_id": gid}),
+        )
+        .await;
     let task = r.ok(202, &format!("[{l}] deploy")).clone();
     assert_eq!(
-        (task["task_type"].as_str(), task["target_type"].as_str(), task["target_id"].as_i64(), task["status"].as_str()),
-        (Some("certificate_deploy"), Some("certificate"), Some(cert_id), Some("pending")),
+        (
+            task["task_type"].as_str(),
+            task["target_type"].as_str(),
+            task["target_id"].as_i64(),
+            task["status"].as_str()
+        ),
+        (
+            Some("certificate_deploy"),
+            Some("certificate"),
+            Some(cert_id),
+            Some("pending")
+        ),
         "[{l}] {task}"
     );
     assert_eq!(task["params"]["deployments"], json!([did]), "[{l}] {task}");
@@ -722,13 +1141,21 @@ async fn deployments_and_deploy(t: &TestDb, p: &People, api: &Server, ids: &Ids,
         let seen = p.s.task_get(&p.alice, tid).await.unwrap();
         assert_eq!(seen.task.task_type.as_str(), "certificate_deploy", "[{l}]");
     }
-    assert_eq!(api.get(b, &format!("/api/v1/tasks/{tid}")).await.status, 404, "[{l}] not bob's task");
+    assert_eq!(
+        api.get(b, &format!("/api/v1/tasks/{tid}")).await.status,
+        404,
+        "[{l}] not bob's task"
+    );
 
     // Delete the binding: 204, then the server can go.
     let r = api.delete(a, &format!("/api/v1/deployments/{did}")).await;
     assert_eq!(r.status, 204, "[{l}] unbind: {}", r.text);
     audited(p, "deployment.delete", &p.alice, Some(did)).await;
-    assert_eq!(api.get(a, &format!("/api/v1/deployments/{did}")).await.status, 404, "[{l}] unbound");
+    assert_eq!(
+        api.get(a, &format!("/api/v1/deployments/{did}")).await.status,
+        404,
+        "[{l}] unbound"
+    );
     let r = api.delete(a, &format!("/api/v1/servers/{spare}")).await;
     assert_eq!(r.status, 204, "[{l}] {}", r.text);
 }
@@ -747,29 +1174,51 @@ async fn host_keys(t: &TestDb, p: &People, api: &Server) {
             json!({"hostname": sshd.host, "port": sshd.port, "username": sshd.user, "password": SECRETS[0]}),
         )
         .await;
-    let sid = r.ok(201, &format!("[{l}] the bed's sshd")).clone()["id"].as_i64().unwrap();
+    let sid = r.ok(201, &format!("[{l}] the bed's sshd")).clone()["id"]
+        .as_i64()
+        .unwrap();
     let r = api.get(a, &format!("/api/v1/servers/{sid}/host-key")).await;
     let hk = r.ok(200, &format!("[{l}] host key")).clone();
-    assert_eq!((hk["presented"].as_str(), hk["stored"].as_str()), (Some(sshd.host_fp.as_str()), None), "[{l}] {hk}");
+    assert_eq!(
+        (hk["presented"].as_str(), hk["stored"].as_str()),
+        (Some(sshd.host_fp.as_str()), None),
+        "[{l}] {hk}"
+    );
 
     let before = written(t).await;
     let r = api
-        .post(a, &format!("/api/v1/servers/{sid}/trust-host-key"), json!({"fingerprint": "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}))
+        .post(
+            a,
+            &format!("/api/v1/servers/{sid}/trust-host-key"),
+            json!({"fingerprint": "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}),
+        )
         .await;
     assert_eq!(r.status, 409, "[{l}] another key is not trusted: {}", r.text);
     let r = api
-        .post(&p.alice_key, &format!("/api/v1/servers/{sid}/trust-host-key"), json!({"fingerprint": sshd.host_fp}))
+        .post(
+            &p.alice_key,
+            &format!("/api/v1/servers/{sid}/trust-host-key"),
+            json!({"fingerprint": sshd.host_fp}),
+        )
         .await;
     assert_eq!(r.status, 403, "[{l}] an API key may not trust host keys: {}", r.text);
     assert_eq!(written(t).await, before, "[{l}] refused trusts wrote nothing");
 
     let r = api
-        .post(a, &format!("/api/v1/servers/{sid}/trust-host-key"), json!({"fingerprint": sshd.host_fp}))
+        .post(
+            a,
+            &format!("/api/v1/servers/{sid}/trust-host-key"),
+            json!({"fingerprint": sshd.host_fp}),
+        )
         .await;
     assert_eq!(r.ok(200, &format!("[{l}] trust"))["presented"], sshd.host_fp.as_str());
     audited(p, "server.trust_host_key", &p.alice, Some(sid)).await;
     let r = api.get(a, &format!("/api/v1/servers/{sid}")).await;
-    assert_eq!(r.ok(200, "trusted")["host_key_fingerprint"], sshd.host_fp.as_str(), "[{l}]");
+    assert_eq!(
+        r.ok(200, "trusted")["host_key_fingerprint"],
+        sshd.host_fp.as_str(),
+        "[{l}]"
+    );
     let r = api.get(a, &format!("/api/v1/servers/{sid}/host-key")).await;
     assert_eq!(r.ok(200, "again")["stored"], sshd.host_fp.as_str(), "[{l}]");
 }
