@@ -438,7 +438,7 @@ async fn servers(t: &TestDb, p: &People, api: &Server) -> Ids {
     let before = written(t).await;
     let r = api.get(b, "/api/v1/servers").await;
     assert_eq!(ids_of(r.ok(200, "bob lists")), vec![bobs_id], "[{l}] bob sees only his");
-    let r = api.get(b, &format!("/api/v1/servers?hostname=web1.example.net")).await;
+    let r = api.get(b, "/api/v1/servers?hostname=web1.example.net").await;
     assert!(
         ids_of(r.ok(200, "bob filters")).is_empty(),
         "[{l}] bob's filter finds nothing of alice's"
