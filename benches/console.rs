@@ -61,6 +61,7 @@ async fn main() {
         user_id: admin_id,
         username: "admin".into(),
         role: UserRole::Admin,
+        read_only: false,
     };
     let counts = svc.cert_counts(&admin).await.expect("counts");
     println!("seeded {CERTS} certificates: {counts:?}");

@@ -145,6 +145,7 @@ async fn main() {
         user_id: row.id,
         username: row.username.clone(),
         role: row.role,
+        read_only: false,
     };
 
     let private_key = std::fs::read_to_string(&bed.key).expect("read the bed's ed25519 key");

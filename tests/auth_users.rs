@@ -7,7 +7,9 @@
 mod common;
 
 use certdeck::crypto::token::token_hash;
-use certdeck::domain::{AlertType, ApiKeyStatus, AuthType, ConditionType, Severity, UserRole, UserStatus};
+use certdeck::domain::{
+    AlertType, ApiKeyPermissions, ApiKeyStatus, AuthType, ConditionType, Severity, UserRole, UserStatus,
+};
 use certdeck::errors::ServiceError;
 use certdeck::service::bootstrap;
 use certdeck::service::query::UserFilter;
@@ -691,7 +693,7 @@ async fn api_keys_authenticate_scripts_with_the_api_roles_limits() {
         let (_, bob) = make_user(&s, &t, Some(&admin), "bob", UserRole::User).await;
 
         let (key, secret) = s
-            .apikey_create(&admin, "ci", None, None)
+            .apikey_create(&admin, "ci", None, ApiKeyPermissions::ReadWrite, None)
             .await
             .unwrap_or_else(|e| panic!("[{l}] create key: {e}"));
         assert!(key.api_key.starts_with("cdk_"), "[{l}] {}", key.api_key);
@@ -765,7 +767,8 @@ async fn api_keys_authenticate_scripts_with_the_api_roles_limits() {
             "[{l}] api changes a system setting"
         );
         assert_err!(
-            s.apikey_create(&api, "more", None, None).await,
+            s.apikey_create(&api, "more", None, ApiKeyPermissions::ReadWrite, None)
+                .await,
             ServiceError::Forbidden(_),
             "[{l}] api creates a key"
         );
@@ -831,7 +834,10 @@ async fn api_keys_authenticate_scripts_with_the_api_roles_limits() {
         );
 
         // An expired key is refused.
-        let (short, short_secret) = s.apikey_create(&bob, "nightly", Some(1), None).await.unwrap();
+        let (short, short_secret) = s
+            .apikey_create(&bob, "nightly", Some(1), ApiKeyPermissions::ReadWrite, None)
+            .await
+            .unwrap();
         let exp = short.expires_at.expect("expiry set");
         let days = (exp - chrono::Utc::now()).num_hours();
         assert!((23..=24).contains(&days), "[{l}] expires in a day: {exp}");
@@ -865,25 +871,31 @@ async fn api_keys_authenticate_scripts_with_the_api_roles_limits() {
             "[{l}] bob revokes the admin's key"
         );
         assert_err!(
-            s.apikey_create(&bob, "for root", None, Some("root")).await,
+            s.apikey_create(&bob, "for root", None, ApiKeyPermissions::ReadWrite, Some("root"))
+                .await,
             ServiceError::NotFound { .. },
             "[{l}] bob creates a key for the admin"
         );
         let e = assert_err!(
-            s.apikey_create(&bob, "  ", None, None).await,
+            s.apikey_create(&bob, "  ", None, ApiKeyPermissions::ReadWrite, None)
+                .await,
             ServiceError::Validation { .. },
             "[{l}] empty name"
         );
         assert_eq!(vfield(&e), "name", "[{l}]");
         let e = assert_err!(
-            s.apikey_create(&bob, "x", Some(0), None).await,
+            s.apikey_create(&bob, "x", Some(0), ApiKeyPermissions::ReadWrite, None)
+                .await,
             ServiceError::Validation { .. },
             "[{l}] 0 days"
         );
         assert_eq!(vfield(&e), "expires", "[{l}]");
 
         // A key of a deactivated user stops working.
-        let (k2, s2) = s.apikey_create(&bob, "other", None, None).await.unwrap();
+        let (k2, s2) = s
+            .apikey_create(&bob, "other", None, ApiKeyPermissions::ReadWrite, None)
+            .await
+            .unwrap();
         let changes = UserEdit {
             status: Some(UserStatus::Inactive),
             ..Default::default()

@@ -4,7 +4,9 @@
 
 mod common;
 
-use certdeck::domain::{AlertType, ChannelType, ConditionType, MonitorType, ServerType, SettingType, TaskType};
+use certdeck::domain::{
+    AlertType, ApiKeyPermissions, ChannelType, ConditionType, MonitorType, ServerType, SettingType, TaskType,
+};
 use certdeck::service::certificates::{CertChanges, ImportInput};
 use certdeck::service::monitoring::{AlertInput, MonitorInput};
 use certdeck::service::servers::ServerInput;
@@ -231,7 +233,9 @@ async fn seed(w: &World) {
     s.user_setting_set(a, "timezone", "UTC", SettingType::String)
         .await
         .unwrap();
-    s.apikey_create(a, "ci deploys", Some(90), None).await.unwrap();
+    s.apikey_create(a, "ci deploys", Some(90), ApiKeyPermissions::ReadWrite, None)
+        .await
+        .unwrap();
 }
 
 async fn console(w: &World, lang: Lang) -> Console {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use certdeck::crypto::MasterKey;
-use certdeck::domain::{AuthType, UserRole};
+use certdeck::domain::{ApiKeyPermissions, AuthType, UserRole};
 use certdeck::errors::ServiceError;
 use certdeck::service::onboarding::ImportDefaults;
 use certdeck::service::servers::{ServerInput, HOST_CREDENTIALS_SETTING};
@@ -26,7 +26,10 @@ use common::{audit_rows, count, count_with, World, PW};
 
 /// An api-role actor: the admin's own API key.
 async fn admin_api_key(w: &World) -> Actor {
-    let (key, secret) = w.s.apikey_create(&w.admin, "ci", None, None).await.unwrap();
+    let (key, secret) =
+        w.s.apikey_create(&w.admin, "ci", None, ApiKeyPermissions::ReadWrite, None)
+            .await
+            .unwrap();
     let api =
         w.s.authenticate_api_key(&format!("{}:{secret}", key.api_key))
             .await
@@ -291,7 +294,7 @@ fn cli_rollback_restore_and_rotate_ask_first_and_refuse_api_keys_and_user_sessio
         Path::new(written).exists() && written.starts_with(backups.to_str().unwrap()),
         "{out}"
     );
-    assert!(out.contains("rolled back V17, V16, V15"), "{out}");
+    assert!(out.contains("rolled back V18, V17, V16"), "{out}");
 
     // The local operator (no session, no api key) may too.
     assert!(certdeck(h, "config", &["logout"], None, None).status.success());
@@ -441,7 +444,7 @@ async fn api_users_have_no_password_at_all() {
         );
         // It works through API keys.
         let (key, secret) =
-            w.s.apikey_create(&w.admin, "robot-key", None, Some("robot"))
+            w.s.apikey_create(&w.admin, "robot-key", None, ApiKeyPermissions::ReadWrite, Some("robot"))
                 .await
                 .unwrap();
         let a =

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use certdeck::crypto::secretbox::sealed_len;
 use certdeck::crypto::{Keyring, MasterKey};
-use certdeck::domain::{AuthType, ChannelType, SettingType, UserRole, UserStatus};
+use certdeck::domain::{ApiKeyPermissions, AuthType, ChannelType, SettingType, UserRole, UserStatus};
 use certdeck::errors::ServiceError;
 use certdeck::service::bootstrap::{self, KeySource};
 use certdeck::service::certificates::ImportInput;
@@ -688,7 +688,10 @@ async fn channel_secrets_are_sealed_in_the_config_and_revealed_only_on_request()
         );
 
         // A script (api role) may use the channel but not reveal its secrets.
-        let (k, secret) = s.apikey_create(&bob, "ci", None, None).await.unwrap();
+        let (k, secret) = s
+            .apikey_create(&bob, "ci", None, ApiKeyPermissions::ReadWrite, None)
+            .await
+            .unwrap();
         let api = s
             .authenticate_api_key(&format!("{}:{secret}", k.api_key))
             .await

@@ -23,6 +23,8 @@ pub struct Caller {
     pub actor: Actor,
     /// The services, carrying this request's client.
     pub services: Services,
+    /// The session's access token, when the credential is one (logout revokes it).
+    pub access_token: Option<String>,
 }
 
 /// The client of a request: the peer address and the `User-Agent` header (at most 255 bytes,
@@ -88,7 +90,12 @@ impl FromRequestParts<ApiState> for Caller {
         state
             .limiter
             .check_key(&format!("user:{}:{}", actor.user_id, credential_id(credential)))?;
-        Ok(Caller { actor, services })
+        let access_token = (!credential.contains(':')).then(|| credential.to_string());
+        Ok(Caller {
+            actor,
+            services,
+            access_token,
+        })
     }
 }
 

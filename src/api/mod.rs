@@ -14,6 +14,7 @@
 //! - [`openapi`]: the route table that registers each operation in the router and in the
 //!   OpenAPI document at once, so the two cannot drift;
 //! - [`routes`]: one module per resource;
+//! - [`metrics`]: the Prometheus text rendering of `/metrics`;
 //! - [`server`]: listener, TLS (files or a certificate certdeck manages, reloaded when renewed),
 //!   connection handling and graceful shutdown.
 
@@ -25,6 +26,7 @@ use crate::service::Services;
 pub mod auth;
 pub mod cursor;
 pub mod limits;
+pub mod metrics;
 pub mod openapi;
 pub mod problem;
 pub mod routes;
@@ -102,4 +104,25 @@ pub fn app(state: ApiState) -> axum::Router {
 /// `assets/openapi.json` holds).
 pub fn openapi_document() -> serde_json::Value {
     routes::all().document()
+}
+
+#[cfg(test)]
+mod tests {
+    /// The committed document (`assets/openapi.json`) is the one this build serves. After a
+    /// change of routes or types, regenerate it: `UPDATE_OPENAPI=1 cargo test --lib api::tests`
+    /// (or `certdeck openapi > assets/openapi.json`).
+    #[test]
+    fn the_committed_openapi_document_matches_the_code() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/openapi.json");
+        let now = serde_json::to_string_pretty(&super::openapi_document()).unwrap() + "\n";
+        if std::env::var("UPDATE_OPENAPI").is_ok_and(|v| v == "1") {
+            std::fs::write(path, &now).unwrap();
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == now,
+            "assets/openapi.json is out of date with the code: regenerate it with \
+             `UPDATE_OPENAPI=1 cargo test --lib api::tests` and commit it"
+        );
+    }
 }

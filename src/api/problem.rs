@@ -200,13 +200,16 @@ fn json_rejection(rej: JsonRejection) -> Problem {
     match rej {
         JsonRejection::JsonDataError(e) => {
             let msg = e.body_text();
-            let p = Problem::invalid(field_of(&msg).unwrap_or_else(|| "body".into()), msg.clone());
-            // serde_path_to_error names the path of a wrongly typed member, after axum's prefix.
-            let inner = msg.split_once("target type: ").map_or(msg.as_str(), |(_, rest)| rest);
-            match inner.split(": ").next().filter(|f| !f.is_empty() && !f.contains(' ')) {
-                Some(path) if p.field.as_deref() == Some("body") => p.with_field(path.to_string()),
-                _ => p,
-            }
+            // axum's text is "<prefix>: <path>: <serde's message>"; the path names a wrongly typed member.
+            let rest = msg.split_once(": ").map_or(msg.as_str(), |(_, r)| r);
+            let path = rest
+                .split_once(": ")
+                .map(|(p, _)| p)
+                .filter(|p| !p.is_empty() && !p.contains(' ') && *p != ".");
+            let field = field_of(rest)
+                .or_else(|| path.map(str::to_string))
+                .unwrap_or_else(|| "body".into());
+            Problem::invalid(field, format!("the body does not match: {rest}"))
         }
         JsonRejection::JsonSyntaxError(e) => {
             Problem::bad_request(format!("malformed JSON: {}", e.body_text())).with_field("body")

@@ -203,6 +203,9 @@ pub struct ApiArgs {
     /// Serve TLS with a certificate certdeck manages (by id); renewals are picked up within a minute.
     #[arg(long, value_name = "ID")]
     pub tls_certificate_id: Option<i64>,
+    /// Seconds between re-reads of the API's TLS certificate (renewals are served from the next handshake).
+    #[arg(long, value_name = "SECS", default_value_t = 60, hide = true)]
+    pub tls_reload_secs: u64,
     /// Requests per second per credential (0 = no limit; bursts of twice that).
     #[arg(long, value_name = "N", default_value_t = 50)]
     pub api_rate_per_key: u32,

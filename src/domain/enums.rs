@@ -98,6 +98,10 @@ db_enum!(
     /// `api_keys.status`: `inactive` can be re-enabled, `revoked` is final.
     ApiKeyStatus, "api key status", { Active => "active", Inactive => "inactive", Revoked => "revoked" });
 db_enum!(
+    /// `api_keys.permissions` (V18): `read` keys may only read (lists, shows, public certificate
+    /// export); `read-write` keys may do everything their user may.
+    ApiKeyPermissions, "api key permissions", { Read => "read", ReadWrite => "read-write" });
+db_enum!(
     /// `user_tokens.token_type`.
     TokenType, "token type", { Access => "access", Refresh => "refresh" });
 db_enum!(

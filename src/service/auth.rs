@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::crypto::{password, token};
-use crate::domain::{ApiKeyStatus, TokenType, UserRole, UserStatus};
+use crate::domain::{ApiKeyPermissions, ApiKeyStatus, TokenType, UserRole, UserStatus};
 use crate::errors::{ServiceError, ServiceResult};
 use crate::store::users::{self as store, NewToken, UserRow};
 
@@ -107,7 +107,7 @@ impl Services {
                 "user",
                 None,
                 serde_json::json!({"username": username, "reason": "unknown user"}),
-            );
+            )?;
             crate::store::audit::insert(self.db(), &audit).await?;
             return Err(ServiceError::Unauthenticated(BAD_LOGIN.into()));
         };
@@ -121,7 +121,7 @@ impl Services {
                 "user",
                 Some(user.id),
                 serde_json::json!({"username": user.username, "failed_in_a_row": count}),
-            );
+            )?;
             crate::store::audit::insert(self.db(), &audit).await?;
             if count >= max {
                 return Err(ServiceError::Unauthenticated(format!(
@@ -140,6 +140,7 @@ impl Services {
             user_id: user.id,
             username: user.username.clone(),
             role: user.role,
+            read_only: false,
         };
         let session = self.issue_session(&actor, "auth.login").await?;
         Ok((actor, session))
@@ -198,7 +199,7 @@ impl Services {
             "user",
             Some(actor.user_id),
             serde_json::json!({"username": actor.username}),
-        );
+        )?;
         store::insert_tokens(self.db(), &tokens, &audit).await?;
         Ok(s)
     }
@@ -230,6 +231,7 @@ impl Services {
             user_id: user.id,
             username: user.username,
             role: user.role,
+            read_only: false,
         })
     }
 
@@ -248,6 +250,7 @@ impl Services {
             user_id: user.id,
             username: user.username,
             role: user.role,
+            read_only: false,
         };
         let s = self.issue_session(&actor, "auth.refresh").await?;
         Ok((actor, s))
@@ -267,7 +270,7 @@ impl Services {
                 "user",
                 Some(s.user_id),
                 serde_json::json!({"username": s.username}),
-            );
+            )?;
             crate::store::audit::insert(self.db(), &audit.with_user_if_none(s.user_id)).await?;
         }
         Ok(())
@@ -282,7 +285,9 @@ impl Services {
         };
         let (key, secret) = credential.trim().split_once(':').ok_or_else(bad)?;
         let row = store::get_api_key_by_key(self.db(), key).await?.ok_or_else(bad)?;
-        if !password::verify_password(secret, &row.secret_hash) {
+        if !self.key_cache.verify(row.id, secret, &row.secret_hash, || {
+            password::verify_password(secret, &row.secret_hash)
+        }) {
             return Err(bad());
         }
         match row.status {
@@ -302,11 +307,14 @@ impl Services {
                 row.api_key, user.status
             )));
         }
-        store::touch_api_key(self.db(), row.id).await?;
+        if self.key_cache.should_touch(row.id) {
+            store::touch_api_key(self.db(), row.id).await?;
+        }
         Ok(Actor {
             user_id: user.id,
             username: user.username,
             role: UserRole::Api,
+            read_only: row.permissions == ApiKeyPermissions::Read,
         })
     }
 }

@@ -109,6 +109,7 @@ impl Services {
     /// Imports a certificate with its key (and chain). Nothing is stored unless the material
     /// parses and the key matches. Imported certificates do not auto-renew (no issuance settings).
     pub async fn cert_import(&self, actor: &Actor, input: &ImportInput) -> ServiceResult<CertificateRow> {
+        actor.require_write("certificate.import")?;
         let bundle = certpem::parse_bundle(&input.certificate, &input.private_key, input.chain.as_deref())
             .map_err(|(f, m)| ServiceError::invalid(f, m))?;
         let name = opt_text("name", input.name.as_deref(), 100)?;
@@ -157,7 +158,7 @@ impl Services {
                 "main_domain": new.main_domain, "domains": bundle.domains, "issuer": new.issuer,
                 "expires_at": bundle.expires_at, "certificate_type": new.certificate_type,
             }),
-        );
+        )?;
         let id = store::insert(self.db(), &new, vec![sealed_key], &audit).await?;
         self.ensure_auto_monitor(actor, crate::domain::MonitorType::Certificate, id, &new.main_domain)
             .await?;
@@ -215,7 +216,7 @@ impl Services {
             let key: Zeroizing<String> = self
                 .open_at(SealedColumn::CertificateKey, id, sealed)
                 .map_err(|e| ServiceError::Internal(e.to_string()))?;
-            let audit = self.audit(
+            let audit = self.audit_read(
                 Some(actor),
                 "certificate.export_key",
                 "certificate",
@@ -289,7 +290,7 @@ impl Services {
         }
         let audit = self.audit(Some(actor), "certificate.update", "certificate", Some(id), serde_json::json!({
             "name": c.name, "auto_renew": c.auto_renew, "renew_before_days": c.renew_before_days, "notes_changed": c.notes.is_some(),
-        }));
+        }))?;
         crate::store::audited::update_by_id(self.db(), "certificates", id, &sets, &audit).await?;
         self.cert_get(actor, id).await
     }
@@ -310,7 +311,7 @@ impl Services {
             "certificate",
             Some(id),
             serde_json::json!({"main_domain": row.main_domain}),
-        );
+        )?;
         self.cert_remove(actor, id, &audit).await
     }
 
@@ -362,6 +363,7 @@ impl Services {
         server_id: i64,
         input: &DeploymentInput,
     ) -> ServiceResult<DeploymentRow> {
+        actor.require_write("deployment.create")?;
         let c = self.cert_get(actor, cert_id).await?;
         let s = self.server_get(actor, server_id).await?;
         ensure_same_owner(
@@ -419,7 +421,7 @@ impl Services {
             "deployment",
             None,
             serde_json::json!({"certificate_id": cert_id, "server_id": server_id, "deploy_path": path, "key_path": key_path, "replace": input.replace}),
-        );
+        )?;
         let new = store::NewDeployment {
             certificate_id: cert_id,
             server_id,
@@ -445,7 +447,7 @@ impl Services {
                     "replaced_by_certificate_id": cert_id,
                     "replaced_by_server_id": server_id,
                 }),
-            );
+            )?;
             store::delete_deployment(self.db(), old.id, &audit).await?;
         }
         let id = store::insert_deployment(self.db(), &new, &audit)
@@ -614,7 +616,7 @@ impl Services {
             "deployment",
             Some(id),
             serde_json::json!({"certificate_id": d.certificate_id, "server_id": d.server_id}),
-        );
+        )?;
         store::delete_deployment(self.db(), id, &audit).await?;
         Ok(())
     }

@@ -320,6 +320,7 @@ impl Services {
 
     /// Queues a deploy of a certificate to the selected deployments (one task for all).
     pub async fn deploy_enqueue(&self, actor: &Actor, cert_id: i64, target: DeployTarget) -> ServiceResult<TaskRow> {
+        actor.require_write("deploy.run")?;
         let cert = self.cert_get(actor, cert_id).await?;
         if cert.status != crate::domain::CertificateStatus::Issued {
             return Err(ServiceError::Conflict(format!(

@@ -24,6 +24,8 @@ pub mod dashboard;
 pub mod deploy;
 pub mod discovery;
 pub mod hosts;
+pub mod key_cache;
+pub mod metrics;
 pub mod monitor_check;
 pub mod monitoring;
 pub mod notifications;
@@ -76,6 +78,10 @@ pub struct Actor {
     pub username: String,
     /// Effective role: a user acting through an API key has the `api` role's limits.
     pub role: UserRole,
+    /// The actor may only read: an API key with `read` permissions. False for user sessions,
+    /// the local operator and read-write keys. Every write refuses such an actor before it
+    /// changes anything (see [`Actor::require_write`] and the audit entry of each write).
+    pub read_only: bool,
 }
 
 impl Actor {
@@ -99,6 +105,16 @@ impl Actor {
             Ok(())
         } else {
             Err(ServiceError::Forbidden(format!("only an admin may {what}")))
+        }
+    }
+
+    /// Refuses a read-only actor (an API key with `read` permissions) for a write. `action`
+    /// names it the way the audit log does (`server.create`, `channel.test`).
+    pub fn require_write(&self, action: &str) -> ServiceResult<()> {
+        if self.read_only {
+            Err(read_only_refusal(action))
+        } else {
+            Ok(())
         }
     }
 
@@ -133,6 +149,7 @@ pub struct Services {
     events: tokio::sync::broadcast::Sender<WorkerEvent>,
     prober: Arc<dyn Prober>,
     notifier: Arc<dyn Notifier>,
+    key_cache: Arc<key_cache::KeyCache>,
 }
 
 impl std::fmt::Debug for Services {
@@ -154,6 +171,7 @@ impl Services {
             events: tokio::sync::broadcast::channel(256).0,
             prober: Arc::new(TlsProber::new()),
             notifier: Arc::new(ChannelNotifier),
+            key_cache: Arc::default(),
         }
     }
 
@@ -232,8 +250,25 @@ impl Services {
         Arc::clone(&self.keyring)
     }
 
-    /// An audit entry for an action by `actor` (None = the system).
+    /// The audit entry of a write by `actor` (None = the system), and the write gate: a
+    /// read-only actor is refused here, so build the entry before changing anything.
     pub(crate) fn audit(
+        &self,
+        actor: Option<&Actor>,
+        action: &str,
+        resource_type: &str,
+        resource_id: Option<i64>,
+        details: serde_json::Value,
+    ) -> ServiceResult<NewAudit> {
+        if let Some(a) = actor {
+            a.require_write(action)?;
+        }
+        Ok(self.audit_read(actor, action, resource_type, resource_id, details))
+    }
+
+    /// The audit entry of an audited read (exporting a private key, revealing a channel's
+    /// secrets): no write gate, a read-only actor may do it if the operation allows it.
+    pub(crate) fn audit_read(
         &self,
         actor: Option<&Actor>,
         action: &str,
@@ -251,6 +286,14 @@ impl Services {
             user_agent: self.client.user_agent.clone(),
         }
     }
+}
+
+/// The refusal of a write by a read-only API key.
+fn read_only_refusal(action: &str) -> ServiceError {
+    ServiceError::Forbidden(format!(
+        "this API key is read-only: {action} is a write and needs a read-write key or a user session; \
+         nothing was changed"
+    ))
 }
 
 /// Refuses everyone but an admin session (`Some(admin)`) and the local operator (`None`: no

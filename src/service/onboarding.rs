@@ -110,6 +110,7 @@ impl Services {
         text: &str,
         defaults: &ImportDefaults,
     ) -> ServiceResult<Vec<ImportLine>> {
+        actor.require_write("server.import")?;
         let (hosts, skipped) = ssh_config::parse(text);
         let (mut by_name, mut by_addr) = self.known_servers(actor).await?;
         let mut out: Vec<ImportLine> = skipped
@@ -209,6 +210,7 @@ impl Services {
         text: &str,
         defaults: &ImportDefaults,
     ) -> ServiceResult<Vec<ImportLine>> {
+        actor.require_write("server.import")?;
         let mut rd = csv::ReaderBuilder::new()
             .trim(csv::Trim::All)
             .flexible(false)

@@ -196,6 +196,7 @@ impl Services {
 
     /// Fetches the host key a server presents now (no authentication), with the stored one.
     pub async fn server_host_key(&self, actor: &Actor, id: i64) -> ServiceResult<HostKeyCheck> {
+        actor.require_write("server.host_key")?;
         let s = self.server_get(actor, id).await?;
         let target = self.ssh_target(&s, Some(HostKeyPolicy::FetchOnly)).await?;
         let session = SshSession::connect(&target, ssh_timeouts())
@@ -246,7 +247,7 @@ impl Services {
             "server",
             Some(id),
             serde_json::json!({"previous": check.stored, "fingerprint": check.presented}),
-        );
+        )?;
         crate::store::audited::update_by_id(self.db(), "servers", id, &sets, &audit).await?;
         Ok(check)
     }

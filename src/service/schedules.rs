@@ -117,7 +117,7 @@ impl Services {
             "schedule",
             None,
             json!({"name": new.name, "type": task_type, "cron": new.cron_expression, "system": input.system}),
-        );
+        )?;
         let id = store::insert_schedule(self.db(), &new, &audit).await?;
         self.schedule_get(actor, id).await
     }
@@ -150,7 +150,7 @@ impl Services {
             "schedule",
             Some(id),
             json!({"name": c.name, "cron": c.cron_expression, "params_changed": c.params.is_some()}),
-        );
+        )?;
         store::update_schedule(self.db(), id, &c, &audit).await?;
         self.schedule_get(actor, id).await
     }
@@ -171,7 +171,7 @@ impl Services {
             ..Default::default()
         };
         let action = if active { "schedule.enable" } else { "schedule.disable" };
-        let audit = self.audit(Some(actor), action, "schedule", Some(id), json!({"name": row.name}));
+        let audit = self.audit(Some(actor), action, "schedule", Some(id), json!({"name": row.name}))?;
         store::update_schedule(self.db(), id, &c, &audit).await?;
         self.schedule_get(actor, id).await
     }
@@ -195,7 +195,7 @@ impl Services {
             "schedule",
             Some(id),
             json!({"name": row.name}),
-        );
+        )?;
         store::update_schedule(self.db(), id, &c, &audit).await?;
         self.schedule_get(actor, id).await
     }

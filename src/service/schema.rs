@@ -145,7 +145,7 @@ impl Services {
             "schema",
             None,
             serde_json::json!({"from": from, "to": to, "backup": backup.path, "local": actor.is_none()}),
-        );
+        )?;
         // Recorded before the undo: a rollback below V1 drops the audit table (the backup keeps it).
         crate::store::audit::insert(self.db(), &audit).await?;
         let undone = migrate::rollback(self.db(), to).await.map_err(|e| {

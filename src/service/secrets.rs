@@ -287,7 +287,7 @@ impl Services {
             serde_json::json!({
                 "old_key_id": report.old_key_id, "new_key_id": report.new_key_id, "values": report.values,
             }),
-        );
+        )?;
         store::write_all(
             self.db(),
             &updates,

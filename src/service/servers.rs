@@ -222,13 +222,14 @@ impl Services {
             resource,
             None,
             serde_json::json!({"path": path.display().to_string(), "admin": actor.is_admin()}),
-        );
+        )?;
         crate::store::audit::insert(self.db(), &audit).await?;
         Ok(text)
     }
 
     /// Adds a server owned by the actor.
     pub async fn server_create(&self, actor: &Actor, input: &ServerInput) -> ServiceResult<ServerRow> {
+        actor.require_write("server.create")?;
         let hostname = field(
             "hostname",
             Hostname::parse(input.hostname.as_deref().unwrap_or_default()),
@@ -302,7 +303,7 @@ impl Services {
                 "hostname": new.hostname, "port": new.port, "server_type": new.server_type, "auth_type": new.auth_type,
                 "username": new.username, "name": new.name, "status": new.status,
             }),
-        );
+        )?;
         let mut sealed = Vec::new();
         for (col, name, value, max) in [
             (SealedColumn::ServerPassword, "password", password, SHORT_SECRET_COLUMN),
@@ -378,6 +379,7 @@ impl Services {
 
     /// Edits a server; given secrets replace the stored ones.
     pub async fn server_update(&self, actor: &Actor, id: i64, input: &ServerInput) -> ServiceResult<ServerRow> {
+        actor.require_write("server.update")?;
         let row = self.server_get(actor, id).await?;
         let mut sets = Sets::new();
         let mut changed = serde_json::Map::new();
@@ -532,7 +534,7 @@ impl Services {
             "server",
             Some(id),
             serde_json::Value::Object(changed),
-        );
+        )?;
         if moved {
             crate::store::certificates::reset_deployments_of_server(self.db(), id).await?;
         }
@@ -555,7 +557,7 @@ impl Services {
             "server",
             Some(id),
             serde_json::json!({"hostname": row.hostname}),
-        );
+        )?;
         store::delete_server(self.db(), id, &audit).await?;
         self.delete_monitors_of(actor, crate::domain::MonitorType::Server, id)
             .await?;
@@ -586,7 +588,7 @@ impl Services {
             "server_group",
             None,
             serde_json::json!({"name": name}),
-        );
+        )?;
         let id = store::insert_group(self.db(), actor.user_id, &name, description.as_deref(), &audit).await?;
         self.group_get(actor, id).await
     }
@@ -628,7 +630,7 @@ impl Services {
             "server_group",
             Some(id),
             serde_json::json!({"name": name, "description": description}),
-        );
+        )?;
         store_update_table(self, "server_groups", id, &sets, &audit).await?;
         self.group_get(actor, id).await
     }
@@ -642,7 +644,7 @@ impl Services {
             "server_group",
             Some(id),
             serde_json::json!({"name": g.name}),
-        );
+        )?;
         store::delete_group(self.db(), id, &audit).await?;
         Ok(())
     }
@@ -662,7 +664,7 @@ impl Services {
             "server_group",
             Some(group_id),
             serde_json::json!({"server_id": server_id}),
-        );
+        )?;
         store::add_mapping(self.db(), server_id, group_id, &audit)
             .await
             .map_err(|e| match ServiceError::from(e) {
@@ -683,7 +685,7 @@ impl Services {
             "server_group",
             Some(group_id),
             serde_json::json!({"server_id": server_id}),
-        );
+        )?;
         if store::remove_mapping(self.db(), server_id, group_id, &audit).await? {
             Ok(())
         } else {

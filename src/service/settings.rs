@@ -181,7 +181,7 @@ impl Services {
                     "setting",
                     Some(row.id),
                     serde_json::json!({"key": key, "old": row.setting_value, "new": value}),
-                );
+                )?;
                 store::set_value(self.db(), key, value, &audit).await?;
             }
             None => {
@@ -197,7 +197,7 @@ impl Services {
                     "setting",
                     None,
                     serde_json::json!({"key": key, "value": value, "type": ty}),
-                );
+                )?;
                 store::insert(self.db(), key, value, ty, None, &audit).await?;
             }
         }
@@ -221,7 +221,7 @@ impl Services {
             "setting",
             Some(row.id),
             serde_json::json!({"key": key}),
-        );
+        )?;
         store::delete_non_system(self.db(), key, &audit).await?;
         Ok(())
     }
@@ -244,7 +244,7 @@ impl Services {
             "user_setting",
             None,
             serde_json::json!({"key": key, "value": value}),
-        );
+        )?;
         Ok(store::upsert_user(self.db(), actor.user_id, key, value, ty, &audit).await?)
     }
 
@@ -256,7 +256,7 @@ impl Services {
             "user_setting",
             None,
             serde_json::json!({"key": key}),
-        );
+        )?;
         if store::delete_user(self.db(), actor.user_id, key, &audit).await? {
             Ok(())
         } else {

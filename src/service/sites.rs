@@ -50,6 +50,7 @@ impl Services {
     /// Binds a managed certificate to a discovered site in one step: a deployment at the site's
     /// certificate and key paths, verified on its port with its first name.
     pub async fn site_bind(&self, actor: &Actor, site_id: i64, cert_id: i64) -> ServiceResult<DeploymentRow> {
+        actor.require_write("site.bind")?;
         let site = self.server_site_get(actor, site_id).await?;
         let input = Self::site_deployment(&site)?;
         self.deployment_create_with(actor, cert_id, site.server_id, &input)
@@ -59,6 +60,7 @@ impl Services {
     /// Imports the certificate a site serves from disk (certificate, chain and key read over
     /// SFTP) and binds it to the site, so the next renewal is deployed where it was found.
     pub async fn site_import(&self, actor: &Actor, site_id: i64) -> ServiceResult<(CertificateRow, DeploymentRow)> {
+        actor.require_write("site.import")?;
         let site = self.server_site_get(actor, site_id).await?;
         let input = Self::site_deployment(&site)?;
         let key_path = site

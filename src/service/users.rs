@@ -3,7 +3,9 @@
 use chrono::{Duration, Utc};
 
 use crate::crypto::{password, token};
-use crate::domain::{AlertType, ApiKeyStatus, ConditionType, Email, Severity, UserRole, UserStatus, Username};
+use crate::domain::{
+    AlertType, ApiKeyPermissions, ApiKeyStatus, ConditionType, Email, Severity, UserRole, UserStatus, Username,
+};
 use crate::errors::{ServiceError, ServiceResult};
 use crate::store::users::{self as store, ApiKeyRow, DefaultAlert, NewUser, UserChanges, UserFilter, UserRow};
 use crate::store::Page;
@@ -202,7 +204,7 @@ impl Services {
             "user",
             None,
             serde_json::json!({"username": new.username, "email": new.email, "role": new.role}),
-        );
+        )?;
         let id = store::create_user(self.db(), &new, &default_alert_rules(), &audit).await?;
         let row = store::get_user(self.db(), id)
             .await?
@@ -283,7 +285,7 @@ impl Services {
                 "username": row.username, "email": c.email, "role": c.role, "status": c.status,
                 "full_name": c.full_name, "phone": c.phone,
             }),
-        );
+        )?;
         store::update_user(self.db(), row.id, &c, &audit).await?;
         if to_api || c.status.is_some_and(|s| s != UserStatus::Active) {
             store::revoke_user_tokens(self.db(), row.id).await?;
@@ -339,7 +341,7 @@ impl Services {
             "user",
             Some(row.id),
             serde_json::json!({"username": row.username, "one_time": one_time}),
-        );
+        )?;
         store::update_user(
             self.db(),
             row.id,
@@ -377,7 +379,7 @@ impl Services {
             "user",
             Some(row.id),
             serde_json::json!({"username": row.username, "local": actor.is_none()}),
-        );
+        )?;
         let status = (row.status == UserStatus::Locked).then_some(UserStatus::Active);
         store::update_user(
             self.db(),
@@ -412,7 +414,7 @@ impl Services {
             "user",
             Some(row.id),
             serde_json::json!({"username": row.username}),
-        );
+        )?;
         match store::delete_user(self.db(), row.id, &audit).await {
             Ok(_) => Ok(()),
             Err(e) if matches!(&e, sqlx::Error::Database(d) if d.is_foreign_key_violation()) => {
@@ -429,11 +431,14 @@ impl Services {
 
     /// Creates an API key for the actor (or, for an admin, for another user). Returns the row
     /// and the secret, shown once: the caller authenticates with `<api_key>:<secret>`.
+    /// `permissions`: `Read` keys may only read; `ReadWrite` keys may do what their user may
+    /// (within the api role's limits).
     pub async fn apikey_create(
         &self,
         actor: &Actor,
         name: &str,
         expires_in_days: Option<i64>,
+        permissions: ApiKeyPermissions,
         for_user: Option<&str>,
     ) -> ServiceResult<(ApiKeyRow, String)> {
         actor.require_not_api("manage API keys")?;
@@ -463,9 +468,21 @@ impl Services {
             "apikey.create",
             "api_key",
             None,
-            serde_json::json!({"name": name, "api_key": key, "user": owner.username, "expires_at": expires_at}),
-        );
-        let id = store::insert_api_key(self.db(), owner.id, name, &key, &hash, expires_at, &audit).await?;
+            serde_json::json!({"name": name, "api_key": key, "user": owner.username, "permissions": permissions, "expires_at": expires_at}),
+        )?;
+        let id = store::insert_api_key(
+            self.db(),
+            &store::NewApiKey {
+                user_id: owner.id,
+                name,
+                api_key: &key,
+                secret_hash: &hash,
+                permissions,
+                expires_at,
+            },
+            &audit,
+        )
+        .await?;
         let row = store::get_api_key(self.db(), id)
             .await?
             .ok_or_else(|| ServiceError::Internal("api key vanished".into()))?;
@@ -508,7 +525,7 @@ impl Services {
             "api_key",
             Some(row.id),
             serde_json::json!({"api_key": row.api_key, "from": row.status, "to": status}),
-        );
+        )?;
         store::set_api_key_status(self.db(), row.id, status, &audit).await?;
         self.apikey_owned(actor, &row.id.to_string()).await
     }

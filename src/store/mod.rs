@@ -23,6 +23,7 @@ pub mod dashboard;
 pub mod discovery;
 
 pub mod meta;
+pub mod metrics;
 pub mod migrate;
 pub mod monitor_checks;
 pub mod monitoring;

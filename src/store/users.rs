@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{AssertSqlSafe, FromRow};
 
 use super::{now, ts, Arg, Db, Page, Sets, Where};
-use crate::domain::{ApiKeyStatus, TokenType, UserRole, UserStatus};
+use crate::domain::{ApiKeyPermissions, ApiKeyStatus, TokenType, UserRole, UserStatus};
 use crate::{bind_args, on_db};
 
 const USER_COLS: &str = "id, username, email, password_hash, full_name, phone, role, status, last_login_at, \
@@ -273,7 +273,7 @@ pub async fn delete_user(db: &Db, id: i64, audit: &super::audit::NewAudit) -> Re
 // ---------------------------------------------------------------- api_keys
 
 const KEY_COLS: &str =
-    "id, user_id, key_name, api_key, secret_hash, status, expires_at, last_used_at, created_at, updated_at";
+    "id, user_id, key_name, api_key, secret_hash, status, permissions, expires_at, last_used_at, created_at, updated_at";
 
 /// An `api_keys` row.
 #[derive(Clone, FromRow, serde::Serialize, schemars::JsonSchema)]
@@ -292,6 +292,9 @@ pub struct ApiKeyRow {
     /// Status.
     #[sqlx(try_from = "String")]
     pub status: ApiKeyStatus,
+    /// What the key may do (V18): `read` or `read-write`.
+    #[sqlx(try_from = "String")]
+    pub permissions: ApiKeyPermissions,
     /// Expiry.
     pub expires_at: Option<DateTime<Utc>>,
     /// Last use.
@@ -308,23 +311,33 @@ impl std::fmt::Debug for ApiKeyRow {
             .field("id", &self.id)
             .field("api_key", &self.api_key)
             .field("status", &self.status)
+            .field("permissions", &self.permissions)
             .finish_non_exhaustive()
     }
 }
 
+/// Values of a new API key.
+#[derive(Clone)]
+pub struct NewApiKey<'a> {
+    /// Owner.
+    pub user_id: i64,
+    /// Name.
+    pub name: &'a str,
+    /// Public key id.
+    pub api_key: &'a str,
+    /// argon2id hash of the secret.
+    pub secret_hash: &'a str,
+    /// What the key may do.
+    pub permissions: ApiKeyPermissions,
+    /// Expiry.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
 /// Inserts an API key; returns its id.
-pub async fn insert_api_key(
-    db: &Db,
-    user_id: i64,
-    name: &str,
-    api_key: &str,
-    secret_hash: &str,
-    expires_at: Option<DateTime<Utc>>,
-    audit: &super::audit::NewAudit,
-) -> Result<i64, sqlx::Error> {
+pub async fn insert_api_key(db: &Db, k: &NewApiKey<'_>, audit: &super::audit::NewAudit) -> Result<i64, sqlx::Error> {
     crate::in_tx!(db, tx => {
-        let id = sqlx::query("INSERT INTO api_keys (user_id, key_name, api_key, secret_hash, expires_at) VALUES (?, ?, ?, ?, ?)")
-            .bind(user_id).bind(name).bind(api_key).bind(secret_hash).bind(expires_at.map(ts))
+        let id = sqlx::query("INSERT INTO api_keys (user_id, key_name, api_key, secret_hash, permissions, expires_at) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(k.user_id).bind(k.name).bind(k.api_key).bind(k.secret_hash).bind(k.permissions.as_str()).bind(k.expires_at.map(ts))
             .execute(&mut **tx).await?.last_id();
         super::audit::insert_in!(&mut **tx, &audit.clone().with_resource_id(id));
         Ok::<i64, sqlx::Error>(id)
@@ -370,10 +383,25 @@ pub async fn set_api_key_status(
     })
 }
 
-/// Marks an API key used now.
-pub async fn touch_api_key(db: &Db, id: i64) -> Result<(), sqlx::Error> {
-    on_db!(db, p => sqlx::query("UPDATE api_keys SET last_used_at = ? WHERE id = ?").bind(now()).bind(id).execute(p).await.map(|_| ()))?;
-    Ok(())
+/// How long `last_used_at` is left alone after it was written: a busy key writes its row at
+/// most once per this many seconds, not on every request.
+pub const API_KEY_TOUCH_INTERVAL_SECS: i64 = 60;
+
+/// Marks an API key used now, unless `last_used_at` was already set less than
+/// [`API_KEY_TOUCH_INTERVAL_SECS`] ago. Returns whether the row was written.
+pub async fn touch_api_key(db: &Db, id: i64) -> Result<bool, sqlx::Error> {
+    let now = Utc::now();
+    let stale_before = ts(now - chrono::Duration::seconds(API_KEY_TOUCH_INTERVAL_SECS));
+    let n = on_db!(db, p => sqlx::query(
+        "UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)",
+    )
+    .bind(ts(now))
+    .bind(id)
+    .bind(stale_before)
+    .execute(p)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(n > 0)
 }
 
 // ---------------------------------------------------------------- user_tokens

@@ -20,6 +20,7 @@ macro_rules! assert_err {
 #[allow(unused_imports)]
 pub(crate) use assert_err;
 
+pub mod api;
 pub mod bed;
 pub mod cli;
 pub mod nginx_pki;

@@ -56,6 +56,7 @@ pub fn actor_of(row: &UserRow) -> Actor {
         user_id: row.id,
         username: row.username.clone(),
         role: row.role,
+        read_only: false,
     }
 }
 

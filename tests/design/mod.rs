@@ -768,6 +768,8 @@ pub const EXTRA_COLUMNS: &[(&str, Column)] = &[
     ("alert_history", opt("last_notified_at", DATETIME)),
     // V16: one-time passwords.
     ("users", nn_d("must_change_password", BOOLEAN, "0")),
+    // V18: what an API key may do.
+    ("api_keys", nn_d("permissions", "varchar(16)", "'read-write'")),
 ];
 
 /// Indexes certdeck adds to design tables, with their expected definition.

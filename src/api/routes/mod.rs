@@ -18,6 +18,7 @@ pub mod deployments;
 pub mod groups;
 pub mod health;
 pub mod servers;
+pub mod metrics;
 pub mod session;
 
 /// Every route of the API.
@@ -30,6 +31,7 @@ pub fn all() -> Api {
     groups::routes(&mut api);
     deployments::routes(&mut api);
     deploy::routes(&mut api);
+    metrics::routes(&mut api);
     api
 }
 

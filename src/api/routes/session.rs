@@ -39,7 +39,7 @@ pub fn routes(api: &mut Api) {
     api.add(
         Op::post("/api/v1/logout", "logout")
             .tag("session")
-            .summary("Revoke a session's tokens (the caller's own)")
+            .summary("Revoke a session: the refresh token given and the access token used (or given)")
             .body::<RefreshRequest>()
             .empty(204, "Revoked"),
         logout,
@@ -152,7 +152,10 @@ async fn refresh(
     Ok(Json(session.into()))
 }
 
-async fn logout(c: Caller, Body(req): Body<RefreshRequest>) -> ApiResult<axum::http::StatusCode> {
+async fn logout(c: Caller, Body(mut req): Body<RefreshRequest>) -> ApiResult<axum::http::StatusCode> {
+    if req.access_token.is_none() {
+        req.access_token = c.access_token.clone();
+    }
     c.services.logout(&session_of(&req, Some(&c.actor))).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }

@@ -6,7 +6,7 @@ use crate::cli::context::PageArgs;
 use crate::cli::context::{page, Ctx};
 use crate::cli::error::CliResult;
 use crate::cli::views;
-use crate::domain::ApiKeyStatus;
+use crate::domain::{ApiKeyPermissions, ApiKeyStatus};
 use crate::service::{Actor, Services};
 
 /// `apikey …`
@@ -27,6 +27,10 @@ pub enum ApikeyCmd {
         /// For another user (admin).
         #[arg(long)]
         user: Option<String>,
+        /// The key may only read (lists, shows, public certificate export); every write is
+        /// refused. Default: read-write, everything the key's user may do.
+        #[arg(long)]
+        read_only: bool,
     },
     /// Disable a key (can be enabled again).
     Disable {
@@ -55,8 +59,16 @@ pub(crate) async fn run(ctx: &Ctx, s: &Services, a: &Actor, c: &ApikeyCmd) -> Cl
             name,
             expires_days,
             user,
+            read_only,
         } => {
-            let (row, secret) = s.apikey_create(a, name, *expires_days, user.as_deref()).await?;
+            let permissions = if *read_only {
+                ApiKeyPermissions::Read
+            } else {
+                ApiKeyPermissions::ReadWrite
+            };
+            let (row, secret) = s
+                .apikey_create(a, name, *expires_days, permissions, user.as_deref())
+                .await?;
             print!("{}", views::users::apikey_created(ctx.json, &row, &secret));
             return Ok(());
         }

@@ -28,7 +28,7 @@ fn options(args: &ApiArgs, addr: std::net::SocketAddr) -> CliResult<ServeOptions
     Ok(ServeOptions {
         addr,
         tls,
-        tls_reload_every: Duration::from_secs(60),
+        tls_reload_every: Duration::from_secs(args.tls_reload_secs.max(1)),
         config: ApiConfig {
             max_body_bytes: args.api_max_body,
             request_timeout: Duration::from_secs(args.api_timeout),

@@ -129,7 +129,11 @@ pub(crate) async fn run(ctx: &Ctx, s: &Services, a: &Actor, c: &UserCmd) -> CliR
                 role: parse(role)?,
             };
             let (u, pw) = s.user_create(Some(a), &input).await?;
-            println!("created user {} (id {}, {})", u.username, u.id, u.role);
+            if ctx.json {
+                views::print_json(&u);
+            } else {
+                println!("created user {} (id {}, {})", u.username, u.id, u.role);
+            }
             if let Some(pw) = pw {
                 eprintln!("one-time password, shown only now: {pw}");
                 eprintln!(

@@ -274,6 +274,7 @@ mod tests {
                 user_id: 1,
                 username: "admin".into(),
                 role: UserRole::Admin,
+                read_only: false,
             },
             counts: vec![],
             expiring: vec![],

@@ -1,6 +1,7 @@
 //! Views of users, API keys and the caller.
 
 use super::{opt, when, FieldsView, TableView};
+use crate::domain::ApiKeyPermissions;
 use crate::service::views::{ApiKeyRow, UserRow};
 use crate::service::Actor;
 
@@ -36,7 +37,16 @@ impl FieldsView for UserRow {
 }
 
 impl TableView for ApiKeyRow {
-    const HEADERS: &'static [&'static str] = &["ID", "NAME", "API KEY", "USER", "STATUS", "EXPIRES", "LAST USED"];
+    const HEADERS: &'static [&'static str] = &[
+        "ID",
+        "NAME",
+        "API KEY",
+        "USER",
+        "STATUS",
+        "PERMISSIONS",
+        "EXPIRES",
+        "LAST USED",
+    ];
     fn cells(&self) -> Vec<String> {
         vec![
             self.id.to_string(),
@@ -44,6 +54,7 @@ impl TableView for ApiKeyRow {
             self.api_key.clone(),
             self.user_id.to_string(),
             self.status.to_string(),
+            self.permissions.to_string(),
             when(self.expires_at),
             when(self.last_used_at),
         ]
@@ -54,32 +65,46 @@ impl TableView for ApiKeyRow {
 pub fn apikey_created(json: bool, row: &ApiKeyRow, secret: &str) -> String {
     if json {
         return super::json_text(
-            &serde_json::json!({"id": row.id, "api_key": row.api_key, "secret": secret, "credential": format!("{}:{secret}", row.api_key)}),
+            &serde_json::json!({"id": row.id, "api_key": row.api_key, "permissions": row.permissions, "secret": secret, "credential": format!("{}:{secret}", row.api_key)}),
         )
         .map(|s| s + "\n")
         .unwrap_or_default();
     }
     format!(
-        "created API key {} (id {})\nsecret, shown only now: {secret}\nuse it as: CERTDECK_API_KEY={}:{secret}\n",
-        row.api_key, row.id, row.api_key
+        "created API key {} (id {}, {})\nsecret, shown only now: {secret}\nuse it as: CERTDECK_API_KEY={}:{secret}\n",
+        row.api_key,
+        row.id,
+        permissions_words(row.permissions),
+        row.api_key
     )
 }
 
-/// `whoami`: JSON, or `name (role, id N)`.
+/// What a key's permissions allow, in words.
+fn permissions_words(p: ApiKeyPermissions) -> &'static str {
+    match p {
+        ApiKeyPermissions::Read => "read-only: it may list, show and export public certificates, never write",
+        ApiKeyPermissions::ReadWrite => "read-write: it may do everything its user may",
+    }
+}
+
+/// `whoami`: JSON, or `name (role, id N)` (`, read-only` for a read-only API key).
 pub fn whoami(json: bool, a: &Actor) -> String {
     if json {
-        return super::json_text(&serde_json::json!({"user_id": a.user_id, "username": a.username, "role": a.role}))
-            .map(|s| s + "\n")
-            .unwrap_or_default();
+        return super::json_text(
+            &serde_json::json!({"user_id": a.user_id, "username": a.username, "role": a.role, "read_only": a.read_only}),
+        )
+        .map(|s| s + "\n")
+        .unwrap_or_default();
     }
-    format!("{} ({}, id {})\n", a.username, a.role, a.user_id)
+    let read_only = if a.read_only { ", read-only" } else { "" };
+    format!("{} ({}{read_only}, id {})\n", a.username, a.role, a.user_id)
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::testing::t0;
     use super::*;
-    use crate::domain::{ApiKeyStatus, UserRole, UserStatus};
+    use crate::domain::{ApiKeyPermissions, ApiKeyStatus, UserRole, UserStatus};
 
     fn user() -> UserRow {
         UserRow {
@@ -107,6 +132,7 @@ mod tests {
             api_key: "cdk_abc".into(),
             secret_hash: "$argon2id$hash".into(),
             status: ApiKeyStatus::Active,
+            permissions: ApiKeyPermissions::ReadWrite,
             expires_at: None,
             last_used_at: None,
             created_at: t0(),
@@ -134,14 +160,36 @@ mod tests {
     fn api_key_views() {
         assert_eq!(
             super::super::table(&[key()]).render(),
-            "ID  NAME  API KEY  USER  STATUS  EXPIRES  LAST USED\n4   ci    cdk_abc  2     active  -        -\n"
+            "ID  NAME  API KEY  USER  STATUS  PERMISSIONS  EXPIRES  LAST USED\n4   ci    cdk_abc  2     active  read-write   -        -\n"
         );
         assert!(!super::super::json_text(&[key()]).unwrap().contains("argon2"));
         assert_eq!(
             apikey_created(false, &key(), "s3"),
-            "created API key cdk_abc (id 4)\nsecret, shown only now: s3\nuse it as: CERTDECK_API_KEY=cdk_abc:s3\n"
+            "created API key cdk_abc (id 4, read-write: it may do everything its user may)\nsecret, shown only now: s3\n\
+             use it as: CERTDECK_API_KEY=cdk_abc:s3\n"
         );
         let v: serde_json::Value = serde_json::from_str(&apikey_created(true, &key(), "s3")).unwrap();
         assert_eq!(v["credential"], "cdk_abc:s3");
+        assert_eq!(v["permissions"], "read-write");
+        let mut a = Actor {
+            user_id: 2,
+            username: "bob".into(),
+            role: UserRole::Api,
+            read_only: false,
+        };
+        assert_eq!(whoami(false, &a), "bob (api, id 2)\n");
+        a.read_only = true;
+        assert_eq!(whoami(false, &a), "bob (api, read-only, id 2)\n");
+        let v: serde_json::Value = serde_json::from_str(&whoami(true, &a)).unwrap();
+        assert_eq!(v["read_only"], true);
+        let read_only = ApiKeyRow {
+            permissions: ApiKeyPermissions::Read,
+            ..key()
+        };
+        assert!(apikey_created(false, &read_only, "s3").starts_with(
+            "created API key cdk_abc (id 4, read-only: it may list, show and export public certificates, never write)\n"
+        ));
+        let v: serde_json::Value = serde_json::from_str(&super::super::json_text(&[read_only]).unwrap()).unwrap();
+        assert_eq!(v[0]["permissions"], "read");
     }
 }

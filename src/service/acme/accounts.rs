@@ -67,7 +67,7 @@ impl Services {
             "acme_account",
             None,
             json!({"directory_url": iss.directory_url, "contact_email": iss.contact_email, "tos_agreed": true, "eab_kid": eab.map(|(k, _)| k)}),
-        );
+        )?;
         if let Some(id) =
             store::insert_account(self.db(), &row, eab.map(|(k, _)| k.as_str()), vec![sealed], &audit).await?
         {

@@ -192,7 +192,7 @@ impl Services {
             "acme_ca",
             None,
             json!({"name": name, "directory_url": url.as_str()}),
-        );
+        )?;
         let row = CaRow {
             id: 0,
             user_id: actor.user_id,

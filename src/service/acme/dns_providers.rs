@@ -36,6 +36,7 @@ impl Services {
         settings: &Rfc2136Settings,
         tsig_secret: &str,
     ) -> ServiceResult<DnsProviderRow> {
+        actor.require_write("dns_provider.create")?;
         let name = opt_text("name", Some(name), 100)?.ok_or_else(|| ServiceError::invalid("name", "is required"))?;
         settings
             .server
@@ -82,6 +83,7 @@ impl Services {
         settings: &serde_json::Map<String, Value>,
         secrets: &serde_json::Map<String, Value>,
     ) -> ServiceResult<DnsProviderRow> {
+        actor.require_write("dns_provider.create")?;
         for key in ["zone", "delegation_zone"] {
             if let Some(v) = settings.get(key) {
                 let text = v.as_str().unwrap_or_default();
@@ -198,7 +200,7 @@ impl Services {
             "dns_provider",
             None,
             json!({"name": name, "type": provider_type, "settings": settings}),
-        );
+        )?;
         let row = DnsProviderRow {
             id: 0,
             user_id: actor.user_id,
@@ -303,6 +305,7 @@ impl Services {
     /// Tests a DNS provider: writes a TXT record `_certdeck-test.<zone>`, waits until the
     /// zone's authoritative servers show it, and removes it.
     pub async fn dns_provider_test(&self, actor: &Actor, id: i64) -> ServiceResult<String> {
+        actor.require_write("dns_provider.test")?;
         let p = self.dns_provider_get(actor, id).await?;
         let (records, _) = self.provider_records(&p).await?;
         if records.is_manual() {

@@ -238,7 +238,7 @@ impl Services {
             Some(id),
             json!({"ca": row.ca, "challenge": row.challenge_type, "key": row.key_type, "dns_provider_id": row.dns_provider_id,
                    "http_server_id": row.http_server_id}),
-        );
+        )?;
         crate::store::audit::insert(self.db(), &audit).await?;
         Ok(store::get_issuance(self.db(), id).await?.unwrap_or(row))
     }
@@ -246,6 +246,7 @@ impl Services {
     /// Requests a certificate: a `pending` certificate, how to obtain it, and a
     /// `certificate_issue` task.
     pub async fn cert_request(&self, actor: &Actor, input: &RequestInput) -> ServiceResult<(CertificateRow, TaskRow)> {
+        actor.require_write("certificate.request")?;
         if input.domains.is_empty() {
             return Err(ServiceError::invalid("domain", "give at least one --domain"));
         }
@@ -298,7 +299,7 @@ impl Services {
             "certificate",
             None,
             json!({"domains": domains, "ca": input.ca, "challenge": input.challenge, "key": key.name()}),
-        );
+        )?;
         let id = certs::insert(self.db(), &new, Vec::new(), &audit).await?;
         self.ensure_auto_monitor(actor, crate::domain::MonitorType::Certificate, id, &domains[0])
             .await?;
@@ -318,7 +319,7 @@ impl Services {
                 "certificate",
                 Some(id),
                 json!({"reason": "its issuance settings could not be stored"}),
-            );
+            )?;
             let _ = self.cert_remove(actor, id, &undo).await;
             return Err(e.into());
         }
@@ -340,6 +341,7 @@ impl Services {
 
     /// Queues a renewal of a certificate obtained through ACME.
     pub async fn cert_renew(&self, actor: &Actor, id: i64) -> ServiceResult<TaskRow> {
+        actor.require_write("certificate.renew")?;
         self.cert_get(actor, id).await?;
         if store::get_issuance(self.db(), id).await?.is_none() {
             return Err(ServiceError::Conflict(format!(

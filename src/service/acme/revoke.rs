@@ -56,7 +56,7 @@ impl Services {
             "certificate",
             Some(id),
             json!({"main_domain": cert.main_domain, "reason": format!("{reason:?}")}),
-        );
+        )?;
         crate::store::audit::insert(self.db(), &audit).await?;
         self.cert_get(actor, id).await
     }

@@ -88,7 +88,7 @@ impl Services {
         };
         let audit = self.audit(Some(actor), "alert.create", "alert", None, serde_json::json!({
             "name": new.name, "type": t, "condition": c, "value": new.condition_value, "severity": new.severity, "monitor_id": new.monitor_id,
-        }));
+        }))?;
         let id = store::insert_alert(self.db(), &new, &audit).await?;
         self.alert_get(actor, id).await
     }
@@ -147,7 +147,7 @@ impl Services {
         }
         let audit = self.audit(Some(actor), "alert.update", "alert", Some(id), serde_json::json!({
             "name": input.name, "type": t, "condition": c, "severity": input.severity, "is_active": input.is_active, "monitor_id": input.monitor_id,
-        }));
+        }))?;
         crate::store::audited::update_by_id(self.db(), "alerts", id, &sets, &audit).await?;
         self.alert_get(actor, id).await
     }
@@ -161,7 +161,7 @@ impl Services {
             "alert",
             Some(id),
             serde_json::json!({"name": row.name}),
-        );
+        )?;
         store::delete_alert(self.db(), id, &audit).await?;
         Ok(())
     }
@@ -195,7 +195,7 @@ impl Services {
             "alert_history",
             Some(history_id),
             serde_json::json!({"alert_id": h.alert_id}),
-        );
+        )?;
         store::resolve_history(self.db(), history_id, &audit).await?;
         store::get_history(self.db(), history_id)
             .await?
@@ -223,7 +223,7 @@ impl Services {
             "alert_history",
             Some(history_id),
             serde_json::json!({"alert_id": h.alert_id}),
-        );
+        )?;
         if !crate::store::monitor_checks::acknowledge(self.db(), history_id, actor.user_id, &audit).await? {
             return Err(ServiceError::Conflict(format!(
                 "alert {history_id} is already acknowledged"

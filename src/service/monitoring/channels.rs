@@ -163,6 +163,7 @@ impl Services {
         t: ChannelType,
         fields: &Value,
     ) -> ServiceResult<ChannelView> {
+        actor.require_write("channel.create")?;
         let name = opt_text("name", Some(name), 100)?.ok_or_else(|| ServiceError::invalid("name", "is required"))?;
         let (settings, secrets) = self.split_channel_config(t, fields)?;
         self.check_channel_fields_targets(t, fields).await?;
@@ -174,7 +175,7 @@ impl Services {
             serde_json::json!({
                 "name": name, "type": t, "settings": settings, "secret_fields": secrets.keys().collect::<Vec<_>>(),
             }),
-        );
+        )?;
         // The secrets are sealed for the new row's id, inside the INSERT's transaction.
         let config = serde_json::json!({"settings": settings, "secrets": Value::Null});
         let ring = self.keyring_arc();
@@ -196,7 +197,7 @@ impl Services {
         }
         let view = self.channel_view(row, reveal)?;
         if reveal {
-            let audit = self.audit(
+            let audit = self.audit_read(
                 Some(actor),
                 "channel.reveal",
                 "alert_channel",
@@ -228,6 +229,7 @@ impl Services {
         fields: Option<&Value>,
         is_active: Option<bool>,
     ) -> ServiceResult<ChannelView> {
+        actor.require_write("channel.update")?;
         let row = store::get_channel(self.db(), id)
             .await?
             .ok_or_else(|| ServiceError::not_found("channel", id))?;
@@ -266,7 +268,7 @@ impl Services {
         if let Some(a) = is_active {
             sets.set("is_active", Arg::Bool(a));
         }
-        let audit = self.audit(Some(actor), "channel.update", "alert_channel", Some(id), details);
+        let audit = self.audit(Some(actor), "channel.update", "alert_channel", Some(id), details)?;
         crate::store::audited::update_by_id(self.db(), "alert_channels", id, &sets, &audit).await?;
         self.channel_get(actor, id, false).await
     }
@@ -280,7 +282,7 @@ impl Services {
             "alert_channel",
             Some(id),
             serde_json::json!({"name": c.name}),
-        );
+        )?;
         store::delete_channel(self.db(), id, &audit).await?;
         Ok(())
     }
@@ -300,7 +302,7 @@ impl Services {
             "alert_channel_binding",
             None,
             serde_json::json!({"alert_id": alert_id, "channel_id": channel_id}),
-        );
+        )?;
         store::insert_binding(self.db(), alert_id, channel_id, &audit)
             .await
             .map_err(|e| match ServiceError::from(e) {
@@ -321,7 +323,7 @@ impl Services {
             "alert_channel_binding",
             None,
             serde_json::json!({"alert_id": alert_id, "channel_id": channel_id}),
-        );
+        )?;
         if store::delete_binding(self.db(), alert_id, channel_id, &audit).await? {
             Ok(())
         } else {

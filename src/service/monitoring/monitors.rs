@@ -105,6 +105,7 @@ impl Services {
 
     /// Creates a monitor owned by the actor.
     pub async fn monitor_create(&self, actor: &Actor, input: &MonitorInput) -> ServiceResult<MonitorRow> {
+        actor.require_write("monitor.create")?;
         let name = opt_text("name", input.name.as_deref(), 100)?
             .ok_or_else(|| ServiceError::invalid("name", "is required"))?;
         let t = input
@@ -159,7 +160,7 @@ impl Services {
             serde_json::json!({
                 "name": new.name, "type": t, "target_id": new.target_id, "domain": new.domain, "port": port,
             }),
-        );
+        )?;
         let id = store::insert_monitor(self.db(), &new, &audit).await?;
         self.monitor_get(actor, id).await
     }
@@ -189,6 +190,7 @@ impl Services {
 
     /// Edits a monitor (name, port, interval, enabled).
     pub async fn monitor_update(&self, actor: &Actor, id: i64, input: &MonitorInput) -> ServiceResult<MonitorRow> {
+        actor.require_write("monitor.update")?;
         let row = self.monitor_get(actor, id).await?;
         if input.monitor_type.is_some_and(|t| t != row.monitor_type)
             || input.target_id.is_some()
@@ -236,7 +238,7 @@ impl Services {
         }
         let audit = self.audit(Some(actor), "monitor.update", "monitor", Some(id), serde_json::json!({
             "name": input.name, "port": input.port, "check_interval": input.check_interval, "is_active": input.is_active,
-        }));
+        }))?;
         crate::store::audited::update_by_id(self.db(), "monitors", id, &sets, &audit).await?;
         self.monitor_get(actor, id).await
     }
@@ -250,7 +252,7 @@ impl Services {
             "monitor",
             Some(id),
             serde_json::json!({"name": row.name}),
-        );
+        )?;
         store::delete_monitor(self.db(), id, &audit).await?;
         Ok(())
     }

@@ -119,6 +119,7 @@ fn target_kind(t: TaskType) -> &'static str {
 impl Services {
     /// Enqueues a task after checking its input and that the actor owns its target.
     pub async fn task_enqueue(&self, actor: &Actor, input: &TaskInput) -> ServiceResult<TaskRow> {
+        actor.require_write("task.enqueue")?;
         let task_type = input
             .task_type
             .ok_or_else(|| ServiceError::invalid("task_type", "is required"))?;
@@ -177,7 +178,7 @@ impl Services {
             "task",
             None,
             serde_json::json!({"type": task_type, "priority": priority, "target_type": kind, "target_id": target_id}),
-        );
+        )?;
         let id = match self.task_enqueue_once(&new, &scope, Some(&audit)).await? {
             Enqueued::New(id) => {
                 self.publish(WorkerEvent::Task(id));
@@ -379,7 +380,7 @@ impl Services {
             "task",
             Some(id),
             serde_json::json!({"type": before.task_type, "status_before": before.status}),
-        );
+        )?;
         if !queue::cancel(self.db(), id, &audit).await? {
             return Err(ServiceError::Conflict(format!(
                 "task {id} is {}: only pending or running tasks can be cancelled",
@@ -407,7 +408,7 @@ impl Services {
             "task",
             Some(id),
             serde_json::json!({"type": before.task_type, "status_before": before.status}),
-        );
+        )?;
         // One open task per target here too: a retry never doubles work that is queued again.
         let deployments = if before.target_type.as_deref() == Some("certificate") {
             param_ids(before.params.as_ref().map(|p| &p.0), "deployments").unwrap_or_default()

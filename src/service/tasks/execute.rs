@@ -92,6 +92,7 @@ impl Services {
     /// Runs the given task in this process now, if it is due and no worker has it (a face that
     /// enqueued it and wants the result at once). `None`: another worker has it, or it is not due.
     pub async fn task_run_here(&self, actor: &Actor, id: i64, runners: &Runners) -> ServiceResult<Option<RunReport>> {
+        actor.require_write("task.run")?;
         self.task_get(actor, id).await?;
         let exec = ExecSettings::default();
         let worker = format!("here:{}:{:08x}", std::process::id(), rand::random::<u32>());
@@ -106,6 +107,7 @@ impl Services {
     /// worker died, and maybe no scheduler runs to notice) is reaped first, so the task can run
     /// here. Call again after a pause while it returns [`WaitStep::Waiting`].
     pub async fn task_wait_step(&self, actor: &Actor, id: i64, runners: &Runners) -> ServiceResult<WaitStep> {
+        actor.require_write("task.run")?;
         let d = self.task_get(actor, id).await?;
         let now = Utc::now();
         let expired = |t: Option<DateTime<Utc>>| t.is_some_and(|t| t < now);
@@ -299,6 +301,7 @@ impl Services {
                     user_id: user.id,
                     username: user.username,
                     role: user.role,
+                    read_only: false,
                 })
             }
         };

@@ -6,11 +6,12 @@ use futures::future::BoxFuture;
 use super::contract::{Cx, Resource};
 use super::model::*;
 use super::values::*;
-use crate::domain::ApiKeyStatus;
+use crate::domain::{ApiKeyPermissions, ApiKeyStatus};
 use crate::errors::ServiceResult;
 use crate::service::query::Watched;
 use crate::tui::action::Action;
 use crate::tui::effects::{Query, Redacted, Reply};
+use crate::tui::form::names;
 use crate::tui::form::{Field, Form, FormOp};
 use crate::tui::model::Kind;
 use crate::tui::state::{Detail, Link};
@@ -24,6 +25,7 @@ const COLUMNS: &[Column] = &[
     col("key", 20, 2),
     col("owner", 6, 0),
     col("status", 8, 0),
+    col("permissions", 10, 0),
     col("expires", 10, 0),
     col("last_used", 10, 0),
 ];
@@ -61,6 +63,11 @@ impl Resource for ApiKeys {
             vec![
                 Field::text("name", "").required(),
                 Field::number("expires_in_days", "365"),
+                Field::picker(
+                    "permissions",
+                    &names(ApiKeyPermissions::ALL, ApiKeyPermissions::as_str),
+                    ApiKeyPermissions::ReadWrite.as_str(),
+                ),
             ],
         ))
     }
@@ -86,6 +93,7 @@ impl Resource for ApiKeys {
                             text(k.api_key.clone()),
                             text(format!("#{}", k.user_id)),
                             status(k.status.as_str()),
+                            text(k.permissions.as_str()),
                             Cell::Rel(k.expires_at, true),
                             Cell::Rel(k.last_used_at, false),
                         ],
@@ -109,6 +117,7 @@ impl Resource for ApiKeys {
                     field("key", text(k.api_key.clone())),
                     field("owner", text(format!("#{}", k.user_id))),
                     field("status", status(k.status.as_str())),
+                    field("permissions", text(k.permissions.as_str())),
                     field("expires", Cell::Time(k.expires_at)),
                     field("last_used", Cell::Time(k.last_used_at)),
                 ])],
@@ -123,7 +132,13 @@ impl Resource for ApiKeys {
             };
             let (k, secret) = cx
                 .svc
-                .apikey_create(cx.actor, get(v, "name"), num(v, "expires_in_days")?, None)
+                .apikey_create(
+                    cx.actor,
+                    get(v, "name"),
+                    num(v, "expires_in_days")?,
+                    parse_enum(v, "permissions")?.unwrap_or(ApiKeyPermissions::ReadWrite),
+                    None,
+                )
                 .await?;
             Ok(Reply::Secret(
                 "reveal.apikey",

@@ -29,6 +29,7 @@ fn admin() -> Actor {
         user_id: 1,
         username: "admin".into(),
         role: UserRole::Admin,
+        read_only: false,
     }
 }
 
