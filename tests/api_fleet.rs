@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use certdeck::crypto::{Keyring, MasterKey};
-use certdeck::domain::UserRole;
+use certdeck::domain::{ApiKeyPermissions, UserRole};
 use certdeck::service::{bootstrap, Actor, ClientInfo, Services};
 use common::*;
 use reqwest::Method;
@@ -223,7 +223,10 @@ async fn people(t: &TestDb, key_b64: &str) -> People {
         toks.push(session.access_token);
     }
     let alice = login(&s, label, "alice", PW).await;
-    let (row, secret) = s.apikey_create(&alice, "ci", None, None).await.unwrap();
+    let (row, secret) = s
+        .apikey_create(&alice, "ci", None, ApiKeyPermissions::ReadWrite, None)
+        .await
+        .unwrap();
     People {
         label,
         admin,

@@ -17,8 +17,8 @@ pub mod deploy;
 pub mod deployments;
 pub mod groups;
 pub mod health;
-pub mod servers;
 pub mod metrics;
+pub mod servers;
 pub mod session;
 
 /// Every route of the API.
