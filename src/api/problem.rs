@@ -301,6 +301,22 @@ mod tests {
         assert!(!internal.detail.contains("secret detail"));
     }
 
+    #[tokio::test]
+    async fn a_wrongly_typed_member_is_named() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct B {
+            port: Option<i64>,
+        }
+        let req = axum::http::Request::builder()
+            .method("POST")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(axum::body::Body::from(r#"{"port":"x"}"#))
+            .unwrap();
+        let p = Body::<B>::from_request(req, &()).await.unwrap_err();
+        assert_eq!((p.status, p.field.as_deref()), (422, Some("port")));
+    }
+
     #[test]
     fn serde_messages_give_the_field() {
         assert_eq!(field_of("missing field `name` at line 1").as_deref(), Some("name"));

@@ -583,6 +583,30 @@ impl Services {
         Ok(store::list_deployments(self.db(), cert_id, server_id).await?)
     }
 
+    /// A page of the deployments of a certificate and/or a server (newest first); each one given
+    /// must be visible to the actor.
+    pub async fn deployment_page(
+        &self,
+        actor: &Actor,
+        cert_id: Option<i64>,
+        server_id: Option<i64>,
+        page: Page,
+    ) -> ServiceResult<Vec<DeploymentRow>> {
+        if cert_id.is_none() && server_id.is_none() {
+            return Err(ServiceError::invalid(
+                "certificate_id",
+                "give a certificate (certificate_id) or a server (server_id)",
+            ));
+        }
+        if let Some(c) = cert_id {
+            self.cert_get(actor, c).await?;
+        }
+        if let Some(s) = server_id {
+            self.server_get(actor, s).await?;
+        }
+        Ok(store::list_deployments_page(self.db(), cert_id, server_id, page).await?)
+    }
+
     /// Removes a deployment binding (the files on the server stay).
     pub async fn deployment_delete(&self, actor: &Actor, id: i64) -> ServiceResult<()> {
         let d = self.deployment_get(actor, id).await?;

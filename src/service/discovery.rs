@@ -8,12 +8,15 @@ use serde_json::{json, Value};
 
 use super::remote::{server_label, RemoteError};
 use super::runner::{RunFuture, TaskContext, TaskFailure, TaskRunner};
-use super::Services;
+use super::tasks::enqueue::TaskInput;
+use super::{Actor, Services};
 use crate::domain::webconf::{self, Flavor};
-use crate::domain::{ConfigType, LogLevel, ServerStatus, ServerType};
+use crate::domain::{ConfigType, LogLevel, ServerStatus, ServerType, TaskType};
 use crate::engine::ssh::{Bounded, Sftp, SshSession};
+use crate::errors::ServiceResult;
 use crate::store::discovery::{self as store, FoundConfig, ProbeFacts, SiteRow};
 use crate::store::servers::ServerRow;
+use crate::store::tasks::TaskRow;
 
 /// The `server_configs.config_content` TEXT column holds at most this many bytes.
 pub const CONFIG_CONTENT_MAX: usize = 65_535;
@@ -90,6 +93,26 @@ pub fn parse_web_version(text: &str) -> Option<String> {
 }
 
 impl Services {
+    /// Queues a `server_check` of a server the actor may see: probe it over SSH and discover its
+    /// web server configuration. `max_attempts` is the runs allowed for transient failures (an
+    /// interactive caller that waits for the result gives 1, to hear of a failure at once).
+    pub async fn server_check_enqueue(
+        &self,
+        actor: &Actor,
+        server_id: i64,
+        max_attempts: i32,
+    ) -> ServiceResult<TaskRow> {
+        let input = TaskInput {
+            task_type: Some(TaskType::ServerCheck),
+            priority: Some(8),
+            target_type: Some("server".into()),
+            target_id: Some(server_id),
+            max_attempts: Some(max_attempts),
+            ..Default::default()
+        };
+        self.task_enqueue(actor, &input).await
+    }
+
     async fn server_check_run(&self, ctx: &TaskContext) -> Result<Value, TaskFailure> {
         let id = ctx
             .task()

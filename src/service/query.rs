@@ -97,6 +97,10 @@ impl Terms {
     pub fn check_keys(&self, known: &[&str]) -> ServiceResult<()> {
         match self.unknown_key(known) {
             None => Ok(()),
+            Some(k) if known.is_empty() => Err(ServiceError::invalid(
+                "filter",
+                format!("unknown term '{k}:': this list takes no filter terms"),
+            )),
             Some(k) => Err(ServiceError::invalid(
                 "filter",
                 format!("unknown term '{k}:' (known: {})", known.join(", ")),

@@ -8,8 +8,13 @@ use crate::store::{Arg, Page, Sets};
 
 use super::{ensure_owner, ensure_same_owner, field, opt_text, Actor, Services};
 
-/// Input of a new or edited server. Secrets are plaintext here and sealed before storage.
-#[derive(Clone, Default)]
+/// Input of a new or edited server. Secrets are plaintext here and sealed before storage; no
+/// face ever reads them back (rows say only `has_password`, `has_private_key`, …).
+///
+/// Also the JSON body of `POST /api/v1/servers` and `PATCH /api/v1/servers/{id}`: absent
+/// members are "not given" (keep the stored value on an edit).
+#[derive(Clone, Default, serde::Deserialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
 pub struct ServerInput {
     /// Display name.
     pub name: Option<String>,
@@ -23,15 +28,19 @@ pub struct ServerInput {
     pub auth_type: Option<AuthType>,
     /// SSH user.
     pub username: Option<String>,
-    /// SSH password.
+    /// SSH password (write-only: never returned).
+    #[schemars(extend("writeOnly" = true))]
     pub password: Option<String>,
-    /// SSH private key (OpenSSH or PEM text).
+    /// SSH private key (OpenSSH or PEM text) (write-only: never returned).
+    #[schemars(extend("writeOnly" = true))]
     pub private_key: Option<String>,
-    /// Pull-agent token.
+    /// Pull-agent token (write-only: never returned).
+    #[schemars(extend("writeOnly" = true))]
     pub token: Option<String>,
-    /// Status (edit only).
+    /// Status (default active).
     pub status: Option<ServerStatus>,
-    /// Passphrase of an encrypted private key.
+    /// Passphrase of an encrypted private key (write-only: never returned).
+    #[schemars(extend("writeOnly" = true))]
     pub key_passphrase: Option<String>,
     /// Reach the server through this server entry (ProxyJump); `Some(0)` clears it on edit.
     pub jump_server_id: Option<i64>,
@@ -269,7 +278,7 @@ impl Services {
             server_type: input.server_type.unwrap_or(ServerType::Nginx),
             auth_type,
             username,
-            status: ServerStatus::Active,
+            status: input.status.unwrap_or(ServerStatus::Active),
             // Sealed for the new row's id by `insert_server` (the id is bound into each envelope).
             password_encrypted: None,
             private_key_encrypted: None,
@@ -292,7 +301,7 @@ impl Services {
             None,
             serde_json::json!({
                 "hostname": new.hostname, "port": new.port, "server_type": new.server_type, "auth_type": new.auth_type,
-                "username": new.username, "name": new.name,
+                "username": new.username, "name": new.name, "status": new.status,
             }),
         )?;
         let mut sealed = Vec::new();

@@ -371,6 +371,25 @@ pub async fn list_deployments(
     on_db!(db, p => bind_args!(sqlx::query_as::<_, DeploymentRow>(AssertSqlSafe(sql)), w.args.clone()).fetch_all(p).await)
 }
 
+/// A page of the deployments of a certificate and/or a server, newest first.
+pub async fn list_deployments_page(
+    db: &Db,
+    certificate_id: Option<i64>,
+    server_id: Option<i64>,
+    page: Page,
+) -> Result<Vec<DeploymentRow>, sqlx::Error> {
+    let mut w = Where::new();
+    w.before("id", &page);
+    w.and_opt("certificate_id = ?", certificate_id, Arg::I64);
+    w.and_opt("server_id = ?", server_id, Arg::I64);
+    let sql = format!(
+        "SELECT {DEPLOY_COLS} FROM certificate_deployments{} ORDER BY id DESC LIMIT {}",
+        w.sql(),
+        page.size()
+    );
+    on_db!(db, p => bind_args!(sqlx::query_as::<_, DeploymentRow>(AssertSqlSafe(sql)), w.args.clone()).fetch_all(p).await)
+}
+
 /// Deployments to every server entry on one machine (host name, case-insensitive, and SSH port).
 pub async fn list_deployments_on_host(db: &Db, hostname: &str, port: i32) -> Result<Vec<DeploymentRow>, sqlx::Error> {
     let sql = format!(

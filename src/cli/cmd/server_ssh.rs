@@ -9,9 +9,7 @@ use super::task::run_task;
 use crate::cli::error::{CliError, CliResult};
 use crate::cli::views;
 use crate::cli::views::{print_fields, print_json};
-use crate::domain::TaskType;
 use crate::service::onboarding::{ImportDefaults, ImportLine};
-use crate::service::tasks::TaskInput;
 use crate::service::{Actor, Services};
 
 fn print_import(json: bool, lines: &[ImportLine]) {
@@ -46,16 +44,8 @@ fn import_defaults(o: &ImportArgs) -> CliResult<ImportDefaults> {
 pub(crate) async fn run(json: bool, s: &Services, a: &Actor, c: &ServerCmd) -> CliResult<()> {
     match c {
         ServerCmd::Check { id, no_wait } => {
-            let input = TaskInput {
-                task_type: Some(TaskType::ServerCheck),
-                priority: Some(8),
-                target_type: Some("server".into()),
-                target_id: Some(*id),
-                // Interactive: report a failure now rather than retry in the background.
-                max_attempts: Some(if *no_wait { 3 } else { 1 }),
-                ..Default::default()
-            };
-            let t = s.task_enqueue(a, &input).await?;
+            // Interactive: report a failure now rather than retry in the background.
+            let t = s.server_check_enqueue(a, *id, if *no_wait { 3 } else { 1 }).await?;
             if *no_wait {
                 println!("queued server_check task {}", t.id);
                 return Ok(());
