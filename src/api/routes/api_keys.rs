@@ -9,11 +9,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use crate::api::list::ListQuery;
+use crate::api::auth::Caller;
 use crate::api::cursor::{paged, Paged};
+use crate::api::list::ListQuery;
 use crate::api::openapi::{Api, Op};
 use crate::api::problem::{ApiResult, Body, Id, Params};
-use crate::api::auth::Caller;
 use crate::domain::{ApiKeyPermissions, ApiKeyStatus};
 use crate::service::views::ApiKeyRow;
 

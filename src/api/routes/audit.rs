@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use axum::Json;
 use chrono::Utc;
 
-use crate::api::list::ListQuery;
+use crate::api::auth::Caller;
 use crate::api::cursor::{paged, Paged};
+use crate::api::list::ListQuery;
 use crate::api::openapi::{Api, Op};
 use crate::api::problem::{ApiResult, Params};
-use crate::api::auth::Caller;
 use crate::service::query::{AuditFilter, ListFilter};
 use crate::service::views::AuditRow;
 

@@ -7,9 +7,9 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
+use crate::api::auth::Caller;
 use crate::api::openapi::{Api, Op};
 use crate::api::problem::{ApiResult, Body, Id, Problem};
-use crate::api::auth::Caller;
 use crate::service::deploy::{DeployTarget, PlannedHost};
 use crate::service::views::TaskRow;
 

@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 
-use crate::api::list::ListQuery;
+use crate::api::auth::Caller;
 use crate::api::cursor::{paged, Paged};
+use crate::api::list::ListQuery;
 use crate::api::openapi::{Api, Op};
 use crate::api::problem::{ApiResult, Id, Params};
-use crate::api::auth::Caller;
 use crate::service::query::{HistoryFilter, ListFilter};
 use crate::service::views::HistoryRow;
 

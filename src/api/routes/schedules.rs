@@ -6,9 +6,9 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
+use crate::api::auth::Caller;
 use crate::api::openapi::{Api, Op};
 use crate::api::problem::{ApiResult, Body, Id};
-use crate::api::auth::Caller;
 use crate::service::schedules::ScheduleInput;
 use crate::service::views::ScheduleRow;
 

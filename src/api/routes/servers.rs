@@ -9,11 +9,11 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 
-use crate::api::list::ListQuery;
+use crate::api::auth::Caller;
 use crate::api::cursor::{paged, Paged};
+use crate::api::list::ListQuery;
 use crate::api::openapi::{Api, Op};
 use crate::api::problem::{ApiResult, Body, Id, Params};
-use crate::api::auth::Caller;
 use crate::service::query::{ListFilter, ServerFilter};
 use crate::service::remote::HostKeyCheck;
 use crate::service::servers::ServerInput;

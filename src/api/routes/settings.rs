@@ -8,9 +8,9 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
+use crate::api::auth::Caller;
 use crate::api::openapi::{Api, Op};
 use crate::api::problem::{ApiResult, Body, Problem};
-use crate::api::auth::Caller;
 use crate::domain::SettingType;
 use crate::service::views::SettingRow;
 

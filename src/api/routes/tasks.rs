@@ -29,11 +29,11 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
-use crate::api::list::ListQuery;
+use crate::api::auth::Caller;
 use crate::api::cursor::{paged, Paged};
+use crate::api::list::ListQuery;
 use crate::api::openapi::{Api, Op};
 use crate::api::problem::{ApiResult, Id, Params, Problem};
-use crate::api::auth::Caller;
 use crate::domain::TaskStatus;
 use crate::service::query::{ListFilter, TaskFilter};
 use crate::service::tasks::TaskDetail;
