@@ -218,14 +218,14 @@ fn db_status_rollback_and_no_migrate() {
     );
     let (out, err) = text(&rb);
     assert!(
-        out.contains("rolled back V18, V17, V16, V15, V14, V13, V12, V11, V10, V9, V8, V7, V6")
+        out.contains("rolled back V19, V18, V17, V16, V15, V14, V13, V12, V11, V10, V9, V8, V7, V6")
             && out.contains("backup written: "),
         "{out}{err}"
     );
     let st2 = certdeck(home.path(), &["--database-url", &url, "db", "status"], None);
     let (out, _) = text(&st2);
     assert!(
-        out.contains("V5") && out.lines().filter(|l| l.contains("pending")).count() == 13,
+        out.contains("V5") && out.lines().filter(|l| l.contains("pending")).count() == 14,
         "{out}"
     );
 }

@@ -11,9 +11,9 @@ use certdeck::store::migrate::{self, MigrationError, Script};
 use certdeck::store::Db;
 use common::{count, exec, TestDb};
 
-const LATEST: i64 = 18;
+const LATEST: i64 = 19;
 /// Every shipped version.
-const VERSIONS: &[i64] = &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18];
+const VERSIONS: &[i64] = &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19];
 /// Settings rows at the latest version: V6 seeds 20, V13 adds the 3 dns-01 settings, V14 2 more, V16 1,
 /// V17 the 2 target-policy settings.
 const SETTINGS_AT_LATEST: i64 = 28;

@@ -515,7 +515,7 @@ async fn mariadb_schema_still_matches_the_design_after_rollbacks_and_remigration
     // At 6 (U8, U7 undone): the design tables unchanged, FK-backing indexes still in place.
     assert_eq!(
         migrate::rollback(&t.db, 6).await.unwrap(),
-        vec![18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7]
+        vec![19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7]
     );
     let diffs = schema_differences(&t.db, false).await;
     assert!(diffs.is_empty(), "at version 6: {}", report(&diffs));
@@ -533,17 +533,17 @@ async fn mariadb_schema_still_matches_the_design_after_rollbacks_and_remigration
     // Back to 7, then all the way down and up again: the very same schema.
     assert_eq!(
         migrate::migrate(&t.db).await.unwrap(),
-        vec![7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18]
+        vec![7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]
     );
     let diffs = schema_differences(&t.db, true).await;
     assert!(diffs.is_empty(), "after V7 again: {}", report(&diffs));
     assert_eq!(
         migrate::rollback(&t.db, 0).await.unwrap(),
-        vec![18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1]
+        vec![19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1]
     );
     assert_eq!(
         migrate::migrate(&t.db).await.unwrap(),
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]
     );
     let diffs = schema_differences(&t.db, true).await;
     assert!(diffs.is_empty(), "after rollback to 0 and migrate: {}", report(&diffs));

@@ -400,7 +400,7 @@ async fn sqlite_schema_still_matches_the_design_after_rollbacks_and_remigration(
     let p = pool(&t.db);
     assert_eq!(
         migrate::rollback(&t.db, 6).await.unwrap(),
-        vec![18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7]
+        vec![19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7]
     );
     let diffs = schema_differences(p, false).await;
     assert!(diffs.is_empty(), "at version 6: {}", report(&diffs));
@@ -417,17 +417,17 @@ async fn sqlite_schema_still_matches_the_design_after_rollbacks_and_remigration(
     );
     assert_eq!(
         migrate::migrate(&t.db).await.unwrap(),
-        vec![7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18]
+        vec![7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]
     );
     let diffs = schema_differences(p, true).await;
     assert!(diffs.is_empty(), "after V7 again: {}", report(&diffs));
     assert_eq!(
         migrate::rollback(&t.db, 0).await.unwrap(),
-        vec![18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1]
+        vec![19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1]
     );
     assert_eq!(
         migrate::migrate(&t.db).await.unwrap(),
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]
     );
     let diffs = schema_differences(p, true).await;
     assert!(diffs.is_empty(), "after rollback to 0 and migrate: {}", report(&diffs));

@@ -294,7 +294,7 @@ fn cli_rollback_restore_and_rotate_ask_first_and_refuse_api_keys_and_user_sessio
         Path::new(written).exists() && written.starts_with(backups.to_str().unwrap()),
         "{out}"
     );
-    assert!(out.contains("rolled back V18, V17, V16"), "{out}");
+    assert!(out.contains("rolled back V19, V18, V17, V16"), "{out}");
 
     // The local operator (no session, no api key) may too.
     assert!(certdeck(h, "config", &["logout"], None, None).status.success());

@@ -40,12 +40,12 @@ const MYSQL: &[Script] = scripts!("mysql":
     1 "create_base_tables", 2 "add_server_tables", 3 "add_certificate_tables",
     4 "add_monitor_tables", 5 "add_task_tables", 6 "initial_data", 7 "certdeck_extensions",
     8 "task_queue", 9 "console_polling", 10 "ssh_deploy", 11 "acme", 12 "acme_eab", 13 "acme_renewal", 14 "monitoring", 15 "bound_secrets", 16 "roles",
-    17 "target_policy", 18 "api_key_permissions");
+    17 "target_policy", 18 "api_key_permissions", 19 "pull_agent");
 const SQLITE: &[Script] = scripts!("sqlite":
     1 "create_base_tables", 2 "add_server_tables", 3 "add_certificate_tables",
     4 "add_monitor_tables", 5 "add_task_tables", 6 "initial_data", 7 "certdeck_extensions",
     8 "task_queue", 9 "console_polling", 10 "ssh_deploy", 11 "acme", 12 "acme_eab", 13 "acme_renewal", 14 "monitoring", 15 "bound_secrets", 16 "roles",
-    17 "target_policy", 18 "api_key_permissions");
+    17 "target_policy", 18 "api_key_permissions", 19 "pull_agent");
 
 /// The scripts shipped for a backend, in version order.
 pub fn scripts(backend: Backend) -> &'static [Script] {

@@ -14,6 +14,7 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 pub mod acme;
+pub mod agents;
 pub mod audit;
 pub mod audited;
 pub mod backup;

@@ -731,6 +731,9 @@ pub const EXTRA_TABLES: &[&str] = &[
     "certificate_issuance",
     // V14: the notification outbox.
     "alert_deliveries",
+    // V19: the pull agent.
+    "server_agents",
+    "agent_challenges",
 ];
 
 /// Columns certdeck adds to design tables (V7), with their expected definition.

@@ -1,0 +1,196 @@
+//! `server_agents` (a token server's agent: its check-ins and when its token was shown) and
+//! `agent_challenges` (http-01 files an agent places for a certificate request).
+
+use chrono::{DateTime, Utc};
+use sqlx::FromRow;
+
+use super::{now, Db};
+use crate::on_db;
+
+/// What certdeck knows of a token server's agent.
+#[derive(Debug, Clone, Default, FromRow, serde::Serialize, schemars::JsonSchema)]
+pub struct AgentRow {
+    /// The server.
+    pub server_id: i64,
+    /// The version the agent reported at its last check-in.
+    pub agent_version: Option<String>,
+    /// Seconds between the agent's runs, as it reported them.
+    pub interval_seconds: i32,
+    /// The last check-in.
+    pub last_checkin_at: Option<DateTime<Utc>>,
+    /// The source address of the last check-in.
+    pub last_address: Option<String>,
+    /// When the current token was shown (`None`: not shown since it was set).
+    pub token_shown_at: Option<DateTime<Utc>>,
+}
+
+const AGENT_COLS: &str =
+    "server_id, agent_version, interval_seconds, last_checkin_at, last_address, token_shown_at";
+
+/// The agent row of a server, if its agent ever checked in or its token was shown.
+pub async fn get(db: &Db, server_id: i64) -> Result<Option<AgentRow>, sqlx::Error> {
+    let sql = format!("SELECT {AGENT_COLS} FROM server_agents WHERE server_id = ?");
+    on_db!(db, p => sqlx::query_as::<_, AgentRow>(sqlx::AssertSqlSafe(sql)).bind(server_id).fetch_optional(p).await)
+}
+
+/// The agent rows of these servers.
+pub async fn get_many(db: &Db, server_ids: &[i64]) -> Result<Vec<AgentRow>, sqlx::Error> {
+    if server_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = server_ids.iter().take(1000).map(|i| i.to_string()).collect();
+    let sql = format!(
+        "SELECT {AGENT_COLS} FROM server_agents WHERE server_id IN ({})",
+        ids.join(",")
+    );
+    on_db!(db, p => sqlx::query_as::<_, AgentRow>(sqlx::AssertSqlSafe(sql)).fetch_all(p).await)
+}
+
+/// Makes sure the server has an agent row (so the updates below have one to change).
+async fn ensure(db: &Db, server_id: i64) -> Result<(), sqlx::Error> {
+    let sql = match db {
+        Db::MySql(_) => "INSERT IGNORE INTO server_agents (server_id) VALUES (?)",
+        Db::Sqlite(_) => "INSERT OR IGNORE INTO server_agents (server_id) VALUES (?)",
+    };
+    on_db!(db, p => sqlx::query(sql).bind(server_id).execute(p).await.map(|_| ()))
+}
+
+/// Records a check-in: the agent's version, its interval and the source address.
+pub async fn record_checkin(
+    db: &Db,
+    server_id: i64,
+    version: &str,
+    interval_seconds: i32,
+    address: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    let n = now();
+    let sql = match db {
+        Db::MySql(_) => {
+            "INSERT INTO server_agents (server_id, agent_version, interval_seconds, last_checkin_at, last_address) \
+             VALUES (?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE agent_version = VALUES(agent_version), \
+             interval_seconds = VALUES(interval_seconds), last_checkin_at = VALUES(last_checkin_at), \
+             last_address = VALUES(last_address)"
+        }
+        Db::Sqlite(_) => {
+            "INSERT INTO server_agents (server_id, agent_version, interval_seconds, last_checkin_at, last_address) \
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (server_id) DO UPDATE SET agent_version = excluded.agent_version, \
+             interval_seconds = excluded.interval_seconds, last_checkin_at = excluded.last_checkin_at, \
+             last_address = excluded.last_address"
+        }
+    };
+    on_db!(db, p => sqlx::query(sql).bind(server_id).bind(version).bind(interval_seconds).bind(n).bind(address)
+        .execute(p).await.map(|_| ()))
+}
+
+/// Marks the server's current token as shown (`true`) or not yet shown (`false`, a new token).
+pub async fn set_token_shown(db: &Db, server_id: i64, shown: bool) -> Result<(), sqlx::Error> {
+    ensure(db, server_id).await?;
+    let at = shown.then(now);
+    on_db!(db, p => sqlx::query("UPDATE server_agents SET token_shown_at = ? WHERE server_id = ?")
+        .bind(at).bind(server_id).execute(p).await.map(|_| ()))
+}
+
+/// Marks the token shown only if it was not: `false` when it already was (another caller won).
+pub async fn claim_token_display(db: &Db, server_id: i64) -> Result<bool, sqlx::Error> {
+    ensure(db, server_id).await?;
+    on_db!(db, p => sqlx::query(
+        "UPDATE server_agents SET token_shown_at = ? WHERE server_id = ? AND token_shown_at IS NULL")
+        .bind(now()).bind(server_id).execute(p).await.map(|r| r.rows_affected() == 1))
+}
+
+/// A challenge file an agent places (`place`), has placed (`placed`), is to remove (`remove`),
+/// has removed (`removed`) or could not place (`failed`).
+#[derive(Debug, Clone, FromRow, serde::Serialize, schemars::JsonSchema)]
+pub struct ChallengeRow {
+    /// Id.
+    pub id: i64,
+    /// The token server whose agent places it.
+    pub server_id: i64,
+    /// The document root the file goes under (`/.well-known/acme-challenge/<token>`).
+    pub webroot: String,
+    /// The challenge token (the file name).
+    pub token: String,
+    /// The file's content.
+    pub key_authorization: String,
+    /// place, placed, remove, removed or failed.
+    pub state: String,
+    /// Why the agent could not place it.
+    pub error: Option<String>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+const CHALLENGE_COLS: &str =
+    "id, server_id, webroot, token, key_authorization, state, error, created_at, updated_at";
+
+/// Queues a challenge file for the server's agent; returns its id.
+pub async fn insert_challenge(
+    db: &Db,
+    server_id: i64,
+    webroot: &str,
+    token: &str,
+    key_authorization: &str,
+) -> Result<i64, sqlx::Error> {
+    let n = now();
+    let q = "INSERT INTO agent_challenges (server_id, webroot, token, key_authorization, state, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, 'place', ?, ?)";
+    on_db!(db, p => sqlx::query(q).bind(server_id).bind(webroot).bind(token).bind(key_authorization).bind(n).bind(n)
+        .execute(p).await.map(|r| super::users::LastId::last_id(&r)))
+}
+
+/// The challenges of a server waiting for its agent (to place or to remove), oldest first.
+pub async fn pending_challenges(db: &Db, server_id: i64) -> Result<Vec<ChallengeRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {CHALLENGE_COLS} FROM agent_challenges WHERE server_id = ? AND state IN ('place', 'remove') \
+         ORDER BY id LIMIT 100"
+    );
+    on_db!(db, p => sqlx::query_as::<_, ChallengeRow>(sqlx::AssertSqlSafe(sql)).bind(server_id).fetch_all(p).await)
+}
+
+/// Whether the server has challenges waiting for its agent (the long poll's cheap check).
+pub async fn has_pending_challenges(db: &Db, server_id: i64) -> Result<bool, sqlx::Error> {
+    on_db!(db, p => sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM agent_challenges WHERE server_id = ? AND state IN ('place', 'remove')")
+        .bind(server_id).fetch_one(p).await.map(|n| n > 0))
+}
+
+/// The challenges with these ids.
+pub async fn challenges(db: &Db, ids: &[i64]) -> Result<Vec<ChallengeRow>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list: Vec<String> = ids.iter().take(1000).map(|i| i.to_string()).collect();
+    let sql = format!(
+        "SELECT {CHALLENGE_COLS} FROM agent_challenges WHERE id IN ({})",
+        list.join(",")
+    );
+    on_db!(db, p => sqlx::query_as::<_, ChallengeRow>(sqlx::AssertSqlSafe(sql)).fetch_all(p).await)
+}
+
+/// Moves a challenge of this server from state `from` to `to` (with an error); `false` when it
+/// is not in `from` (or not this server's).
+pub async fn set_challenge_state(
+    db: &Db,
+    id: i64,
+    server_id: i64,
+    from: &[&str],
+    to: &str,
+    error: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    let states: Vec<String> = from.iter().map(|s| format!("'{}'", s.replace('\'', ""))).collect();
+    let sql = format!(
+        "UPDATE agent_challenges SET state = ?, error = ?, updated_at = ? WHERE id = ? AND server_id = ? AND state IN ({})",
+        states.join(",")
+    );
+    on_db!(db, p => sqlx::query(sqlx::AssertSqlSafe(sql)).bind(to).bind(error).bind(now()).bind(id).bind(server_id)
+        .execute(p).await.map(|r| r.rows_affected() == 1))
+}
+
+/// Removes settled challenges older than `before` (kept a while for the record).
+pub async fn prune_challenges(db: &Db, before: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    on_db!(db, p => sqlx::query(
+        "DELETE FROM agent_challenges WHERE state IN ('removed', 'failed') AND updated_at < ?")
+        .bind(super::ts(before)).execute(p).await.map(|r| r.rows_affected()))
+}
