@@ -21,6 +21,7 @@
 //! - [`server`]: listener, TLS (files or a certificate certdeck manages, reloaded when renewed),
 //!   connection handling and graceful shutdown.
 
+pub mod agent_auth;
 pub mod auth;
 pub mod cursor;
 pub mod limits;

@@ -80,6 +80,7 @@ pub struct Op {
     body: Option<SchemaFn>,
     success: Vec<Success>,
     public: bool,
+    body_limit: Option<usize>,
 }
 
 impl Op {
@@ -96,6 +97,7 @@ impl Op {
             body: None,
             success: Vec::new(),
             public: false,
+            body_limit: None,
         }
     }
 
@@ -183,6 +185,13 @@ impl Op {
         self.public = true;
         self
     }
+
+    /// A larger body limit than the server's `--api-max-body` for this route (an agent's
+    /// discovery report carries config files).
+    pub fn body_limit(mut self, bytes: usize) -> Op {
+        self.body_limit = Some(bytes);
+        self
+    }
 }
 
 /// The route table under construction.
@@ -217,7 +226,11 @@ impl Api {
         T: 'static,
     {
         let router = std::mem::take(&mut self.router);
-        self.router = router.route(op.path, on(op.method.filter(), handler));
+        let mut route = on(op.method.filter(), handler);
+        if let Some(n) = op.body_limit {
+            route = route.layer(axum::extract::DefaultBodyLimit::max(n));
+        }
+        self.router = router.route(op.path, route);
         self.ops.push(op);
     }
 

@@ -5,6 +5,7 @@
 //! clients' renewal files (`acme_clients`) and alert rule conditions (`alert_rules`).
 
 pub mod acme_clients;
+pub mod agent_wire;
 pub mod alert_rules;
 pub mod certpem;
 pub mod cidr;

@@ -298,13 +298,18 @@ impl Services {
             let (h, p, sni) = verify_target(&d, &s, &cert.main_domain);
             let blocked = match (s.auth_type, &s.host_key_fingerprint) {
                 _ if key == d.deploy_path => Some(same_path_refusal(&key)),
-                (crate::domain::AuthType::Token, _) => Some("auth type token: not reached over SSH".to_string()),
+                (crate::domain::AuthType::Token, _) => None,
                 (_, None) => Some("host key not trusted yet (certdeck server trust-hostkey)".to_string()),
                 _ => None,
             };
+            let agent = s.auth_type == crate::domain::AuthType::Token;
             out.push(PlannedHost {
                 deployment_id: d.id,
-                server: server_label(&s),
+                server: if agent {
+                    format!("{} (through its agent, at its next check-in)", server_label(&s))
+                } else {
+                    server_label(&s)
+                },
                 files: vec![(d.deploy_path.clone(), "0644".into()), (key, "0600".into())],
                 commands: [cmds.test, cmds.reload]
                     .into_iter()
@@ -388,10 +393,36 @@ impl Services {
         let mut hosts: BTreeMap<(String, i32), (Vec<ServerRow>, Vec<Entry>)> = BTreeMap::new();
         let cert_of_task = deployments.first().map(|d| d.certificate_id);
         let policy = self.target_policy().await?;
+        let mut handed = Vec::new();
         for d in deployments {
             let Some(server) = servers::get_server(self.db(), d.server_id).await? else {
                 continue;
             };
+            // A token server is not reached from here: its agent installs the deployment (the
+            // same transaction, run on the server) at its next check-in and reports the outcome.
+            if server.auth_type == crate::domain::AuthType::Token {
+                certs::set_deployment_pending(self.db(), d.id).await?;
+                ctx.log(
+                    LogLevel::Info,
+                    &format!(
+                        "{}: handed to its pull agent ({}): installed at its next check-in",
+                        server_label(&server),
+                        d.deploy_path
+                    ),
+                    None,
+                )
+                .await?;
+                handed.push(HostResult {
+                    deployment_id: d.id,
+                    server_id: server.id,
+                    server: server_label(&server),
+                    status: DeploymentStatus::Pending,
+                    error: None,
+                    ms: 0,
+                    step_ms: 0,
+                });
+                continue;
+            }
             let key_path = key_path_of(&d);
             let mut refused = (key_path == d.deploy_path).then(|| same_path_refusal(&d.deploy_path));
             let verify = verify_target(&d, &server, &main_domain);
@@ -453,7 +484,7 @@ impl Services {
                 r
             });
         }
-        let mut results = Vec::new();
+        let mut results = handed;
         let mut transient = false;
         for r in futures::future::join_all(futs).await {
             for o in r? {
@@ -474,17 +505,29 @@ impl Services {
             }
         }
         let failed: Vec<&HostResult> = results.iter().filter(|r| r.error.is_some()).collect();
+        let to_agents = results
+            .iter()
+            .filter(|r| r.status == DeploymentStatus::Pending)
+            .count();
         let summary = json!({
             "serial": material.serial,
-            "deployed": results.len() - failed.len(),
+            "deployed": results.len() - failed.len() - to_agents,
             "failed": failed.len(),
+            "to_agents": to_agents,
             "hosts": results,
         });
         if failed.is_empty() {
             ctx.progress(100).await?;
             ctx.log(
                 LogLevel::Info,
-                &format!("deployed to {} host entr(ies)", results.len()),
+                &if to_agents > 0 {
+                    format!(
+                        "deployed to {} host entr(ies); {to_agents} handed to pull agents",
+                        results.len() - to_agents
+                    )
+                } else {
+                    format!("deployed to {} host entr(ies)", results.len())
+                },
                 None,
             )
             .await?;
@@ -516,7 +559,7 @@ impl Services {
     }
 
     /// The pair to put on disk (the key opened only for this), and the certificate's main domain.
-    async fn deploy_material(&self, cert_id: i64) -> Result<(Material, String), TaskFailure> {
+    pub(super) async fn deploy_material(&self, cert_id: i64) -> Result<(Material, String), TaskFailure> {
         let row = certs::get(self.db(), cert_id)
             .await?
             .ok_or_else(|| TaskFailure::permanent(format!("certificate {cert_id} no longer exists")))?;

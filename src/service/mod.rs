@@ -15,6 +15,8 @@ use crate::store::Db;
 
 pub mod acme;
 pub mod acme_migrate;
+pub mod agent_http01;
+pub mod agents;
 pub mod audit;
 pub mod auth;
 pub mod backup;

@@ -418,6 +418,16 @@ pub async fn set_deployment_outcome(
         .execute(p).await.map(|_| ()))
 }
 
+/// Hands a deployment to its server's pull agent: status `pending` with no error (the agent
+/// installs it at its next check-in and reports the outcome).
+pub async fn set_deployment_pending(db: &Db, id: i64) -> Result<(), sqlx::Error> {
+    let now = super::now();
+    on_db!(db, p => sqlx::query(
+        "UPDATE certificate_deployments SET status = 'pending', error_message = NULL, updated_at = ? WHERE id = ?")
+        .bind(now).bind(id)
+        .execute(p).await.map(|_| ()))
+}
+
 /// Forgets what the deployments of a server say was deployed (status back to `pending`, no
 /// serial, no error): the server now names another machine, where none of it was done.
 pub async fn reset_deployments_of_server(db: &Db, server_id: i64) -> Result<u64, sqlx::Error> {

@@ -6,6 +6,7 @@ use axum::Json;
 
 use super::openapi::{Api, Op};
 
+pub mod agent;
 pub mod alert_rules;
 pub mod api_keys;
 pub mod audit;
@@ -46,6 +47,7 @@ pub fn all() -> Api {
     settings::routes(&mut api);
     users::routes(&mut api);
     api_keys::routes(&mut api);
+    agent::routes(&mut api);
     api.add(
         Op::get("/api/v1/openapi.json", "openapi")
             .tag("health")

@@ -130,6 +130,21 @@ pub(crate) async fn run(ctx: &Ctx, s: &Services, a: &Actor, c: &ServerCmd) -> Cl
             let r = s.server_update(a, *id, &input).await?;
             println!("updated server {} ({}:{})", r.id, r.hostname, r.port);
         }
+        ServerCmd::Token { id, rotate } => {
+            let t = s.server_token(a, *id, *rotate).await?;
+            if ctx.json {
+                views::print_json(&serde_json::json!({
+                    "server_id": t.server_id, "token": t.token.as_str(), "rotated": t.rotated,
+                }));
+            } else {
+                if t.rotated {
+                    eprintln!("a new token for server {} (the old one, if any, is refused from now on):", t.server_id);
+                } else {
+                    eprintln!("the token of server {} (shown this once; --rotate makes a new one):", t.server_id);
+                }
+                println!("{}", t.token.as_str());
+            }
+        }
         ServerCmd::Rm { id } => {
             s.server_delete(a, *id).await?;
             println!("deleted server {id}");

@@ -129,6 +129,15 @@ pub enum ServerCmd {
         #[arg(long)]
         yes: bool,
     },
+    /// Show a token server's agent token once (for `certdeck agent enroll`), or rotate it: the
+    /// old token is refused from that moment.
+    Token {
+        /// Server id.
+        id: i64,
+        /// Make a new token (the old one stops working at once).
+        #[arg(long)]
+        rotate: bool,
+    },
     /// The sites found by the last check, with the certificate each serves.
     Sites {
         /// Server id.

@@ -268,6 +268,17 @@ impl Services {
                 .webroot
                 .clone()
                 .ok_or_else(|| TaskFailure::permanent("http-01 over SSH needs a webroot"))?;
+            if server.auth_type == crate::domain::AuthType::Token {
+                let solver = crate::service::agent_http01::WebrootViaAgent::new(
+                    self,
+                    sid,
+                    crate::service::remote::server_label(&server),
+                    webroot,
+                )
+                .await
+                .map_err(TaskFailure::transient)?;
+                return Ok(Box::new(solver));
+            }
             let session = self.ssh_connect(&server).await.map_err(TaskFailure::from)?;
             return Ok(Box::new(WebrootOverSsh {
                 session,
