@@ -15,6 +15,7 @@ use crate::store::Db;
 
 pub mod acme;
 pub mod acme_migrate;
+pub mod agent_watch;
 pub mod audit;
 pub mod auth;
 pub mod backup;
