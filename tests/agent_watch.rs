@@ -135,7 +135,10 @@ async fn a_silent_agent_turns_its_server_error_and_fires_one_server_down_alert_u
                 .contains("the agent has not checked in yet since the server was added"),
             "[{l}] {o:?}"
         );
-        assert!(!o.message.contains("SSH"), "[{l}] no SSH check for a token server: {o:?}");
+        assert!(
+            !o.message.contains("SSH"),
+            "[{l}] no SSH check for a token server: {o:?}"
+        );
         assert!(o.message.contains("web server answers TLS"), "[{l}] {o:?}");
         assert_eq!(server_status(&s, &a, id).await, ServerStatus::Active, "[{l}]");
         assert_eq!(agent_down_alerts(&t).await, (0, 0), "[{l}]");
@@ -153,7 +156,8 @@ async fn a_silent_agent_turns_its_server_error_and_fires_one_server_down_alert_u
         assert_eq!(o.status, MonitorStatus::Ok, "[{l}] {o:?}");
         assert!(
             o.message.contains("agent checked in")
-                && o.message.contains("checks in every 300 s; last from 10.0.0.5, version 0.4.0"),
+                && o.message
+                    .contains("checks in every 300 s; last from 10.0.0.5, version 0.4.0"),
             "[{l}] {o:?}"
         );
 
@@ -174,10 +178,7 @@ async fn a_silent_agent_turns_its_server_error_and_fires_one_server_down_alert_u
             )),
             "[{l}] {o:?}"
         );
-        assert!(
-            o.alerts.iter().any(|x| x.contains("'agent down' fired")),
-            "[{l}] {o:?}"
-        );
+        assert!(o.alerts.iter().any(|x| x.contains("'agent down' fired")), "[{l}] {o:?}");
         let srv = s.server_get(&a, id).await.unwrap();
         assert_eq!(srv.status, ServerStatus::Error, "[{l}]");
         assert_eq!(
@@ -248,7 +249,12 @@ async fn an_inactive_server_is_left_inactive_and_a_racing_check_in_wins() {
             "[{l}] already error: nothing changes"
         );
         assert_eq!(
-            count_with(&t.db, "SELECT COUNT(*) FROM servers WHERE id = ? AND status = 'error'", id).await,
+            count_with(
+                &t.db,
+                "SELECT COUNT(*) FROM servers WHERE id = ? AND status = 'error'",
+                id
+            )
+            .await,
             1,
             "[{l}]"
         );
@@ -282,7 +288,12 @@ async fn the_agent_view_is_the_owners_and_null_for_ssh_servers() {
 
         let a = s.server_agent(&alice, fresh).await.unwrap().expect("a token server");
         assert_eq!(
-            (a.server_id, a.interval_seconds, a.last_checkin_at, a.agent_version.clone()),
+            (
+                a.server_id,
+                a.interval_seconds,
+                a.last_checkin_at,
+                a.agent_version.clone()
+            ),
             (fresh, 300, None, None),
             "[{l}] never checked in: no check-in, the default interval"
         );
@@ -290,8 +301,14 @@ async fn the_agent_view_is_the_owners_and_null_for_ssh_servers() {
         assert_eq!(b.agent_version.as_deref(), Some("0.4.0"), "[{l}]");
         assert_eq!(b.last_address.as_deref(), Some("10.0.0.5"), "[{l}]");
         assert!(b.last_checkin_at.is_some(), "[{l}]");
-        assert!(s.server_agent(&alice, ssh).await.unwrap().is_none(), "[{l}] not a token server");
-        assert!(s.server_agent(&admin, seen).await.unwrap().is_some(), "[{l}] an admin sees all");
+        assert!(
+            s.server_agent(&alice, ssh).await.unwrap().is_none(),
+            "[{l}] not a token server"
+        );
+        assert!(
+            s.server_agent(&admin, seen).await.unwrap().is_some(),
+            "[{l}] an admin sees all"
+        );
         assert!(
             matches!(s.server_agent(&bob, seen).await, Err(ServiceError::NotFound { .. })),
             "[{l}] another user's server does not exist for bob"

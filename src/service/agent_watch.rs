@@ -66,12 +66,7 @@ pub(super) async fn ssh_reach(server: &ServerRow, timeout: std::time::Duration) 
     let line = match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(ssh)).await {
         Ok(Ok(_)) => return None,
         Ok(Err(e)) => format!("SSH port {}:{} unreachable: {e}", ssh.0, ssh.1),
-        Err(_) => format!(
-            "SSH port {}:{} did not answer in {} s",
-            ssh.0,
-            ssh.1,
-            timeout.as_secs()
-        ),
+        Err(_) => format!("SSH port {}:{} did not answer in {} s", ssh.0, ssh.1, timeout.as_secs()),
     };
     Some(Reach {
         status: MonitorStatus::Error,

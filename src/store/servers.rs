@@ -194,9 +194,11 @@ pub async fn set_status(
              (SELECT 1 FROM server_agents a WHERE a.server_id = ? AND a.last_checkin_at > ?)")
             .bind(status.as_str()).bind(n).bind(id).bind(status.as_str()).bind(id).bind(super::ts(t))
             .execute(p).await.map(|r| r.rows_affected() == 1)),
-        None => on_db!(db, p => sqlx::query("UPDATE servers SET status = ?, updated_at = ? WHERE id = ? AND status <> ?")
+        None => {
+            on_db!(db, p => sqlx::query("UPDATE servers SET status = ?, updated_at = ? WHERE id = ? AND status <> ?")
             .bind(status.as_str()).bind(n).bind(id).bind(status.as_str())
-            .execute(p).await.map(|r| r.rows_affected() == 1)),
+            .execute(p).await.map(|r| r.rows_affected() == 1))
+        }
     }
 }
 
