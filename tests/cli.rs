@@ -196,6 +196,50 @@ fn json_output_is_machine_readable_and_matches_what_was_added() {
 }
 
 #[test]
+fn server_show_gives_a_token_servers_agent_and_null_for_an_ssh_server() {
+    let home = tempfile::tempdir().unwrap();
+    first_admin(home.path(), &[]);
+    let add = |args: &[&str], stdin: &str| {
+        let o = certdeck(home.path(), &[&["--json", "server", "add"], args].concat(), Some(stdin));
+        assert!(o.status.success(), "{:?}", text(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["id"].as_i64().unwrap().to_string()
+    };
+    let edge = add(
+        &["edge.example.com", "--auth", "token", "--token-stdin"],
+        "agent-token-0123456789abcdef\n",
+    );
+    let web = add(
+        &["web.example.com", "--user", "deploy", "--password-stdin"],
+        "ssh-pass\n",
+    );
+
+    let show = certdeck(home.path(), &["server", "show", &edge], None);
+    let (out, err) = text(&show);
+    assert!(show.status.success(), "{out}{err}");
+    for line in [
+        "agent           not checked in yet since the server was added",
+        "last check-in   -",
+        "check-in every  300 s",
+    ] {
+        assert!(out.contains(line), "{line:?} in {out}");
+    }
+    let json = certdeck(home.path(), &["--json", "server", "show", &edge], None);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["agent"]["state"], "not_checked_in", "{v}");
+    assert_eq!(v["agent"]["silent"], false, "{v}");
+    assert_eq!(v["agent"]["interval_seconds"], 300, "{v}");
+    assert_eq!(v["agent"]["last_checkin_at"], serde_json::Value::Null, "{v}");
+
+    let show = certdeck(home.path(), &["server", "show", &web], None);
+    assert!(!text(&show).0.contains("agent"), "{:?}", text(&show));
+    let json = certdeck(home.path(), &["--json", "server", "show", &web], None);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["agent"], serde_json::Value::Null, "{v}");
+    assert_eq!(v["server"]["hostname"], "web.example.com", "{v}");
+}
+
+#[test]
 fn db_status_rollback_and_no_migrate() {
     let home = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", home.path().join("x.db").display());

@@ -5,7 +5,8 @@
 mod common;
 
 use certdeck::domain::{
-    AlertType, ApiKeyPermissions, ChannelType, ConditionType, MonitorType, ServerType, SettingType, TaskType,
+    AlertType, ApiKeyPermissions, AuthType, ChannelType, ConditionType, MonitorType, ServerStatus, ServerType,
+    SettingType, TaskType,
 };
 use certdeck::service::certificates::{CertChanges, ImportInput};
 use certdeck::service::monitoring::{AlertInput, MonitorInput};
@@ -503,4 +504,98 @@ async fn every_screen_in_english() {
 #[tokio::test]
 async fn every_screen_in_chinese() {
     every_screen(Lang::ZhCn).await;
+}
+
+/// Token servers: one whose agent checked in an hour ago (every 300 s: silent, the server
+/// `error` as its monitor left it) and one whose agent never checked in, beside an SSH server.
+/// The list shows a token server's last check-in where an SSH server shows its last check; the
+/// detail shows the agent's facts and `silent`.
+async fn token_server_screens(lang: Lang) {
+    let t = common::sqlite().await;
+    let w = World::new(&t).await;
+    let (s, a) = (&w.s, &w.admin);
+    s.user_setting_set(a, "timezone", "UTC", SettingType::String)
+        .await
+        .unwrap();
+    s.server_create(
+        a,
+        &ServerInput {
+            name: Some("web-1".into()),
+            hostname: Some("web1.example.com".into()),
+            username: Some("deploy".into()),
+            password: Some("ssh-pass".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let token = |name: &str, host: &str| ServerInput {
+        name: Some(name.into()),
+        hostname: Some(host.into()),
+        server_type: Some(ServerType::Apache),
+        auth_type: Some(AuthType::Token),
+        token: Some(format!("agent-token-{name}-0123456789")),
+        ..Default::default()
+    };
+    s.server_create(a, &token("edge-new", "edge2.example.com"))
+        .await
+        .unwrap();
+    let edge = s
+        .server_create(a, &token("edge-agent", "edge1.example.com"))
+        .await
+        .unwrap();
+    certdeck::store::agents::record_checkin(s.db(), edge.id, "0.4.0", 300, Some("198.51.100.7"))
+        .await
+        .unwrap();
+    certdeck::store::discovery::record_check(s.db(), edge.id, ServerStatus::Active, None)
+        .await
+        .unwrap();
+    let hour_ago = (Utc::now() - Duration::hours(1))
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string();
+    common::exec_with(
+        s.db(),
+        "UPDATE server_agents SET last_checkin_at = ? WHERE server_id = ?",
+        (hour_ago.as_str(), edge.id),
+    )
+    .await;
+    common::exec_with(
+        s.db(),
+        "UPDATE servers SET last_check_at = ?, status = 'error' WHERE id = ?",
+        (hour_ago.as_str(), edge.id),
+    )
+    .await;
+
+    let mut c = console(&w, lang).await;
+    c.logged_in(&w).await;
+    c.command("srv").await;
+    both_sizes(&mut c, "pane_srv_agents", lang);
+    c.key(KeyCode::Enter).await;
+    both_sizes(&mut c, "detail_server_agent", lang);
+    // "silent" in the error tone (the plain theme of the snapshots has no colours).
+    let certdeck::tui::state::View::Detail(d) = c.s.view() else {
+        panic!("a detail")
+    };
+    let tab = &d.data.as_ref().expect("loaded").tabs[0];
+    let certdeck::tui::model::Body::Fields(fields) = &tab.body else {
+        panic!("the overview")
+    };
+    let agent = fields.iter().find(|(k, _)| k == "field.agent").map(|(_, c)| c);
+    assert_eq!(
+        agent,
+        Some(&certdeck::tui::model::Cell::Status(
+            "silent".into(),
+            certdeck::tui::theme::Tone::Error
+        ))
+    );
+}
+
+#[tokio::test]
+async fn token_servers_show_their_agent_in_english() {
+    token_server_screens(Lang::En).await;
+}
+
+#[tokio::test]
+async fn token_servers_show_their_agent_in_chinese() {
+    token_server_screens(Lang::ZhCn).await;
 }

@@ -16,6 +16,7 @@ use crate::store::Db;
 pub mod acme;
 pub mod acme_migrate;
 pub mod agent_http01;
+pub mod agent_watch;
 pub mod agents;
 pub mod audit;
 pub mod auth;

@@ -9,18 +9,20 @@
 //!   server's address) and port; the served leaf must be the one certdeck holds, else the host
 //!   is reported as drift ("renewed but not deployed"). With no deployment, the held
 //!   certificate's own expiry is checked.
-//! - `server`: SSH reachable on its port, and the web server completing a TLS handshake on its
-//!   verify port (443).
+//! - `server`: SSH reachable on its port (for a token server instead: its agent checking in,
+//!   see [`super::agent_watch`]), and the web server completing a TLS handshake on its verify
+//!   port (443).
 
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use super::agent_watch::{ssh_reach, worse, Reach};
 use super::runner::{RunFuture, TaskContext, TaskFailure, TaskRunner};
 use super::{Actor, Services};
 use crate::domain::alert_rules::{self, Observation};
 use crate::domain::certpem::days_until;
-use crate::domain::{LogLevel, MonitorStatus, MonitorType};
+use crate::domain::{AuthType, LogLevel, MonitorStatus, MonitorType};
 use crate::engine::probe::{FindingKind, ProbeReport, ProbeTarget};
 use crate::errors::{ServiceError, ServiceResult};
 use crate::store::monitor_checks::{self as store, CheckRecord};
@@ -221,7 +223,9 @@ impl Services {
         let mut planned: Vec<Planned> = Vec::new();
         // Findings known before probing (no deployment, a target gone…): monitor → (status, message, days_left).
         let mut direct: Vec<Option<(MonitorStatus, String, Option<i64>)>> = vec![None; monitors.len()];
-        let mut ssh_down: Vec<Option<String>> = vec![None; monitors.len()];
+        // How the server is reached (SSH port or agent), for server monitors.
+        let mut reach: Vec<Option<Reach>> = vec![None; monitors.len()];
+        let started = chrono::Utc::now();
         for (i, m) in monitors.iter().enumerate() {
             let target = |host: String, port: u16, sni: String| ProbeTarget {
                 connect_host: host,
@@ -336,19 +340,11 @@ impl Services {
                         direct[i] = Some((MonitorStatus::Unknown, "the server no longer exists".into(), None));
                         continue;
                     };
-                    let ssh = (server.hostname.as_str(), server.port.clamp(1, 65_535) as u16);
-                    let reach = tokio::time::timeout(cfg.timeout, tokio::net::TcpStream::connect(ssh)).await;
-                    match reach {
-                        Ok(Ok(_)) => {}
-                        Ok(Err(e)) => ssh_down[i] = Some(format!("SSH port {}:{} unreachable: {e}", ssh.0, ssh.1)),
-                        Err(_) => {
-                            ssh_down[i] = Some(format!(
-                                "SSH port {}:{} did not answer in {} s",
-                                ssh.0,
-                                ssh.1,
-                                cfg.timeout.as_secs()
-                            ))
-                        }
+                    if server.auth_type == AuthType::Token {
+                        // No SSH: the agent's check-ins say whether the server is there.
+                        reach[i] = Some(self.agent_reach(&server, started).await?);
+                    } else {
+                        reach[i] = ssh_reach(&server, cfg.timeout).await;
                     }
                     let port = server.verify_port.unwrap_or(443).clamp(1, 65_535) as u16;
                     planned.push(Planned {
@@ -409,11 +405,19 @@ impl Services {
         let now = chrono::Utc::now();
         let mut outcomes = Vec::new();
         for (i, m) in monitors.iter().enumerate() {
-            let (status, message, days_left, result) = if let Some((s, msg, d)) = direct[i].clone() {
-                let note = json!({"findings": [], "note": msg});
-                (s, msg, d, note)
-            } else {
-                self.judge(m, &per_monitor[i], ssh_down[i].as_deref())
+            let (status, message, days_left, result) = match (direct[i].clone(), &reach[i]) {
+                // A token server whose web port is not probed still reports its agent.
+                (Some((s, msg, d)), Some(r)) if r.key == "agent" => (
+                    worse(s, r.status),
+                    format!("{} | {msg}", r.line),
+                    d,
+                    json!({"findings": [], "note": msg, "agent": r.detail}),
+                ),
+                (Some((s, msg, d)), _) => {
+                    let note = json!({"findings": [], "note": msg});
+                    (s, msg, d, note)
+                }
+                (None, r) => self.judge(m, &per_monitor[i], r.as_ref()),
             };
             let failures = if status == MonitorStatus::Error {
                 m.consecutive_failures.saturating_add(1)
@@ -455,26 +459,16 @@ impl Services {
         &self,
         m: &MonitorRow,
         probes: &[(&Planned, ProbeReport)],
-        ssh_down: Option<&str>,
+        reach: Option<&Reach>,
     ) -> (MonitorStatus, String, Option<i64>, Value) {
         let mut worst = MonitorStatus::Ok;
-        let bump = |w: &mut MonitorStatus, s: MonitorStatus| {
-            let rank = |s: MonitorStatus| match s {
-                MonitorStatus::Ok => 0,
-                MonitorStatus::Unknown => 1,
-                MonitorStatus::Warning => 2,
-                MonitorStatus::Error => 3,
-            };
-            if rank(s) > rank(*w) {
-                *w = s;
-            }
-        };
+        let bump = |w: &mut MonitorStatus, s: MonitorStatus| *w = worse(*w, s);
         let mut lines = Vec::new();
         let mut hosts = Vec::new();
         let mut days_left: Option<i64> = None;
-        if let Some(down) = ssh_down {
-            bump(&mut worst, MonitorStatus::Error);
-            lines.push(down.to_string());
+        if let Some(r) = reach {
+            bump(&mut worst, r.status);
+            lines.push(r.line.clone());
         }
         for (p, r) in probes {
             let mut status = match r.status() {
@@ -533,12 +527,16 @@ impl Services {
                 "chain_length": r.chain.len(),
             }));
         }
-        if probes.is_empty() && ssh_down.is_none() {
+        if probes.is_empty() && reach.is_none() {
             worst = MonitorStatus::Unknown;
             lines.push("nothing to probe".into());
         }
         let message = lines.join(" | ");
-        (worst, message, days_left, json!({"hosts": hosts, "ssh": ssh_down}))
+        let mut result = json!({"hosts": hosts, "ssh": null});
+        if let Some(r) = reach {
+            result[r.key] = r.detail.clone();
+        }
+        (worst, message, days_left, result)
     }
 
     /// Opens, re-notifies or resolves the alerts of every rule that applies to `m`.

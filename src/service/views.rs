@@ -4,6 +4,7 @@
 //! secrets, an API key's hash) is never serialised into a face's JSON.
 
 pub use crate::store::acme::DnsProviderRow;
+pub use crate::store::agents::AgentRow;
 pub use crate::store::audit::AuditRow;
 pub use crate::store::certificates::{CertificateRow, DeploymentRow};
 pub use crate::store::dashboard::Expiries;

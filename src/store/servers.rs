@@ -177,6 +177,44 @@ pub async fn get_server_secrets(db: &Db, id: i64) -> Result<Option<ServerSecrets
         .bind(id).fetch_optional(p).await)
 }
 
+/// Sets only a server's `status` (and `updated_at`), not `last_check_at` (the time of the last
+/// SSH check or agent check-in). With `unless_checkin_after`, nothing changes when the server's
+/// agent checked in after that time (a check-in racing the caller wins). `false` when nothing
+/// changed (the server already had that status, or is gone).
+pub async fn set_status(
+    db: &Db,
+    id: i64,
+    status: ServerStatus,
+    unless_checkin_after: Option<DateTime<Utc>>,
+) -> Result<bool, sqlx::Error> {
+    let n = super::now();
+    match unless_checkin_after {
+        Some(t) => on_db!(db, p => sqlx::query(
+            "UPDATE servers SET status = ?, updated_at = ? WHERE id = ? AND status <> ? AND NOT EXISTS \
+             (SELECT 1 FROM server_agents a WHERE a.server_id = ? AND a.last_checkin_at > ?)")
+            .bind(status.as_str()).bind(n).bind(id).bind(status.as_str()).bind(id).bind(super::ts(t))
+            .execute(p).await.map(|r| r.rows_affected() == 1)),
+        None => {
+            on_db!(db, p => sqlx::query("UPDATE servers SET status = ?, updated_at = ? WHERE id = ? AND status <> ?")
+            .bind(status.as_str()).bind(n).bind(id).bind(status.as_str())
+            .execute(p).await.map(|r| r.rows_affected() == 1))
+        }
+    }
+}
+
+/// `(id, user_id)` of the servers among `ids` (at most 1000) whose auth type is `token`.
+pub async fn token_server_owners(db: &Db, ids: &[i64]) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list: Vec<String> = ids.iter().take(1000).map(|i| i.to_string()).collect();
+    let sql = format!(
+        "SELECT id, user_id FROM servers WHERE auth_type = 'token' AND id IN ({})",
+        list.join(",")
+    );
+    on_db!(db, p => sqlx::query_as::<_, (i64, i64)>(AssertSqlSafe(sql)).fetch_all(p).await)
+}
+
 /// Filters of the server list.
 #[derive(Debug, Clone, Default)]
 pub struct ServerFilter {

@@ -99,6 +99,8 @@ pub(crate) async fn run(ctx: &Ctx, s: &Services, a: &Actor, c: &ServerCmd) -> Cl
                 groups: s.server_groups_of(a, *id).await?,
                 configs: s.server_configs(a, *id).await?,
                 deployments: s.deployment_list(a, None, Some(*id)).await?,
+                agent: s.server_agent(a, *id).await?,
+                now: chrono::Utc::now(),
             };
             views::show(ctx.json, &d);
         }

@@ -1,9 +1,12 @@
 //! Views of servers, groups, discovered sites, server imports and deploy plans.
 
+use chrono::{DateTime, Utc};
+
 use super::{opt, render_fields, when, FieldsView, Table, TableView};
+use crate::domain::agent::{silence, state_key, Silence};
 use crate::service::deploy::PlannedHost;
 use crate::service::onboarding::ImportLine;
-use crate::service::views::{DeploymentRow, GroupRow, ServerConfigRow, ServerRow, SiteRow};
+use crate::service::views::{AgentRow, DeploymentRow, GroupRow, ServerConfigRow, ServerRow, SiteRow};
 
 impl TableView for ServerRow {
     const HEADERS: &'static [&'static str] = &[
@@ -24,7 +27,8 @@ impl TableView for ServerRow {
     }
 }
 
-/// `server show`: a server with its groups, stored configs and deployments.
+/// `server show`: a server with its groups, stored configs and deployments, and for a token
+/// server its agent.
 pub struct ServerDetail {
     /// The server.
     pub server: ServerRow,
@@ -34,19 +38,75 @@ pub struct ServerDetail {
     pub configs: Vec<ServerConfigRow>,
     /// Deployments to it.
     pub deployments: Vec<DeploymentRow>,
+    /// Its agent (`None`: not a token server).
+    pub agent: Option<AgentRow>,
+    /// The time the agent's silence is judged at.
+    pub now: DateTime<Utc>,
+}
+
+/// The silence of an agent at `now` ([`crate::domain::agent::silence`]).
+fn agent_silence(a: &AgentRow, now: DateTime<Utc>) -> Option<Silence> {
+    silence(a.last_checkin_at, i64::from(a.interval_seconds), now)
+}
+
+/// An agent as JSON: its row, `state` (`checking_in`, `silent`, `not_checked_in`), `silent`
+/// and the time it is due again by (`due_by`, null before its first check-in).
+pub fn agent_json(a: &AgentRow, now: DateTime<Utc>) -> serde_json::Value {
+    let s = agent_silence(a, now);
+    let mut v = serde_json::to_value(a).unwrap_or_default();
+    v["state"] = serde_json::json!(state_key(s));
+    v["silent"] = serde_json::json!(s.is_some_and(|s| s.is_down()));
+    v["due_by"] = serde_json::json!(a
+        .last_checkin_at
+        .map(|t| crate::domain::agent::deadline(t, i64::from(a.interval_seconds))));
+    v
+}
+
+/// The `server show` lines of an agent.
+fn agent_fields(a: &AgentRow, now: DateTime<Utc>) -> Vec<(&'static str, String)> {
+    let state = match agent_silence(a, now) {
+        None => "checking in".to_string(),
+        Some(Silence::NotYetCheckedIn) => "not checked in yet since the server was added".to_string(),
+        Some(Silence::Overdue { deadline, .. }) => format!("SILENT (was due by {})", when(Some(deadline))),
+    };
+    let last = match a.last_checkin_at {
+        Some(t) => format!("{} ({})", when(Some(t)), ago(t, now)),
+        None => "-".into(),
+    };
+    vec![
+        ("agent", state),
+        ("last check-in", last),
+        ("agent version", opt(&a.agent_version)),
+        ("check-in every", format!("{} s", a.interval_seconds)),
+        ("agent address", opt(&a.last_address)),
+    ]
+}
+
+/// How long before `now` `t` was: "42 s ago", "5 min ago", "3 h ago", "2 d ago".
+fn ago(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let s = (now - t).num_seconds().max(0);
+    match s {
+        0..60 => format!("{s} s ago"),
+        60..3600 => format!("{} min ago", s / 60),
+        3600..86_400 => format!("{} h ago", s / 3600),
+        _ => format!("{} d ago", s / 86_400),
+    }
 }
 
 impl serde::Serialize for ServerDetail {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        serde_json::json!({"server": self.server, "groups": self.groups, "configs": self.configs, "deployments": self.deployments})
-            .serialize(s)
+        serde_json::json!({
+            "server": self.server, "groups": self.groups, "configs": self.configs, "deployments": self.deployments,
+            "agent": self.agent.as_ref().map(|a| agent_json(a, self.now)),
+        })
+        .serialize(s)
     }
 }
 
 impl FieldsView for ServerDetail {
     fn fields(&self) -> Vec<(&'static str, String)> {
         let r = &self.server;
-        vec![
+        let mut f = vec![
             ("id", r.id.to_string()),
             ("name", opt(&r.name)),
             ("host", format!("{}:{}", r.hostname, r.port)),
@@ -69,6 +129,11 @@ impl FieldsView for ServerDetail {
             ("os", format!("{} {}", opt(&r.os_type), opt(&r.os_version))),
             ("web server", opt(&r.web_server_version)),
             ("last check", when(r.last_check_at)),
+        ];
+        if let Some(a) = &self.agent {
+            f.extend(agent_fields(a, self.now));
+        }
+        f.extend([
             (
                 "groups",
                 self.groups
@@ -86,7 +151,8 @@ impl FieldsView for ServerDetail {
                     .collect::<Vec<_>>()
                     .join("; "),
             ),
-        ]
+        ]);
+        f
     }
 }
 
@@ -300,8 +366,12 @@ mod tests {
             groups: vec![group()],
             configs: vec![],
             deployments: vec![],
+            agent: None,
+            now: t0(),
         };
         let v = serde_json::to_value(&d).unwrap();
+        assert_eq!(v["agent"], serde_json::Value::Null, "not a token server");
+        assert!(!d.fields().iter().any(|(k, _)| k.starts_with("agent")));
         assert_eq!(v["server"]["hostname"], "web1.example.com");
         assert_eq!(v["server"]["has_password"], true);
         assert_eq!(v["groups"][0]["name"], "edge");
@@ -309,6 +379,74 @@ mod tests {
         let f = d.fields();
         assert!(f.contains(&("secrets stored", "password".to_string())), "{f:?}");
         assert!(f.contains(&("groups", "edge (#3)".to_string())), "{f:?}");
+    }
+
+    #[test]
+    fn a_token_server_shows_its_agent_and_says_when_it_is_silent() {
+        let mut srv = server();
+        srv.auth_type = AuthType::Token;
+        let agent = AgentRow {
+            server_id: 7,
+            agent_version: Some("0.4.0".into()),
+            interval_seconds: 300,
+            last_checkin_at: Some(t0()),
+            last_address: Some("10.0.0.5".into()),
+            token_shown_at: None,
+        };
+        let mut d = ServerDetail {
+            server: srv,
+            groups: vec![],
+            configs: vec![],
+            deployments: vec![],
+            agent: Some(agent.clone()),
+            now: t0() + chrono::Duration::seconds(200),
+        };
+        let f = d.fields();
+        for want in [
+            ("agent", "checking in"),
+            ("last check-in", "2026-01-02 03:04 (3 min ago)"),
+            ("agent version", "0.4.0"),
+            ("check-in every", "300 s"),
+            ("agent address", "10.0.0.5"),
+        ] {
+            assert!(f.contains(&(want.0, want.1.to_string())), "{want:?} in {f:?}");
+        }
+        let v = serde_json::to_value(&d).unwrap();
+        assert_eq!(v["agent"]["agent_version"], "0.4.0");
+        assert_eq!(v["agent"]["interval_seconds"], 300);
+        assert_eq!(v["agent"]["last_address"], "10.0.0.5");
+        assert_eq!(v["agent"]["state"], "checking_in");
+        assert_eq!(v["agent"]["silent"], false);
+        assert_eq!(v["agent"]["due_by"], "2026-01-02T03:11:35Z");
+
+        // Past 300 s + 150 s of grace: silent.
+        d.now = t0() + chrono::Duration::seconds(451);
+        assert!(d
+            .fields()
+            .contains(&("agent", "SILENT (was due by 2026-01-02 03:11)".to_string())));
+        let v = serde_json::to_value(&d).unwrap();
+        assert_eq!(
+            (v["agent"]["state"].as_str(), v["agent"]["silent"].as_bool()),
+            (Some("silent"), Some(true))
+        );
+
+        // Never checked in: said so, not silent.
+        d.agent = Some(AgentRow {
+            last_checkin_at: None,
+            agent_version: None,
+            last_address: None,
+            ..agent
+        });
+        let f = d.fields();
+        assert!(
+            f.contains(&("agent", "not checked in yet since the server was added".to_string())),
+            "{f:?}"
+        );
+        assert!(f.contains(&("last check-in", "-".to_string())), "{f:?}");
+        let v = serde_json::to_value(&d).unwrap();
+        assert_eq!(v["agent"]["state"], "not_checked_in");
+        assert_eq!(v["agent"]["silent"], false);
+        assert_eq!(v["agent"]["due_by"], serde_json::Value::Null);
     }
 
     #[test]

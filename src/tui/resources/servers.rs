@@ -1,4 +1,5 @@
-//! Servers: the table, the detail with discovered sites, groups, configs and deployments, the
+//! Servers: the table, the detail with discovered sites, groups, configs and deployments (and a
+//! token server's agent: its check-ins, version and whether it is silent), the
 //! create / edit forms (a key file on this host read through the service), joining a group,
 //! binding a certificate to a discovered site, importing `~/.ssh/config`, and the row actions
 //! (check, trust the host key, deploy, delete).
@@ -8,6 +9,7 @@ use futures::future::BoxFuture;
 use super::contract::{Cx, Resource};
 use super::model::*;
 use super::values::*;
+use crate::domain::agent::{silence, Silence};
 use crate::domain::{AuthType, PrivilegeMode, ServerStatus, ServerType, TaskType};
 use crate::errors::{ServiceError, ServiceResult};
 use crate::service::deploy::DeployTarget;
@@ -16,11 +18,13 @@ use crate::service::query::Watched;
 use crate::service::query::{ListFilter, ServerFilter};
 use crate::service::servers::ServerInput;
 use crate::service::tasks::TaskInput;
+use crate::service::views::AgentRow;
 use crate::tui::action::Action;
 use crate::tui::effects::{Query, Reply};
 use crate::tui::form::{names, Field, Form, FormOp};
 use crate::tui::model::Kind;
 use crate::tui::state::{Body, Detail, Link, Tab};
+use crate::tui::theme::Tone;
 
 /// The servers pane.
 pub struct Servers;
@@ -35,6 +39,33 @@ const COLUMNS: &[Column] = &[
     col("status", 8, 0),
     col("checked", 10, 0),
 ];
+
+/// The overview's fields with a token server's agent facts after the last check: its state
+/// (`silent` in the error tone when [`crate::domain::agent::silence`] says so), the last
+/// check-in (age and time), the agent's version, interval and source address.
+fn with_agent(agent: Option<&AgentRow>, mut fields: Vec<(String, Cell)>) -> Vec<(String, Cell)> {
+    let Some(a) = agent else { return fields };
+    let state = match silence(a.last_checkin_at, i64::from(a.interval_seconds), chrono::Utc::now()) {
+        None => Cell::Status("checking in".into(), Tone::Ok),
+        Some(Silence::Overdue { .. }) => Cell::Status("silent".into(), Tone::Error),
+        Some(Silence::NotYetCheckedIn) => Cell::Status("not checked in yet".into(), Tone::Warn),
+    };
+    let at = fields
+        .iter()
+        .position(|(k, _)| k == "field.checked")
+        .map_or(fields.len(), |i| i + 1);
+    let tail = fields.split_off(at);
+    fields.extend([
+        field("agent", state),
+        field("agent_checkin", Cell::Rel(a.last_checkin_at, false)),
+        field("agent_checkin_at", Cell::Time(a.last_checkin_at)),
+        field("agent_version", or_dash(&a.agent_version)),
+        field("agent_interval", text(format!("{} s", a.interval_seconds))),
+        field("agent_address", or_dash(&a.last_address)),
+    ]);
+    fields.extend(tail);
+    fields
+}
 
 /// Binds a managed certificate to a site discovered on a server.
 pub fn site_bind_form(site: i64) -> Form {
@@ -159,12 +190,21 @@ impl Resource for Servers {
     ) -> BoxFuture<'a, ServiceResult<Fetched>> {
         Box::pin(async move {
             let f = ServerFilter::from_terms(&q.terms, chrono::Utc::now())?;
-            let rows = cx
-                .svc
-                .server_list(cx.actor, &f, id_page(start))
-                .await?
+            let servers = cx.svc.server_list(cx.actor, &f, id_page(start)).await?;
+            let tokens: Vec<i64> = servers
+                .iter()
+                .filter(|s| s.auth_type == AuthType::Token)
+                .map(|s| s.id)
+                .collect();
+            let agents = cx.svc.server_agents(cx.actor, &tokens).await?;
+            let rows = servers
                 .iter()
                 .map(|s| {
+                    // A token server was last heard of at its agent's check-in.
+                    let checked = match agents.get(&s.id) {
+                        Some(a) => a.last_checkin_at,
+                        None => s.last_check_at,
+                    };
                     Row::new(
                         s.id,
                         vec![
@@ -175,7 +215,7 @@ impl Resource for Servers {
                             text(s.server_type.as_str()),
                             text(s.auth_type.as_str()),
                             status(s.status.as_str()),
-                            Cell::Rel(s.last_check_at, false),
+                            Cell::Rel(checked, false),
                         ],
                     )
                 })
@@ -192,57 +232,61 @@ impl Resource for Servers {
             let configs = svc.server_configs(a, id).await?;
             let deps = svc.deployment_list(a, None, Some(id)).await?;
             let sites = svc.server_sites(a, id).await?;
+            let agent = svc.server_agent(a, id).await?;
             Ok(Detail {
                 title: s.name.clone().unwrap_or_else(|| s.hostname.clone()),
                 active: s.status.as_str() == "active",
                 tabs: vec![
-                    overview(vec![
-                        field("id", text(s.id.to_string())),
-                        field("name", or_dash(&s.name)),
-                        field("hostname", text(format!("{}:{}", s.hostname, s.port))),
-                        field("server_type", text(s.server_type.as_str())),
-                        field("auth_type", text(s.auth_type.as_str())),
-                        field("username", or_dash(&s.username)),
-                        field(
-                            "secrets",
-                            text(
-                                [
-                                    (s.has_password, "password"),
-                                    (s.has_private_key, "private key"),
-                                    (s.has_token, "token"),
-                                ]
-                                .iter()
-                                .filter(|(h, _)| *h)
-                                .map(|(_, n)| *n)
-                                .collect::<Vec<_>>()
-                                .join(", "),
+                    overview(with_agent(
+                        agent.as_ref(),
+                        vec![
+                            field("id", text(s.id.to_string())),
+                            field("name", or_dash(&s.name)),
+                            field("hostname", text(format!("{}:{}", s.hostname, s.port))),
+                            field("server_type", text(s.server_type.as_str())),
+                            field("auth_type", text(s.auth_type.as_str())),
+                            field("username", or_dash(&s.username)),
+                            field(
+                                "secrets",
+                                text(
+                                    [
+                                        (s.has_password, "password"),
+                                        (s.has_private_key, "private key"),
+                                        (s.has_token, "token"),
+                                    ]
+                                    .iter()
+                                    .filter(|(h, _)| *h)
+                                    .map(|(_, n)| *n)
+                                    .collect::<Vec<_>>()
+                                    .join(", "),
+                                ),
                             ),
-                        ),
-                        field("status", status(s.status.as_str())),
-                        field(
-                            "os",
-                            text(format!(
-                                "{} {}",
-                                s.os_type.clone().unwrap_or_default(),
-                                s.os_version.clone().unwrap_or_default()
-                            )),
-                        ),
-                        field("web_server", or_dash(&s.web_server_version)),
-                        field("checked", Cell::Rel(s.last_check_at, false)),
-                        field("host_key", or_dash(&s.host_key_fingerprint)),
-                        field(
-                            "jump_server_id",
-                            text(s.jump_server_id.map(|j| format!("#{j}")).unwrap_or_default()),
-                        ),
-                        field("privilege_mode", text(s.privilege_mode.as_str())),
-                        field("test_command", or_dash(&s.test_command)),
-                        field("reload_command", or_dash(&s.reload_command)),
-                        field(
-                            "verify_port",
-                            text(s.verify_port.map(|p| p.to_string()).unwrap_or_default()),
-                        ),
-                        field("config_root", or_dash(&s.config_root)),
-                    ]),
+                            field("status", status(s.status.as_str())),
+                            field(
+                                "os",
+                                text(format!(
+                                    "{} {}",
+                                    s.os_type.clone().unwrap_or_default(),
+                                    s.os_version.clone().unwrap_or_default()
+                                )),
+                            ),
+                            field("web_server", or_dash(&s.web_server_version)),
+                            field("checked", Cell::Rel(s.last_check_at, false)),
+                            field("host_key", or_dash(&s.host_key_fingerprint)),
+                            field(
+                                "jump_server_id",
+                                text(s.jump_server_id.map(|j| format!("#{j}")).unwrap_or_default()),
+                            ),
+                            field("privilege_mode", text(s.privilege_mode.as_str())),
+                            field("test_command", or_dash(&s.test_command)),
+                            field("reload_command", or_dash(&s.reload_command)),
+                            field(
+                                "verify_port",
+                                text(s.verify_port.map(|p| p.to_string()).unwrap_or_default()),
+                            ),
+                            field("config_root", or_dash(&s.config_root)),
+                        ],
+                    )),
                     Tab {
                         links: Some((Link::Site, sites.iter().map(|x| x.id).collect())),
                         key: "tab.sites",
