@@ -2,7 +2,7 @@
 //! web server configuration — every config file reached from the main one through includes, the
 //! sites they define and the certificate each TLS site serves from disk. The probe and the walk
 //! are the engine's ([`crate::engine::discover`], shared with the agent, which reads its own
-//! host); [`Services::store_discovery`] stores what either found.
+//! host); `Services::store_discovery` stores what either found.
 
 use serde_json::{json, Value};
 
@@ -48,7 +48,7 @@ fn step_failure(e: StepError) -> TaskFailure {
     }
 }
 
-/// What [`Services::store_discovery`] stored.
+/// What `Services::store_discovery` stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoredDiscovery {
     /// Config files stored (the discovery's and the extra ones).

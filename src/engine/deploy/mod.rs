@@ -14,8 +14,8 @@
 //! verifying handshake), each connection a [`Transport`] (commands with bounded output, and a
 //! [`Files`] session to stat, read and write). [`ssh`] implements them over
 //! [`crate::engine::ssh`] (the scheduler's way); [`local`] implements the same traits on the
-//! machine certdeck runs on (the agent's way). Progress and outcomes go to a [`DeploySink`] the caller gives: this module
-//! never touches the database.
+//! machine certdeck runs on (the agent's way). Progress and outcomes go to a [`DeploySink`] the
+//! caller gives: this module never touches the database.
 
 mod contract;
 mod deployer;

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::clip;
+use super::bounds::clip;
 use crate::domain::ServerType;
 use crate::engine::deploy::{StepError, Transport};
 

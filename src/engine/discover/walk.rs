@@ -4,12 +4,12 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use super::wire::fit_names;
-use super::{
-    clip, ConfigFs, DiscoveredConfig, DiscoveredSite, Discovery, ListError, SiteCert, CONFIG_CONTENT_MAX,
-    MAX_CERT_BYTES, MAX_CERT_FILES, MAX_FILES, MAX_FILE_BYTES, MAX_PATTERNS, MAX_SITES, MAX_TOTAL_BYTES,
-    WARNING_MAX_CHARS,
+use super::bounds::{
+    clip, CONFIG_CONTENT_MAX, MAX_CERT_BYTES, MAX_CERT_FILES, MAX_FILES, MAX_FILE_BYTES, MAX_PATTERNS, MAX_SITES,
+    MAX_TOTAL_BYTES, MAX_WARNINGS, WARNING_MAX_CHARS,
 };
+use super::fs::{ConfigFs, ListError};
+use super::wire::{fit_names, DiscoveredConfig, DiscoveredSite, Discovery, SiteCert};
 use crate::domain::webconf::{self, Flavor};
 use crate::domain::{ConfigType, ServerType};
 use crate::engine::deploy::StepError;
@@ -45,7 +45,7 @@ pub fn flavor_for(t: ServerType) -> Option<Flavor> {
 
 /// Adds a warning (clipped), while there is room for it.
 fn warn(d: &mut Discovery, msg: String) {
-    if d.warnings.len() < super::MAX_WARNINGS {
+    if d.warnings.len() < MAX_WARNINGS {
         d.warnings.push(clip(&msg, WARNING_MAX_CHARS));
     }
 }

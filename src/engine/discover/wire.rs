@@ -1,10 +1,10 @@
-//! [`Discovery`]: what [`super::discover`] found, as sent by an agent to the API, and its
+//! [`Discovery`]: what `discover` found, as sent by an agent to the API, and its
 //! validation against the bounds and the columns it is stored in.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{
+use super::bounds::{
     CONFIG_CONTENT_MAX, MAX_FILES, MAX_NAMES, MAX_SITES, MAX_TOTAL_BYTES, MAX_WARNINGS, TEXT_COLUMN_MAX,
     WARNING_MAX_CHARS,
 };
