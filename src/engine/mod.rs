@@ -5,6 +5,7 @@
 pub mod acme;
 pub mod acme_chains;
 pub mod deploy;
+pub mod discover;
 pub mod dns01;
 pub mod dnsapi;
 pub mod http;

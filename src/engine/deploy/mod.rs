@@ -13,12 +13,13 @@
 //! The step logic is [`Deployer`]; it reaches a host through [`Hosts`] (connections and the
 //! verifying handshake), each connection a [`Transport`] (commands with bounded output, and a
 //! [`Files`] session to stat, read and write). [`ssh`] implements them over
-//! [`crate::engine::ssh`] (the scheduler's way); a local-files transport (the agent's) implements
-//! the same traits. Progress and outcomes go to a [`DeploySink`] the caller gives: this module
-//! never touches the database.
+//! [`crate::engine::ssh`] (the scheduler's way); [`local`] implements the same traits on the
+//! machine certdeck runs on (the agent's way). Progress and outcomes go to a [`DeploySink`] the
+//! caller gives: this module never touches the database.
 
 mod contract;
 mod deployer;
+pub mod local;
 mod manifest;
 pub mod ssh;
 

@@ -28,13 +28,13 @@ pub struct CommandOutput {
 
 /// The tail of one output stream: at most [`COMMAND_OUTPUT_KEEP`] bytes are kept.
 #[derive(Default)]
-pub(super) struct Tail {
-    pub(super) buf: std::collections::VecDeque<u8>,
-    pub(super) dropped: bool,
+pub(crate) struct Tail {
+    pub(crate) buf: std::collections::VecDeque<u8>,
+    pub(crate) dropped: bool,
 }
 
 impl Tail {
-    pub(super) fn push(&mut self, data: &[u8]) {
+    pub(crate) fn push(&mut self, data: &[u8]) {
         let data = if data.len() > COMMAND_OUTPUT_KEEP {
             self.dropped = true;
             self.buf.clear();
@@ -50,7 +50,7 @@ impl Tail {
         self.buf.extend(data);
     }
 
-    pub(super) fn text(self) -> String {
+    pub(crate) fn text(self) -> String {
         let (buf, dropped) = (Vec::from(self.buf), self.dropped);
         let text = String::from_utf8_lossy(&buf).into_owned();
         if dropped {

@@ -15,6 +15,7 @@ mod sftp;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use command::Tail;
 pub use command::{shell_quote, CommandOutput, COMMAND_OUTPUT_KEEP, COMMAND_OUTPUT_MAX, DIR_ENTRIES_MAX};
 pub use session::{fingerprint, SshSession};
 pub use sftp::{Bounded, RemoteStat, Sftp};
