@@ -16,6 +16,7 @@
 //! service error type), [`logging`] (rolling file logs) and [`fsutil`] (private files and
 //! directories).
 
+pub mod agent;
 pub mod api;
 pub mod cli;
 pub mod config;

@@ -26,7 +26,9 @@ impl FromRequestParts<ApiState> for AgentCaller {
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, Problem> {
         let services = state.services.for_client(client_info(parts));
         let credential = bearer(parts)?.ok_or_else(|| {
-            Problem::unauthenticated("an agent route needs the server's token: `Authorization: Bearer cdt_<id>_<secret>`")
+            Problem::unauthenticated(
+                "an agent route needs the server's token: `Authorization: Bearer cdt_<id>_<secret>`",
+            )
         })?;
         let principal = services.authenticate_agent(credential).await?;
         state.limiter.check_key(&format!("agent:{}", principal.server.id))?;

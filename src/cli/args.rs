@@ -172,6 +172,9 @@ pub enum Command {
     Health,
     /// Print the HTTP API's OpenAPI 3.1 document (the one assets/openapi.json holds).
     Openapi,
+    /// The pull agent, on a server with auth type token (no database, only the server's token).
+    #[command(subcommand)]
+    Agent(super::cmd::agent::AgentCmd),
     /// Tasks: the queue of issue, renew, deploy and check jobs.
     #[command(subcommand)]
     Task(TaskCmd),

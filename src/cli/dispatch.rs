@@ -29,7 +29,11 @@ pub async fn run(cli: Cli) -> i32 {
         );
         return 0;
     }
-    let sink = if cli.serve_scheduler || cli.serve_api.is_some() {
+    let agent_loop = matches!(
+        &cli.command,
+        Some(Command::Agent(cmd::agent::AgentCmd::Run { once: false, .. }))
+    );
+    let sink = if cli.serve_scheduler || cli.serve_api.is_some() || agent_loop {
         crate::logging::Sink::FileAndJournal
     } else {
         crate::logging::Sink::FileOnly
@@ -41,6 +45,17 @@ pub async fn run(cli: Cli) -> i32 {
             None
         }
     };
+    // The agent runs on a managed server: no database, only its token.
+    if let Some(Command::Agent(c)) = &cli.command {
+        return match cmd::agent::run(c, cli.json).await {
+            Ok(()) => 0,
+            Err(e) => {
+                tracing::warn!(error = %e, code = e.exit_code(), "agent command failed");
+                eprintln!("error: {e}");
+                e.exit_code()
+            }
+        };
+    }
     let ctx = Ctx {
         config,
         no_migrate: cli.no_migrate,
@@ -137,6 +152,7 @@ async fn dispatch(ctx: &Ctx, cli: &Cli) -> CliResult<()> {
         Command::Audit(c) => cmd::audit::run(ctx, s, a, c).await,
         Command::Task(c) => cmd::task::run(ctx, s, a, c).await,
         Command::Schedule(c) => cmd::schedule::run(ctx, s, a, c).await,
+        Command::Agent(_) => Err(CliError::Failed("internal: agent runs before dispatch".into())),
         Command::Openapi => Err(CliError::Failed("internal: openapi runs before dispatch".into())),
         Command::Health => Err(CliError::Failed("internal: health runs before dispatch".into())),
         Command::Db(_)

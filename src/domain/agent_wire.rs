@@ -164,7 +164,17 @@ mod tests {
     fn tokens_parse_only_in_their_own_form() {
         let t = compose_token(42, "abc-DEF_123");
         assert_eq!(parse_token(&t), Some((42, "abc-DEF_123")));
-        for bad in ["", "cdt_", "cdt_42", "cdt_42_", "cdt_x_abc", "cdt_-1_abc", "cdt_0_abc", "cdk_42_abc", "42_abc"] {
+        for bad in [
+            "",
+            "cdt_",
+            "cdt_42",
+            "cdt_42_",
+            "cdt_x_abc",
+            "cdt_-1_abc",
+            "cdt_0_abc",
+            "cdk_42_abc",
+            "42_abc",
+        ] {
             assert_eq!(parse_token(bad), None, "{bad}");
         }
     }

@@ -18,7 +18,9 @@ pub const MAX_WAIT: Duration = Duration::from_secs(900);
 /// The wait for an agent that reported `interval_seconds` (none: it never checked in).
 pub fn placement_wait(interval_seconds: Option<i32>) -> Duration {
     match interval_seconds {
-        Some(i) => (Duration::from_secs(u64::try_from(i.max(1)).unwrap_or(1)) * 2 + Duration::from_secs(30)).min(MAX_WAIT),
+        Some(i) => {
+            (Duration::from_secs(u64::try_from(i.max(1)).unwrap_or(1)) * 2 + Duration::from_secs(30)).min(MAX_WAIT)
+        }
         None => Duration::from_secs(120),
     }
 }

@@ -91,7 +91,13 @@ impl Services {
         if rotate || !server.has_token {
             actor.require_write("server.token_rotate")?;
             let secret = Zeroizing::new(crate::crypto::token::generate_token());
-            let sealed = self.seal_at(SealedColumn::ServerToken, server_id, "token", secret.as_bytes(), TOKEN_COLUMN)?;
+            let sealed = self.seal_at(
+                SealedColumn::ServerToken,
+                server_id,
+                "token",
+                secret.as_bytes(),
+                TOKEN_COLUMN,
+            )?;
             let audit = self.audit(
                 Some(actor),
                 "server.token_rotate",
@@ -122,9 +128,10 @@ impl Services {
                  rotate it for a new one (certdeck server token {server_id} --rotate; the old one stops working at once)"
             )));
         }
-        let secret = self.open_server_token(server_id).await?.ok_or_else(|| {
-            ServiceError::Conflict(format!("server {server_id} has no token: rotate to make one"))
-        })?;
+        let secret = self
+            .open_server_token(server_id)
+            .await?
+            .ok_or_else(|| ServiceError::Conflict(format!("server {server_id} has no token: rotate to make one")))?;
         let audit = self.audit_read(Some(actor), "server.token_show", "server", Some(server_id), json!({}));
         crate::store::audit::insert(self.db(), &audit).await?;
         Ok(AgentToken {
@@ -235,7 +242,11 @@ impl Services {
             }
             let (host, port, sni) = verify_target(&d, server, &cert.main_domain);
             // Verified on the agent's own host unless the deployment names where.
-            let host = if d.verify_host.is_some() { host } else { "127.0.0.1".into() };
+            let host = if d.verify_host.is_some() {
+                host
+            } else {
+                "127.0.0.1".into()
+            };
             deployments.push(AgentDeployment {
                 id: d.id,
                 certificate_id: d.certificate_id,
@@ -265,6 +276,39 @@ impl Services {
             deployments,
             challenges,
         })
+    }
+
+    /// The agent's discovery: the host facts and what its web server's config holds, checked
+    /// against the discovery bounds (an agent is untrusted input) and stored as an SSH check
+    /// stores its own.
+    pub async fn agent_discovery(
+        &self,
+        p: &AgentPrincipal,
+        facts: &crate::engine::discover::HostFacts,
+        d: &crate::engine::discover::Discovery,
+    ) -> ServiceResult<()> {
+        if let Some(c) = d
+            .configs
+            .iter()
+            .find(|c| c.config_type == crate::domain::ConfigType::System)
+        {
+            return Err(ServiceError::invalid(
+                "discovery",
+                format!(
+                    "{}: an agent reports web server configs only (system files come from an SSH check)",
+                    c.path
+                ),
+            ));
+        }
+        let server = servers::get_server(self.db(), p.server.id).await?.ok_or_else(refused)?;
+        self.store_discovery(&server, facts, Some(d), Vec::new()).await?;
+        let audit = self.agent_audit(
+            p,
+            "agent.discovery",
+            json!({"configs": d.configs.len(), "sites": d.sites.len(), "warnings": d.warnings.len()}),
+        );
+        crate::store::audit::insert(self.db(), &audit).await?;
+        Ok(())
     }
 
     /// The certificate and key of one deployment of the agent's server (another server's, or a
@@ -305,15 +349,13 @@ impl Services {
             .ok_or_else(|| not_this_servers(deployment_id))?;
         let serial = r.serial.trim().to_ascii_lowercase();
         if serial.is_empty() || serial.len() > 100 || !serial.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(ServiceError::invalid("serial", "must be the certificate's serial in hex"));
+            return Err(ServiceError::invalid(
+                "serial",
+                "must be the certificate's serial in hex",
+            ));
         }
         let error: Option<String> = r.error.as_ref().map(|e| e.chars().take(2000).collect());
-        let log: Vec<String> = r
-            .log
-            .iter()
-            .take(200)
-            .map(|l| l.chars().take(500).collect())
-            .collect();
+        let log: Vec<String> = r.log.iter().take(200).map(|l| l.chars().take(500).collect()).collect();
         let audit = self.agent_audit(
             p,
             "agent.deploy",

@@ -505,10 +505,7 @@ impl Services {
             }
         }
         let failed: Vec<&HostResult> = results.iter().filter(|r| r.error.is_some()).collect();
-        let to_agents = results
-            .iter()
-            .filter(|r| r.status == DeploymentStatus::Pending)
-            .count();
+        let to_agents = results.iter().filter(|r| r.status == DeploymentStatus::Pending).count();
         let summary = json!({
             "serial": material.serial,
             "deployed": results.len() - failed.len() - to_agents,

@@ -239,7 +239,7 @@ impl Services {
         let name = opt_text("name", input.name.as_deref(), 100)?;
         let username = opt_text("username", input.username.as_deref(), 50)?;
         let secret = |v: &Option<String>| given_secret(v).map(str::to_string);
-        let (password, private_key, token) = (
+        let (password, private_key, mut token) = (
             secret(&input.password),
             secret(&input.private_key),
             secret(&input.token),
@@ -248,9 +248,9 @@ impl Services {
             AuthType::Password if password.is_none() => {
                 return Err(ServiceError::invalid("password", "is required for auth type password"))
             }
-            AuthType::Token if token.is_none() => {
-                return Err(ServiceError::invalid("token", "is required for auth type token"))
-            }
+            // A token server without a given token gets a random one (shown once by
+            // `certdeck server token ID`).
+            AuthType::Token if token.is_none() => token = Some(crate::crypto::token::generate_token()),
             _ => {}
         }
         if auth_type != AuthType::Token && username.is_none() {
@@ -539,6 +539,10 @@ impl Services {
             crate::store::certificates::reset_deployments_of_server(self.db(), id).await?;
         }
         store_update(self, id, &sets, &audit).await?;
+        if given_secret(&input.token).is_some() {
+            // A new token: `certdeck server token ID` may show it (once).
+            crate::store::agents::set_token_shown(self.db(), id, false).await?;
+        }
         self.server_get(actor, id).await
     }
 

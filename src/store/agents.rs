@@ -24,8 +24,7 @@ pub struct AgentRow {
     pub token_shown_at: Option<DateTime<Utc>>,
 }
 
-const AGENT_COLS: &str =
-    "server_id, agent_version, interval_seconds, last_checkin_at, last_address, token_shown_at";
+const AGENT_COLS: &str = "server_id, agent_version, interval_seconds, last_checkin_at, last_address, token_shown_at";
 
 /// The agent row of a server, if its agent ever checked in or its token was shown.
 pub async fn get(db: &Db, server_id: i64) -> Result<Option<AgentRow>, sqlx::Error> {
@@ -122,8 +121,7 @@ pub struct ChallengeRow {
     pub updated_at: DateTime<Utc>,
 }
 
-const CHALLENGE_COLS: &str =
-    "id, server_id, webroot, token, key_authorization, state, error, created_at, updated_at";
+const CHALLENGE_COLS: &str = "id, server_id, webroot, token, key_authorization, state, error, created_at, updated_at";
 
 /// Queues a challenge file for the server's agent; returns its id.
 pub async fn insert_challenge(
@@ -134,7 +132,8 @@ pub async fn insert_challenge(
     key_authorization: &str,
 ) -> Result<i64, sqlx::Error> {
     let n = now();
-    let q = "INSERT INTO agent_challenges (server_id, webroot, token, key_authorization, state, created_at, updated_at) \
+    let q =
+        "INSERT INTO agent_challenges (server_id, webroot, token, key_authorization, state, created_at, updated_at) \
              VALUES (?, ?, ?, ?, 'place', ?, ?)";
     on_db!(db, p => sqlx::query(q).bind(server_id).bind(webroot).bind(token).bind(key_authorization).bind(n).bind(n)
         .execute(p).await.map(|r| super::users::LastId::last_id(&r)))

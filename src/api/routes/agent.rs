@@ -24,16 +24,32 @@ use crate::api::state::ApiState;
 use crate::domain::agent_wire::{
     AgentChallenge, AgentMaterial, AgentWork, ChallengeReport, Checkin, DeployReport, MAX_CHALLENGE_WAIT_SECS,
 };
+use crate::engine::discover::{Discovery, HostFacts};
+use crate::service::views::AgentRow;
 
 /// Registers the routes.
 pub fn routes(api: &mut Api) {
     api.add(
         Op::post("/api/v1/agent/checkin", "agentCheckin")
             .tag("agent")
-            .summary("An agent checks in (its server's token): host facts in; the server entry and its waiting work out")
+            .summary(
+                "An agent checks in (its server's token): host facts in; the server entry and its waiting work out",
+            )
             .body::<Checkin>()
-            .ok::<AgentWork>(200, "The server entry, the deployments to install and the challenge files"),
+            .ok::<AgentWork>(
+                200,
+                "The server entry, the deployments to install and the challenge files",
+            ),
         checkin,
+    );
+    api.add(
+        Op::post("/api/v1/agent/discovery", "agentDiscovery")
+            .tag("agent")
+            .summary("What the agent's discovery found on its host: checked against the discovery bounds, stored like an SSH check")
+            .body::<DiscoveryReport>()
+            .body_limit(DISCOVERY_BODY_MAX)
+            .empty(204, "Stored"),
+        discovery,
     );
     api.add(
         Op::get("/api/v1/agent/deployments/{id}/material", "agentDeploymentMaterial")
@@ -67,6 +83,15 @@ pub fn routes(api: &mut Api) {
         challenge_report,
     );
     api.add(
+        Op::get("/api/v1/servers/{id}/agent", "getServerAgent")
+            .tag("servers")
+            .summary(
+                "A token server's agent: last check-in, its address, version and interval (null for an SSH server)",
+            )
+            .ok::<Option<AgentRow>>(200, "The agent, or null"),
+        agent,
+    );
+    api.add(
         Op::post("/api/v1/servers/{id}/token", "serverToken")
             .tag("servers")
             .summary("Show a token server's agent token once, or rotate it (the old one is refused at once)")
@@ -78,6 +103,24 @@ pub fn routes(api: &mut Api) {
 
 async fn checkin(a: AgentCaller, Body(c): Body<Checkin>) -> ApiResult<Json<AgentWork>> {
     Ok(Json(a.services.agent_checkin(&a.principal, &c).await?))
+}
+
+/// The largest discovery report: the discovery's own byte bound, with room for the JSON.
+const DISCOVERY_BODY_MAX: usize = 40 * 1024 * 1024;
+
+/// A discovery report: the host's facts and what its web server's config holds.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DiscoveryReport {
+    /// OS, web server and version.
+    pub facts: HostFacts,
+    /// Config files and sites.
+    pub discovery: Discovery,
+}
+
+async fn discovery(a: AgentCaller, Body(r): Body<DiscoveryReport>) -> ApiResult<StatusCode> {
+    a.services.agent_discovery(&a.principal, &r.facts, &r.discovery).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn material(a: AgentCaller, Id(id): Id) -> ApiResult<Response> {
@@ -107,9 +150,9 @@ async fn challenges(
 ) -> ApiResult<Json<Vec<AgentChallenge>>> {
     let wait = match raw.get("wait") {
         None => 0,
-        Some(w) => w.parse::<u64>().map_err(|_| {
-            Problem::invalid("wait", format!("invalid wait: '{w}' is not a number of seconds"))
-        })?,
+        Some(w) => w
+            .parse::<u64>()
+            .map_err(|_| Problem::invalid("wait", format!("invalid wait: '{w}' is not a number of seconds")))?,
     };
     if let Some(k) = raw.keys().find(|k| *k != "wait") {
         return Err(Problem::invalid(k.clone(), format!("unknown query parameter '{k}'")));
@@ -126,6 +169,10 @@ async fn challenges(
 async fn challenge_report(a: AgentCaller, Id(id): Id, Body(r): Body<ChallengeReport>) -> ApiResult<StatusCode> {
     a.services.agent_challenge_report(&a.principal, id, &r).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn agent(c: Caller, Id(id): Id) -> ApiResult<Json<Option<AgentRow>>> {
+    Ok(Json(c.services.server_agent(&c.actor, id).await?))
 }
 
 /// Show the token, or rotate it.

@@ -3,6 +3,7 @@
 //! ([`crate::cli::views`]). To add a group: a file here with its `…Cmd` enum and `run`, a
 //! variant in [`crate::cli::Command`], a line in `dispatch.rs`, and its views.
 
+pub(crate) mod agent;
 pub(crate) mod alert;
 pub(crate) mod apikey;
 pub(crate) mod audit;

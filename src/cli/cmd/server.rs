@@ -140,9 +140,15 @@ pub(crate) async fn run(ctx: &Ctx, s: &Services, a: &Actor, c: &ServerCmd) -> Cl
                 }));
             } else {
                 if t.rotated {
-                    eprintln!("a new token for server {} (the old one, if any, is refused from now on):", t.server_id);
+                    eprintln!(
+                        "a new token for server {} (the old one, if any, is refused from now on):",
+                        t.server_id
+                    );
                 } else {
-                    eprintln!("the token of server {} (shown this once; --rotate makes a new one):", t.server_id);
+                    eprintln!(
+                        "the token of server {} (shown this once; --rotate makes a new one):",
+                        t.server_id
+                    );
                 }
                 println!("{}", t.token.as_str());
             }

@@ -50,6 +50,22 @@ pub struct Deployer {
     settings: DeploySettings,
 }
 
+/// A test's stop in the middle of a transaction (testkit builds only): when
+/// `CERTDECK_TESTKIT_PAUSE_AT` names `step`, creates the file `CERTDECK_TESTKIT_PAUSE_MARK`
+/// and waits there, so a test can `kill -9` the process at exactly that step.
+#[cfg(feature = "testkit")]
+async fn failpoint(step: &str) {
+    if std::env::var("CERTDECK_TESTKIT_PAUSE_AT").ok().as_deref() == Some(step) {
+        if let Ok(mark) = std::env::var("CERTDECK_TESTKIT_PAUSE_MARK") {
+            let _ = std::fs::write(mark, step);
+        }
+        tokio::time::sleep(Duration::from_secs(120)).await;
+    }
+}
+
+#[cfg(not(feature = "testkit"))]
+async fn failpoint(_step: &str) {}
+
 /// One entry's state through the transaction.
 struct Job {
     e: Entry,
@@ -238,6 +254,7 @@ impl Deployer {
         let mut failure: Option<(String, bool)> = None;
         if !swapped.is_empty() {
             let session = conns[&lead.server_id].clone();
+            failpoint("swapped").await;
             for (what, cmd) in [("config test", &lead.test), ("reload", &lead.reload)] {
                 let Some(cmd) = cmd else {
                     sink.log(
@@ -250,7 +267,8 @@ impl Deployer {
                 match session.run(&cmd.run).await {
                     Ok(_) => {
                         sink.log(LogLevel::Info, &format!("{label}: {what} ok: {}", cmd.shown))
-                            .await?
+                            .await?;
+                        failpoint(if what == "reload" { "reloaded" } else { "tested" }).await;
                     }
                     Err(e) => {
                         failure = Some((format!("{what} failed: {e}"), e.transient));
@@ -456,6 +474,7 @@ impl Deployer {
                 &format!("{label}: uploaded {tmp_cert} (0644) and {tmp_key} (0600)"),
             )
             .await;
+        failpoint("uploaded").await;
         // 2. back up each file that exists, named by deployment and the serial it holds, and
         //    record what existed (written under a temporary name, put in place by the swap)
         let part = format!("{manifest}.part");
@@ -506,6 +525,7 @@ impl Deployer {
                         ),
                     )
                     .await;
+                failpoint("backed-up").await;
                 prior
             }
         };
