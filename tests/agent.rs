@@ -656,3 +656,116 @@ async fn killing_the_agent_at_each_step_of_an_install_never_leaves_a_mixed_pair(
     }
     remove_site(&b.nginx, &f.conf, &f.cert_path);
 }
+
+/// nginx serving `root` on Pebble's http-01 port (5002); removed (and nginx reloaded) on drop.
+struct ChallengeSite {
+    conf: PathBuf,
+    root: PathBuf,
+    reload: String,
+}
+
+impl Drop for ChallengeSite {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.conf);
+        let _ = std::fs::remove_dir_all(&self.root);
+        let _ = Command::new("sh").arg("-c").arg(&self.reload).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http01_for_a_token_server_is_placed_by_its_looping_agent_and_removed_after() {
+    let Some(b) = bed() else { return };
+    let (Some(directory), Some(ca)) = (
+        std::env::var("CERTDECK_TEST_PEBBLE_DIRECTORY").ok(),
+        std::env::var("CERTDECK_TEST_PEBBLE_CA").ok(),
+    ) else {
+        assert!(!common::peers_required(), "Pebble is not up but peers are required");
+        return;
+    };
+    let api = ApiServer::start(common::api::Backend::Sqlite, &[]).await.unwrap();
+    let web = &b.nginx;
+    // A document root nginx serves where Pebble validates (the challtestsrv DNS answers
+    // 127.0.0.1 for every name): the agent's discovery finds it, so it may write there.
+    let domain = format!("h{}.test", rand_suffix());
+    let root = std::env::temp_dir().join(format!("certdeck-agent-webroot-{}", rand_suffix()));
+    std::fs::create_dir_all(&root).unwrap();
+    let site = ChallengeSite {
+        conf: web.sites.join("agent-http01.conf"),
+        root: root.clone(),
+        reload: format!("PATH=$PATH:/usr/sbin; {}", web.reload_cmd),
+    };
+    std::fs::write(
+        &site.conf,
+        format!(
+            "server {{\n  listen 127.0.0.1:5002;\n  server_name {domain};\n  root {};\n}}\n",
+            root.display()
+        ),
+    )
+    .unwrap();
+    common::bed::sh(&site.reload);
+    let sid = add_token_server(&api, web, false, &format!("agent-h01-{}", rand_suffix()));
+    let token = token_of(&api, sid, false);
+    let home = AgentHome::new();
+    ok(home.enroll(&api, &token, web), "enroll");
+    ok(home.run_once(), "agent run (discover)");
+    ok(
+        api.cli(
+            &["ca", "add", "pebble", "--directory", &directory, "--trust-root", &ca],
+            None,
+        ),
+        "ca add",
+    );
+    // The looping agent long-polls for challenge files.
+    let cfg = home.config();
+    let mut agent = home
+        .command(&["agent", "run", "--agent-config", cfg.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let o = api.cli(
+        &[
+            "cert",
+            "request",
+            "--domain",
+            &domain,
+            "--ca",
+            "pebble",
+            "--email",
+            "ops@example.test",
+            "--challenge",
+            "http-01",
+            "--http-server",
+            &sid.to_string(),
+        ],
+        None,
+    );
+    let log = text(&o);
+    assert!(o.status.success(), "cert request through the agent: {log}");
+    assert!(log.contains("queued for the pull agent"), "{log}");
+    assert!(log.contains("placed the challenge file"), "{log}");
+    // Pebble fetched the token from nginx; the agent removes the file after validation.
+    let dir = root.join(".well-known/acme-challenge");
+    let mut left = Vec::new();
+    for _ in 0..100 {
+        left = std::fs::read_dir(&dir)
+            .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(left.is_empty(), "challenge files removed by the agent: {left:?}");
+    let access = std::fs::read_to_string(Path::new(&web.conf).with_file_name("access.log")).unwrap();
+    assert!(
+        access.contains("GET /.well-known/acme-challenge/"),
+        "nginx served the challenge"
+    );
+    let audits = api.audit_of("agent.challenge").await;
+    assert!(audits.len() >= 2, "placed and removed, audited: {audits:?}");
+    let _ = agent.kill();
+    let _ = agent.wait();
+    drop(site);
+}
