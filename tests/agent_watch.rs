@@ -327,3 +327,36 @@ async fn the_agent_view_is_the_owners_and_null_for_ssh_servers() {
         assert_eq!(s.server_agents(&admin, &[seen]).await.unwrap().len(), 1, "[{l}]");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_silent_agent_makes_its_server_monitor_due_at_once_and_only_once() {
+    for t in common::both().await {
+        let l = t.label();
+        let s = services(&t).with_prober(Arc::new(UpProber));
+        let (_, a) = make_user(&s, &t, None, "ops", UserRole::Admin).await;
+        let id = token_server(&s, &a, l, "edge-due").await;
+        let m = server_monitor(&t, id).await;
+        check_in(&t, id).await;
+        // The monitor's own next check is a day away.
+        let later = (chrono::Utc::now() + chrono::Duration::days(1))
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string();
+        common::exec_with(
+            &t.db,
+            "UPDATE monitors SET next_check_at = ? WHERE id = ?",
+            (later.as_str(), m),
+        )
+        .await;
+        // Checking in on time: nothing is made due.
+        assert_eq!(s.agents_overdue_tick().await.unwrap(), 0, "[{l}] fresh agent");
+        // Silent for 20 minutes (interval 300 s plus a grace of 150 s: due by 450 s).
+        age_checkin(&t, id, 1200).await;
+        assert_eq!(s.agents_overdue_tick().await.unwrap(), 1, "[{l}] silent agent");
+        let tasks = s.monitors_tick(50, 10).await.unwrap();
+        assert_eq!(tasks.len(), 1, "[{l}] one monitor_check task queued for it");
+        // Once the check turned the server error, it is not made due again each round.
+        s.monitor_check_now(&a, m).await.unwrap();
+        assert_eq!(server_status(&s, &a, id).await, ServerStatus::Error, "[{l}]");
+        assert_eq!(s.agents_overdue_tick().await.unwrap(), 0, "[{l}] already error");
+    }
+}

@@ -92,6 +92,31 @@ pub(super) fn worse(a: MonitorStatus, b: MonitorStatus) -> MonitorStatus {
 }
 
 impl Services {
+    /// Makes the server monitors of token servers whose agent has fallen silent (by the
+    /// [`silence`] rule) due now, so the scheduler's next monitor round checks them: the server
+    /// turns `error` and its `server_down` rules fire within a housekeeping round of the
+    /// deadline, not at the monitor's own interval (a day by default). A server already `error`
+    /// (or `inactive`) is not made due again. Returns how many monitors were made due.
+    pub async fn agents_overdue_tick(&self) -> ServiceResult<u64> {
+        let now = Utc::now();
+        let quiet = agents::quiet_active(
+            self.db(),
+            now - chrono::Duration::seconds(crate::domain::agent::MIN_GRACE_SECONDS),
+        )
+        .await?;
+        let silent: Vec<i64> = quiet
+            .into_iter()
+            .filter(|(_, last, interval)| {
+                matches!(
+                    silence(Some(*last), i64::from(*interval), now),
+                    Some(Silence::Overdue { .. })
+                )
+            })
+            .map(|(id, _, _)| id)
+            .collect();
+        Ok(agents::make_server_monitors_due(self.db(), &silent).await?)
+    }
+
     /// The agent of a server visible to the actor: `None` for a server that is not a token
     /// server; for a token server whose agent never checked in, a row without check-in (and the
     /// default interval).

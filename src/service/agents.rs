@@ -203,7 +203,13 @@ impl Services {
             web_server_version: clip(&c.web_server_version),
             server_type: c.server_type,
         };
-        crate::store::discovery::record_check(self.db(), sid, ServerStatus::Active, Some(&facts)).await?;
+        // A server the operator set inactive stays so; any other turns active.
+        let status = if p.server.status == ServerStatus::Inactive {
+            ServerStatus::Inactive
+        } else {
+            ServerStatus::Active
+        };
+        crate::store::discovery::record_check(self.db(), sid, status, Some(&facts)).await?;
         let changed = match &before {
             Some(AgentRow {
                 agent_version: Some(v),

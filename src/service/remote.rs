@@ -160,7 +160,8 @@ impl Services {
         };
         match s.auth_type {
             AuthType::Token => Err(RemoteError::NotSsh(format!(
-                "{} uses auth type token: it is reserved for the pull agent and is not reached over SSH",
+                "{} uses auth type token: it is reserved for the pull agent and is not reached over SSH \
+                 (its facts, sites and deployments come through `certdeck agent run` on it)",
                 server_label(s)
             ))),
             AuthType::Password => {

@@ -236,6 +236,10 @@ impl Services {
     /// Queues due monitors as `monitor_check` tasks of up to `per_task` monitors each, at most
     /// `max_tasks` tasks per call (the rest on the next tick). Returns the task ids.
     pub async fn monitors_tick(&self, per_task: usize, max_tasks: usize) -> ServiceResult<Vec<i64>> {
+        // Silent agents are checked now, whatever their monitor's interval.
+        if let Err(e) = self.agents_overdue_tick().await {
+            tracing::warn!("finding silent agents failed: {e}");
+        }
         Ok(store::enqueue_due_monitors(self.db(), per_task, max_tasks).await?)
     }
 

@@ -193,3 +193,30 @@ pub async fn prune_challenges(db: &Db, before: DateTime<Utc>) -> Result<u64, sql
         "DELETE FROM agent_challenges WHERE state IN ('removed', 'failed') AND updated_at < ?")
         .bind(super::ts(before)).execute(p).await.map(|r| r.rows_affected()))
 }
+
+/// Token servers still `active` whose agent's last check-in is older than `before`, with it and
+/// their interval: candidates for silence (the caller applies the rule), at most 1000.
+pub async fn quiet_active(db: &Db, before: DateTime<Utc>) -> Result<Vec<(i64, DateTime<Utc>, i32)>, sqlx::Error> {
+    on_db!(db, p => sqlx::query_as::<_, (i64, DateTime<Utc>, i32)>(
+        "SELECT a.server_id, a.last_checkin_at, a.interval_seconds FROM server_agents a \
+         JOIN servers s ON s.id = a.server_id \
+         WHERE s.auth_type = 'token' AND s.status = 'active' AND a.last_checkin_at IS NOT NULL \
+         AND a.last_checkin_at < ? ORDER BY a.last_checkin_at LIMIT 1000")
+        .bind(super::ts(before)).fetch_all(p).await)
+}
+
+/// Makes the active server monitors of these servers due now (a silent agent is checked at
+/// once instead of at the monitor's next interval); the number made due.
+pub async fn make_server_monitors_due(db: &Db, server_ids: &[i64]) -> Result<u64, sqlx::Error> {
+    if server_ids.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<String> = server_ids.iter().take(1000).map(|i| i.to_string()).collect();
+    let sql = format!(
+        "UPDATE monitors SET next_check_at = ? WHERE monitor_type = 'server' AND is_active = TRUE \
+         AND (next_check_at IS NULL OR next_check_at > ?) AND target_id IN ({})",
+        ids.join(",")
+    );
+    let n = now();
+    on_db!(db, p => sqlx::query(sqlx::AssertSqlSafe(sql)).bind(n).bind(n).execute(p).await.map(|r| r.rows_affected()))
+}

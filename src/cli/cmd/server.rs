@@ -118,6 +118,12 @@ pub(crate) async fn run(ctx: &Ctx, s: &Services, a: &Actor, c: &ServerCmd) -> Cl
                     r.port,
                     r.id
                 );
+                if r.auth_type == crate::domain::AuthType::Token {
+                    println!(
+                        "its pull agent's token is shown once by `certdeck server token {}`; then, on the server:                          certdeck agent enroll --url https://… --token-stdin",
+                        r.id
+                    );
+                }
             }
         }
         ServerCmd::Update {
