@@ -13,18 +13,18 @@
 //! MariaDB and wrk share the cores.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use certdeck::agent::config::AgentConfig;
 use certdeck::agent::run::Agent;
-use certdeck::api::server::{ServeOptions, Server};
-use certdeck::api::tls::TlsSource;
-use certdeck::api::ApiConfig;
 use certdeck::crypto::{Keyring, MasterKey};
 use certdeck::domain::{AuthType, ServerType, UserRole};
 use certdeck::service::servers::ServerInput;
 use certdeck::service::{Actor, ClientInfo, Services};
 use certdeck::store::{migrate, Db, PoolSettings};
+
+#[path = "common/tls_server.rs"]
+mod tls_server;
 
 /// Token servers simulated.
 const AGENTS: usize = 1000;
@@ -149,34 +149,12 @@ async fn main() {
     println!("{AGENTS} token servers made in {:.1} s", t0.elapsed().as_secs_f64());
 
     // The server: TLS with a throwaway certificate, no rate limits (the load is one address).
-    let dir = tempfile::tempdir().expect("temp dir");
-    let key = rcgen::KeyPair::generate().expect("key");
-    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
-        .expect("params")
-        .self_signed(&key)
-        .expect("self-signed");
-    std::fs::write(dir.path().join("c.pem"), cert.pem()).expect("write");
-    std::fs::write(dir.path().join("k.pem"), key.serialize_pem()).expect("write");
-    let opts = ServeOptions {
-        addr: "127.0.0.1:0".parse().expect("addr"),
-        tls: Some(TlsSource::Files {
-            cert: dir.path().join("c.pem"),
-            key: dir.path().join("k.pem"),
-        }),
-        tls_reload_every: Duration::from_secs(3600),
-        config: ApiConfig {
-            rate_per_key: 0,
-            rate_per_address: 0,
-            ..ApiConfig::default()
-        },
-    };
-    let server = Server::bind(services.clone(), opts).await.expect("bind");
-    let port = server.local_addr().expect("addr").port();
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let handle = tokio::spawn(server.run(stop_rx));
+    let server = tls_server::start(services.clone()).await;
+    let port = server.port;
 
     // wrk: each request a check-in with a random server's token.
     let list: Vec<String> = tokens.iter().map(|t| format!("\"{t}\"")).collect();
+    let dir = tempfile::tempdir().expect("temp dir");
     let script = dir.path().join("checkin.lua");
     std::fs::write(
         &script,
@@ -200,7 +178,7 @@ async fn main() {
     // One agent's run with no work, timed.
     let config = AgentConfig {
         url: format!("https://localhost:{port}"),
-        ca: Some(dir.path().join("c.pem")),
+        ca: Some(server.cert_path.clone()),
         token: tokens[0].clone(),
         interval_seconds: 300,
         allowed_dirs: Vec::new(),
@@ -216,8 +194,7 @@ async fn main() {
         assert!(sum.failed.is_empty());
     }
     times.sort_by(|a, b| a.total_cmp(b));
-    let _ = stop_tx.send(true);
-    let _ = handle.await;
+    server.stop().await;
 
     println!("\nAgent check-ins over TLS, {AGENTS} token servers on MariaDB, wrk -t2 -c64 -d{seconds}s");
     println!(

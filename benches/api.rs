@@ -14,17 +14,15 @@
 
 use std::process::Command;
 use std::sync::Arc;
-use std::time::Duration;
 
-use certdeck::api::server::{ServeOptions, Server};
-use certdeck::api::tls::TlsSource;
-use certdeck::api::ApiConfig;
 use certdeck::crypto::{Keyring, MasterKey};
 use certdeck::service::{ClientInfo, Services};
 use certdeck::store::migrate;
 
 #[path = "common/fleet.rs"]
 mod fleet;
+#[path = "common/tls_server.rs"]
+mod tls_server;
 
 struct Run {
     name: String,
@@ -116,31 +114,8 @@ async fn main() {
     let api_key = format!("{}:{secret}", row.api_key);
 
     // The server: TLS with a throwaway certificate, no rate limits (the load is one address).
-    let dir = tempfile::tempdir().expect("temp dir");
-    let key = rcgen::KeyPair::generate().expect("key");
-    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
-        .expect("params")
-        .self_signed(&key)
-        .expect("self-signed");
-    std::fs::write(dir.path().join("c.pem"), cert.pem()).expect("write");
-    std::fs::write(dir.path().join("k.pem"), key.serialize_pem()).expect("write");
-    let opts = ServeOptions {
-        addr: "127.0.0.1:0".parse().expect("addr"),
-        tls: Some(TlsSource::Files {
-            cert: dir.path().join("c.pem"),
-            key: dir.path().join("k.pem"),
-        }),
-        tls_reload_every: Duration::from_secs(3600),
-        config: ApiConfig {
-            rate_per_key: 0,
-            rate_per_address: 0,
-            ..ApiConfig::default()
-        },
-    };
-    let server = Server::bind(services.clone(), opts).await.expect("bind");
-    let port = server.local_addr().expect("addr").port();
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let handle = tokio::spawn(server.run(stop_rx));
+    let server = tls_server::start(services.clone()).await;
+    let port = server.port;
     let base = format!("https://127.0.0.1:{port}");
     // A certificate of bench0 itself (row i belongs to user i % USERS + 1): an API key acts with the
     // api role, which sees its own user's rows only, even for an admin's key.
@@ -175,8 +150,7 @@ async fn main() {
             .expect("wrk ran");
         runs.lock().expect("lock").push(r);
     }
-    let _ = stop_tx.send(true);
-    let _ = handle.await;
+    server.stop().await;
 
     println!(
         "\nHTTP API over TLS, 64 connections (wrk -t2 -c64 -d{seconds}s), {} certificates on MariaDB",

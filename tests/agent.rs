@@ -212,6 +212,30 @@ async fn server(api: &ApiServer, id: i64) -> Value {
     v
 }
 
+/// Binds certificate `cert` to the server's paths (replacing a binding of the same files);
+/// the new deployment's id.
+fn bind(api: &ApiServer, cert: i64, server: i64, cert_path: &Path, key_path: &Path) -> i64 {
+    let o = ok(
+        api.cli(
+            &[
+                "--json",
+                "deployment",
+                "add",
+                &cert.to_string(),
+                &server.to_string(),
+                "--path",
+                cert_path.to_str().unwrap(),
+                "--key-path",
+                key_path.to_str().unwrap(),
+                "--replace",
+            ],
+            None,
+        ),
+        "deployment add",
+    );
+    json_of(&o)["id"].as_i64().unwrap()
+}
+
 fn mode_of(p: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
@@ -272,24 +296,7 @@ async fn enroll_discover_deploy(api: &ApiServer, web: &Web, apache: bool) -> Flo
 
     // A new certificate bound to the site's paths: installed and served at the next run.
     let (cert_id, pem) = new_cert(api, &name).await;
-    let o = ok(
-        api.cli(
-            &[
-                "--json",
-                "deployment",
-                "add",
-                &cert_id.to_string(),
-                &sid.to_string(),
-                "--path",
-                cert_path.to_str().unwrap(),
-                "--key-path",
-                key_path.to_str().unwrap(),
-            ],
-            None,
-        ),
-        "deployment add",
-    );
-    let dep = json_of(&o)["id"].as_i64().unwrap();
+    let dep = bind(api, cert_id, sid, &cert_path, &key_path);
     let o = ok(home.run_once(), "agent run (deploy)");
     assert_eq!(json_of(&o)["deployed"], 1, "{}", text(&o));
     assert_eq!(
@@ -351,24 +358,7 @@ async fn an_agent_enrolls_discovers_deploys_rolls_back_and_its_rotated_token_is_
         let broken = b.nginx.sites.join(format!("broken-{}.conf", rand_suffix()));
         std::fs::write(&broken, "this is not an nginx directive;\n").unwrap();
         let (next_id, _next) = new_cert(&api, &f.name).await;
-        let o = ok(
-            api.cli(
-                &[
-                    "deployment",
-                    "add",
-                    &next_id.to_string(),
-                    &f.sid.to_string(),
-                    "--path",
-                    f.cert_path.to_str().unwrap(),
-                    "--key-path",
-                    f.key_path.to_str().unwrap(),
-                    "--replace",
-                ],
-                None,
-            ),
-            "deployment add (replace)",
-        );
-        drop(o);
+        bind(&api, next_id, f.sid, &f.cert_path, &f.key_path);
         let o = f.home.run_once();
         assert!(!o.status.success(), "a failed install exits non-zero: {}", text(&o));
         let _ = std::fs::remove_file(&broken);
@@ -577,23 +567,7 @@ async fn killing_the_agent_at_each_step_of_an_install_never_leaves_a_mixed_pair(
     let mut served = f.served.clone();
     for step in STEPS {
         let (next_id, next) = new_cert(&api, &f.name).await;
-        ok(
-            api.cli(
-                &[
-                    "deployment",
-                    "add",
-                    &next_id.to_string(),
-                    &f.sid.to_string(),
-                    "--path",
-                    f.cert_path.to_str().unwrap(),
-                    "--key-path",
-                    f.key_path.to_str().unwrap(),
-                    "--replace",
-                ],
-                None,
-            ),
-            "deployment add",
-        );
+        bind(&api, next_id, f.sid, &f.cert_path, &f.key_path);
         let mark = f.home.dir.path().join(format!("paused-{step}"));
         let cfg = f.home.config();
         let mut child = f

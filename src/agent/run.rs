@@ -16,7 +16,7 @@ use super::config::AgentConfig;
 use crate::domain::agent_wire::{AgentChallenge, AgentDeployment, AgentWork, ChallengeReport, Checkin, DeployReport};
 use crate::domain::webconf::Flavor;
 use crate::domain::{LogLevel, ServerType};
-use crate::engine::deploy::local::{LocalHosts, LocalTransport};
+use crate::engine::deploy::local::{LocalFiles, LocalHosts, LocalTransport};
 use crate::engine::deploy::{BoxFut, DeploySettings, DeploySink, Deployer, Entry, HostCommand, Material, Outcome};
 use crate::engine::discover::{self, Discovery, HostFacts, LocalConfigFs};
 
@@ -209,12 +209,10 @@ impl Agent {
                 tokio::fs::create_dir_all(&dir)
                     .await
                     .map_err(|e| format!("{dir}: {e}"))?;
-                let body = c.key_authorization.clone();
-                let f = file.clone();
-                tokio::task::spawn_blocking(move || write_mode(&f, body.as_bytes(), 0o644))
+                LocalFiles::new(COMMAND_TIMEOUT)
+                    .write(&file, c.key_authorization.as_bytes(), 0o644)
                     .await
-                    .map_err(|e| e.to_string())??;
-                Ok(())
+                    .map_err(|e| e.msg)
             }
             "remove" => match tokio::fs::remove_file(&file).await {
                 Ok(()) => Ok(()),
@@ -362,22 +360,6 @@ fn jitter(max: Duration) -> Duration {
         return Duration::ZERO;
     }
     Duration::from_millis(rand::rng().random_range(0..ms))
-}
-
-/// Writes `data` to `path` with mode `mode` (created or replaced).
-fn write_mode(path: &str, data: &[u8], mode: u32) -> Result<(), String> {
-    use std::io::Write;
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(path)
-        .map_err(|e| format!("{path}: {e}"))?;
-    f.write_all(data).map_err(|e| format!("{path}: {e}"))?;
-    f.set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(|e| format!("{path}: {e}"))
 }
 
 /// The deployer's log lines of one run, kept for the reports (and written to the log file).

@@ -34,6 +34,16 @@ pub fn check_token(token: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks a webroot (absolute, no `..`) and every challenge token before files are named
+/// after them.
+pub fn check_webroot_and_tokens(webroot: &str, challenges: &[Challenge]) -> Result<(), String> {
+    crate::domain::acme_clients::check_webroot(webroot).map_err(|e| format!("webroot refused: {e}"))?;
+    for c in challenges {
+        check_token(&c.token)?;
+    }
+    Ok(())
+}
+
 /// The responder: bound on [`StandaloneHttp01::bind`], stopped on drop.
 pub struct StandaloneHttp01 {
     addr: SocketAddr,
@@ -197,10 +207,7 @@ impl Solver for WebrootOverSsh {
     fn present<'a>(&'a self, challenges: &'a [Challenge], step: Step<'a>) -> BoxFut<'a, Result<(), String>> {
         use super::ssh::shell_quote as q;
         Box::pin(async move {
-            crate::domain::acme_clients::check_webroot(&self.webroot).map_err(|e| format!("webroot refused: {e}"))?;
-            for c in challenges {
-                check_token(&c.token)?;
-            }
+            check_webroot_and_tokens(&self.webroot, challenges)?;
             let dir = self.dir();
             self.run_file_command(&[format!("mkdir -p {}", q(&dir))], None).await?;
             for c in challenges {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::Services;
 use crate::engine::acme::{BoxFut, Challenge, ChallengeKind, Solver, Step};
-use crate::engine::http01::check_token;
+use crate::engine::http01::check_webroot_and_tokens;
 use crate::store::agents as store;
 
 /// The longest an order waits for an agent to place its challenge files.
@@ -65,10 +65,7 @@ impl Solver for WebrootViaAgent {
 
     fn present<'a>(&'a self, challenges: &'a [Challenge], step: Step<'a>) -> BoxFut<'a, Result<(), String>> {
         Box::pin(async move {
-            crate::domain::acme_clients::check_webroot(&self.webroot).map_err(|e| format!("webroot refused: {e}"))?;
-            for c in challenges {
-                check_token(&c.token)?;
-            }
+            check_webroot_and_tokens(&self.webroot, challenges)?;
             let db = self.svc.db();
             let mut ids = Vec::new();
             for c in challenges {
