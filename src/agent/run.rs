@@ -155,26 +155,8 @@ impl Agent {
     /// Whether the agent may write `path`: absolute, no `..`, and named by the web server's own
     /// config or under an allowed dir.
     fn may_write(&self, path: &str, what: &str) -> Result<(), String> {
-        if !path.starts_with('/') || path.split('/').any(|p| p == ".." || p == ".") || path.ends_with('/') {
-            return Err(format!(
-                "refused: the {what} path {path} is not an absolute file path without '..'"
-            ));
-        }
-        let known = self.known.lock().map(|k| k.contains(path)).unwrap_or(false);
-        let allowed = self
-            .config
-            .allowed_dirs
-            .iter()
-            .any(|d| path.starts_with(&format!("{}/", d.trim_end_matches('/'))));
-        if known || allowed {
-            Ok(())
-        } else {
-            Err(format!(
-                "refused: the {what} path {path} is neither named by this server's web server config nor under \
-                 the agent's allowed_dirs ({}); add its directory to allowed_dirs in the agent's config; nothing was changed",
-                self.config.allowed_dirs.join(", ")
-            ))
-        }
+        let known = self.known.lock().map(|k| k.clone()).unwrap_or_default();
+        write_allowed(path, what, &known, &self.config.allowed_dirs)
     }
 
     /// Places or removes challenge files; returns how many were handled.
@@ -352,6 +334,28 @@ impl Agent {
     }
 }
 
+/// Whether the agent may write `path`: an absolute file path without `.` or `..` parts, that
+/// the web server's own config names (`known`) or that lies under one of `allowed_dirs`.
+pub fn write_allowed(path: &str, what: &str, known: &BTreeSet<String>, allowed_dirs: &[String]) -> Result<(), String> {
+    if !path.starts_with('/') || path.split('/').any(|p| p == ".." || p == ".") || path.ends_with('/') {
+        return Err(format!(
+            "refused: the {what} path {path} is not an absolute file path without '..'"
+        ));
+    }
+    let allowed = allowed_dirs
+        .iter()
+        .any(|d| path.starts_with(&format!("{}/", d.trim_end_matches('/'))));
+    if known.contains(path) || allowed {
+        Ok(())
+    } else {
+        Err(format!(
+            "refused: the {what} path {path} is neither named by this server's web server config nor under \
+             the agent's allowed_dirs ({}); add its directory to allowed_dirs in the agent's config; nothing was changed",
+            allowed_dirs.join(", ")
+        ))
+    }
+}
+
 /// Up to `max` of random delay.
 fn jitter(max: Duration) -> Duration {
     use rand::RngExt;
@@ -394,5 +398,32 @@ impl DeploySink for LogSink {
 
     fn finished<'a>(&'a self, _outcome: &'a Outcome) -> BoxFut<'a, Result<(), Self::Error>> {
         Box::pin(async { Ok(()) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_agent_writes_only_where_its_config_points_or_it_is_allowed() {
+        let known: BTreeSet<String> = ["/srv/site/tls/cert.pem".to_string()].into();
+        let allowed = vec!["/etc/ssl".to_string(), "/opt/tls/".to_string()];
+        for ok in ["/srv/site/tls/cert.pem", "/etc/ssl/a/b.pem", "/opt/tls/x.key"] {
+            assert!(write_allowed(ok, "key", &known, &allowed).is_ok(), "{ok}");
+        }
+        for bad in [
+            "/srv/site/tls/other.pem",
+            "/etc/ssl",
+            "/etc/sslx/a.pem",
+            "/etc/shadow",
+            "/etc/ssl/../shadow",
+            "/etc/ssl/./a.pem",
+            "etc/ssl/a.pem",
+            "/etc/ssl/dir/",
+        ] {
+            let e = write_allowed(bad, "key", &known, &allowed).unwrap_err();
+            assert!(e.starts_with("refused: the key path"), "{bad}: {e}");
+        }
     }
 }
