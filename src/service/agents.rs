@@ -21,7 +21,7 @@ use crate::domain::agent_wire::{
 };
 use crate::domain::{AuthType, CertificateStatus, DeploymentStatus, ServerStatus};
 use crate::errors::{ServiceError, ServiceResult};
-use crate::store::agents::{self as store, AgentRow};
+use crate::store::agents as store;
 use crate::store::audit::NewAudit;
 use crate::store::certificates as certs;
 use crate::store::discovery::ProbeFacts;
@@ -37,6 +37,10 @@ const TOKEN_COLUMN: usize = 255;
 pub struct AgentPrincipal {
     /// The server (as read when the token was checked).
     pub server: ServerRow,
+    /// The agent version of its last check-in.
+    pub prior_version: Option<String>,
+    /// The source address of its last check-in.
+    pub prior_address: Option<String>,
 }
 
 /// A server's agent token, as shown to its owner (once).
@@ -160,16 +164,24 @@ impl Services {
     /// (compared in constant time). Checked on every request, so a rotated token is refused at once.
     pub async fn authenticate_agent(&self, credential: &str) -> ServiceResult<AgentPrincipal> {
         let (id, secret) = parse_token(credential).ok_or_else(refused)?;
-        let server = servers::get_server(self.db(), id).await?.ok_or_else(refused)?;
-        if server.auth_type != AuthType::Token {
+        let row = store::auth_row(self.db(), id).await?.ok_or_else(refused)?;
+        if row.server.auth_type != AuthType::Token {
             return Err(refused());
         }
-        let stored = self.open_server_token(id).await?.ok_or_else(refused)?;
+        let sealed = row.token_encrypted.ok_or_else(refused)?;
+        let stored = self
+            .keyring()
+            .open_string(&SealedColumn::ServerToken.place(id), &sealed)
+            .map_err(|e| ServiceError::Internal(format!("cannot open the token of server {id}: {e}")))?;
         let same: bool = stored.as_bytes().ct_eq(secret.as_bytes()).into();
         if !same {
             return Err(refused());
         }
-        Ok(AgentPrincipal { server })
+        Ok(AgentPrincipal {
+            server: row.server,
+            prior_version: row.prior_version,
+            prior_address: row.prior_address,
+        })
     }
 
     /// An audit entry of an agent action: the server's owner, the agent's address.
@@ -194,9 +206,7 @@ impl Services {
         }
         let clip = |s: &Option<String>| s.as_deref().map(|v| v.chars().take(50).collect::<String>());
         let sid = p.server.id;
-        let before = store::get(self.db(), sid).await?;
         let address = self.client.ip.clone();
-        store::record_checkin(self.db(), sid, version, c.interval_seconds, address.as_deref()).await?;
         let facts = ProbeFacts {
             os_type: clip(&c.os_type),
             os_version: clip(&c.os_version),
@@ -209,26 +219,22 @@ impl Services {
         } else {
             ServerStatus::Active
         };
-        crate::store::discovery::record_check(self.db(), sid, status, Some(&facts)).await?;
-        let changed = match &before {
-            Some(AgentRow {
-                agent_version: Some(v),
-                last_address,
-                ..
-            }) => v != version || last_address.as_deref() != address.as_deref(),
-            _ => true,
-        };
+        store::checkin(self.db(), sid, version, c.interval_seconds, address.as_deref(), status, &facts).await?;
+        let changed =
+            p.prior_version.as_deref() != Some(version) || p.prior_address.as_deref() != address.as_deref();
         if changed {
             let audit = self.agent_audit(
                 p,
                 "agent.checkin",
                 json!({"agent_version": version, "interval_seconds": c.interval_seconds,
-                       "previous_version": before.as_ref().and_then(|b| b.agent_version.clone()),
-                       "previous_address": before.as_ref().and_then(|b| b.last_address.clone())}),
+                       "previous_version": p.prior_version, "previous_address": p.prior_address}),
             );
             crate::store::audit::insert(self.db(), &audit).await?;
         }
-        let server = servers::get_server(self.db(), sid).await?.ok_or_else(refused)?;
+        let mut server = p.server.clone();
+        if let Some(t) = c.server_type {
+            server.server_type = t;
+        }
         self.agent_work(&server).await
     }
 

@@ -220,3 +220,76 @@ pub async fn make_server_monitors_due(db: &Db, server_ids: &[i64]) -> Result<u64
     let n = now();
     on_db!(db, p => sqlx::query(sqlx::AssertSqlSafe(sql)).bind(n).bind(n).execute(p).await.map(|r| r.rows_affected()))
 }
+
+/// A token server as its agent's credential check reads it, in one query: the server, its
+/// sealed token, and what its agent reported at its last check-in.
+#[derive(FromRow)]
+pub struct AgentAuthRow {
+    /// The server.
+    #[sqlx(flatten)]
+    pub server: crate::store::servers::ServerRow,
+    /// The sealed token.
+    pub token_encrypted: Option<String>,
+    /// The agent version of the last check-in.
+    pub prior_version: Option<String>,
+    /// The source address of the last check-in.
+    pub prior_address: Option<String>,
+}
+
+impl std::fmt::Debug for AgentAuthRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentAuthRow")
+            .field("server", &self.server.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The server `id` with its sealed token and its agent's last report.
+pub async fn auth_row(db: &Db, id: i64) -> Result<Option<AgentAuthRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {}, token_encrypted, a.agent_version AS prior_version, a.last_address AS prior_address \
+         FROM servers LEFT JOIN server_agents a ON a.server_id = servers.id WHERE servers.id = ?",
+        crate::store::servers::SERVER_COLS
+    );
+    on_db!(db, p => sqlx::query_as::<_, AgentAuthRow>(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(p).await)
+}
+
+/// Records a check-in in one transaction: the agent (version, interval, address, time) and the
+/// server (status, `last_check_at`, the host facts given).
+pub async fn checkin(
+    db: &Db,
+    server_id: i64,
+    version: &str,
+    interval_seconds: i32,
+    address: Option<&str>,
+    status: crate::domain::ServerStatus,
+    facts: &crate::store::discovery::ProbeFacts,
+) -> Result<(), sqlx::Error> {
+    let n = now();
+    let upsert = match db {
+        Db::MySql(_) => {
+            "INSERT INTO server_agents (server_id, agent_version, interval_seconds, last_checkin_at, last_address) \
+             VALUES (?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE agent_version = VALUES(agent_version), \
+             interval_seconds = VALUES(interval_seconds), last_checkin_at = VALUES(last_checkin_at), \
+             last_address = VALUES(last_address)"
+        }
+        Db::Sqlite(_) => {
+            "INSERT INTO server_agents (server_id, agent_version, interval_seconds, last_checkin_at, last_address) \
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (server_id) DO UPDATE SET agent_version = excluded.agent_version, \
+             interval_seconds = excluded.interval_seconds, last_checkin_at = excluded.last_checkin_at, \
+             last_address = excluded.last_address"
+        }
+    };
+    crate::in_tx!(db, tx => {
+        sqlx::query(upsert).bind(server_id).bind(version).bind(interval_seconds).bind(n).bind(address)
+            .execute(&mut **tx).await?;
+        sqlx::query(
+            "UPDATE servers SET status = ?, last_check_at = ?, os_type = COALESCE(?, os_type), \
+             os_version = COALESCE(?, os_version), web_server_version = COALESCE(?, web_server_version), \
+             server_type = COALESCE(?, server_type), updated_at = ? WHERE id = ?")
+            .bind(status.as_str()).bind(n).bind(&facts.os_type).bind(&facts.os_version).bind(&facts.web_server_version)
+            .bind(facts.server_type.map(|t| t.as_str())).bind(n).bind(server_id)
+            .execute(&mut **tx).await?;
+        Ok(())
+    })
+}
