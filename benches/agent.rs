@@ -91,6 +91,9 @@ fn wrk(script: &std::path::Path, url: &str, seconds: u64) -> Run {
     if run.rps.is_nan() {
         eprintln!("wrk printed:\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
     }
+    for line in text.lines().filter(|l| l.starts_with("first non-200")) {
+        println!("{line}");
+    }
     run
 }
 
@@ -164,6 +167,10 @@ async fn main() {
              request = function()\n\
                local t = tokens[math.random(#tokens)]\n\
                return wrk.format(\"POST\", \"/api/v1/agent/checkin\", {{[\"Authorization\"] = \"Bearer \" .. t, [\"Content-Type\"] = \"application/json\"}}, body)\n\
+             end\n\
+             local said = false\n\
+             response = function(status, headers, body)\n\
+               if status ~= 200 and not said then said = true; print(\"first non-200: \" .. status .. \" \" .. body) end\n\
              end\n",
             list.join(",")
         ),

@@ -219,9 +219,17 @@ impl Services {
         } else {
             ServerStatus::Active
         };
-        store::checkin(self.db(), sid, version, c.interval_seconds, address.as_deref(), status, &facts).await?;
-        let changed =
-            p.prior_version.as_deref() != Some(version) || p.prior_address.as_deref() != address.as_deref();
+        store::checkin(
+            self.db(),
+            sid,
+            version,
+            c.interval_seconds,
+            address.as_deref(),
+            status,
+            &facts,
+        )
+        .await?;
+        let changed = p.prior_version.as_deref() != Some(version) || p.prior_address.as_deref() != address.as_deref();
         if changed {
             let audit = self.agent_audit(
                 p,

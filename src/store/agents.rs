@@ -280,15 +280,18 @@ pub async fn checkin(
              last_address = excluded.last_address"
         }
     };
+    // The server row first: the agent row's foreign key then finds it locked by this
+    // transaction already (the other order deadlocks two check-ins of one server on InnoDB:
+    // both take the key's shared lock, then both want the row).
     crate::in_tx!(db, tx => {
-        sqlx::query(upsert).bind(server_id).bind(version).bind(interval_seconds).bind(n).bind(address)
-            .execute(&mut **tx).await?;
         sqlx::query(
             "UPDATE servers SET status = ?, last_check_at = ?, os_type = COALESCE(?, os_type), \
              os_version = COALESCE(?, os_version), web_server_version = COALESCE(?, web_server_version), \
              server_type = COALESCE(?, server_type), updated_at = ? WHERE id = ?")
             .bind(status.as_str()).bind(n).bind(&facts.os_type).bind(&facts.os_version).bind(&facts.web_server_version)
             .bind(facts.server_type.map(|t| t.as_str())).bind(n).bind(server_id)
+            .execute(&mut **tx).await?;
+        sqlx::query(upsert).bind(server_id).bind(version).bind(interval_seconds).bind(n).bind(address)
             .execute(&mut **tx).await?;
         Ok(())
     })

@@ -10,7 +10,8 @@ use crate::domain::{AuthType, ConfigType, PrivilegeMode, ServerStatus, ServerTyp
 use crate::{bind_args, on_db};
 
 /// Columns of a server list row (no secrets).
-pub(crate) const SERVER_COLS: &str = "id, user_id, name, hostname, port, server_type, os_type, os_version, web_server_version, \
+pub(crate) const SERVER_COLS: &str =
+    "id, user_id, name, hostname, port, server_type, os_type, os_version, web_server_version, \
     auth_type, username, status, last_check_at, created_at, updated_at, \
     password_encrypted IS NOT NULL AS has_password, private_key_encrypted IS NOT NULL AS has_private_key, \
     token_encrypted IS NOT NULL AS has_token, key_passphrase_encrypted IS NOT NULL AS has_key_passphrase, \
