@@ -153,6 +153,7 @@ pub struct Services {
     prober: Arc<dyn Prober>,
     notifier: Arc<dyn Notifier>,
     key_cache: Arc<key_cache::KeyCache>,
+    challenge_poll: Arc<agents::ChallengePoll>,
 }
 
 impl std::fmt::Debug for Services {
@@ -175,6 +176,7 @@ impl Services {
             prober: Arc::new(TlsProber::new()),
             notifier: Arc::new(ChannelNotifier),
             key_cache: Arc::default(),
+            challenge_poll: Arc::default(),
         }
     }
 

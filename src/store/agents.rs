@@ -296,3 +296,11 @@ pub async fn checkin(
         Ok(())
     })
 }
+
+/// The servers with challenge files waiting for their agent (one query for every agent
+/// long-polling in a process), at most 10,000.
+pub async fn servers_with_pending_challenges(db: &Db) -> Result<std::collections::BTreeSet<i64>, sqlx::Error> {
+    on_db!(db, p => sqlx::query_scalar::<_, i64>(
+        "SELECT DISTINCT server_id FROM agent_challenges WHERE state IN ('place', 'remove') LIMIT 10000")
+        .fetch_all(p).await.map(|v| v.into_iter().collect()))
+}
