@@ -23,6 +23,7 @@ pub mod auth;
 pub mod backup;
 pub mod bootstrap;
 pub mod certificates;
+pub mod challenge_poll;
 pub mod dashboard;
 pub mod deploy;
 pub mod discovery;
@@ -153,7 +154,7 @@ pub struct Services {
     prober: Arc<dyn Prober>,
     notifier: Arc<dyn Notifier>,
     key_cache: Arc<key_cache::KeyCache>,
-    challenge_poll: Arc<agents::ChallengePoll>,
+    challenge_poll: Arc<challenge_poll::ChallengePoll>,
 }
 
 impl std::fmt::Debug for Services {
